@@ -20,3 +20,6 @@ extern crate alloc;
 extern crate std;
 
 pub mod wire;
+pub mod protocol;
+pub mod record;
+pub mod compression;

@@ -1,0 +1,1 @@
+//! Record batch compression codecs: gzip, snappy, lz4 (frame) and zstd.
