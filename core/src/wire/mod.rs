@@ -92,6 +92,9 @@ pub enum EncodeError {
     UnsupportedVersion(i16),
     /// A field that this version requires was not given (the text names it).
     MissingField(&'static str),
+    /// A field holds a non-default value that this version cannot carry (the text names it), as
+    /// the Java client refuses to silently drop such a field.
+    UnsupportedField(&'static str),
 }
 
 impl fmt::Display for EncodeError {
@@ -103,6 +106,7 @@ impl fmt::Display for EncodeError {
             Self::ValueTooLarge(what) => write!(f, "{what} is too large for its wire field"),
             Self::UnsupportedVersion(v) => write!(f, "unsupported API version {v}"),
             Self::MissingField(what) => write!(f, "missing field {what} for this version"),
+            Self::UnsupportedField(what) => write!(f, "field {what} cannot be sent at this version"),
         }
     }
 }

@@ -1,0 +1,172 @@
+//! ApiVersions (key 18), versions 0-4, flexible from v3.
+//!
+//! The response header is always v0. A broker that does not support the requested version
+//! answers with a v0 body carrying `UNSUPPORTED_VERSION` and its own ranges (KIP-511);
+//! [`ApiVersionsResponse`]'s `decode` falls back to v0 as the Java client does, so the caller can
+//! retry with a version the broker lists.
+
+use super::codec::{decode_body, tagged, Array, Ctx, Decode, Encode};
+use super::{choose_version, ApiKey, ErrorCode, Request, Response, VersionRange};
+use crate::wire::{DecodeError, EncodeError, Reader, Sink};
+
+/// ApiVersions request. The client software fields are sent from v3 on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiVersionsRequest<'a> {
+    /// The client's name (`ClientSoftwareName`, v3+).
+    pub client_software_name: &'a str,
+    /// The client's version (`ClientSoftwareVersion`, v3+).
+    pub client_software_version: &'a str,
+}
+
+impl Encode for ApiVersionsRequest<'_> {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        if cx.version >= 3 {
+            out.put_string(self.client_software_name, true)?;
+            out.put_string(self.client_software_version, true)?;
+        }
+        out.put_empty_tags(cx.flexible)
+    }
+}
+
+impl Request for ApiVersionsRequest<'_> {
+    const API_KEY: ApiKey = ApiKey::ApiVersions;
+}
+
+/// ApiVersions response.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ApiVersionsResponse<'a> {
+    /// Top-level error; `UNSUPPORTED_VERSION` means retry with a lower version.
+    pub error_code: ErrorCode,
+    /// The APIs the broker supports.
+    pub api_keys: Array<'a, ApiVersion>,
+    /// Throttle time in ms (v1+, else 0).
+    pub throttle_time_ms: i32,
+    /// Features the broker supports (tag 0, v3+).
+    pub supported_features: Array<'a, SupportedFeature<'a>>,
+    /// Epoch of the finalized features, -1 if unknown (tag 1, v3+).
+    pub finalized_features_epoch: i64,
+    /// Cluster-wide finalized features (tag 2, v3+).
+    pub finalized_features: Array<'a, FinalizedFeature<'a>>,
+    /// Set by a KRaft controller ready for ZK migration (tag 3, v3+).
+    pub zk_migration_ready: bool,
+}
+
+impl ApiVersionsResponse<'_> {
+    /// The broker's range for `api`, if it lists it.
+    pub fn range(&self, api: ApiKey) -> Option<VersionRange> {
+        self.api_keys.iter().find(|k| k.api_key == api).map(|k| VersionRange::new(k.min_version, k.max_version))
+    }
+
+    /// The version kprod should use for `api` with this broker ([`choose_version`]).
+    pub fn choose(&self, api: ApiKey) -> Option<i16> {
+        choose_version(api, self.range(api)?)
+    }
+}
+
+impl<'a> Decode<'a> for ApiVersionsResponse<'a> {
+    fn read(r: &mut Reader<'a>, cx: Ctx) -> Result<Self, DecodeError> {
+        let error_code = r.i16()?.into();
+        let api_keys = Array::read(r, cx)?;
+        let throttle_time_ms = if cx.version >= 1 { r.i32()? } else { 0 };
+        let mut out = Self {
+            error_code,
+            api_keys,
+            throttle_time_ms,
+            supported_features: Array::empty(cx),
+            finalized_features_epoch: -1,
+            finalized_features: Array::empty(cx),
+            zk_migration_ready: false,
+        };
+        if cx.flexible {
+            r.tagged_fields(|tag, data| {
+                match tag {
+                    0 => out.supported_features = tagged(data, |r| Array::read(r, cx))?,
+                    1 => out.finalized_features_epoch = tagged(data, Reader::i64)?,
+                    2 => out.finalized_features = tagged(data, |r| Array::read(r, cx))?,
+                    3 => out.zk_migration_ready = tagged(data, Reader::bool)?,
+                    _ => {}
+                }
+                Ok(())
+            })?;
+        }
+        Ok(out)
+    }
+}
+
+impl<'a> Response<'a> for ApiVersionsResponse<'a> {
+    const API_KEY: ApiKey = ApiKey::ApiVersions;
+
+    /// Decodes at `version`, and if that fails, at v0: a broker that does not support `version`
+    /// answers in v0 (KIP-511).
+    fn decode(version: i16, body: &'a [u8]) -> Result<Self, DecodeError> {
+        match decode_body(Self::API_KEY, version, body) {
+            Err(e) if version != 0 => decode_body(Self::API_KEY, 0, body).map_err(|_| e),
+            result => result,
+        }
+    }
+}
+
+/// One API the broker supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiVersion {
+    /// The API.
+    pub api_key: ApiKey,
+    /// Lowest supported version.
+    pub min_version: i16,
+    /// Highest supported version.
+    pub max_version: i16,
+}
+
+impl Decode<'_> for ApiVersion {
+    fn read(r: &mut Reader<'_>, cx: Ctx) -> Result<Self, DecodeError> {
+        let api_key = ApiKey::from_code(r.i16()?);
+        let min_version = r.i16()?;
+        let max_version = r.i16()?;
+        cx.skip_tags(r)?;
+        Ok(Self { api_key, min_version, max_version })
+    }
+}
+
+/// A feature the broker supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SupportedFeature<'a> {
+    /// Feature name.
+    pub name: &'a str,
+    /// Lowest supported version.
+    pub min_version: i16,
+    /// Highest supported version.
+    pub max_version: i16,
+}
+
+impl<'a> Decode<'a> for SupportedFeature<'a> {
+    fn read(r: &mut Reader<'a>, cx: Ctx) -> Result<Self, DecodeError> {
+        let (name, min_version, max_version) = read_feature(r, cx)?;
+        Ok(Self { name, min_version, max_version })
+    }
+}
+
+/// Both feature lists hold a name and two `int16`s, then tags.
+fn read_feature<'a>(r: &mut Reader<'a>, cx: Ctx) -> Result<(&'a str, i16, i16), DecodeError> {
+    let name = r.compact_string()?;
+    let (first, second) = (r.i16()?, r.i16()?);
+    cx.skip_tags(r)?;
+    Ok((name, first, second))
+}
+
+/// A cluster-wide finalized feature. Note the wire order: max before min.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FinalizedFeature<'a> {
+    /// Feature name.
+    pub name: &'a str,
+    /// Finalized max version level.
+    pub max_version_level: i16,
+    /// Finalized min version level.
+    pub min_version_level: i16,
+}
+
+impl<'a> Decode<'a> for FinalizedFeature<'a> {
+    fn read(r: &mut Reader<'a>, cx: Ctx) -> Result<Self, DecodeError> {
+        let (name, max_version_level, min_version_level) = read_feature(r, cx)?;
+        Ok(Self { name, max_version_level, min_version_level })
+    }
+}

@@ -1,0 +1,122 @@
+//! Request and response headers, and size-prefixed frames.
+//!
+//! - Request header v1: api key, api version, correlation id, nullable client id. v2 (flexible
+//!   APIs) adds a tagged-field section. The client id keeps the classic int16 length even in v2.
+//! - Response header v0: correlation id. v1 adds a tagged-field section. The ApiVersions response
+//!   header is always v0.
+
+use super::{ApiKey, Request};
+use crate::wire::{Counter, DecodeError, EncodeError, Reader, Sink};
+
+/// A request header. Its version follows from the API and version
+/// ([`ApiKey::request_header_version`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestHeader<'a> {
+    /// The API of the request.
+    pub api_key: ApiKey,
+    /// The API version of the request body.
+    pub api_version: i16,
+    /// Echoed in the response header to match it to this request.
+    pub correlation_id: i32,
+    /// The client id, or `None`.
+    pub client_id: Option<&'a str>,
+}
+
+impl RequestHeader<'_> {
+    /// The header version: 2 for flexible API versions, else 1.
+    pub const fn version(&self) -> i16 {
+        self.api_key.request_header_version(self.api_version)
+    }
+
+    /// Writes the header.
+    pub fn encode(&self, out: &mut impl Sink) -> Result<(), EncodeError> {
+        out.put_i16(self.api_key.code())?;
+        out.put_i16(self.api_version)?;
+        out.put_i32(self.correlation_id)?;
+        out.put_nullable_string(self.client_id, false)?;
+        out.put_empty_tags(self.version() >= 2)
+    }
+}
+
+/// A decoded response header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseHeader {
+    /// The correlation id of the request this answers.
+    pub correlation_id: i32,
+}
+
+impl ResponseHeader {
+    /// Reads the header of `frame` (a response without its size prefix) for a request of
+    /// `api_key` at `api_version`, returning it and the body that follows.
+    pub fn decode(api_key: ApiKey, api_version: i16, frame: &[u8]) -> Result<(Self, &[u8]), DecodeError> {
+        let mut r = Reader::new(frame);
+        let correlation_id = r.i32()?;
+        if api_key.response_header_version(api_version) >= 1 {
+            r.skip_tagged_fields()?;
+        }
+        Ok((Self { correlation_id }, r.rest()))
+    }
+
+    /// The correlation id of `frame`, which every header version starts with. A driver reads it
+    /// to find the request a response answers before decoding the rest.
+    pub fn peek_correlation_id(frame: &[u8]) -> Result<i32, DecodeError> {
+        Reader::new(frame).i32()
+    }
+}
+
+/// Size of the frame [`encode_request`] writes, including the 4-byte size prefix.
+pub fn request_frame_len<R: Request>(
+    version: i16,
+    correlation_id: i32,
+    client_id: Option<&str>,
+    body: &R,
+) -> Result<usize, EncodeError> {
+    let mut count = Counter::default();
+    write_frame_contents(&mut count, version, correlation_id, client_id, body)?;
+    Ok(count.0 + 4)
+}
+
+/// Writes a whole request frame: the int32 size, the request header and the body at `version`.
+/// The size is counted first, so nothing is written if the body cannot be encoded at `version`.
+/// Returns the bytes written. A [`crate::wire::SliceSink`] that is too small may hold a partial
+/// frame afterwards; size it with [`request_frame_len`] to avoid that.
+pub fn encode_request<R: Request>(
+    out: &mut impl Sink,
+    version: i16,
+    correlation_id: i32,
+    client_id: Option<&str>,
+    body: &R,
+) -> Result<usize, EncodeError> {
+    let len = request_frame_len(version, correlation_id, client_id, body)?;
+    let size = i32::try_from(len - 4).map_err(|_| EncodeError::ValueTooLarge("request frame"))?;
+    out.put_i32(size)?;
+    write_frame_contents(out, version, correlation_id, client_id, body)?;
+    Ok(len)
+}
+
+fn write_frame_contents<R: Request>(
+    out: &mut impl Sink,
+    version: i16,
+    correlation_id: i32,
+    client_id: Option<&str>,
+    body: &R,
+) -> Result<(), EncodeError> {
+    let header = RequestHeader { api_key: R::API_KEY, api_version: version, correlation_id, client_id };
+    header.encode(out)?;
+    body.encode(version, out)
+}
+
+/// Splits the first size-prefixed frame off `buf`: `Ok(Some((frame, consumed)))` with the frame
+/// (without its prefix) and the bytes it used, `Ok(None)` while the frame is incomplete. A negative
+/// size or one above `max_frame` is an error: the connection cannot be resynchronised.
+pub fn split_frame(buf: &[u8], max_frame: usize) -> Result<Option<(&[u8], usize)>, DecodeError> {
+    let mut r = Reader::new(buf);
+    let Ok(size) = r.i32() else {
+        return Ok(None);
+    };
+    let size = usize::try_from(size).map_err(|_| DecodeError::NegativeLength(size.into()))?;
+    if size > max_frame {
+        return Err(DecodeError::LimitExceeded { announced: size, limit: max_frame });
+    }
+    Ok(r.take(size).ok().map(|frame| (frame, size + 4)))
+}
