@@ -1,0 +1,199 @@
+//! gzip (RFC 1952): our header and trailer around `miniz_oxide`'s raw deflate.
+
+use miniz_oxide::inflate::core::inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
+use miniz_oxide::inflate::core::{decompress as inflate, DecompressorOxide};
+use miniz_oxide::inflate::TINFLStatus;
+
+use super::output::Output;
+use super::DecompressError;
+use crate::wire::Reader;
+
+/// ID1 ID2 CM(deflate) FLG(none) MTIME(0) XFL(0) OS(255 = unknown).
+#[cfg(feature = "alloc")]
+const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+const FHCRC: u8 = 0x02;
+const FEXTRA: u8 = 0x04;
+const FNAME: u8 = 0x08;
+const FCOMMENT: u8 = 0x10;
+const FRESERVED: u8 = 0xe0;
+
+/// Output grows in steps of this much while inflating into a `Vec`.
+const INFLATE_STEP: usize = 32 * 1024;
+
+/// Header + trailer + miniz's deflate bound (`mz_deflateBound`).
+pub(super) const fn max_compressed_len(n: usize) -> usize {
+    let a = 128 + n / 100 * 110 + (n % 100) * 2;
+    let b = 128 + n + (n / (31 * 1024) + 1) * 5;
+    18 + if a > b { a } else { b }
+}
+
+#[cfg(feature = "alloc")]
+pub(super) fn compress(
+    level: Option<i32>,
+    input: &[u8],
+    out: &mut [u8],
+) -> Result<usize, super::CompressError> {
+    use miniz_oxide::deflate::core::{
+        compress as deflate, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush,
+        TDEFLStatus,
+    };
+    let too_small = super::CompressError::OutputTooSmall {
+        needed: max_compressed_len(input.len()),
+    };
+    if out.len() < HEADER.len() + 8 {
+        return Err(too_small);
+    }
+    out[..HEADER.len()].copy_from_slice(&HEADER);
+    let level = level.unwrap_or(6).clamp(0, 10);
+    // Negative window bits: raw deflate, no zlib header.
+    let flags = create_comp_flags_from_zip_params(level, -15, 0);
+    // Boxed: the compressor state is ~64 KiB.
+    let mut c = alloc::boxed::Box::new(CompressorOxide::new(flags));
+    let end = out.len() - 8;
+    let (status, used_in, written) = deflate(
+        &mut c,
+        input,
+        &mut out[HEADER.len()..end],
+        TDEFLFlush::Finish,
+    );
+    if status != TDEFLStatus::Done || used_in != input.len() {
+        return Err(too_small);
+    }
+    let pos = HEADER.len() + written;
+    out[pos..pos + 4].copy_from_slice(&crc32fast::hash(input).to_le_bytes());
+    // ISIZE is the input size modulo 2^32.
+    out[pos + 4..pos + 8].copy_from_slice(&(input.len() as u32).to_le_bytes());
+    Ok(pos + 8)
+}
+
+/// Decompresses one or more concatenated gzip members.
+pub(super) fn decompress<O: Output>(input: &[u8], out: &mut O) -> Result<(), DecompressError> {
+    let mut r = Reader::new(input);
+    // At least one member, even for empty input.
+    loop {
+        member(&mut r, out)?;
+        if r.is_empty() {
+            return Ok(());
+        }
+    }
+}
+
+fn member<O: Output>(r: &mut Reader<'_>, out: &mut O) -> Result<(), DecompressError> {
+    let header_start = r.rest();
+    let fixed = r.array::<10>()?;
+    if fixed[..3] != [0x1f, 0x8b, 8] {
+        return Err(DecompressError::Corrupt("gzip magic or method"));
+    }
+    let flags = fixed[3];
+    if flags & FRESERVED != 0 {
+        return Err(DecompressError::Corrupt("gzip reserved flags"));
+    }
+    if flags & FEXTRA != 0 {
+        let xlen = u16::from_le_bytes(r.array()?);
+        r.take(xlen.into())?;
+    }
+    for flag in [FNAME, FCOMMENT] {
+        if flags & flag != 0 {
+            skip_zero_terminated(r)?;
+        }
+    }
+    if flags & FHCRC != 0 {
+        let header = &header_start[..header_start.len() - r.remaining()];
+        let want = u16::from_le_bytes(r.array()?);
+        if crc32fast::hash(header) as u16 != want {
+            return Err(DecompressError::ChecksumMismatch("gzip header"));
+        }
+    }
+    let start = out.pos();
+    let used = inflate_raw(r.rest(), out)?;
+    r.take(used)?;
+    let crc = u32::from_le_bytes(r.array()?);
+    let isize = u32::from_le_bytes(r.array()?);
+    let data = &out.written()[start..];
+    if crc32fast::hash(data) != crc {
+        return Err(DecompressError::ChecksumMismatch("gzip"));
+    }
+    if data.len() as u32 != isize {
+        return Err(DecompressError::Corrupt("gzip size"));
+    }
+    Ok(())
+}
+
+fn skip_zero_terminated(r: &mut Reader<'_>) -> Result<(), DecompressError> {
+    while r.i8()? != 0 {}
+    Ok(())
+}
+
+/// Inflates one raw deflate stream from the front of `input`; returns the input bytes it used.
+fn inflate_raw<O: Output>(input: &[u8], out: &mut O) -> Result<usize, DecompressError> {
+    let mut d = DecompressorOxide::new();
+    let mut in_pos = 0;
+    loop {
+        let pos = out.pos();
+        let buf = out.grow(INFLATE_STEP);
+        let free = buf.len() - pos;
+        // Non-wrapping: `buf` holds everything written so far, so back references reach it.
+        let (status, used_in, used_out) = inflate(
+            &mut d,
+            &input[in_pos..],
+            buf,
+            pos,
+            TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
+        );
+        in_pos += used_in;
+        out.advance(used_out);
+        match status {
+            TINFLStatus::Done => return Ok(in_pos),
+            TINFLStatus::HasMoreOutput if free == 0 => return Err(DecompressError::LimitExceeded),
+            TINFLStatus::HasMoreOutput if used_in == 0 && used_out == 0 => {
+                return Err(DecompressError::Corrupt("deflate made no progress"))
+            }
+            TINFLStatus::HasMoreOutput => {}
+            TINFLStatus::FailedCannotMakeProgress | TINFLStatus::NeedsMoreInput => {
+                return Err(DecompressError::Truncated)
+            }
+            _ => return Err(DecompressError::Corrupt("deflate")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compression::test_util::{decode_err, decodes_to};
+    use crate::compression::Compression::Gzip;
+
+    /// `printf 'hello, kafka' | gzip -n | xxd -i` (gzip 1.12; OS byte 3 = Unix).
+    static HELLO_GZ: [u8; 32] = [
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xcb, 0x48, 0xcd, 0xc9, 0xc9,
+        0xd7, 0x51, 0xc8, 0x4e, 0x4c, 0xcb, 0x4e, 0x04, 0x00, 0x6e, 0x16, 0x60, 0x9e, 0x0c, 0x00,
+        0x00, 0x00,
+    ];
+
+    #[test]
+    fn test_parse_gzip_tool_output() {
+        decodes_to(Gzip, &HELLO_GZ, 64, b"hello, kafka");
+    }
+
+    #[test]
+    fn concatenated_members_and_optional_fields() {
+        // Second member with FNAME "a" and FCOMMENT "b".
+        let mut two = [0u8; 68];
+        two[..32].copy_from_slice(&HELLO_GZ);
+        two[32..42].copy_from_slice(&HELLO_GZ[..10]);
+        two[35] = FNAME | FCOMMENT;
+        two[42..46].copy_from_slice(&[b'a', 0, b'b', 0]);
+        two[46..].copy_from_slice(&HELLO_GZ[10..]);
+        decodes_to(Gzip, &two, 64, b"hello, kafkahello, kafka");
+    }
+
+    #[test]
+    fn bad_trailer_and_cap() {
+        let mut bad = HELLO_GZ;
+        bad[24] ^= 1;
+        let e = decode_err(Gzip, &bad, 64);
+        assert_eq!(e, DecompressError::ChecksumMismatch("gzip"));
+        let e = decode_err(Gzip, &HELLO_GZ, 11);
+        assert_eq!(e, DecompressError::LimitExceeded);
+    }
+}
