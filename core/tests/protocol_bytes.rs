@@ -192,3 +192,26 @@ fn encoders_refuse_what_a_version_cannot_carry() {
     MetadataRequest::new(None).encode(1, &mut sink).unwrap();
     assert_eq!(sink.written(), &[0xff, 0xff, 0xff, 0xff]);
 }
+
+#[test]
+fn configured_limits_apply_to_every_nested_reader() {
+    use kprod_core::wire::Limits;
+    let ok = ProduceResponse::decode_with_limits(10, &PRODUCE_V10_RESPONSE, Limits::DEFAULT).unwrap();
+    assert_eq!(ok.node_endpoints.len(), 1);
+    // With an empty topic name, the only non-empty string is the node endpoint host "h", which
+    // sits inside a tagged field: a zero-length string cap must reach that nested reader.
+    let mut empty_name = PRODUCE_V10_RESPONSE.to_vec();
+    empty_name.remove(2);
+    empty_name[1] = 1;
+    let no_strings = Limits { max_string: 0, ..Limits::DEFAULT };
+    let parsed = ProduceResponse::decode(10, &empty_name).unwrap();
+    assert_eq!(parsed.responses.get(0).unwrap().name, "");
+    let err = ProduceResponse::decode_with_limits(10, &empty_name, no_strings).unwrap_err();
+    assert!(matches!(err, DecodeError::LimitExceeded { announced: 1, limit: 0 }), "{err:?}");
+    // An array cap below the response's two ApiVersions entries is refused up front.
+    let one_entry = Limits { max_array: 1, ..Limits::DEFAULT };
+    let body = &API_VERSIONS_V0_RESPONSE[..18];
+    let err = ApiVersionsResponse::decode_with_limits(0, body, one_entry).unwrap_err();
+    assert!(matches!(err, DecodeError::LimitExceeded { announced: 2, limit: 1 }), "{err:?}");
+    assert!(ApiVersionsResponse::decode_with_limits(0, body, Limits::DEFAULT).is_ok());
+}

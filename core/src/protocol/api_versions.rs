@@ -7,7 +7,7 @@
 
 use super::codec::{decode_body, tagged, Array, Ctx, Decode, Encode};
 use super::{choose_version, ApiKey, ErrorCode, Request, Response, VersionRange};
-use crate::wire::{DecodeError, EncodeError, Reader, Sink};
+use crate::wire::{DecodeError, EncodeError, Limits, Reader, Sink};
 
 /// ApiVersions request. The client software fields are sent from v3 on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,10 +80,10 @@ impl<'a> Decode<'a> for ApiVersionsResponse<'a> {
         if cx.flexible {
             r.tagged_fields(|tag, data| {
                 match tag {
-                    0 => out.supported_features = tagged(data, |r| Array::read(r, cx))?,
-                    1 => out.finalized_features_epoch = tagged(data, Reader::i64)?,
-                    2 => out.finalized_features = tagged(data, |r| Array::read(r, cx))?,
-                    3 => out.zk_migration_ready = tagged(data, Reader::bool)?,
+                    0 => out.supported_features = tagged(data, cx, |r| Array::read(r, cx))?,
+                    1 => out.finalized_features_epoch = tagged(data, cx, Reader::i64)?,
+                    2 => out.finalized_features = tagged(data, cx, |r| Array::read(r, cx))?,
+                    3 => out.zk_migration_ready = tagged(data, cx, Reader::bool)?,
                     _ => {}
                 }
                 Ok(())
@@ -98,9 +98,9 @@ impl<'a> Response<'a> for ApiVersionsResponse<'a> {
 
     /// Decodes at `version`, and if that fails, at v0: a broker that does not support `version`
     /// answers in v0 (KIP-511).
-    fn decode(version: i16, body: &'a [u8]) -> Result<Self, DecodeError> {
-        match decode_body(Self::API_KEY, version, body) {
-            Err(e) if version != 0 => decode_body(Self::API_KEY, 0, body).map_err(|_| e),
+    fn decode_with_limits(version: i16, body: &'a [u8], limits: Limits) -> Result<Self, DecodeError> {
+        match decode_body(Self::API_KEY, version, body, limits) {
+            Err(e) if version != 0 => decode_body(Self::API_KEY, 0, body, limits).map_err(|_| e),
             result => result,
         }
     }

@@ -5,7 +5,7 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use super::ApiKey;
-use crate::wire::{DecodeError, EncodeError, Reader, Sink};
+use crate::wire::{DecodeError, EncodeError, Limits, Reader, Sink};
 
 /// The version of the message being read or written, and whether that version is flexible.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,12 +14,14 @@ pub struct Ctx {
     pub version: i16,
     /// Whether the version uses compact forms and tagged fields.
     pub flexible: bool,
+    /// Caps on peer-announced lengths, applied to every nested reader and lazy array.
+    pub limits: Limits,
 }
 
 impl Ctx {
     /// The context for `version` of `api`, or `None` outside [`ApiKey::schema_versions`].
     pub fn for_api(api: ApiKey, version: i16) -> Option<Self> {
-        api.schema_versions()?.contains(version).then(|| Self { version, flexible: api.is_flexible(version) })
+        api.schema_versions()?.contains(version).then(|| Self { version, flexible: api.is_flexible(version), limits: Limits::DEFAULT })
     }
 
     /// Skips a tagged-field section when flexible.
@@ -57,9 +59,15 @@ impl<'a> Decode<'a> for &'a str {
 }
 
 /// Decodes a whole body: version check, the message, no trailing bytes.
-pub(crate) fn decode_body<'a, T: Decode<'a>>(api: ApiKey, version: i16, body: &'a [u8]) -> Result<T, DecodeError> {
-    let cx = Ctx::for_api(api, version).ok_or(DecodeError::UnsupportedVersion(version))?;
-    let mut r = Reader::new(body);
+pub(crate) fn decode_body<'a, T: Decode<'a>>(
+    api: ApiKey,
+    version: i16,
+    body: &'a [u8],
+    limits: Limits,
+) -> Result<T, DecodeError> {
+    let mut cx = Ctx::for_api(api, version).ok_or(DecodeError::UnsupportedVersion(version))?;
+    cx.limits = limits;
+    let mut r = Reader::with_limits(body, limits);
     let out = T::read(&mut r, cx)?;
     r.finish()?;
     Ok(out)
@@ -68,9 +76,10 @@ pub(crate) fn decode_body<'a, T: Decode<'a>>(api: ApiKey, version: i16, body: &'
 /// Parses the data of one tagged field, which must be consumed exactly.
 pub(crate) fn tagged<'a, T>(
     data: &'a [u8],
+    cx: Ctx,
     f: impl FnOnce(&mut Reader<'a>) -> Result<T, DecodeError>,
 ) -> Result<T, DecodeError> {
-    let mut r = Reader::new(data);
+    let mut r = Reader::with_limits(data, cx.limits);
     let out = f(&mut r)?;
     r.finish()?;
     Ok(out)
@@ -136,7 +145,7 @@ impl<'a, T: Decode<'a>> Array<'a, T> {
 
     /// The elements, parsed on the fly.
     pub fn iter(&self) -> ArrayIter<'a, T> {
-        ArrayIter { reader: Reader::new(self.bytes), left: self.len, cx: self.cx, item: PhantomData }
+        ArrayIter { reader: Reader::with_limits(self.bytes, self.cx.limits), left: self.len, cx: self.cx, item: PhantomData }
     }
 
     /// The element at `index`, parsing the elements before it.

@@ -42,7 +42,7 @@ pub use codec::{Array, ArrayIter, Ctx, Decode, Encode, Node};
 pub use error::ErrorCode;
 pub use header::{encode_request, request_frame_len, split_frame, RequestHeader, ResponseHeader};
 
-use crate::wire::{DecodeError, EncodeError, Sink};
+use crate::wire::{DecodeError, EncodeError, Limits, Sink};
 
 /// A Kafka API key. The APIs a producer speaks have variants; any other key (as listed in an
 /// ApiVersions response) is kept as [`ApiKey::Other`].
@@ -208,6 +208,12 @@ pub trait Response<'a>: Decode<'a> {
     /// Decodes a whole body (the bytes after the response header) at `version`, validating every
     /// field, and fails on trailing bytes.
     fn decode(version: i16, body: &'a [u8]) -> Result<Self, DecodeError> {
-        codec::decode_body(Self::API_KEY, version, body)
+        Self::decode_with_limits(version, body, Limits::DEFAULT)
+    }
+
+    /// Like [`Response::decode`], with caps on every length and count the peer announces
+    /// (nested readers and lazy arrays inherit them).
+    fn decode_with_limits(version: i16, body: &'a [u8], limits: Limits) -> Result<Self, DecodeError> {
+        codec::decode_body(Self::API_KEY, version, body, limits)
     }
 }

@@ -105,7 +105,7 @@ impl<'a> Decode<'a> for ProduceResponse<'a> {
         if cx.flexible {
             r.tagged_fields(|tag, data| {
                 if tag == 0 && cx.version >= 10 {
-                    node_endpoints = tagged(data, |r| Array::read(r, cx))?;
+                    node_endpoints = tagged(data, cx, |r| Array::read(r, cx))?;
                 }
                 Ok(())
             })?;
@@ -175,7 +175,7 @@ impl<'a> Decode<'a> for PartitionProduceResponse<'a> {
         if cx.flexible {
             r.tagged_fields(|tag, data| {
                 if tag == 0 && cx.version >= 10 {
-                    current_leader = Some(tagged(data, |r| LeaderIdAndEpoch::read(r, cx))?);
+                    current_leader = Some(tagged(data, cx, |r| LeaderIdAndEpoch::read(r, cx))?);
                 }
                 Ok(())
             })?;
