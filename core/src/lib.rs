@@ -9,7 +9,7 @@
 //!
 //! Modules mirror the domain: [`wire`] primitives, one [`protocol`] module per Kafka API,
 //! [`record`] batches, [`compression`], the [`partitioner`], and the engine's building blocks
-//! ([`time`], [`rng`], [`backoff`]).
+//! ([`config`], [`time`], [`rng`], [`backoff`]).
 //!
 //! The crate is `#![no_std]`. Features:
 //! - `alloc`: heap-backed conveniences (`Vec` sinks, decompression into `Vec`, gzip compression).
@@ -35,3 +35,4 @@ pub mod time;
 pub mod rng;
 pub mod backoff;
 pub mod partitioner;
+pub mod config;

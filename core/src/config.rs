@@ -1,0 +1,395 @@
+//! Producer configuration: every knob of the core, with the Java client's defaults, Kafka's
+//! property names, and validation that names the settings at fault.
+//!
+//! Defaults follow the Java client of Kafka 4.x (idempotence on, `acks=all`, `linger.ms=5`),
+//! not kafka-python's older ones. Socket options, serializers and `max.block.ms` enforcement
+//! belong to the drivers; `max_block` is carried here as a hint for them.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::compression::Compression;
+
+/// How many acknowledgements the producer waits for (`acks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// `acks=0`: fire and forget; the broker sends no response.
+    None,
+    /// `acks=1`: the leader wrote the record.
+    Leader,
+    /// `acks=all` (`-1`): all in-sync replicas wrote the record.
+    All,
+}
+
+impl Acks {
+    /// The value sent in the Produce request.
+    pub const fn wire(self) -> i16 {
+        match self {
+            Self::None => 0,
+            Self::Leader => 1,
+            Self::All => -1,
+        }
+    }
+}
+
+/// Which protocol versions to use (`api.version` in kafka-python).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiVersionPolicy {
+    /// Ask each broker with ApiVersions and use the highest version both sides support.
+    Auto,
+    /// Never use a Produce version above this one (it must be at least 3).
+    PinProduce(i16),
+}
+
+/// The producer configuration. Build it with [`Config::default`] and field updates or
+/// [`Config::set_property`], then call [`Config::validate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config<'a> {
+    /// `client.id`, sent in every request header.
+    pub client_id: &'a str,
+    /// `acks`.
+    pub acks: Acks,
+    /// `compression.type`.
+    pub compression: Compression,
+    /// `retries`: how often a failed batch is retried (bounded by `delivery_timeout` anyway).
+    pub retries: u32,
+    /// `batch.size`: the target size of one partition's batch, in bytes.
+    pub batch_size: usize,
+    /// `linger.ms`: how long a batch may wait for more records.
+    pub linger: Duration,
+    /// `buffer.memory`: bytes of records the producer may hold before `send` refuses more.
+    pub buffer_memory: usize,
+    /// `max.block.ms`: how long a driver's `send` may wait for buffer space or metadata.
+    pub max_block: Duration,
+    /// `max.request.size`: the largest Produce request, and so the largest record.
+    pub max_request_size: usize,
+    /// `metadata.max.age.ms`: metadata is refreshed at least this often.
+    pub metadata_max_age: Duration,
+    /// `connections.max.idle.ms`: idle connections are closed after this.
+    pub connections_max_idle: Duration,
+    /// `retry.backoff.ms`: the first retry delay.
+    pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`: the retry delay ceiling (exponential with jitter, KIP-580).
+    pub retry_backoff_max: Duration,
+    /// `reconnect.backoff.ms`: the first reconnect delay.
+    pub reconnect_backoff: Duration,
+    /// `reconnect.backoff.max.ms`: the reconnect delay ceiling.
+    pub reconnect_backoff_max: Duration,
+    /// `request.timeout.ms`: how long to wait for a response.
+    pub request_timeout: Duration,
+    /// `max.in.flight.requests.per.connection`.
+    pub max_in_flight: u32,
+    /// `delivery.timeout.ms`: the bound on the time from `send` to the completion, retries
+    /// included.
+    pub delivery_timeout: Duration,
+    /// `enable.idempotence`. `None` means the default: on, unless `acks`, `retries` or
+    /// `max_in_flight` were set to values idempotence cannot work with (the Java client's rule).
+    pub enable_idempotence: Option<bool>,
+    /// `api.version`.
+    pub api_version: ApiVersionPolicy,
+    /// Seed of the core's random generator (backoff jitter, sticky partition choice). The same
+    /// seed and inputs replay the same run.
+    pub seed: u64,
+}
+
+impl Default for Config<'_> {
+    fn default() -> Self {
+        Self {
+            client_id: "kprod",
+            acks: Acks::All,
+            compression: Compression::None,
+            retries: i32::MAX as u32,
+            batch_size: 16 * 1024,
+            linger: Duration::from_millis(5),
+            buffer_memory: 32 * 1024 * 1024,
+            max_block: Duration::from_secs(60),
+            max_request_size: 1024 * 1024,
+            metadata_max_age: Duration::from_secs(300),
+            connections_max_idle: Duration::from_secs(540),
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_secs(1),
+            reconnect_backoff: Duration::from_millis(50),
+            reconnect_backoff_max: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(30),
+            max_in_flight: 5,
+            delivery_timeout: Duration::from_secs(120),
+            enable_idempotence: None,
+            api_version: ApiVersionPolicy::Auto,
+            seed: 0x6b70_726f_6400_0001,
+        }
+    }
+}
+
+/// Why a configuration was refused. Each variant names the setting(s) by their Kafka property
+/// names, so the message is actionable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The property name is not a producer setting kprod knows.
+    UnknownProperty,
+    /// The value cannot be parsed or is out of range for the setting.
+    InvalidValue {
+        /// The property name.
+        setting: &'static str,
+        /// What is expected.
+        expected: &'static str,
+    },
+    /// Two or more settings contradict each other.
+    Conflict {
+        /// The settings involved.
+        settings: &'static [&'static str],
+        /// The rule they break.
+        rule: &'static str,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownProperty => f.write_str("unknown producer property"),
+            Self::InvalidValue { setting, expected } => write!(f, "invalid value for {setting}: expected {expected}"),
+            Self::Conflict { settings, rule } => {
+                f.write_str("conflicting settings ")?;
+                for (i, s) in settings.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str(s)?;
+                }
+                write!(f, ": {rule}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+/// A configuration that passed [`Config::validate`], with idempotence resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidConfig<'a> {
+    config: Config<'a>,
+    idempotent: bool,
+}
+
+impl<'a> ValidConfig<'a> {
+    /// The settings.
+    pub const fn config(&self) -> &Config<'a> {
+        &self.config
+    }
+    /// Whether the producer runs idempotently (explicitly, or by default).
+    pub const fn idempotent(&self) -> bool {
+        self.idempotent
+    }
+}
+
+/// The most batches the broker deduplicates per partition; more in flight breaks idempotence.
+pub const MAX_IN_FLIGHT_IDEMPOTENT: u32 = 5;
+
+impl<'a> Config<'a> {
+    /// Checks every rule and resolves idempotence.
+    pub fn validate(self) -> Result<ValidConfig<'a>, ConfigError> {
+        self.check_ranges()?;
+        let compatible =
+            self.acks == Acks::All && self.retries > 0 && self.max_in_flight <= MAX_IN_FLIGHT_IDEMPOTENT;
+        let idempotent = match self.enable_idempotence {
+            Some(true) if !compatible => return Err(self.idempotence_conflict()),
+            Some(on) => on,
+            None => compatible,
+        };
+        if self.delivery_timeout < self.linger.saturating_add(self.request_timeout) {
+            return Err(ConfigError::Conflict {
+                settings: &["delivery.timeout.ms", "linger.ms", "request.timeout.ms"],
+                rule: "delivery.timeout.ms must be at least linger.ms + request.timeout.ms",
+            });
+        }
+        if self.retry_backoff_max < self.retry_backoff {
+            return Err(ConfigError::Conflict {
+                settings: &["retry.backoff.ms", "retry.backoff.max.ms"],
+                rule: "retry.backoff.max.ms must be at least retry.backoff.ms",
+            });
+        }
+        if self.reconnect_backoff_max < self.reconnect_backoff {
+            return Err(ConfigError::Conflict {
+                settings: &["reconnect.backoff.ms", "reconnect.backoff.max.ms"],
+                rule: "reconnect.backoff.max.ms must be at least reconnect.backoff.ms",
+            });
+        }
+        if self.batch_size > self.buffer_memory {
+            return Err(ConfigError::Conflict {
+                settings: &["batch.size", "buffer.memory"],
+                rule: "buffer.memory must hold at least one batch",
+            });
+        }
+        Ok(ValidConfig { config: self, idempotent })
+    }
+
+    fn check_ranges(&self) -> Result<(), ConfigError> {
+        let invalid = |setting, expected| Err(ConfigError::InvalidValue { setting, expected });
+        if self.max_in_flight == 0 {
+            return invalid("max.in.flight.requests.per.connection", "at least 1");
+        }
+        if self.batch_size == 0 {
+            return invalid("batch.size", "at least 1 byte");
+        }
+        if self.max_request_size < crate::record::BATCH_HEADER_LEN + 64 {
+            return invalid("max.request.size", "room for at least one small batch (>= 125 bytes)");
+        }
+        if !self.compression.can_compress() {
+            return invalid("compression.type", "a codec compiled into this build (see the crate features)");
+        }
+        if self.request_timeout.is_zero() {
+            return invalid("request.timeout.ms", "more than 0");
+        }
+        if let ApiVersionPolicy::PinProduce(v) = self.api_version {
+            if v < 3 {
+                return invalid("api.version", "Produce v3 or later (Kafka 4 rejects v0-v2)");
+            }
+        }
+        Ok(())
+    }
+
+    fn idempotence_conflict(&self) -> ConfigError {
+        let (settings, rule): (&'static [&'static str], _) = if self.acks != Acks::All {
+            (&["enable.idempotence", "acks"], "idempotence requires acks=all")
+        } else if self.retries == 0 {
+            (&["enable.idempotence", "retries"], "idempotence requires retries > 0")
+        } else {
+            (
+                &["enable.idempotence", "max.in.flight.requests.per.connection"],
+                "idempotence allows at most 5 requests in flight per connection",
+            )
+        };
+        ConfigError::Conflict { settings, rule }
+    }
+
+    /// Sets a setting by its Kafka property name (`linger.ms`, `acks`, ...), as found in a
+    /// `client.properties` file. `client.id` borrows `value`. Driver-only properties
+    /// (`bootstrap.servers`, socket options, serializers) are the driver's to handle before
+    /// calling this; anything else unknown is [`ConfigError::UnknownProperty`].
+    pub fn set_property(&mut self, name: &str, value: &'a str) -> Result<(), ConfigError> {
+        let value = value.trim();
+        match name {
+            "client.id" => self.client_id = value,
+            "acks" => self.acks = parse_acks(value)?,
+            "compression.type" => {
+                self.compression = Compression::from_name(value)
+                    .ok_or(ConfigError::InvalidValue { setting: "compression.type", expected: "none, gzip, snappy, lz4 or zstd" })?;
+            }
+            "retries" => self.retries = parse_num("retries", value)?,
+            "batch.size" => self.batch_size = parse_num("batch.size", value)?,
+            "linger.ms" => self.linger = parse_ms("linger.ms", value)?,
+            "buffer.memory" => self.buffer_memory = parse_num("buffer.memory", value)?,
+            "max.block.ms" => self.max_block = parse_ms("max.block.ms", value)?,
+            "max.request.size" => self.max_request_size = parse_num("max.request.size", value)?,
+            "metadata.max.age.ms" => self.metadata_max_age = parse_ms("metadata.max.age.ms", value)?,
+            "connections.max.idle.ms" => self.connections_max_idle = parse_ms("connections.max.idle.ms", value)?,
+            "retry.backoff.ms" => self.retry_backoff = parse_ms("retry.backoff.ms", value)?,
+            "retry.backoff.max.ms" => self.retry_backoff_max = parse_ms("retry.backoff.max.ms", value)?,
+            "reconnect.backoff.ms" => self.reconnect_backoff = parse_ms("reconnect.backoff.ms", value)?,
+            "reconnect.backoff.max.ms" => self.reconnect_backoff_max = parse_ms("reconnect.backoff.max.ms", value)?,
+            "request.timeout.ms" => self.request_timeout = parse_ms("request.timeout.ms", value)?,
+            "max.in.flight.requests.per.connection" => {
+                self.max_in_flight = parse_num("max.in.flight.requests.per.connection", value)?;
+            }
+            "delivery.timeout.ms" => self.delivery_timeout = parse_ms("delivery.timeout.ms", value)?,
+            "enable.idempotence" => self.enable_idempotence = Some(parse_bool("enable.idempotence", value)?),
+            "kprod.seed" => self.seed = parse_num("kprod.seed", value)?,
+            _ => return Err(ConfigError::UnknownProperty),
+        }
+        Ok(())
+    }
+}
+
+fn parse_acks(v: &str) -> Result<Acks, ConfigError> {
+    match v {
+        "0" => Ok(Acks::None),
+        "1" => Ok(Acks::Leader),
+        "all" | "-1" => Ok(Acks::All),
+        _ => Err(ConfigError::InvalidValue { setting: "acks", expected: "0, 1, all or -1" }),
+    }
+}
+
+fn parse_num<T: core::str::FromStr>(setting: &'static str, v: &str) -> Result<T, ConfigError> {
+    v.parse().map_err(|_| ConfigError::InvalidValue { setting, expected: "a non-negative integer in range" })
+}
+
+fn parse_ms(setting: &'static str, v: &str) -> Result<Duration, ConfigError> {
+    parse_num::<u64>(setting, v).map(Duration::from_millis)
+}
+
+fn parse_bool(setting: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError::InvalidValue { setting, expected: "true or false" }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conflict_settings(c: Config<'_>) -> &'static [&'static str] {
+        match c.validate() {
+            Err(ConfigError::Conflict { settings, .. }) => settings,
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid_and_idempotent() {
+        let v = Config::default().validate().unwrap();
+        assert!(v.idempotent());
+        assert_eq!(v.config().acks.wire(), -1);
+    }
+
+    #[test]
+    fn default_idempotence_yields_to_acks_1_but_explicit_does_not() {
+        let c = Config { acks: Acks::Leader, ..Config::default() };
+        assert!(!c.clone().validate().unwrap().idempotent());
+        let explicit = Config { enable_idempotence: Some(true), ..c };
+        assert_eq!(conflict_settings(explicit), &["enable.idempotence", "acks"]);
+        let in_flight = Config { enable_idempotence: Some(true), max_in_flight: 6, ..Config::default() };
+        assert_eq!(conflict_settings(in_flight), &["enable.idempotence", "max.in.flight.requests.per.connection"]);
+        let retries = Config { enable_idempotence: Some(true), retries: 0, ..Config::default() };
+        assert_eq!(conflict_settings(retries), &["enable.idempotence", "retries"]);
+    }
+
+    #[test]
+    fn delivery_timeout_must_cover_linger_and_request_timeout() {
+        let c = Config {
+            delivery_timeout: Duration::from_millis(30_004),
+            linger: Duration::from_millis(5),
+            request_timeout: Duration::from_secs(30),
+            ..Config::default()
+        };
+        assert_eq!(conflict_settings(c.clone()), &["delivery.timeout.ms", "linger.ms", "request.timeout.ms"]);
+        let ok = Config { delivery_timeout: Duration::from_millis(30_005), ..c };
+        assert!(ok.validate().is_ok());
+    }
+
+    #[test]
+    fn properties_parse_and_unknown_is_refused() {
+        let mut c = Config::default();
+        c.set_property("acks", "1").unwrap();
+        c.set_property("linger.ms", " 20 ").unwrap();
+        c.set_property("compression.type", "lz4").unwrap();
+        c.set_property("enable.idempotence", "false").unwrap();
+        c.set_property("client.id", "app-7").unwrap();
+        assert_eq!((c.acks, c.linger, c.compression, c.client_id), (Acks::Leader, Duration::from_millis(20), Compression::Lz4, "app-7"));
+        assert_eq!(c.set_property("lingr.ms", "1"), Err(ConfigError::UnknownProperty));
+        assert!(matches!(c.set_property("acks", "2"), Err(ConfigError::InvalidValue { setting: "acks", .. })));
+        assert!(matches!(c.set_property("batch.size", "-1"), Err(ConfigError::InvalidValue { setting: "batch.size", .. })));
+        assert!(matches!(c.set_property("compression.type", "brotli"), Err(ConfigError::InvalidValue { .. })));
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        let bad = Config { max_in_flight: 0, ..Config::default() };
+        assert!(matches!(bad.validate(), Err(ConfigError::InvalidValue { setting: "max.in.flight.requests.per.connection", .. })));
+        let pin = Config { api_version: ApiVersionPolicy::PinProduce(2), ..Config::default() };
+        assert!(matches!(pin.validate(), Err(ConfigError::InvalidValue { setting: "api.version", .. })));
+        let tiny = Config { buffer_memory: 100, ..Config::default() };
+        assert_eq!(conflict_settings(tiny), &["batch.size", "buffer.memory"]);
+    }
+}
