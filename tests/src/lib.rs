@@ -1,7 +1,7 @@
 //! Harness for kprod's integration tests: a real Apache Kafka broker started by
 //! `tests/broker/kafka.sh`, topic administration, and an independent verifier.
 //!
-//! Nothing here uses kprod code. Topics are created, described and read back by
+//! The harness itself uses no kprod code (only [`wire_client`] does, to put kprod-encoded batches on the wire). Topics are created, described and read back by
 //! `tests/broker/verify.py` (kafka-python in a venv that `kafka.sh venv`
 //! creates), so a test checks kprod against another client's view of the log.
 //!
@@ -19,6 +19,12 @@
 //! Failures (no broker, a verifier error) panic with the verifier's output:
 //! this is test code, and a panic is the report.
 #![deny(missing_docs)]
+
+/// A minimal blocking client (ApiVersions, Metadata, Produce) built only from
+/// kprod-core's encoders and decoders, to put kprod-encoded record batches on
+/// the wire in tests. Unlike the rest of this crate it uses kprod code; the
+/// verifier that reads the records back still does not.
+pub mod wire_client;
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
