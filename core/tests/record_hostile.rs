@@ -40,6 +40,7 @@ fn sample(codec: Compression) -> Vec<u8> {
     }
     let mut scratch = Vec::new();
     b.finish_with_vec(ProducerState::NONE, &mut scratch)
+        .expect("at least one record")
         .as_bytes()
         .to_vec()
 }

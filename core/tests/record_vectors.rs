@@ -182,7 +182,7 @@ fn reencode(json: &Value, want: &[Expected], codec: Compression) -> (Vec<u8>, Co
         base_sequence: i64_of(json, "base_sequence") as i32,
     };
     let mut scratch = Vec::new();
-    let batch = b.finish_with_vec(producer, &mut scratch);
+    let batch = b.finish_with_vec(producer, &mut scratch).expect("vectors have records");
     let used = batch.compression();
     let mut bytes = batch.as_bytes().to_vec();
     // PartitionLeaderEpoch is outside the CRC; the vectors use the generators' value.

@@ -109,6 +109,26 @@ impl fmt::Display for AppendError {
 
 impl core::error::Error for AppendError {}
 
+/// [`BatchBuilder::finish`] was called on a builder without records. Kafka refuses an empty
+/// batch (`INVALID_RECORD`, "invalid offset range [0, -1]"), so kprod never seals one. The
+/// buffer comes back unchanged.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct EmptyBatch<B>(pub B);
+
+impl<B> fmt::Debug for EmptyBatch<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EmptyBatch")
+    }
+}
+
+impl<B> fmt::Display for EmptyBatch<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a record batch needs at least one record (Kafka refuses empty batches)")
+    }
+}
+
+impl<B> core::error::Error for EmptyBatch<B> {}
+
 /// Builds one record batch in a buffer the caller provides.
 ///
 /// `B` is any `AsMut<[u8]>`: `&mut [u8]`, `[u8; N]`, a `Vec<u8>` *sized up front*
@@ -120,7 +140,7 @@ impl core::error::Error for AppendError {}
 /// let mut buf = [0u8; 1024];
 /// let mut b = BatchBuilder::new(&mut buf[..], BatchConfig::new(512)).unwrap();
 /// b.append(&Record::new(1_700_000_000_000, Some(b"k"), Some(b"v"))).unwrap();
-/// let batch = b.finish(ProducerState::NONE, &mut []);
+/// let batch = b.finish(ProducerState::NONE, &mut []).unwrap();
 /// let parsed = RecordBatch::parse(batch.as_bytes()).unwrap();
 /// assert_eq!(parsed.record_count(), 1);
 /// ```
@@ -273,14 +293,18 @@ impl<B: AsMut<[u8]>> BatchBuilder<B> {
     /// Compression runs into `scratch`, and the result is copied back over the records. If
     /// `scratch` is shorter than [`BatchBuilder::scratch_len`], or the compressed records are not
     /// smaller than the plain ones, the batch is written uncompressed (codec none), which every
-    /// broker accepts; [`FinishedBatch::compression`] tells which codec was used. An empty
-    /// batch is never compressed.
-    pub fn finish(mut self, producer: ProducerState, scratch: &mut [u8]) -> FinishedBatch<B> {
+    /// broker accepts; [`FinishedBatch::compression`] tells which codec was used.
+    ///
+    /// A builder without records is refused with [`EmptyBatch`], which returns the buffer.
+    pub fn finish(mut self, producer: ProducerState, scratch: &mut [u8]) -> Result<FinishedBatch<B>, EmptyBatch<B>> {
+        if self.count == 0 {
+            return Err(EmptyBatch(self.buf));
+        }
         let buf = self.buf.as_mut();
         let plain = self.len - BATCH_HEADER_LEN;
         let mut codec = self.config.compression;
         let mut end = self.len;
-        if codec != Compression::None && self.count > 0 {
+        if codec != Compression::None {
             let records = &buf[BATCH_HEADER_LEN..self.len];
             match codec.compress_with_level(self.config.compression_level, records, scratch) {
                 Ok(n) if n < plain => {
@@ -310,11 +334,11 @@ impl<B: AsMut<[u8]>> BatchBuilder<B> {
         put(b, offset::MAX_TIMESTAMP, self.max_timestamp.to_be_bytes());
         put(b, offset::RECORD_COUNT, self.count.to_be_bytes());
         stamp(b, producer);
-        FinishedBatch {
+        Ok(FinishedBatch {
             buf: self.buf,
             len: end,
             compression: codec,
-        }
+        })
     }
 
     /// [`BatchBuilder::finish`] with a reusable `Vec` as scratch, grown as needed.
@@ -323,7 +347,7 @@ impl<B: AsMut<[u8]>> BatchBuilder<B> {
         self,
         producer: ProducerState,
         scratch: &mut alloc::vec::Vec<u8>,
-    ) -> FinishedBatch<B> {
+    ) -> Result<FinishedBatch<B>, EmptyBatch<B>> {
         let need = self.scratch_len();
         if scratch.len() < need {
             scratch.resize(need, 0);
