@@ -39,7 +39,9 @@ fi
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 echo "=== build (cargo +nightly fuzz build)"
-(cd fuzz && cargo +nightly fuzz build)
+# The binaries are looked up under fuzz/target, so a CARGO_TARGET_DIR from the caller must not
+# move them.
+(cd fuzz && env -u CARGO_TARGET_DIR cargo +nightly fuzz build)
 t_built=$SECONDS
 host="$(rustc +nightly -vV | sed -n 's/^host: //p')"
 BIN="$ROOT/fuzz/target/$host/release"
@@ -83,7 +85,9 @@ report() {
   artifact="$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n1)"
   printf '  FAIL  %-28s exit %s\n' "$t" "$rc"
   echo "----- $t: end of $log"
-  grep -E "panicked at|ERROR: |SUMMARY|^thread|deadly signal|Test unit written" "$log" | head -n 20 || true
+  # The panic (location and message) or the sanitizer's report, without the backtraces.
+  grep -E -A2 "panicked at|ERROR: (AddressSanitizer|libFuzzer: (timeout|out-of-memory|fuzz target exited))" "$log" \
+    | grep -v -E "^(stack backtrace|==[0-9]+==|--$)" | head -n 12 || true
   if [[ -n "$artifact" && -f "$artifact" ]]; then
     echo "artifact: $artifact"
     echo "input (hex, first 512 bytes): $(head -c 512 "$artifact" | od -An -v -tx1 | tr -d ' \n')"
