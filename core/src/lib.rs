@@ -36,3 +36,4 @@ pub mod rng;
 pub mod backoff;
 pub mod partitioner;
 pub mod config;
+pub mod producer;

@@ -129,6 +129,31 @@ impl<B> fmt::Display for EmptyBatch<B> {
 
 impl<B> core::error::Error for EmptyBatch<B> {}
 
+/// A [`BatchBuilder`]'s progress without its buffer (see [`BatchBuilder::into_parts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuilderState {
+    config: BatchConfig,
+    len: usize,
+    count: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+}
+
+impl BuilderState {
+    /// Uncompressed bytes written so far, header included.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+    /// Whether no record was appended.
+    pub const fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+    /// Records appended.
+    pub const fn record_count(&self) -> i32 {
+        self.count
+    }
+}
+
 /// Builds one record batch in a buffer the caller provides.
 ///
 /// `B` is any `AsMut<[u8]>`: `&mut [u8]`, `[u8; N]`, a `Vec<u8>` *sized up front*
@@ -173,6 +198,36 @@ impl<B: AsMut<[u8]>> BatchBuilder<B> {
             count: 0,
             base_timestamp: -1,
             max_timestamp: -1,
+        })
+    }
+
+    /// Splits the builder into its buffer and its progress, so an engine can park an open batch
+    /// in pooled memory between appends and [`BatchBuilder::resume`] it later.
+    pub fn into_parts(self) -> (B, BuilderState) {
+        let state = BuilderState {
+            config: self.config,
+            len: self.len,
+            count: self.count,
+            base_timestamp: self.base_timestamp,
+            max_timestamp: self.max_timestamp,
+        };
+        (self.buf, state)
+    }
+
+    /// Continues a builder from [`BatchBuilder::into_parts`]. `buf` must hold the same bytes the
+    /// builder wrote; a buffer shorter than what was written is refused.
+    pub fn resume(mut buf: B, state: BuilderState) -> Result<Self, NewBatchError> {
+        let cap = buf.as_mut().len();
+        if cap < state.len {
+            return Err(NewBatchError::BufferTooSmall(cap));
+        }
+        Ok(Self {
+            buf,
+            config: state.config,
+            len: state.len,
+            count: state.count,
+            base_timestamp: state.base_timestamp,
+            max_timestamp: state.max_timestamp,
         })
     }
 

@@ -48,7 +48,7 @@ mod decode;
 mod encode;
 
 pub use builder::{
-    set_producer_state, AppendError, BatchBuilder, BatchConfig, EmptyBatch, FinishedBatch, NewBatchError,
+    set_producer_state, AppendError, BatchBuilder, BatchConfig, BuilderState, EmptyBatch, FinishedBatch, NewBatchError,
 };
 pub use crc::crc32c;
 #[cfg(feature = "alloc")]

@@ -1,0 +1,606 @@
+//! The record accumulator: per-partition queues of record batches, built in caller memory.
+//!
+//! # Memory
+//! All record bytes live in one arena the caller provides (`buffer.memory` bytes), cut into
+//! chunks of `batch.size` bytes. A batch takes one chunk, or several contiguous chunks for a
+//! record larger than `batch.size` (up to `max.request.size`). A bitmap of one bit per chunk,
+//! also caller-provided, says which chunks are in use. When no chunk is free, `append` fails with
+//! [`AccumulateError::BufferFull`], which a driver waits on (up to `max.block.ms`): memory can
+//! never grow past the arena, so `buffer.memory` is a hard bound by construction.
+//!
+//! Batch metadata lives in a caller-provided array of [`BatchSlot`]s (one per batch that can
+//! exist at once) and per-partition FIFO queues in an array of [`PartitionQueue`]s, indexed by
+//! the metadata cache's partition slot index.
+//!
+//! # Life of a batch
+//! `Open` (takes records) → `Closed` (full, or flushed; takes no more) → `Sealed` (header,
+//! producer id/epoch/sequence and CRC written, maybe compressed; its bytes never change again
+//! unless an epoch bump re-stamps them) → removed when its completion was reported. Sealing
+//! happens when the engine drains the batch into a request, so the sequence number is assigned
+//! in send order.
+
+use core::time::Duration;
+
+use managed::ManagedSlice;
+
+use crate::record::{self, AppendError, BatchBuilder, BatchConfig, BuilderState, ProducerState, Record};
+use crate::time::Instant;
+
+/// "No slot": the end of a queue.
+const NIL: u16 = u16::MAX;
+
+/// Identifies a batch for the whole life of the producer (never reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BatchId(pub u64);
+
+/// Identifies a record accepted by `send`: its batch and its index in that batch. The record's
+/// offset, once delivered, is the batch's base offset plus `index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecordId {
+    /// The batch holding the record.
+    pub batch: BatchId,
+    /// The record's position in the batch.
+    pub index: u32,
+}
+
+/// Where a batch is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The slot holds no batch.
+    Free,
+    /// Takes more records.
+    Open(BuilderState),
+    /// Takes no more records; not yet sealed.
+    Closed(BuilderState),
+    /// Bytes are final (`len` of them).
+    Sealed {
+        /// Length of the sealed batch.
+        len: u32,
+    },
+}
+
+/// The engine's send bookkeeping for one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendState {
+    /// A request carrying the batch awaits its response.
+    pub in_flight: bool,
+    /// How many times the batch was sent.
+    pub attempts: u16,
+    /// Not to be sent again before this (retry backoff).
+    pub retry_at: Instant,
+    /// The producer id, epoch and base sequence stamped at sealing.
+    pub producer: ProducerState,
+}
+
+impl SendState {
+    const NEW: Self = Self { in_flight: false, attempts: 0, retry_at: Instant::ZERO, producer: ProducerState::NONE };
+}
+
+/// One batch's metadata. Allocate an array of `BatchSlot::EMPTY` for [`Accumulator::new`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSlot {
+    stage: Stage,
+    id: BatchId,
+    partition: u16,
+    next: u16,
+    first_chunk: u32,
+    chunks: u32,
+    created: Instant,
+    records: u32,
+    /// The engine's send bookkeeping.
+    pub send: SendState,
+}
+
+impl BatchSlot {
+    /// An unused slot.
+    pub const EMPTY: Self = Self {
+        stage: Stage::Free,
+        id: BatchId(0),
+        partition: 0,
+        next: NIL,
+        first_chunk: 0,
+        chunks: 0,
+        created: Instant::ZERO,
+        records: 0,
+        send: SendState::NEW,
+    };
+
+    /// The batch's stage.
+    pub const fn stage(&self) -> Stage {
+        self.stage
+    }
+    /// The batch's id.
+    pub const fn id(&self) -> BatchId {
+        self.id
+    }
+    /// The partition slot the batch belongs to.
+    pub const fn partition(&self) -> u16 {
+        self.partition
+    }
+    /// When the batch's first record was appended (the start of its delivery timeout).
+    pub const fn created(&self) -> Instant {
+        self.created
+    }
+    /// Records in the batch.
+    pub const fn records(&self) -> u32 {
+        self.records
+    }
+    /// Uncompressed bytes appended so far (for an open or closed batch), or the sealed length.
+    pub const fn len(&self) -> usize {
+        match self.stage {
+            Stage::Free => 0,
+            Stage::Open(s) | Stage::Closed(s) => s.len(),
+            Stage::Sealed { len } => len as usize,
+        }
+    }
+    /// Whether the slot holds no batch.
+    pub const fn is_empty(&self) -> bool {
+        matches!(self.stage, Stage::Free)
+    }
+}
+
+/// One partition's FIFO of batches. Allocate an array of `PartitionQueue::EMPTY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionQueue {
+    head: u16,
+    tail: u16,
+    len: u16,
+}
+
+impl PartitionQueue {
+    /// An empty queue.
+    pub const EMPTY: Self = Self { head: NIL, tail: NIL, len: 0 };
+    /// Batches queued.
+    pub const fn len(&self) -> usize {
+        self.len as usize
+    }
+    /// Whether no batch is queued.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Why a record was not accumulated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AccumulateError {
+    /// No memory or batch slot is free now; completions free them. Wait, then retry.
+    BufferFull,
+    /// The record can never fit: it needs `needed` bytes of batch, more than the limit.
+    RecordTooLarge {
+        /// Bytes the record needs in a batch of its own.
+        needed: usize,
+        /// The most the producer allows (`max.request.size`, or the whole arena if smaller).
+        limit: usize,
+    },
+    /// The partition slot is outside the queues the accumulator was given.
+    UnknownPartition,
+}
+
+/// Why caller storage cannot back an accumulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The arena holds no whole chunk of `batch.size` bytes.
+    MemoryTooSmall,
+    /// The chunk bitmap has fewer bits than the arena has chunks.
+    ChunkMapTooSmall,
+    /// More batch slots or queues than a `u16` index can name.
+    TooManySlots,
+}
+
+/// Per-partition batch queues over caller memory. See the module docs.
+#[derive(Debug)]
+pub struct Accumulator<'s> {
+    slots: ManagedSlice<'s, BatchSlot>,
+    queues: ManagedSlice<'s, PartitionQueue>,
+    memory: ManagedSlice<'s, u8>,
+    chunk_map: ManagedSlice<'s, u32>,
+    chunk_size: usize,
+    chunk_count: usize,
+    used_chunks: usize,
+    config: BatchConfig,
+    linger: Duration,
+    next_id: u64,
+    batches: usize,
+}
+
+/// Number of `u32` words [`Accumulator::new`] needs in its chunk bitmap for an arena of
+/// `memory` bytes and batches of `batch_size` bytes.
+pub const fn chunk_map_words(memory: usize, batch_size: usize) -> usize {
+    (memory / chunk_size(batch_size)).div_ceil(32)
+}
+
+/// The chunk size for `batch_size`: never below one header and a small record.
+const fn chunk_size(batch_size: usize) -> usize {
+    if batch_size < record::BATCH_HEADER_LEN + 64 {
+        record::BATCH_HEADER_LEN + 64
+    } else {
+        batch_size
+    }
+}
+
+impl<'s> Accumulator<'s> {
+    /// An accumulator over caller storage. `config.batch_size` sets the chunk size.
+    pub fn new(
+        mut slots: ManagedSlice<'s, BatchSlot>,
+        mut queues: ManagedSlice<'s, PartitionQueue>,
+        memory: ManagedSlice<'s, u8>,
+        mut chunk_map: ManagedSlice<'s, u32>,
+        config: BatchConfig,
+        linger: Duration,
+    ) -> Result<Self, StorageError> {
+        let chunk_size = chunk_size(config.batch_size);
+        let chunk_count = memory.len() / chunk_size;
+        if chunk_count == 0 {
+            return Err(StorageError::MemoryTooSmall);
+        }
+        if chunk_map.len() * 32 < chunk_count {
+            return Err(StorageError::ChunkMapTooSmall);
+        }
+        if slots.len() >= NIL as usize || queues.len() >= NIL as usize {
+            return Err(StorageError::TooManySlots);
+        }
+        slots.iter_mut().for_each(|s| *s = BatchSlot::EMPTY);
+        queues.iter_mut().for_each(|q| *q = PartitionQueue::EMPTY);
+        chunk_map.iter_mut().for_each(|w| *w = 0);
+        Ok(Self {
+            slots,
+            queues,
+            memory,
+            chunk_map,
+            chunk_size,
+            chunk_count,
+            used_chunks: 0,
+            config,
+            linger,
+            next_id: 0,
+            batches: 0,
+        })
+    }
+
+    /// Bytes of the arena taken by batches.
+    pub const fn used_bytes(&self) -> usize {
+        self.used_chunks * self.chunk_size
+    }
+    /// Bytes of the arena free for new batches.
+    pub const fn free_bytes(&self) -> usize {
+        (self.chunk_count - self.used_chunks) * self.chunk_size
+    }
+    /// Batches held (open, closed or sealed).
+    pub const fn batch_count(&self) -> usize {
+        self.batches
+    }
+    /// Whether no batch is held.
+    pub const fn is_empty(&self) -> bool {
+        self.batches == 0
+    }
+    /// The largest batch the arena can hold at all.
+    pub const fn max_batch_len(&self) -> usize {
+        self.chunk_count * self.chunk_size
+    }
+
+    /// A batch slot.
+    pub fn slot(&self, slot: u16) -> Option<&BatchSlot> {
+        self.slots.get(usize::from(slot)).filter(|s| !s.is_empty())
+    }
+    /// A batch slot, to update its [`SendState`].
+    pub fn slot_mut(&mut self, slot: u16) -> Option<&mut BatchSlot> {
+        self.slots.get_mut(usize::from(slot)).filter(|s| !s.is_empty())
+    }
+    /// The queue of a partition slot.
+    pub fn queue(&self, partition: u16) -> Option<&PartitionQueue> {
+        self.queues.get(usize::from(partition))
+    }
+    /// The batch slots of a partition, oldest first.
+    pub fn iter_queue(&self, partition: u16) -> QueueIter<'_, 's> {
+        let head = self.queue(partition).map_or(NIL, |q| q.head);
+        QueueIter { acc: self, next: head }
+    }
+    /// Every occupied batch slot, in slot order.
+    pub fn iter_slots(&self) -> impl Iterator<Item = (u16, &BatchSlot)> + '_ {
+        self.slots.iter().enumerate().filter(|(_, s)| !s.is_empty()).map(|(i, s)| (i as u16, s))
+    }
+
+    /// Appends a record to the partition's open batch, opening a new batch when there is none or
+    /// the open one is full. `max_batch` caps the size of a batch built for a single large
+    /// record (`max.request.size` less request overhead).
+    pub fn append(
+        &mut self,
+        partition: u16,
+        record: &Record<'_>,
+        max_batch: usize,
+        now: Instant,
+    ) -> Result<RecordId, AccumulateError> {
+        let queue = *self.queues.get(usize::from(partition)).ok_or(AccumulateError::UnknownPartition)?;
+        if let Some(id) = self.append_to_open(queue.tail, record)? {
+            return Ok(id);
+        }
+        self.open_batch(partition, record, max_batch, now)
+    }
+
+    /// Tries the queue's tail batch; `Ok(None)` means a new batch is needed (and the tail, if it
+    /// was open, is now closed).
+    fn append_to_open(&mut self, tail: u16, record: &Record<'_>) -> Result<Option<RecordId>, AccumulateError> {
+        let Some(slot) = self.slots.get(usize::from(tail)).copied() else {
+            return Ok(None);
+        };
+        let Stage::Open(state) = slot.stage else {
+            return Ok(None);
+        };
+        let range = self.chunk_range(&slot);
+        // The slot's chunks hold exactly what this builder wrote, so resume cannot fail; a
+        // failure would be our bug, and closing the batch keeps every record accounted for.
+        let Ok(mut builder) = BatchBuilder::resume(&mut self.memory[range], state) else {
+            self.slots[usize::from(tail)].stage = Stage::Closed(state);
+            return Ok(None);
+        };
+        match builder.append(record) {
+            Ok(()) => {
+                let (_, state) = builder.into_parts();
+                let s = &mut self.slots[usize::from(tail)];
+                s.stage = Stage::Open(state);
+                s.records += 1;
+                Ok(Some(RecordId { batch: s.id, index: s.records - 1 }))
+            }
+            Err(AppendError::Full | AppendError::TooLarge { .. }) => {
+                self.slots[usize::from(tail)].stage = Stage::Closed(state);
+                Ok(None)
+            }
+        }
+    }
+
+    fn open_batch(
+        &mut self,
+        partition: u16,
+        record: &Record<'_>,
+        max_batch: usize,
+        now: Instant,
+    ) -> Result<RecordId, AccumulateError> {
+        let limit = max_batch.min(self.max_batch_len());
+        let needed = record
+            .max_encoded_len()
+            .and_then(|n| n.checked_add(record::BATCH_HEADER_LEN))
+            .unwrap_or(usize::MAX);
+        if needed > limit {
+            return Err(AccumulateError::RecordTooLarge { needed, limit });
+        }
+        let chunks = needed.div_ceil(self.chunk_size).max(1);
+        let slot = self.free_slot().ok_or(AccumulateError::BufferFull)?;
+        let first_chunk = self.alloc_chunks(chunks).ok_or(AccumulateError::BufferFull)?;
+        let start = first_chunk * self.chunk_size;
+        let buf = &mut self.memory[start..start + chunks * self.chunk_size];
+        let appended = BatchBuilder::new(buf, self.config).map_err(|_| ()).and_then(|mut b| {
+            b.append(record).map_err(|_| ())?;
+            Ok(b.into_parts().1)
+        });
+        let Ok(state) = appended else {
+            // `needed` is an upper bound of the record's size, so this is our bug; give the
+            // memory back and refuse the record rather than lose it.
+            self.free_chunks(first_chunk, chunks);
+            return Err(AccumulateError::RecordTooLarge { needed, limit });
+        };
+        let id = BatchId(self.next_id);
+        self.next_id += 1;
+        self.slots[usize::from(slot)] = BatchSlot {
+            stage: Stage::Open(state),
+            id,
+            partition,
+            next: NIL,
+            first_chunk: first_chunk as u32,
+            chunks: chunks as u32,
+            created: now,
+            records: 1,
+            send: SendState::NEW,
+        };
+        self.batches += 1;
+        self.link_tail(partition, slot);
+        Ok(RecordId { batch: id, index: 0 })
+    }
+
+    /// When the batch may first be sent: now for closed and sealed batches (sealed ones after
+    /// their retry backoff), after `linger` for open ones.
+    pub fn sendable_at(&self, slot: u16) -> Option<Instant> {
+        let s = self.slot(slot)?;
+        match s.stage {
+            Stage::Free => None,
+            Stage::Open(_) => Some(s.created + self.linger),
+            Stage::Closed(_) => Some(s.created),
+            Stage::Sealed { .. } => Some(s.send.retry_at),
+        }
+    }
+
+    /// Closes every open batch, so all of them are sendable now (`flush`).
+    pub fn close_all(&mut self) {
+        for s in self.slots.iter_mut() {
+            if let Stage::Open(state) = s.stage {
+                s.stage = Stage::Closed(state);
+            }
+        }
+    }
+
+    /// Seals a batch: compresses it (into `scratch`; too small a scratch sends it uncompressed)
+    /// and writes its header, `producer` state and CRC. Sealing a sealed batch changes nothing.
+    /// Returns the sealed length.
+    pub fn seal(&mut self, slot: u16, producer: ProducerState, scratch: &mut [u8]) -> Option<usize> {
+        let s = *self.slot(slot)?;
+        let state = match s.stage {
+            Stage::Open(state) | Stage::Closed(state) => state,
+            Stage::Sealed { len } => return Some(len as usize),
+            Stage::Free => return None,
+        };
+        let range = self.chunk_range(&s);
+        let builder = BatchBuilder::resume(&mut self.memory[range], state).ok()?;
+        // A stored batch always holds at least one record (it is opened with one).
+        let len = builder.finish(producer, scratch).ok()?.len();
+        let s = &mut self.slots[usize::from(slot)];
+        s.stage = Stage::Sealed { len: len as u32 };
+        s.send.producer = producer;
+        Some(len)
+    }
+
+    /// The bytes of a sealed batch.
+    pub fn sealed_bytes(&self, slot: u16) -> Option<&[u8]> {
+        let s = self.slot(slot)?;
+        let Stage::Sealed { len } = s.stage else {
+            return None;
+        };
+        let start = s.first_chunk as usize * self.chunk_size;
+        self.memory.get(start..start + len as usize)
+    }
+
+    /// Re-stamps a sealed batch's producer id, epoch and base sequence (epoch bump), and its CRC.
+    pub fn restamp(&mut self, slot: u16, producer: ProducerState) -> bool {
+        let Some(s) = self.slot(slot).copied() else {
+            return false;
+        };
+        let Stage::Sealed { len } = s.stage else {
+            return false;
+        };
+        let start = s.first_chunk as usize * self.chunk_size;
+        let ok = record::set_producer_state(&mut self.memory[start..start + len as usize], producer).is_ok();
+        if ok {
+            self.slots[usize::from(slot)].send.producer = producer;
+        }
+        ok
+    }
+
+    /// Removes a batch (after its completion was reported) and frees its memory.
+    pub fn remove(&mut self, slot: u16) -> Option<BatchSlot> {
+        let s = *self.slot(slot)?;
+        self.unlink(s.partition, slot);
+        self.free_chunks(s.first_chunk as usize, s.chunks as usize);
+        self.slots[usize::from(slot)] = BatchSlot::EMPTY;
+        self.batches -= 1;
+        Some(s)
+    }
+
+    /// Moves a partition's queue to another partition slot (the metadata cache relocated the
+    /// topic's partitions after it grew). The target queue must be empty.
+    pub fn move_queue(&mut self, from: u16, to: u16) -> bool {
+        let (Some(&q), Some(target)) = (self.queues.get(usize::from(from)), self.queues.get(usize::from(to))) else {
+            return false;
+        };
+        if !target.is_empty() {
+            return false;
+        }
+        self.queues[usize::from(to)] = q;
+        self.queues[usize::from(from)] = PartitionQueue::EMPTY;
+        let mut at = q.head;
+        while let Some(s) = self.slots.get_mut(usize::from(at)) {
+            s.partition = to;
+            at = s.next;
+        }
+        true
+    }
+
+    fn chunk_range(&self, s: &BatchSlot) -> core::ops::Range<usize> {
+        let start = s.first_chunk as usize * self.chunk_size;
+        start..start + s.chunks as usize * self.chunk_size
+    }
+
+    fn free_slot(&self) -> Option<u16> {
+        self.slots.iter().position(BatchSlot::is_empty).map(|i| i as u16)
+    }
+
+    fn link_tail(&mut self, partition: u16, slot: u16) {
+        let q = &mut self.queues[usize::from(partition)];
+        let old_tail = q.tail;
+        q.tail = slot;
+        q.len += 1;
+        if old_tail == NIL {
+            q.head = slot;
+        } else {
+            self.slots[usize::from(old_tail)].next = slot;
+        }
+    }
+
+    fn unlink(&mut self, partition: u16, slot: u16) {
+        let Some(&q) = self.queues.get(usize::from(partition)) else {
+            return;
+        };
+        let next = self.slots[usize::from(slot)].next;
+        let mut prev = NIL;
+        let mut at = q.head;
+        while at != NIL && at != slot {
+            prev = at;
+            at = self.slots[usize::from(at)].next;
+        }
+        if at == NIL {
+            return;
+        }
+        let q = &mut self.queues[usize::from(partition)];
+        if prev == NIL {
+            q.head = next;
+        } else {
+            self.slots[usize::from(prev)].next = next;
+        }
+        if q.tail == slot {
+            q.tail = prev;
+        }
+        q.len -= 1;
+    }
+
+    fn chunk_used(&self, i: usize) -> bool {
+        self.chunk_map[i / 32] & (1 << (i % 32)) != 0
+    }
+
+    fn set_chunks(&mut self, first: usize, n: usize, used: bool) {
+        for i in first..first + n {
+            let bit = 1u32 << (i % 32);
+            if used {
+                self.chunk_map[i / 32] |= bit;
+            } else {
+                self.chunk_map[i / 32] &= !bit;
+            }
+        }
+    }
+
+    /// First fit of `n` contiguous free chunks. The single-chunk case skips full words.
+    fn alloc_chunks(&mut self, n: usize) -> Option<usize> {
+        if self.used_chunks + n > self.chunk_count {
+            return None;
+        }
+        let first = if n == 1 {
+            let (w, word) = self.chunk_map.iter().enumerate().find(|(_, w)| **w != u32::MAX)?;
+            let i = w * 32 + word.trailing_ones() as usize;
+            (i < self.chunk_count).then_some(i)?
+        } else {
+            let mut run = 0;
+            let mut found = None;
+            for i in 0..self.chunk_count {
+                run = if self.chunk_used(i) { 0 } else { run + 1 };
+                if run == n {
+                    found = Some(i + 1 - n);
+                    break;
+                }
+            }
+            found?
+        };
+        self.set_chunks(first, n, true);
+        self.used_chunks += n;
+        Some(first)
+    }
+
+    fn free_chunks(&mut self, first: usize, n: usize) {
+        self.set_chunks(first, n, false);
+        self.used_chunks -= n;
+    }
+}
+
+/// The batch slots of one partition, oldest first.
+#[derive(Debug)]
+pub struct QueueIter<'a, 's> {
+    acc: &'a Accumulator<'s>,
+    next: u16,
+}
+
+impl Iterator for QueueIter<'_, '_> {
+    type Item = u16;
+    fn next(&mut self) -> Option<u16> {
+        let at = self.next;
+        let s = self.acc.slots.get(usize::from(at))?;
+        self.next = s.next;
+        Some(at)
+    }
+}

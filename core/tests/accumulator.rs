@@ -1,0 +1,177 @@
+//! The accumulator over caller storage: batching, linger, the memory bound, large records,
+//! sealing and removal. Batches it seals are decoded with the record batch decoder and compared
+//! with the records that went in.
+
+use core::time::Duration;
+
+use kprod_core::compression::Compression;
+use kprod_core::producer::accumulator::*;
+use kprod_core::record::{BatchConfig, ProducerState, Record, RecordBatch};
+use kprod_core::time::Instant;
+
+const T0: Instant = Instant::from_millis(1_000);
+
+fn acc(memory: usize, batch_size: usize, slots: usize, compression: Compression) -> Accumulator<'static> {
+    let config = BatchConfig { compression, ..BatchConfig::new(batch_size) };
+    Accumulator::new(
+        vec![BatchSlot::EMPTY; slots].into(),
+        vec![PartitionQueue::EMPTY; 4].into(),
+        vec![0u8; memory].into(),
+        vec![0u32; chunk_map_words(memory, batch_size)].into(),
+        config,
+        Duration::from_millis(5),
+    )
+    .unwrap()
+}
+
+fn value(i: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|j| b'a' + ((i + j) % 26) as u8).collect()
+}
+
+#[test]
+fn records_fill_batches_in_order_and_seal_to_what_went_in() {
+    let mut a = acc(64 * 1024, 1024, 16, Compression::None);
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let v = value(i, 100);
+        ids.push(a.append(1, &Record::new(i as i64, None, Some(&v)), 1 << 20, T0).unwrap());
+    }
+    // 100-byte values: about 8 records fit a 1 KiB batch, so several batches, ids in order.
+    let batches: Vec<u16> = a.iter_queue(1).collect();
+    assert!(batches.len() >= 4, "{}", batches.len());
+    assert_eq!(ids[0], RecordId { batch: BatchId(0), index: 0 });
+    for w in ids.windows(2) {
+        assert!(w[1] > w[0]);
+    }
+    // Only the newest batch is open; the others are closed and sendable now.
+    for &s in &batches[..batches.len() - 1] {
+        assert!(matches!(a.slot(s).unwrap().stage(), Stage::Closed(_)));
+        assert_eq!(a.sendable_at(s), Some(T0));
+    }
+    let last = *batches.last().unwrap();
+    assert_eq!(a.sendable_at(last), Some(T0 + Duration::from_millis(5)), "open batches linger");
+
+    let mut seen = 0usize;
+    for &s in &batches {
+        let producer = ProducerState { producer_id: 9, producer_epoch: 2, base_sequence: seen as i32 };
+        a.seal(s, producer, &mut []).unwrap();
+        let parsed = RecordBatch::parse(a.sealed_bytes(s).unwrap()).unwrap();
+        assert_eq!(parsed.producer_state(), producer);
+        assert_eq!(parsed.record_count() as u32, a.slot(s).unwrap().records());
+        for r in parsed.records().unwrap() {
+            let r = r.unwrap();
+            assert_eq!(r.value, Some(&value(seen, 100)[..]));
+            assert_eq!(r.timestamp, seen as i64);
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 40);
+    for s in batches {
+        a.remove(s).unwrap();
+    }
+    assert!(a.is_empty() && a.queue(1).unwrap().is_empty());
+    assert_eq!(a.used_bytes(), 0);
+}
+
+#[test]
+fn memory_is_a_hard_bound_and_frees_on_remove() {
+    // 4 chunks of 1 KiB: a fifth batch must wait.
+    let mut a = acc(4 * 1024, 1024, 16, Compression::None);
+    let big = value(0, 900);
+    for p in 0..4u16 {
+        a.append(p, &Record::new(0, None, Some(&big)), 1 << 20, T0).unwrap();
+    }
+    assert_eq!(a.free_bytes(), 0);
+    assert_eq!(a.append(0, &Record::new(0, None, Some(&big)), 1 << 20, T0), Err(AccumulateError::BufferFull));
+    let first = a.iter_queue(2).next().unwrap();
+    a.remove(first).unwrap();
+    a.append(0, &Record::new(0, None, Some(&big)), 1 << 20, T0).unwrap();
+    assert!(a.used_bytes() <= 4 * 1024);
+}
+
+#[test]
+fn batch_slots_are_a_bound_too() {
+    let mut a = acc(64 * 1024, 1024, 2, Compression::None);
+    a.append(0, &Record::new(0, None, Some(b"x")), 1 << 20, T0).unwrap();
+    a.append(1, &Record::new(0, None, Some(b"x")), 1 << 20, T0).unwrap();
+    assert_eq!(a.append(2, &Record::new(0, None, Some(b"x")), 1 << 20, T0), Err(AccumulateError::BufferFull));
+    assert_eq!(a.append(9, &Record::new(0, None, Some(b"x")), 1 << 20, T0), Err(AccumulateError::UnknownPartition));
+}
+
+#[test]
+fn a_large_record_takes_contiguous_chunks_and_too_large_is_typed() {
+    let mut a = acc(16 * 1024, 1024, 16, Compression::None);
+    a.append(0, &Record::new(0, None, Some(b"small")), 1 << 20, T0).unwrap();
+    let big = value(3, 5000);
+    let id = a.append(0, &Record::new(0, None, Some(&big)), 1 << 20, T0).unwrap();
+    assert_eq!(id.index, 0, "a record larger than batch.size opens its own batch");
+    let s = a.iter_queue(0).last().unwrap();
+    a.seal(s, ProducerState::NONE, &mut []).unwrap();
+    let parsed = RecordBatch::parse(a.sealed_bytes(s).unwrap()).unwrap();
+    assert_eq!(parsed.records().unwrap().next().unwrap().unwrap().value, Some(&big[..]));
+    // Larger than max_batch, or than the whole arena: refused, typed, nothing allocated.
+    let used = a.used_bytes();
+    let err = a.append(1, &Record::new(0, None, Some(&big)), 2000, T0).unwrap_err();
+    assert!(matches!(err, AccumulateError::RecordTooLarge { limit: 2000, .. }), "{err:?}");
+    let huge = value(0, 20_000);
+    let err = a.append(1, &Record::new(0, None, Some(&huge)), 1 << 20, T0).unwrap_err();
+    assert!(matches!(err, AccumulateError::RecordTooLarge { limit: 16384, .. }), "{err:?}");
+    assert_eq!(a.used_bytes(), used);
+}
+
+#[test]
+fn close_all_makes_open_batches_sendable_and_seal_compresses() {
+    let mut a = acc(64 * 1024, 16 * 1024, 8, Compression::Lz4);
+    for i in 0..50 {
+        let v = value(i % 3, 200);
+        a.append(0, &Record::new(i as i64, Some(b"k"), Some(&v)), 1 << 20, T0).unwrap();
+    }
+    let s = a.iter_queue(0).next().unwrap();
+    assert_eq!(a.sendable_at(s), Some(T0 + Duration::from_millis(5)));
+    a.close_all();
+    assert_eq!(a.sendable_at(s), Some(T0));
+    let plain = a.slot(s).unwrap().len();
+    let mut scratch = vec![0u8; 32 * 1024];
+    let sealed = a.seal(s, ProducerState::NONE, &mut scratch).unwrap();
+    assert!(sealed < plain / 2, "lz4 shrinks repetitive records: {sealed} vs {plain}");
+    let parsed = RecordBatch::parse(a.sealed_bytes(s).unwrap()).unwrap();
+    assert_eq!(parsed.compression(), Compression::Lz4);
+    assert_eq!(parsed.decompress(1 << 20).unwrap().iter().count(), 50);
+    // A sealed batch takes no more records: the next one opens a new batch.
+    let id = a.append(0, &Record::new(0, None, Some(b"v")), 1 << 20, T0).unwrap();
+    assert_eq!(id, RecordId { batch: BatchId(1), index: 0 });
+}
+
+#[test]
+fn restamp_changes_producer_state_and_keeps_the_crc_valid() {
+    let mut a = acc(8 * 1024, 1024, 4, Compression::None);
+    a.append(0, &Record::new(0, None, Some(b"v")), 1 << 20, T0).unwrap();
+    let s = a.iter_queue(0).next().unwrap();
+    a.seal(s, ProducerState { producer_id: 1, producer_epoch: 0, base_sequence: 7 }, &mut []).unwrap();
+    let bumped = ProducerState { producer_id: 1, producer_epoch: 1, base_sequence: 0 };
+    assert!(a.restamp(s, bumped));
+    assert_eq!(RecordBatch::parse(a.sealed_bytes(s).unwrap()).unwrap().producer_state(), bumped);
+    assert_eq!(a.slot(s).unwrap().send.producer, bumped);
+}
+
+#[test]
+fn removal_from_the_middle_keeps_the_queue_linked_and_queues_move() {
+    let mut a = acc(64 * 1024, 128, 16, Compression::None);
+    for i in 0..6 {
+        a.append(2, &Record::new(i, None, Some(&value(0, 90))), 1 << 20, T0).unwrap();
+    }
+    let before: Vec<u16> = a.iter_queue(2).collect();
+    assert_eq!(before.len(), 6);
+    a.remove(before[2]).unwrap();
+    a.remove(before[5]).unwrap();
+    let after: Vec<u16> = a.iter_queue(2).collect();
+    assert_eq!(after, vec![before[0], before[1], before[3], before[4]]);
+    assert_eq!(a.queue(2).unwrap().len(), 4);
+    // The tail moved back: appends go to a new batch after before[4].
+    a.append(2, &Record::new(9, None, Some(b"v")), 1 << 20, T0).unwrap();
+    assert_eq!(a.iter_queue(2).count(), 5);
+    assert!(a.move_queue(2, 3));
+    assert!(a.queue(2).unwrap().is_empty());
+    assert!(a.iter_queue(3).all(|s| a.slot(s).unwrap().partition() == 3));
+    assert!(!a.move_queue(0, 3), "the target must be empty");
+}
