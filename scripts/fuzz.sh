@@ -86,7 +86,7 @@ report() {
   printf '  FAIL  %-28s exit %s\n' "$t" "$rc"
   echo "----- $t: end of $log"
   # The panic (location and message) or the sanitizer's report, without the backtraces.
-  grep -E -A2 "panicked at|ERROR: (AddressSanitizer|libFuzzer: (timeout|out-of-memory|fuzz target exited))" "$log" \
+  grep -E -A3 "panicked at|ERROR: (AddressSanitizer|libFuzzer: (timeout|out-of-memory|fuzz target exited))" "$log" \
     | grep -v -E "^(stack backtrace|==[0-9]+==|--$)" | head -n 12 || true
   if [[ -n "$artifact" && -f "$artifact" ]]; then
     echo "artifact: $artifact"

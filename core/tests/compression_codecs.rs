@@ -231,3 +231,24 @@ fn unavailable_codecs_say_so() {
         }
     }
 }
+
+/// Found by the `zstd` fuzz target: a frame holding one byte followed by empty frames must
+/// decompress into a slice of exactly one byte (it failed with LimitExceeded), and empty frames
+/// alone into an empty slice.
+#[test]
+fn zstd_exact_fit_with_trailing_empty_frames() {
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+    let one_then_empties = hex("28b52ffd00370b00002528b52ffd003701000028b52ffd0037010000");
+    let mut out = [0u8; 1];
+    assert_eq!(Compression::Zstd.decompress(&one_then_empties, &mut out), Ok(1));
+    assert_eq!(out, [0x25]);
+    let mut none = [0u8; 0];
+    assert_eq!(Compression::Zstd.decompress(&hex("28b52ffd003701000028b52ffd0037010000"), &mut none), Ok(0));
+    // Still a cap: one byte of room is not enough for two.
+    let two = hex("28b52ffd00370b000025");
+    let mut twice = two.clone();
+    twice.extend_from_slice(&two);
+    assert!(Compression::Zstd.decompress(&twice, &mut out).is_err());
+}

@@ -62,11 +62,10 @@ pub(super) fn decompress<O: Output>(input: &[u8], out: &mut O) -> Result<(), Dec
         if input_done && hint == 0 {
             return Ok(());
         }
-        if free == 0 {
-            return Err(DecompressError::LimitExceeded);
-        }
+        // Each pass consumes input or writes output, or ends here, so the loop terminates. A
+        // full output alone is not the end: empty frames may still follow (found by fuzzing).
         if written == 0 && inb.pos() == before_in {
-            return Err(DecompressError::Truncated);
+            return Err(if free == 0 { DecompressError::LimitExceeded } else { DecompressError::Truncated });
         }
     }
 }
