@@ -4,9 +4,13 @@
 //! answers with a v0 body carrying `UNSUPPORTED_VERSION` and its own ranges (KIP-511);
 //! [`ApiVersionsResponse`]'s `decode` falls back to v0 as the Java client does, so the caller can
 //! retry with a version the broker lists.
+//!
+//! A broker in that situation encodes its [`ApiVersionsResponseData`] at v0 (with
+//! `UNSUPPORTED_VERSION`), which [`crate::protocol::encode_response`] frames with the v0 header
+//! like every ApiVersions response.
 
-use super::codec::{decode_body, tagged, Array, Ctx, Decode, Encode};
-use super::{choose_version, ApiKey, ErrorCode, Request, Response, VersionRange};
+use super::codec::{decode_body, put_array, put_tag_count, put_tagged, tagged, Array, Ctx, Decode, Encode};
+use super::{choose_version, ApiKey, DecodeRequest, EncodeResponse, ErrorCode, Request, Response, VersionRange};
 use crate::wire::{DecodeError, EncodeError, Limits, Reader, Sink};
 
 /// ApiVersions request. The client software fields are sent from v3 on.
@@ -29,6 +33,20 @@ impl Encode for ApiVersionsRequest<'_> {
 }
 
 impl Request for ApiVersionsRequest<'_> {
+    const API_KEY: ApiKey = ApiKey::ApiVersions;
+}
+
+/// Below v3 both names read as empty.
+impl<'a> Decode<'a> for ApiVersionsRequest<'a> {
+    fn read(r: &mut Reader<'a>, cx: Ctx) -> Result<Self, DecodeError> {
+        let (client_software_name, client_software_version) =
+            if cx.version >= 3 { (r.compact_string()?, r.compact_string()?) } else { ("", "") };
+        cx.skip_tags(r)?;
+        Ok(Self { client_software_name, client_software_version })
+    }
+}
+
+impl<'a> DecodeRequest<'a> for ApiVersionsRequest<'a> {
     const API_KEY: ApiKey = ApiKey::ApiVersions;
 }
 
@@ -106,6 +124,77 @@ impl<'a> Response<'a> for ApiVersionsResponse<'a> {
     }
 }
 
+/// ApiVersions response as a broker builds it; [`ApiVersionsResponse`] is its decoded form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiVersionsResponseData<'a> {
+    /// Top-level error.
+    pub error_code: ErrorCode,
+    /// The APIs the broker supports.
+    pub api_keys: &'a [ApiVersion],
+    /// Throttle time in ms (sent from v1).
+    pub throttle_time_ms: i32,
+    /// Features the broker supports (tag 0, v3+, sent when not empty).
+    pub supported_features: &'a [SupportedFeature<'a>],
+    /// Epoch of the finalized features (tag 1, v3+, sent when not -1).
+    pub finalized_features_epoch: i64,
+    /// Cluster-wide finalized features (tag 2, v3+, sent when not empty).
+    pub finalized_features: &'a [FinalizedFeature<'a>],
+    /// Set by a KRaft controller ready for ZK migration (tag 3, v3+, sent when true).
+    pub zk_migration_ready: bool,
+}
+
+impl<'a> ApiVersionsResponseData<'a> {
+    /// A response listing `api_keys`, with the schema defaults (no features, no throttle).
+    pub const fn new(error_code: ErrorCode, api_keys: &'a [ApiVersion]) -> Self {
+        Self {
+            error_code,
+            api_keys,
+            throttle_time_ms: 0,
+            supported_features: &[],
+            finalized_features_epoch: -1,
+            finalized_features: &[],
+            zk_migration_ready: false,
+        }
+    }
+}
+
+impl Encode for ApiVersionsResponseData<'_> {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        out.put_i16(self.error_code.code())?;
+        put_array(out, self.api_keys, cx)?;
+        if cx.version >= 1 {
+            out.put_i32(self.throttle_time_ms)?;
+        }
+        if !cx.flexible {
+            return Ok(());
+        }
+        let present = [
+            !self.supported_features.is_empty(),
+            self.finalized_features_epoch != -1,
+            !self.finalized_features.is_empty(),
+            self.zk_migration_ready,
+        ];
+        put_tag_count(out, &present)?;
+        if present[0] {
+            put_tagged(out, 0, self.supported_features, cx)?;
+        }
+        if present[1] {
+            put_tagged(out, 1, &self.finalized_features_epoch, cx)?;
+        }
+        if present[2] {
+            put_tagged(out, 2, self.finalized_features, cx)?;
+        }
+        if present[3] {
+            put_tagged(out, 3, &true, cx)?;
+        }
+        Ok(())
+    }
+}
+
+impl EncodeResponse for ApiVersionsResponseData<'_> {
+    const API_KEY: ApiKey = ApiKey::ApiVersions;
+}
+
 /// One API the broker supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApiVersion {
@@ -127,6 +216,13 @@ impl Decode<'_> for ApiVersion {
     }
 }
 
+impl Encode for ApiVersion {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        out.put_i16(self.api_key.code())?;
+        write_versions(out, cx, self.min_version, self.max_version)
+    }
+}
+
 /// A feature the broker supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SupportedFeature<'a> {
@@ -145,12 +241,26 @@ impl<'a> Decode<'a> for SupportedFeature<'a> {
     }
 }
 
+impl Encode for SupportedFeature<'_> {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        out.put_string(self.name, true)?;
+        write_versions(out, cx, self.min_version, self.max_version)
+    }
+}
+
 /// Both feature lists hold a name and two `int16`s, then tags.
 fn read_feature<'a>(r: &mut Reader<'a>, cx: Ctx) -> Result<(&'a str, i16, i16), DecodeError> {
     let name = r.compact_string()?;
     let (first, second) = (r.i16()?, r.i16()?);
     cx.skip_tags(r)?;
     Ok((name, first, second))
+}
+
+/// The two `int16`s and the tags that end every element of an ApiVersions response.
+fn write_versions(out: &mut impl Sink, cx: Ctx, first: i16, second: i16) -> Result<(), EncodeError> {
+    out.put_i16(first)?;
+    out.put_i16(second)?;
+    out.put_empty_tags(cx.flexible)
 }
 
 /// A cluster-wide finalized feature. Note the wire order: max before min.
@@ -168,5 +278,12 @@ impl<'a> Decode<'a> for FinalizedFeature<'a> {
     fn read(r: &mut Reader<'a>, cx: Ctx) -> Result<Self, DecodeError> {
         let (name, max_version_level, min_version_level) = read_feature(r, cx)?;
         Ok(Self { name, max_version_level, min_version_level })
+    }
+}
+
+impl Encode for FinalizedFeature<'_> {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        out.put_string(self.name, true)?;
+        write_versions(out, cx, self.max_version_level, self.min_version_level)
     }
 }

@@ -5,7 +5,7 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use super::ApiKey;
-use crate::wire::{DecodeError, EncodeError, Limits, Reader, Sink};
+use crate::wire::{Counter, DecodeError, EncodeError, Limits, Reader, Sink};
 
 /// The version of the message being read or written, and whether that version is flexible.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +58,49 @@ impl<'a> Decode<'a> for &'a str {
     }
 }
 
+impl Encode for i32 {
+    fn write(&self, out: &mut impl Sink, _: Ctx) -> Result<(), EncodeError> {
+        out.put_i32(*self)
+    }
+}
+
+impl Encode for i64 {
+    fn write(&self, out: &mut impl Sink, _: Ctx) -> Result<(), EncodeError> {
+        out.put_i64(*self)
+    }
+}
+
+impl Encode for bool {
+    fn write(&self, out: &mut impl Sink, _: Ctx) -> Result<(), EncodeError> {
+        out.put_bool(*self)
+    }
+}
+
+impl Encode for &str {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        out.put_string(self, cx.flexible)
+    }
+}
+
+/// A slice is written as a non-null array.
+impl<T: Encode> Encode for [T] {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        put_array(out, self, cx)
+    }
+}
+
+/// Writes a message body at `version` of `api` (the shared half of `Request::encode` and
+/// `EncodeResponse::encode`).
+pub(crate) fn encode_body<T: Encode + ?Sized>(
+    api: ApiKey,
+    version: i16,
+    body: &T,
+    out: &mut impl Sink,
+) -> Result<(), EncodeError> {
+    let cx = Ctx::for_api(api, version).ok_or(EncodeError::UnsupportedVersion(version))?;
+    body.write(out, cx)
+}
+
 /// Decodes a whole body: version check, the message, no trailing bytes.
 pub(crate) fn decode_body<'a, T: Decode<'a>>(
     api: ApiKey,
@@ -83,6 +126,26 @@ pub(crate) fn tagged<'a, T>(
     let out = f(&mut r)?;
     r.finish()?;
     Ok(out)
+}
+
+/// Writes one tagged field: its tag, the size of its value, then the value. The value is written
+/// twice, once into a [`Counter`] for the size.
+pub(crate) fn put_tagged<T: Encode + ?Sized>(
+    out: &mut impl Sink,
+    tag: u32,
+    value: &T,
+    cx: Ctx,
+) -> Result<(), EncodeError> {
+    let mut size = Counter::default();
+    value.write(&mut size, cx)?;
+    out.put_uvarint(tag.into())?;
+    out.put_uvarint(size.0 as u64)?;
+    value.write(out, cx)
+}
+
+/// Writes the field count that opens a tagged-field section: how many of `present` are set.
+pub(crate) fn put_tag_count(out: &mut impl Sink, present: &[bool]) -> Result<(), EncodeError> {
+    out.put_uvarint(present.iter().filter(|&&p| p).count() as u64)
 }
 
 /// Writes a non-null array: its length, then each element.
@@ -120,6 +183,12 @@ impl<'a, T: Decode<'a>> Array<'a, T> {
     pub(crate) fn read(r: &mut Reader<'a>, cx: Ctx) -> Result<Self, DecodeError> {
         let len = r.array_len(cx.flexible)?;
         Self::read_items(r, cx, len)
+    }
+
+    /// Reads and validates a nullable array (`None` for null).
+    pub(crate) fn read_nullable(r: &mut Reader<'a>, cx: Ctx) -> Result<Option<Self>, DecodeError> {
+        let len = if cx.flexible { r.compact_nullable_array_len()? } else { r.nullable_array_len()? };
+        len.map(|len| Self::read_items(r, cx, len)).transpose()
     }
 
     fn read_items(r: &mut Reader<'a>, cx: Ctx, len: usize) -> Result<Self, DecodeError> {
@@ -248,5 +317,18 @@ impl<'a> Decode<'a> for Node<'a> {
         let rack = if cx.version >= 1 { r.nullable_string_flex(cx.flexible)? } else { None };
         cx.skip_tags(r)?;
         Ok(Self { node_id, host, port, rack })
+    }
+}
+
+/// Below Metadata v1 the rack is not sent.
+impl Encode for Node<'_> {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        out.put_i32(self.node_id)?;
+        out.put_string(self.host, cx.flexible)?;
+        out.put_i32(self.port)?;
+        if cx.version >= 1 {
+            out.put_nullable_string(self.rack, cx.flexible)?;
+        }
+        out.put_empty_tags(cx.flexible)
     }
 }

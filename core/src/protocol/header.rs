@@ -4,8 +4,11 @@
 //!   APIs) adds a tagged-field section. The client id keeps the classic int16 length even in v2.
 //! - Response header v0: correlation id. v1 adds a tagged-field section. The ApiVersions response
 //!   header is always v0.
+//!
+//! The broker side reads request headers ([`RequestHeader::decode`]) and writes response frames
+//! ([`encode_response`]).
 
-use super::{ApiKey, Request};
+use super::{ApiKey, EncodeResponse, Request};
 use crate::wire::{Counter, DecodeError, EncodeError, Reader, Sink};
 
 /// A request header. Its version follows from the API and version
@@ -22,7 +25,24 @@ pub struct RequestHeader<'a> {
     pub client_id: Option<&'a str>,
 }
 
-impl RequestHeader<'_> {
+impl<'a> RequestHeader<'a> {
+    /// Reads the header of `frame` (a request without its size prefix), returning it and the
+    /// body that follows. The header version follows from the API key and version it holds, so an
+    /// API or version kprod does not know still yields a header (read as v1 for an unknown key):
+    /// a broker answers those with an error rather than dropping the connection.
+    pub fn decode(frame: &'a [u8]) -> Result<(Self, &'a [u8]), DecodeError> {
+        let mut r = Reader::new(frame);
+        let api_key = ApiKey::from_code(r.i16()?);
+        let api_version = r.i16()?;
+        let correlation_id = r.i32()?;
+        let client_id = r.nullable_string()?;
+        let header = Self { api_key, api_version, correlation_id, client_id };
+        if header.version() >= 2 {
+            r.skip_tagged_fields()?;
+        }
+        Ok((header, r.rest()))
+    }
+
     /// The header version: 2 for flexible API versions, else 1.
     pub const fn version(&self) -> i16 {
         self.api_key.request_header_version(self.api_version)
@@ -57,6 +77,13 @@ impl ResponseHeader {
         Ok((Self { correlation_id }, r.rest()))
     }
 
+    /// Writes the header for a response of `api_key` at `api_version`
+    /// ([`ApiKey::response_header_version`]).
+    pub fn encode(&self, api_key: ApiKey, api_version: i16, out: &mut impl Sink) -> Result<(), EncodeError> {
+        out.put_i32(self.correlation_id)?;
+        out.put_empty_tags(api_key.response_header_version(api_version) >= 1)
+    }
+
     /// The correlation id of `frame`, which every header version starts with. A driver reads it
     /// to find the request a response answers before decoding the rest.
     pub fn peek_correlation_id(frame: &[u8]) -> Result<i32, DecodeError> {
@@ -71,9 +98,7 @@ pub fn request_frame_len<R: Request>(
     client_id: Option<&str>,
     body: &R,
 ) -> Result<usize, EncodeError> {
-    let mut count = Counter::default();
-    write_frame_contents(&mut count, version, correlation_id, client_id, body)?;
-    Ok(count.0 + 4)
+    frame_len(&RequestFrame { version, correlation_id, client_id, body })
 }
 
 /// Writes a whole request frame: the int32 size, the request header and the body at `version`.
@@ -87,23 +112,80 @@ pub fn encode_request<R: Request>(
     client_id: Option<&str>,
     body: &R,
 ) -> Result<usize, EncodeError> {
-    let len = request_frame_len(version, correlation_id, client_id, body)?;
-    let size = i32::try_from(len - 4).map_err(|_| EncodeError::ValueTooLarge("request frame"))?;
-    out.put_i32(size)?;
-    write_frame_contents(out, version, correlation_id, client_id, body)?;
-    Ok(len)
+    write_frame(out, &RequestFrame { version, correlation_id, client_id, body }, "request frame")
 }
 
-fn write_frame_contents<R: Request>(
+/// Size of the frame [`encode_response`] writes, including the 4-byte size prefix.
+pub fn response_frame_len<R: EncodeResponse>(
+    version: i16,
+    correlation_id: i32,
+    body: &R,
+) -> Result<usize, EncodeError> {
+    frame_len(&ResponseFrame { version, correlation_id, body })
+}
+
+/// Writes a whole response frame: the int32 size, the response header (v0, or v1 for flexible
+/// versions; always v0 for ApiVersions) and the body at `version`. Like [`encode_request`], it
+/// counts first and writes nothing if the body cannot be encoded. Returns the bytes written.
+pub fn encode_response<R: EncodeResponse>(
     out: &mut impl Sink,
     version: i16,
     correlation_id: i32,
-    client_id: Option<&str>,
     body: &R,
-) -> Result<(), EncodeError> {
-    let header = RequestHeader { api_key: R::API_KEY, api_version: version, correlation_id, client_id };
-    header.encode(out)?;
-    body.encode(version, out)
+) -> Result<usize, EncodeError> {
+    write_frame(out, &ResponseFrame { version, correlation_id, body }, "response frame")
+}
+
+/// What follows the size prefix of a frame.
+trait FrameContents {
+    fn write_contents(&self, out: &mut impl Sink) -> Result<(), EncodeError>;
+}
+
+struct RequestFrame<'r, R> {
+    version: i16,
+    correlation_id: i32,
+    client_id: Option<&'r str>,
+    body: &'r R,
+}
+
+impl<R: Request> FrameContents for RequestFrame<'_, R> {
+    fn write_contents(&self, out: &mut impl Sink) -> Result<(), EncodeError> {
+        let header = RequestHeader {
+            api_key: R::API_KEY,
+            api_version: self.version,
+            correlation_id: self.correlation_id,
+            client_id: self.client_id,
+        };
+        header.encode(out)?;
+        self.body.encode(self.version, out)
+    }
+}
+
+struct ResponseFrame<'r, R> {
+    version: i16,
+    correlation_id: i32,
+    body: &'r R,
+}
+
+impl<R: EncodeResponse> FrameContents for ResponseFrame<'_, R> {
+    fn write_contents(&self, out: &mut impl Sink) -> Result<(), EncodeError> {
+        ResponseHeader { correlation_id: self.correlation_id }.encode(R::API_KEY, self.version, out)?;
+        self.body.encode(self.version, out)
+    }
+}
+
+fn frame_len(contents: &impl FrameContents) -> Result<usize, EncodeError> {
+    let mut count = Counter::default();
+    contents.write_contents(&mut count)?;
+    Ok(count.0 + 4)
+}
+
+fn write_frame(out: &mut impl Sink, contents: &impl FrameContents, what: &'static str) -> Result<usize, EncodeError> {
+    let len = frame_len(contents)?;
+    let size = i32::try_from(len - 4).map_err(|_| EncodeError::ValueTooLarge(what))?;
+    out.put_i32(size)?;
+    contents.write_contents(out)?;
+    Ok(len)
 }
 
 /// Splits the first size-prefixed frame off `buf`: `Ok(Some((frame, consumed)))` with the frame

@@ -5,7 +5,7 @@
 //! still unstable in Kafka 4.1, so kprod does not negotiate it).
 
 use super::codec::{only_default, Ctx, Decode, Encode};
-use super::{ApiKey, ErrorCode, Request, Response};
+use super::{ApiKey, DecodeRequest, EncodeResponse, ErrorCode, Request, Response};
 use crate::wire::{DecodeError, EncodeError, Reader, Sink};
 
 /// InitProducerId request.
@@ -63,6 +63,29 @@ impl Request for InitProducerIdRequest<'_> {
     const API_KEY: ApiKey = ApiKey::InitProducerId;
 }
 
+/// Fields a version does not carry read as their defaults.
+impl<'a> Decode<'a> for InitProducerIdRequest<'a> {
+    fn read(r: &mut Reader<'a>, cx: Ctx) -> Result<Self, DecodeError> {
+        let transactional_id = r.nullable_string_flex(cx.flexible)?;
+        let transaction_timeout_ms = r.i32()?;
+        let (producer_id, producer_epoch) = if cx.version >= 3 { (r.i64()?, r.i16()?) } else { (-1, -1) };
+        let (enable_2pc, keep_prepared_txn) = if cx.version >= 6 { (r.bool()?, r.bool()?) } else { (false, false) };
+        cx.skip_tags(r)?;
+        Ok(Self {
+            transactional_id,
+            transaction_timeout_ms,
+            producer_id,
+            producer_epoch,
+            enable_2pc,
+            keep_prepared_txn,
+        })
+    }
+}
+
+impl<'a> DecodeRequest<'a> for InitProducerIdRequest<'a> {
+    const API_KEY: ApiKey = ApiKey::InitProducerId;
+}
+
 /// InitProducerId response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InitProducerIdResponse {
@@ -101,5 +124,24 @@ impl Decode<'_> for InitProducerIdResponse {
 }
 
 impl Response<'_> for InitProducerIdResponse {
+    const API_KEY: ApiKey = ApiKey::InitProducerId;
+}
+
+/// The ongoing-transaction fields are sent from v6 only.
+impl Encode for InitProducerIdResponse {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        out.put_i32(self.throttle_time_ms)?;
+        out.put_i16(self.error_code.code())?;
+        out.put_i64(self.producer_id)?;
+        out.put_i16(self.producer_epoch)?;
+        if cx.version >= 6 {
+            out.put_i64(self.ongoing_txn_producer_id)?;
+            out.put_i16(self.ongoing_txn_producer_epoch)?;
+        }
+        out.put_empty_tags(cx.flexible)
+    }
+}
+
+impl EncodeResponse for InitProducerIdResponse {
     const API_KEY: ApiKey = ApiKey::InitProducerId;
 }

@@ -6,7 +6,7 @@
 //! v13 a top-level error code.
 
 use super::codec::{only_default, put_array, Array, Ctx, Decode, Encode, Node};
-use super::{ApiKey, ErrorCode, Request, Response};
+use super::{ApiKey, DecodeRequest, EncodeResponse, ErrorCode, Request, Response};
 use crate::wire::{DecodeError, EncodeError, Reader, Sink};
 
 /// Metadata request.
@@ -67,6 +67,42 @@ impl Request for MetadataRequest<'_> {
     const API_KEY: ApiKey = ApiKey::Metadata;
 }
 
+/// A decoded [`MetadataRequest`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetadataRequestView<'a> {
+    /// The topics to describe, or `None` for all topics (sent as null, or as an empty list at
+    /// v0).
+    pub topics: Option<Array<'a, MetadataRequestTopic<'a>>>,
+    /// Whether the broker may auto-create requested topics (v4+, else true).
+    pub allow_auto_topic_creation: bool,
+    /// Ask for cluster authorized operations (v8-v10, else false).
+    pub include_cluster_authorized_operations: bool,
+    /// Ask for topic authorized operations (v8+, else false).
+    pub include_topic_authorized_operations: bool,
+}
+
+impl<'a> Decode<'a> for MetadataRequestView<'a> {
+    fn read(r: &mut Reader<'a>, cx: Ctx) -> Result<Self, DecodeError> {
+        let v = cx.version;
+        let topics =
+            if v == 0 { Some(Array::read(r, cx)?).filter(|t| !t.is_empty()) } else { Array::read_nullable(r, cx)? };
+        let allow_auto_topic_creation = v < 4 || r.bool()?;
+        let include_cluster_authorized_operations = (8..=10).contains(&v) && r.bool()?;
+        let include_topic_authorized_operations = v >= 8 && r.bool()?;
+        cx.skip_tags(r)?;
+        Ok(Self {
+            topics,
+            allow_auto_topic_creation,
+            include_cluster_authorized_operations,
+            include_topic_authorized_operations,
+        })
+    }
+}
+
+impl<'a> DecodeRequest<'a> for MetadataRequestView<'a> {
+    const API_KEY: ApiKey = ApiKey::Metadata;
+}
+
 /// A topic in a [`MetadataRequest`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetadataRequestTopic<'a> {
@@ -92,6 +128,17 @@ impl Encode for MetadataRequestTopic<'_> {
         }
         out.put_nullable_string(self.name, cx.flexible)?;
         out.put_empty_tags(cx.flexible)
+    }
+}
+
+/// The topic id is read from v10 (else zero); the name may be null from v10.
+impl<'a> Decode<'a> for MetadataRequestTopic<'a> {
+    fn read(r: &mut Reader<'a>, cx: Ctx) -> Result<Self, DecodeError> {
+        let topic_id = if cx.version >= 10 { r.uuid()? } else { [0; 16] };
+        let name =
+            if cx.version >= 10 { r.nullable_string_flex(cx.flexible)? } else { Some(r.string_flex(cx.flexible)?) };
+        cx.skip_tags(r)?;
+        Ok(Self { topic_id, name })
     }
 }
 
@@ -202,5 +249,129 @@ impl<'a> Decode<'a> for MetadataResponsePartition<'a> {
         let offline_replicas = if cx.version >= 5 { Array::read(r, cx)? } else { Array::empty(cx) };
         cx.skip_tags(r)?;
         Ok(Self { error_code, partition_index, leader_id, leader_epoch, replica_nodes, isr_nodes, offline_replicas })
+    }
+}
+
+/// Metadata response as a broker builds it; [`MetadataResponse`] is its decoded form. Fields a
+/// version does not carry are dropped (see [`EncodeResponse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetadataResponseData<'a> {
+    /// Throttle time in ms (sent from v3).
+    pub throttle_time_ms: i32,
+    /// The brokers of the cluster (racks sent from v1).
+    pub brokers: &'a [Node<'a>],
+    /// The cluster id (sent from v2).
+    pub cluster_id: Option<&'a str>,
+    /// The controller's broker id (sent from v1).
+    pub controller_id: i32,
+    /// The topics.
+    pub topics: &'a [MetadataResponseTopicData<'a>],
+    /// Cluster authorized operations bitfield (sent at v8-v10).
+    pub cluster_authorized_operations: i32,
+    /// Top-level error (sent from v13).
+    pub error_code: ErrorCode,
+}
+
+impl Encode for MetadataResponseData<'_> {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        let v = cx.version;
+        if v >= 3 {
+            out.put_i32(self.throttle_time_ms)?;
+        }
+        put_array(out, self.brokers, cx)?;
+        if v >= 2 {
+            out.put_nullable_string(self.cluster_id, cx.flexible)?;
+        }
+        if v >= 1 {
+            out.put_i32(self.controller_id)?;
+        }
+        put_array(out, self.topics, cx)?;
+        if (8..=10).contains(&v) {
+            out.put_i32(self.cluster_authorized_operations)?;
+        }
+        if v >= 13 {
+            out.put_i16(self.error_code.code())?;
+        }
+        out.put_empty_tags(cx.flexible)
+    }
+}
+
+impl EncodeResponse for MetadataResponseData<'_> {
+    const API_KEY: ApiKey = ApiKey::Metadata;
+}
+
+/// A topic in a [`MetadataResponseData`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetadataResponseTopicData<'a> {
+    /// The topic's error.
+    pub error_code: ErrorCode,
+    /// The name; `None` (only v12+) for a topic queried by an unknown id.
+    pub name: Option<&'a str>,
+    /// The topic id (sent from v10).
+    pub topic_id: [u8; 16],
+    /// Whether the topic is internal (sent from v1).
+    pub is_internal: bool,
+    /// The partitions.
+    pub partitions: &'a [MetadataResponsePartitionData<'a>],
+    /// Topic authorized operations bitfield (sent from v8).
+    pub topic_authorized_operations: i32,
+}
+
+impl Encode for MetadataResponseTopicData<'_> {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        let v = cx.version;
+        out.put_i16(self.error_code.code())?;
+        if v >= 12 {
+            out.put_nullable_string(self.name, cx.flexible)?;
+        } else {
+            out.put_string(self.name.ok_or(EncodeError::MissingField("name"))?, cx.flexible)?;
+        }
+        if v >= 10 {
+            out.put_uuid(&self.topic_id)?;
+        }
+        if v >= 1 {
+            out.put_bool(self.is_internal)?;
+        }
+        put_array(out, self.partitions, cx)?;
+        if v >= 8 {
+            out.put_i32(self.topic_authorized_operations)?;
+        }
+        out.put_empty_tags(cx.flexible)
+    }
+}
+
+/// A partition in a [`MetadataResponseTopicData`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetadataResponsePartitionData<'a> {
+    /// The partition's error.
+    pub error_code: ErrorCode,
+    /// The partition index.
+    pub partition_index: i32,
+    /// The leader's broker id, -1 if none.
+    pub leader_id: i32,
+    /// The leader epoch (sent from v7).
+    pub leader_epoch: i32,
+    /// All replicas.
+    pub replica_nodes: &'a [i32],
+    /// In-sync replicas.
+    pub isr_nodes: &'a [i32],
+    /// Offline replicas (sent from v5).
+    pub offline_replicas: &'a [i32],
+}
+
+impl Encode for MetadataResponsePartitionData<'_> {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        out.put_i16(self.error_code.code())?;
+        out.put_i32(self.partition_index)?;
+        out.put_i32(self.leader_id)?;
+        if cx.version >= 7 {
+            out.put_i32(self.leader_epoch)?;
+        }
+        put_array(out, self.replica_nodes, cx)?;
+        put_array(out, self.isr_nodes, cx)?;
+        if cx.version >= 5 {
+            put_array(out, self.offline_replicas, cx)?;
+        }
+        out.put_empty_tags(cx.flexible)
     }
 }

@@ -11,6 +11,41 @@
 //! arrays are exposed as [`Array`]s that re-parse their already-validated bytes lazily. Requests
 //! borrow slices of plain structs, so a caller builds them without a heap.
 //!
+//! The broker side (for simulated clusters, test brokers and fuzzing) is the mirror image, under
+//! the same rules: every request implements [`DecodeRequest`] and every response
+//! [`EncodeResponse`], at every schema version. A message that holds arrays has two types: the
+//! one built from slices is what kprod sends (`ProduceRequest`), its decoded form with
+//! [`Array`]s is the `…View` (`ProduceRequestView`); a response decodes to the plain name
+//! (`ProduceResponse`) and is built from slices as the `…Data` (`ProduceResponseData`, after the
+//! Java client's message classes). Messages and elements without arrays are one type that goes
+//! both ways. [`RequestHeader::decode`] and [`encode_response`] handle the frames.
+//!
+//! ```
+//! use kprod_core::protocol::{encode_request, encode_response, split_frame, produce::*};
+//! use kprod_core::protocol::{DecodeRequest, RequestHeader};
+//! use kprod_core::wire::SliceSink;
+//!
+//! # let partitions = [PartitionProduceData { index: 0, records: &[] }];
+//! # let topics = [TopicProduceData { name: "orders", topic_id: None, partition_data: &partitions }];
+//! # let request = ProduceRequest { transactional_id: None, acks: -1, timeout_ms: 30_000, topic_data: &topics };
+//! # let mut input = [0u8; 128];
+//! # let mut sink = SliceSink::new(&mut input);
+//! # encode_request(&mut sink, 11, 7, Some("kprod"), &request).unwrap();
+//! // The broker reads a frame, its header, then the body the header announces.
+//! let (frame, _consumed) = split_frame(sink.written(), 1 << 20).unwrap().unwrap();
+//! let (header, body) = RequestHeader::decode(frame).unwrap();
+//! let produce = ProduceRequestView::decode(header.api_version, body).unwrap();
+//! let topic = produce.topic_data.get(0).unwrap();
+//!
+//! let partitions = [PartitionProduceResponseData::ok(0, 42)];
+//! let (name, topic_id) = (topic.name, topic.topic_id);
+//! let topics = [TopicProduceResponseData { name, topic_id, partition_responses: &partitions }];
+//! let response = ProduceResponseData { responses: &topics, throttle_time_ms: 0, node_endpoints: &[] };
+//! let mut out = [0u8; 128];
+//! let mut sink = SliceSink::new(&mut out);
+//! encode_response(&mut sink, header.api_version, header.correlation_id, &response).unwrap();
+//! ```
+//!
 //! ```
 //! use kprod_core::protocol::{encode_request, produce::*, ApiKey, choose_version, VersionRange};
 //! use kprod_core::wire::SliceSink;
@@ -40,7 +75,10 @@ pub mod sasl_handshake;
 
 pub use codec::{Array, ArrayIter, Ctx, Decode, Encode, Node};
 pub use error::ErrorCode;
-pub use header::{encode_request, request_frame_len, split_frame, RequestHeader, ResponseHeader};
+pub use header::{
+    encode_request, encode_response, request_frame_len, response_frame_len, split_frame, RequestHeader,
+    ResponseHeader,
+};
 
 use crate::wire::{DecodeError, EncodeError, Limits, Sink};
 
@@ -195,8 +233,7 @@ pub trait Request: Encode {
     /// Writes the body at `version`. Fails with [`EncodeError::UnsupportedVersion`] outside
     /// [`ApiKey::schema_versions`].
     fn encode(&self, version: i16, out: &mut impl Sink) -> Result<(), EncodeError> {
-        let cx = Ctx::for_api(Self::API_KEY, version).ok_or(EncodeError::UnsupportedVersion(version))?;
-        self.write(out, cx)
+        codec::encode_body(Self::API_KEY, version, self, out)
     }
 }
 
@@ -215,5 +252,40 @@ pub trait Response<'a>: Decode<'a> {
     /// (nested readers and lazy arrays inherit them).
     fn decode_with_limits(version: i16, body: &'a [u8], limits: Limits) -> Result<Self, DecodeError> {
         codec::decode_body(Self::API_KEY, version, body, limits)
+    }
+}
+
+/// A request body as a broker reads it, borrowed from the input: the mirror of [`Response`].
+pub trait DecodeRequest<'a>: Decode<'a> {
+    /// The API this request belongs to.
+    const API_KEY: ApiKey;
+
+    /// Decodes a whole body (the bytes after the request header, see [`RequestHeader::decode`])
+    /// at `version`, validating every field, and fails on trailing bytes.
+    fn decode(version: i16, body: &'a [u8]) -> Result<Self, DecodeError> {
+        Self::decode_with_limits(version, body, Limits::DEFAULT)
+    }
+
+    /// Like [`DecodeRequest::decode`], with caps on every length and count the peer announces.
+    fn decode_with_limits(version: i16, body: &'a [u8], limits: Limits) -> Result<Self, DecodeError> {
+        codec::decode_body(Self::API_KEY, version, body, limits)
+    }
+}
+
+/// A response body as a broker writes it: the mirror of [`Request`]. [`encode_response`] adds
+/// the size prefix and header.
+///
+/// Like a broker, which fills in every field and lets the version decide what goes out, the
+/// encoders drop the fields a version does not carry; they fail only when a version needs a
+/// value that is missing ([`EncodeError::MissingField`]). Tagged fields are sent only when they
+/// differ from their default, as the Java classes do.
+pub trait EncodeResponse: Encode {
+    /// The API this response belongs to.
+    const API_KEY: ApiKey;
+
+    /// Writes the body at `version`. Fails with [`EncodeError::UnsupportedVersion`] outside
+    /// [`ApiKey::schema_versions`].
+    fn encode(&self, version: i16, out: &mut impl Sink) -> Result<(), EncodeError> {
+        codec::encode_body(Self::API_KEY, version, self, out)
     }
 }

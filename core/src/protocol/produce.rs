@@ -6,9 +6,12 @@
 //! transactions V2; v13 topic ids instead of names (KIP-516).
 //!
 //! With `acks = 0` the broker sends no response ([`ProduceRequest::expects_response`]).
+//!
+//! The broker side: [`ProduceRequestView`] is a decoded request whose record batches stay
+//! borrowed from the frame; [`ProduceResponseData`] is a response built from slices.
 
-use super::codec::{put_array, tagged, Array, Ctx, Decode, Encode, Node};
-use super::{ApiKey, ErrorCode, Request, Response};
+use super::codec::{put_array, put_tag_count, put_tagged, tagged, Array, Ctx, Decode, Encode, Node};
+use super::{ApiKey, DecodeRequest, EncodeResponse, ErrorCode, Request, Response};
 use crate::wire::{DecodeError, EncodeError, Reader, Sink};
 
 /// Produce request. Built from borrowed slices, so a caller needs no heap: the record batches
@@ -44,6 +47,79 @@ impl Encode for ProduceRequest<'_> {
 
 impl Request for ProduceRequest<'_> {
     const API_KEY: ApiKey = ApiKey::Produce;
+}
+
+/// A decoded [`ProduceRequest`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProduceRequestView<'a> {
+    /// The transactional id, or `None`.
+    pub transactional_id: Option<&'a str>,
+    /// 0 (no response), 1 (leader) or -1 (all in-sync replicas).
+    pub acks: i16,
+    /// How long the broker may wait for replication, in ms.
+    pub timeout_ms: i32,
+    /// The topics to produce to.
+    pub topic_data: Array<'a, TopicProduceDataView<'a>>,
+}
+
+impl ProduceRequestView<'_> {
+    /// Whether the broker answers this request (it does not with `acks = 0`).
+    pub const fn expects_response(&self) -> bool {
+        self.acks != 0
+    }
+}
+
+impl<'a> Decode<'a> for ProduceRequestView<'a> {
+    fn read(r: &mut Reader<'a>, cx: Ctx) -> Result<Self, DecodeError> {
+        let transactional_id = r.nullable_string_flex(cx.flexible)?;
+        let acks = r.i16()?;
+        let timeout_ms = r.i32()?;
+        let topic_data = Array::read(r, cx)?;
+        cx.skip_tags(r)?;
+        Ok(Self { transactional_id, acks, timeout_ms, topic_data })
+    }
+}
+
+impl<'a> DecodeRequest<'a> for ProduceRequestView<'a> {
+    const API_KEY: ApiKey = ApiKey::Produce;
+}
+
+/// A decoded [`TopicProduceData`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TopicProduceDataView<'a> {
+    /// The topic name (up to v12, else empty).
+    pub name: &'a str,
+    /// The topic id (v13+, else zero).
+    pub topic_id: [u8; 16],
+    /// The partitions to produce to.
+    pub partition_data: Array<'a, PartitionProduceData<'a>>,
+}
+
+impl<'a> Decode<'a> for TopicProduceDataView<'a> {
+    fn read(r: &mut Reader<'a>, cx: Ctx) -> Result<Self, DecodeError> {
+        let (name, topic_id) = read_topic(r, cx)?;
+        let partition_data = Array::read(r, cx)?;
+        cx.skip_tags(r)?;
+        Ok(Self { name, topic_id, partition_data })
+    }
+}
+
+/// A topic's name (up to v12) or id (v13+, KIP-516), the other one empty.
+fn read_topic<'a>(r: &mut Reader<'a>, cx: Ctx) -> Result<(&'a str, [u8; 16]), DecodeError> {
+    if cx.version >= 13 {
+        Ok(("", r.uuid()?))
+    } else {
+        Ok((r.string_flex(cx.flexible)?, [0; 16]))
+    }
+}
+
+/// The name up to v12, the id from v13.
+fn write_topic(out: &mut impl Sink, cx: Ctx, name: &str, topic_id: &[u8; 16]) -> Result<(), EncodeError> {
+    if cx.version >= 13 {
+        out.put_uuid(topic_id)
+    } else {
+        out.put_string(name, cx.flexible)
+    }
 }
 
 /// One topic of a [`ProduceRequest`].
@@ -83,6 +159,17 @@ impl Encode for PartitionProduceData<'_> {
         out.put_i32(self.index)?;
         out.put_nullable_bytes(Some(self.records), cx.flexible)?;
         out.put_empty_tags(cx.flexible)
+    }
+}
+
+/// Null records, which the schema allows but no broker accepts, fail with
+/// [`DecodeError::UnexpectedNull`].
+impl<'a> Decode<'a> for PartitionProduceData<'a> {
+    fn read(r: &mut Reader<'a>, cx: Ctx) -> Result<Self, DecodeError> {
+        let index = r.i32()?;
+        let records = r.nullable_bytes_flex(cx.flexible)?.ok_or(DecodeError::UnexpectedNull)?;
+        cx.skip_tags(r)?;
+        Ok(Self { index, records })
     }
 }
 
@@ -131,7 +218,7 @@ pub struct TopicProduceResponse<'a> {
 
 impl<'a> Decode<'a> for TopicProduceResponse<'a> {
     fn read(r: &mut Reader<'a>, cx: Ctx) -> Result<Self, DecodeError> {
-        let (name, topic_id) = if cx.version >= 13 { ("", r.uuid()?) } else { (r.string_flex(cx.flexible)?, [0; 16]) };
+        let (name, topic_id) = read_topic(r, cx)?;
         let partition_responses = Array::read(r, cx)?;
         cx.skip_tags(r)?;
         Ok(Self { name, topic_id, partition_responses })
@@ -211,6 +298,14 @@ impl<'a> Decode<'a> for RecordError<'a> {
     }
 }
 
+impl Encode for RecordError<'_> {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        out.put_i32(self.batch_index)?;
+        out.put_nullable_string(self.batch_index_error_message, cx.flexible)?;
+        out.put_empty_tags(cx.flexible)
+    }
+}
+
 /// A KIP-951 leader hint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaderIdAndEpoch {
@@ -226,5 +321,142 @@ impl Decode<'_> for LeaderIdAndEpoch {
         let leader_epoch = r.i32()?;
         cx.skip_tags(r)?;
         Ok(Self { leader_id, leader_epoch })
+    }
+}
+
+impl LeaderIdAndEpoch {
+    /// The schema default: leader and epoch unknown. A hint equal to it is not sent.
+    pub const UNKNOWN: Self = Self { leader_id: -1, leader_epoch: -1 };
+}
+
+impl Encode for LeaderIdAndEpoch {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        out.put_i32(self.leader_id)?;
+        out.put_i32(self.leader_epoch)?;
+        out.put_empty_tags(cx.flexible)
+    }
+}
+
+/// Produce response as a broker builds it; [`ProduceResponse`] is its decoded form. Fields a
+/// version does not carry are dropped (see [`EncodeResponse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProduceResponseData<'a> {
+    /// One entry per topic.
+    pub responses: &'a [TopicProduceResponseData<'a>],
+    /// Throttle time in ms.
+    pub throttle_time_ms: i32,
+    /// Endpoints of the leaders named in `current_leader` hints (tag 0, v10+, sent when not
+    /// empty).
+    pub node_endpoints: &'a [Node<'a>],
+}
+
+impl Encode for ProduceResponseData<'_> {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        put_array(out, self.responses, cx)?;
+        out.put_i32(self.throttle_time_ms)?;
+        if !cx.flexible {
+            return Ok(());
+        }
+        let endpoints = cx.version >= 10 && !self.node_endpoints.is_empty();
+        put_tag_count(out, &[endpoints])?;
+        if endpoints {
+            put_tagged(out, 0, self.node_endpoints, cx)?;
+        }
+        Ok(())
+    }
+}
+
+impl EncodeResponse for ProduceResponseData<'_> {
+    const API_KEY: ApiKey = ApiKey::Produce;
+}
+
+/// One topic of a [`ProduceResponseData`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicProduceResponseData<'a> {
+    /// The topic name (sent up to v12).
+    pub name: &'a str,
+    /// The topic id (sent from v13).
+    pub topic_id: [u8; 16],
+    /// One entry per partition.
+    pub partition_responses: &'a [PartitionProduceResponseData<'a>],
+}
+
+impl Encode for TopicProduceResponseData<'_> {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        write_topic(out, cx, self.name, &self.topic_id)?;
+        put_array(out, self.partition_responses, cx)?;
+        out.put_empty_tags(cx.flexible)
+    }
+}
+
+/// One partition of a [`TopicProduceResponseData`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionProduceResponseData<'a> {
+    /// The partition index.
+    pub index: i32,
+    /// The partition's error.
+    pub error_code: ErrorCode,
+    /// Offset of the first record written, -1 on error.
+    pub base_offset: i64,
+    /// Broker append time for LogAppendTime topics, else -1.
+    pub log_append_time_ms: i64,
+    /// The log start offset (sent from v5).
+    pub log_start_offset: i64,
+    /// Records that caused the batch to be dropped (sent from v8).
+    pub record_errors: &'a [RecordError<'a>],
+    /// Summary of why the batch was dropped (sent from v8).
+    pub error_message: Option<&'a str>,
+    /// The partition's current leader (tag 0, v10+, sent unless `None` or
+    /// [`LeaderIdAndEpoch::UNKNOWN`]).
+    pub current_leader: Option<LeaderIdAndEpoch>,
+}
+
+impl PartitionProduceResponseData<'_> {
+    /// A successful append at `base_offset`, with the other fields at their defaults.
+    pub const fn ok(index: i32, base_offset: i64) -> Self {
+        Self::with(index, ErrorCode::None, base_offset)
+    }
+
+    /// A failed append: `base_offset` -1 and the other fields at their defaults.
+    pub const fn failed(index: i32, error_code: ErrorCode) -> Self {
+        Self::with(index, error_code, -1)
+    }
+
+    const fn with(index: i32, error_code: ErrorCode, base_offset: i64) -> Self {
+        Self {
+            index,
+            error_code,
+            base_offset,
+            log_append_time_ms: -1,
+            log_start_offset: -1,
+            record_errors: &[],
+            error_message: None,
+            current_leader: None,
+        }
+    }
+}
+
+impl Encode for PartitionProduceResponseData<'_> {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        out.put_i32(self.index)?;
+        out.put_i16(self.error_code.code())?;
+        out.put_i64(self.base_offset)?;
+        out.put_i64(self.log_append_time_ms)?;
+        if cx.version >= 5 {
+            out.put_i64(self.log_start_offset)?;
+        }
+        if cx.version >= 8 {
+            put_array(out, self.record_errors, cx)?;
+            out.put_nullable_string(self.error_message, cx.flexible)?;
+        }
+        if !cx.flexible {
+            return Ok(());
+        }
+        let leader = self.current_leader.filter(|l| cx.version >= 10 && *l != LeaderIdAndEpoch::UNKNOWN);
+        put_tag_count(out, &[leader.is_some()])?;
+        match leader {
+            Some(leader) => put_tagged(out, 0, &leader, cx),
+            None => Ok(()),
+        }
     }
 }

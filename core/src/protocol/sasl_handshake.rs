@@ -2,8 +2,8 @@
 //!
 //! v0 is followed by raw SASL tokens; v1 by SaslAuthenticate requests.
 
-use super::codec::{Array, Ctx, Decode, Encode};
-use super::{ApiKey, ErrorCode, Request, Response};
+use super::codec::{put_array, Array, Ctx, Decode, Encode};
+use super::{ApiKey, DecodeRequest, EncodeResponse, ErrorCode, Request, Response};
 use crate::wire::{DecodeError, EncodeError, Reader, Sink};
 
 /// SaslHandshake request.
@@ -20,6 +20,16 @@ impl Encode for SaslHandshakeRequest<'_> {
 }
 
 impl Request for SaslHandshakeRequest<'_> {
+    const API_KEY: ApiKey = ApiKey::SaslHandshake;
+}
+
+impl<'a> Decode<'a> for SaslHandshakeRequest<'a> {
+    fn read(r: &mut Reader<'a>, cx: Ctx) -> Result<Self, DecodeError> {
+        Ok(Self { mechanism: r.string_flex(cx.flexible)? })
+    }
+}
+
+impl<'a> DecodeRequest<'a> for SaslHandshakeRequest<'a> {
     const API_KEY: ApiKey = ApiKey::SaslHandshake;
 }
 
@@ -41,5 +51,25 @@ impl<'a> Decode<'a> for SaslHandshakeResponse<'a> {
 }
 
 impl<'a> Response<'a> for SaslHandshakeResponse<'a> {
+    const API_KEY: ApiKey = ApiKey::SaslHandshake;
+}
+
+/// SaslHandshake response as a broker builds it; [`SaslHandshakeResponse`] is its decoded form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SaslHandshakeResponseData<'a> {
+    /// The error.
+    pub error_code: ErrorCode,
+    /// The mechanisms the broker enables.
+    pub mechanisms: &'a [&'a str],
+}
+
+impl Encode for SaslHandshakeResponseData<'_> {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        out.put_i16(self.error_code.code())?;
+        put_array(out, self.mechanisms, cx)
+    }
+}
+
+impl EncodeResponse for SaslHandshakeResponseData<'_> {
     const API_KEY: ApiKey = ApiKey::SaslHandshake;
 }
