@@ -26,6 +26,10 @@
 /// verifier that reads the records back still does not.
 pub mod wire_client;
 
+/// A minimal blocking driver for the sans-IO engine over std sockets, for end-to-end tests of
+/// the engine against the real broker (the product drivers live in `kprod-std`).
+pub mod engine_driver;
+
 use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 use std::path::PathBuf;

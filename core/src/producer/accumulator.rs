@@ -23,6 +23,7 @@ use core::time::Duration;
 
 use managed::ManagedSlice;
 
+use super::types::Outcome;
 use crate::record::{self, AppendError, BatchBuilder, BatchConfig, BuilderState, ProducerState, Record};
 use crate::time::Instant;
 
@@ -70,10 +71,21 @@ pub struct SendState {
     pub retry_at: Instant,
     /// The producer id, epoch and base sequence stamped at sealing.
     pub producer: ProducerState,
+    /// The connection and correlation id of the request carrying it, while in flight.
+    pub request: (u16, i32),
+    /// Its completion, once known; reported (and the slot freed) by the engine's `poll_event`.
+    pub outcome: Outcome,
 }
 
 impl SendState {
-    const NEW: Self = Self { in_flight: false, attempts: 0, retry_at: Instant::ZERO, producer: ProducerState::NONE };
+    const NEW: Self = Self {
+        in_flight: false,
+        attempts: 0,
+        retry_at: Instant::ZERO,
+        producer: ProducerState::NONE,
+        request: (u16::MAX, 0),
+        outcome: Outcome::Pending,
+    };
 }
 
 /// One batch's metadata. Allocate an array of `BatchSlot::EMPTY` for [`Accumulator::new`].
@@ -297,6 +309,12 @@ impl<'s> Accumulator<'s> {
         let head = self.queue(partition).map_or(NIL, |q| q.head);
         QueueIter { acc: self, next: head }
     }
+    /// The batch after `slot` in its partition's queue.
+    pub fn next_in_queue(&self, slot: u16) -> Option<u16> {
+        let next = self.slot(slot)?.next;
+        (next != NIL).then_some(next)
+    }
+
     /// Every occupied batch slot, in slot order.
     pub fn iter_slots(&self) -> impl Iterator<Item = (u16, &BatchSlot)> + '_ {
         self.slots.iter().enumerate().filter(|(_, s)| !s.is_empty()).map(|(i, s)| (i as u16, s))

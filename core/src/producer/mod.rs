@@ -1,4 +1,91 @@
-//! The producer engine: a sans-IO state machine from `send` to delivery.
+//! The producer engine: a deterministic, sans-IO state machine from `send` to delivery.
 //!
-//! Work in progress (issue 4): the modules below land one at a time, each tested on its own.
+//! [`Producer`] owns no socket, reads no clock and draws randomness only from the seed in its
+//! [`crate::config::Config`]: the same inputs give the same outputs, so a run replays exactly.
+//!
+//! # Method groups
+//! - getters: [`Producer::metrics`], [`Producer::address`], [`Producer::topic_name`],
+//!   [`Producer::partition_count`], [`Producer::pending_batches`], [`Producer::free_buffer`],
+//!   [`Producer::producer_id`], [`Producer::fatal_error`];
+//! - inputs: [`Producer::handle_connected`], [`Producer::handle_disconnected`],
+//!   [`Producer::handle_read`] (returns how many bytes it consumed: whole frames only),
+//!   [`Producer::handle_timeout`] (early calls are harmless);
+//! - commands: [`Producer::send`], [`Producer::flush`], [`Producer::close`];
+//! - outputs: [`Producer::poll_transmit`], [`Producer::poll_event`], [`Producer::poll_timeout`].
+//!
+//! # Drain order
+//! After every input or command: call `poll_transmit` until it returns `Ok(None)` (send each
+//! frame on its connection), then `poll_event` until `None` (connect, close, report
+//! completions), then `poll_timeout`, and sleep until that instant or until a socket is
+//! readable. An `Event::Connect` answered at once with `handle_connected` is itself an input:
+//! drain again.
+//!
+//! # Completions
+//! `send` returns a [`accumulator::RecordId`] (batch, index). Exactly one [`Event::Delivered`]
+//! or [`Event::Failed`] covers every accepted record: it names the batch and its record count,
+//! and record `index` has offset `base_offset + index`. Retriable `send` errors
+//! ([`SendError::is_retriable`]: metadata pending, buffer full) ask the driver to wait and call
+//! again, up to `max.block.ms`.
+//!
+//! # Memory
+//! Everything lives in a [`Storage`] the caller provides: fixed arrays of broker, topic,
+//! partition, connection and batch slots, and the record arena of `buffer.memory` bytes. Without
+//! the `alloc` feature the caller passes borrowed slices; with it, [`Storage::with_capacity`]
+//! allocates them once. The engine never allocates afterwards. Budget (64-bit, checked by a
+//! test): the arena, plus at most 160 bytes per batch slot, 280 per broker slot, 304 per topic
+//! slot, 40 per partition (slot, queue and sequence), 600 per connection (its in-flight table),
+//! and one compression scratch of a batch's worst-case compressed size.
+//!
+//! # A driver loop
+//! ```no_run
+//! # #[cfg(feature = "alloc")] {
+//! use kprod_core::config::Config;
+//! use kprod_core::producer::{Capacities, Event, Producer, ProducerRecord, Storage};
+//! use kprod_core::time::Instant;
+//!
+//! let config = Config::default();
+//! let storage = Storage::with_capacity(&config, Capacities::default());
+//! let mut producer =
+//!     Producer::new(config.validate().unwrap(), &[("127.0.0.1", 9092)], storage, Instant::ZERO).unwrap();
+//! let mut tx = vec![0u8; 1 << 20];
+//! let now = || Instant::ZERO; // the driver's monotonic clock
+//! let record = ProducerRecord {
+//!     topic: "events", partition: None, key: Some(b"k"), value: Some(b"v"), headers: &[], timestamp: 0,
+//! };
+//! let _ = producer.send(&record, now()); // on a retriable error: drive the loop, send again
+//! loop {
+//!     while let Ok(Some(t)) = producer.poll_transmit(now(), &mut tx) {
+//!         // write tx[..t.len] to the socket of t.conn
+//!     }
+//!     while let Some(event) = producer.poll_event() {
+//!         match event {
+//!             Event::Connect(conn) => {
+//!                 // connect to producer.address(conn), then:
+//!                 producer.handle_connected(conn, now());
+//!             }
+//!             Event::Close(_conn) => {}
+//!             Event::Delivered { .. } | Event::Failed { .. } | Event::Fatal(_) => {}
+//!         }
+//!     }
+//!     // wait for readable sockets or producer.poll_timeout(); then for each read:
+//!     //   let used = producer.handle_read(conn, &rx, now()); rx.drain(..used);
+//!     producer.handle_timeout(now());
+//!     if producer.pending_batches() == 0 {
+//!         break;
+//!     }
+//! }
+//! # }
+//! ```
 pub mod accumulator;
+pub mod conn;
+mod engine;
+pub mod metadata;
+pub mod metrics;
+mod receive;
+mod transmit;
+pub mod types;
+
+pub use engine::{Capacities, NewError, PartitionSeq, Producer, Storage};
+pub use receive::MAX_RESPONSE_FRAME;
+pub use transmit::{Transmit, TransmitError, MAX_PARTITIONS_PER_REQUEST, MAX_TOPICS_PER_METADATA};
+pub use types::{DeliveryError, Event, FatalError, Outcome, ProducerRecord, SendError};

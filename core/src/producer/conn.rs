@@ -1,0 +1,228 @@
+//! Broker connections as the engine sees them: which broker, how far the handshake got, which
+//! requests are in flight, and when to reconnect.
+//!
+//! The driver owns the sockets. The engine asks for a connection with an event, learns of the
+//! outcome through `handle_connected` / `handle_disconnected`, and hands the driver whole
+//! request frames. Every connection starts with ApiVersions; requests that need other APIs wait
+//! until its answer says which versions to use.
+
+use core::time::Duration;
+
+use crate::protocol::ApiKey;
+use crate::time::Instant;
+
+/// The most requests one connection may have in flight, whatever the configuration says.
+pub const MAX_IN_FLIGHT: usize = 16;
+
+/// Identifies a connection slot; the driver keys its sockets by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u16);
+
+/// Where a connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    /// The slot is free.
+    Unused,
+    /// Not connected; may connect at `retry_at` (reconnect backoff).
+    Idle,
+    /// The engine asked the driver to connect; no answer yet.
+    Connecting,
+    /// Connected; ApiVersions is in flight.
+    Handshake,
+    /// Connected and versions are known.
+    Ready,
+}
+
+/// What a request in flight was, so its response can be decoded and routed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    /// ApiVersions.
+    ApiVersions,
+    /// Metadata.
+    Metadata,
+    /// InitProducerId.
+    InitProducerId,
+    /// Produce.
+    Produce,
+}
+
+impl RequestKind {
+    /// The API key.
+    pub const fn api(self) -> ApiKey {
+        match self {
+            Self::ApiVersions => ApiKey::ApiVersions,
+            Self::Metadata => ApiKey::Metadata,
+            Self::InitProducerId => ApiKey::InitProducerId,
+            Self::Produce => ApiKey::Produce,
+        }
+    }
+}
+
+/// One request awaiting its response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InFlight {
+    /// Its correlation id.
+    pub correlation_id: i32,
+    /// What it was.
+    pub kind: RequestKind,
+    /// The version it was encoded at.
+    pub version: i16,
+    /// When it was handed to the driver.
+    pub sent: Instant,
+}
+
+/// The versions negotiated on a connection (min of ours and the broker's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Versions {
+    /// Metadata version, if the broker supports one we do.
+    pub metadata: Option<i16>,
+    /// Produce version.
+    pub produce: Option<i16>,
+    /// InitProducerId version.
+    pub init_producer_id: Option<i16>,
+}
+
+/// A connection slot. Allocate an array of `Connection::EMPTY` for the engine's storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    /// Where it is.
+    pub state: ConnState,
+    /// The broker's node id (negative for a bootstrap address).
+    pub node: i32,
+    /// Requests in flight, oldest first (Kafka answers in order on one connection).
+    pub in_flight: heapless::Vec<InFlight, MAX_IN_FLIGHT>,
+    /// The negotiated versions.
+    pub versions: Versions,
+    /// The ApiVersions version to try next (lowered after UNSUPPORTED_VERSION).
+    pub api_versions_version: i16,
+    /// Consecutive failed attempts (for reconnect backoff).
+    pub failures: u32,
+    /// Not to connect before this.
+    pub retry_at: Instant,
+    /// The last time a request was sent or a response arrived (for idle close).
+    pub last_active: Instant,
+    /// The driver must be told to connect (a pending event).
+    pub want_connect: bool,
+    /// The driver must be told to close (a pending event).
+    pub want_close: bool,
+    next_correlation: i32,
+}
+
+impl Connection {
+    /// A free slot.
+    pub const EMPTY: Self = Self {
+        state: ConnState::Unused,
+        node: 0,
+        in_flight: heapless::Vec::new(),
+        versions: Versions { metadata: None, produce: None, init_producer_id: None },
+        api_versions_version: 3,
+        failures: 0,
+        retry_at: Instant::ZERO,
+        last_active: Instant::ZERO,
+        want_connect: false,
+        want_close: false,
+        next_correlation: 1,
+    };
+
+    /// Whether the slot is in use.
+    pub const fn is_used(&self) -> bool {
+        !matches!(self.state, ConnState::Unused)
+    }
+
+    /// Takes the slot for `node`, idle and ready to connect at once.
+    pub fn assign(&mut self, node: i32) {
+        *self = Self { state: ConnState::Idle, node, ..Self::EMPTY };
+    }
+
+    /// Asks the driver to connect.
+    pub fn start_connect(&mut self, now: Instant) {
+        self.state = ConnState::Connecting;
+        self.want_connect = true;
+        self.last_active = now;
+    }
+
+    /// The socket is up: the handshake starts.
+    pub fn connected(&mut self, now: Instant) {
+        self.state = ConnState::Handshake;
+        self.last_active = now;
+    }
+
+    /// The socket is gone (or never came up): requests in flight are lost, and the next connect
+    /// waits for the reconnect backoff `delay`.
+    pub fn disconnected(&mut self, now: Instant, delay: Duration) {
+        self.state = ConnState::Idle;
+        self.in_flight.clear();
+        self.versions = Versions::default();
+        self.failures = self.failures.saturating_add(1);
+        self.retry_at = now + delay;
+        self.want_connect = false;
+    }
+
+    /// The correlation id the next request gets.
+    pub const fn peek_correlation_id(&self) -> i32 {
+        self.next_correlation
+    }
+
+    /// A new correlation id (positive, wrapping).
+    pub fn next_correlation_id(&mut self) -> i32 {
+        let id = self.next_correlation;
+        self.next_correlation = if id == i32::MAX { 1 } else { id + 1 };
+        id
+    }
+
+    /// Whether another request may go out (`limit` from the configuration).
+    pub fn can_send(&self, limit: u32) -> bool {
+        self.in_flight.len() < (limit as usize).min(MAX_IN_FLIGHT)
+    }
+
+    /// Records a request as sent. Fails if the in-flight table is full (a caller bug).
+    pub fn push(&mut self, f: InFlight) -> bool {
+        self.last_active = f.sent;
+        self.in_flight.push(f).is_ok()
+    }
+
+    /// The oldest request in flight, which the next response must answer.
+    pub fn oldest(&self) -> Option<&InFlight> {
+        self.in_flight.first()
+    }
+
+    /// Removes the oldest request in flight.
+    pub fn pop(&mut self, now: Instant) -> Option<InFlight> {
+        if self.in_flight.is_empty() {
+            return None;
+        }
+        self.last_active = now;
+        Some(self.in_flight.remove(0))
+    }
+
+    /// When the oldest request times out.
+    pub fn request_deadline(&self, timeout: Duration) -> Option<Instant> {
+        self.oldest().map(|f| f.sent + timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_and_correlation_ids() {
+        let mut c = Connection::EMPTY;
+        assert!(!c.is_used());
+        c.assign(3);
+        assert_eq!(c.state, ConnState::Idle);
+        c.start_connect(Instant::ZERO);
+        assert!(c.want_connect);
+        c.connected(Instant::from_millis(1));
+        let id = c.next_correlation_id();
+        assert!(c.push(InFlight { correlation_id: id, kind: RequestKind::ApiVersions, version: 3, sent: Instant::from_millis(1) }));
+        assert_eq!(c.request_deadline(Duration::from_secs(30)), Some(Instant::from_millis(30_001)));
+        assert!(c.can_send(2) && !c.can_send(1));
+        c.disconnected(Instant::from_millis(5), Duration::from_millis(50));
+        assert!(c.in_flight.is_empty());
+        assert_eq!((c.state, c.retry_at, c.failures), (ConnState::Idle, Instant::from_millis(55), 1));
+        c.next_correlation = i32::MAX;
+        assert_eq!(c.next_correlation_id(), i32::MAX);
+        assert_eq!(c.next_correlation_id(), 1);
+    }
+}

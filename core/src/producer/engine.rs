@@ -1,0 +1,674 @@
+//! [`Producer`]: storage, construction, the commands (`send`, `flush`, `close`), events,
+//! timers and connection bookkeeping. Requests are built in `transmit.rs` and responses handled
+//! in `receive.rs`.
+
+
+use managed::ManagedSlice;
+
+use super::accumulator::{Accumulator, BatchSlot, PartitionQueue, RecordId, Stage, StorageError};
+use super::conn::{ConnId, ConnState, Connection};
+use super::metadata::{BrokerSlot, Metadata, MetadataError, PartitionIdx, PartitionSlot, TopicIdx, TopicSlot, TopicState};
+use super::metrics::Metrics;
+use super::types::{DeliveryError, Event, FatalError, Outcome, ProducerRecord, SendError};
+use crate::backoff::Backoff;
+use crate::config::ValidConfig;
+use crate::partitioner::{DefaultPartitioner, Partitioner};
+use crate::record::{BatchConfig, ProducerState, Record, TimestampType};
+use crate::rng::Rng;
+use crate::time::Instant;
+
+/// Bytes a Produce request needs around its record batches (header, topic and partition
+/// framing), reserved when a single record is checked against `max.request.size`.
+pub(super) const REQUEST_OVERHEAD: usize = 512;
+
+/// Everything the engine stores, provided by the caller: fixed capacities, no allocator needed.
+/// With the `alloc` feature, [`Storage::with_capacity`] builds it from `Vec`s.
+#[derive(Debug)]
+pub struct Storage<'s> {
+    /// Known brokers, bootstrap addresses included.
+    pub brokers: ManagedSlice<'s, BrokerSlot>,
+    /// Topics in use.
+    pub topics: ManagedSlice<'s, TopicSlot>,
+    /// Partitions of the topics in use.
+    pub partitions: ManagedSlice<'s, PartitionSlot>,
+    /// One batch queue per partition slot (same length as `partitions`).
+    pub queues: ManagedSlice<'s, PartitionQueue>,
+    /// Per-partition idempotence state (same length as `partitions`).
+    pub sequences: ManagedSlice<'s, PartitionSeq>,
+    /// Broker connections.
+    pub connections: ManagedSlice<'s, Connection>,
+    /// Batches that can exist at once.
+    pub batches: ManagedSlice<'s, BatchSlot>,
+    /// The record arena: `buffer.memory` bytes.
+    pub memory: ManagedSlice<'s, u8>,
+    /// The arena's chunk bitmap: [`super::accumulator::chunk_map_words`] words.
+    pub chunk_map: ManagedSlice<'s, u32>,
+    /// Compression scratch: one batch's worst-case compressed size. Smaller sends batches that
+    /// do not fit uncompressed.
+    pub scratch: ManagedSlice<'s, u8>,
+}
+
+/// Capacities for [`Storage::with_capacity`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacities {
+    /// Brokers, bootstrap addresses included.
+    pub brokers: usize,
+    /// Topics.
+    pub topics: usize,
+    /// Partitions over all topics.
+    pub partitions: usize,
+    /// Connections.
+    pub connections: usize,
+    /// Batches at once.
+    pub batches: usize,
+}
+
+impl Default for Capacities {
+    fn default() -> Self {
+        Self { brokers: 64, topics: 64, partitions: 1024, connections: 32, batches: 2048 }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl Storage<'static> {
+    /// Heap-backed storage sized for `config` (`buffer.memory`, `batch.size`) and `caps`.
+    pub fn with_capacity(config: &crate::config::Config<'_>, caps: Capacities) -> Self {
+        use alloc::vec;
+        let words = super::accumulator::chunk_map_words(config.buffer_memory, config.batch_size);
+        let scratch = config.compression.max_compressed_len(config.batch_size.max(config.max_request_size));
+        Self {
+            brokers: vec![BrokerSlot::EMPTY; caps.brokers].into(),
+            topics: vec![TopicSlot::EMPTY; caps.topics].into(),
+            partitions: vec![PartitionSlot::EMPTY; caps.partitions].into(),
+            queues: vec![PartitionQueue::EMPTY; caps.partitions].into(),
+            sequences: vec![PartitionSeq::EMPTY; caps.partitions].into(),
+            connections: vec![Connection::EMPTY; caps.connections].into(),
+            batches: vec![BatchSlot::EMPTY; caps.batches].into(),
+            memory: vec![0u8; config.buffer_memory].into(),
+            chunk_map: vec![0u32; words].into(),
+            scratch: vec![0u8; scratch].into(),
+        }
+    }
+}
+
+/// Per-partition idempotence bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionSeq {
+    /// The sequence the next sealed batch gets.
+    pub next_sequence: i32,
+    /// Batches of the partition in flight.
+    pub in_flight: u8,
+}
+
+impl PartitionSeq {
+    /// A fresh partition.
+    pub const EMPTY: Self = Self { next_sequence: 0, in_flight: 0 };
+}
+
+/// Why the engine could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NewError {
+    /// The accumulator's storage does not fit the configuration.
+    Storage(StorageError),
+    /// The metadata storage cannot hold the bootstrap list.
+    Metadata(MetadataError),
+    /// `queues`/`sequences` are shorter than `partitions`, or there is no connection slot.
+    StorageMismatch,
+}
+
+/// The producer id and epoch, and where getting them stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum IdState {
+    /// Not idempotent.
+    Disabled,
+    /// An InitProducerId is wanted (at `retry_at`), bumping `current` if it is set.
+    Wanted { current: ProducerState, retry_at: Instant, failures: u32 },
+    /// InitProducerId is in flight.
+    InFlight { current: ProducerState, failures: u32 },
+    /// The id and epoch in use.
+    Ready(ProducerState),
+}
+
+/// The sans-IO producer. See the module docs for the driver loop and the drain order.
+#[derive(Debug)]
+pub struct Producer<'s, P = DefaultPartitioner> {
+    pub(super) config: crate::config::Config<'s>,
+    pub(super) idempotent: bool,
+    pub(super) meta: Metadata<'s>,
+    pub(super) acc: Accumulator<'s>,
+    pub(super) sequences: ManagedSlice<'s, PartitionSeq>,
+    pub(super) conns: ManagedSlice<'s, Connection>,
+    pub(super) scratch: ManagedSlice<'s, u8>,
+    pub(super) partitioner: P,
+    pub(super) rng: Rng,
+    pub(super) ids: IdState,
+    pub(super) metrics: Metrics,
+    pub(super) fatal: Option<FatalError>,
+    pub(super) fatal_reported: bool,
+    pub(super) close_deadline: Option<Instant>,
+    /// The connection a Metadata request is in flight on.
+    pub(super) metadata_in_flight: Option<u16>,
+    pub(super) metadata_retry_at: Instant,
+    pub(super) metadata_failures: u32,
+    pub(super) now: Instant,
+}
+
+impl<'s> Producer<'s, DefaultPartitioner> {
+    /// A producer with the default partitioner.
+    pub fn new(
+        config: ValidConfig<'s>,
+        bootstrap: &[(&str, u16)],
+        storage: Storage<'s>,
+        now: Instant,
+    ) -> Result<Self, NewError> {
+        Self::with_partitioner(config, bootstrap, storage, DefaultPartitioner, now)
+    }
+}
+
+impl<'s, P: Partitioner> Producer<'s, P> {
+    /// A producer with a custom partitioner for records without an explicit partition.
+    pub fn with_partitioner(
+        config: ValidConfig<'s>,
+        bootstrap: &[(&str, u16)],
+        storage: Storage<'s>,
+        partitioner: P,
+        now: Instant,
+    ) -> Result<Self, NewError> {
+        let Storage { brokers, topics, partitions, queues, sequences, connections, batches, memory, chunk_map, scratch } =
+            storage;
+        if queues.len() < partitions.len() || sequences.len() < partitions.len() || connections.is_empty() {
+            return Err(NewError::StorageMismatch);
+        }
+        let idempotent = config.idempotent();
+        let config = config.config().clone();
+        let batch = BatchConfig {
+            batch_size: config.batch_size,
+            compression: config.compression,
+            compression_level: None,
+            timestamp_type: TimestampType::CreateTime,
+            transactional: false,
+        };
+        let acc = Accumulator::new(batches, queues, memory, chunk_map, batch, config.linger).map_err(NewError::Storage)?;
+        let meta = Metadata::new(brokers, topics, partitions, bootstrap).map_err(NewError::Metadata)?;
+        let mut conns = connections;
+        conns.iter_mut().for_each(|c| *c = Connection::EMPTY);
+        let mut sequences = sequences;
+        sequences.iter_mut().for_each(|s| *s = PartitionSeq::EMPTY);
+        let ids = if idempotent {
+            IdState::Wanted { current: ProducerState::NONE, retry_at: now, failures: 0 }
+        } else {
+            IdState::Disabled
+        };
+        Ok(Self {
+            rng: Rng::new(config.seed),
+            metrics: Metrics::new(now, acc.free_bytes()),
+            config,
+            idempotent,
+            meta,
+            acc,
+            sequences,
+            conns,
+            scratch,
+            partitioner,
+            ids,
+            fatal: None,
+            fatal_reported: false,
+            close_deadline: None,
+            metadata_in_flight: None,
+            metadata_retry_at: now,
+            metadata_failures: 0,
+            now,
+        })
+    }
+
+    // ---- getters ----
+
+    /// The metrics.
+    pub const fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Whether the producer runs idempotently.
+    pub const fn idempotent(&self) -> bool {
+        self.idempotent
+    }
+
+    /// The producer id and epoch in use, once known.
+    pub const fn producer_id(&self) -> Option<ProducerState> {
+        match self.ids {
+            IdState::Ready(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The address the driver should connect `conn` to.
+    pub fn address(&self, conn: ConnId) -> Option<(&str, u16)> {
+        let c = self.conns.get(usize::from(conn.0)).filter(|c| c.is_used())?;
+        self.meta.broker(c.node).map(|b| (b.host.as_str(), b.port))
+    }
+
+    /// A topic's name by the index that events carry.
+    pub fn topic_name(&self, topic: u16) -> Option<&str> {
+        self.meta.topic_slot(TopicIdx(topic)).map(TopicSlot::name)
+    }
+
+    /// How many partitions a topic has, once its metadata is known (`partitions_for`).
+    pub fn partition_count(&self, topic: &str) -> Option<u32> {
+        self.meta.topic(topic).and_then(|t| self.meta.partition_count(t))
+    }
+
+    /// Batches not yet reported complete (`flush` is done when this is 0).
+    pub const fn pending_batches(&self) -> usize {
+        self.acc.batch_count()
+    }
+
+    /// Bytes of `buffer.memory` free for new batches.
+    pub const fn free_buffer(&self) -> usize {
+        self.acc.free_bytes()
+    }
+
+    /// The fatal error, if one happened.
+    pub const fn fatal_error(&self) -> Option<FatalError> {
+        self.fatal
+    }
+
+    // ---- commands ----
+
+    /// Accepts a record, or says why not. `Ok` means exactly one completion event will cover
+    /// the record (see [`Event::Delivered`] / [`Event::Failed`]). A retriable error means: wait
+    /// (for events, or until `poll_timeout`) and call again, up to `max.block.ms`.
+    pub fn send(&mut self, record: &ProducerRecord<'_>, now: Instant) -> Result<RecordId, SendError> {
+        self.tick(now);
+        if let Some(e) = self.fatal {
+            return Err(SendError::Fatal(e));
+        }
+        if self.close_deadline.is_some() {
+            return Err(SendError::Closed);
+        }
+        let Some(topic) = self.meta.topic(record.topic) else {
+            self.meta.add_topic(record.topic, now).map_err(SendError::Metadata)?;
+            return Err(SendError::MetadataPending);
+        };
+        self.meta.touch(topic, now);
+        let count = match self.meta.topic_slot(topic).map(TopicSlot::state) {
+            Some(TopicState::Known) => self.meta.partition_count(topic).unwrap_or(0),
+            Some(TopicState::Failed(code)) => return Err(SendError::Topic(code)),
+            Some(TopicState::TooManyPartitions) => return Err(SendError::Metadata(MetadataError::TooManyPartitions)),
+            _ => return Err(SendError::MetadataPending),
+        };
+        if count == 0 {
+            return Err(SendError::MetadataPending);
+        }
+        let partition = self.choose_partition(topic, record, count)?;
+        let slot = self.meta.partition(topic, partition).ok_or(SendError::MetadataPending)?.0;
+        let r = Record { timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers };
+        let max_batch = self.config.max_request_size.saturating_sub(REQUEST_OVERHEAD);
+        let id = self.acc.append(slot, &r, max_batch, now).inspect_err(|_| self.metrics.record_refused())?;
+        let size = r.max_encoded_len().unwrap_or(0);
+        if record.partition.is_none() && record.key.is_none() {
+            if let Some(sticky) = self.meta.sticky_mut(topic) {
+                sticky.on_append(size, self.config.batch_size);
+            }
+        }
+        self.metrics.record_accepted(size, self.acc.free_bytes());
+        Ok(id)
+    }
+
+    fn choose_partition(&mut self, topic: TopicIdx, record: &ProducerRecord<'_>, count: u32) -> Result<u32, SendError> {
+        let chosen = match record.partition {
+            Some(p) => Some(p),
+            None => self.partitioner.partition(record.topic, record.key, record.value, count),
+        };
+        match chosen {
+            Some(p) if p < count => Ok(p),
+            Some(p) => Err(SendError::InvalidPartition { partition: p, count }),
+            None => {
+                let mut sticky = self.meta.sticky_mut(topic).map(|s| *s).unwrap_or_default();
+                let meta = &self.meta;
+                let available = |p: u32| meta.partition(topic, p).is_some_and(|pi| meta.leader(pi).is_some());
+                let p = sticky.partition(count, &mut self.rng, available);
+                if let Some(s) = self.meta.sticky_mut(topic) {
+                    *s = sticky;
+                }
+                Ok(p)
+            }
+        }
+    }
+
+    /// Makes every buffered record sendable now (ignoring `linger.ms`). The driver waits until
+    /// [`Producer::pending_batches`] is 0, polling as usual.
+    pub fn flush(&mut self, now: Instant) {
+        self.tick(now);
+        self.acc.close_all();
+    }
+
+    /// Starts a graceful close: no more sends, buffered records are flushed, and whatever is not
+    /// complete at `deadline` fails with [`DeliveryError::Closed`]. Connections close when
+    /// everything is complete.
+    pub fn close(&mut self, deadline: Instant, now: Instant) {
+        self.tick(now);
+        self.close_deadline = Some(self.close_deadline.map_or(deadline, |d| d.min(deadline)));
+        self.acc.close_all();
+        self.handle_timeout(now);
+    }
+
+    // ---- inputs ----
+
+    /// The driver's connection for `conn` is up.
+    pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
+        self.tick(now);
+        if let Some(c) = self.conns.get_mut(usize::from(conn.0)) {
+            if c.state == ConnState::Connecting {
+                c.connected(now);
+                c.failures = 0;
+            }
+        }
+    }
+
+    /// The driver's connection for `conn` failed or closed. Requests in flight on it are
+    /// retried (they may have been written: idempotence makes that safe).
+    pub fn handle_disconnected(&mut self, conn: ConnId, now: Instant) {
+        self.tick(now);
+        self.drop_connection(conn.0, now);
+    }
+
+    pub(super) fn drop_connection(&mut self, conn: u16, now: Instant) {
+        let backoff = Backoff { initial: self.config.reconnect_backoff, max: self.config.reconnect_backoff_max };
+        let Some(c) = self.conns.get_mut(usize::from(conn)) else {
+            return;
+        };
+        if !c.is_used() {
+            return;
+        }
+        let delay = backoff.delay(c.failures, &mut self.rng);
+        c.disconnected(now, delay);
+        if self.metadata_in_flight == Some(conn) {
+            self.metadata_in_flight = None;
+        }
+        if let IdState::InFlight { current, failures } = self.ids {
+            self.ids = IdState::Wanted { current, retry_at: now, failures };
+        }
+        let mut lost: heapless::Vec<u16, 64> = heapless::Vec::new();
+        for (slot, b) in self.acc.iter_slots() {
+            if b.send.in_flight && b.send.request.0 == conn && lost.push(slot).is_err() {
+                break;
+            }
+        }
+        for slot in lost {
+            self.retry_batch(slot, now, None);
+        }
+        // A lost leader connection may mean a leader change: refresh.
+        self.meta.invalidate_all();
+        self.metrics.connection_lost();
+    }
+
+    /// Time passed: expires requests, batches and the close deadline. Early calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tick(now);
+        self.expire_requests(now);
+        self.expire_batches(now);
+        self.close_idle(now);
+        if let Some(deadline) = self.close_deadline {
+            if now >= deadline {
+                self.fail_all(DeliveryError::Closed);
+            }
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+    }
+
+    fn expire_requests(&mut self, now: Instant) {
+        let timeout = self.config.request_timeout;
+        for i in 0..self.conns.len() {
+            if self.conns[i].request_deadline(timeout).is_some_and(|d| d <= now) {
+                self.metrics.request_timed_out();
+                self.drop_connection(i as u16, now);
+                self.conns[i].want_close = true;
+            }
+        }
+    }
+
+    fn expire_batches(&mut self, now: Instant) {
+        let timeout = self.config.delivery_timeout;
+        let mut expired: heapless::Vec<u16, 64> = heapless::Vec::new();
+        for (slot, b) in self.acc.iter_slots() {
+            let pending = b.send.outcome == Outcome::Pending;
+            if pending && !b.send.in_flight && b.created() + timeout <= now && expired.push(slot).is_err() {
+                break;
+            }
+        }
+        for slot in expired {
+            let was_sent = self.acc.slot(slot).is_some_and(|b| b.send.attempts > 0);
+            self.complete(slot, Outcome::Failed(DeliveryError::DeliveryTimeout));
+            // A batch that may have reached the broker leaves a sequence gap: bump the epoch
+            // before the partition's next batch (KIP-360), as the Java client does.
+            if was_sent && self.idempotent {
+                self.request_epoch_bump(now);
+            }
+        }
+    }
+
+    fn close_idle(&mut self, now: Instant) {
+        let idle = self.config.connections_max_idle;
+        let closing_done = self.close_deadline.is_some() && self.acc.is_empty();
+        for c in self.conns.iter_mut() {
+            let quiet = c.state == ConnState::Ready && c.in_flight.is_empty();
+            if quiet && (closing_done || c.last_active + idle <= now) {
+                c.state = ConnState::Idle;
+                c.want_close = true;
+            }
+        }
+    }
+
+    /// Fails every incomplete batch (close deadline, fatal error).
+    pub(super) fn fail_all(&mut self, reason: DeliveryError) {
+        let mut slots: heapless::Vec<u16, 256> = heapless::Vec::new();
+        loop {
+            slots.clear();
+            for (slot, b) in self.acc.iter_slots() {
+                if b.send.outcome == Outcome::Pending && slots.push(slot).is_err() {
+                    break;
+                }
+            }
+            if slots.is_empty() {
+                return;
+            }
+            for &slot in &slots {
+                self.complete(slot, Outcome::Failed(reason));
+            }
+        }
+    }
+
+    /// Records a batch's completion; `poll_event` reports it and frees the slot.
+    pub(super) fn complete(&mut self, slot: u16, outcome: Outcome) {
+        let Some(b) = self.acc.slot_mut(slot) else {
+            return;
+        };
+        if b.send.outcome != Outcome::Pending {
+            return;
+        }
+        let was_in_flight = b.send.in_flight;
+        b.send.outcome = outcome;
+        b.send.in_flight = false;
+        let (partition, records) = (b.partition(), b.records());
+        if was_in_flight {
+            if let Some(s) = self.sequences.get_mut(usize::from(partition)) {
+                s.in_flight = s.in_flight.saturating_sub(1);
+            }
+        }
+        match outcome {
+            Outcome::Delivered { .. } => self.metrics.batch_delivered(records),
+            Outcome::Failed(_) => self.metrics.batch_failed(records),
+            Outcome::Pending => {}
+        }
+    }
+
+    /// Puts a batch back for another attempt after the retry backoff, or fails it with `error`
+    /// when `retries` are used up. `None` (the connection was lost) does not count as a retry.
+    pub(super) fn retry_batch(&mut self, slot: u16, now: Instant, error: Option<crate::protocol::ErrorCode>) {
+        let backoff = Backoff { initial: self.config.retry_backoff, max: self.config.retry_backoff_max };
+        let retries = self.config.retries;
+        let Some(b) = self.acc.slot_mut(slot) else {
+            return;
+        };
+        let attempts = b.send.attempts;
+        let partition = b.partition();
+        if b.send.in_flight {
+            b.send.in_flight = false;
+            if let Some(s) = self.sequences.get_mut(usize::from(partition)) {
+                s.in_flight = s.in_flight.saturating_sub(1);
+            }
+        }
+        if let Some(code) = error.filter(|_| u32::from(attempts) > retries) {
+            self.complete(slot, Outcome::Failed(DeliveryError::Broker(code)));
+            return;
+        }
+        let delay = backoff.delay(u32::from(attempts.saturating_sub(1)), &mut self.rng);
+        if let Some(b) = self.acc.slot_mut(slot) {
+            b.send.retry_at = now + delay;
+        }
+        self.metrics.batch_retried();
+    }
+
+    pub(super) fn request_epoch_bump(&mut self, now: Instant) {
+        if let IdState::Ready(current) = self.ids {
+            self.ids = IdState::Wanted { current, retry_at: now, failures: 0 };
+        }
+    }
+
+    pub(super) fn set_fatal(&mut self, e: FatalError) {
+        if self.fatal.is_none() {
+            self.fatal = Some(e);
+            self.fail_all(DeliveryError::Fatal(e));
+        }
+    }
+
+    // ---- outputs ----
+
+    /// The next event. Drain until `None` after every input (see the drain order).
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        if let Some(e) = self.fatal.filter(|_| !self.fatal_reported) {
+            self.fatal_reported = true;
+            return Some(Event::Fatal(e));
+        }
+        for (i, c) in self.conns.iter_mut().enumerate() {
+            if c.want_close {
+                c.want_close = false;
+                c.want_connect = false;
+                if c.state != ConnState::Idle {
+                    c.state = ConnState::Idle;
+                }
+                c.in_flight.clear();
+                return Some(Event::Close(ConnId(i as u16)));
+            }
+            if c.want_connect {
+                c.want_connect = false;
+                return Some(Event::Connect(ConnId(i as u16)));
+            }
+        }
+        let done = self.acc.iter_slots().find(|(_, b)| b.send.outcome != Outcome::Pending).map(|(s, _)| s)?;
+        let b = self.acc.remove(done)?;
+        let (topic, partition) = self.location(b.partition());
+        Some(match b.send.outcome {
+            Outcome::Delivered { base_offset, log_append_time } => Event::Delivered {
+                batch: b.id(),
+                topic,
+                partition,
+                base_offset,
+                log_append_time,
+                records: b.records(),
+            },
+            Outcome::Failed(reason) => {
+                Event::Failed { batch: b.id(), topic, partition, records: b.records(), reason }
+            }
+            Outcome::Pending => return None,
+        })
+    }
+
+    /// When to call `handle_timeout` at the latest (`None`: only when input arrives).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut at: Option<Instant> = None;
+        let mut consider = |t: Instant| at = Some(at.map_or(t, |a| a.min(t)));
+        for c in self.conns.iter().filter(|c| c.is_used()) {
+            if let Some(d) = c.request_deadline(self.config.request_timeout) {
+                consider(d);
+            }
+            if c.state == ConnState::Ready && c.in_flight.is_empty() {
+                consider(c.last_active + self.config.connections_max_idle);
+            }
+            if c.state == ConnState::Idle && c.failures > 0 {
+                consider(c.retry_at);
+            }
+        }
+        for (slot, b) in self.acc.iter_slots() {
+            if b.send.outcome != Outcome::Pending {
+                return Some(self.now);
+            }
+            if !b.send.in_flight {
+                consider(b.created() + self.config.delivery_timeout);
+                if let Some(t) = self.acc.sendable_at(slot) {
+                    consider(t);
+                }
+            }
+        }
+        if let Some(t) = self.meta.next_refresh_at(self.config.metadata_max_age) {
+            consider(t.max(self.metadata_retry_at));
+        }
+        if let IdState::Wanted { retry_at, .. } = self.ids {
+            consider(retry_at);
+        }
+        if let Some(d) = self.close_deadline {
+            consider(d);
+        }
+        at
+    }
+
+    /// Whether a batch is waiting in `slot`'s queue behind nothing unsent (ordering rule).
+    pub(super) fn batch_is_sendable(&self, slot: u16, now: Instant) -> bool {
+        let Some(b) = self.acc.slot(slot) else {
+            return false;
+        };
+        if b.send.in_flight || b.send.outcome != Outcome::Pending {
+            return false;
+        }
+        if matches!(b.stage(), Stage::Sealed { .. }) && b.send.retry_at > now {
+            return false;
+        }
+        let ready = self.close_deadline.is_some() || self.acc.sendable_at(slot).is_some_and(|t| t <= now);
+        ready && matches!(b.stage(), Stage::Open(_) | Stage::Closed(_) | Stage::Sealed { .. })
+    }
+
+    /// The topic index and partition number of a partition slot (`u16::MAX` if unknown).
+    pub(super) fn location(&self, pi: u16) -> (u16, u32) {
+        self.meta.partition_location(PartitionIdx(pi)).map_or((u16::MAX, 0), |(t, p)| (t.0, p))
+    }
+
+    /// A topic's id, if the cluster told one (Metadata v10+).
+    pub(super) fn topic_id(&self, topic: u16) -> Option<[u8; 16]> {
+        self.meta.topic_slot(TopicIdx(topic)).map(TopicSlot::topic_id).filter(|id| *id != [0; 16])
+    }
+
+
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::size_of;
+
+    /// The per-slot budget the module docs state; a change that grows a slot must update them.
+    #[test]
+    fn slot_sizes_match_the_documented_budget() {
+        assert!(size_of::<BatchSlot>() <= 160, "BatchSlot {}", size_of::<BatchSlot>());
+        assert!(size_of::<BrokerSlot>() <= 280, "BrokerSlot {}", size_of::<BrokerSlot>());
+        assert!(size_of::<TopicSlot>() <= 304, "TopicSlot {}", size_of::<TopicSlot>());
+        let partition = size_of::<PartitionSlot>() + size_of::<PartitionQueue>() + size_of::<PartitionSeq>();
+        assert!(partition <= 40, "partition {partition}");
+        assert!(size_of::<Connection>() <= 600, "Connection {}", size_of::<Connection>());
+    }
+}

@@ -1,0 +1,714 @@
+//! The engine's cluster-metadata cache: the brokers, the topics the producer wants, and where each
+//! of their partitions leads.
+//!
+//! # Storage
+//!
+//! Nothing here allocates. The caller hands [`Metadata::new`] three slices of slots (borrowed
+//! arrays, or `Vec`s with the `alloc` feature, through [`ManagedSlice`]) and those are the
+//! capacities. Exceeding one is a typed [`MetadataError`], never a panic or a silent drop.
+//!
+//! | slot | bytes, 64-bit | bytes, 32-bit | one per |
+//! |------|------|------|---------|
+//! | [`BrokerSlot`] | 264 | 264 | bootstrap entry and cluster broker |
+//! | [`TopicSlot`] | 304 | 296 | wanted topic |
+//! | [`PartitionSlot`] | 16 | 16 | partition of a wanted topic |
+//!
+//! So 8 brokers, 16 topics and 256 partitions take 2.1 + 4.7 + 4 KiB on a Cortex-M (checked by
+//! `core/tests/metadata_cache.rs` on 64-bit hosts). Topic and partition indices
+//! are `u16`, so at most 65,533 topic slots and 65,535 partition slots are used; extra slots are
+//! ignored. Host names are capped at [`MAX_HOST_LEN`], topic names at [`MAX_TOPIC_LEN`] (Kafka's
+//! own limit).
+//!
+//! Each topic's partitions occupy a contiguous block of partition slots, so a [`PartitionIdx`] is
+//! a stable global index the engine can key its per-partition queues by. A topic that grows gets
+//! its block extended in place when the following slots are free, or a new block; either way
+//! [`MetadataUpdate::resized`] says so. Blocks freed by a resize are only reused after the
+//! [`Metadata::apply`] that freed them, so every move in one update goes to slots that were free
+//! before it.
+//!
+//! # Broker ids
+//!
+//! Broker ids are plain `i32`, as on the wire. Real brokers have ids `>= 0`. Bootstrap servers are
+//! kept for the cache's whole life with the synthetic ids -1, -2, ..., so the engine can fall back
+//! to them when no known broker is reachable ([`BrokerSlot::bootstrap`]). A leader id of -1
+//! means "no leader" and is never returned by [`Metadata::leader`].
+//!
+//! # Refresh policy
+//!
+//! A refresh is due ([`Metadata::needs_refresh`]) when no refresh is outstanding, at least one topic
+//! is wanted, and one of these holds:
+//! - a topic is `Pending` or `Failed` with a retriable code (UNKNOWN_TOPIC_OR_PARTITION);
+//! - the engine called [`Metadata::invalidate`] / [`Metadata::invalidate_all`], or
+//!   [`Metadata::apply_leader_hint`] refused a hint;
+//! - a partition of a wanted topic has no leader;
+//! - the last successful refresh is older than `metadata.max.age.ms`.
+//!
+//! The caller applies retry backoff; the cache only keeps one refresh outstanding
+//! ([`Metadata::begin_refresh`], then [`Metadata::apply`] or [`Metadata::refresh_failed`]). An
+//! invalidation that arrives while a refresh is in flight asks for another one afterwards.
+//! Requests always name every wanted topic ([`Metadata::request_topics`]), never null (= all).
+//!
+//! # Leader epochs
+//!
+//! A partition entry whose leader epoch is older than the cached one is ignored: a lagging broker
+//! must not move a leader back. A topic whose id changed was deleted and recreated; its epochs
+//! restart, so the cached ones are dropped and [`TopicResize::recreated`] is set. A topic that
+//! appears to shrink without an id change is a lagging broker too (Kafka never shrinks topics) and
+//! is ignored.
+//!
+//! # Drain order for the engine
+//!
+//! After [`Metadata::apply`]: move per-partition state for each [`MetadataUpdate::resized`] entry,
+//! then read [`Metadata::leader_changes`] (valid until the next `apply`).
+
+use core::fmt;
+use core::time::Duration;
+
+use heapless::String;
+use managed::ManagedSlice;
+
+use crate::partitioner::Sticky;
+use crate::protocol::metadata::MetadataRequestTopic;
+use crate::protocol::produce::LeaderIdAndEpoch;
+use crate::protocol::{ErrorCode, Node};
+use crate::time::Instant;
+
+mod apply;
+
+/// Longest broker host name kept (DNS names are at most 253 bytes).
+pub const MAX_HOST_LEN: usize = 255;
+/// Longest topic name Kafka accepts.
+pub const MAX_TOPIC_LEN: usize = 249;
+/// Most topic resizes one [`MetadataUpdate`] reports; further ones wait for the next refresh.
+pub const MAX_RESIZES: usize = 8;
+
+/// `PartitionSlot::topic` of a free slot.
+const FREE: u16 = u16::MAX;
+/// `PartitionSlot::topic` of a slot freed during the current `apply`.
+const RETIRING: u16 = u16::MAX - 1;
+/// Topic slots beyond this are not used (their index would collide with the markers above).
+const TOPIC_LIMIT: usize = RETIRING as usize;
+/// Partition slots beyond this are not used (indices are `u16`).
+const PARTITION_LIMIT: usize = u16::MAX as usize;
+const NO_ID: [u8; 16] = [0; 16];
+
+/// Errors of the metadata cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataError {
+    /// Every topic slot is in use.
+    TooManyTopics,
+    /// A topic's partitions do not fit in the free partition slots.
+    TooManyPartitions,
+    /// The bootstrap list or the cluster's brokers do not fit in the broker slots.
+    TooManyBrokers,
+    /// Not 1..=249 characters of `[a-zA-Z0-9._-]`, or `.` / `..`.
+    InvalidTopicName,
+    /// A host name longer than [`MAX_HOST_LEN`].
+    HostTooLong,
+    /// A bootstrap entry with an empty host or port 0.
+    InvalidEndpoint,
+    /// The response carried a top-level error (Metadata v13+, e.g. REBOOTSTRAP_REQUIRED); nothing
+    /// was applied.
+    Response(ErrorCode),
+}
+
+impl fmt::Display for MetadataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooManyTopics => f.write_str("too many topics for the metadata topic slots"),
+            Self::TooManyPartitions => f.write_str("too many partitions for the metadata partition slots"),
+            Self::TooManyBrokers => f.write_str("too many brokers for the metadata broker slots"),
+            Self::InvalidTopicName => f.write_str("invalid topic name (1-249 characters of [a-zA-Z0-9._-], not . or ..)"),
+            Self::HostTooLong => f.write_str("broker host name longer than 255 bytes"),
+            Self::InvalidEndpoint => f.write_str("broker endpoint with an empty host or port 0"),
+            Self::Response(code) => write!(f, "metadata response error {}", code.name()),
+        }
+    }
+}
+
+impl core::error::Error for MetadataError {}
+
+/// Checks a topic name against Kafka's rules (`Topic.validate`).
+pub fn validate_topic_name(name: &str) -> Result<(), MetadataError> {
+    let valid_chars = name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if (1..=MAX_TOPIC_LEN).contains(&name.len()) && valid_chars && name != "." && name != ".." {
+        Ok(())
+    } else {
+        Err(MetadataError::InvalidTopicName)
+    }
+}
+
+macro_rules! slot_index {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub u16);
+
+        impl $name {
+            /// The slot index.
+            pub const fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+    };
+}
+
+slot_index!(
+    /// Index of a topic slot, valid until [`Metadata::remove_topic`].
+    TopicIdx
+);
+slot_index!(
+    /// Global index of a partition slot: the topic's first slot plus the partition number.
+    PartitionIdx
+);
+
+/// A broker: a bootstrap server or one the cluster announced. The cache only hands out shared
+/// references, so the public fields are read-only in practice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerSlot {
+    /// The broker id (negative for bootstrap entries).
+    pub node_id: i32,
+    /// The host name.
+    pub host: String<MAX_HOST_LEN, u8>,
+    /// The port.
+    pub port: u16,
+    /// Whether this is a bootstrap entry rather than a broker the cluster announced.
+    pub bootstrap: bool,
+    used: bool,
+}
+
+impl BrokerSlot {
+    /// An unused slot.
+    pub const EMPTY: Self = Self { node_id: -1, host: String::new(), port: 0, bootstrap: false, used: false };
+
+    fn set(&mut self, node_id: i32, host: &str, port: u16, bootstrap: bool) -> Result<(), MetadataError> {
+        let host = String::try_from(host).map_err(|_| MetadataError::HostTooLong)?;
+        *self = Self { node_id, host, port, bootstrap, used: true };
+        Ok(())
+    }
+}
+
+/// What the cache knows about a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicState {
+    /// The slot is free.
+    Unused,
+    /// Wanted, but no usable answer yet.
+    Pending,
+    /// Partitions and leaders are known.
+    Known,
+    /// The cluster answered with an error, e.g. UNKNOWN_TOPIC_OR_PARTITION or
+    /// TOPIC_AUTHORIZATION_FAILED. Still requested on every refresh, so it can recover.
+    Failed(ErrorCode),
+    /// The topic exists but its partitions do not fit in the free partition slots.
+    TooManyPartitions,
+}
+
+/// A wanted topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSlot {
+    name: String<MAX_TOPIC_LEN, u8>,
+    topic_id: [u8; 16],
+    state: TopicState,
+    first: u16,
+    count: u16,
+    last_used: Instant,
+    sticky: Option<Sticky>,
+}
+
+impl TopicSlot {
+    /// An unused slot.
+    pub const EMPTY: Self = Self {
+        name: String::new(),
+        topic_id: NO_ID,
+        state: TopicState::Unused,
+        first: 0,
+        count: 0,
+        last_used: Instant::ZERO,
+        sticky: None,
+    };
+
+    /// The topic name.
+    pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// The topic id (all zero until a v10+ response named it).
+    pub const fn topic_id(&self) -> [u8; 16] {
+        self.topic_id
+    }
+
+    /// The state.
+    pub const fn state(&self) -> TopicState {
+        self.state
+    }
+
+    /// Partitions with a slot (0 before the first answer). The count stays while the topic is
+    /// `Failed`, so queued records keep their slots.
+    pub const fn partition_count(&self) -> u32 {
+        self.count as u32
+    }
+
+    /// When the engine last used the topic ([`Metadata::add_topic`], [`Metadata::touch`]).
+    pub const fn last_used(&self) -> Instant {
+        self.last_used
+    }
+
+    fn is_used(&self) -> bool {
+        self.state != TopicState::Unused
+    }
+}
+
+/// A partition of a wanted topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionSlot {
+    topic: u16,
+    error: i16,
+    leader: i32,
+    epoch: i32,
+    changed: bool,
+}
+
+impl PartitionSlot {
+    /// An unused slot.
+    pub const EMPTY: Self = Self { topic: FREE, error: 0, leader: -1, epoch: -1, changed: false };
+
+    /// A slot of `topic` no response described yet.
+    const fn fresh(topic: u16) -> Self {
+        Self { topic, error: ErrorCode::LeaderNotAvailable.code(), leader: -1, epoch: -1, changed: false }
+    }
+
+    /// The leader's broker id, `None` if there is none.
+    pub const fn leader(&self) -> Option<i32> {
+        if self.leader >= 0 && self.topic < RETIRING {
+            Some(self.leader)
+        } else {
+            None
+        }
+    }
+
+    /// The leader epoch, -1 if unknown (Metadata below v7).
+    pub const fn leader_epoch(&self) -> i32 {
+        self.epoch
+    }
+
+    /// The partition's error in the last response that described it.
+    pub const fn error(&self) -> ErrorCode {
+        ErrorCode::from_code(self.error)
+    }
+
+    /// The topic owning this slot.
+    pub const fn topic(&self) -> Option<TopicIdx> {
+        if self.topic < RETIRING {
+            Some(TopicIdx(self.topic))
+        } else {
+            None
+        }
+    }
+}
+
+/// A topic whose partition block moved or changed size in an [`Metadata::apply`]. The engine
+/// moves its per-partition state for partitions `0..min(old_count, new_count)` from
+/// `old_first + p` to `new_first + p`, and fails what it held for partitions `>= new_count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicResize {
+    /// The topic.
+    pub topic: TopicIdx,
+    /// The first slot before.
+    pub old_first: PartitionIdx,
+    /// The first slot now (equal to `old_first` when the block grew in place).
+    pub new_first: PartitionIdx,
+    /// Partitions before.
+    pub old_count: u32,
+    /// Partitions now.
+    pub new_count: u32,
+    /// The topic id changed: the topic was deleted and recreated, so its partitions are new
+    /// (sequence numbers and epochs restart).
+    pub recreated: bool,
+}
+
+/// What an [`Metadata::apply`] changed.
+#[must_use]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetadataUpdate {
+    /// Topics whose partition block moved or changed size (at most [`MAX_RESIZES`]; the rest
+    /// keep their old block until the next refresh, which is requested).
+    pub resized: heapless::Vec<TopicResize, MAX_RESIZES>,
+    /// Partitions whose leader changed; [`Metadata::leader_changes`] lists them.
+    pub leaders_changed: u32,
+    /// Partition entries ignored because their leader epoch was older than the cached one.
+    pub stale_partitions: u32,
+    /// Partition entries ignored because their index was negative or not below the count.
+    pub ignored_partitions: u32,
+    /// The first capacity problem ([`MetadataError::TooManyPartitions`]): a new topic is left
+    /// in [`TopicState::TooManyPartitions`], a growing one keeps its old partition count.
+    pub capacity_error: Option<MetadataError>,
+}
+
+/// The outcome of [`Metadata::apply_leader_hint`]. Anything but `Applied` requested a refresh.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HintOutcome {
+    /// The hint's epoch was newer and its leader known: the partition now leads there.
+    Applied,
+    /// The hint's epoch was not newer than the cached one (the franz-go#1054 loop guard).
+    Stale,
+    /// The hint named a broker neither in the endpoints nor in the cache, or no slot was free.
+    UnknownLeader,
+    /// No usable hint (leader or epoch -1), or a partition index the cache does not hold.
+    Invalid,
+}
+
+impl HintOutcome {
+    /// Whether the hint was applied.
+    pub const fn is_applied(self) -> bool {
+        matches!(self, Self::Applied)
+    }
+}
+
+/// The cluster-metadata cache. See the [module docs](self).
+#[derive(Debug)]
+pub struct Metadata<'s> {
+    brokers: ManagedSlice<'s, BrokerSlot>,
+    topics: ManagedSlice<'s, TopicSlot>,
+    partitions: ManagedSlice<'s, PartitionSlot>,
+    refreshed_at: Option<Instant>,
+    in_flight: bool,
+    requested: bool,
+    requested_in_flight: bool,
+}
+
+impl<'s> Metadata<'s> {
+    /// A cache over the given slots (their contents are reset) with the bootstrap servers as
+    /// brokers -1, -2, .... Fails if the bootstrap list does not fit or has a bad entry.
+    pub fn new(
+        brokers: impl Into<ManagedSlice<'s, BrokerSlot>>,
+        topics: impl Into<ManagedSlice<'s, TopicSlot>>,
+        partitions: impl Into<ManagedSlice<'s, PartitionSlot>>,
+        bootstrap: &[(&str, u16)],
+    ) -> Result<Self, MetadataError> {
+        let mut md = Self {
+            brokers: brokers.into(),
+            topics: topics.into(),
+            partitions: partitions.into(),
+            refreshed_at: None,
+            in_flight: false,
+            requested: false,
+            requested_in_flight: false,
+        };
+        md.brokers.iter_mut().for_each(|b| *b = BrokerSlot::EMPTY);
+        md.topics.iter_mut().for_each(|t| *t = TopicSlot::EMPTY);
+        md.partitions.iter_mut().for_each(|p| *p = PartitionSlot::EMPTY);
+        if bootstrap.len() > md.brokers.len() {
+            return Err(MetadataError::TooManyBrokers);
+        }
+        for (i, (&(host, port), slot)) in bootstrap.iter().zip(md.brokers.iter_mut()).enumerate() {
+            if host.is_empty() || port == 0 {
+                return Err(MetadataError::InvalidEndpoint);
+            }
+            // i < brokers.len(), and a slice never holds more than isize::MAX elements.
+            let id = -1 - i32::try_from(i).map_err(|_| MetadataError::TooManyBrokers)?;
+            slot.set(id, host, port, true)?;
+        }
+        Ok(md)
+    }
+
+    // ---- getters ----
+
+    /// The slot of the wanted topic `name`.
+    pub fn topic(&self, name: &str) -> Option<TopicIdx> {
+        self.topic_slots().iter().position(|s| s.is_used() && s.name() == name).map(topic_idx)
+    }
+
+    /// The wanted topics.
+    pub fn topics(&self) -> impl Iterator<Item = (TopicIdx, &TopicSlot)> {
+        self.topic_slots().iter().enumerate().filter(|(_, s)| s.is_used()).map(|(i, s)| (topic_idx(i), s))
+    }
+
+    /// A topic's slot (`None` for an unused slot).
+    pub fn topic_slot(&self, t: TopicIdx) -> Option<&TopicSlot> {
+        self.topic_slots().get(t.index()).filter(|s| s.is_used())
+    }
+
+    /// A topic's name.
+    pub fn topic_name(&self, t: TopicIdx) -> Option<&str> {
+        self.topic_slot(t).map(TopicSlot::name)
+    }
+
+    /// A topic's state ([`TopicState::Unused`] for an unused slot).
+    pub fn topic_state(&self, t: TopicIdx) -> TopicState {
+        self.topic_slot(t).map_or(TopicState::Unused, TopicSlot::state)
+    }
+
+    /// A topic's id, once a v10+ response named it (Produce v13 needs it).
+    pub fn topic_id(&self, t: TopicIdx) -> Option<[u8; 16]> {
+        self.topic_slot(t).map(TopicSlot::topic_id).filter(|&id| id != NO_ID)
+    }
+
+    /// The wanted topic with id `id` (never the all-zero id).
+    pub fn topic_by_id(&self, id: &[u8; 16]) -> Option<TopicIdx> {
+        if *id == NO_ID {
+            return None;
+        }
+        self.topic_slots().iter().position(|s| s.is_used() && s.topic_id == *id).map(topic_idx)
+    }
+
+    /// The partition count of a [`TopicState::Known`] topic.
+    pub fn partition_count(&self, t: TopicIdx) -> Option<u32> {
+        self.topic_slot(t).filter(|s| s.state == TopicState::Known).map(TopicSlot::partition_count)
+    }
+
+    /// The slot of partition `p` of topic `t`, if the topic has that many partition slots.
+    pub fn partition(&self, t: TopicIdx, p: u32) -> Option<PartitionIdx> {
+        let s = self.topic_slot(t)?;
+        let p = u16::try_from(p).ok().filter(|&p| p < s.count)?;
+        // first + count never exceeds the partition capacity, which is at most u16::MAX.
+        Some(PartitionIdx(s.first + p))
+    }
+
+    /// A partition's slot (`None` for a free slot).
+    pub fn partition_slot(&self, pi: PartitionIdx) -> Option<&PartitionSlot> {
+        self.partition_slots().get(pi.index()).filter(|s| s.topic < RETIRING)
+    }
+
+    /// The topic and partition number of a partition slot.
+    pub fn partition_location(&self, pi: PartitionIdx) -> Option<(TopicIdx, u32)> {
+        let t = self.partition_slot(pi)?.topic()?;
+        let first = self.topic_slot(t)?.first;
+        Some((t, u32::from(pi.0.checked_sub(first)?)))
+    }
+
+    /// A partition's leader, `None` if it has none (or the slot is free).
+    pub fn leader(&self, pi: PartitionIdx) -> Option<i32> {
+        self.partition_slot(pi)?.leader()
+    }
+
+    /// A partition's leader, if the cache knows how to reach it.
+    pub fn leader_broker(&self, pi: PartitionIdx) -> Option<&BrokerSlot> {
+        self.broker(self.leader(pi)?)
+    }
+
+    /// The partitions whose leader id changed in the last [`Metadata::apply`].
+    pub fn leader_changes(&self) -> impl Iterator<Item = PartitionIdx> + '_ {
+        let slots = self.partition_slots().iter().enumerate();
+        slots.filter(|(_, s)| s.changed && s.topic < RETIRING).map(|(i, _)| partition_idx(i))
+    }
+
+    /// The broker `node_id` (negative ids are bootstrap entries).
+    pub fn broker(&self, node_id: i32) -> Option<&BrokerSlot> {
+        self.brokers.iter().find(|b| b.used && b.node_id == node_id)
+    }
+
+    /// All brokers: bootstrap entries first, then those the cluster announced.
+    pub fn brokers(&self) -> impl Iterator<Item = &BrokerSlot> {
+        self.brokers.iter().filter(|b| b.used)
+    }
+
+    /// Usable topic slots.
+    pub fn topic_capacity(&self) -> usize {
+        self.topic_slots().len()
+    }
+
+    /// Usable partition slots.
+    pub fn partition_capacity(&self) -> usize {
+        self.partition_slots().len()
+    }
+
+    /// Whether a refresh is outstanding.
+    pub const fn is_refreshing(&self) -> bool {
+        self.in_flight
+    }
+
+    /// When the last successful refresh was applied.
+    pub const fn refreshed_at(&self) -> Option<Instant> {
+        self.refreshed_at
+    }
+
+    // ---- refresh policy ----
+
+    /// Whether a refresh is due (see the module docs).
+    pub fn needs_refresh(&self, now: Instant, max_age: Duration) -> bool {
+        self.next_refresh_at(max_age).is_some_and(|at| at <= now)
+    }
+
+    /// When a refresh becomes due: a past instant (the last refresh, or [`Instant::ZERO`]) when it
+    /// is due already; `None` while one is outstanding or no topic is wanted.
+    pub fn next_refresh_at(&self, max_age: Duration) -> Option<Instant> {
+        if self.in_flight || self.topics().next().is_none() {
+            return None;
+        }
+        let last = self.refreshed_at.unwrap_or(Instant::ZERO);
+        if self.refreshed_at.is_none() || self.urgent() {
+            Some(last)
+        } else {
+            Some(last + max_age)
+        }
+    }
+
+    fn urgent(&self) -> bool {
+        let topic_urgent = |s: &TopicSlot| match s.state {
+            TopicState::Pending => true,
+            TopicState::Failed(code) => code.is_retriable(),
+            _ => false,
+        };
+        self.requested || self.topic_slots().iter().any(topic_urgent)
+    }
+
+    /// The topics of the next MetadataRequest: every wanted topic, by name. Topic ids are left
+    /// zero: brokers reject ids below v12 and switch to lookup by id from v12.
+    pub fn request_topics(&self) -> impl Iterator<Item = MetadataRequestTopic<'_>> {
+        self.topics().map(|(_, s)| MetadataRequestTopic::named(s.name()))
+    }
+
+    /// Records that a MetadataRequest was sent. The reasons for it are kept until
+    /// [`Metadata::apply`] or [`Metadata::refresh_failed`], one of which must end every refresh
+    /// (also on timeout or disconnect), else no other refresh is ever due. (`now` is for
+    /// symmetry with the engine's other inputs; the engine keeps its own request deadlines.)
+    pub fn begin_refresh(&mut self, _now: Instant) {
+        self.in_flight = true;
+        self.requested_in_flight |= self.requested;
+        self.requested = false;
+    }
+
+    /// Records that the outstanding refresh failed (connection lost, timeout, undecodable
+    /// answer); whatever asked for it asks again. The caller backs off before the next one.
+    pub fn refresh_failed(&mut self, _now: Instant) {
+        self.in_flight = false;
+        self.requested |= self.requested_in_flight;
+        self.requested_in_flight = false;
+    }
+
+    /// Asks for a refresh because a request for partition `pi` failed with an invalid-metadata
+    /// error (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, REPLICA_NOT_AVAILABLE,
+    /// KAFKA_STORAGE_ERROR, ...) and carried no KIP-951 hint. The cached leader stays until the
+    /// refresh answers. (Every refresh covers all wanted topics, so this is
+    /// [`Metadata::invalidate_all`]; the argument documents the call site.)
+    pub fn invalidate(&mut self, _pi: PartitionIdx) {
+        self.invalidate_all();
+    }
+
+    /// Asks for a refresh, e.g. after losing a connection to a leader.
+    pub fn invalidate_all(&mut self) {
+        self.requested = true;
+    }
+
+    // ---- commands ----
+
+    /// Wants topic `name` (`Pending` until a refresh answers) and returns its slot; an already
+    /// wanted topic keeps its slot and state.
+    pub fn add_topic(&mut self, name: &str, now: Instant) -> Result<TopicIdx, MetadataError> {
+        validate_topic_name(name)?;
+        if let Some(t) = self.topic(name) {
+            self.touch(t, now);
+            return Ok(t);
+        }
+        let i = self.topic_slots().iter().position(|s| !s.is_used()).ok_or(MetadataError::TooManyTopics)?;
+        let name = String::try_from(name).map_err(|_| MetadataError::InvalidTopicName)?;
+        self.topics[i] = TopicSlot { name, state: TopicState::Pending, last_used: now, ..TopicSlot::EMPTY };
+        Ok(topic_idx(i))
+    }
+
+    /// Records that the engine used topic `t` (for its idle-topic expiry).
+    pub fn touch(&mut self, t: TopicIdx, now: Instant) {
+        if let Some(s) = self.topics.get_mut(t.index()) {
+            s.last_used = now;
+        }
+    }
+
+    /// Stops wanting topic `t` and frees its slots at once. The engine must have dropped its
+    /// per-partition state for the topic: the next [`Metadata::apply`] may give the slots to
+    /// another topic.
+    pub fn remove_topic(&mut self, t: TopicIdx) {
+        let Some(s) = self.topic_slot(t) else { return };
+        let range = usize::from(s.first)..usize::from(s.first) + usize::from(s.count);
+        self.partitions.get_mut(range).into_iter().flatten().for_each(|p| *p = PartitionSlot::EMPTY);
+        self.topics[t.index()] = TopicSlot::EMPTY;
+        // Freed slots may let a topic that did not fit fit now.
+        let waiting = self.topics().any(|(_, s)| s.state == TopicState::TooManyPartitions);
+        self.requested |= waiting;
+    }
+
+    /// A copy of topic `t`'s uniform sticky partitioner state (the initial state if it has none).
+    pub fn sticky(&self, t: TopicIdx) -> Sticky {
+        self.topic_slot(t).and_then(|s| s.sticky).unwrap_or_default()
+    }
+
+    /// The uniform sticky partitioner state of topic `t`.
+    pub fn sticky_mut(&mut self, t: TopicIdx) -> Option<&mut Sticky> {
+        let s = self.topics.get_mut(t.index()).filter(|s| s.is_used())?;
+        Some(s.sticky.get_or_insert_with(Sticky::default))
+    }
+
+    /// KIP-951: applies the `current_leader` hint of a Produce v10+ partition error, with the
+    /// response's `node_endpoints`. Applied only if the hint's epoch is strictly newer than the
+    /// cached one and its leader is reachable (in `endpoints`, which may add or update the
+    /// broker, or already cached). Otherwise a full refresh is requested instead: a hint naming
+    /// the same leader at the same epoch must not send the batch back to it in a loop
+    /// (franz-go#1054).
+    pub fn apply_leader_hint<'n>(
+        &mut self,
+        pi: PartitionIdx,
+        hint: LeaderIdAndEpoch,
+        endpoints: impl IntoIterator<Item = Node<'n>>,
+    ) -> HintOutcome {
+        let cached = self.partition_slot(pi).map(|s| s.epoch);
+        let outcome = match cached {
+            _ if hint.leader_id < 0 || hint.leader_epoch < 0 => HintOutcome::Invalid,
+            None => HintOutcome::Invalid,
+            Some(epoch) if hint.leader_epoch <= epoch => HintOutcome::Stale,
+            Some(_) => {
+                let announced = endpoints.into_iter().find(|n| n.node_id == hint.leader_id);
+                let added = announced.is_some_and(|n| self.upsert_broker(&n).is_ok());
+                if added || self.broker(hint.leader_id).is_some() {
+                    let slot = &mut self.partitions[pi.index()];
+                    (slot.leader, slot.epoch, slot.error) = (hint.leader_id, hint.leader_epoch, 0);
+                    HintOutcome::Applied
+                } else {
+                    HintOutcome::UnknownLeader
+                }
+            }
+        };
+        self.requested |= !outcome.is_applied();
+        outcome
+    }
+
+    /// Inserts or updates the announced broker `node`.
+    fn upsert_broker(&mut self, node: &Node<'_>) -> Result<(), MetadataError> {
+        let port = endpoint(node)?;
+        let existing = self.brokers.iter().position(|b| b.used && !b.bootstrap && b.node_id == node.node_id);
+        let i = existing.or_else(|| self.brokers.iter().position(|b| !b.used)).ok_or(MetadataError::TooManyBrokers)?;
+        self.brokers[i].set(node.node_id, node.host, port, false)
+    }
+
+    fn topic_slots(&self) -> &[TopicSlot] {
+        let len = self.topics.len().min(TOPIC_LIMIT);
+        &self.topics[..len]
+    }
+
+    fn partition_slots(&self) -> &[PartitionSlot] {
+        let len = self.partitions.len().min(PARTITION_LIMIT);
+        &self.partitions[..len]
+    }
+}
+
+/// `i` is a topic slot index, below TOPIC_LIMIT.
+fn topic_idx(i: usize) -> TopicIdx {
+    TopicIdx(i as u16)
+}
+
+/// `i` is a partition slot index, below PARTITION_LIMIT.
+fn partition_idx(i: usize) -> PartitionIdx {
+    PartitionIdx(i as u16)
+}
+
+/// The port of an announced broker, if its id, host and port are usable.
+fn endpoint(node: &Node<'_>) -> Result<u16, MetadataError> {
+    if node.host.len() > MAX_HOST_LEN {
+        return Err(MetadataError::HostTooLong);
+    }
+    let port = u16::try_from(node.port).ok().filter(|&p| p != 0);
+    match port {
+        Some(port) if node.node_id >= 0 && !node.host.is_empty() => Ok(port),
+        _ => Err(MetadataError::InvalidEndpoint),
+    }
+}

@@ -1,0 +1,296 @@
+//! `handle_read`: response frames in, state changes out.
+//!
+//! Kafka answers requests on one connection in order, so each frame must carry the correlation
+//! id of the oldest request in flight; anything else is a broken connection, which is closed
+//! (its requests are retried).
+
+use super::conn::{ConnId, ConnState, RequestKind};
+use super::engine::{IdState, Producer};
+use super::metadata::PartitionIdx;
+use super::transmit::wrapping_sequence;
+use super::types::{FatalError, Outcome};
+use crate::backoff::Backoff;
+use crate::partitioner::Partitioner;
+use crate::protocol::api_versions::ApiVersionsResponse;
+use crate::protocol::header::{split_frame, ResponseHeader};
+use crate::protocol::init_producer_id::InitProducerIdResponse;
+use crate::protocol::metadata::MetadataResponse;
+use crate::protocol::produce::{PartitionProduceResponse, ProduceResponse};
+use crate::protocol::{ApiKey, ErrorCode, Response};
+use crate::record::ProducerState;
+use crate::time::Instant;
+
+/// The largest response frame accepted; a larger size prefix closes the connection.
+pub const MAX_RESPONSE_FRAME: usize = 64 * 1024 * 1024;
+
+impl<P: Partitioner> Producer<'_, P> {
+    /// Bytes read from `conn`. Returns how many were consumed: whole frames only. Keep the rest
+    /// and pass it again, followed by what is read next.
+    pub fn handle_read(&mut self, conn: ConnId, bytes: &[u8], now: Instant) -> usize {
+        self.now = self.now.max(now);
+        let i = usize::from(conn.0);
+        if !self.conns.get(i).is_some_and(|c| matches!(c.state, ConnState::Handshake | ConnState::Ready)) {
+            return bytes.len();
+        }
+        let mut consumed = 0;
+        loop {
+            match split_frame(&bytes[consumed..], MAX_RESPONSE_FRAME) {
+                Ok(Some((frame, used))) => {
+                    consumed += used;
+                    if !self.handle_frame(i, frame, now) {
+                        self.close_broken(i, now);
+                        return bytes.len();
+                    }
+                }
+                Ok(None) => return consumed,
+                Err(_) => {
+                    self.close_broken(i, now);
+                    return bytes.len();
+                }
+            }
+        }
+    }
+
+    fn close_broken(&mut self, i: usize, now: Instant) {
+        self.drop_connection(i as u16, now);
+        self.conns[i].want_close = true;
+    }
+
+    /// Handles one response frame; `false` means the connection is broken.
+    fn handle_frame(&mut self, i: usize, frame: &[u8], now: Instant) -> bool {
+        let Some(f) = self.conns[i].oldest().copied() else {
+            return false;
+        };
+        let Ok((header, body)) = ResponseHeader::decode(f.kind.api(), f.version, frame) else {
+            return false;
+        };
+        if header.correlation_id != f.correlation_id {
+            return false;
+        }
+        self.conns[i].pop(now);
+        self.metrics.response(now - f.sent, now);
+        match f.kind {
+            RequestKind::ApiVersions => self.on_api_versions(i, f.version, body),
+            RequestKind::Metadata => self.on_metadata(i, f.version, body, now),
+            RequestKind::InitProducerId => self.on_init_producer_id(f.version, body, now),
+            RequestKind::Produce => self.on_produce(i, f.correlation_id, f.version, body, now),
+        }
+    }
+
+    fn on_api_versions(&mut self, i: usize, version: i16, body: &[u8]) -> bool {
+        let Ok(resp) = ApiVersionsResponse::decode(version, body) else {
+            return false;
+        };
+        let c = &mut self.conns[i];
+        if resp.error_code == ErrorCode::UnsupportedVersion {
+            // KIP-511: the broker lists its range; retry lower (only ever lower, so no loop).
+            return match resp.choose(ApiKey::ApiVersions) {
+                Some(v) if v < version => {
+                    c.api_versions_version = v;
+                    true
+                }
+                _ => false,
+            };
+        }
+        if resp.error_code != ErrorCode::None {
+            return false;
+        }
+        c.versions.metadata = resp.choose(ApiKey::Metadata);
+        c.versions.produce = resp.choose(ApiKey::Produce);
+        c.versions.init_producer_id = resp.choose(ApiKey::InitProducerId);
+        c.state = ConnState::Ready;
+        self.check_versions(i);
+        true
+    }
+
+    fn on_metadata(&mut self, i: usize, version: i16, body: &[u8], now: Instant) -> bool {
+        if self.metadata_in_flight == Some(i as u16) {
+            self.metadata_in_flight = None;
+        }
+        let Ok(resp) = MetadataResponse::decode(version, body) else {
+            return false;
+        };
+        match self.meta.apply(&resp, now) {
+            Ok(update) => {
+                self.metadata_failures = 0;
+                for r in &update.resized {
+                    self.apply_resize(r);
+                }
+            }
+            Err(_) => {
+                let backoff = Backoff { initial: self.config.retry_backoff, max: self.config.retry_backoff_max };
+                self.metadata_retry_at = now + backoff.delay(self.metadata_failures, &mut self.rng);
+                self.metadata_failures = self.metadata_failures.saturating_add(1);
+                self.meta.refresh_failed(now);
+            }
+        }
+        true
+    }
+
+    /// Follows a topic whose partition block moved, grew or was recreated: queues and
+    /// sequences move with their partitions; a recreated topic's partitions are new, so their
+    /// sequences restart; partitions that no longer exist fail what they held.
+    fn apply_resize(&mut self, r: &super::metadata::TopicResize) {
+        let kept = r.old_count.min(r.new_count) as u16;
+        if r.old_first != r.new_first {
+            for p in 0..kept {
+                let (from, to) = (r.old_first.0 + p, r.new_first.0 + p);
+                self.acc.move_queue(from, to);
+                if let Some(&s) = self.sequences.get(usize::from(from)) {
+                    if let Some(t) = self.sequences.get_mut(usize::from(to)) {
+                        *t = s;
+                    }
+                    self.sequences[usize::from(from)] = super::engine::PartitionSeq::EMPTY;
+                }
+            }
+        }
+        if r.recreated {
+            for p in 0..kept {
+                if let Some(s) = self.sequences.get_mut(usize::from(r.new_first.0 + p)) {
+                    s.next_sequence = 0;
+                }
+            }
+        }
+        for p in kept..r.old_count as u16 {
+            let gone = r.old_first.0 + p;
+            let slots: heapless::Vec<u16, 256> = self.acc.iter_queue(gone).take(256).collect();
+            for slot in slots {
+                self.complete(slot, Outcome::Failed(super::types::DeliveryError::Broker(ErrorCode::UnknownTopicOrPartition)));
+            }
+        }
+    }
+
+    fn on_init_producer_id(&mut self, version: i16, body: &[u8], now: Instant) -> bool {
+        let Ok(resp) = InitProducerIdResponse::decode(version, body) else {
+            return false;
+        };
+        let IdState::InFlight { current, failures } = self.ids else {
+            return true;
+        };
+        match resp.error_code {
+            ErrorCode::None => {
+                let next = ProducerState {
+                    producer_id: resp.producer_id,
+                    producer_epoch: resp.producer_epoch,
+                    base_sequence: 0,
+                };
+                self.ids = IdState::Ready(next);
+                if current.producer_id >= 0 {
+                    self.reset_sequences(next);
+                }
+            }
+            code if code.is_retriable() || code == ErrorCode::CoordinatorLoadInProgress => {
+                let backoff = Backoff { initial: self.config.retry_backoff, max: self.config.retry_backoff_max };
+                let retry_at = now + backoff.delay(failures, &mut self.rng);
+                self.ids = IdState::Wanted { current, retry_at, failures: failures.saturating_add(1) };
+            }
+            code => self.set_fatal(FatalError::Broker(code)),
+        }
+        true
+    }
+
+    /// After an epoch bump: every partition's sequences restart at 0, and sealed batches not
+    /// yet acknowledged are re-stamped in queue order with the new epoch (KIP-360).
+    fn reset_sequences(&mut self, producer: ProducerState) {
+        for pi in 0..self.sequences.len() as u16 {
+            let mut seq = 0i32;
+            let mut cur = self.acc.iter_queue(pi).next();
+            while let Some(slot) = cur {
+                cur = self.acc.next_in_queue(slot);
+                let Some(b) = self.acc.slot(slot) else {
+                    break;
+                };
+                if b.send.outcome != Outcome::Pending || !matches!(b.stage(), super::accumulator::Stage::Sealed { .. }) {
+                    continue;
+                }
+                let records = b.records();
+                self.acc.restamp(slot, ProducerState { base_sequence: seq, ..producer });
+                seq = wrapping_sequence(seq, records);
+            }
+            self.sequences[usize::from(pi)].next_sequence = seq;
+        }
+    }
+
+    fn on_produce(&mut self, i: usize, corr: i32, version: i16, body: &[u8], now: Instant) -> bool {
+        let Ok(resp) = ProduceResponse::decode(version, body) else {
+            return false;
+        };
+        for topic in resp.responses.iter() {
+            let t = if version >= 13 {
+                self.meta.topics().find(|(_, s)| s.topic_id() == topic.topic_id).map(|(t, _)| t)
+            } else {
+                self.meta.topic(topic.name)
+            };
+            let Some(t) = t else {
+                continue;
+            };
+            for p in topic.partition_responses.iter() {
+                let Some(pi) = u32::try_from(p.index).ok().and_then(|idx| self.meta.partition(t, idx)).map(|pi| pi.0) else {
+                    continue;
+                };
+                let batch = self.acc.iter_queue(pi).find(|&s| {
+                    self.acc.slot(s).is_some_and(|b| b.send.in_flight && b.send.request == (i as u16, corr))
+                });
+                if let Some(slot) = batch {
+                    self.on_partition_response(pi, slot, &p, &resp, now);
+                }
+            }
+        }
+        // Batches of this request the response did not mention: treat as lost, retry.
+        let mut missed: heapless::Vec<u16, 64> = heapless::Vec::new();
+        for (slot, b) in self.acc.iter_slots() {
+            if b.send.in_flight && b.send.request == (i as u16, corr) && missed.push(slot).is_err() {
+                break;
+            }
+        }
+        for slot in missed {
+            self.retry_batch(slot, now, Some(ErrorCode::UnknownServerError));
+        }
+        true
+    }
+
+    fn on_partition_response(
+        &mut self,
+        pi: u16,
+        slot: u16,
+        p: &PartitionProduceResponse<'_>,
+        resp: &ProduceResponse<'_>,
+        now: Instant,
+    ) {
+        let code = p.error_code;
+        if matches!(code, ErrorCode::None | ErrorCode::DuplicateSequenceNumber) {
+            self.complete(slot, Outcome::Delivered { base_offset: p.base_offset, log_append_time: p.log_append_time_ms });
+            return;
+        }
+        self.metrics.broker_error();
+        if code.is_invalid_metadata() || matches!(code, ErrorCode::KafkaStorageError | ErrorCode::ReplicaNotAvailable) {
+            match p.current_leader {
+                Some(hint) => {
+                    let _ = self.meta.apply_leader_hint(PartitionIdx(pi), hint, resp.node_endpoints.iter());
+                }
+                None => self.meta.invalidate(PartitionIdx(pi)),
+            }
+        }
+        match code {
+            ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId if self.idempotent => {
+                // Only the partition's oldest unacknowledged batch proves a lost sequence; later
+                // ones fail because of it and are simply retried (the Java client's rule).
+                let oldest = self.acc.iter_queue(pi).find(|&s| self.acc.slot(s).is_some_and(|b| b.send.outcome == Outcome::Pending));
+                if oldest == Some(slot) {
+                    self.request_epoch_bump(now);
+                }
+                self.retry_batch(slot, now, Some(code));
+            }
+            ErrorCode::ProducerFenced
+            | ErrorCode::ClusterAuthorizationFailed
+            | ErrorCode::TransactionalIdAuthorizationFailed
+            | ErrorCode::TopicAuthorizationFailed
+                if code != ErrorCode::TopicAuthorizationFailed =>
+            {
+                self.set_fatal(FatalError::Broker(code));
+            }
+            code if code.is_retriable() => self.retry_batch(slot, now, Some(code)),
+            code => self.complete(slot, Outcome::Failed(super::types::DeliveryError::Broker(code))),
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! `poll_transmit`: which request goes out next, on which connection, encoded into the
+//! driver's buffer.
+//!
+//! Per connection, in order: the ApiVersions handshake; a Metadata refresh (one at a time, on
+//! any ready connection); InitProducerId (idempotence); then Produce with at most one batch per
+//! partition per request, in queue order, up to `max.request.size`.
+
+use super::accumulator::Stage;
+use super::conn::{ConnId, ConnState, InFlight, RequestKind};
+use super::engine::{IdState, Producer, REQUEST_OVERHEAD};
+use super::types::{FatalError, Outcome};
+use crate::config::{Acks, ApiVersionPolicy};
+use crate::partitioner::Partitioner;
+use crate::protocol::api_versions::ApiVersionsRequest;
+use crate::protocol::header::{encode_request, request_frame_len};
+use crate::protocol::init_producer_id::InitProducerIdRequest;
+use super::metadata::{PartitionIdx, TopicIdx};
+use crate::protocol::metadata::{MetadataRequest, MetadataRequestTopic};
+use crate::protocol::produce::{PartitionProduceData, ProduceRequest, TopicProduceData};
+use crate::protocol::Request;
+use crate::record::ProducerState;
+use crate::time::Instant;
+use crate::wire::SliceSink;
+
+/// The most partitions one Produce request carries (the rest go in the next request).
+pub const MAX_PARTITIONS_PER_REQUEST: usize = 128;
+/// The most topics one Metadata request asks about.
+pub const MAX_TOPICS_PER_METADATA: usize = 64;
+/// The most batches one partition has in flight with idempotence (the broker dedups 5).
+const MAX_IN_FLIGHT_PER_PARTITION: u8 = 5;
+
+/// A frame written into the driver's buffer, to be sent on `conn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// The connection.
+    pub conn: ConnId,
+    /// Bytes written at the start of the buffer.
+    pub len: usize,
+}
+
+/// Why `poll_transmit` wrote nothing although a frame is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransmitError {
+    /// The buffer is smaller than the next frame; nothing was changed. Call again with at
+    /// least `needed` bytes.
+    BufferTooSmall {
+        /// The frame's size.
+        needed: usize,
+    },
+}
+
+impl core::fmt::Display for TransmitError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let Self::BufferTooSmall { needed } = self;
+        write!(f, "transmit buffer too small: the next frame needs {needed} bytes")
+    }
+}
+
+impl core::error::Error for TransmitError {}
+
+type Polled = Result<Option<Transmit>, TransmitError>;
+
+impl<P: Partitioner> Producer<'_, P> {
+    /// Writes the next request frame into `buf`. Drain until `Ok(None)` after every input.
+    #[must_use = "a written frame must be sent"]
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Polled {
+        self.plan_connections(now);
+        if self.fatal.is_some() {
+            return Ok(None);
+        }
+        for i in 0..self.conns.len() {
+            let c = &self.conns[i];
+            let polled = match c.state {
+                ConnState::Handshake if c.in_flight.is_empty() => self.send_api_versions(i, now, buf)?,
+                ConnState::Ready => self.send_on_ready(i, now, buf)?,
+                _ => None,
+            };
+            if polled.is_some() {
+                return Ok(polled);
+            }
+        }
+        Ok(None)
+    }
+
+    fn send_on_ready(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Polled {
+        if !self.conns[i].can_send(self.config.max_in_flight) {
+            return Ok(None);
+        }
+        if let Some(t) = self.send_metadata(i, now, buf)? {
+            return Ok(Some(t));
+        }
+        if let Some(t) = self.send_init_producer_id(i, now, buf)? {
+            return Ok(Some(t));
+        }
+        self.send_produce(i, now, buf)
+    }
+
+    /// Encodes `req` as the next request on connection `i` and records it in flight.
+    fn emit<R: Request>(
+        &mut self,
+        i: usize,
+        (kind, version): (RequestKind, i16),
+        req: &R,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Result<Option<Transmit>, TransmitError> {
+        let client_id = Some(self.config.client_id);
+        let c = &mut self.conns[i];
+        let corr = c.peek_correlation_id();
+        let Ok(needed) = request_frame_len(version, corr, client_id, req) else {
+            return Ok(None);
+        };
+        if needed > buf.len() {
+            return Err(TransmitError::BufferTooSmall { needed });
+        }
+        let mut sink = SliceSink::new(buf);
+        let Ok(len) = encode_request(&mut sink, version, corr, client_id, req) else {
+            return Ok(None);
+        };
+        let corr = c.next_correlation_id();
+        c.push(InFlight { correlation_id: corr, kind, version, sent: now });
+        Ok(Some(Transmit { conn: ConnId(i as u16), len }))
+    }
+
+    fn send_api_versions(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Polled {
+        let version = self.conns[i].api_versions_version;
+        let req = ApiVersionsRequest { client_software_name: "kprod", client_software_version: env!("CARGO_PKG_VERSION") };
+        self.emit(i, (RequestKind::ApiVersions, version), &req, now, buf)
+    }
+
+    fn send_metadata(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Polled {
+        let due = self.metadata_in_flight.is_none()
+            && now >= self.metadata_retry_at
+            && self.meta.needs_refresh(now, self.config.metadata_max_age);
+        let Some(version) = self.conns[i].versions.metadata.filter(|_| due) else {
+            return Ok(None);
+        };
+        let sent = {
+            let mut topics: heapless::Vec<MetadataRequestTopic<'_>, MAX_TOPICS_PER_METADATA> = heapless::Vec::new();
+            for t in self.meta.request_topics() {
+                if topics.push(t).is_err() {
+                    break;
+                }
+            }
+            if topics.is_empty() {
+                return Ok(None);
+            }
+            let mut req = MetadataRequest::new(Some(&topics));
+            req.allow_auto_topic_creation = true;
+            let client_id = Some(self.config.client_id);
+            let c = &mut self.conns[i];
+            let corr = c.peek_correlation_id();
+            let needed = request_frame_len(version, corr, client_id, &req).unwrap_or(0);
+            if needed > buf.len() {
+                return Err(TransmitError::BufferTooSmall { needed });
+            }
+            let mut sink = SliceSink::new(buf);
+            encode_request(&mut sink, version, corr, client_id, &req).ok().map(|len| {
+                let corr = c.next_correlation_id();
+                c.push(InFlight { correlation_id: corr, kind: RequestKind::Metadata, version, sent: now });
+                Transmit { conn: ConnId(i as u16), len }
+            })
+        };
+        if sent.is_some() {
+            self.metadata_in_flight = Some(i as u16);
+            self.meta.begin_refresh(now);
+        }
+        Ok(sent)
+    }
+
+    fn send_init_producer_id(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Polled {
+        let IdState::Wanted { current, retry_at, failures } = self.ids else {
+            return Ok(None);
+        };
+        let Some(version) = self.conns[i].versions.init_producer_id else {
+            return Ok(None);
+        };
+        // An epoch bump waits until no batch is in flight, so no old-epoch batch is retried
+        // after the bump (the duplicates of librdkafka#4953).
+        let in_flight = self.sequences.iter().any(|s| s.in_flight > 0);
+        if now < retry_at || (current.producer_id >= 0 && in_flight) {
+            return Ok(None);
+        }
+        let mut req = InitProducerIdRequest::new(None, i32::MAX);
+        if current.producer_id >= 0 && version >= 3 {
+            req.producer_id = current.producer_id;
+            req.producer_epoch = current.producer_epoch;
+        }
+        let sent = self.emit(i, (RequestKind::InitProducerId, version), &req, now, buf)?;
+        if sent.is_some() {
+            self.ids = IdState::InFlight { current, failures };
+        }
+        Ok(sent)
+    }
+
+    /// The producer state the next sealed batch of a partition gets.
+    fn producer_state(&self) -> Option<ProducerState> {
+        match self.ids {
+            IdState::Disabled => Some(ProducerState::NONE),
+            IdState::Ready(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    fn produce_version(&self, i: usize) -> Option<i16> {
+        let v = self.conns[i].versions.produce?;
+        Some(match self.config.api_version {
+            ApiVersionPolicy::Auto => v,
+            ApiVersionPolicy::PinProduce(pin) => v.min(pin),
+        })
+    }
+
+    /// The first batch of partition `pi` that may go out now, if any (queue order: a batch is
+    /// never sent while an older one of its partition waits to be sent again).
+    fn next_batch(&self, pi: u16, now: Instant) -> Option<u16> {
+        let seq = self.sequences.get(usize::from(pi))?;
+        let limit = if self.idempotent { MAX_IN_FLIGHT_PER_PARTITION } else { 1 };
+        let limit = if self.idempotent || self.config.max_in_flight > 1 { limit.max(1) } else { 1 };
+        if seq.in_flight >= limit {
+            return None;
+        }
+        for slot in self.acc.iter_queue(pi) {
+            let b = self.acc.slot(slot)?;
+            if b.send.outcome != Outcome::Pending || b.send.in_flight {
+                continue;
+            }
+            return self.batch_is_sendable(slot, now).then_some(slot);
+        }
+        None
+    }
+
+    fn send_produce(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Polled {
+        let Some(mut version) = self.produce_version(i) else {
+            return Ok(None);
+        };
+        let Some(producer) = self.producer_state() else {
+            return Ok(None);
+        };
+        let node = self.conns[i].node;
+        // Pick at most one batch per partition led by this node, within max.request.size.
+        let mut picked: heapless::Vec<(u16, u16), MAX_PARTITIONS_PER_REQUEST> = heapless::Vec::new();
+        let mut size = REQUEST_OVERHEAD;
+        for pi in 0..self.meta.partition_capacity() as u16 {
+            if self.meta.leader(PartitionIdx(pi)) != Some(node) || self.acc.queue(pi).is_none_or(|q| q.is_empty()) {
+                continue;
+            }
+            let Some(slot) = self.next_batch(pi, now) else {
+                continue;
+            };
+            let len = self.acc.slot(slot).map_or(0, |b| b.len());
+            if !picked.is_empty() && size + len > self.config.max_request_size {
+                break;
+            }
+            if picked.push((pi, slot)).is_err() {
+                break;
+            }
+            size += len;
+        }
+        if picked.is_empty() {
+            return Ok(None);
+        }
+        // Seal in partition order: sequences are assigned in send order.
+        for &(pi, slot) in &picked {
+            self.seal(pi, slot, producer);
+        }
+        if picked.iter().any(|&(pi, _)| self.topic_id(self.location(pi).0).is_none()) {
+            version = version.min(12);
+        }
+        let acks = self.config.acks;
+        let timeout = i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX);
+        let (sent, corr) = {
+            let mut parts: heapless::Vec<PartitionProduceData<'_>, MAX_PARTITIONS_PER_REQUEST> = heapless::Vec::new();
+            let mut topics: heapless::Vec<TopicProduceData<'_>, MAX_PARTITIONS_PER_REQUEST> = heapless::Vec::new();
+            for &(pi, slot) in &picked {
+                let partition = self.location(pi).1;
+                let records = self.acc.sealed_bytes(slot).unwrap_or(&[]);
+                // Same capacity as `picked`, so this push cannot fail.
+                let _ = parts.push(PartitionProduceData { index: partition as i32, records });
+            }
+            // `picked` is in partition slot order and a topic's slots are contiguous, so each
+            // topic's partitions form one run of `parts`.
+            let mut at = 0;
+            while at < picked.len() {
+                let topic = self.location(picked[at].0).0;
+                let n = picked[at..].iter().take_while(|&&(pi, _)| self.location(pi).0 == topic).count();
+                let _ = topics.push(TopicProduceData {
+                    name: self.meta.topic_name(TopicIdx(topic)).unwrap_or(""),
+                    topic_id: self.topic_id(topic),
+                    partition_data: &parts[at..at + n],
+                });
+                at += n;
+            }
+            let req = ProduceRequest { transactional_id: None, acks: acks.wire(), timeout_ms: timeout, topic_data: &topics };
+            let expects = req.expects_response();
+            let client_id = Some(self.config.client_id);
+            let c = &mut self.conns[i];
+            let corr = c.peek_correlation_id();
+            let needed = request_frame_len(version, corr, client_id, &req).unwrap_or(0);
+            if needed > buf.len() {
+                return Err(TransmitError::BufferTooSmall { needed });
+            }
+            let mut sink = SliceSink::new(buf);
+            let sent = encode_request(&mut sink, version, corr, client_id, &req).ok().map(|len| {
+                let corr = c.next_correlation_id();
+                if expects {
+                    c.push(InFlight { correlation_id: corr, kind: RequestKind::Produce, version, sent: now });
+                } else {
+                    c.last_active = now;
+                }
+                Transmit { conn: ConnId(i as u16), len }
+            });
+            (sent, corr)
+        };
+        if sent.is_none() {
+            return Ok(None);
+        }
+        self.metrics.request_sent(now);
+        for &(pi, slot) in &picked {
+            let len = self.acc.sealed_bytes(slot).map_or(0, <[u8]>::len);
+            self.metrics.batch_sent(len);
+            if acks == Acks::None {
+                self.complete(slot, Outcome::Delivered { base_offset: -1, log_append_time: -1 });
+                continue;
+            }
+            if let Some(b) = self.acc.slot_mut(slot) {
+                b.send.in_flight = true;
+                b.send.attempts = b.send.attempts.saturating_add(1);
+                b.send.request = (i as u16, corr);
+            }
+            if let Some(s) = self.sequences.get_mut(usize::from(pi)) {
+                s.in_flight += 1;
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Seals a batch with the partition's next sequence (idempotence) or no producer state.
+    fn seal(&mut self, pi: u16, slot: u16, producer: ProducerState) {
+        if matches!(self.acc.slot(slot).map(|b| b.stage()), Some(Stage::Sealed { .. })) {
+            return;
+        }
+        let records = self.acc.slot(slot).map_or(0, |b| b.records());
+        let mut state = producer;
+        if self.idempotent {
+            if let Some(s) = self.sequences.get_mut(usize::from(pi)) {
+                state.base_sequence = s.next_sequence;
+                s.next_sequence = wrapping_sequence(s.next_sequence, records);
+            }
+        }
+        let scratch: &mut [u8] = &mut self.scratch;
+        self.acc.seal(slot, state, scratch);
+    }
+
+    /// Decides which connections should exist and asks the driver to open them.
+    pub(super) fn plan_connections(&mut self, now: Instant) {
+        if self.fatal.is_some() {
+            return;
+        }
+        // Leaders of partitions with batches to send.
+        for pi in 0..self.meta.partition_capacity() as u16 {
+            if self.acc.queue(pi).is_none_or(|q| q.is_empty()) {
+                continue;
+            }
+            if let Some(node) = self.meta.leader(PartitionIdx(pi)) {
+                self.want_node(node, now);
+            }
+        }
+        // Any ready connection serves Metadata and InitProducerId; without one, open one.
+        let need_any = self.meta.needs_refresh(now, self.config.metadata_max_age)
+            || matches!(self.ids, IdState::Wanted { .. })
+            || self.conns.iter().any(|c| c.state == ConnState::Handshake);
+        let have_any = self.conns.iter().any(|c| matches!(c.state, ConnState::Ready | ConnState::Handshake | ConnState::Connecting));
+        if need_any && !have_any {
+            if let Some(node) = self.pick_any_node() {
+                self.want_node(node, now);
+            }
+        }
+    }
+
+    /// A broker to bootstrap from: a known one, else a bootstrap address, chosen at random
+    /// among those not in reconnect backoff.
+    fn pick_any_node(&mut self) -> Option<i32> {
+        let count = self.meta.brokers().count() as u32;
+        if count == 0 {
+            return None;
+        }
+        let start = self.rng.below(count) as usize;
+        (0..count as usize).map(|k| (start + k) % count as usize).find_map(|k| {
+            let n = self.meta.brokers().nth(k)?.node_id;
+            let usable = self.conns.iter().find(|c| c.is_used() && c.node == n).is_none_or(|c| c.retry_at <= self.now);
+            usable.then_some(n)
+        })
+    }
+
+    /// Makes sure a connection to `node` exists or is being made.
+    fn want_node(&mut self, node: i32, now: Instant) {
+        if let Some(c) = self.conns.iter_mut().find(|c| c.is_used() && c.node == node) {
+            if c.state == ConnState::Idle && c.retry_at <= now && !c.want_close {
+                c.start_connect(now);
+            }
+            return;
+        }
+        let free = self.conns.iter().position(|c| !c.is_used()).or_else(|| {
+            // Reuse an idle connection to another broker.
+            self.conns.iter().position(|c| c.state == ConnState::Idle && !c.want_close && !c.want_connect)
+        });
+        if let Some(i) = free {
+            self.conns[i].assign(node);
+            self.conns[i].start_connect(now);
+        }
+    }
+
+    /// Ends the producer when a broker cannot speak a Produce version we need.
+    pub(super) fn check_versions(&mut self, i: usize) {
+        let need = self.config.compression.min_produce_version();
+        if self.conns[i].versions.produce.is_none_or(|v| v < need) {
+            self.set_fatal(FatalError::UnsupportedBroker);
+        }
+    }
+}
+
+/// `seq + n`, wrapping to 0 after `i32::MAX` as Kafka's sequences do.
+pub(super) const fn wrapping_sequence(seq: i32, n: u32) -> i32 {
+    ((seq as i64 + n as i64) % (i32::MAX as i64 + 1)) as i32
+}

@@ -1,0 +1,212 @@
+//! The engine's public vocabulary: what goes in (records), what comes out (events), and why
+//! something failed.
+
+use core::fmt;
+
+use super::accumulator::{AccumulateError, BatchId, RecordId};
+use super::conn::ConnId;
+use super::metadata::MetadataError;
+use crate::protocol::ErrorCode;
+use crate::record::Header;
+
+/// A record to produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerRecord<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// An explicit partition, or `None` to let the partitioner choose.
+    pub partition: Option<u32>,
+    /// The key (`None` is a null key, which the sticky partitioner places).
+    pub key: Option<&'a [u8]>,
+    /// The value (`None` is a tombstone).
+    pub value: Option<&'a [u8]>,
+    /// Headers.
+    pub headers: &'a [Header<'a>],
+    /// Create time in milliseconds since the Unix epoch. The core reads no clock: the driver
+    /// stamps it (the core's [`crate::time::Instant`] is not wall time).
+    pub timestamp: i64,
+}
+
+/// What the engine asks of the driver, or tells it. Polled with `poll_event`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// Open a TCP connection for `conn` to [`super::Producer::address`]`(conn)`, then call
+    /// `handle_connected` or `handle_disconnected`.
+    Connect(ConnId),
+    /// Close the connection (no `handle_disconnected` is needed afterwards).
+    Close(ConnId),
+    /// Every record of `batch` (`records` of them, indices `0..records` in their [`RecordId`]s)
+    /// was written. Record `i` has offset `base_offset + i` (`-1` with `acks=0`, where nothing
+    /// comes back).
+    Delivered {
+        /// The batch.
+        batch: BatchId,
+        /// The topic (see [`super::Producer::topic_name`]) and partition.
+        topic: u16,
+        /// The partition.
+        partition: u32,
+        /// Offset of the batch's first record, or -1 if unknown.
+        base_offset: i64,
+        /// The broker's append time with `LogAppendTime` topics, else -1.
+        log_append_time: i64,
+        /// Records in the batch.
+        records: u32,
+    },
+    /// Every record of `batch` failed, for `reason`.
+    Failed {
+        /// The batch.
+        batch: BatchId,
+        /// The topic index.
+        topic: u16,
+        /// The partition.
+        partition: u32,
+        /// Records in the batch.
+        records: u32,
+        /// Why.
+        reason: DeliveryError,
+    },
+    /// The producer cannot go on (reported once; every later call fails with it).
+    Fatal(FatalError),
+}
+
+/// Why a batch was not delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeliveryError {
+    /// `delivery.timeout.ms` passed before the batch was acknowledged.
+    DeliveryTimeout,
+    /// The broker refused it with a non-retriable error, or retries ran out.
+    Broker(ErrorCode),
+    /// `close` reached its deadline first.
+    Closed,
+    /// The producer hit a fatal error.
+    Fatal(FatalError),
+}
+
+impl fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::DeliveryTimeout => f.write_str("delivery.timeout.ms expired before the broker acknowledged the batch"),
+            Self::Broker(code) => write!(f, "the broker refused the batch: {code}"),
+            Self::Closed => f.write_str("the producer was closed before the batch was delivered"),
+            Self::Fatal(e) => write!(f, "fatal producer error: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for DeliveryError {}
+
+/// An error that stops the producer. Sticky: once reported, every call fails with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FatalError {
+    /// The broker supports no Produce version kprod speaks (Kafka before 0.11).
+    UnsupportedBroker,
+    /// Another producer with the same id fenced this one, or authorization failed.
+    Broker(ErrorCode),
+}
+
+impl fmt::Display for FatalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnsupportedBroker => f.write_str("the broker supports no Produce version >= 3"),
+            Self::Broker(code) => write!(f, "{code}"),
+        }
+    }
+}
+
+impl core::error::Error for FatalError {}
+
+/// Why `send` did not take a record. [`SendError::is_retriable`] says whether the driver should
+/// wait (up to `max.block.ms`) and try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The topic's metadata is being fetched. Retriable.
+    MetadataPending,
+    /// The topic's metadata came back with an error (e.g. `UNKNOWN_TOPIC_OR_PARTITION`; it may
+    /// still be auto-created, so this is retriable until `max.block.ms`).
+    Topic(ErrorCode),
+    /// No buffer memory or batch slot is free. Retriable once completions free some.
+    BufferFull,
+    /// The record can never be sent: it is larger than `max.request.size` (or the buffer).
+    RecordTooLarge {
+        /// Bytes it needs.
+        needed: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The explicit partition does not exist, or the partitioner returned one out of range.
+    InvalidPartition {
+        /// The partition asked for.
+        partition: u32,
+        /// How many the topic has.
+        count: u32,
+    },
+    /// The topic name is invalid, or the metadata storage is full.
+    Metadata(MetadataError),
+    /// `close` was called.
+    Closed,
+    /// The producer hit a fatal error.
+    Fatal(FatalError),
+}
+
+impl SendError {
+    /// Whether waiting and retrying can help.
+    pub const fn is_retriable(&self) -> bool {
+        match self {
+            Self::MetadataPending | Self::BufferFull => true,
+            Self::Topic(code) => code.is_retriable() || matches!(code, ErrorCode::UnknownTopicOrPartition),
+            _ => false,
+        }
+    }
+}
+
+impl From<AccumulateError> for SendError {
+    fn from(e: AccumulateError) -> Self {
+        match e {
+            AccumulateError::RecordTooLarge { needed, limit } => Self::RecordTooLarge { needed, limit },
+            _ => Self::BufferFull,
+        }
+    }
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MetadataPending => f.write_str("waiting for the topic's metadata"),
+            Self::Topic(code) => write!(f, "topic metadata error: {code}"),
+            Self::BufferFull => f.write_str("buffer.memory is full"),
+            Self::RecordTooLarge { needed, limit } => {
+                write!(f, "the record needs {needed} bytes, more than max.request.size allows ({limit})")
+            }
+            Self::InvalidPartition { partition, count } => {
+                write!(f, "partition {partition} does not exist (the topic has {count})")
+            }
+            Self::Metadata(e) => write!(f, "{e}"),
+            Self::Closed => f.write_str("the producer is closed"),
+            Self::Fatal(e) => write!(f, "fatal producer error: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for SendError {}
+
+/// A completion, as the engine keeps it until `poll_event` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not complete.
+    Pending,
+    /// Written at `base_offset`.
+    Delivered {
+        /// The base offset (-1 unknown).
+        base_offset: i64,
+        /// The log append time (-1 unless LogAppendTime).
+        log_append_time: i64,
+    },
+    /// Failed.
+    Failed(DeliveryError),
+}
+
+/// Where a record went, for drivers that map [`RecordId`]s back to callers.
+pub type Receipt = RecordId;
