@@ -46,6 +46,8 @@ fn runs_on_borrowed_arrays() {
     assert!(matches!(p.poll_transmit(Instant::ZERO, &mut tx), Ok(None)));
     let Some(Event::Connect(conn)) = p.poll_event() else { panic!("expected a connect request") };
     assert_eq!(p.address(conn), Some(("10.200.0.1", 9092)));
+    // Waiting on the connection: no deadline in the past, so a driver sleeps instead of spinning.
+    assert!(p.poll_timeout().is_none_or(|t| t > Instant::ZERO), "{:?}", p.poll_timeout());
     p.handle_connected(conn, Instant::ZERO);
     let t = p.poll_transmit(Instant::ZERO, &mut tx).unwrap().expect("ApiVersions goes first");
     assert_eq!(&tx[4..6], &18i16.to_be_bytes(), "api key 18 = ApiVersions");

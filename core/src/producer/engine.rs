@@ -590,40 +590,53 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     }
 
     /// When to call `handle_timeout` at the latest (`None`: only when input arrives).
+    ///
+    /// Deadlines `handle_timeout` acts on (request and delivery timeouts, idle connections, the
+    /// close deadline) are returned even when already past. Instants only `poll_transmit` acts
+    /// on (linger, retry backoff, metadata refresh, reconnect) count only while in the future:
+    /// once passed, the engine is waiting on a connection or a response, and that input wakes
+    /// the driver. So an idle or waiting engine never asks for a busy loop.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut at: Option<Instant> = None;
-        let mut consider = |t: Instant| at = Some(at.map_or(t, |a| a.min(t)));
+        let now = self.now;
+        let mut due = |t: Instant| at = Some(at.map_or(t, |a| a.min(t)));
+        if self.acc.iter_slots().any(|(_, b)| b.send.outcome != Outcome::Pending) {
+            return Some(now);
+        }
         for c in self.conns.iter().filter(|c| c.is_used()) {
             if let Some(d) = c.request_deadline(self.config.request_timeout) {
-                consider(d);
+                due(d);
             }
             if c.state == ConnState::Ready && c.in_flight.is_empty() {
-                consider(c.last_active + self.config.connections_max_idle);
+                due(c.last_active + self.config.connections_max_idle);
             }
-            if c.state == ConnState::Idle && c.failures > 0 {
-                consider(c.retry_at);
+            if c.state == ConnState::Idle && c.failures > 0 && c.retry_at > now {
+                due(c.retry_at);
             }
         }
         for (slot, b) in self.acc.iter_slots() {
-            if b.send.outcome != Outcome::Pending {
-                return Some(self.now);
+            if b.send.in_flight {
+                continue;
             }
-            if !b.send.in_flight {
-                consider(b.created() + self.config.delivery_timeout);
-                if let Some(t) = self.acc.sendable_at(slot) {
-                    consider(t);
-                }
+            due(b.created() + self.config.delivery_timeout);
+            if let Some(t) = self.acc.sendable_at(slot).filter(|&t| t > now) {
+                due(t);
             }
         }
         if let Some(t) = self.meta.next_refresh_at(self.config.metadata_max_age) {
-            consider(t.max(self.metadata_retry_at));
+            let t = t.max(self.metadata_retry_at);
+            if t > now {
+                due(t);
+            }
         }
         if let IdState::Wanted { retry_at, .. } = self.ids {
-            consider(retry_at);
+            if retry_at > now {
+                due(retry_at);
+            }
         }
         if let Some(d) = self.close_deadline {
-            consider(d);
+            due(d);
         }
         at
     }

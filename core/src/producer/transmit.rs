@@ -214,8 +214,13 @@ impl<P: Partitioner> Producer<'_, P> {
     /// never sent while an older one of its partition waits to be sent again).
     fn next_batch(&self, pi: u16, now: Instant) -> Option<u16> {
         let seq = self.sequences.get(usize::from(pi))?;
-        let limit = if self.idempotent { MAX_IN_FLIGHT_PER_PARTITION } else { 1 };
-        let limit = if self.idempotent || self.config.max_in_flight > 1 { limit.max(1) } else { 1 };
+        // Idempotence: up to 5 (what the broker deduplicates). Otherwise the connection's limit,
+        // as in the Java client (with more than 1, a retry may reorder: Kafka's documented rule).
+        let limit = if self.idempotent {
+            MAX_IN_FLIGHT_PER_PARTITION
+        } else {
+            u8::try_from(self.config.max_in_flight).unwrap_or(u8::MAX)
+        };
         if seq.in_flight >= limit {
             return None;
         }
