@@ -252,3 +252,17 @@ fn zstd_exact_fit_with_trailing_empty_frames() {
     twice.extend_from_slice(&two);
     assert!(Compression::Zstd.decompress(&twice, &mut out).is_err());
 }
+
+/// Found by the `zstd` fuzz target: libzstd judged this corrupt input differently depending on
+/// the output space it was given (Ok into 64 KiB, Corrupt into 1 MiB). kprod decodes through a
+/// fixed chunk, so the answer no longer depends on the caller's buffer.
+#[test]
+fn zstd_answer_does_not_depend_on_the_output_buffer() {
+    let hex = "28b52ffd00370b00012528b52ffd003701000028b52ffd003701000028b52ffd00370b00012528b52ffd00370b00012528b52ffd003701000028b52ffd003701000028b52ffd00370b00012528b52ffd003701000028b52ffd003701000028b52ffd00370b00012528b52ffd00372b01000028b52ffd00370b00002528b52ffd003701000028b52ffd00370b00002528b52ffd003701000028b52ffd003701000028b52ffd003701000028b52ffd003701000028b52ffd003701000028b52ffd003701000028b52ffd003701000028b52ffd00370b00012528b52ffd00372b01000028b52ffd00370b00002528b52ffd003701000028b52ffd00370b00002528b52ffd003701000028b52ffd003701000028b52ffd003701000028b52ffd003701000028b52ffd003701000028b52ffd00370b00012528b52ffd003701000028b52ffd003701000028b52ffd60003701000028b52ffd0037010000";
+    let data: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    let in_vec = Compression::Zstd.decompress_to_vec(&data, 1 << 20).map(|v| v.len());
+    for cap in [64 * 1024, 128 * 1024, 1 << 20] {
+        let mut out = vec![0u8; cap];
+        assert_eq!(Compression::Zstd.decompress(&data, &mut out), in_vec, "cap {cap}");
+    }
+}

@@ -8,8 +8,8 @@ use super::{CompressError, DecompressError};
 
 /// The Java client's default level.
 const DEFAULT_LEVEL: i32 = 3;
-/// Output grows in steps of this much while decoding into a `Vec`.
-const STEP: usize = 64 * 1024;
+/// libzstd writes decoded bytes through a chunk of this size (see `decompress`).
+const CHUNK: usize = 16 * 1024;
 /// Smallest and largest window (log2) the decoder accepts. libzstd allocates the window a frame
 /// announces, so it is capped near the output cap: a frame cannot need a window larger than its
 /// content, and writers without a pledged size (zstd-jni streams) use windows of 2^21 or so.
@@ -49,23 +49,27 @@ pub(super) fn decompress<O: Output>(input: &[u8], out: &mut O) -> Result<(), Dec
     d.set_parameter(DParameter::WindowLogMax(window_log_max(out.cap())))
         .map_err(corrupt)?;
     let mut inb = InBuffer::around(input);
+    // libzstd decodes straight into a large enough output but through its own buffer into a
+    // small one, and the two paths judge some corrupt frames differently (found by fuzzing). A
+    // fixed chunk makes the outcome independent of the caller's buffer: only the cap matters.
+    let mut chunk = [0u8; CHUNK];
     loop {
-        let pos = out.pos();
-        let buf = out.grow(STEP);
-        let free = buf.len() - pos;
         let before_in = inb.pos();
-        let mut ob = OutBuffer::around_pos(buf, pos);
+        let mut ob = OutBuffer::around(&mut chunk[..]);
         let hint = d.run(&mut inb, &mut ob).map_err(corrupt)?;
-        let written = ob.pos() - pos;
-        out.advance(written);
-        let input_done = inb.pos() == input.len();
-        if input_done && hint == 0 {
+        let written = ob.pos();
+        if written > 0 {
+            let pos = out.pos();
+            let buf = out.grow_exact(written)?;
+            buf[pos..pos + written].copy_from_slice(&chunk[..written]);
+            out.advance(written);
+        }
+        if inb.pos() == input.len() && hint == 0 {
             return Ok(());
         }
-        // Each pass consumes input or writes output, or ends here, so the loop terminates. A
-        // full output alone is not the end: empty frames may still follow (found by fuzzing).
+        // Each pass consumes input or writes output, or ends here, so the loop terminates.
         if written == 0 && inb.pos() == before_in {
-            return Err(if free == 0 { DecompressError::LimitExceeded } else { DecompressError::Truncated });
+            return Err(DecompressError::Truncated);
         }
     }
 }
