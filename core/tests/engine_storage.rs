@@ -54,7 +54,7 @@ fn runs_on_borrowed_arrays() {
     assert!(t.len > 8);
     // Without a broker answer the connection times out and closes; nothing panics, nothing is lost.
     p.handle_timeout(Instant::ZERO + Duration::from_secs(31));
-    assert!(std::iter::from_fn(|| p.poll_event()).any(|e| e == Event::Close(conn)));
+    assert!(core::iter::from_fn(|| p.poll_event()).any(|e| e == Event::Close(conn)));
     assert_eq!(p.pending_batches(), 0);
     assert_eq!(p.free_buffer(), MEMORY);
 }

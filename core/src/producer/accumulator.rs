@@ -75,6 +75,12 @@ pub struct SendState {
     pub request: (u16, i32),
     /// Its completion, once known; reported (and the slot freed) by the engine's `poll_event`.
     pub outcome: Outcome,
+    /// The last attempt's fate is unknown (connection lost, timed out): the broker may have
+    /// written it, so it may only be resent with its original epoch and sequence.
+    pub uncertain: bool,
+    /// An attempt failed and the batch waits for (or is in) a retry; until it completes, its
+    /// partition sends no new batch, so the broker's 5-batch dedup window still covers it.
+    pub retrying: bool,
 }
 
 impl SendState {
@@ -85,6 +91,8 @@ impl SendState {
         producer: ProducerState::NONE,
         request: (u16::MAX, 0),
         outcome: Outcome::Pending,
+        uncertain: false,
+        retrying: false,
     };
 }
 

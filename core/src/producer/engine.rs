@@ -268,6 +268,11 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         self.acc.free_bytes()
     }
 
+    /// Whether a `close` has completed every batch (nothing more is sent or connected).
+    pub fn closed(&self) -> bool {
+        self.close_deadline.is_some() && self.acc.is_empty()
+    }
+
     /// The fatal error, if one happened.
     pub const fn fatal_error(&self) -> Option<FatalError> {
         self.fatal
@@ -396,6 +401,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             }
         }
         for slot in lost {
+            self.mark_uncertain(slot);
             self.retry_batch(slot, now, None);
         }
         // A lost leader connection may mean a leader change: refresh.
@@ -453,13 +459,20 @@ impl<'s, P: Partitioner> Producer<'s, P> {
 
     fn close_idle(&mut self, now: Instant) {
         let idle = self.config.connections_max_idle;
-        let closing_done = self.close_deadline.is_some() && self.acc.is_empty();
-        for c in self.conns.iter_mut() {
-            let quiet = c.state == ConnState::Ready && c.in_flight.is_empty();
-            if quiet && (closing_done || c.last_active + idle <= now) {
+        // Once a close has completed every batch, every connection goes, whatever its state.
+        let closing_done = self.closed();
+        for c in self.conns.iter_mut().filter(|c| c.is_used() && !c.want_close) {
+            let idle_ready = c.state == ConnState::Ready && c.in_flight.is_empty() && c.last_active + idle <= now;
+            let open = !matches!(c.state, ConnState::Idle) || c.want_connect;
+            if (closing_done && open) || idle_ready {
                 c.state = ConnState::Idle;
+                c.in_flight.clear();
+                c.want_connect = false;
                 c.want_close = true;
             }
+        }
+        if closing_done && self.metadata_in_flight.is_some() {
+            self.metadata_in_flight = None;
         }
     }
 
@@ -529,8 +542,17 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         let delay = backoff.delay(u32::from(attempts.saturating_sub(1)), &mut self.rng);
         if let Some(b) = self.acc.slot_mut(slot) {
             b.send.retry_at = now + delay;
+            b.send.retrying = true;
         }
         self.metrics.batch_retried();
+    }
+
+    /// The batch's last attempt may have been written: until the broker answers a resend, it
+    /// keeps its epoch and sequence (see `send_init_producer_id`).
+    pub(super) fn mark_uncertain(&mut self, slot: u16) {
+        if let Some(b) = self.acc.slot_mut(slot) {
+            b.send.uncertain = true;
+        }
     }
 
     pub(super) fn request_epoch_bump(&mut self, now: Instant) {
@@ -635,7 +657,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
                 due(retry_at);
             }
         }
-        if let Some(d) = self.close_deadline {
+        if let Some(d) = self.close_deadline.filter(|_| !self.acc.is_empty()) {
             due(d);
         }
         at

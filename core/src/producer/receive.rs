@@ -112,7 +112,16 @@ impl<P: Partitioner> Producer<'_, P> {
         };
         match self.meta.apply(&resp, now) {
             Ok(update) => {
-                self.metadata_failures = 0;
+                // Space refreshes by the retry backoff while the answer leaves something
+                // unresolved (a topic pending, a partition without leader), growing with each
+                // such answer, so an unsettled cluster is not asked in a hot loop.
+                if self.meta.needs_refresh(now, self.config.metadata_max_age) {
+                    let backoff = Backoff { initial: self.config.retry_backoff, max: self.config.retry_backoff_max };
+                    self.metadata_retry_at = now + backoff.delay(self.metadata_failures, &mut self.rng);
+                    self.metadata_failures = self.metadata_failures.saturating_add(1);
+                } else {
+                    self.metadata_failures = 0;
+                }
                 for r in &update.resized {
                     self.apply_resize(r);
                 }
@@ -244,6 +253,7 @@ impl<P: Partitioner> Producer<'_, P> {
             }
         }
         for slot in missed {
+            self.mark_uncertain(slot);
             self.retry_batch(slot, now, Some(ErrorCode::UnknownServerError));
         }
         true
@@ -263,6 +273,17 @@ impl<P: Partitioner> Producer<'_, P> {
             return;
         }
         self.metrics.broker_error();
+        // Whether some attempt may have been written sticks until an answer that speaks for
+        // every earlier attempt: OUT_OF_ORDER_SEQUENCE (the broker's log ends before this
+        // batch) or UNKNOWN_PRODUCER_ID (the producer's state, and so its writes, are gone).
+        // A replication timeout (the leader appended, followers were late) makes it possible.
+        if let Some(b) = self.acc.slot_mut(slot) {
+            match code {
+                ErrorCode::RequestTimedOut | ErrorCode::NotEnoughReplicasAfterAppend => b.send.uncertain = true,
+                ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId => b.send.uncertain = false,
+                _ => {}
+            }
+        }
         if code.is_invalid_metadata() || matches!(code, ErrorCode::KafkaStorageError | ErrorCode::ReplicaNotAvailable) {
             match p.current_leader {
                 Some(hint) => {

@@ -64,10 +64,10 @@ impl<P: Partitioner> Producer<'_, P> {
     /// Writes the next request frame into `buf`. Drain until `Ok(None)` after every input.
     #[must_use = "a written frame must be sent"]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Polled {
-        self.plan_connections(now);
-        if self.fatal.is_some() {
+        if self.fatal.is_some() || self.closed() {
             return Ok(None);
         }
+        self.plan_connections(now);
         for i in 0..self.conns.len() {
             let c = &self.conns[i];
             let polled = match c.state {
@@ -175,10 +175,12 @@ impl<P: Partitioner> Producer<'_, P> {
         let Some(version) = self.conns[i].versions.init_producer_id else {
             return Ok(None);
         };
-        // An epoch bump waits until no batch is in flight, so no old-epoch batch is retried
-        // after the bump (the duplicates of librdkafka#4953).
-        let in_flight = self.sequences.iter().any(|s| s.in_flight > 0);
-        if now < retry_at || (current.producer_id >= 0 && in_flight) {
+        // An epoch bump waits until no batch is in flight and none may have been written
+        // without an answer: those are resent with their old epoch first, where the broker
+        // deduplicates them. Re-stamping them would write them twice (librdkafka#4953).
+        let unsettled = self.sequences.iter().any(|s| s.in_flight > 0)
+            || self.acc.iter_slots().any(|(_, b)| b.send.uncertain && b.send.outcome == Outcome::Pending);
+        if now < retry_at || (current.producer_id >= 0 && unsettled) {
             return Ok(None);
         }
         let mut req = InitProducerIdRequest::new(None, i32::MAX);
@@ -211,8 +213,9 @@ impl<P: Partitioner> Producer<'_, P> {
     }
 
     /// The first batch of partition `pi` that may go out now, if any (queue order: a batch is
-    /// never sent while an older one of its partition waits to be sent again).
-    fn next_batch(&self, pi: u16, now: Instant) -> Option<u16> {
+    /// never sent while an older one of its partition waits to be sent again). While an epoch
+    /// bump waits (`settling`), only sealed uncertain batches go, with their old stamps.
+    fn next_batch(&self, pi: u16, now: Instant, settling: bool) -> Option<u16> {
         let seq = self.sequences.get(usize::from(pi))?;
         // Idempotence: up to 5 (what the broker deduplicates). Otherwise the connection's limit,
         // as in the Java client (with more than 1, a retry may reorder: Kafka's documented rule).
@@ -224,10 +227,21 @@ impl<P: Partitioner> Producer<'_, P> {
         if seq.in_flight >= limit {
             return None;
         }
+        // A retrying batch holds back new ones (idempotence: keep it inside the broker's
+        // window of 5; otherwise: keep order when max.in.flight allows it).
+        let blocked = self.acc.iter_queue(pi).any(|s| {
+            self.acc.slot(s).is_some_and(|b| b.send.outcome == Outcome::Pending && b.send.retrying)
+        });
         for slot in self.acc.iter_queue(pi) {
             let b = self.acc.slot(slot)?;
             if b.send.outcome != Outcome::Pending || b.send.in_flight {
                 continue;
+            }
+            if blocked && b.send.attempts == 0 {
+                return None;
+            }
+            if settling && !(b.send.uncertain && matches!(b.stage(), Stage::Sealed { .. })) {
+                return None;
             }
             return self.batch_is_sendable(slot, now).then_some(slot);
         }
@@ -238,8 +252,11 @@ impl<P: Partitioner> Producer<'_, P> {
         let Some(mut version) = self.produce_version(i) else {
             return Ok(None);
         };
-        let Some(producer) = self.producer_state() else {
-            return Ok(None);
+        // During an epoch bump, `producer` is unused: only already-sealed batches go.
+        let (producer, settling) = match self.producer_state() {
+            Some(p) => (p, false),
+            None if matches!(self.ids, IdState::Wanted { current, .. } if current.producer_id >= 0) => (ProducerState::NONE, true),
+            None => return Ok(None),
         };
         let node = self.conns[i].node;
         // Pick at most one batch per partition led by this node, within max.request.size.
@@ -249,7 +266,7 @@ impl<P: Partitioner> Producer<'_, P> {
             if self.meta.leader(PartitionIdx(pi)) != Some(node) || self.acc.queue(pi).is_none_or(|q| q.is_empty()) {
                 continue;
             }
-            let Some(slot) = self.next_batch(pi, now) else {
+            let Some(slot) = self.next_batch(pi, now, settling) else {
                 continue;
             };
             let len = self.acc.slot(slot).map_or(0, |b| b.len());
