@@ -244,6 +244,12 @@ impl<'a> Config<'a> {
             if v < 3 {
                 return invalid("api.version", "Produce v3 or later (Kafka 4 rejects v0-v2)");
             }
+            if v < self.compression.min_produce_version() {
+                return Err(ConfigError::Conflict {
+                    settings: &["compression.type", "api.version"],
+                    rule: "zstd needs Produce v7 or later",
+                });
+            }
         }
         Ok(())
     }
@@ -389,6 +395,10 @@ mod tests {
         assert!(matches!(bad.validate(), Err(ConfigError::InvalidValue { setting: "max.in.flight.requests.per.connection", .. })));
         let pin = Config { api_version: ApiVersionPolicy::PinProduce(2), ..Config::default() };
         assert!(matches!(pin.validate(), Err(ConfigError::InvalidValue { setting: "api.version", .. })));
+        let zstd_v6 = Config { compression: Compression::Zstd, api_version: ApiVersionPolicy::PinProduce(6), ..Config::default() };
+        assert_eq!(conflict_settings(zstd_v6), &["compression.type", "api.version"]);
+        let zstd_v7 = Config { compression: Compression::Zstd, api_version: ApiVersionPolicy::PinProduce(7), ..Config::default() };
+        assert!(zstd_v7.validate().is_ok());
         let tiny = Config { buffer_memory: 100, ..Config::default() };
         assert_eq!(conflict_settings(tiny), &["batch.size", "buffer.memory"]);
     }
