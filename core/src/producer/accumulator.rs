@@ -81,6 +81,8 @@ pub struct SendState {
     /// An attempt failed and the batch waits for (or is in) a retry; until it completes, its
     /// partition sends no new batch, so the broker's 5-batch dedup window still covers it.
     pub retrying: bool,
+    /// Its place in its partition's sealing order (see `PartitionSeq::sealed`).
+    pub seal_no: u32,
 }
 
 impl SendState {
@@ -93,6 +95,7 @@ impl SendState {
         outcome: Outcome::Pending,
         uncertain: false,
         retrying: false,
+        seal_no: 0,
     };
 }
 

@@ -98,11 +98,14 @@ pub struct PartitionSeq {
     pub next_sequence: i32,
     /// Batches of the partition in flight.
     pub in_flight: u8,
+    /// Batches sealed so far (wrapping): with the `seal_no` of the oldest unanswered batch it
+    /// says how many batches the broker may have written since.
+    pub sealed: u32,
 }
 
 impl PartitionSeq {
     /// A fresh partition.
-    pub const EMPTY: Self = Self { next_sequence: 0, in_flight: 0 };
+    pub const EMPTY: Self = Self { next_sequence: 0, in_flight: 0, sealed: 0 };
 }
 
 /// Why the engine could not be built.
@@ -389,7 +392,9 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         let delay = backoff.delay(c.failures, &mut self.rng);
         c.disconnected(now, delay);
         if self.metadata_in_flight == Some(conn) {
+            // The refresh died with the connection: the cache must ask again.
             self.metadata_in_flight = None;
+            self.meta.refresh_failed(now);
         }
         if let IdState::InFlight { current, failures } = self.ids {
             self.ids = IdState::Wanted { current, retry_at: now, failures };
@@ -404,8 +409,9 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             self.mark_uncertain(slot);
             self.retry_batch(slot, now, None);
         }
-        // A lost leader connection may mean a leader change: refresh.
+        // A lost leader connection may mean a leader change: refresh, after the backoff.
         self.meta.invalidate_all();
+        self.delay_metadata(now);
         self.metrics.connection_lost();
     }
 
@@ -555,6 +561,12 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         }
     }
 
+    /// Spaces metadata refreshes by the retry backoff after a lost connection (a broker that
+    /// closes connections on every error must not cause a refresh per round trip).
+    fn delay_metadata(&mut self, now: Instant) {
+        self.metadata_retry_at = self.metadata_retry_at.max(now + self.config.retry_backoff);
+    }
+
     pub(super) fn request_epoch_bump(&mut self, now: Instant) {
         if let IdState::Ready(current) = self.ids {
             self.ids = IdState::Wanted { current, retry_at: now, failures: 0 };
@@ -699,7 +711,7 @@ mod tests {
     /// The per-slot budget the module docs state; a change that grows a slot must update them.
     #[test]
     fn slot_sizes_match_the_documented_budget() {
-        assert!(size_of::<BatchSlot>() <= 160, "BatchSlot {}", size_of::<BatchSlot>());
+        assert!(size_of::<BatchSlot>() <= 168, "BatchSlot {}", size_of::<BatchSlot>());
         assert!(size_of::<BrokerSlot>() <= 280, "BrokerSlot {}", size_of::<BrokerSlot>());
         assert!(size_of::<TopicSlot>() <= 304, "TopicSlot {}", size_of::<TopicSlot>());
         let partition = size_of::<PartitionSlot>() + size_of::<PartitionQueue>() + size_of::<PartitionSeq>();

@@ -32,7 +32,7 @@
 //! partition, connection and batch slots, and the record arena of `buffer.memory` bytes. Without
 //! the `alloc` feature the caller passes borrowed slices; with it, [`Storage::with_capacity`]
 //! allocates them once. The engine never allocates afterwards. Budget (64-bit, checked by a
-//! test): the arena, plus at most 160 bytes per batch slot, 280 per broker slot, 304 per topic
+//! test): the arena, plus at most 168 bytes per batch slot, 280 per broker slot, 304 per topic
 //! slot, 40 per partition (slot, queue and sequence), 600 per connection (its in-flight table),
 //! and one compression scratch of a batch's worst-case compressed size.
 //!

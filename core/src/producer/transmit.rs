@@ -232,6 +232,15 @@ impl<P: Partitioner> Producer<'_, P> {
         let blocked = self.acc.iter_queue(pi).any(|s| {
             self.acc.slot(s).is_some_and(|b| b.send.outcome == Outcome::Pending && b.send.retrying)
         });
+        // Idempotence: the broker remembers a producer's last 5 batches. No new batch goes
+        // while 5 have been sealed since the oldest unanswered one, so a resend of it is always
+        // recognised as a duplicate instead of being refused out of order (and written twice).
+        let oldest_unanswered = self.acc.iter_queue(pi).find_map(|s| {
+            self.acc.slot(s).filter(|b| b.send.outcome == Outcome::Pending && b.send.attempts > 0).map(|b| b.send.seal_no)
+        });
+        let window_full = self.idempotent
+            && oldest_unanswered.is_some_and(|n| seq.sealed.wrapping_sub(n) >= u32::from(MAX_IN_FLIGHT_PER_PARTITION));
+        let blocked = blocked || window_full;
         for slot in self.acc.iter_queue(pi) {
             let b = self.acc.slot(slot)?;
             if b.send.outcome != Outcome::Pending || b.send.in_flight {
@@ -363,14 +372,20 @@ impl<P: Partitioner> Producer<'_, P> {
         }
         let records = self.acc.slot(slot).map_or(0, |b| b.records());
         let mut state = producer;
-        if self.idempotent {
-            if let Some(s) = self.sequences.get_mut(usize::from(pi)) {
+        let mut seal_no = 0;
+        if let Some(s) = self.sequences.get_mut(usize::from(pi)) {
+            if self.idempotent {
                 state.base_sequence = s.next_sequence;
                 s.next_sequence = wrapping_sequence(s.next_sequence, records);
             }
+            seal_no = s.sealed;
+            s.sealed = s.sealed.wrapping_add(1);
         }
         let scratch: &mut [u8] = &mut self.scratch;
         self.acc.seal(slot, state, scratch);
+        if let Some(b) = self.acc.slot_mut(slot) {
+            b.send.seal_no = seal_no;
+        }
     }
 
     /// Decides which connections should exist and asks the driver to open them.
