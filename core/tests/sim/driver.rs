@@ -1,0 +1,732 @@
+//! [`Sim`]: the producer engine, the simulated cluster and the network, driven in virtual time.
+//!
+//! The loop is quinn-proto's `Pair::drive` for one client and many servers: after every input
+//! the driver drains the engine in its documented order (`poll_transmit` until `None`, then
+//! `poll_event` until `None`), then the clock jumps to the earliest of the next network event,
+//! the engine's `poll_timeout` and the application's next action. Nothing reads a real clock,
+//! so a seed replays exactly.
+
+use alloc::collections::BTreeMap;
+
+use kprod_core::config::Config;
+use kprod_core::producer::accumulator::{BatchId, RecordId};
+use kprod_core::producer::conn::ConnId;
+use kprod_core::producer::{
+    DeliveryError, Event, FatalError, Producer, ProducerRecord, SendError, Storage, Transmit, TransmitError,
+};
+use kprod_core::protocol::{split_frame, ApiKey, ErrorCode};
+use kprod_core::time::Instant;
+
+use super::broker::{FrameFaults, Injected, ProduceCtx, Reply};
+use super::cluster::{host, node_of, Cluster, PORT};
+use super::net::{ClusterEvent, Net, NetEvent};
+use super::rng::SimRng;
+use super::scenario::{Faults, Scenario};
+
+/// Decides injected Produce errors before the random faults do (`None`: leave it to them).
+pub type ProduceHook = Box<dyn FnMut(&ProduceCtx<'_>) -> Option<Injected>>;
+/// Decides the fate of a response before the random faults do.
+pub type ResponseHook = Box<dyn FnMut(&ResponseCtx) -> Option<Fate>>;
+
+/// A response about to be sent, as a [`ResponseHook`] sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseCtx {
+    /// Virtual time.
+    pub now: Instant,
+    /// The broker.
+    pub node: i32,
+    /// The API answered.
+    pub api: ApiKey,
+    /// How many requests of this API the cluster answered before this one.
+    pub nth: u64,
+}
+
+/// What happens to a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// It arrives after the usual latency.
+    Deliver,
+    /// The connection drops before it arrives (the broker did process the request).
+    Lose,
+    /// It arrives this many µs later than usual.
+    Delay(u64),
+}
+
+/// Where the application is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Sending the planned records.
+    Sending,
+    /// Everything sent and flushed; waiting for completions until the deadline.
+    Flushing(Instant),
+    /// `close` called; waiting until the deadline (plus a grace period).
+    Closing(Instant),
+    /// Finished.
+    Done,
+}
+
+/// A completion event, as the driver recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// The topic's name.
+    pub topic: String,
+    /// The partition.
+    pub partition: u32,
+    /// Records covered.
+    pub records: u32,
+    /// Base offset, or why it failed.
+    pub result: Result<i64, DeliveryError>,
+    /// When it was reported.
+    pub at: Instant,
+}
+
+/// A record `send` accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    /// Its planned index.
+    pub planned: usize,
+    /// The engine's id for it.
+    pub id: RecordId,
+    /// When.
+    pub at: Instant,
+    /// The topic's partition count the engine knew then (what a keyed record hashes over).
+    pub partitions: Option<u32>,
+}
+
+/// Everything the run produced, for the property checks.
+#[derive(Debug, Default)]
+pub struct Outcomes {
+    /// Accepted records, in send order.
+    pub accepted: Vec<Accepted>,
+    /// Records the application gave up on, and the last error.
+    pub refused: Vec<(usize, SendError)>,
+    /// Completion events by batch.
+    pub completions: BTreeMap<BatchId, Completion>,
+    /// The fatal error, if one was reported.
+    pub fatal: Option<FatalError>,
+    /// The run was stopped early (a hot loop): only the safety properties are checked.
+    pub aborted: bool,
+    /// Property violations seen while running.
+    pub violations: Vec<String>,
+    /// When the run ended.
+    pub ended: Instant,
+}
+
+/// Most steps one run may take before it counts as stuck.
+const MAX_STEPS: u64 = 2_000_000;
+/// Most consecutive steps at one instant before the timer counts as spinning.
+const MAX_SPINS: u32 = 1_000;
+/// Most outputs one drain may yield before the engine counts as unbounded.
+const MAX_OUTPUTS: u32 = 100_000;
+
+/// One simulated run. Build with [`Sim::new`], then [`Sim::run`].
+pub struct Sim {
+    /// The scenario.
+    pub sc: Scenario,
+    /// The engine under test.
+    pub producer: Producer<'static>,
+    /// The cluster.
+    pub cluster: Cluster,
+    /// The network.
+    pub net: Net,
+    /// Virtual time.
+    pub now: Instant,
+    /// Print every step (replay mode).
+    pub trace: bool,
+    /// Scenario hook for Produce errors.
+    pub produce_hook: Option<ProduceHook>,
+    /// Scenario hook for responses.
+    pub response_hook: Option<ResponseHook>,
+    /// The application's phase.
+    pub phase: Phase,
+    /// What happened.
+    pub out: Outcomes,
+    /// Requests answered per API key.
+    pub answered: BTreeMap<i16, u64>,
+    /// When the last Metadata requests were answered (a sliding one-second window).
+    metadata_window: alloc::collections::VecDeque<Instant>,
+    hot_loop_reported: bool,
+    /// `free_buffer()` of the new engine: what it must return to once everything completed.
+    pub initial_free: usize,
+    rng: SimRng,
+    /// Partitions that refuse writes until a time, with that error (injected faults last a
+    /// while, as a short ISR or a moving leader does).
+    sick: BTreeMap<(String, i32), (Instant, Injected)>,
+    next: usize,
+    blocked_since: Option<Instant>,
+    tx: Vec<u8>,
+    steps: u64,
+    spins: u32,
+    /// After a timer spin was reported, engine deadlines in the past count as 1 ms ahead, so the
+    /// run goes on and shows what else is wrong.
+    timer_floor: bool,
+}
+
+impl Sim {
+    /// Builds the engine and the cluster for `sc`.
+    pub fn new(sc: Scenario) -> Self {
+        let mut cluster = Cluster::new(sc.brokers, &sc.topics);
+        cluster.versions = sc.versions;
+        cluster.duplicate_error = sc.duplicate_error;
+        let hosts: Vec<String> = sc.bootstrap.iter().map(|&n| host(n)).collect();
+        let bootstrap: Vec<(&str, u16)> = hosts.iter().map(|h| (h.as_str(), PORT)).collect();
+        let storage = Storage::with_capacity(&sc.config, sc.caps);
+        let valid = sc.config.clone().validate().unwrap_or_else(|e| panic!("scenario config invalid: {e}"));
+        let producer = Producer::new(valid, &bootstrap, storage, Instant::ZERO).expect("engine storage fits");
+        let initial_free = producer.free_buffer();
+        let mut net = Net::default();
+        for &(at, ev) in &sc.faults.events {
+            net.schedule(at, NetEvent::Cluster(ev));
+        }
+        Self {
+            rng: SimRng::new(sc.seed ^ 0xfa17),
+            sick: BTreeMap::new(),
+            sc,
+            producer,
+            cluster,
+            net,
+            now: Instant::ZERO,
+            trace: false,
+            produce_hook: None,
+            response_hook: None,
+            phase: Phase::Sending,
+            out: Outcomes::default(),
+            answered: BTreeMap::new(),
+            metadata_window: alloc::collections::VecDeque::new(),
+            hot_loop_reported: false,
+            initial_free,
+            next: 0,
+            blocked_since: None,
+            tx: vec![0; 64],
+            steps: 0,
+            spins: 0,
+            timer_floor: false,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config<'static> {
+        &self.sc.config
+    }
+
+    fn faults(&self) -> &Faults {
+        &self.sc.faults
+    }
+
+    fn log(&self, what: impl FnOnce() -> String) {
+        if self.trace {
+            eprintln!("[{:>9.3} ms] {}", self.now.as_micros() as f64 / 1000.0, what());
+        }
+    }
+
+    fn violation(&mut self, what: String) {
+        self.log(|| format!("VIOLATION {what}"));
+        self.out.violations.push(format!("t={}µs: {what}", self.now.as_micros()));
+    }
+
+    /// Runs the scenario to the end: sends, flushes, closes.
+    pub fn run(&mut self) {
+        self.drain();
+        while self.phase != Phase::Done {
+            if self.out.aborted {
+                break;
+            }
+            self.app_step();
+            if self.phase == Phase::Done {
+                break;
+            }
+            self.steps += 1;
+            if self.steps > MAX_STEPS {
+                self.violation("step limit reached: the run does not finish".into());
+                break;
+            }
+            let Some(next) = self.next_wake() else {
+                self.violation(format!("stalled in {:?}: nothing scheduled", self.phase));
+                break;
+            };
+            let next = next.max(self.now);
+            self.spins = if next == self.now { self.spins + 1 } else { 0 };
+            if self.spins > MAX_SPINS {
+                let t = self.producer.poll_timeout();
+                self.violation(format!("timer spin: poll_timeout {t:?} stays at now after handle_timeout"));
+                self.timer_floor = true;
+                self.spins = 0;
+                continue;
+            }
+            self.now = next;
+            if let Some(ev) = self.net.pop_due(self.now) {
+                self.process(ev);
+            } else if self.producer.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.log(|| "handle_timeout".into());
+                self.producer.handle_timeout(self.now);
+            }
+            self.drain();
+        }
+        self.out.ended = self.now;
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        let app = match self.phase {
+            Phase::Sending => match self.blocked_since {
+                Some(since) => Some(since + self.sc.config.max_block),
+                None => self.sc.records.get(self.next).map(|r| r.at),
+            },
+            Phase::Flushing(deadline) => Some(deadline),
+            Phase::Closing(deadline) => Some(deadline + self.sc.config.request_timeout),
+            Phase::Done => None,
+        };
+        let mut timer = self.producer.poll_timeout();
+        if self.timer_floor {
+            timer = timer.map(|t| t.max(self.now + core::time::Duration::from_millis(1)));
+        }
+        [self.net.next_time(), timer, app].into_iter().flatten().min()
+    }
+
+    // ---- the application ----
+
+    fn app_step(&mut self) {
+        match self.phase {
+            Phase::Sending => self.send_due(),
+            Phase::Flushing(deadline) => {
+                let pending = self.producer.pending_batches();
+                if pending == 0 || self.now >= deadline {
+                    if pending > 0 {
+                        self.violation(format!("{pending} batches incomplete at delivery.timeout + request.timeout after flush"));
+                    }
+                    let deadline = self.now + self.sc.close_timeout;
+                    self.log(|| "close".into());
+                    self.producer.close(deadline, self.now);
+                    self.phase = Phase::Closing(deadline);
+                    self.drain();
+                }
+            }
+            Phase::Closing(deadline) => {
+                let pending = self.producer.pending_batches();
+                let open = self.net.open_links().count();
+                if pending == 0 && open == 0 && !self.net.has_traffic() {
+                    self.phase = Phase::Done;
+                } else if self.now >= deadline + self.sc.config.request_timeout {
+                    if pending > 0 {
+                        self.violation(format!("{pending} batches incomplete after the close deadline"));
+                    }
+                    if open > 0 {
+                        self.violation(format!("{open} connections still open after close completed"));
+                    }
+                    self.phase = Phase::Done;
+                }
+            }
+            Phase::Done => {}
+        }
+    }
+
+    fn send_due(&mut self) {
+        while let Some(r) = self.sc.records.get(self.next).filter(|r| r.at <= self.now) {
+            let rec = ProducerRecord {
+                topic: &r.topic,
+                partition: r.partition,
+                key: r.key.as_deref(),
+                value: Some(&r.value),
+                headers: &[],
+                timestamp: 1_700_000_000_000 + self.now.as_millis() as i64,
+            };
+            let result = self.producer.send(&rec, self.now);
+            let i = self.next;
+            self.log(|| format!("send #{i} -> {result:?}"));
+            match result {
+                Ok(id) => {
+                    let partitions = self.producer.partition_count(&self.sc.records[i].topic);
+                    self.out.accepted.push(Accepted { planned: i, id, at: self.now, partitions });
+                    self.next += 1;
+                    self.blocked_since = None;
+                }
+                Err(e) if e.is_retriable() => {
+                    let since = *self.blocked_since.get_or_insert(self.now);
+                    if self.now < since + self.sc.config.max_block {
+                        self.drain();
+                        return;
+                    }
+                    self.out.refused.push((i, e));
+                    self.next += 1;
+                    self.blocked_since = None;
+                }
+                Err(e) => {
+                    self.out.refused.push((i, e));
+                    self.next += 1;
+                    self.blocked_since = None;
+                }
+            }
+            self.drain();
+        }
+        if self.next == self.sc.records.len() {
+            self.log(|| "flush".into());
+            self.producer.flush(self.now);
+            let c = &self.sc.config;
+            self.phase = Phase::Flushing(self.now + c.delivery_timeout + c.request_timeout + c.linger);
+            self.drain();
+        }
+    }
+
+    // ---- draining the engine ----
+
+    fn drain(&mut self) {
+        let mut outputs = 0u32;
+        loop {
+            let mut any = false;
+            loop {
+                match self.producer.poll_transmit(self.now, &mut self.tx) {
+                    Ok(Some(t)) => {
+                        any = true;
+                        self.on_transmit(t);
+                    }
+                    Ok(None) => break,
+                    Err(TransmitError::BufferTooSmall { needed }) => {
+                        if needed <= self.tx.len() {
+                            self.violation(format!("BufferTooSmall needs {needed} but the buffer has {}", self.tx.len()));
+                            return;
+                        }
+                        self.tx.resize(needed, 0);
+                    }
+                }
+                outputs += 1;
+                if outputs > MAX_OUTPUTS {
+                    self.violation("poll_transmit never returns None".into());
+                    return;
+                }
+            }
+            while let Some(e) = self.producer.poll_event() {
+                any = true;
+                self.on_event(e);
+                outputs += 1;
+                if outputs > MAX_OUTPUTS {
+                    self.violation("poll_event never returns None".into());
+                    return;
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+        self.check_memory();
+    }
+
+    fn check_memory(&mut self) {
+        let limit = self.sc.config.buffer_memory;
+        let (free, gauge) = (self.producer.free_buffer(), self.producer.metrics().buffer_free);
+        if free > limit || gauge > limit {
+            self.violation(format!("buffer accounting: free {free}, metric {gauge}, buffer.memory {limit}"));
+        }
+    }
+
+    fn on_transmit(&mut self, t: Transmit) {
+        let frame = self.tx[..t.len].to_vec();
+        let whole = matches!(split_frame(&frame, usize::MAX), Ok(Some((_, used))) if used == frame.len());
+        if !whole {
+            self.violation(format!("transmit on {:?} is not exactly one frame ({} bytes)", t.conn, t.len));
+            return;
+        }
+        let link = self.net.current(t.conn).filter(|&l| self.net.links[l].connected);
+        self.log(|| format!("transmit {:?} {} bytes (link {link:?})", t.conn, t.len));
+        let Some(l) = link else {
+            self.violation(format!("transmit on {:?}, which is not connected", t.conn));
+            return;
+        };
+        let at = self.now + self.latency();
+        if self.rng.chance(self.faults().lose_request) {
+            self.log(|| format!("fault: link {l} drops before the request arrives"));
+            let drop_at = self.now.max(self.net.links[l].last_up);
+            self.net.schedule(drop_at, NetEvent::Drop(l));
+        }
+        let at = self.net.arrival_up(l, at);
+        self.net.schedule(at, NetEvent::ToBroker(l, frame));
+    }
+
+    fn on_event(&mut self, e: Event) {
+        self.log(|| format!("event {e:?}"));
+        match e {
+            Event::Connect(conn) => self.connect(conn),
+            Event::Close(conn) => {
+                if let Some(l) = self.net.current(conn) {
+                    let lost = self.rng.chance(self.faults().close_loses);
+                    let link = &mut self.net.links[l];
+                    link.client_open = false;
+                    link.broker_open &= !lost;
+                }
+            }
+            Event::Delivered { batch, topic, partition, base_offset, records, .. } => {
+                self.complete(batch, topic, partition, records, Ok(base_offset));
+            }
+            Event::Failed { batch, topic, partition, records, reason } => {
+                self.complete(batch, topic, partition, records, Err(reason));
+            }
+            Event::Fatal(f) => {
+                if self.out.fatal.is_some() {
+                    self.violation(format!("second Fatal event {f:?}"));
+                }
+                self.out.fatal = Some(f);
+            }
+        }
+    }
+
+    fn complete(&mut self, batch: BatchId, topic: u16, partition: u32, records: u32, result: Result<i64, DeliveryError>) {
+        let Some(name) = self.producer.topic_name(topic).map(str::to_owned) else {
+            self.violation(format!("completion of {batch:?} names unknown topic index {topic}"));
+            return;
+        };
+        let c = Completion { topic: name, partition, records, result, at: self.now };
+        if let Some(old) = self.out.completions.insert(batch, c) {
+            self.violation(format!("second completion for {batch:?} (first {old:?})"));
+        }
+    }
+
+    fn connect(&mut self, conn: ConnId) {
+        if let Some(old) = self.net.current(conn) {
+            self.violation(format!("Connect({conn:?}) while its link {old} is still open"));
+            self.net.links[old].client_open = false;
+            self.net.links[old].broker_open = false;
+        }
+        let addr = self.producer.address(conn).map(|(h, p)| (node_of(h), p));
+        let Some((Some(node), PORT)) = addr else {
+            self.violation(format!("Connect({conn:?}) to a bad address {addr:?}"));
+            // A driver cannot connect there: it reports the failure.
+            self.producer.handle_disconnected(conn, self.now);
+            return;
+        };
+        let l = self.net.open(conn, node, self.now);
+        let lat = self.latency();
+        if self.cluster.is_up(node) && !self.rng.chance(self.faults().connect_fail) {
+            self.net.schedule(self.now + lat, NetEvent::Connected(l));
+        } else {
+            // No broker at all there: refused at once; a broker that is down may also leave the
+            // connect hanging until the driver's connect timeout.
+            let refused = self.rng.chance(500) || !self.cluster.brokers.iter().any(|b| b.id == node);
+            let after = if refused { lat } else { core::time::Duration::from_millis(self.rng.range(100, 3000)) };
+            self.net.schedule(self.now + after, NetEvent::ConnectFailed(l));
+        }
+    }
+
+    fn latency(&mut self) -> core::time::Duration {
+        let (lo, hi) = self.faults().latency;
+        core::time::Duration::from_micros(self.rng.range(lo, hi))
+    }
+
+    // ---- network events ----
+
+    fn process(&mut self, ev: NetEvent) {
+        match ev {
+            NetEvent::Connected(l) => {
+                let link = &mut self.net.links[l];
+                if !link.client_open {
+                    return;
+                }
+                if !self.cluster.is_up(link.node) {
+                    return self.drop_link(l);
+                }
+                link.connected = true;
+                let conn = link.conn;
+                self.log(|| format!("connected {conn:?} (link {l})"));
+                self.producer.handle_connected(conn, self.now);
+            }
+            NetEvent::ConnectFailed(l) => {
+                self.log(|| format!("connect failed (link {l})"));
+                self.drop_link(l);
+            }
+            NetEvent::ToBroker(l, bytes) => self.broker_read(l, bytes),
+            NetEvent::ToClient(l, bytes) => self.client_read(l, bytes),
+            NetEvent::Drop(l) => {
+                self.log(|| format!("link {l} drops"));
+                self.drop_link(l);
+            }
+            NetEvent::Cluster(e) => self.cluster_event(e),
+            NetEvent::Wake => {}
+        }
+    }
+
+    fn drop_link(&mut self, l: usize) {
+        let link = &mut self.net.links[l];
+        link.broker_open = false;
+        if link.client_open {
+            link.client_open = false;
+            let conn = link.conn;
+            self.producer.handle_disconnected(conn, self.now);
+        }
+    }
+
+    fn cluster_event(&mut self, e: ClusterEvent) {
+        self.log(|| format!("cluster {e:?}"));
+        match e {
+            ClusterEvent::BrokerDown(node) => {
+                let rng = &mut self.rng;
+                self.cluster.broker_down(node, |up| rng.pick(up));
+                let links: Vec<usize> = (0..self.net.links.len()).filter(|&l| self.net.links[l].node == node).collect();
+                for l in links {
+                    self.drop_link(l);
+                }
+            }
+            ClusterEvent::BrokerUp(node) => self.cluster.broker_up(node),
+            ClusterEvent::LeaderMove { topic, partition, to } => {
+                if self.cluster.is_up(to) {
+                    self.cluster.move_leader(topic, partition, to);
+                }
+            }
+            ClusterEvent::GrowTopic { topic, partitions } => self.cluster.grow_topic(topic, partitions),
+        }
+    }
+
+    fn broker_read(&mut self, l: usize, bytes: Vec<u8>) {
+        let node = self.net.links[l].node;
+        if !self.net.links[l].broker_open || !self.cluster.is_up(node) {
+            return;
+        }
+        self.net.links[l].broker_rx.extend_from_slice(&bytes);
+        loop {
+            let rx = &self.net.links[l].broker_rx;
+            let (frame, used) = match split_frame(rx, 64 << 20) {
+                Ok(Some((frame, used))) => (frame.to_vec(), used),
+                Ok(None) => return,
+                Err(e) => {
+                    self.violation(format!("request stream broken: {e}"));
+                    return self.drop_link(l);
+                }
+            };
+            self.net.links[l].broker_rx.drain(..used);
+            let frame_faults = FrameFaults {
+                stale_metadata: self.rng.chance(self.sc.faults.stale_metadata),
+                init_error: self.rng.chance(self.sc.faults.init_error),
+            };
+            let (rng, faults, hook, sick) = (&mut self.rng, &self.sc.faults, &mut self.produce_hook, &mut self.sick);
+            let mut inject =
+                |ctx: &ProduceCtx<'_>| hook.as_mut().and_then(|h| h(ctx)).or_else(|| random_error(rng, faults, sick, ctx));
+            let (api, reply) = self.cluster.handle_frame(node, &frame, self.now, frame_faults, &mut inject);
+            for note in core::mem::take(&mut self.cluster.notes) {
+                self.log(|| note);
+            }
+            for v in self.cluster.violations.drain(..) {
+                self.out.violations.push(format!("t={}µs: broker {node}: {v}", self.now.as_micros()));
+            }
+            self.respond(l, api, reply);
+            if !self.net.links[l].broker_open {
+                return;
+            }
+        }
+    }
+
+    /// Metadata requests must back off: at most about two per `retry.backoff.ms` (and 20 more)
+    /// in any second.
+    fn check_metadata_rate(&mut self) {
+        let second = core::time::Duration::from_secs(1);
+        while self.metadata_window.front().is_some_and(|&t| t + second <= self.now) {
+            self.metadata_window.pop_front();
+        }
+        self.metadata_window.push_back(self.now);
+        let backoff = self.sc.config.retry_backoff.as_millis().max(1) as usize;
+        let limit = 2 * 1000 / backoff + 20;
+        if self.metadata_window.len() > limit && !self.hot_loop_reported {
+            self.hot_loop_reported = true;
+            self.violation(format!("metadata hot loop: {} Metadata requests within one second", self.metadata_window.len()));
+            // Going on would only repeat it, slowly: stop here.
+            self.out.aborted = true;
+            self.phase = Phase::Done;
+        }
+    }
+
+    fn respond(&mut self, l: usize, api: ApiKey, reply: Reply) {
+        if api == ApiKey::Metadata {
+            self.check_metadata_rate();
+        }
+        let nth = self.answered.entry(api.code()).or_insert(0);
+        let ctx = ResponseCtx { now: self.now, node: self.net.links[l].node, api, nth: *nth };
+        *nth += 1;
+        self.net.links[l].requests += 1;
+        let bytes = match reply {
+            Reply::Nothing => return,
+            Reply::Close => {
+                let at = self.now + self.latency();
+                return self.net.schedule(at, NetEvent::Drop(l));
+            }
+            Reply::Response(bytes) => bytes,
+        };
+        let fate = self.response_hook.as_mut().and_then(|h| h(&ctx)).unwrap_or_else(|| {
+            let f = &self.sc.faults;
+            let (lose, slow, slow_max) = (f.lose_response, f.slow_response, f.slow_max);
+            if self.rng.chance(lose) {
+                Fate::Lose
+            } else if self.rng.chance(slow) {
+                Fate::Delay(self.rng.range(0, slow_max))
+            } else {
+                Fate::Deliver
+            }
+        });
+        self.log(|| format!("broker {} answers {api:?} #{} ({} bytes): {fate:?}", ctx.node, ctx.nth, bytes.len()));
+        let extra = match fate {
+            Fate::Lose => {
+                let at = self.now + core::time::Duration::from_micros(1);
+                self.net.links[l].broker_open = false;
+                return self.net.schedule(at, NetEvent::Drop(l));
+            }
+            Fate::Delay(us) => core::time::Duration::from_micros(us),
+            Fate::Deliver => core::time::Duration::ZERO,
+        };
+        let mut at = self.now + self.latency() + extra;
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let n = if self.sc.faults.split_reads { self.rng.range(1, rest.len() as u64) as usize } else { rest.len() };
+            let arrival = self.net.arrival_down(l, at);
+            self.net.schedule(arrival, NetEvent::ToClient(l, rest[..n].to_vec()));
+            rest = &rest[n..];
+            at = at + core::time::Duration::from_micros(self.rng.below(3) * 50);
+        }
+    }
+
+    fn client_read(&mut self, l: usize, bytes: Vec<u8>) {
+        let link = &mut self.net.links[l];
+        if !link.client_open {
+            return;
+        }
+        link.client_rx.extend_from_slice(&bytes);
+        let conn = link.conn;
+        if matches!(self.net.peek_due(self.now), Some(NetEvent::ToClient(next, _)) if *next == l) {
+            // More bytes arrive at the same instant: the driver reads them together.
+            return;
+        }
+        let rx = core::mem::take(&mut self.net.links[l].client_rx);
+        let used = self.producer.handle_read(conn, &rx, self.now);
+        self.log(|| format!("handle_read {conn:?} {} bytes -> consumed {used}", rx.len()));
+        if used > rx.len() {
+            self.violation(format!("handle_read consumed {used} of {} bytes", rx.len()));
+        }
+        let left = rx[used.min(rx.len())..].to_vec();
+        if matches!(split_frame(&left, usize::MAX), Ok(Some(_))) && self.net.links[l].client_open {
+            self.violation(format!("handle_read left a whole frame unconsumed on {conn:?}"));
+        }
+        self.net.links[l].client_rx = left;
+    }
+}
+
+/// The random Produce errors of a faulty run. Errors that refuse the write start a window in
+/// which the partition keeps refusing (1 to 300 ms); errors after the write are per request.
+fn random_error(
+    rng: &mut SimRng,
+    faults: &Faults,
+    sick: &mut BTreeMap<(String, i32), (Instant, Injected)>,
+    ctx: &ProduceCtx<'_>,
+) -> Option<Injected> {
+    let key = (ctx.topic.to_owned(), ctx.partition);
+    if let Some(&(until, injected)) = sick.get(&key).filter(|(until, _)| ctx.now < *until) {
+        let _ = until;
+        return Some(injected);
+    }
+    if !rng.chance(faults.partition_error) {
+        return None;
+    }
+    let injected = match rng.below(6) {
+        0 => Injected::Before(ErrorCode::NotEnoughReplicas),
+        1 => Injected::Before(ErrorCode::KafkaStorageError),
+        2 => return Some(Injected::After(ErrorCode::RequestTimedOut)),
+        3 => return Some(Injected::After(ErrorCode::NotEnoughReplicasAfterAppend)),
+        4 => Injected::NotLeader(None),
+        _ => Injected::NotLeader(faults.hints.then_some(ctx.leader)),
+    };
+    let until = ctx.now + core::time::Duration::from_micros(rng.range(1_000, 300_000));
+    sick.insert(key, (until, injected));
+    Some(injected)
+}

@@ -1,0 +1,325 @@
+//! Targeted scenarios for the producer engine against the simulated cluster of `sim/`: each one
+//! sets up one situation by hand (a leader move mid-stream, a lost Produce response, a broker
+//! outage, a KIP-951 hint that names the same broker, acks=0, an unknown topic) and checks the
+//! general properties of `sim/check.rs` plus what the situation must lead to.
+//!
+//! `KPROD_SIM_TRACE=1 cargo test -p kprod-core --test sim_scenarios <name> -- --nocapture`
+//! prints a trace of every step.
+#![cfg(feature = "std")]
+
+extern crate alloc;
+
+mod sim;
+
+use core::time::Duration;
+
+use kprod_core::config::Acks;
+use kprod_core::producer::{DeliveryError, SendError};
+use kprod_core::protocol::{ApiKey, ErrorCode};
+use kprod_core::time::Instant;
+
+use sim::broker::Injected;
+use sim::cluster::Versions;
+use sim::net::ClusterEvent;
+use sim::scenario::value_for;
+use sim::{run_sim, Fate, Planned, Scenario, Sim};
+
+const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn at(n: u64) -> Instant {
+    Instant::from_millis(n)
+}
+
+/// A simulation of `sc` with tracing if `KPROD_SIM_TRACE` is set.
+fn sim(sc: Scenario) -> Sim {
+    let mut sim = Sim::new(sc);
+    sim.trace = std::env::var_os("KPROD_SIM_TRACE").is_some();
+    sim.cluster.trace = sim.trace;
+    if sim.trace {
+        eprint!("{}", sim.sc.describe());
+    }
+    sim
+}
+
+/// Runs and asserts the general properties.
+fn run_clean(sim: &mut Sim) {
+    let v = run_sim(sim);
+    assert!(v.is_empty(), "seed {} violates:\n{}", sim.sc.seed, v.join("\n"));
+}
+
+fn delivered(sim: &Sim) -> u32 {
+    sim.out.completions.values().filter(|c| c.result.is_ok()).map(|c| c.records).sum()
+}
+
+fn failed(sim: &Sim) -> Vec<DeliveryError> {
+    sim.out.completions.values().filter_map(|c| c.result.err()).collect()
+}
+
+/// `n` records to explicit partitions round robin over `partitions`, one every `every` ms from
+/// `start` ms.
+fn records(n: usize, partitions: u32, start: u64, every: u64) -> Vec<Planned> {
+    (0..n)
+        .map(|i| Planned {
+            topic: "t0".into(),
+            partition: Some(i as u32 % partitions),
+            key: None,
+            value: value_for(i, 20),
+            at: at(start + i as u64 * every),
+        })
+        .collect()
+}
+
+#[test]
+fn fault_free_single_broker_delivers_everything() {
+    for seed in 0..20 {
+        let mut sim = sim(Scenario::simple(seed, 3, 50));
+        run_clean(&mut sim);
+        assert_eq!(delivered(&sim), 50);
+    }
+}
+
+#[test]
+fn leader_moves_mid_stream_lose_and_duplicate_nothing() {
+    for versions in [Versions::KAFKA_4_1, Versions::NO_HINTS] {
+        let mut sc = Scenario::simple(1, 3, 0);
+        sc.brokers = 3;
+        sc.versions = versions;
+        sc.records = records(60, 3, 0, 5);
+        sc.faults.events = vec![
+            (at(60), ClusterEvent::LeaderMove { topic: 0, partition: 0, to: 1 }),
+            (at(110), ClusterEvent::LeaderMove { topic: 0, partition: 1, to: 2 }),
+            (at(150), ClusterEvent::LeaderMove { topic: 0, partition: 0, to: 2 }),
+        ];
+        let mut sim = sim(sc);
+        run_clean(&mut sim);
+        assert_eq!(delivered(&sim), 60, "{versions:?}");
+        assert!(sim.cluster.stats.not_leader > 0, "the moves were noticed through NOT_LEADER_OR_FOLLOWER");
+    }
+}
+
+#[test]
+fn lost_produce_responses_are_retried_and_deduplicated() {
+    for duplicate_error in [false, true] {
+        let mut sc = Scenario::simple(2, 2, 0);
+        sc.duplicate_error = duplicate_error;
+        sc.records = records(20, 2, 0, 3);
+        let mut sim = sim(sc);
+        // The first three Produce responses are lost: the broker wrote the batches, the
+        // connection broke before the answers arrived.
+        sim.response_hook = Some(Box::new(|ctx| (ctx.api == ApiKey::Produce && ctx.nth < 3).then_some(Fate::Lose)));
+        run_clean(&mut sim);
+        assert_eq!(delivered(&sim), 20);
+        assert!(sim.cluster.stats.duplicates > 0, "a retry of a written batch was answered as a duplicate");
+    }
+}
+
+#[test]
+fn broker_outage_shorter_than_delivery_timeout_delays_delivery() {
+    let mut sc = Scenario::simple(3, 2, 0);
+    sc.records = records(20, 2, 0, 10);
+    sc.faults.events = vec![(at(50), ClusterEvent::BrokerDown(0)), (at(1500), ClusterEvent::BrokerUp(0))];
+    let mut sim = sim(sc);
+    run_clean(&mut sim);
+    assert_eq!(delivered(&sim), 20, "delivered once the broker is back");
+}
+
+#[test]
+fn broker_outage_longer_than_delivery_timeout_fails_then_recovers() {
+    let mut sc = Scenario::simple(4, 2, 0);
+    // 10 records before and during the outage, 10 after the broker is back.
+    let mut planned = records(10, 2, 0, 20);
+    planned.extend(records(20, 2, 8000, 10).into_iter().skip(10));
+    sc.records = planned;
+    sc.config.max_block = ms(500);
+    sc.expect.all_delivered = false;
+    sc.faults.events = vec![(at(100), ClusterEvent::BrokerDown(0)), (at(7000), ClusterEvent::BrokerUp(0))];
+    let mut sim = sim(sc);
+    run_clean(&mut sim);
+    let reasons = failed(&sim);
+    assert!(reasons.iter().all(|r| *r == DeliveryError::DeliveryTimeout), "{reasons:?}");
+    let after: Vec<_> = sim.out.accepted.iter().filter(|a| a.planned >= 10).collect();
+    assert_eq!(after.len(), 10, "records after the outage are accepted");
+    assert!(delivered(&sim) >= 10, "records after the outage are delivered");
+}
+
+#[test]
+fn kip951_hint_naming_the_same_broker_does_not_loop() {
+    let mut sc = Scenario::simple(5, 1, 0);
+    sc.records = records(5, 1, 0, 1);
+    sc.config.retry_backoff = ms(100);
+    sc.config.retry_backoff_max = ms(1000);
+    let mut sim = sim(sc);
+    // For two seconds broker 0 leads partition 0 but answers NOT_LEADER_OR_FOLLOWER with a hint
+    // naming itself at the current epoch (franz-go#1054).
+    sim.produce_hook = Some(Box::new(|ctx| (ctx.now < at(2000)).then_some(Injected::NotLeader(Some(ctx.leader)))));
+    run_clean(&mut sim);
+    assert_eq!(delivered(&sim), 5, "delivered once the broker accepts");
+    let produce = sim.answered.get(&ApiKey::Produce.code()).copied().unwrap_or(0);
+    // Backoff from 100 ms up to 1 s over 2 s allows a handful of attempts, not hundreds.
+    assert!(produce <= 40, "{produce} Produce requests: the hint made the engine loop");
+}
+
+#[test]
+fn acks_0_delivers_without_offsets() {
+    let mut sc = Scenario::simple(6, 3, 30);
+    sc.config.acks = Acks::None;
+    let mut sim = sim(sc);
+    run_clean(&mut sim);
+    assert_eq!(delivered(&sim), 30);
+    assert!(sim.out.completions.values().all(|c| c.result == Ok(-1)));
+    let written: usize = sim.cluster.topics[0].partitions.iter().map(|p| p.log.len()).sum();
+    assert_eq!(written, 30, "every record reached the log");
+}
+
+#[test]
+fn unknown_topic_is_retriable_until_max_block() {
+    let mut sc = Scenario::simple(7, 1, 0);
+    sc.config.max_block = ms(1500);
+    sc.records = (0..4)
+        .map(|i| Planned {
+            topic: if i == 0 { "missing" } else { "t0" }.into(),
+            partition: None,
+            key: None,
+            value: value_for(i, 5),
+            at: at(i as u64),
+        })
+        .collect();
+    let mut sim = sim(sc);
+    run_clean(&mut sim);
+    assert_eq!(sim.out.refused.len(), 1, "{:?}", sim.out.refused);
+    let (i, e) = sim.out.refused[0];
+    assert_eq!((i, e), (0, SendError::Topic(ErrorCode::UnknownTopicOrPartition)));
+    let gave_up_at = sim.out.accepted.first().map(|a| a.at);
+    assert!(gave_up_at >= Some(at(1500)), "the driver waited max.block.ms before giving up: {gave_up_at:?}");
+    assert_eq!(delivered(&sim), 3, "later records to an existing topic still go through");
+}
+
+/// The duplicate of librdkafka#4953: a batch that was written but whose answer never arrived
+/// must not be re-stamped with a new producer id / epoch and sent again.
+///
+/// Partition 0's first batch is written but every answer before 2.1 s is lost; partition 1's
+/// batch (sent at 2 s) is written, its answer lost too. The broker is down from 2.1 s to
+/// 3.1 s. Partition 0's batch expires (delivery timeout 3 s) after having been sent, which asks
+/// for an epoch bump; partition 1's batch is still pending when the broker returns.
+#[test]
+fn epoch_bump_does_not_resend_a_batch_that_may_have_been_written() {
+    let mut sc = Scenario::simple(8, 2, 0);
+    sc.config.delivery_timeout = ms(3000);
+    sc.config.request_timeout = ms(1000);
+    sc.config.linger = ms(0);
+    sc.records = vec![
+        Planned { topic: "t0".into(), partition: Some(0), key: None, value: value_for(0, 5), at: at(0) },
+        Planned { topic: "t0".into(), partition: Some(1), key: None, value: value_for(1, 5), at: at(2000) },
+    ];
+    sc.expect.all_delivered = false;
+    sc.faults.events = vec![(at(2100), ClusterEvent::BrokerDown(0)), (at(3100), ClusterEvent::BrokerUp(0))];
+    let mut sim = sim(sc);
+    sim.response_hook = Some(Box::new(|ctx| (ctx.api == ApiKey::Produce && ctx.now < at(2100)).then_some(Fate::Lose)));
+    run_clean(&mut sim);
+}
+
+#[test]
+fn topic_growth_moves_queues_and_rehashes_keys() {
+    let mut sc = Scenario::simple(9, 2, 0);
+    sc.brokers = 2;
+    // t1's partitions follow t0's in the engine's slots, so t0 must move to grow.
+    sc.topics = vec![("t0", 2), ("t1", 2)];
+    sc.config.metadata_max_age = ms(100);
+    sc.config.linger = ms(20);
+    sc.records = (0..80)
+        .map(|i| Planned {
+            topic: if i % 4 == 3 { "t1" } else { "t0" }.into(),
+            partition: None,
+            key: (i % 2 == 0).then(|| format!("key-{}", i % 9).into_bytes()),
+            value: value_for(i, 30),
+            at: at(i as u64 * 5),
+        })
+        .collect();
+    sc.faults.events = vec![(at(120), ClusterEvent::GrowTopic { topic: 0, partitions: 5 })];
+    let mut sim = sim(sc);
+    run_clean(&mut sim);
+    assert_eq!(delivered(&sim), 80);
+    let grown: usize = sim.cluster.topics[0].partitions[2..].iter().map(|p| p.log.len()).sum();
+    assert!(grown > 0, "records reached the new partitions");
+}
+
+#[test]
+fn close_stops_all_work_and_its_deadline_does_not_spin_the_timer() {
+    let mut sc = Scenario::simple(10, 2, 10);
+    sc.config.metadata_max_age = ms(300);
+    sc.close_timeout = ms(2000);
+    let mut sim = sim(sc);
+    run_clean(&mut sim);
+    assert_eq!(delivered(&sim), 10);
+    let metadata = sim.answered.get(&ApiKey::Metadata.code()).copied().unwrap_or(0);
+    assert!(metadata <= 3, "{metadata} Metadata requests: refreshes went on after close");
+}
+
+/// The simulated broker's own idempotence rules, as Kafka 4.x applies them.
+#[test]
+fn sim_broker_follows_kafka_idempotence_rules() {
+    use sim::cluster::{BatchIn, Cluster};
+    let mut c = Cluster::new(1, &[("t0", 1)]);
+    let batch = |pid: i64, epoch: i16, seq: i32, n: usize| BatchIn {
+        producer: (pid, epoch, seq),
+        records: (0..n).map(|i| (None, Some(value_for(i, 0)))).collect(),
+        compression: kprod_core::compression::Compression::None,
+    };
+    let code = |c: &mut Cluster, b: &BatchIn| {
+        let a = c.append(0, 0, b);
+        (a.code, a.base_offset, a.wrote)
+    };
+    // A producer id the partition has no state for may start at any sequence (KIP-360).
+    assert_eq!(code(&mut c, &batch(7, 0, 3, 2)), (ErrorCode::None, 0, true));
+    assert!(c.topics[0].partitions[0].blind_gap);
+    assert_eq!(code(&mut c, &batch(7, 0, 5, 1)), (ErrorCode::None, 2, true));
+    // The same batch again: the original offset, nothing written.
+    assert_eq!(code(&mut c, &batch(7, 0, 3, 2)), (ErrorCode::None, 0, false));
+    // A gap, and a batch overlapping but not equal to a cached one.
+    assert_eq!(code(&mut c, &batch(7, 0, 7, 1)).0, ErrorCode::OutOfOrderSequenceNumber);
+    assert_eq!(code(&mut c, &batch(7, 0, 4, 2)).0, ErrorCode::OutOfOrderSequenceNumber);
+    // A new epoch must start at 0; then the old epoch is fenced.
+    assert_eq!(code(&mut c, &batch(7, 1, 6, 1)).0, ErrorCode::OutOfOrderSequenceNumber);
+    assert_eq!(code(&mut c, &batch(7, 1, 0, 1)), (ErrorCode::None, 3, true));
+    assert_eq!(code(&mut c, &batch(7, 0, 6, 1)).0, ErrorCode::InvalidProducerEpoch);
+    // Only the last five batches are remembered.
+    for seq in 1..=5 {
+        assert_eq!(code(&mut c, &batch(7, 1, seq, 1)).0, ErrorCode::None);
+    }
+    assert_eq!(code(&mut c, &batch(7, 1, 0, 1)).0, ErrorCode::OutOfOrderSequenceNumber);
+    assert_eq!(code(&mut c, &batch(7, 1, 1, 1)), (ErrorCode::None, 4, false));
+    c.duplicate_error = true;
+    assert_eq!(code(&mut c, &batch(7, 1, 5, 1)), (ErrorCode::DuplicateSequenceNumber, 8, false));
+    // Sequences wrap after i32::MAX.
+    assert_eq!(code(&mut c, &batch(9, 0, i32::MAX, 1)).0, ErrorCode::None);
+    assert_eq!(code(&mut c, &batch(9, 0, 0, 1)).0, ErrorCode::None);
+}
+
+/// Kafka remembers only the last 5 batches per producer id and partition, so a batch whose
+/// answer is still outstanding must never have more than 4 newer batches sent after it: once 5
+/// newer ones were written, a retry of it can no longer be recognised as a duplicate.
+///
+/// Partition 0's first batch is written by broker 0, whose answer is held back past
+/// `request.timeout.ms`; meanwhile leadership moves to broker 1, the engine learns it from a
+/// periodic refresh, and broker 1 takes (and acknowledges) the next batches. When the first batch
+/// is retried, it must still be answered as a duplicate (found by seed 27555).
+#[test]
+fn an_unanswered_batch_keeps_its_retry_within_the_dedup_window() {
+    let mut sc = Scenario::simple(11, 1, 0);
+    sc.brokers = 2;
+    sc.config.linger = ms(0);
+    sc.config.request_timeout = ms(2000);
+    sc.config.delivery_timeout = ms(10_000);
+    sc.config.metadata_max_age = ms(100);
+    sc.records = records(20, 1, 0, 10);
+    for r in &mut sc.records[1..] {
+        r.at = at(r.at.as_millis() + 300);
+    }
+    sc.faults.events = vec![(at(5), ClusterEvent::LeaderMove { topic: 0, partition: 0, to: 1 })];
+    let mut sim = sim(sc);
+    sim.response_hook = Some(Box::new(|ctx| (ctx.api == ApiKey::Produce && ctx.nth == 0).then_some(Fate::Delay(2_500_000))));
+    run_clean(&mut sim);
+    assert_eq!(delivered(&sim), 20);
+}
