@@ -160,8 +160,17 @@ cmd_tool() {
   run_tool "$@"
 }
 
+# A KRaft cluster id: 16 random bytes, URL-safe base64. One starting with '-' would be read as an
+# option by the storage tool (about 1 in 64), so draw again until it does not.
 random_cluster_id() {
-  python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("="))'
+  python3 -c '
+import base64, os
+while True:
+    cid = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    if not cid.startswith("-"):
+        print(cid)
+        break
+'
 }
 
 # write_config DIR NODE_ID HOST PORT CONTROLLER_PORT VOTERS MODE(single|cluster)

@@ -1,8 +1,76 @@
-//! kprod-std: drivers that run the sans-IO `kprod-core` over std sockets.
+//! # kprod-std
 //!
-//! The blocking and tokio producers land with the kprod-std issue; today this crate only
-//! re-exports the core so the workspace layout is in place.
+//! A blocking Kafka producer for std: the sans-IO [`kprod_core`] engine driven by a background
+//! IO thread over nonblocking std sockets.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use kprod_std::{Producer, ProducerConfig, Record};
+//!
+//! let config = ProducerConfig::new("localhost:9092")?.set("linger.ms", "10")?;
+//! let producer = Producer::strings(config)?;
+//! let delivery = producer.send(&Record::new("orders").key("customer-7").value("{\"qty\":2}"))?;
+//! producer.send_with_callback(&Record::new("orders").value("no key"), |result| {
+//!     if let Err(e) = result { eprintln!("lost: {e}") }
+//! })?;
+//! let meta = delivery.wait(Duration::from_secs(30))?;
+//! println!("written to {}-{} at offset {}", meta.topic, meta.partition, meta.offset);
+//! producer.close(Duration::from_secs(30))?;
+//! # Ok::<(), kprod_std::Error>(())
+//! ```
+//!
+//! # Design
+//! - **Threads.** `Producer::new` starts one IO thread (`kprod-io-<client.id>`). It owns every
+//!   socket (`mio` over epoll/kqueue, nonblocking connects through `socket2` so socket options
+//!   are set before the SYN) and runs the engine's drain order: inputs, `handle_timeout`,
+//!   `poll_transmit` until none, `poll_event` until none, then sleeps in `mio::Poll` until a
+//!   socket is ready, the engine's `poll_timeout`, or a wake-up. There is no busy loop.
+//! - **Locking.** The engine and the completion registry sit behind one mutex. `send`
+//!   serializes on the calling thread, then takes the lock just to copy the record into the
+//!   engine's arena and register its handle; the IO thread takes it to feed the engine and to
+//!   move request frames into per-connection outboxes. Socket IO, DNS, connects and callbacks
+//!   run outside it. Sends that open a new batch wake the sleeping IO thread (one wake-up per
+//!   batch, not per record).
+//! - **Blocking.** `send` waits on a condvar (never spins) while the engine reports a full
+//!   buffer or pending metadata, up to `max.block.ms`, then fails with [`Error::Timeout`]
+//!   naming the cause (`topic T not present in metadata after N ms`, `buffer full ...`).
+//! - **Completions.** The engine reports whole batches; every record of a batch shares one
+//!   cell, and its [`DeliveryHandle`] adds the record's index (offset = base offset + index).
+//!   Each accepted record resolves exactly once: delivered, failed, failed at the `close`
+//!   deadline, or failed with [`Error::Closed`] if the IO thread stops.
+//! - **Logging** through the `log` crate: connects, lost connections, failed batches, fatal
+//!   errors (info/warn/error), retries and closes (debug).
+//!
+//! # Configuration
+//! [`ProducerConfig`] takes typed settings and Kafka property names (`acks`, `linger.ms`,
+//! `compression.type`, `bootstrap.servers`, `send.buffer.bytes`, ...), from code, a map or a
+//! `client.properties` file; an unknown name is [`Error::UnknownProperty`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// A std-only driver: std paths read more plainly here; the core keeps the no_std discipline.
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc, clippy::alloc_instead_of_core)]
 
+mod config;
+mod delivery;
+mod error;
+mod io;
+mod net;
+mod producer;
+mod record;
+mod serializer;
+mod shared;
+
+pub use config::{parse_bootstrap, parse_properties, ProducerConfig, SocketOptions, DEFAULT_PORT};
+pub use delivery::{Callback, DeliveryHandle};
+pub use error::{BlockedOn, ConfigError, DeliveryError, Error, FatalError, SendError};
 pub use kprod_core as core;
+pub use kprod_core::compression::Compression;
+pub use kprod_core::config::Acks;
+pub use kprod_core::producer::metrics::Metrics;
+pub use kprod_core::producer::Capacities;
+pub use kprod_core::protocol::ErrorCode;
+pub use producer::Producer;
+pub use record::{Header, Record, RecordMetadata};
+#[cfg(feature = "serde")]
+pub use serializer::JsonSerializer;
+pub use serializer::{BytesSerializer, Serializer, StringSerializer};

@@ -1,0 +1,128 @@
+//! Helpers for the `std_*.rs` tests of the blocking producer (`kprod-std`): what a test sent,
+//! sending it, and checking the verifier's read-back field by field.
+#![allow(dead_code, unreachable_pub)]
+
+use alloc::collections::BTreeMap;
+use core::time::Duration;
+
+use kprod_core::partitioner::key_partition;
+use kprod_std::{DeliveryHandle, Header, Producer, ProducerConfig, Record, RecordMetadata};
+use kprod_tests::{Broker, ConsumedRecord};
+
+/// How long a test waits for one delivery.
+pub const DELIVERY_WAIT: Duration = Duration::from_secs(60);
+
+/// A config for the shared broker with a short linger.
+pub fn config(broker: &Broker) -> ProducerConfig {
+    ProducerConfig::new(broker.bootstrap()).expect("bootstrap").linger(Duration::from_millis(5))
+}
+
+/// One record as a test sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub partition: Option<u32>,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub timestamp: Option<i64>,
+}
+
+impl Sent {
+    /// A record with a key (every third one null), a value unique to `tag`/`i`, a header and
+    /// an explicit timestamp.
+    pub fn numbered(tag: &str, i: usize) -> Self {
+        Self {
+            partition: None,
+            key: (i % 3 != 0).then(|| format!("key-{}", i % 97).into_bytes()),
+            value: Some(format!("{tag}-{i}-{}", "v".repeat(i % 50)).into_bytes()),
+            headers: vec![("i".to_owned(), Some(i.to_string().into_bytes()))],
+            timestamp: Some(1_700_000_000_000 + i as i64),
+        }
+    }
+}
+
+/// Sends `records` and returns their handles (in order).
+pub fn send_all(producer: &Producer, topic: &str, records: &[Sent]) -> Vec<DeliveryHandle> {
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let headers: Vec<Header<'_>> =
+                s.headers.iter().map(|(k, v)| Header { key: k.as_str(), value: v.as_deref() }).collect();
+            let record = Record {
+                topic,
+                partition: s.partition,
+                key: s.key.as_deref(),
+                value: s.value.as_deref(),
+                headers: &headers,
+                timestamp: s.timestamp,
+            };
+            producer.send(&record).unwrap_or_else(|e| panic!("send {i}: {e}"))
+        })
+        .collect()
+}
+
+/// Waits for every handle; panics on a failure.
+pub fn wait_all(handles: &[DeliveryHandle]) -> Vec<RecordMetadata> {
+    handles
+        .iter()
+        .enumerate()
+        .map(|(i, h)| h.wait(DELIVERY_WAIT).unwrap_or_else(|e| panic!("delivery {i}: {e}")))
+        .collect()
+}
+
+/// Checks the read-back against what was sent and what the producer reported: each record
+/// sits exactly at its reported partition and offset (or, with `acks=0`, where offsets are
+/// unknown, is found by its unique value), with the same key, value, headers and timestamp,
+/// and keyed records without an explicit partition sit where the Java client puts them.
+pub fn verify(read: &[ConsumedRecord], sent: &[Sent], reported: &[RecordMetadata], partitions: u32) {
+    assert_eq!(sent.len(), reported.len());
+    assert_eq!(read.len(), sent.len(), "read back exactly what was sent: no loss, no duplicate");
+    let by_place: BTreeMap<(i32, i64), &ConsumedRecord> = read.iter().map(|r| ((r.partition, r.offset), r)).collect();
+    assert_eq!(by_place.len(), read.len());
+    let by_value: BTreeMap<Option<&[u8]>, &ConsumedRecord> = read.iter().map(|r| (r.value.as_deref(), r)).collect();
+    for (i, (s, m)) in sent.iter().zip(reported).enumerate() {
+        let r = if m.offset >= 0 {
+            by_place.get(&(m.partition as i32, m.offset)).unwrap_or_else(|| panic!("record {i}: nothing at {m:?}"))
+        } else {
+            by_value.get(&s.value.as_deref()).unwrap_or_else(|| panic!("record {i}: value not found"))
+        };
+        assert_eq!(r.partition as u32, m.partition, "record {i}: partition");
+        assert_eq!(r.key, s.key, "record {i}: key");
+        assert_eq!(r.value, s.value, "record {i}: value");
+        assert_eq!(r.headers, s.headers, "record {i}: headers");
+        assert_eq!(r.timestamp, m.timestamp, "record {i}: timestamp as reported");
+        if let Some(ts) = s.timestamp {
+            if r.timestamp_type == 0 {
+                assert_eq!(r.timestamp, ts, "record {i}: create time");
+            }
+        }
+        assert_eq!(&*m.topic, r.topic.as_str());
+        match (s.partition, &s.key) {
+            (Some(p), _) => assert_eq!(m.partition, p, "record {i}: explicit partition"),
+            (None, Some(k)) => assert_eq!(m.partition, key_partition(k, partitions), "record {i}: Java partition"),
+            (None, None) => {}
+        }
+    }
+}
+
+/// Prints kprod-std's log lines to stderr when `KPROD_LOG` is set (`debug`, `info`, ...).
+pub fn init_log() {
+    struct Stderr;
+    impl log::Log for Stderr {
+        fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+            true
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            eprintln!("[{}.{:03} {}] {}", t.as_secs() % 1000, t.subsec_millis(), record.level(), record.args());
+        }
+        fn flush(&self) {}
+    }
+    static LOGGER: Stderr = Stderr;
+    if let Ok(level) = std::env::var("KPROD_LOG") {
+        if log::set_logger(&LOGGER).is_ok() {
+            log::set_max_level(level.parse().unwrap_or(log::LevelFilter::Debug));
+        }
+    }
+}

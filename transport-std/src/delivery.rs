@@ -1,0 +1,230 @@
+//! Per-record completions: [`DeliveryHandle`]s and callbacks, resolved from the engine's
+//! per-batch events.
+//!
+//! The engine reports a batch at once (its id, record count, base offset or error). Every
+//! record of a batch shares one [`BatchCell`]; a handle is that cell plus the record's index
+//! (offset = base offset + index) and timestamp, so `send` allocates nothing per record
+//! beyond the first of a batch.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant as StdInstant};
+
+use kprod_core::producer::accumulator::{BatchId, RecordId};
+
+use crate::error::{BlockedOn, Error};
+use crate::record::RecordMetadata;
+
+/// A completion callback: runs once on the producer's IO thread, so it must be quick and must
+/// not block on the producer (a `send` from it fails instead of waiting for buffer space).
+pub type Callback = Box<dyn FnOnce(Result<RecordMetadata, Error>) + Send + 'static>;
+
+/// How a batch ended.
+#[derive(Debug, Clone)]
+pub(crate) enum BatchOutcome {
+    Delivered { topic: Arc<str>, partition: u32, base_offset: i64, log_append_time: i64 },
+    Failed(Error),
+}
+
+impl BatchOutcome {
+    fn record(&self, index: u32, timestamp: i64) -> Result<RecordMetadata, Error> {
+        match self {
+            Self::Delivered { topic, partition, base_offset, log_append_time } => Ok(RecordMetadata {
+                topic: Arc::clone(topic),
+                partition: *partition,
+                offset: if *base_offset < 0 { -1 } else { base_offset + i64::from(index) },
+                timestamp: if *log_append_time >= 0 { *log_append_time } else { timestamp },
+            }),
+            Self::Failed(e) => Err(e.clone()),
+        }
+    }
+}
+
+/// The completion all records of one batch share.
+#[derive(Debug, Default)]
+pub(crate) struct BatchCell {
+    outcome: Mutex<Option<BatchOutcome>>,
+    done: Condvar,
+}
+
+impl BatchCell {
+    fn resolve(&self, outcome: BatchOutcome) {
+        *self.outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
+        self.done.notify_all();
+    }
+}
+
+/// The future result of one `send`: wait on it with a timeout, or poll it.
+#[derive(Debug, Clone)]
+pub struct DeliveryHandle {
+    cell: Arc<BatchCell>,
+    index: u32,
+    timestamp: i64,
+}
+
+impl DeliveryHandle {
+    /// The result if the record is complete, else `None`. Never blocks.
+    pub fn try_get(&self) -> Option<Result<RecordMetadata, Error>> {
+        let outcome = self.cell.outcome.lock().unwrap_or_else(PoisonError::into_inner);
+        outcome.as_ref().map(|o| o.record(self.index, self.timestamp))
+    }
+
+    /// Whether the record is complete (delivered or failed).
+    pub fn is_done(&self) -> bool {
+        self.cell.outcome.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+    }
+
+    /// Waits up to `timeout` for the result. If the record is not complete by then, returns
+    /// [`Error::Timeout`] (the record stays in flight; wait again to see how it ends).
+    pub fn wait(&self, timeout: Duration) -> Result<RecordMetadata, Error> {
+        let deadline = StdInstant::now().checked_add(timeout);
+        let mut outcome = self.cell.outcome.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(o) = outcome.as_ref() {
+                return o.record(self.index, self.timestamp);
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(StdInstant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return Err(Error::Timeout { topic: None, blocked_on: BlockedOn::Completion, after: timeout });
+            }
+            outcome = self.cell.done.wait_timeout(outcome, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+    }
+
+    /// Waits for the result, however long it takes (bounded by `delivery.timeout.ms`, or the
+    /// `close` deadline).
+    pub fn get(&self) -> Result<RecordMetadata, Error> {
+        loop {
+            match self.wait(Duration::from_secs(3600)) {
+                Err(Error::Timeout { blocked_on: BlockedOn::Completion, .. }) => {}
+                done => return done,
+            }
+        }
+    }
+}
+
+/// The waiters of one batch not yet complete.
+#[derive(Default)]
+struct BatchEntry {
+    cell: Option<Arc<BatchCell>>,
+    callbacks: Vec<(u32, i64, Callback)>,
+}
+
+/// A completed batch, taken out of the registry: resolve it outside the engine lock.
+pub(crate) struct Completed {
+    entry: BatchEntry,
+    outcome: BatchOutcome,
+}
+
+impl Completed {
+    /// Resolves the handles and runs the callbacks (on the calling thread).
+    pub(crate) fn dispatch(self) {
+        if let Some(cell) = self.entry.cell {
+            cell.resolve(self.outcome.clone());
+        }
+        for (index, timestamp, callback) in self.entry.callbacks {
+            callback(self.outcome.record(index, timestamp));
+        }
+    }
+
+    /// How many waiters this resolves.
+    pub(crate) fn callbacks(&self) -> usize {
+        self.entry.callbacks.len()
+    }
+}
+
+/// Every accepted record's waiter, by batch (batch ids only grow, so the first key is the
+/// oldest incomplete batch: `flush` waits until it is past its mark).
+#[derive(Default)]
+pub(crate) struct Registry {
+    batches: BTreeMap<BatchId, BatchEntry>,
+}
+
+impl Registry {
+    /// Registers a record the engine accepted: a handle, or the callback.
+    pub(crate) fn register(&mut self, id: RecordId, timestamp: i64, callback: Option<Callback>) -> Option<DeliveryHandle> {
+        let entry = self.batches.entry(id.batch).or_default();
+        match callback {
+            Some(cb) => {
+                entry.callbacks.push((id.index, timestamp, cb));
+                None
+            }
+            None => {
+                let cell = Arc::clone(entry.cell.get_or_insert_with(Default::default));
+                Some(DeliveryHandle { cell, index: id.index, timestamp })
+            }
+        }
+    }
+
+    /// Takes a completed batch out.
+    pub(crate) fn complete(&mut self, batch: BatchId, outcome: BatchOutcome) -> Option<Completed> {
+        self.batches.remove(&batch).map(|entry| Completed { entry, outcome })
+    }
+
+    /// Takes every batch out, failing it with `error` (the IO thread stopped).
+    pub(crate) fn fail_all(&mut self, error: &Error) -> Vec<Completed> {
+        let all = core::mem::take(&mut self.batches);
+        all.into_values().map(|entry| Completed { entry, outcome: BatchOutcome::Failed(error.clone()) }).collect()
+    }
+
+    /// The newest batch with waiters.
+    pub(crate) fn newest(&self) -> Option<BatchId> {
+        self.batches.last_key_value().map(|(k, _)| *k)
+    }
+
+    /// The oldest batch with waiters.
+    pub(crate) fn oldest(&self) -> Option<BatchId> {
+        self.batches.first_key_value().map(|(k, _)| *k)
+    }
+
+    /// Whether no record is waiting.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    fn id(batch: u64, index: u32) -> RecordId {
+        RecordId { batch: BatchId(batch), index }
+    }
+
+    #[test]
+    fn handles_and_callbacks_resolve_per_record() {
+        let mut reg = Registry::default();
+        let h0 = reg.register(id(3, 0), 100, None).unwrap();
+        let h1 = reg.register(id(3, 1), 101, None).unwrap();
+        let seen = Arc::new(AtomicI64::new(0));
+        let s = Arc::clone(&seen);
+        assert!(reg.register(id(3, 2), 102, Some(Box::new(move |r| s.store(r.unwrap().offset, Ordering::SeqCst)))).is_none());
+        let other = reg.register(id(4, 0), 5, None).unwrap();
+        assert_eq!((reg.oldest(), reg.newest()), (Some(BatchId(3)), Some(BatchId(4))));
+        assert!(h0.try_get().is_none());
+        assert!(matches!(h0.wait(Duration::from_millis(1)), Err(Error::Timeout { .. })));
+        let topic: Arc<str> = Arc::from("t");
+        let done = reg.complete(BatchId(3), BatchOutcome::Delivered { topic, partition: 2, base_offset: 40, log_append_time: -1 });
+        done.unwrap().dispatch();
+        let m = h1.wait(Duration::from_secs(1)).unwrap();
+        assert_eq!((m.partition, m.offset, m.timestamp), (2, 41, 101));
+        assert_eq!(h0.try_get().unwrap().unwrap().offset, 40);
+        assert_eq!(seen.load(Ordering::SeqCst), 42);
+        for c in reg.fail_all(&Error::Closed) {
+            c.dispatch();
+        }
+        assert_eq!(other.get(), Err(Error::Closed));
+        assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn acks_0_and_log_append_time() {
+        let o = BatchOutcome::Delivered { topic: Arc::from("t"), partition: 0, base_offset: -1, log_append_time: 77 };
+        let m = o.record(5, 1).unwrap();
+        assert_eq!((m.offset, m.timestamp), (-1, 77));
+    }
+}

@@ -1,0 +1,456 @@
+//! The IO thread: owns the sockets, feeds the engine, and sleeps in `mio::Poll` until a socket
+//! is ready, the engine's next deadline, or a user thread wakes it.
+//!
+//! One round (see `shared.rs` for the locking):
+//! 1. under the lock: give the engine what the last wait produced (connects, bytes read,
+//!    disconnects), then `handle_timeout`, then drain in the documented order:
+//!    `poll_transmit` until `None` (frames go to per-connection outboxes), then `poll_event`
+//!    until `None` (connects are queued, closes done, completions taken out of the registry),
+//!    then `poll_timeout`;
+//! 2. without the lock: resolve completions and run callbacks, start queued connects (DNS
+//!    is blocking, so it must not hold the lock), write outboxes;
+//! 3. wait for readiness until the deadline.
+
+use core::time::Duration;
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant as StdInstant;
+
+use kprod_core::producer::conn::ConnId;
+use kprod_core::producer::{DeliveryError, Event, Producer as Engine, TransmitError};
+use kprod_core::time::Instant;
+use mio::{Events, Poll, Token};
+
+use crate::config::SocketOptions;
+use crate::delivery::{BatchOutcome, Completed};
+use crate::error::Error;
+use crate::net::{ConnectStatus, Conn, Phase};
+use crate::shared::{Shared, State};
+
+/// The waker's token; sockets get tokens counting up from 0.
+pub(crate) const WAKER: Token = Token(usize::MAX);
+
+/// The engine sometimes names a deadline that has passed although it cannot act on it yet (a
+/// batch held back by an in-flight limit, or waiting for a connection). After a round that
+/// changed nothing, such a deadline is taken as "poll again after a while", backing off from
+/// `STALL_MIN` to `STALL_MAX`; any socket event ends the stall.
+const STALL_MIN: Duration = Duration::from_millis(1);
+const STALL_MAX: Duration = Duration::from_millis(16);
+/// How long a closed connection may take to write what it still had queued.
+const LINGER: Duration = Duration::from_secs(5);
+
+thread_local! {
+    static IS_IO_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the caller runs on a producer's IO thread (in a callback): it must not block there.
+pub(crate) fn on_io_thread() -> bool {
+    IS_IO_THREAD.with(Cell::get)
+}
+
+/// What the last wait produced, for the engine.
+#[derive(Default)]
+struct Inputs {
+    connected: Vec<ConnId>,
+    readable: Vec<ConnId>,
+    /// Connections lost: the token they had (`None`: never opened) and why.
+    lost: Vec<(ConnId, Option<Token>, String)>,
+}
+
+impl Inputs {
+    fn is_empty(&self) -> bool {
+        self.connected.is_empty() && self.readable.is_empty() && self.lost.is_empty()
+    }
+}
+
+/// The IO thread's state.
+pub(crate) struct IoLoop {
+    shared: Arc<Shared>,
+    poll: Poll,
+    events: Events,
+    conns: Vec<Option<Conn>>,
+    lingering: Vec<(Conn, StdInstant)>,
+    tx: Vec<u8>,
+    opts: SocketOptions,
+    next_token: usize,
+    inputs: Inputs,
+    to_connect: Vec<(ConnId, String, u16)>,
+    completed: Vec<Completed>,
+    topics: HashMap<u16, Arc<str>>,
+    connect_failures: HashMap<u16, u32>,
+    stall: Duration,
+    out_limit: usize,
+    seen_retries: u64,
+}
+
+impl IoLoop {
+    pub(crate) fn new(shared: Arc<Shared>, poll: Poll, opts: SocketOptions, connections: usize, max_request: usize) -> Self {
+        Self {
+            shared,
+            poll,
+            events: Events::with_capacity(256),
+            conns: (0..connections).map(|_| None).collect(),
+            lingering: Vec::new(),
+            tx: vec![0; 64 * 1024],
+            opts,
+            next_token: 0,
+            inputs: Inputs::default(),
+            to_connect: Vec::new(),
+            completed: Vec::new(),
+            topics: HashMap::new(),
+            connect_failures: HashMap::new(),
+            stall: STALL_MIN,
+            out_limit: (4 << 20).max(2 * max_request),
+            seen_retries: 0,
+        }
+    }
+
+    /// Runs until `close` completes; every waiter is resolved when it returns (or unwinds).
+    pub(crate) fn run(mut self) {
+        IS_IO_THREAD.with(|f| f.set(true));
+        let _stopped = StopGuard(Arc::clone(&self.shared));
+        log::debug!("kprod: IO thread started");
+        loop {
+            let (exit, timeout) = self.engine_round();
+            self.dispatch();
+            self.connect_queued();
+            self.flush_all();
+            if exit {
+                break;
+            }
+            let timeout = if self.inputs.is_empty() { timeout } else { Some(Duration::ZERO) };
+            self.wait(timeout);
+        }
+        self.linger();
+        log::debug!("kprod: IO thread stopped");
+    }
+
+    /// Step 1 of a round, under the lock. Returns whether to stop, and how long to wait.
+    fn engine_round(&mut self) -> (bool, Option<Duration>) {
+        let shared = Arc::clone(&self.shared);
+        let mut guard = shared.lock();
+        let st = &mut *guard;
+        st.io_sleeping = false;
+        let now = shared.now();
+        let mut progressed = self.apply_inputs(&mut st.engine, now);
+        st.engine.handle_timeout(now);
+        progressed |= self.drain(st, now);
+        let exit = st.closing && st.engine.pending_batches() == 0 && st.registry.is_empty();
+        if !self.completed.is_empty() {
+            st.dispatching = true;
+        }
+        if progressed && st.waiters > 0 {
+            shared.progress.notify_all();
+        }
+        self.log_retries(&st.engine);
+        let deadline = st.engine.poll_timeout();
+        st.io_sleeping = !exit;
+        drop(guard);
+        (exit, self.timeout(deadline, now, progressed))
+    }
+
+    fn apply_inputs(&mut self, engine: &mut Engine<'static>, now: Instant) -> bool {
+        let any = !self.inputs.is_empty();
+        for id in self.inputs.connected.drain(..) {
+            if let Some(c) = self.conns.get(usize::from(id.0)).and_then(Option::as_ref) {
+                log::info!("kprod: connected to {}", c.peer);
+                self.connect_failures.remove(&id.0);
+                engine.handle_connected(id, now);
+            }
+        }
+        for id in self.inputs.readable.drain(..) {
+            if let Some(c) = self.conns.get_mut(usize::from(id.0)).and_then(Option::as_mut) {
+                let used = engine.handle_read(id, &c.rx, now);
+                c.rx.drain(..used.min(c.rx.len()));
+            }
+        }
+        for (id, token, why) in core::mem::take(&mut self.inputs.lost) {
+            let Some(slot) = self.conns.get_mut(usize::from(id.0)) else {
+                continue;
+            };
+            let current = slot.as_ref().map(|c| c.token);
+            if current != token {
+                continue; // already replaced or reported
+            }
+            if let Some(mut c) = slot.take() {
+                if c.phase == Phase::Open {
+                    log::warn!("kprod: connection to {} lost: {why}", c.peer);
+                } else {
+                    self.connect_failed(id, &c.peer, &why);
+                }
+                c.deregister(self.poll.registry());
+            }
+            engine.handle_disconnected(id, now);
+        }
+        any
+    }
+
+    /// Drains the engine's outputs in the documented order.
+    fn drain(&mut self, st: &mut State, now: Instant) -> bool {
+        let mut progressed = false;
+        loop {
+            let mut again = false;
+            while self.unsent() < self.out_limit {
+                match st.engine.poll_transmit(now, &mut self.tx) {
+                    Ok(Some(t)) => {
+                        progressed = true;
+                        match self.conns.get_mut(usize::from(t.conn.0)).and_then(Option::as_mut) {
+                            Some(c) if c.phase == Phase::Open => c.queue(&self.tx[..t.len]),
+                            _ => {
+                                st.engine.handle_disconnected(t.conn, now);
+                                again = true;
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(TransmitError::BufferTooSmall { needed }) => self.tx.resize(needed, 0),
+                }
+            }
+            while let Some(event) = st.engine.poll_event() {
+                progressed = true;
+                again |= self.on_event(st, event, now);
+            }
+            if !again {
+                return progressed;
+            }
+        }
+    }
+
+    /// Handles one event; `true` if it was an input to the engine (drain again).
+    fn on_event(&mut self, st: &mut State, event: Event, now: Instant) -> bool {
+        match event {
+            Event::Connect(id) => match st.engine.address(id) {
+                Some((host, port)) => self.to_connect.push((id, host.to_owned(), port)),
+                None => {
+                    st.engine.handle_disconnected(id, now);
+                    return true;
+                }
+            },
+            Event::Close(id) => {
+                if let Some(mut c) = self.conns.get_mut(usize::from(id.0)).and_then(Option::take) {
+                    log::debug!("kprod: closing connection to {}", c.peer);
+                    if c.unsent() > 0 {
+                        self.lingering.push((c, StdInstant::now() + LINGER));
+                    } else {
+                        c.deregister(self.poll.registry());
+                    }
+                }
+            }
+            Event::Delivered { batch, topic, partition, base_offset, log_append_time, .. } => {
+                let topic = self.topic_name(&st.engine, topic);
+                let outcome = BatchOutcome::Delivered { topic, partition, base_offset, log_append_time };
+                self.completed.extend(st.registry.complete(batch, outcome));
+            }
+            Event::Failed { batch, topic, partition, records, reason } => {
+                let name = self.topic_name(&st.engine, topic);
+                log::warn!("kprod: {records} record(s) to {name}-{partition} failed: {reason}");
+                if reason == DeliveryError::Closed {
+                    st.failed_on_close += u64::from(records);
+                }
+                let outcome = BatchOutcome::Failed(Error::from_delivery(reason));
+                self.completed.extend(st.registry.complete(batch, outcome));
+            }
+            Event::Fatal(e) => log::error!("kprod: fatal producer error: {e}; every record now fails"),
+        }
+        false
+    }
+
+    /// A topic's name as an `Arc<str>` shared by the `RecordMetadata`s (one per topic).
+    fn topic_name(&mut self, engine: &Engine<'static>, topic: u16) -> Arc<str> {
+        let name = engine.topic_name(topic).unwrap_or("");
+        match self.topics.get(&topic) {
+            Some(known) if &**known == name => Arc::clone(known),
+            _ => {
+                let arc: Arc<str> = Arc::from(name);
+                self.topics.insert(topic, Arc::clone(&arc));
+                arc
+            }
+        }
+    }
+
+    /// Logs a failed connect: a warning for the first of a row, then at debug level (the
+    /// engine retries with backoff while a broker is down).
+    fn connect_failed(&mut self, id: ConnId, peer: &str, why: &str) {
+        let n = self.connect_failures.entry(id.0).or_insert(0);
+        *n += 1;
+        if *n == 1 {
+            log::warn!("kprod: cannot connect to {peer}: {why} (retrying with backoff)");
+        } else {
+            log::debug!("kprod: cannot connect to {peer}: {why} ({n} failures in a row)");
+        }
+    }
+
+    fn log_retries(&mut self, engine: &Engine<'static>) {
+        let retries = engine.metrics().retries;
+        if retries > self.seen_retries {
+            log::debug!("kprod: {} batch retr(ies) scheduled", retries - self.seen_retries);
+            self.seen_retries = retries;
+        }
+    }
+
+    /// How long to wait: until the engine's deadline or the first connect deadline.
+    fn timeout(&mut self, deadline: Option<Instant>, now: Instant, progressed: bool) -> Option<Duration> {
+        let mut wait = deadline.map(|d| d.saturating_duration_since(now));
+        if progressed {
+            self.stall = STALL_MIN;
+        } else if wait == Some(Duration::ZERO) {
+            wait = Some(self.stall);
+            self.stall = (self.stall * 2).min(STALL_MAX);
+        }
+        let now_std = self.shared.std_at(now);
+        for d in self.conns.iter().flatten().filter_map(Conn::deadline) {
+            let left = d.saturating_duration_since(now_std);
+            wait = Some(wait.map_or(left, |w| w.min(left)));
+        }
+        wait
+    }
+
+    /// Step 2: resolve completions outside the lock, then tell `flush` waiters.
+    fn dispatch(&mut self) {
+        if self.completed.is_empty() {
+            return;
+        }
+        for done in self.completed.drain(..) {
+            let callbacks = done.callbacks();
+            if catch_unwind(AssertUnwindSafe(|| done.dispatch())).is_err() {
+                log::error!("kprod: a delivery callback panicked (batch with {callbacks} callbacks)");
+            }
+        }
+        let mut st = self.shared.lock();
+        st.dispatching = false;
+        if st.waiters > 0 {
+            self.shared.progress.notify_all();
+        }
+    }
+
+    fn connect_queued(&mut self) {
+        for (id, host, port) in core::mem::take(&mut self.to_connect) {
+            let Some(slot) = self.conns.get_mut(usize::from(id.0)) else {
+                self.inputs.lost.push((id, None, "no such connection slot".into()));
+                continue;
+            };
+            if let Some(mut old) = slot.take() {
+                old.deregister(self.poll.registry());
+            }
+            let token = Token(self.next_token);
+            self.next_token = self.next_token.wrapping_add(1) % WAKER.0;
+            match Conn::connect(id, token, (&host, port), &self.opts, self.poll.registry()) {
+                Ok(c) => {
+                    log::debug!("kprod: connecting to {}", c.peer);
+                    *slot = Some(c);
+                }
+                Err(e) => {
+                    self.connect_failed(id, &format!("{host}:{port}"), &e.to_string());
+                    self.inputs.lost.push((id, None, e.to_string()));
+                }
+            }
+        }
+    }
+
+    fn unsent(&self) -> usize {
+        self.conns.iter().flatten().map(Conn::unsent).sum()
+    }
+
+    fn flush_all(&mut self) {
+        for c in self.conns.iter_mut().flatten() {
+            if c.unsent() > 0 && c.phase == Phase::Open {
+                if let Err(e) = c.flush() {
+                    self.inputs.lost.push((c.id, Some(c.token), e.to_string()));
+                }
+            }
+        }
+        let registry = self.poll.registry();
+        let now = StdInstant::now();
+        self.lingering.retain_mut(|(c, until)| {
+            let keep = c.flush().is_ok() && c.unsent() > 0 && now < *until;
+            if !keep {
+                c.deregister(registry);
+            }
+            keep
+        });
+    }
+
+    /// Step 3: waits for readiness and turns it into inputs.
+    fn wait(&mut self, timeout: Option<Duration>) {
+        if let Err(e) = self.poll.poll(&mut self.events, timeout) {
+            if e.kind() != ErrorKind::Interrupted {
+                log::error!("kprod: poll failed: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            return;
+        }
+        let registry = self.poll.registry();
+        for ev in self.events.iter() {
+            if ev.token() == WAKER {
+                continue;
+            }
+            if let Some(c) = self.conns.iter_mut().flatten().find(|c| c.token == ev.token()) {
+                if c.phase != Phase::Open {
+                    match c.check_connect(&self.opts, registry, false) {
+                        ConnectStatus::Connected => self.inputs.connected.push(c.id),
+                        ConnectStatus::Pending => {}
+                        ConnectStatus::Failed(why) => self.inputs.lost.push((c.id, Some(c.token), why)),
+                    }
+                    continue;
+                }
+                let (got, err) = c.read_available();
+                if got {
+                    self.inputs.readable.push(c.id);
+                }
+                let err = err.or_else(|| c.flush().err());
+                if let Some(e) = err {
+                    let why = if e.kind() == ErrorKind::UnexpectedEof { "closed by the broker".into() } else { e.to_string() };
+                    self.inputs.lost.push((c.id, Some(c.token), why));
+                }
+            }
+        }
+        let now = StdInstant::now();
+        for c in self.conns.iter_mut().flatten() {
+            if c.deadline().is_some_and(|d| d <= now) {
+                if let ConnectStatus::Failed(why) = c.check_connect(&self.opts, registry, true) {
+                    self.inputs.lost.push((c.id, Some(c.token), why));
+                }
+            }
+        }
+    }
+
+    /// After close: lets closed connections write what they still hold, for at most `LINGER`.
+    fn linger(&mut self) {
+        for c in self.conns.iter_mut().filter_map(Option::take) {
+            if c.unsent() > 0 {
+                self.lingering.push((c, StdInstant::now() + LINGER));
+            }
+        }
+        while !self.lingering.is_empty() {
+            self.flush_all();
+            if self.lingering.is_empty() {
+                break;
+            }
+            let _ = self.poll.poll(&mut self.events, Some(Duration::from_millis(50)));
+        }
+    }
+}
+
+/// Marks the IO thread stopped however it ends, and fails whatever still waits.
+struct StopGuard(Arc<Shared>);
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        let left = {
+            let mut st = self.0.lock();
+            st.io_stopped = true;
+            st.io_sleeping = false;
+            st.registry.fail_all(&Error::Closed)
+        };
+        if std::thread::panicking() {
+            log::error!("kprod: the IO thread panicked; {} batch(es) fail with Closed", left.len());
+        }
+        for done in left {
+            let _ = catch_unwind(AssertUnwindSafe(|| done.dispatch()));
+        }
+        self.0.progress.notify_all();
+    }
+}

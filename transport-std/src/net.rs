@@ -1,0 +1,211 @@
+//! One broker connection as the IO thread sees it: a nonblocking socket registered with `mio`,
+//! the addresses left to try, an outbox of request bytes and an inbox of response bytes.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Instant as StdInstant;
+
+use kprod_core::producer::conn::ConnId;
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::SocketOptions;
+
+/// How much is read from a socket per `read` call.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Where a connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// TCP connect under way; fails at `deadline`.
+    Connecting { deadline: StdInstant },
+    /// Connected (the engine was told).
+    Open,
+}
+
+/// A broker connection.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) id: ConnId,
+    pub(crate) token: Token,
+    pub(crate) phase: Phase,
+    /// `host:port`, for logs.
+    pub(crate) peer: String,
+    sock: TcpStream,
+    /// Resolved addresses not tried yet.
+    rest: Vec<SocketAddr>,
+    out: Vec<u8>,
+    out_pos: usize,
+    /// Bytes read and not yet consumed by the engine.
+    pub(crate) rx: Vec<u8>,
+}
+
+/// What happened when a connecting socket became ready.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ConnectStatus {
+    Pending,
+    Connected,
+    Failed(String),
+}
+
+impl Conn {
+    /// Resolves `host` (DNS, blocking) and starts a nonblocking connect to its first address
+    /// that accepts one.
+    pub(crate) fn connect(
+        id: ConnId,
+        token: Token,
+        (host, port): (&str, u16),
+        opts: &SocketOptions,
+        registry: &Registry,
+    ) -> io::Result<Self> {
+        let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
+        let peer = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        let mut rest = addrs.into_iter().rev().collect::<Vec<_>>();
+        let deadline = StdInstant::now() + opts.connect_timeout;
+        let mut last = io::Error::new(ErrorKind::NotFound, format!("{peer} resolved to no address"));
+        while let Some(addr) = rest.pop() {
+            match open(addr, opts) {
+                Ok(mut sock) => {
+                    registry.register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)?;
+                    let phase = Phase::Connecting { deadline };
+                    return Ok(Self { id, token, phase, peer, sock, rest, out: Vec::new(), out_pos: 0, rx: Vec::new() });
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Checks a connecting socket after a readiness event (or its deadline, `expired`). On a
+    /// failure, moves on to the next resolved address if there is one.
+    pub(crate) fn check_connect(&mut self, opts: &SocketOptions, registry: &Registry, expired: bool) -> ConnectStatus {
+        let Phase::Connecting { .. } = self.phase else {
+            return ConnectStatus::Connected;
+        };
+        let failure = match self.sock.take_error() {
+            Ok(Some(e)) | Err(e) => Some(e.to_string()),
+            Ok(None) => match self.sock.peer_addr() {
+                Ok(_) => {
+                    self.phase = Phase::Open;
+                    return ConnectStatus::Connected;
+                }
+                Err(e) if e.kind() == ErrorKind::NotConnected && !expired => None,
+                Err(e) if e.kind() == ErrorKind::NotConnected => Some("connect timed out".to_owned()),
+                Err(e) => Some(e.to_string()),
+            },
+        };
+        let Some(why) = failure else {
+            return ConnectStatus::Pending;
+        };
+        while let Some(addr) = self.rest.pop() {
+            log::debug!("kprod: connect to {} ({why}); trying {addr}", self.peer);
+            let _ = registry.deregister(&mut self.sock);
+            if let Ok(mut sock) = open(addr, opts) {
+                if registry.register(&mut sock, self.token, Interest::READABLE | Interest::WRITABLE).is_ok() {
+                    self.sock = sock;
+                    self.phase = Phase::Connecting { deadline: StdInstant::now() + opts.connect_timeout };
+                    return ConnectStatus::Pending;
+                }
+            }
+        }
+        ConnectStatus::Failed(why)
+    }
+
+    /// The connect deadline, while connecting.
+    pub(crate) const fn deadline(&self) -> Option<StdInstant> {
+        match self.phase {
+            Phase::Connecting { deadline } => Some(deadline),
+            Phase::Open => None,
+        }
+    }
+
+    /// Queues a request frame.
+    pub(crate) fn queue(&mut self, frame: &[u8]) {
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+        self.out.extend_from_slice(frame);
+    }
+
+    /// Bytes queued and not yet written.
+    pub(crate) fn unsent(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    /// Writes queued bytes until the socket would block.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        while self.out_pos < self.out.len() {
+            match self.sock.write(&self.out[self.out_pos..]) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => self.out_pos += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        } else if self.out_pos > 1 << 20 && self.out_pos * 2 > self.out.len() {
+            self.out.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
+        Ok(())
+    }
+
+    /// Reads everything available (mio is edge-triggered): whether bytes arrived, and the
+    /// error that ended the connection if one did (an orderly close is `UnexpectedEof`).
+    pub(crate) fn read_available(&mut self) -> (bool, Option<io::Error>) {
+        let mut any = false;
+        loop {
+            let len = self.rx.len();
+            self.rx.resize(len + READ_CHUNK, 0);
+            let r = self.sock.read(&mut self.rx[len..]);
+            self.rx.truncate(len + r.as_ref().map_or(0, |n| *n));
+            match r {
+                Ok(0) => return (any, Some(ErrorKind::UnexpectedEof.into())),
+                Ok(_) => any = true,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return (any, None),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return (any, Some(e)),
+            }
+        }
+    }
+
+    /// Removes the socket from the poller (it closes when dropped).
+    pub(crate) fn deregister(&mut self, registry: &Registry) {
+        let _ = registry.deregister(&mut self.sock);
+    }
+}
+
+/// A nonblocking socket with the options set, connecting to `addr`.
+fn open(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpStream> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    sock.set_nonblocking(true)?;
+    sock.set_tcp_nodelay(opts.nodelay)?;
+    // Buffer sizes before connect, so the window scale in the SYN matches.
+    if let Some(n) = opts.send_buffer {
+        sock.set_send_buffer_size(n)?;
+    }
+    if let Some(n) = opts.receive_buffer {
+        sock.set_recv_buffer_size(n)?;
+    }
+    match sock.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if in_progress(&e) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(sock.into()))
+}
+
+#[cfg(unix)]
+fn in_progress(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EINPROGRESS) || e.kind() == ErrorKind::WouldBlock
+}
+
+#[cfg(not(unix))]
+fn in_progress(e: &io::Error) -> bool {
+    e.kind() == ErrorKind::WouldBlock
+}

@@ -1,0 +1,310 @@
+//! [`Producer`]: the blocking, thread-safe producer handle.
+
+use core::marker::PhantomData;
+use core::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Instant as StdInstant, SystemTime, UNIX_EPOCH};
+
+use kprod_core::producer::metrics::Metrics;
+use kprod_core::producer::{Producer as Engine, ProducerRecord, SendError, Storage};
+use kprod_core::time::Instant;
+use mio::Poll;
+
+use crate::config::ProducerConfig;
+use crate::delivery::{Callback, DeliveryHandle};
+use crate::error::{BlockedOn, Error};
+use crate::io::{on_io_thread, IoLoop, WAKER};
+use crate::record::{Record, RecordMetadata};
+use crate::serializer::{BytesSerializer, Serializer, StringSerializer};
+use crate::shared::{Shared, State};
+
+/// A Kafka producer with its network IO on a background thread.
+///
+/// `send` is asynchronous: it puts the record in the buffer and returns a [`DeliveryHandle`]
+/// (or, with [`Producer::send_with_callback`], arranges a callback). It blocks only while the
+/// buffer is full or the topic's metadata is unknown, for at most `max.block.ms`.
+///
+/// The producer is `Send + Sync`: share one among threads (`Arc<Producer>`, or by reference
+/// in scoped threads); that batches better than one producer per thread. Dropping it closes
+/// it, waiting at most the configured drop timeout for buffered records.
+///
+/// `K` and `V` are the key and value types, turned into bytes by the serializers: `[u8]` for
+/// [`Producer::new`], `str` for [`Producer::strings`], anything with
+/// [`Producer::with_serializers`].
+pub struct Producer<K: ?Sized = [u8], V: ?Sized = [u8]> {
+    shared: Arc<Shared>,
+    io: Mutex<Option<JoinHandle<()>>>,
+    key_serializer: Box<dyn Serializer<K>>,
+    value_serializer: Box<dyn Serializer<V>>,
+    max_block: Duration,
+    drop_timeout: Duration,
+    _types: PhantomData<fn(&K, &V)>,
+}
+
+impl<K: ?Sized, V: ?Sized> core::fmt::Debug for Producer<K, V> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Producer").field("max_block", &self.max_block).finish_non_exhaustive()
+    }
+}
+
+impl Producer<[u8], [u8]> {
+    /// A producer of raw byte keys and values.
+    pub fn new(config: ProducerConfig) -> Result<Self, Error> {
+        Self::with_serializers(config, BytesSerializer, BytesSerializer)
+    }
+}
+
+impl Producer<str, str> {
+    /// A producer of UTF-8 string keys and values.
+    pub fn strings(config: ProducerConfig) -> Result<Self, Error> {
+        Self::with_serializers(config, StringSerializer, StringSerializer)
+    }
+}
+
+impl<K: ?Sized, V: ?Sized> Producer<K, V> {
+    /// A producer with the given key and value serializers. Starts the IO thread; connecting
+    /// happens there, so an unreachable cluster shows up as `send` timeouts, not here.
+    pub fn with_serializers(
+        config: ProducerConfig,
+        key_serializer: impl Serializer<K> + 'static,
+        value_serializer: impl Serializer<V> + 'static,
+    ) -> Result<Self, Error> {
+        let valid = config.validate()?;
+        let storage = Storage::with_capacity(valid.config(), config.capacities);
+        let bootstrap: Vec<(&str, u16)> = config.bootstrap.iter().map(|(h, p)| (h.as_str(), *p)).collect();
+        let engine = Engine::new(valid, &bootstrap, storage, Instant::ZERO)
+            .map_err(|e| Error::Config(format!("cannot build the producer: {e:?}")))?;
+        let poll = Poll::new().map_err(|e| Error::Io(format!("cannot create a poller: {e}")))?;
+        let waker = mio::Waker::new(poll.registry(), WAKER).map_err(|e| Error::Io(format!("cannot create a waker: {e}")))?;
+        let shared = Arc::new(Shared::new(engine, waker, StdInstant::now()));
+        let io = IoLoop::new(
+            Arc::clone(&shared),
+            poll,
+            config.socket,
+            config.capacities.connections,
+            config.core.max_request_size,
+        );
+        let thread = std::thread::Builder::new()
+            .name(format!("kprod-io-{}", config.client_id))
+            .spawn(move || io.run())
+            .map_err(|e| Error::Io(format!("cannot start the IO thread: {e}")))?;
+        Ok(Self {
+            shared,
+            io: Mutex::new(Some(thread)),
+            key_serializer: Box::new(key_serializer),
+            value_serializer: Box::new(value_serializer),
+            max_block: config.core.max_block,
+            drop_timeout: config.drop_timeout,
+            _types: PhantomData,
+        })
+    }
+
+    /// Sends a record: returns once it is buffered, with a handle to its delivery. Blocks up
+    /// to `max.block.ms` while the buffer is full or the topic's metadata is unknown.
+    pub fn send(&self, record: &Record<'_, K, V>) -> Result<DeliveryHandle, Error> {
+        let handle = self.send_inner(record, None)?;
+        // `register` returns a handle whenever no callback is given.
+        Ok(handle.expect("a handle for a send without callback"))
+    }
+
+    /// Sends a record and calls `callback` once with its delivery result. The callback runs
+    /// on the IO thread: keep it short, and do not wait on the producer from it.
+    pub fn send_with_callback<F>(&self, record: &Record<'_, K, V>, callback: F) -> Result<(), Error>
+    where
+        F: FnOnce(Result<RecordMetadata, Error>) + Send + 'static,
+    {
+        self.send_inner(record, Some(Box::new(callback))).map(|_| ())
+    }
+
+    fn send_inner(&self, record: &Record<'_, K, V>, callback: Option<Callback>) -> Result<Option<DeliveryHandle>, Error> {
+        let topic = record.topic;
+        let key = record.key.map(|k| self.key_serializer.serialize(topic, k)).transpose()?;
+        let value = record.value.map(|v| self.value_serializer.serialize(topic, v)).transpose()?;
+        let timestamp = record.timestamp.unwrap_or_else(wall_clock_ms);
+        let rec = ProducerRecord {
+            topic,
+            partition: record.partition,
+            key: key.as_deref(),
+            value: value.as_deref(),
+            headers: record.headers,
+            timestamp,
+        };
+        let mut callback = callback;
+        self.blocking(topic, |st, now| {
+            let id = st.engine.send(&rec, now)?;
+            let handle = st.registry.register(id, timestamp, callback.take());
+            // A new batch may be due earlier than the IO thread's current deadline (its linger
+            // starts, or the previous batch filled up).
+            if id.index == 0 {
+                self.shared.wake_io(st);
+            }
+            Ok(handle)
+        })
+    }
+
+    /// Runs `attempt` under the lock until it succeeds, fails for good, or `max.block.ms`
+    /// passes; between attempts it wakes the IO thread and sleeps until the IO thread reports
+    /// progress (completions, metadata).
+    fn blocking<T>(
+        &self,
+        topic: &str,
+        mut attempt: impl FnMut(&mut State, Instant) -> Result<T, SendError>,
+    ) -> Result<T, Error> {
+        let start = StdInstant::now();
+        let deadline = start + self.block_limit();
+        let mut st = self.shared.lock();
+        loop {
+            if st.io_stopped {
+                return Err(Error::Closed);
+            }
+            let now = self.shared.now();
+            let err = match attempt(&mut st, now) {
+                Ok(done) => return Ok(done),
+                Err(e) if e.is_retriable() => e,
+                Err(e) => return Err(Error::from_send(e)),
+            };
+            self.shared.wake_io(&mut st);
+            let (guard, time_left) = self.shared.wait_until(st, deadline);
+            st = guard;
+            if !time_left {
+                return Err(blocked_error(topic, err, start.elapsed()));
+            }
+        }
+    }
+
+    /// Makes every buffered record sendable now and waits until all records sent before this
+    /// call are complete (delivered or failed), and their callbacks have run.
+    pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        let timeout = if on_io_thread() { Duration::ZERO } else { timeout };
+        let deadline = StdInstant::now() + timeout;
+        let mut st = self.shared.lock();
+        let now = self.shared.now();
+        st.engine.flush(now);
+        let mark = st.registry.newest();
+        self.shared.wake_io(&mut st);
+        loop {
+            let done = mark.is_none_or(|m| st.registry.oldest().is_none_or(|o| o > m)) && !st.dispatching;
+            if done || st.io_stopped {
+                return Ok(());
+            }
+            let (guard, time_left) = self.shared.wait_until(st, deadline);
+            st = guard;
+            if !time_left {
+                return Err(Error::Timeout { topic: None, blocked_on: BlockedOn::Completion, after: timeout });
+            }
+        }
+    }
+
+    /// Closes the producer: no more sends; buffered records are sent, and whatever is not
+    /// complete after `timeout` fails with a close error. Waits for the IO thread to stop.
+    /// Returns an error if records had to be failed for the deadline. Calling it again (or
+    /// from another thread) waits for the same close, with the earlier deadline.
+    pub fn close(&self, timeout: Duration) -> Result<(), Error> {
+        // From a callback the IO thread cannot be joined: fail what is left at once.
+        let timeout = if on_io_thread() { Duration::ZERO } else { timeout };
+        {
+            let mut st = self.shared.lock();
+            let now = self.shared.now();
+            st.closing = true;
+            st.engine.close(now + timeout, now);
+            self.shared.wake_io(&mut st);
+        }
+        if on_io_thread() {
+            return Ok(());
+        }
+        let thread = self.io.lock().unwrap_or_else(PoisonError::into_inner).take();
+        match thread {
+            Some(t) => {
+                if t.join().is_err() {
+                    log::error!("kprod: the IO thread panicked");
+                }
+            }
+            None => {
+                // Another thread is joining: wait until the IO thread says it stopped.
+                let mut st = self.shared.lock();
+                while !st.io_stopped {
+                    st = self.shared.wait_until(st, StdInstant::now() + Duration::from_millis(100)).0;
+                }
+            }
+        }
+        let failed = self.shared.lock().failed_on_close;
+        if failed > 0 {
+            return Err(Error::Timeout { topic: None, blocked_on: BlockedOn::Completion, after: timeout });
+        }
+        Ok(())
+    }
+
+    /// The partitions of `topic`, fetching its metadata if needed (waits up to
+    /// `max.block.ms`).
+    pub fn partitions_for(&self, topic: &str) -> Result<Vec<u32>, Error> {
+        // The engine learns a topic from `send`. A record for a partition that cannot exist
+        // is refused with the partition count once the metadata is known, and never buffered.
+        let probe =
+            ProducerRecord { topic, partition: Some(u32::MAX), key: None, value: None, headers: &[], timestamp: 0 };
+        let probed = self.blocking(topic, |st, now| match st.engine.send(&probe, now) {
+            Err(SendError::InvalidPartition { count, .. }) => Ok(count),
+            Ok(_) => unreachable!("partition u32::MAX never exists"),
+            Err(e) => Err(e),
+        });
+        probed.map(|count| (0..count).collect())
+    }
+
+    /// A snapshot of the engine's metrics.
+    pub fn metrics(&self) -> Metrics {
+        *self.shared.lock().engine.metrics()
+    }
+
+    /// The producer id and epoch in use (idempotence), once known.
+    pub fn producer_id(&self) -> Option<(i64, i16)> {
+        self.shared.lock().engine.producer_id().map(|p| (p.producer_id, p.producer_epoch))
+    }
+
+    fn block_limit(&self) -> Duration {
+        if on_io_thread() {
+            Duration::ZERO
+        } else {
+            self.max_block
+        }
+    }
+}
+
+impl<K: ?Sized, V: ?Sized> Drop for Producer<K, V> {
+    fn drop(&mut self) {
+        let running = self.io.get_mut().map_or(true, |t| t.is_some());
+        if running {
+            if let Err(e) = self.close(self.drop_timeout) {
+                log::warn!("kprod: producer dropped: {e}");
+            }
+        }
+    }
+}
+
+/// The timeout error for a `max.block.ms` wait that ended on `err`.
+fn blocked_error(topic: &str, err: SendError, after: Duration) -> Error {
+    let blocked_on = match err {
+        SendError::BufferFull => BlockedOn::Buffer,
+        SendError::Topic(code) => BlockedOn::Metadata(Some(code)),
+        _ => BlockedOn::Metadata(None),
+    };
+    Error::Timeout { topic: Some(topic.to_owned()), blocked_on, after }
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+fn wall_clock_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn producer_is_send_and_sync() {
+        assert_send_sync::<Producer>();
+        assert_send_sync::<Producer<str, str>>();
+        assert_send_sync::<DeliveryHandle>();
+    }
+}
