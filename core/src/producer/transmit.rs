@@ -6,7 +6,7 @@
 //! partition per request, in queue order, up to `max.request.size`.
 
 use super::accumulator::Stage;
-use super::conn::{ConnId, ConnState, InFlight, RequestKind};
+use super::conn::{ConnId, ConnState, Connection, InFlight, RequestKind};
 use super::engine::{IdState, Producer, REQUEST_OVERHEAD};
 use super::types::{FatalError, Outcome};
 use crate::config::{Acks, ApiVersionPolicy};
@@ -95,37 +95,11 @@ impl<P: Partitioner> Producer<'_, P> {
         self.send_produce(i, now, buf)
     }
 
-    /// Encodes `req` as the next request on connection `i` and records it in flight.
-    fn emit<R: Request>(
-        &mut self,
-        i: usize,
-        (kind, version): (RequestKind, i16),
-        req: &R,
-        now: Instant,
-        buf: &mut [u8],
-    ) -> Result<Option<Transmit>, TransmitError> {
-        let client_id = Some(self.config.client_id);
-        let c = &mut self.conns[i];
-        let corr = c.peek_correlation_id();
-        let Ok(needed) = request_frame_len(version, corr, client_id, req) else {
-            return Ok(None);
-        };
-        if needed > buf.len() {
-            return Err(TransmitError::BufferTooSmall { needed });
-        }
-        let mut sink = SliceSink::new(buf);
-        let Ok(len) = encode_request(&mut sink, version, corr, client_id, req) else {
-            return Ok(None);
-        };
-        let corr = c.next_correlation_id();
-        c.push(InFlight { correlation_id: corr, kind, version, sent: now });
-        Ok(Some(Transmit { conn: ConnId(i as u16), len }))
-    }
-
     fn send_api_versions(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Polled {
         let version = self.conns[i].api_versions_version;
         let req = ApiVersionsRequest { client_software_name: "kprod", client_software_version: env!("CARGO_PKG_VERSION") };
-        self.emit(i, (RequestKind::ApiVersions, version), &req, now, buf)
+        let sent = write_request(&mut self.conns[i], i, self.config.client_id, (RequestKind::ApiVersions, version), &req, true, now, buf)?;
+        Ok(sent.map(|(t, _)| t))
     }
 
     fn send_metadata(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Polled {
@@ -147,19 +121,8 @@ impl<P: Partitioner> Producer<'_, P> {
             }
             let mut req = MetadataRequest::new(Some(&topics));
             req.allow_auto_topic_creation = true;
-            let client_id = Some(self.config.client_id);
-            let c = &mut self.conns[i];
-            let corr = c.peek_correlation_id();
-            let needed = request_frame_len(version, corr, client_id, &req).unwrap_or(0);
-            if needed > buf.len() {
-                return Err(TransmitError::BufferTooSmall { needed });
-            }
-            let mut sink = SliceSink::new(buf);
-            encode_request(&mut sink, version, corr, client_id, &req).ok().map(|len| {
-                let corr = c.next_correlation_id();
-                c.push(InFlight { correlation_id: corr, kind: RequestKind::Metadata, version, sent: now });
-                Transmit { conn: ConnId(i as u16), len }
-            })
+            let kind = (RequestKind::Metadata, version);
+            write_request(&mut self.conns[i], i, self.config.client_id, kind, &req, true, now, buf)?.map(|(t, _)| t)
         };
         if sent.is_some() {
             self.metadata_in_flight = Some(i as u16);
@@ -188,11 +151,11 @@ impl<P: Partitioner> Producer<'_, P> {
             req.producer_id = current.producer_id;
             req.producer_epoch = current.producer_epoch;
         }
-        let sent = self.emit(i, (RequestKind::InitProducerId, version), &req, now, buf)?;
+        let sent = write_request(&mut self.conns[i], i, self.config.client_id, (RequestKind::InitProducerId, version), &req, true, now, buf)?;
         if sent.is_some() {
             self.ids = IdState::InFlight { current, failures };
         }
-        Ok(sent)
+        Ok(sent.map(|(t, _)| t))
     }
 
     /// The producer state the next sealed batch of a partition gets.
@@ -322,25 +285,11 @@ impl<P: Partitioner> Producer<'_, P> {
                 at += n;
             }
             let req = ProduceRequest { transactional_id: None, acks: acks.wire(), timeout_ms: timeout, topic_data: &topics };
-            let expects = req.expects_response();
-            let client_id = Some(self.config.client_id);
-            let c = &mut self.conns[i];
-            let corr = c.peek_correlation_id();
-            let needed = request_frame_len(version, corr, client_id, &req).unwrap_or(0);
-            if needed > buf.len() {
-                return Err(TransmitError::BufferTooSmall { needed });
+            let kind = (RequestKind::Produce, version);
+            match write_request(&mut self.conns[i], i, self.config.client_id, kind, &req, req.expects_response(), now, buf)? {
+                Some((t, corr)) => (Some(t), corr),
+                None => (None, 0),
             }
-            let mut sink = SliceSink::new(buf);
-            let sent = encode_request(&mut sink, version, corr, client_id, &req).ok().map(|len| {
-                let corr = c.next_correlation_id();
-                if expects {
-                    c.push(InFlight { correlation_id: corr, kind: RequestKind::Produce, version, sent: now });
-                } else {
-                    c.last_active = now;
-                }
-                Transmit { conn: ConnId(i as u16), len }
-            });
-            (sent, corr)
         };
         if sent.is_none() {
             return Ok(None);
@@ -454,6 +403,39 @@ impl<P: Partitioner> Producer<'_, P> {
             self.set_fatal(FatalError::UnsupportedBroker);
         }
     }
+}
+
+/// Encodes `req` as the next request on connection `c` (slot `i`) into `buf` and, when a
+/// response is expected, records it in flight. Sizes the frame first: a buffer too small is an
+/// error that changes nothing. Returns the frame and its correlation id.
+#[allow(clippy::too_many_arguments)]
+fn write_request<R: Request>(
+    c: &mut Connection,
+    i: usize,
+    client_id: &str,
+    (kind, version): (RequestKind, i16),
+    req: &R,
+    expects_response: bool,
+    now: Instant,
+    buf: &mut [u8],
+) -> Result<Option<(Transmit, i32)>, TransmitError> {
+    let corr = c.peek_correlation_id();
+    let Ok(needed) = request_frame_len(version, corr, Some(client_id), req) else {
+        return Ok(None);
+    };
+    if needed > buf.len() {
+        return Err(TransmitError::BufferTooSmall { needed });
+    }
+    let Ok(len) = encode_request(&mut SliceSink::new(buf), version, corr, Some(client_id), req) else {
+        return Ok(None);
+    };
+    let corr = c.next_correlation_id();
+    if expects_response {
+        c.push(InFlight { correlation_id: corr, kind, version, sent: now });
+    } else {
+        c.last_active = now;
+    }
+    Ok(Some((Transmit { conn: ConnId(i as u16), len }, corr)))
 }
 
 /// `seq + n`, wrapping to 0 after `i32::MAX` as Kafka's sequences do.
