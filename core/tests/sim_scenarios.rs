@@ -323,3 +323,18 @@ fn an_unanswered_batch_keeps_its_retry_within_the_dedup_window() {
     run_clean(&mut sim);
     assert_eq!(delivered(&sim), 20);
 }
+
+/// More than 64 batches in flight on one connection when it breaks: every one is put back for a
+/// retry and delivered (the requeue works in rounds of a fixed buffer; a single round once left
+/// the rest marked in flight on a dead connection).
+#[test]
+fn a_lost_connection_requeues_every_batch_in_flight() {
+    let mut sc = Scenario::simple(21, 100, 0);
+    sc.caps = kprod_core::producer::Capacities { brokers: 8, topics: 4, partitions: 128, connections: 8, batches: 256 };
+    sc.records = records(100, 100, 0, 0);
+    let mut sim = sim(sc);
+    sim.response_hook = Some(Box::new(|ctx| (ctx.api == ApiKey::Produce && ctx.nth == 0).then_some(Fate::Lose)));
+    run_clean(&mut sim);
+    assert_eq!(delivered(&sim), 100);
+    assert!(sim.cluster.stats.duplicates >= 64, "the lost request carried more than 64 batches");
+}

@@ -399,16 +399,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         if let IdState::InFlight { current, failures } = self.ids {
             self.ids = IdState::Wanted { current, retry_at: now, failures };
         }
-        let mut lost: heapless::Vec<u16, 64> = heapless::Vec::new();
-        for (slot, b) in self.acc.iter_slots() {
-            if b.send.in_flight && b.send.request.0 == conn && lost.push(slot).is_err() {
-                break;
-            }
-        }
-        for slot in lost {
-            self.mark_uncertain(slot);
-            self.retry_batch(slot, now, None);
-        }
+        self.requeue_request(|req| req.0 == conn, now, None);
         // A lost leader connection may mean a leader change: refresh, after the backoff.
         self.meta.invalidate_all();
         self.delay_metadata(now);
@@ -551,6 +542,33 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             b.send.retrying = true;
         }
         self.metrics.batch_retried();
+    }
+
+    /// Puts every in-flight batch of the requests `lost` matches back for a retry, marking it
+    /// uncertain (the broker may have written it). Works in rounds of a fixed buffer; each round
+    /// takes batches out of flight, so the loop ends.
+    pub(super) fn requeue_request(
+        &mut self,
+        lost: impl Fn((u16, i32)) -> bool,
+        now: Instant,
+        error: Option<crate::protocol::ErrorCode>,
+    ) {
+        let mut batch: heapless::Vec<u16, 64> = heapless::Vec::new();
+        loop {
+            batch.clear();
+            for (slot, b) in self.acc.iter_slots() {
+                if b.send.in_flight && lost(b.send.request) && batch.push(slot).is_err() {
+                    break;
+                }
+            }
+            if batch.is_empty() {
+                return;
+            }
+            for &slot in &batch {
+                self.mark_uncertain(slot);
+                self.retry_batch(slot, now, error);
+            }
+        }
     }
 
     /// The batch's last attempt may have been written: until the broker answers a resend, it

@@ -246,16 +246,7 @@ impl<P: Partitioner> Producer<'_, P> {
             }
         }
         // Batches of this request the response did not mention: treat as lost, retry.
-        let mut missed: heapless::Vec<u16, 64> = heapless::Vec::new();
-        for (slot, b) in self.acc.iter_slots() {
-            if b.send.in_flight && b.send.request == (i as u16, corr) && missed.push(slot).is_err() {
-                break;
-            }
-        }
-        for slot in missed {
-            self.mark_uncertain(slot);
-            self.retry_batch(slot, now, Some(ErrorCode::UnknownServerError));
-        }
+        self.requeue_request(|req| req == (i as u16, corr), now, Some(ErrorCode::UnknownServerError));
         true
     }
 
