@@ -704,8 +704,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         if matches!(b.stage(), Stage::Sealed { .. }) && b.send.retry_at > now {
             return false;
         }
-        let ready = self.close_deadline.is_some() || self.acc.sendable_at(slot).is_some_and(|t| t <= now);
-        ready && matches!(b.stage(), Stage::Open(_) | Stage::Closed(_) | Stage::Sealed { .. })
+        self.close_deadline.is_some() || self.acc.sendable_at(slot).is_some_and(|t| t <= now)
     }
 
     /// The topic index and partition number of a partition slot (`u16::MAX` if unknown).

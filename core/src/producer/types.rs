@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use super::accumulator::{AccumulateError, BatchId, RecordId};
+use super::accumulator::{AccumulateError, BatchId};
 use super::conn::ConnId;
 use super::metadata::MetadataError;
 use crate::protocol::ErrorCode;
@@ -35,7 +35,7 @@ pub enum Event {
     Connect(ConnId),
     /// Close the connection (no `handle_disconnected` is needed afterwards).
     Close(ConnId),
-    /// Every record of `batch` (`records` of them, indices `0..records` in their [`RecordId`]s)
+    /// Every record of `batch` (`records` of them, indices `0..records` in their [`RecordId`](super::accumulator::RecordId)s)
     /// was written. Record `i` has offset `base_offset + i` (`-1` with `acks=0`, where nothing
     /// comes back).
     Delivered {
@@ -207,6 +207,3 @@ pub enum Outcome {
     /// Failed.
     Failed(DeliveryError),
 }
-
-/// Where a record went, for drivers that map [`RecordId`]s back to callers.
-pub type Receipt = RecordId;
