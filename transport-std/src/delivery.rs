@@ -40,17 +40,38 @@ impl BatchOutcome {
     }
 }
 
-/// The completion all records of one batch share.
+/// The completion all records of one batch share: threads wait on the condvar, futures
+/// (feature `tokio`) leave their wakers.
 #[derive(Debug, Default)]
 pub(crate) struct BatchCell {
-    outcome: Mutex<Option<BatchOutcome>>,
+    state: Mutex<CellState>,
     done: Condvar,
 }
 
+#[derive(Debug, Default)]
+struct CellState {
+    outcome: Option<BatchOutcome>,
+    /// The wakers of pending futures; a future keeps its key and removes it when dropped.
+    #[cfg(feature = "tokio")]
+    wakers: slab::Slab<core::task::Waker>,
+}
+
 impl BatchCell {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CellState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn resolve(&self, outcome: BatchOutcome) {
-        *self.outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
+        let mut state = self.lock();
+        state.outcome = Some(outcome);
+        #[cfg(feature = "tokio")]
+        let wakers = core::mem::take(&mut state.wakers);
+        drop(state);
         self.done.notify_all();
+        #[cfg(feature = "tokio")]
+        for (_, waker) in wakers {
+            waker.wake();
+        }
     }
 }
 
@@ -65,22 +86,21 @@ pub struct DeliveryHandle {
 impl DeliveryHandle {
     /// The result if the record is complete, else `None`. Never blocks.
     pub fn try_get(&self) -> Option<Result<RecordMetadata, Error>> {
-        let outcome = self.cell.outcome.lock().unwrap_or_else(PoisonError::into_inner);
-        outcome.as_ref().map(|o| o.record(self.index, self.timestamp))
+        self.cell.lock().outcome.as_ref().map(|o| o.record(self.index, self.timestamp))
     }
 
     /// Whether the record is complete (delivered or failed).
     pub fn is_done(&self) -> bool {
-        self.cell.outcome.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+        self.cell.lock().outcome.is_some()
     }
 
     /// Waits up to `timeout` for the result. If the record is not complete by then, returns
     /// [`Error::Timeout`] (the record stays in flight; wait again to see how it ends).
     pub fn wait(&self, timeout: Duration) -> Result<RecordMetadata, Error> {
         let deadline = StdInstant::now().checked_add(timeout);
-        let mut outcome = self.cell.outcome.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.cell.lock();
         loop {
-            if let Some(o) = outcome.as_ref() {
+            if let Some(o) = state.outcome.as_ref() {
                 return o.record(self.index, self.timestamp);
             }
             let left = match deadline {
@@ -90,7 +110,7 @@ impl DeliveryHandle {
             if left.is_zero() {
                 return Err(Error::Timeout { topic: None, blocked_on: BlockedOn::Completion, after: timeout });
             }
-            outcome = self.cell.done.wait_timeout(outcome, left).unwrap_or_else(PoisonError::into_inner).0;
+            state = self.cell.done.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
         }
     }
 
@@ -102,6 +122,37 @@ impl DeliveryHandle {
                 Err(Error::Timeout { blocked_on: BlockedOn::Completion, .. }) => {}
                 done => return done,
             }
+        }
+    }
+
+    /// Polls for the result from a future: `slot` is the future's waker key in the cell
+    /// (`None` until it first waits); it is released when the result is ready.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn poll_result(
+        &self,
+        slot: &mut Option<usize>,
+        cx: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<Result<RecordMetadata, Error>> {
+        let mut state = self.cell.lock();
+        if let Some(o) = state.outcome.as_ref() {
+            let result = o.record(self.index, self.timestamp);
+            if let Some(key) = slot.take() {
+                state.wakers.try_remove(key);
+            }
+            return core::task::Poll::Ready(result);
+        }
+        match slot.and_then(|key| state.wakers.get_mut(key)) {
+            Some(waker) => waker.clone_from(cx.waker()),
+            None => *slot = Some(state.wakers.insert(cx.waker().clone())),
+        }
+        core::task::Poll::Pending
+    }
+
+    /// Releases a future's waker key (the future is dropped before its result).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn forget_waker(&self, slot: &mut Option<usize>) {
+        if let Some(key) = slot.take() {
+            self.cell.lock().wakers.try_remove(key);
         }
     }
 }

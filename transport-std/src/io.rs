@@ -13,20 +13,20 @@
 
 use core::time::Duration;
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
 use kprod_core::producer::conn::ConnId;
-use kprod_core::producer::{DeliveryError, Event, Producer as Engine, TransmitError};
+use kprod_core::producer::{Event, Producer as Engine, TransmitError};
 use kprod_core::time::Instant;
 use mio::{Events, Poll, Token};
 
 use crate::config::SocketOptions;
-use crate::delivery::{BatchOutcome, Completed};
+use crate::delivery::Completed;
 use crate::error::Error;
+use crate::events::EventBook;
 use crate::net::{ConnectStatus, Conn, Phase};
 use crate::shared::{Shared, State};
 
@@ -79,11 +79,9 @@ pub(crate) struct IoLoop {
     inputs: Inputs,
     to_connect: Vec<(ConnId, String, u16)>,
     completed: Vec<Completed>,
-    topics: HashMap<u16, Arc<str>>,
-    connect_failures: HashMap<u16, u32>,
+    book: EventBook,
     stall: Duration,
     out_limit: usize,
-    seen_retries: u64,
 }
 
 impl IoLoop {
@@ -100,11 +98,9 @@ impl IoLoop {
             inputs: Inputs::default(),
             to_connect: Vec::new(),
             completed: Vec::new(),
-            topics: HashMap::new(),
-            connect_failures: HashMap::new(),
+            book: EventBook::default(),
             stall: STALL_MIN,
             out_limit: (4 << 20).max(2 * max_request),
-            seen_retries: 0,
         }
     }
 
@@ -145,7 +141,7 @@ impl IoLoop {
         if progressed && st.waiters > 0 {
             shared.progress.notify_all();
         }
-        self.log_retries(&st.engine);
+        self.book.log_retries(&st.engine);
         let deadline = st.engine.poll_timeout();
         st.io_sleeping = !exit;
         drop(guard);
@@ -156,8 +152,7 @@ impl IoLoop {
         let any = !self.inputs.is_empty();
         for id in self.inputs.connected.drain(..) {
             if let Some(c) = self.conns.get(usize::from(id.0)).and_then(Option::as_ref) {
-                log::info!("kprod: connected to {}", c.peer);
-                self.connect_failures.remove(&id.0);
+                self.book.connected(id, &c.peer);
                 engine.handle_connected(id, now);
             }
         }
@@ -179,7 +174,7 @@ impl IoLoop {
                 if c.phase == Phase::Open {
                     log::warn!("kprod: connection to {} lost: {why}", c.peer);
                 } else {
-                    self.connect_failed(id, &c.peer, &why);
+                    self.book.connect_failed(id, &c.peer, &why);
                 }
                 c.deregister(self.poll.registry());
             }
@@ -239,56 +234,9 @@ impl IoLoop {
                     }
                 }
             }
-            Event::Delivered { batch, topic, partition, base_offset, log_append_time, .. } => {
-                let topic = self.topic_name(&st.engine, topic);
-                let outcome = BatchOutcome::Delivered { topic, partition, base_offset, log_append_time };
-                self.completed.extend(st.registry.complete(batch, outcome));
-            }
-            Event::Failed { batch, topic, partition, records, reason } => {
-                let name = self.topic_name(&st.engine, topic);
-                log::warn!("kprod: {records} record(s) to {name}-{partition} failed: {reason}");
-                if reason == DeliveryError::Closed {
-                    st.failed_on_close += u64::from(records);
-                }
-                let outcome = BatchOutcome::Failed(Error::from_delivery(reason));
-                self.completed.extend(st.registry.complete(batch, outcome));
-            }
-            Event::Fatal(e) => log::error!("kprod: fatal producer error: {e}; every record now fails"),
+            completion => self.completed.extend(self.book.on_completion(st, completion)),
         }
         false
-    }
-
-    /// A topic's name as an `Arc<str>` shared by the `RecordMetadata`s (one per topic).
-    fn topic_name(&mut self, engine: &Engine<'static>, topic: u16) -> Arc<str> {
-        let name = engine.topic_name(topic).unwrap_or("");
-        match self.topics.get(&topic) {
-            Some(known) if &**known == name => Arc::clone(known),
-            _ => {
-                let arc: Arc<str> = Arc::from(name);
-                self.topics.insert(topic, Arc::clone(&arc));
-                arc
-            }
-        }
-    }
-
-    /// Logs a failed connect: a warning for the first of a row, then at debug level (the
-    /// engine retries with backoff while a broker is down).
-    fn connect_failed(&mut self, id: ConnId, peer: &str, why: &str) {
-        let n = self.connect_failures.entry(id.0).or_insert(0);
-        *n += 1;
-        if *n == 1 {
-            log::warn!("kprod: cannot connect to {peer}: {why} (retrying with backoff)");
-        } else {
-            log::debug!("kprod: cannot connect to {peer}: {why} ({n} failures in a row)");
-        }
-    }
-
-    fn log_retries(&mut self, engine: &Engine<'static>) {
-        let retries = engine.metrics().retries;
-        if retries > self.seen_retries {
-            log::debug!("kprod: {} batch retr(ies) scheduled", retries - self.seen_retries);
-            self.seen_retries = retries;
-        }
     }
 
     /// How long to wait: until the engine's deadline or the first connect deadline.
@@ -343,7 +291,7 @@ impl IoLoop {
                     *slot = Some(c);
                 }
                 Err(e) => {
-                    self.connect_failed(id, &format!("{host}:{port}"), &e.to_string());
+                    self.book.connect_failed(id, &format!("{host}:{port}"), &e.to_string());
                     self.inputs.lost.push((id, None, e.to_string()));
                 }
             }

@@ -1,7 +1,9 @@
 //! # kprod-std
 //!
-//! A blocking Kafka producer for std: the sans-IO [`kprod_core`] engine driven by a background
-//! IO thread over nonblocking std sockets.
+//! Kafka producers for std: the sans-IO [`kprod_core`] engine driven by a background IO thread
+//! over nonblocking std sockets ([`Producer`], blocking), and, with feature `tokio`,
+//! `AsyncProducer`: the same engine driven by a tokio task, with awaitable, cancellation-safe
+//! sends.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -50,9 +52,12 @@
 // A std-only driver: std paths read more plainly here; the core keeps the no_std discipline.
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc, clippy::alloc_instead_of_core)]
 
+#[cfg(feature = "tokio")]
+mod async_producer;
 mod config;
 mod delivery;
 mod error;
+mod events;
 mod io;
 mod net;
 mod producer;
@@ -60,6 +65,8 @@ mod record;
 mod serializer;
 mod shared;
 
+#[cfg(feature = "tokio")]
+pub use async_producer::{AsyncProducer, DeliveryFuture};
 pub use config::{parse_bootstrap, parse_properties, ProducerConfig, SocketOptions, DEFAULT_PORT};
 pub use delivery::{Callback, DeliveryHandle};
 pub use error::{BlockedOn, ConfigError, DeliveryError, Error, FatalError, SendError};

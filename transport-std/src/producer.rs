@@ -1,6 +1,7 @@
 //! [`Producer`]: the blocking, thread-safe producer handle.
 
 use core::marker::PhantomData;
+use std::borrow::Cow;
 use core::time::Duration;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -70,11 +71,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
         key_serializer: impl Serializer<K> + 'static,
         value_serializer: impl Serializer<V> + 'static,
     ) -> Result<Self, Error> {
-        let valid = config.validate()?;
-        let storage = Storage::with_capacity(valid.config(), config.capacities);
-        let bootstrap: Vec<(&str, u16)> = config.bootstrap.iter().map(|(h, p)| (h.as_str(), *p)).collect();
-        let engine = Engine::new(valid, &bootstrap, storage, Instant::ZERO)
-            .map_err(|e| Error::Config(format!("cannot build the producer: {e:?}")))?;
+        let engine = build_engine(&config)?;
         let poll = Poll::new().map_err(|e| Error::Io(format!("cannot create a poller: {e}")))?;
         let waker = mio::Waker::new(poll.registry(), WAKER).map_err(|e| Error::Io(format!("cannot create a waker: {e}")))?;
         let shared = Arc::new(Shared::new(engine, waker, StdInstant::now()));
@@ -119,17 +116,9 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
 
     fn send_inner(&self, record: &Record<'_, K, V>, callback: Option<Callback>) -> Result<Option<DeliveryHandle>, Error> {
         let topic = record.topic;
-        let key = record.key.map(|k| self.key_serializer.serialize(topic, k)).transpose()?;
-        let value = record.value.map(|v| self.value_serializer.serialize(topic, v)).transpose()?;
-        let timestamp = record.timestamp.unwrap_or_else(wall_clock_ms);
-        let rec = ProducerRecord {
-            topic,
-            partition: record.partition,
-            key: key.as_deref(),
-            value: value.as_deref(),
-            headers: record.headers,
-            timestamp,
-        };
+        let bytes = Serialized::new(record, &*self.key_serializer, &*self.value_serializer)?;
+        let rec = bytes.record(record);
+        let timestamp = rec.timestamp;
         let mut callback = callback;
         self.blocking(topic, |st, now| {
             let id = st.engine.send(&rec, now)?;
@@ -184,8 +173,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
         let mark = st.registry.newest();
         self.shared.wake_io(&mut st);
         loop {
-            let done = mark.is_none_or(|m| st.registry.oldest().is_none_or(|o| o > m)) && !st.dispatching;
-            if done || st.io_stopped {
+            if st.flushed(mark) || st.io_stopped {
                 return Ok(());
             }
             let (guard, time_left) = self.shared.wait_until(st, deadline);
@@ -238,16 +226,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
     /// The partitions of `topic`, fetching its metadata if needed (waits up to
     /// `max.block.ms`).
     pub fn partitions_for(&self, topic: &str) -> Result<Vec<u32>, Error> {
-        // The engine learns a topic from `send`. A record for a partition that cannot exist
-        // is refused with the partition count once the metadata is known, and never buffered.
-        let probe =
-            ProducerRecord { topic, partition: Some(u32::MAX), key: None, value: None, headers: &[], timestamp: 0 };
-        let probed = self.blocking(topic, |st, now| match st.engine.send(&probe, now) {
-            Err(SendError::InvalidPartition { count, .. }) => Ok(count),
-            Ok(_) => unreachable!("partition u32::MAX never exists"),
-            Err(e) => Err(e),
-        });
-        probed.map(|count| (0..count).collect())
+        self.blocking(topic, |st, now| partition_count(&mut st.engine, topic, now)).map(|count| (0..count).collect())
     }
 
     /// A snapshot of the engine's metrics.
@@ -280,8 +259,61 @@ impl<K: ?Sized, V: ?Sized> Drop for Producer<K, V> {
     }
 }
 
+/// The engine for `config` (every driver builds it so).
+pub(crate) fn build_engine(config: &ProducerConfig) -> Result<Engine<'static>, Error> {
+    let valid = config.validate()?;
+    let storage = Storage::with_capacity(valid.config(), config.capacities);
+    let bootstrap: Vec<(&str, u16)> = config.bootstrap.iter().map(|(h, p)| (h.as_str(), *p)).collect();
+    Engine::new(valid, &bootstrap, storage, Instant::ZERO).map_err(|e| Error::Config(format!("cannot build the producer: {e:?}")))
+}
+
+/// A record's key and value as bytes, and its timestamp (the wall clock if it has none).
+pub(crate) struct Serialized<'a> {
+    key: Option<Cow<'a, [u8]>>,
+    value: Option<Cow<'a, [u8]>>,
+    timestamp: i64,
+}
+
+impl<'a> Serialized<'a> {
+    /// Runs the serializers (on the caller's thread, before any lock).
+    pub(crate) fn new<K: ?Sized, V: ?Sized>(
+        record: &Record<'a, K, V>,
+        key_serializer: &dyn Serializer<K>,
+        value_serializer: &dyn Serializer<V>,
+    ) -> Result<Self, Error> {
+        let topic = record.topic;
+        let key = record.key.map(|k| key_serializer.serialize(topic, k)).transpose()?;
+        let value = record.value.map(|v| value_serializer.serialize(topic, v)).transpose()?;
+        Ok(Self { key, value, timestamp: record.timestamp.unwrap_or_else(wall_clock_ms) })
+    }
+
+    /// The engine's view of `record` with these bytes.
+    pub(crate) fn record<'r, K: ?Sized, V: ?Sized>(&'r self, record: &Record<'r, K, V>) -> ProducerRecord<'r> {
+        ProducerRecord {
+            topic: record.topic,
+            partition: record.partition,
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            headers: record.headers,
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+/// `topic`'s partition count, once its metadata is known (a retriable error until then).
+pub(crate) fn partition_count(engine: &mut Engine<'static>, topic: &str, now: Instant) -> Result<u32, SendError> {
+    // The engine learns a topic from `send`. A record for a partition that cannot exist is
+    // refused with the partition count once the metadata is known, and never buffered.
+    let probe = ProducerRecord { topic, partition: Some(u32::MAX), key: None, value: None, headers: &[], timestamp: 0 };
+    match engine.send(&probe, now) {
+        Err(SendError::InvalidPartition { count, .. }) => Ok(count),
+        Ok(_) => unreachable!("partition u32::MAX never exists"),
+        Err(e) => Err(e),
+    }
+}
+
 /// The timeout error for a `max.block.ms` wait that ended on `err`.
-fn blocked_error(topic: &str, err: SendError, after: Duration) -> Error {
+pub(crate) fn blocked_error(topic: &str, err: SendError, after: Duration) -> Error {
     let blocked_on = match err {
         SendError::BufferFull => BlockedOn::Buffer,
         SendError::Topic(code) => BlockedOn::Metadata(Some(code)),

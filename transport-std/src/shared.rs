@@ -19,6 +19,7 @@
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant as StdInstant;
 
+use kprod_core::producer::accumulator::BatchId;
 use kprod_core::producer::Producer as Engine;
 use kprod_core::time::Instant;
 
@@ -42,17 +43,10 @@ pub(crate) struct State {
     pub(crate) failed_on_close: u64,
 }
 
-/// Shared between the `Producer` handle(s) and the IO thread.
-pub(crate) struct Shared {
-    pub(crate) state: Mutex<State>,
-    pub(crate) progress: Condvar,
-    pub(crate) waker: mio::Waker,
-    start: StdInstant,
-}
-
-impl Shared {
-    pub(crate) fn new(engine: Engine<'static>, waker: mio::Waker, start: StdInstant) -> Self {
-        let state = State {
+impl State {
+    /// The state of a new producer.
+    pub(crate) fn new(engine: Engine<'static>) -> Self {
+        Self {
             engine,
             registry: Registry::default(),
             io_sleeping: false,
@@ -61,17 +55,28 @@ impl Shared {
             closing: false,
             io_stopped: false,
             failed_on_close: 0,
-        };
-        Self { state: Mutex::new(state), progress: Condvar::new(), waker, start }
+        }
     }
 
-    /// Locks the state. A panic while holding the lock is a bug of ours; the state is still
-    /// the best information there is, so later calls go on with it.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Whether every record registered up to `mark` (`Registry::newest` when a flush began)
+    /// is complete and resolved.
+    pub(crate) fn flushed(&self, mark: Option<BatchId>) -> bool {
+        mark.is_none_or(|m| self.registry.oldest().is_none_or(|o| o > m)) && !self.dispatching
+    }
+}
+
+/// The engine's clock: microseconds since the producer was built.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    start: StdInstant,
+}
+
+impl Clock {
+    pub(crate) const fn new(start: StdInstant) -> Self {
+        Self { start }
     }
 
-    /// The engine's clock: microseconds since the producer was built.
+    /// Now, on the engine's clock.
     pub(crate) fn now(&self) -> Instant {
         self.at(StdInstant::now())
     }
@@ -84,6 +89,41 @@ impl Shared {
     /// The std instant of an engine instant.
     pub(crate) fn std_at(&self, t: Instant) -> StdInstant {
         self.start + core::time::Duration::from_micros(t.as_micros().min(u64::MAX / 4))
+    }
+}
+
+/// Locks a producer's state. A panic while holding the lock is a bug of ours; the state is
+/// still the best information there is, so later calls go on with it.
+pub(crate) fn lock_state(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Shared between the `Producer` handle(s) and the IO thread.
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    pub(crate) progress: Condvar,
+    pub(crate) waker: mio::Waker,
+    clock: Clock,
+}
+
+impl Shared {
+    pub(crate) fn new(engine: Engine<'static>, waker: mio::Waker, start: StdInstant) -> Self {
+        Self { state: Mutex::new(State::new(engine)), progress: Condvar::new(), waker, clock: Clock::new(start) }
+    }
+
+    /// Locks the state (see [`lock_state`]).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        lock_state(&self.state)
+    }
+
+    /// The engine's clock: microseconds since the producer was built.
+    pub(crate) fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// The std instant of an engine instant.
+    pub(crate) fn std_at(&self, t: Instant) -> StdInstant {
+        self.clock.std_at(t)
     }
 
     /// Wakes the IO thread if it sleeps (call with the lock held).

@@ -1,0 +1,220 @@
+//! One broker connection of the tokio driver: a connect under way (DNS through
+//! `tokio::net::lookup_host`, then `TcpSocket` with the options set before the SYN), or an open
+//! `TcpStream` with an outbox of request bytes and an inbox of response bytes.
+//!
+//! The driver task polls every connection from one `poll_fn` (readiness through
+//! `poll_read_ready` / `poll_write_ready`, then `try_read_buf` / `try_write`), so a round of
+//! socket IO needs no task per connection and no copy between tasks.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use std::io::{self, ErrorKind};
+use std::net::SocketAddr;
+
+use kprod_core::producer::conn::ConnId;
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::config::SocketOptions;
+
+/// How much room a read asks for at least.
+const READ_CHUNK: usize = 64 * 1024;
+/// How much one poll reads from one connection before the engine gets it (bounded work per
+/// round; the rest stays in the socket, whose readiness tokio keeps).
+const READ_BUDGET: usize = 4 << 20;
+
+/// A connect under way: DNS and the TCP connects to each resolved address in turn.
+type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+
+enum Phase {
+    Connecting(Connecting),
+    Open(TcpStream),
+}
+
+/// What one poll of a connection found.
+#[derive(Debug, Default)]
+pub(super) struct Polled {
+    /// The connect finished: the engine must hear `handle_connected`.
+    pub(super) connected: bool,
+    /// Bytes arrived in `rx`.
+    pub(super) read: bool,
+    /// Queued bytes were written.
+    pub(super) wrote: bool,
+    /// The connection failed or the broker closed it: why.
+    pub(super) lost: Option<String>,
+}
+
+/// A broker connection.
+pub(super) struct Conn {
+    pub(super) id: ConnId,
+    /// `host:port`, for logs.
+    pub(super) peer: String,
+    phase: Phase,
+    out: Vec<u8>,
+    out_pos: usize,
+    /// Bytes read and not yet consumed by the engine.
+    pub(super) rx: Vec<u8>,
+}
+
+impl Conn {
+    /// Starts connecting to `host:port` (nothing runs until the first poll).
+    pub(super) fn connect(id: ConnId, host: String, port: u16, opts: SocketOptions) -> Self {
+        let peer = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        let connecting = Box::pin(connect(host, port, opts));
+        Self { id, peer, phase: Phase::Connecting(connecting), out: Vec::new(), out_pos: 0, rx: Vec::new() }
+    }
+
+    /// Whether the connect has finished.
+    pub(super) const fn is_open(&self) -> bool {
+        matches!(self.phase, Phase::Open(_))
+    }
+
+    /// Queues a request frame.
+    pub(super) fn queue(&mut self, frame: &[u8]) {
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+        self.out.extend_from_slice(frame);
+    }
+
+    /// Bytes queued and not yet written.
+    pub(super) fn unsent(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    /// Drives the connection: the connect while it is under way; once open, reads what is
+    /// available (up to a budget) and writes what is queued until the socket would block. The
+    /// waker is registered for whatever returned `Pending`.
+    pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Polled {
+        let mut polled = Polled::default();
+        match &mut self.phase {
+            Phase::Connecting(connecting) => match connecting.as_mut().poll(cx) {
+                Poll::Pending => return polled,
+                Poll::Ready(Err(e)) => {
+                    polled.lost = Some(e.to_string());
+                    return polled;
+                }
+                Poll::Ready(Ok(stream)) => {
+                    self.phase = Phase::Open(stream);
+                    polled.connected = true;
+                }
+            },
+            Phase::Open(_) => {}
+        }
+        let Phase::Open(stream) = &self.phase else {
+            return polled;
+        };
+        if let Err(e) = read_available(stream, &mut self.rx, cx, &mut polled.read) {
+            polled.lost = Some(if e.kind() == ErrorKind::UnexpectedEof { "closed by the broker".into() } else { e.to_string() });
+            return polled;
+        }
+        match write_queued(stream, &self.out, &mut self.out_pos, cx) {
+            Ok(wrote) => polled.wrote = wrote,
+            Err(e) => polled.lost = Some(e.to_string()),
+        }
+        self.compact();
+        polled
+    }
+
+    fn compact(&mut self) {
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        } else if self.out_pos > 1 << 20 && self.out_pos * 2 > self.out.len() {
+            self.out.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
+    }
+
+    /// The open stream and the bytes it still has to write, if any (for a closing connection
+    /// to finish writing on its own).
+    pub(super) fn into_unsent(self) -> Option<(TcpStream, Vec<u8>)> {
+        match self.phase {
+            Phase::Open(stream) if self.out_pos < self.out.len() => {
+                let mut out = self.out;
+                out.drain(..self.out_pos);
+                Some((stream, out))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Reads until the socket would block, an error, or the budget; sets `got` if bytes arrived.
+/// An orderly close by the peer is `UnexpectedEof`.
+fn read_available(stream: &TcpStream, rx: &mut Vec<u8>, cx: &mut Context<'_>, got: &mut bool) -> io::Result<()> {
+    let mut budget = READ_BUDGET;
+    while budget > 0 {
+        match stream.poll_read_ready(cx) {
+            Poll::Pending => return Ok(()),
+            Poll::Ready(ready) => ready?,
+        }
+        rx.reserve(READ_CHUNK);
+        match stream.try_read_buf(rx) {
+            Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                *got = true;
+                budget = budget.saturating_sub(n);
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Writes `out[*pos..]` until done or the socket would block; whether anything was written.
+fn write_queued(stream: &TcpStream, out: &[u8], pos: &mut usize, cx: &mut Context<'_>) -> io::Result<bool> {
+    let mut wrote = false;
+    while *pos < out.len() {
+        match stream.poll_write_ready(cx) {
+            Poll::Pending => break,
+            Poll::Ready(ready) => ready?,
+        }
+        match stream.try_write(&out[*pos..]) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                *pos += n;
+                wrote = true;
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(wrote)
+}
+
+/// Resolves `host` (tokio's resolver: IP literals at once, names on the blocking pool, never on
+/// a runtime thread) and connects to its addresses in turn, each within the connect timeout.
+async fn connect(host: String, port: u16, opts: SocketOptions) -> io::Result<TcpStream> {
+    let limit = opts.connect_timeout;
+    let addrs: Vec<SocketAddr> = match tokio::time::timeout(limit, tokio::net::lookup_host((host.as_str(), port))).await {
+        Ok(found) => found?.collect(),
+        Err(_) => return Err(io::Error::new(ErrorKind::TimedOut, format!("resolving {host} timed out"))),
+    };
+    let mut last = io::Error::new(ErrorKind::NotFound, format!("{host}:{port} resolved to no address"));
+    for addr in addrs {
+        match tokio::time::timeout(limit, open(addr, &opts)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => last = e,
+            Err(_) => last = io::Error::new(ErrorKind::TimedOut, format!("connect to {addr} timed out")),
+        }
+        log::debug!("kprod: connect to {addr} failed: {last}");
+    }
+    Err(last)
+}
+
+/// A TCP connect to `addr` with the socket options set before the SYN (so the window scale
+/// matches the buffer sizes).
+async fn open(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpStream> {
+    let sock = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    sock.set_nodelay(opts.nodelay)?;
+    if let Some(n) = opts.send_buffer {
+        sock.set_send_buffer_size(u32::try_from(n).unwrap_or(u32::MAX))?;
+    }
+    if let Some(n) = opts.receive_buffer {
+        sock.set_recv_buffer_size(u32::try_from(n).unwrap_or(u32::MAX))?;
+    }
+    sock.connect(addr).await
+}

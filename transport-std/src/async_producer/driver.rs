@@ -1,0 +1,360 @@
+//! The driver task: owns the connections, feeds the engine, and sleeps until a socket is
+//! ready, the engine's next deadline (`tokio::time::Sleep`), or a producer handle notifies it.
+//!
+//! One round, as on the blocking IO thread (`io.rs`):
+//! 1. under the lock: give the engine what the last wait produced (connects, bytes read,
+//!    disconnects), then `handle_timeout`, then drain in the documented order: `poll_transmit`
+//!    until `None` (frames go to per-connection outboxes), then `poll_event` until `None`
+//!    (connects are queued, closes done, completions taken out of the registry), then
+//!    `poll_timeout`;
+//! 2. without the lock: resolve completions (wakes the `DeliveryFuture`s), start queued
+//!    connects;
+//! 3. wait in one `poll_fn` over the notification, the timer and every connection (reads,
+//!    writes, connects), until one of them has something for the engine.
+
+use core::future::{poll_fn, Future};
+use core::pin::{pin, Pin};
+use core::task::{Context, Poll};
+use core::time::Duration;
+use std::sync::Arc;
+
+use kprod_core::producer::{Event, TransmitError};
+use kprod_core::time::Instant;
+use tokio::io::AsyncWriteExt;
+use tokio::time::{Instant as TokioInstant, Sleep};
+
+use super::conn::Conn;
+use super::AsyncShared;
+use crate::config::SocketOptions;
+use crate::delivery::Completed;
+use crate::error::Error;
+use crate::events::EventBook;
+use crate::shared::State;
+use kprod_core::producer::conn::ConnId;
+
+/// The engine sometimes names a deadline that has passed although it cannot act on it yet (a
+/// batch held back by an in-flight limit, or waiting for a connection). After a round that
+/// changed nothing, such a deadline is taken as "poll again after a while", backing off from
+/// `STALL_MIN` to `STALL_MAX`; any socket event ends the stall.
+const STALL_MIN: Duration = Duration::from_millis(1);
+const STALL_MAX: Duration = Duration::from_millis(16);
+/// How long a closed connection may take to write what it still had queued.
+const LINGER: Duration = Duration::from_secs(5);
+/// The timer's instant while the engine names no deadline (it is not polled then).
+const IDLE: Duration = Duration::from_secs(3600);
+
+/// What the last wait produced, for the engine.
+#[derive(Default)]
+struct Inputs {
+    connected: Vec<ConnId>,
+    readable: Vec<ConnId>,
+    /// Connections lost (already taken out of their slot): id, peer, whether it had been
+    /// open, and why.
+    lost: Vec<(ConnId, String, bool, String)>,
+}
+
+impl Inputs {
+    fn is_empty(&self) -> bool {
+        self.connected.is_empty() && self.readable.is_empty() && self.lost.is_empty()
+    }
+}
+
+/// The driver task's state.
+pub(super) struct Driver {
+    shared: Arc<AsyncShared>,
+    conns: Vec<Option<Conn>>,
+    opts: SocketOptions,
+    tx: Vec<u8>,
+    inputs: Inputs,
+    to_connect: Vec<(ConnId, String, u16)>,
+    completed: Vec<Completed>,
+    book: EventBook,
+    stall: Duration,
+    out_limit: usize,
+    /// The last drain stopped at `out_limit`: written bytes are news for the engine.
+    throttled: bool,
+    timer: Pin<Box<Sleep>>,
+    /// Marks the driver stopped and fails what still waits, however the task ends: returned,
+    /// panicked, or dropped unpolled or mid-await by a runtime shutting down.
+    _stop: StopGuard,
+}
+
+impl Driver {
+    /// A driver for `shared`'s engine. Build it outside the task and move it in: its stop
+    /// guard then runs even if the runtime drops the task before its first poll.
+    pub(super) fn new(shared: Arc<AsyncShared>, opts: SocketOptions, connections: usize, max_request: usize) -> Self {
+        Self {
+            _stop: StopGuard(Arc::clone(&shared)),
+            shared,
+            conns: (0..connections).map(|_| None).collect(),
+            opts,
+            tx: vec![0; 64 * 1024],
+            inputs: Inputs::default(),
+            to_connect: Vec::new(),
+            completed: Vec::new(),
+            book: EventBook::default(),
+            stall: STALL_MIN,
+            out_limit: (4 << 20).max(2 * max_request),
+            throttled: false,
+            timer: Box::pin(tokio::time::sleep(IDLE)),
+        }
+    }
+
+    /// Runs until `close` (or the last handle's drop) completes; every waiter is resolved when
+    /// it returns or is dropped.
+    pub(super) async fn run(mut self) {
+        log::debug!("kprod: driver task started");
+        loop {
+            let (exit, timeout) = self.engine_round();
+            self.dispatch();
+            self.connect_queued();
+            if exit {
+                break;
+            }
+            let timeout = if self.inputs.is_empty() { timeout } else { Some(Duration::ZERO) };
+            self.wait(timeout).await;
+            // A busy producer always has input: let the runtime's other tasks run in between.
+            tokio::task::consume_budget().await;
+        }
+        self.linger().await;
+        log::debug!("kprod: driver task stopped");
+    }
+
+    /// Step 1 of a round, under the lock. Returns whether to stop, and how long to wait.
+    fn engine_round(&mut self) -> (bool, Option<Duration>) {
+        let shared = Arc::clone(&self.shared);
+        let mut guard = shared.lock();
+        let st = &mut *guard;
+        let now = shared.clock.now();
+        let mut progressed = self.apply_inputs(st, now);
+        st.engine.handle_timeout(now);
+        progressed |= self.drain(st, now);
+        let exit = st.closing && st.engine.pending_batches() == 0 && st.registry.is_empty();
+        if !self.completed.is_empty() {
+            st.dispatching = true;
+        }
+        self.book.log_retries(&st.engine);
+        let deadline = st.engine.poll_timeout();
+        drop(guard);
+        if progressed {
+            shared.progress.notify_waiters();
+        }
+        (exit, self.timeout(deadline, now, progressed))
+    }
+
+    fn apply_inputs(&mut self, st: &mut State, now: Instant) -> bool {
+        let any = !self.inputs.is_empty();
+        for id in self.inputs.connected.drain(..) {
+            if let Some(c) = self.conns.get(usize::from(id.0)).and_then(Option::as_ref) {
+                self.book.connected(id, &c.peer);
+                st.engine.handle_connected(id, now);
+            }
+        }
+        for id in self.inputs.readable.drain(..) {
+            if let Some(c) = self.conns.get_mut(usize::from(id.0)).and_then(Option::as_mut) {
+                let used = st.engine.handle_read(id, &c.rx, now);
+                c.rx.drain(..used.min(c.rx.len()));
+            }
+        }
+        for (id, peer, was_open, why) in core::mem::take(&mut self.inputs.lost) {
+            if was_open {
+                log::warn!("kprod: connection to {peer} lost: {why}");
+            } else {
+                self.book.connect_failed(id, &peer, &why);
+            }
+            st.engine.handle_disconnected(id, now);
+        }
+        any
+    }
+
+    /// Drains the engine's outputs in the documented order.
+    fn drain(&mut self, st: &mut State, now: Instant) -> bool {
+        let mut progressed = false;
+        loop {
+            let mut again = false;
+            self.throttled = false;
+            loop {
+                if self.unsent() >= self.out_limit {
+                    self.throttled = true;
+                    break;
+                }
+                match st.engine.poll_transmit(now, &mut self.tx) {
+                    Ok(Some(t)) => {
+                        progressed = true;
+                        match self.conns.get_mut(usize::from(t.conn.0)).and_then(Option::as_mut) {
+                            Some(c) if c.is_open() => c.queue(&self.tx[..t.len]),
+                            _ => {
+                                st.engine.handle_disconnected(t.conn, now);
+                                again = true;
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(TransmitError::BufferTooSmall { needed }) => self.tx.resize(needed, 0),
+                }
+            }
+            while let Some(event) = st.engine.poll_event() {
+                progressed = true;
+                again |= self.on_event(st, event, now);
+            }
+            if !again {
+                return progressed;
+            }
+        }
+    }
+
+    /// Handles one event; `true` if it was an input to the engine (drain again).
+    fn on_event(&mut self, st: &mut State, event: Event, now: Instant) -> bool {
+        match event {
+            Event::Connect(id) => match st.engine.address(id) {
+                Some((host, port)) => self.to_connect.push((id, host.to_owned(), port)),
+                None => {
+                    st.engine.handle_disconnected(id, now);
+                    return true;
+                }
+            },
+            Event::Close(id) => {
+                if let Some(c) = self.conns.get_mut(usize::from(id.0)).and_then(Option::take) {
+                    log::debug!("kprod: closing connection to {}", c.peer);
+                    if let Some((mut stream, rest)) = c.into_unsent() {
+                        // Let it finish writing on its own, for a bounded time.
+                        tokio::spawn(async move {
+                            let _ = tokio::time::timeout(LINGER, stream.write_all(&rest)).await;
+                        });
+                    }
+                }
+            }
+            completion => self.completed.extend(self.book.on_completion(st, completion)),
+        }
+        false
+    }
+
+    /// How long to wait: until the engine's deadline (`None`: until an input).
+    fn timeout(&mut self, deadline: Option<Instant>, now: Instant, progressed: bool) -> Option<Duration> {
+        let mut wait = deadline.map(|d| d.saturating_duration_since(now));
+        if progressed {
+            self.stall = STALL_MIN;
+        } else if wait == Some(Duration::ZERO) {
+            wait = Some(self.stall);
+            self.stall = (self.stall * 2).min(STALL_MAX);
+        }
+        wait
+    }
+
+    /// Step 2: resolve completions outside the lock, then tell `flush` waiters.
+    fn dispatch(&mut self) {
+        if self.completed.is_empty() {
+            return;
+        }
+        for done in self.completed.drain(..) {
+            done.dispatch();
+        }
+        self.shared.lock().dispatching = false;
+        self.shared.progress.notify_waiters();
+    }
+
+    fn connect_queued(&mut self) {
+        for (id, host, port) in core::mem::take(&mut self.to_connect) {
+            match self.conns.get_mut(usize::from(id.0)) {
+                Some(slot) => {
+                    let c = Conn::connect(id, host, port, self.opts);
+                    log::debug!("kprod: connecting to {}", c.peer);
+                    // A connection still in the slot is replaced (and closed by the drop).
+                    *slot = Some(c);
+                }
+                None => {
+                    let why = "no such connection slot".to_owned();
+                    self.inputs.lost.push((id, format!("{host}:{port}"), false, why));
+                }
+            }
+        }
+    }
+
+    fn unsent(&self) -> usize {
+        self.conns.iter().flatten().map(Conn::unsent).sum()
+    }
+
+    /// Step 3: waits until the notification, the timer, or a connection has news.
+    async fn wait(&mut self, timeout: Option<Duration>) {
+        if let Some(t) = timeout {
+            let at = TokioInstant::now().checked_add(t).unwrap_or_else(|| TokioInstant::now() + IDLE);
+            self.timer.as_mut().reset(at);
+        }
+        let shared = Arc::clone(&self.shared);
+        let mut notified = pin!(shared.wake.notified());
+        poll_fn(|cx| {
+            let mut ready = notified.as_mut().poll(cx).is_ready();
+            if timeout.is_some() {
+                ready |= self.timer.as_mut().poll(cx).is_ready();
+            }
+            ready |= self.poll_conns(cx);
+            if ready {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
+    /// Polls every connection; whether any has news for the engine.
+    fn poll_conns(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut news = false;
+        for slot in &mut self.conns {
+            let Some(c) = slot.as_mut() else {
+                continue;
+            };
+            let polled = c.poll(cx);
+            if polled.connected {
+                self.inputs.connected.push(c.id);
+                news = true;
+            }
+            if polled.read && !self.inputs.readable.contains(&c.id) {
+                self.inputs.readable.push(c.id);
+                news = true;
+            }
+            news |= polled.wrote && self.throttled;
+            if let Some(why) = polled.lost {
+                let was_open = c.is_open();
+                if let Some(c) = slot.take() {
+                    self.inputs.lost.push((c.id, c.peer, was_open, why));
+                }
+                news = true;
+            }
+        }
+        news
+    }
+
+    /// After close: lets the connections write what they still hold, for at most `LINGER`.
+    async fn linger(&mut self) {
+        let deadline = TokioInstant::now() + LINGER;
+        for c in self.conns.iter_mut().filter_map(Option::take) {
+            if let Some((mut stream, rest)) = c.into_unsent() {
+                let _ = tokio::time::timeout_at(deadline, stream.write_all(&rest)).await;
+            }
+        }
+    }
+}
+
+/// Marks the driver stopped however its task ends, and fails whatever still waits.
+struct StopGuard(Arc<AsyncShared>);
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        let left = {
+            let mut st = self.0.lock();
+            st.io_stopped = true;
+            st.dispatching = false;
+            st.registry.fail_all(&Error::Closed)
+        };
+        if std::thread::panicking() {
+            log::error!("kprod: the driver task panicked; {} batch(es) fail with Closed", left.len());
+        } else if !left.is_empty() {
+            log::warn!("kprod: the driver task was stopped (runtime shut down?); {} batch(es) fail with Closed", left.len());
+        }
+        for done in left {
+            done.dispatch();
+        }
+        self.0.progress.notify_waiters();
+    }
+}
