@@ -1,0 +1,238 @@
+//! `kprod perf`: Kafka's `kafka-producer-perf-test` for kprod.
+//!
+//! It sends `--num-records` records with null keys and `--record-size` random capital letters
+//! as values, like Kafka's tool (seeded; the letters are drawn once, or anew for every record
+//! with `--fresh-payload`, as recent versions of Kafka's tool do), to `--topic`, at most
+//! `--throughput` records per second. Each record's latency is the time from just before its
+//! `send` to its delivery callback. Every 5 s (at a completion, like Kafka's tool) it prints a
+//! progress line, and after closing the producer the final line, both in the exact shape of Kafka's
+//! `ProducerPerformance`, so one parser reads both tools:
+//!
+//! ```text
+//! 480001 records sent, 96000.2 records/sec (9.16 MB/sec), 3.1 ms avg latency, 41.0 ms max latency.
+//! 1000000 records sent, 97087.378641 records/sec (9.26 MB/sec), 2.95 ms avg latency, 41.00 ms max latency, 2 ms 50th, 6 ms 95th, 11 ms 99th, 30 ms 99.9th.
+//! ```
+//!
+//! `--json` prints one JSON object per line instead (`"type": "progress"` / `"final"`); the
+//! final one adds `errors`, `elapsed_s`, the process's CPU seconds and the error that stopped
+//! the run early, if any.
+//!
+//! # Cost per record
+//! The send loop allocates nothing per record but what `Producer::send_with_callback` does:
+//! the boxed callback (a 24-byte closure: a `'static` reference to the statistics and the send
+//! time) and the producer's own bookkeeping. The statistics are behind one mutex that only the
+//! producer's IO thread takes per record (the bar's ticker reads an atomic). Measured
+//! (heaptrack, 200,000 records): one allocation per record, the boxed callback; in a `perf`
+//! profile of 2,000,000 records malloc and free take about 7% of the process's CPU.
+
+mod output;
+mod stats;
+mod throttle;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use kprod_std::{Error, Producer, Record, RecordMetadata};
+
+use crate::config::{parse_key_value, KeyValue, Sources};
+use crate::Failure;
+use output::Output;
+use stats::Stats;
+use throttle::Throttler;
+
+/// `kprod perf` options (Kafka's names).
+#[derive(Debug, Args)]
+pub(crate) struct PerfArgs {
+    /// The topic to produce to.
+    #[arg(long)]
+    topic: String,
+    /// How many records to send.
+    #[arg(long = "num-records", value_parser = clap::value_parser!(u64).range(1..))]
+    num_records: u64,
+    /// The size of each record's value, in bytes.
+    #[arg(long = "record-size", value_parser = clap::value_parser!(u32).range(1..))]
+    record_size: u32,
+    /// At most this many records per second; -1 (or any negative value) for no limit.
+    #[arg(long, default_value = "-1", allow_negative_numbers = true, value_parser = parse_throughput)]
+    throughput: f64,
+    /// Producer properties, `name=value` ... (they override --producer.config).
+    #[arg(long = "producer-props", value_name = "PROP=VALUE", num_args = 1.., value_parser = parse_key_value)]
+    producer_props: Vec<KeyValue>,
+    /// A producer properties file.
+    #[arg(long = "producer.config", value_name = "FILE")]
+    producer_config: Option<PathBuf>,
+    /// Bootstrap servers (instead of `bootstrap.servers` in the properties).
+    #[arg(long = "bootstrap-server", value_name = "HOST:PORT")]
+    bootstrap: Option<String>,
+    /// Print JSON objects instead of Kafka's text lines.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar, even on a terminal.
+    #[arg(long = "no-progress")]
+    no_progress: bool,
+    /// Milliseconds between progress lines.
+    #[arg(long = "reporting-interval", value_name = "MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    reporting_interval: u64,
+    /// New random letters for every record, as recent Kafka tools do (costs `--record-size`
+    /// random draws per record). Default: one payload, generated once.
+    #[arg(long = "fresh-payload")]
+    fresh_payload: bool,
+}
+
+fn parse_throughput(arg: &str) -> Result<f64, String> {
+    let t: f64 = arg.parse().map_err(|_| format!("not a number: {arg:?}"))?;
+    if t.is_nan() || t == 0.0 {
+        return Err("must be positive (records/s), or -1 for no limit".into());
+    }
+    Ok(t)
+}
+
+/// What the producer's IO thread updates for each completed record.
+#[derive(Debug)]
+struct Recorder {
+    stats: Mutex<Stats>,
+    /// Completed records (delivered or failed), for the progress bar.
+    completed: AtomicU64,
+    output: Output,
+}
+
+impl Recorder {
+    /// The delivery callback of a record sent at `sent`.
+    fn complete(&self, sent: Instant, result: Result<RecordMetadata, Error>) {
+        let now = Instant::now();
+        let progress = {
+            let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+            match result {
+                Ok(_) => {
+                    let us = u64::try_from(now.saturating_duration_since(sent).as_micros()).unwrap_or(u64::MAX);
+                    stats.record(us, now)
+                }
+                Err(e) => {
+                    stats.error(&e);
+                    None
+                }
+            }
+        };
+        self.completed.fetch_add(1, Ordering::Relaxed);
+        if let Some(p) = progress {
+            self.output.progress(&p);
+        }
+    }
+}
+
+/// Runs `kprod perf`.
+pub(crate) fn run(args: &PerfArgs) -> Result<(), Failure> {
+    let mut flags = Vec::new();
+    if let Some(b) = &args.bootstrap {
+        flags.push(("bootstrap.servers", b.clone(), "--bootstrap-server"));
+    }
+    let sources = Sources {
+        defaults: &[("client.id", "perf-producer-client")],
+        file: args.producer_config.as_deref(),
+        properties: &args.producer_props,
+        properties_flag: "--producer-props",
+        flags,
+    };
+    let config = sources.build()?;
+    let close_timeout = config.engine().delivery_timeout + config.engine().request_timeout;
+    let producer = Producer::new(config)?;
+
+    let show_bar = !args.json && !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let start = Instant::now();
+    let stats = Stats::new(start, Duration::from_millis(args.reporting_interval), u64::from(args.record_size));
+    let recorder = Recorder {
+        stats: Mutex::new(stats),
+        completed: AtomicU64::new(0),
+        output: Output::new(args.json, show_bar, args.num_records),
+    };
+    // Every callback refers to the recorder. A `'static` reference (leaked once; the process
+    // ends with the command) spares each record an `Arc` count shared between threads.
+    let recorder: &'static Recorder = Box::leak(Box::new(recorder));
+    let ticker = recorder.output.start_ticker(&recorder.completed);
+
+    let stopped = send_all(&producer, args, recorder);
+    // Like Kafka's tool, the run ends once the producer is closed (everything completed).
+    let closed = producer.close(close_timeout);
+    drop(producer);
+    let end = Instant::now();
+    if let Some(t) = ticker {
+        t.stop();
+    }
+
+    let stats = recorder.stats.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut summary = stats.summary(end);
+    if let Some((user, sys)) = crate::cpu::cpu_seconds() {
+        summary.cpu_user_s = Some(user);
+        summary.cpu_sys_s = Some(sys);
+    }
+    let fatal = stopped.err().or_else(|| closed.err().map(Failure::from));
+    summary.error = fatal.as_ref().map(ToString::to_string);
+    recorder.output.summary(&summary);
+    if let Some(f) = fatal {
+        return Err(f);
+    }
+    match stats.errors() {
+        (0, _) => Ok(()),
+        (n, first) => Err(Failure::new(format!("{n} records failed; the first: {}", first.unwrap_or("?")))),
+    }
+}
+
+/// The send loop. Stops at the first error `send` returns: with identical records, one
+/// refused record means all would be.
+fn send_all(producer: &Producer, args: &PerfArgs, recorder: &'static Recorder) -> Result<(), Failure> {
+    let mut rng = fastrand::Rng::with_seed(0);
+    let mut payload = vec![0u8; args.record_size as usize];
+    fill_letters(&mut rng, &mut payload);
+    let mut throttler = Throttler::new(args.throughput, Instant::now());
+    for i in 0..args.num_records {
+        if args.fresh_payload && i > 0 {
+            fill_letters(&mut rng, &mut payload);
+        }
+        let record = Record::new(&args.topic).value(&payload[..]);
+        let sent = Instant::now();
+        producer
+            .send_with_callback(&record, move |result| recorder.complete(sent, result))
+            .map_err(|e| Failure::new(format!("record {i}: {e}")))?;
+        if throttler.should_throttle(i, sent) {
+            throttler.throttle();
+        }
+    }
+    Ok(())
+}
+
+/// Random capital letters, like Kafka's tool.
+fn fill_letters(rng: &mut fastrand::Rng, buf: &mut [u8]) {
+    for b in buf {
+        *b = rng.u8(b'A'..=b'Z');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_are_capital_letters_and_seeded() {
+        let (mut a, mut b) = (fastrand::Rng::with_seed(0), fastrand::Rng::with_seed(0));
+        let (mut x, mut y) = (vec![0u8; 4096], vec![0u8; 4096]);
+        fill_letters(&mut a, &mut x);
+        fill_letters(&mut b, &mut y);
+        assert_eq!(x, y);
+        assert!(x.iter().all(u8::is_ascii_uppercase));
+        let distinct: std::collections::BTreeSet<u8> = x.iter().copied().collect();
+        assert_eq!(distinct.len(), 26);
+    }
+
+    #[test]
+    fn throughput_must_be_a_rate_or_negative() {
+        assert_eq!(parse_throughput("-1"), Ok(-1.0));
+        assert_eq!(parse_throughput("2500.5"), Ok(2500.5));
+        assert!(parse_throughput("0").is_err());
+        assert!(parse_throughput("NaN").is_err());
+        assert!(parse_throughput("fast").is_err());
+    }
+}

@@ -1,0 +1,92 @@
+//! Throughput throttling with the rule of Kafka's `ThroughputThrottler`: after a send, if the
+//! average rate since the start is above the target, add `1 / target` seconds to a sleep
+//! deficit, and sleep it off once it reaches 2 ms (so sleeps are few and not too short for the
+//! OS timer). A negative target never throttles.
+
+use std::time::{Duration, Instant};
+
+/// The smallest sleep worth taking.
+const MIN_SLEEP: Duration = Duration::from_millis(2);
+
+/// Keeps the send rate at about `target` records per second.
+#[derive(Debug)]
+pub(crate) struct Throttler {
+    start: Instant,
+    target: f64,
+    per_record: Duration,
+    deficit: Duration,
+}
+
+impl Throttler {
+    /// A throttler for `target` records per second (negative: unlimited; it must not be 0 or
+    /// NaN, which the argument parser refuses) from `start`.
+    pub(crate) fn new(target: f64, start: Instant) -> Self {
+        let per_record = if target > 0.0 { Duration::from_secs_f64(1.0 / target) } else { Duration::ZERO };
+        Self { start, target, per_record, deficit: Duration::ZERO }
+    }
+
+    /// Whether `sent` records by `now` is ahead of the target rate.
+    pub(crate) fn should_throttle(&self, sent: u64, now: Instant) -> bool {
+        if self.target < 0.0 {
+            return false;
+        }
+        let elapsed = now.saturating_duration_since(self.start).as_secs_f64();
+        elapsed > 0.0 && sent as f64 / elapsed > self.target
+    }
+
+    /// Adds one record's worth of delay, and sleeps if enough has built up. Returns how long
+    /// it slept.
+    pub(crate) fn throttle(&mut self) -> Duration {
+        self.deficit += self.per_record;
+        if self.deficit < MIN_SLEEP {
+            return Duration::ZERO;
+        }
+        let begin = Instant::now();
+        std::thread::sleep(self.deficit);
+        self.deficit = Duration::ZERO;
+        begin.elapsed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unlimited_never_throttles() {
+        let t0 = Instant::now();
+        let t = Throttler::new(-1.0, t0);
+        assert!(!t.should_throttle(u64::MAX, t0 + Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn throttles_only_when_ahead_of_the_rate() {
+        let t0 = Instant::now();
+        let t = Throttler::new(1000.0, t0);
+        assert!(!t.should_throttle(5, t0), "no time has passed: no rate yet");
+        assert!(t.should_throttle(1001, t0 + Duration::from_secs(1)));
+        assert!(!t.should_throttle(999, t0 + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn sleeps_build_up_to_at_least_two_ms() {
+        let mut t = Throttler::new(1000.0, Instant::now());
+        assert_eq!(t.throttle(), Duration::ZERO);
+        let slept = t.throttle();
+        assert!(slept >= MIN_SLEEP, "{slept:?}");
+        assert_eq!(t.throttle(), Duration::ZERO, "the deficit was slept off");
+    }
+
+    #[test]
+    fn a_run_keeps_close_to_the_target() {
+        let start = Instant::now();
+        let mut t = Throttler::new(2000.0, start);
+        for i in 0..400u64 {
+            if t.should_throttle(i, Instant::now()) {
+                t.throttle();
+            }
+        }
+        let rate = 400.0 / start.elapsed().as_secs_f64();
+        assert!(rate < 2000.0 * 1.1, "{rate} records/s");
+    }
+}
