@@ -7,6 +7,7 @@
 //! beyond the first of a batch.
 
 use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant as StdInstant};
 
@@ -171,19 +172,21 @@ pub(crate) struct Completed {
 }
 
 impl Completed {
-    /// Resolves the handles and runs the callbacks (on the calling thread).
-    pub(crate) fn dispatch(self) {
+    /// Resolves the handles and runs the callbacks (on the calling thread). A callback that
+    /// panics does not keep the batch's other callbacks from running: each runs under
+    /// `catch_unwind`. Returns how many panicked.
+    pub(crate) fn dispatch(self) -> usize {
         if let Some(cell) = self.entry.cell {
             cell.resolve(self.outcome.clone());
         }
+        let mut panicked = 0;
         for (index, timestamp, callback) in self.entry.callbacks {
-            callback(self.outcome.record(index, timestamp));
+            let result = self.outcome.record(index, timestamp);
+            if catch_unwind(AssertUnwindSafe(move || callback(result))).is_err() {
+                panicked += 1;
+            }
         }
-    }
-
-    /// How many waiters this resolves.
-    pub(crate) fn callbacks(&self) -> usize {
-        self.entry.callbacks.len()
+        panicked
     }
 }
 
@@ -270,6 +273,25 @@ mod tests {
         }
         assert_eq!(other.get(), Err(Error::Closed));
         assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn a_panicking_callback_does_not_keep_the_others_from_running() {
+        let mut reg = Registry::default();
+        let seen = Arc::new(AtomicI64::new(0));
+        for index in 0..4 {
+            let s = Arc::clone(&seen);
+            let cb: Callback = Box::new(move |r| {
+                assert!(index % 2 == 0, "callback {index} panics");
+                s.fetch_add(r.unwrap().offset, Ordering::SeqCst);
+            });
+            assert!(reg.register(id(7, index), 0, Some(cb)).is_none());
+        }
+        let outcome = BatchOutcome::Delivered { topic: Arc::from("t"), partition: 0, base_offset: 10, log_append_time: -1 };
+        let panicked = reg.complete(BatchId(7), outcome).unwrap().dispatch();
+        assert_eq!(panicked, 2);
+        // Records 0 and 2 (offsets 10 and 12) ran although 1 panicked between them, and 3 after.
+        assert_eq!(seen.load(Ordering::SeqCst), 22);
     }
 
     #[test]

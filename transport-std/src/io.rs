@@ -14,7 +14,6 @@
 use core::time::Duration;
 use std::cell::Cell;
 use std::io::ErrorKind;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
@@ -262,9 +261,9 @@ impl IoLoop {
             return;
         }
         for done in self.completed.drain(..) {
-            let callbacks = done.callbacks();
-            if catch_unwind(AssertUnwindSafe(|| done.dispatch())).is_err() {
-                log::error!("kprod: a delivery callback panicked (batch with {callbacks} callbacks)");
+            let panicked = done.dispatch();
+            if panicked > 0 {
+                log::error!("kprod: {panicked} delivery callback(s) panicked; the batch's other callbacks ran");
             }
         }
         let mut st = self.shared.lock();
@@ -397,7 +396,7 @@ impl Drop for StopGuard {
             log::error!("kprod: the IO thread panicked; {} batch(es) fail with Closed", left.len());
         }
         for done in left {
-            let _ = catch_unwind(AssertUnwindSafe(|| done.dispatch()));
+            done.dispatch();
         }
         self.0.progress.notify_all();
     }
