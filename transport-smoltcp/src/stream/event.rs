@@ -1,0 +1,244 @@
+//! What the stream driver reports: completions and connection trouble ([`Event`]), the errors of
+//! its own calls, and what a [`super::StreamProducer::poll`] did ([`PollStatus`]).
+
+use core::fmt;
+
+use kprod_core::producer::accumulator::{BatchId, RecordId};
+use kprod_core::producer::{DeliveryError, FatalError};
+use kprod_core::time::Instant;
+
+/// What [`super::StreamProducer::poll`] (and the blocking helpers that call it) reports.
+///
+/// `CE` is the connector's error type and `SE` the stream's (see [`super::EventOf`]). Every
+/// record `send` accepted is covered by exactly one `Delivered` or `Failed` (use
+/// [`Event::covers`] / [`Event::offset_of`] to match a [`RecordId`]); `Link` events are
+/// informational: the engine retries on its own, with backoff.
+#[derive(Debug)]
+pub enum Event<'e, CE, SE> {
+    /// Every record of `batch` was written: record `i` has offset `base_offset + i` (`-1` with
+    /// `acks=0`, where the broker answers nothing).
+    Delivered {
+        /// The batch (the `batch` of the [`RecordId`]s `send` returned).
+        batch: BatchId,
+        /// The topic.
+        topic: &'e str,
+        /// The partition.
+        partition: u32,
+        /// Offset of the batch's first record, or -1 if unknown.
+        base_offset: i64,
+        /// The broker's append time with `LogAppendTime` topics, else -1.
+        log_append_time: i64,
+        /// Records in the batch (indices `0..records`).
+        records: u32,
+    },
+    /// Every record of `batch` failed.
+    Failed {
+        /// The batch.
+        batch: BatchId,
+        /// The topic.
+        topic: &'e str,
+        /// The partition.
+        partition: u32,
+        /// Records in the batch.
+        records: u32,
+        /// Why.
+        reason: DeliveryError,
+    },
+    /// The producer cannot go on (reported once; every later `send` fails with it and every
+    /// pending record gets a `Failed`).
+    Fatal(FatalError),
+    /// A stream to `host:port` could not be opened, or failed and was closed. Requests that
+    /// were in flight on it are retried by the engine.
+    Link {
+        /// The broker's host, as the engine names it.
+        host: &'e str,
+        /// The broker's port.
+        port: u16,
+        /// What went wrong.
+        error: LinkError<CE, SE>,
+    },
+    /// The engine's next request frame needs `needed` bytes but the transmit buffer holds only
+    /// `capacity`: nothing goes out until it fits. The batches in that request fail with
+    /// `DeliveryTimeout` when their time is up (so no record is lost silently). Reported once
+    /// per stall. Cure: a larger transmit buffer or a smaller `max.request.size`.
+    TxBufferTooSmall {
+        /// Bytes the frame needs.
+        needed: usize,
+        /// The transmit buffer's size.
+        capacity: usize,
+    },
+}
+
+impl<CE, SE> Event<'_, CE, SE> {
+    /// Whether this completion covers the record `id` (same batch, index in range).
+    pub fn covers(&self, id: RecordId) -> bool {
+        match *self {
+            Self::Delivered { batch, records, .. } | Self::Failed { batch, records, .. } => {
+                batch == id.batch && id.index < records
+            }
+            _ => false,
+        }
+    }
+
+    /// The offset of record `id` if this is the `Delivered` that covers it (`-1` with
+    /// `acks=0`).
+    pub fn offset_of(&self, id: RecordId) -> Option<i64> {
+        match *self {
+            Self::Delivered { base_offset, .. } if self.covers(id) => {
+                Some(if base_offset < 0 { -1 } else { base_offset + i64::from(id.index) })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl<CE: fmt::Debug, SE: fmt::Debug> fmt::Display for Event<'_, CE, SE> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Delivered { topic, partition, base_offset, records, .. } => {
+                write!(f, "{records} record(s) delivered to {topic}-{partition} at offset {base_offset}")
+            }
+            Self::Failed { topic, partition, records, reason, .. } => {
+                write!(f, "{records} record(s) to {topic}-{partition} failed: {reason}")
+            }
+            Self::Fatal(e) => write!(f, "fatal producer error: {e}"),
+            Self::Link { host, port, error } => write!(f, "stream to {host}:{port}: {error}"),
+            Self::TxBufferTooSmall { needed, capacity } => {
+                write!(f, "the next request needs {needed} bytes; the transmit buffer holds {capacity}")
+            }
+        }
+    }
+}
+
+/// Why a stream could not be opened or was closed. `CE` is the connector's error, `SE` the
+/// stream's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkError<CE, SE> {
+    /// [`super::Connector::connect`] failed (for [`super::Bootstrap`]: the engine asked for
+    /// another broker than the stream's, or the one stream is spent).
+    Connect(CE),
+    /// `read` or `read_ready` failed.
+    Read(SE),
+    /// `write`, `write_ready` or `flush` failed.
+    Write(SE),
+    /// The broker closed the stream (`read` returned 0).
+    Closed,
+    /// `write` accepted no byte although `write_ready` said it would.
+    WriteZero,
+    /// A response frame of `needed` bytes does not fit the stream's share of the receive
+    /// buffer (`capacity`). Cure: a larger receive buffer (Metadata for many partitions is the
+    /// largest response).
+    FrameTooLarge {
+        /// The frame's size, with its 4-byte length prefix.
+        needed: usize,
+        /// The stream's share of the receive buffer.
+        capacity: usize,
+    },
+    /// A response frame with a negative length.
+    Malformed,
+    /// A response frame arrived with no request waiting for one.
+    UnexpectedResponse,
+    /// More requests in flight on one stream than the driver tracks
+    /// ([`super::MAX_REQUESTS_PER_STREAM`]).
+    TooManyRequests,
+    /// Every stream slot is in use by other brokers: the driver's `N` is smaller than the
+    /// number of brokers the engine needs.
+    NoFreeStream,
+    /// More engine connections share one stream than the driver tracks
+    /// ([`super::MAX_SHARES_PER_STREAM`]).
+    ShareLimit,
+    /// The engine named no address for the connection (a bug; the connection is refused).
+    NoAddress,
+}
+
+impl<CE: fmt::Debug, SE: fmt::Debug> fmt::Display for LinkError<CE, SE> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Connect(e) => write!(f, "connect failed: {e:?}"),
+            Self::Read(e) => write!(f, "read failed: {e:?}"),
+            Self::Write(e) => write!(f, "write failed: {e:?}"),
+            Self::Closed => f.write_str("closed by the broker"),
+            Self::WriteZero => f.write_str("the stream accepted no byte"),
+            Self::FrameTooLarge { needed, capacity } => {
+                write!(f, "a {needed}-byte response does not fit the stream's {capacity}-byte receive buffer")
+            }
+            Self::Malformed => f.write_str("a response frame with a negative length"),
+            Self::UnexpectedResponse => f.write_str("a response arrived with no request waiting"),
+            Self::TooManyRequests => f.write_str("too many requests in flight on one stream"),
+            Self::NoFreeStream => f.write_str("every stream slot is in use by another broker"),
+            Self::ShareLimit => f.write_str("too many engine connections share the stream"),
+            Self::NoAddress => f.write_str("the engine named no address for the connection"),
+        }
+    }
+}
+
+impl<CE: fmt::Debug, SE: fmt::Debug> core::error::Error for LinkError<CE, SE> {}
+
+/// What one [`super::StreamProducer::poll`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollStatus {
+    /// Bytes moved, events reported, or work left over (a per-call bound was reached): poll
+    /// again soon instead of idling.
+    pub busy: bool,
+    /// When the engine's timers next need a `poll` at the latest (`None`: only when a stream
+    /// has input). Streams are polled for readiness, so poll regularly anyway.
+    pub next_timeout: Option<Instant>,
+}
+
+/// Why [`super::StreamProducer::new`] refused its arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NewError {
+    /// The stream count `N` is 0.
+    NoStreams,
+    /// The transmit buffer is smaller than [`super::MIN_TX_BUFFER`].
+    TxBufferTooSmall {
+        /// Its size.
+        len: usize,
+    },
+    /// Each stream's share of the receive buffer (`len / N`) is smaller than
+    /// [`super::MIN_RX_PER_STREAM`].
+    RxBufferTooSmall {
+        /// The share.
+        per_stream: usize,
+    },
+}
+
+impl fmt::Display for NewError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoStreams => f.write_str("the driver needs at least one stream slot"),
+            Self::TxBufferTooSmall { len } => {
+                write!(f, "the transmit buffer ({len} bytes) is smaller than {}", super::MIN_TX_BUFFER)
+            }
+            Self::RxBufferTooSmall { per_stream } => write!(
+                f,
+                "each stream's share of the receive buffer ({per_stream} bytes) is smaller than {}",
+                super::MIN_RX_PER_STREAM
+            ),
+        }
+    }
+}
+
+impl core::error::Error for NewError {}
+
+/// Why [`super::StreamProducer::flush_blocking`] returned before everything was complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlushError {
+    /// The deadline passed with batches still pending (they complete later, through `poll`).
+    Timeout {
+        /// Batches not yet complete.
+        pending_batches: usize,
+    },
+}
+
+impl fmt::Display for FlushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self::Timeout { pending_batches } = self;
+        write!(f, "flush deadline passed with {pending_batches} batch(es) pending")
+    }
+}
+
+impl core::error::Error for FlushError {}
