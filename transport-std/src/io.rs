@@ -130,6 +130,7 @@ impl IoLoop {
         let st = &mut *guard;
         st.io_sleeping = false;
         let now = shared.now();
+        shared.clock().resync_wall();
         let mut progressed = self.apply_inputs(&mut st.engine, now);
         st.engine.handle_timeout(now);
         progressed |= self.drain(st, now);

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use core::time::Duration;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Instant as StdInstant, SystemTime, UNIX_EPOCH};
+use std::time::Instant as StdInstant;
 
 use kprod_core::producer::metrics::Metrics;
 use kprod_core::producer::{Producer as Engine, ProducerRecord, SendError, Storage};
@@ -117,12 +117,11 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
     fn send_inner(&self, record: &Record<'_, K, V>, callback: Option<Callback>) -> Result<Option<DeliveryHandle>, Error> {
         let topic = record.topic;
         let bytes = Serialized::new(record, &*self.key_serializer, &*self.value_serializer)?;
-        let rec = bytes.record(record);
-        let timestamp = rec.timestamp;
         let mut callback = callback;
         self.blocking(topic, |st, now| {
+            let rec = bytes.record(record, self.shared.clock().wall_ms(now));
             let id = st.engine.send(&rec, now)?;
-            let handle = st.registry.register(id, timestamp, callback.take());
+            let handle = st.registry.register(id, rec.timestamp, callback.take());
             // A new batch may be due earlier than the IO thread's current deadline (its linger
             // starts, or the previous batch filled up).
             if id.index == 0 {
@@ -140,14 +139,16 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
         topic: &str,
         mut attempt: impl FnMut(&mut State, Instant) -> Result<T, SendError>,
     ) -> Result<T, Error> {
+        // One clock reading serves the first attempt (the common case): its engine instant, the
+        // record's timestamp and the deadline.
         let start = StdInstant::now();
         let deadline = start + self.block_limit();
+        let mut now = self.shared.clock().at(start);
         let mut st = self.shared.lock();
         loop {
             if st.io_stopped {
                 return Err(Error::Closed);
             }
-            let now = self.shared.now();
             let err = match attempt(&mut st, now) {
                 Ok(done) => return Ok(done),
                 Err(e) if e.is_retriable() => e,
@@ -156,6 +157,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
             self.shared.wake_io(&mut st);
             let (guard, time_left) = self.shared.wait_until(st, deadline);
             st = guard;
+            now = self.shared.now();
             if !time_left {
                 return Err(blocked_error(topic, err, start.elapsed()));
             }
@@ -267,11 +269,10 @@ pub(crate) fn build_engine(config: &ProducerConfig) -> Result<Engine<'static>, E
     Engine::new(valid, &bootstrap, storage, Instant::ZERO).map_err(|e| Error::Config(format!("cannot build the producer: {e:?}")))
 }
 
-/// A record's key and value as bytes, and its timestamp (the wall clock if it has none).
+/// A record's key and value as bytes.
 pub(crate) struct Serialized<'a> {
     key: Option<Cow<'a, [u8]>>,
     value: Option<Cow<'a, [u8]>>,
-    timestamp: i64,
 }
 
 impl<'a> Serialized<'a> {
@@ -284,18 +285,19 @@ impl<'a> Serialized<'a> {
         let topic = record.topic;
         let key = record.key.map(|k| key_serializer.serialize(topic, k)).transpose()?;
         let value = record.value.map(|v| value_serializer.serialize(topic, v)).transpose()?;
-        Ok(Self { key, value, timestamp: record.timestamp.unwrap_or_else(wall_clock_ms) })
+        Ok(Self { key, value })
     }
 
-    /// The engine's view of `record` with these bytes.
-    pub(crate) fn record<'r, K: ?Sized, V: ?Sized>(&'r self, record: &Record<'r, K, V>) -> ProducerRecord<'r> {
+    /// The engine's view of `record` with these bytes; `now_ms` (the wall clock at the send)
+    /// is its timestamp if it has none.
+    pub(crate) fn record<'r, K: ?Sized, V: ?Sized>(&'r self, record: &Record<'r, K, V>, now_ms: i64) -> ProducerRecord<'r> {
         ProducerRecord {
             topic: record.topic,
             partition: record.partition,
             key: self.key.as_deref(),
             value: self.value.as_deref(),
             headers: record.headers,
-            timestamp: self.timestamp,
+            timestamp: record.timestamp.unwrap_or(now_ms),
         }
     }
 }
@@ -320,11 +322,6 @@ pub(crate) fn blocked_error(topic: &str, err: SendError, after: Duration) -> Err
         _ => BlockedOn::Metadata(None),
     };
     Error::Timeout { topic: Some(topic.to_owned()), blocked_on, after }
-}
-
-/// Milliseconds since the Unix epoch (0 if the clock is before it).
-fn wall_clock_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -16,8 +16,9 @@
 //! themselves in `waiters` and sleep on `progress`, which the IO thread signals after a round
 //! that changed something.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Instant as StdInstant;
+use std::time::{Instant as StdInstant, SystemTime, UNIX_EPOCH};
 
 use kprod_core::producer::accumulator::BatchId;
 use kprod_core::producer::Producer as Engine;
@@ -65,15 +66,34 @@ impl State {
     }
 }
 
-/// The engine's clock: microseconds since the producer was built.
-#[derive(Debug, Clone, Copy)]
+/// The engine's clock: microseconds since the producer was built. It also gives record
+/// timestamps (wall-clock milliseconds) from the same monotonic reading: a send reads the clock
+/// once, not twice. The wall clock's offset is read again by the driver every round
+/// ([`Clock::resync_wall`]), so a step of the system clock shows in timestamps within a round.
+#[derive(Debug)]
 pub(crate) struct Clock {
     start: StdInstant,
+    /// Wall-clock milliseconds at engine instant zero.
+    wall_offset_ms: AtomicI64,
 }
 
 impl Clock {
-    pub(crate) const fn new(start: StdInstant) -> Self {
-        Self { start }
+    pub(crate) fn new(start: StdInstant) -> Self {
+        let clock = Self { start, wall_offset_ms: AtomicI64::new(0) };
+        clock.resync_wall();
+        clock
+    }
+
+    /// Reads the wall clock against the monotonic one again.
+    pub(crate) fn resync_wall(&self) {
+        let mono = self.now();
+        let offset = wall_clock_ms().saturating_sub(i64::try_from(mono.as_millis()).unwrap_or(i64::MAX));
+        self.wall_offset_ms.store(offset, Ordering::Relaxed);
+    }
+
+    /// The wall-clock time of engine instant `t`, in milliseconds since the Unix epoch.
+    pub(crate) fn wall_ms(&self, t: Instant) -> i64 {
+        self.wall_offset_ms.load(Ordering::Relaxed).saturating_add(i64::try_from(t.as_millis()).unwrap_or(i64::MAX))
     }
 
     /// Now, on the engine's clock.
@@ -126,6 +146,11 @@ impl Shared {
         self.clock.std_at(t)
     }
 
+    /// The engine's clock (also the source of record timestamps).
+    pub(crate) const fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     /// Wakes the IO thread if it sleeps (call with the lock held).
     pub(crate) fn wake_io(&self, state: &mut State) {
         if state.io_sleeping {
@@ -150,5 +175,30 @@ impl Shared {
         let mut state = self.progress.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
         state.waiters -= 1;
         (state, true)
+    }
+}
+
+/// Milliseconds since the Unix epoch, by the system clock (0 before 1970).
+fn wall_clock_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_follow_the_wall_clock() {
+        let clock = Clock::new(StdInstant::now());
+        std::thread::sleep(core::time::Duration::from_millis(30));
+        let before = wall_clock_ms();
+        let ts = clock.wall_ms(clock.now());
+        let after = wall_clock_ms();
+        // Millisecond truncation of two clocks: allow one step either way.
+        assert!(before - 1 <= ts && ts <= after + 1, "{before} <= {ts} <= {after}");
+        // A later instant maps to a later timestamp, by the same amount.
+        let t = clock.now();
+        let later = Instant::from_micros(t.as_micros() + 5_000_000);
+        assert_eq!(clock.wall_ms(later) - clock.wall_ms(t), 5_000);
     }
 }

@@ -126,6 +126,7 @@ impl Driver {
         let mut guard = shared.lock();
         let st = &mut *guard;
         let now = shared.clock.now();
+        shared.clock.resync_wall();
         let mut progressed = self.apply_inputs(st, now);
         st.engine.handle_timeout(now);
         progressed |= self.drain(st, now);

@@ -229,10 +229,10 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
     pub async fn enqueue(&self, record: &Record<'_, K, V>) -> Result<DeliveryFuture, Error> {
         let inner = &*self.inner;
         let bytes = Serialized::new(record, &*inner.key_serializer, &*inner.value_serializer)?;
-        let rec = bytes.record(record);
         let shared = &inner.shared;
         let handle = self
             .accept(record.topic, |st, now| {
+                let rec = bytes.record(record, shared.clock.wall_ms(now));
                 let id = st.engine.send(&rec, now)?;
                 let opens_batch = id.index == 0;
                 // Without a callback, `register` always gives a handle.
@@ -261,6 +261,8 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
         let shared = &*self.inner.shared;
         let start = StdInstant::now();
         let deadline = deadline_after(start, self.inner.max_block);
+        // The first attempt (the common case) uses the reading just taken.
+        let mut now = shared.clock.at(start);
         loop {
             // Registered before the attempt, so progress made right after it is not missed.
             let mut progress = pin!(shared.progress.notified());
@@ -270,7 +272,7 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
                 if st.io_stopped {
                     return Err(Error::Closed);
                 }
-                match attempt(&mut st, shared.clock.now()) {
+                match attempt(&mut st, now) {
                     Ok(done) => return Ok(done),
                     Err(e) if e.is_retriable() => e,
                     Err(e) => return Err(Error::from_send(e)),
@@ -282,6 +284,7 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
             {
                 return Err(blocked_error(topic, err, start.elapsed()));
             }
+            now = shared.clock.now();
         }
     }
 
