@@ -80,6 +80,7 @@ export KPROD_CLUSTER_BOOTSTRAP="$CH:$CLUSTER_PORT,$CH:$((CLUSTER_PORT + 1)),$CH:
 phase "install tools" ensure_tools --rust-targets
 phase "kafka jars" bash "$KAFKA" fetch
 phase "python venv" bash "$KAFKA" venv
+phase "bench runner unit tests" python3 -m unittest discover -s bench/run -p 'test_*.py'
 # The brokers start while cargo compiles: the JVMs and rustc share 2 cores,
 # but most of the broker start is waiting.
 start_brokers

@@ -1,0 +1,100 @@
+"""The benchmark's side channel to the broker: fresh topics, end offsets, the broker's CPU.
+
+Uses kafka-python (the venv of tests/broker/kafka.sh); no client under test is involved.
+"""
+
+import os
+import subprocess
+import time
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import NewTopic
+
+
+class Broker:
+    """One admin client for the whole run, and a consumer per end-offset query."""
+
+    def __init__(self, bootstrap):
+        self.bootstrap = bootstrap
+        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="kprod-bench-admin")
+
+    def close(self):
+        self.admin.close()
+
+    def create_topic(self, topic, partitions):
+        """Create the topic and wait until its metadata lists every partition."""
+        self.admin.create_topics([NewTopic(topic, partitions, 1)], timeout_ms=30000)
+        self.admin.wait_for_topics([topic], timeout_ms=30000)
+
+    def end_offsets(self, topic, partitions, timeout_s=30.0):
+        """Sum of the partitions' end offsets: the records the broker holds (the topic is new)."""
+        # A consumer of its own each time: kafka-python's consumer keeps every topic it was asked
+        # about in its metadata requests, and those bring deleted topics back (even with
+        # allow_auto_create_topics=False), so a long-lived one would resurrect every run's topic.
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        deadline = time.monotonic() + timeout_s
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, client_id="kprod-bench-offsets",
+                                 enable_auto_commit=False, allow_auto_create_topics=False)
+        try:
+            while True:
+                try:
+                    return sum(consumer.end_offsets(tps).values())
+                except Exception:  # noqa: BLE001 - metadata of a new topic may lag; retry until the deadline
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+        finally:
+            consumer.close()
+
+    def delete_topic(self, topic):
+        self.admin.delete_topics([topic], timeout_ms=30000)
+
+    def delete_topics_with_prefix(self, prefix):
+        """Delete what is left of this run's topics (a delete that failed, an interrupted run)."""
+        left = [t for t in self.admin.list_topics() if t.startswith(prefix)]
+        if left:
+            self.admin.delete_topics(left, timeout_ms=30000)
+        return left
+
+
+def broker_pid(port, work_dir):
+    """Pid of the broker JVM listening on the port, or None: kafka.sh's pid file, else ss."""
+    for name in os.listdir(work_dir) if os.path.isdir(work_dir) else []:
+        if name.startswith("broker-") and name.endswith(f"-{port}"):
+            try:
+                with open(os.path.join(work_dir, name, "pid"), encoding="ascii") as f:
+                    pid = int(f.read().strip())
+                if os.path.exists(f"/proc/{pid}/stat"):
+                    return pid
+            except (OSError, ValueError):
+                pass
+    try:
+        out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True,
+                             timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    marker = "pid="
+    at = out.find(marker)
+    if at < 0:
+        return None
+    digits = ""
+    for ch in out[at + len(marker):]:
+        if not ch.isdigit():
+            break
+        digits += ch
+    return int(digits) if digits else None
+
+
+def process_cpu_seconds(pid):
+    """user+sys CPU seconds of a running process (all threads), or None."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    fields = stat[stat.rfind(")") + 2:].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
