@@ -2,6 +2,9 @@
 //! sealing and removal. Batches it seals are decoded with the record batch decoder and compared
 //! with the records that went in.
 
+extern crate alloc;
+
+use alloc::collections::BTreeSet;
 use core::time::Duration;
 
 use kprod_core::compression::Compression;
@@ -174,4 +177,47 @@ fn removal_from_the_middle_keeps_the_queue_linked_and_queues_move() {
     assert!(a.queue(2).unwrap().is_empty());
     assert!(a.iter_queue(3).all(|s| a.slot(s).unwrap().partition() == 3));
     assert!(!a.move_queue(0, 3), "the target must be empty");
+}
+
+/// `iter_slots` stops at a high-water mark below the capacity: whatever the order of removals,
+/// it lists exactly the used slots, and a freed low slot is taken before a higher one.
+#[test]
+fn slot_scans_see_every_used_slot_and_nothing_else() {
+    let mut a = acc(64 * 1024, 1024, 16, Compression::None);
+    let v = value(0, 900); // one record fills a 1 KiB batch: one slot per record
+    let mut used = BTreeSet::new();
+    for p in 0..4u16 {
+        for _ in 0..2 {
+            let id = a.append(p, &Record::new(0, None, Some(&v)), 1 << 20, T0).unwrap();
+            assert_eq!(id.index, 0);
+        }
+    }
+    let listed = |a: &Accumulator<'_>| a.iter_slots().map(|(s, _)| s).collect::<BTreeSet<u16>>();
+    used.extend(listed(&a));
+    assert_eq!(used.len(), 8);
+    // Remove the highest slot, then one from the middle, then the rest from the top down.
+    let order: Vec<u16> = {
+        let mut all: Vec<u16> = used.iter().copied().collect();
+        let top = all.pop().unwrap();
+        let mid = all.remove(3);
+        all.reverse();
+        [top, mid].into_iter().chain(all).collect()
+    };
+    for (n, s) in order.iter().enumerate() {
+        a.remove(*s).unwrap();
+        used.remove(s);
+        assert_eq!(listed(&a), used, "after {} removals", n + 1);
+        if n == 1 {
+            // A new batch takes the lowest free slot: the middle one just freed.
+            let id = a.append(3, &Record::new(0, None, Some(&v)), 1 << 20, T0).unwrap();
+            let s = a.iter_queue(3).last().unwrap();
+            assert_eq!(a.slot(s).unwrap().id(), id.batch);
+            assert_eq!(s, order[1]);
+            used.insert(s);
+            assert_eq!(listed(&a), used);
+            a.remove(s).unwrap();
+            used.remove(&s);
+        }
+    }
+    assert!(a.iter_slots().next().is_none());
 }

@@ -555,3 +555,34 @@ fn slot_sizes_match_the_module_docs() {
     assert_eq!(size_of::<TopicSlot>(), 304);
     assert_eq!(size_of::<PartitionSlot>(), 16);
 }
+
+/// `partition_span` bounds the engine's scans over partitions: every partition with a topic
+/// lies below it, and it follows topics as they come, grow and go.
+#[test]
+fn partition_span_covers_every_used_partition() {
+    let mut md = cache(4, 4, 32);
+    let span_ok = |md: &Metadata<'_>| {
+        let used = (0..md.partition_capacity() as u16)
+            .filter(|&i| md.partition_location(PartitionIdx(i)).is_some())
+            .map(|i| usize::from(i) + 1)
+            .max()
+            .unwrap_or(0);
+        assert_eq!(md.partition_span(), used);
+    };
+    assert_eq!(md.partition_span(), 0);
+    let a = md.add_topic("a", at(0)).unwrap();
+    let b = md.add_topic("b", at(0)).unwrap();
+    let (pa, pb) = ([part(0, 1, 1), part(1, 1, 1)], [part(0, 1, 1), part(1, 1, 1), part(2, 1, 1)]);
+    let _ = apply(&mut md, &[topic("a", ID_A, &pa), topic("b", [0xb; 16], &pb)], at(10));
+    span_ok(&md);
+    assert_eq!(md.partition_span(), 5);
+    // "a" grows past the block it had: it moves behind "b", and the span follows.
+    let pa4 = [part(0, 1, 1), part(1, 1, 1), part(2, 1, 1), part(3, 1, 1)];
+    let _ = apply(&mut md, &[topic("a", ID_A, &pa4), topic("b", [0xb; 16], &pb)], at(20));
+    span_ok(&md);
+    assert!(md.partition_span() > 5);
+    md.remove_topic(a);
+    span_ok(&md);
+    md.remove_topic(b);
+    assert_eq!(md.partition_span(), 0);
+}

@@ -138,7 +138,7 @@ impl IoLoop {
         if !self.completed.is_empty() {
             st.dispatching = true;
         }
-        if progressed && st.waiters > 0 {
+        if progressed && st.wake_waiters() {
             shared.progress.notify_all();
         }
         self.book.log_retries(&st.engine);
@@ -269,7 +269,7 @@ impl IoLoop {
         }
         let mut st = self.shared.lock();
         st.dispatching = false;
-        if st.waiters > 0 {
+        if st.wake_waiters() {
             self.shared.progress.notify_all();
         }
     }

@@ -155,7 +155,11 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
                 Err(e) => return Err(Error::from_send(e)),
             };
             self.shared.wake_io(&mut st);
-            let (guard, time_left) = self.shared.wait_until(st, deadline);
+            let (guard, time_left) = if err == SendError::BufferFull {
+                self.shared.wait_for_space(st, deadline)
+            } else {
+                self.shared.wait_until(st, deadline)
+            };
             st = guard;
             now = self.shared.now();
             if !time_left {

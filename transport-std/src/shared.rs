@@ -34,6 +34,10 @@ pub(crate) struct State {
     pub(crate) io_sleeping: bool,
     /// User threads waiting on `progress`.
     pub(crate) waiters: usize,
+    /// Those of `waiters` that wait for buffer space (a `send` refused with a full buffer).
+    pub(crate) space_waiters: usize,
+    /// Free buffer bytes that wake `space_waiters` (a quarter of `buffer.memory`).
+    space_low_water: usize,
     /// The IO thread took completions out of the registry and is resolving them.
     pub(crate) dispatching: bool,
     /// `close` was called.
@@ -47,17 +51,30 @@ pub(crate) struct State {
 impl State {
     /// The state of a new producer.
     pub(crate) fn new(engine: Engine<'static>) -> Self {
+        let space_low_water = engine.free_buffer() / 4;
         Self {
             engine,
             registry: Registry::default(),
             io_sleeping: false,
             waiters: 0,
+            space_waiters: 0,
+            space_low_water,
             dispatching: false,
             closing: false,
             io_stopped: false,
             failed_on_close: 0,
         }
     }
+    /// Whether progress should wake the user threads waiting on `progress`. Threads waiting
+    /// for buffer space wake only once a quarter of the buffer is free again (hysteresis):
+    /// waking them for every completed batch makes a producer that outruns the broker trade
+    /// the lock back and forth once per batch, with two context switches each time. Any
+    /// other waiter (metadata, flush, close) wakes on every progress.
+    pub(crate) fn wake_waiters(&self) -> bool {
+        self.waiters > self.space_waiters
+            || (self.space_waiters > 0 && self.engine.free_buffer() >= self.space_low_water)
+    }
+
 
     /// Whether every record registered up to `mark` (`Registry::newest` when a flush began)
     /// is complete and resolved.
@@ -164,16 +181,37 @@ impl Shared {
     /// Waits on `progress` until `deadline`; returns the guard and whether time is left.
     pub(crate) fn wait_until<'a>(
         &'a self,
+        state: MutexGuard<'a, State>,
+        deadline: StdInstant,
+    ) -> (MutexGuard<'a, State>, bool) {
+        self.wait(state, deadline, false)
+    }
+
+    /// [`Shared::wait_until`] for a thread that waits for buffer space (see
+    /// [`State::wake_waiters`]).
+    pub(crate) fn wait_for_space<'a>(
+        &'a self,
+        state: MutexGuard<'a, State>,
+        deadline: StdInstant,
+    ) -> (MutexGuard<'a, State>, bool) {
+        self.wait(state, deadline, true)
+    }
+
+    fn wait<'a>(
+        &'a self,
         mut state: MutexGuard<'a, State>,
         deadline: StdInstant,
+        for_space: bool,
     ) -> (MutexGuard<'a, State>, bool) {
         let left = deadline.saturating_duration_since(StdInstant::now());
         if left.is_zero() {
             return (state, false);
         }
         state.waiters += 1;
+        state.space_waiters += usize::from(for_space);
         let mut state = self.progress.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
         state.waiters -= 1;
+        state.space_waiters -= usize::from(for_space);
         (state, true)
     }
 }

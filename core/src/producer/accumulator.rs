@@ -226,6 +226,9 @@ pub struct Accumulator<'s> {
     linger: Duration,
     next_id: u64,
     batches: usize,
+    /// Every used slot is below this index (slots are taken lowest first), so scans over the
+    /// used slots stop here instead of at the capacity.
+    high: u16,
 }
 
 /// Number of `u32` words [`Accumulator::new`] needs in its chunk bitmap for an arena of
@@ -279,6 +282,7 @@ impl<'s> Accumulator<'s> {
             linger,
             next_id: 0,
             batches: 0,
+            high: 0,
         })
     }
 
@@ -328,7 +332,7 @@ impl<'s> Accumulator<'s> {
 
     /// Every occupied batch slot, in slot order.
     pub fn iter_slots(&self) -> impl Iterator<Item = (u16, &BatchSlot)> + '_ {
-        self.slots.iter().enumerate().filter(|(_, s)| !s.is_empty()).map(|(i, s)| (i as u16, s))
+        self.slots[..usize::from(self.high)].iter().enumerate().filter(|(_, s)| !s.is_empty()).map(|(i, s)| (i as u16, s))
     }
 
     /// Appends a record to the partition's open batch, opening a new batch when there is none or
@@ -411,6 +415,7 @@ impl<'s> Accumulator<'s> {
         };
         let id = BatchId(self.next_id);
         self.next_id += 1;
+        self.high = self.high.max(slot + 1);
         self.slots[usize::from(slot)] = BatchSlot {
             stage: Stage::Open(state),
             id,
@@ -441,7 +446,8 @@ impl<'s> Accumulator<'s> {
 
     /// Closes every open batch, so all of them are sendable now (`flush`).
     pub fn close_all(&mut self) {
-        for s in self.slots.iter_mut() {
+        let high = usize::from(self.high);
+        for s in self.slots[..high].iter_mut() {
             if let Stage::Open(state) = s.stage {
                 s.stage = Stage::Closed(state);
             }
@@ -501,6 +507,9 @@ impl<'s> Accumulator<'s> {
         self.free_chunks(s.first_chunk as usize, s.chunks as usize);
         self.slots[usize::from(slot)] = BatchSlot::EMPTY;
         self.batches -= 1;
+        while self.high > 0 && self.slots[usize::from(self.high - 1)].is_empty() {
+            self.high -= 1;
+        }
         Some(s)
     }
 

@@ -149,6 +149,8 @@ pub struct Producer<'s, P = DefaultPartitioner> {
     pub(super) metrics: Metrics,
     pub(super) fatal: Option<FatalError>,
     pub(super) fatal_reported: bool,
+    /// Batches complete (delivered or failed) whose event `poll_event` has not given yet.
+    unreported: usize,
     pub(super) close_deadline: Option<Instant>,
     /// The connection a Metadata request is in flight on.
     pub(super) metadata_in_flight: Option<u16>,
@@ -217,6 +219,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             ids,
             fatal: None,
             fatal_reported: false,
+            unreported: 0,
             close_deadline: None,
             metadata_in_flight: None,
             metadata_retry_at: now,
@@ -501,6 +504,9 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             return;
         }
         let was_in_flight = b.send.in_flight;
+        if outcome != Outcome::Pending {
+            self.unreported += 1;
+        }
         b.send.outcome = outcome;
         b.send.in_flight = false;
         let (partition, records) = (b.partition(), b.records());
@@ -622,8 +628,12 @@ impl<'s, P: Partitioner> Producer<'s, P> {
                 return Some(Event::Connect(ConnId(i as u16)));
             }
         }
+        if self.unreported == 0 {
+            return None;
+        }
         let done = self.acc.iter_slots().find(|(_, b)| b.send.outcome != Outcome::Pending).map(|(s, _)| s)?;
         let b = self.acc.remove(done)?;
+        self.unreported -= 1;
         let (topic, partition) = self.location(b.partition());
         Some(match b.send.outcome {
             Outcome::Delivered { base_offset, log_append_time } => Event::Delivered {
@@ -653,7 +663,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         let mut at: Option<Instant> = None;
         let now = self.now;
         let mut due = |t: Instant| at = Some(at.map_or(t, |a| a.min(t)));
-        if self.acc.iter_slots().any(|(_, b)| b.send.outcome != Outcome::Pending) {
+        if self.unreported > 0 {
             return Some(now);
         }
         for c in self.conns.iter().filter(|c| c.is_used()) {

@@ -372,6 +372,8 @@ pub struct Metadata<'s> {
     brokers: ManagedSlice<'s, BrokerSlot>,
     topics: ManagedSlice<'s, TopicSlot>,
     partitions: ManagedSlice<'s, PartitionSlot>,
+    /// One past the last partition slot a topic uses (see [`Metadata::partition_span`]).
+    span: usize,
     refreshed_at: Option<Instant>,
     in_flight: bool,
     requested: bool,
@@ -391,6 +393,7 @@ impl<'s> Metadata<'s> {
             brokers: brokers.into(),
             topics: topics.into(),
             partitions: partitions.into(),
+            span: 0,
             refreshed_at: None,
             in_flight: false,
             requested: false,
@@ -514,6 +517,17 @@ impl<'s> Metadata<'s> {
         self.partition_slots().len()
     }
 
+    /// One past the last partition slot in use: every partition with a topic (and so a
+    /// leader) has an index below it. Scans over partitions stop here, not at the capacity.
+    pub const fn partition_span(&self) -> usize {
+        self.span
+    }
+
+    /// Recomputes [`Metadata::partition_span`] after slots were given or taken.
+    pub(crate) fn update_span(&mut self) {
+        self.span = self.partition_slots().iter().rposition(|p| p.topic < RETIRING).map_or(0, |i| i + 1);
+    }
+
     /// Whether a refresh is outstanding.
     pub const fn is_refreshing(&self) -> bool {
         self.in_flight
@@ -623,6 +637,7 @@ impl<'s> Metadata<'s> {
         let range = usize::from(s.first)..usize::from(s.first) + usize::from(s.count);
         self.partitions.get_mut(range).into_iter().flatten().for_each(|p| *p = PartitionSlot::EMPTY);
         self.topics[t.index()] = TopicSlot::EMPTY;
+        self.update_span();
         // Freed slots may let a topic that did not fit fit now.
         let waiting = self.topics().any(|(_, s)| s.state == TopicState::TooManyPartitions);
         self.requested |= waiting;

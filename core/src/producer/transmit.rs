@@ -234,7 +234,7 @@ impl<P: Partitioner> Producer<'_, P> {
         // Pick at most one batch per partition led by this node, within max.request.size.
         let mut picked: heapless::Vec<(u16, u16), MAX_PARTITIONS_PER_REQUEST> = heapless::Vec::new();
         let mut size = REQUEST_OVERHEAD;
-        for pi in 0..self.meta.partition_capacity() as u16 {
+        for pi in 0..self.meta.partition_span() as u16 {
             if self.meta.leader(PartitionIdx(pi)) != Some(node) || self.acc.queue(pi).is_none_or(|q| q.is_empty()) {
                 continue;
             }
@@ -343,7 +343,7 @@ impl<P: Partitioner> Producer<'_, P> {
             return;
         }
         // Leaders of partitions with batches to send.
-        for pi in 0..self.meta.partition_capacity() as u16 {
+        for pi in 0..self.meta.partition_span() as u16 {
             if self.acc.queue(pi).is_none_or(|q| q.is_empty()) {
                 continue;
             }

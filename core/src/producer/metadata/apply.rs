@@ -15,6 +15,7 @@ impl Metadata<'_> {
     pub fn apply(&mut self, resp: &MetadataResponse<'_>, now: Instant) -> Result<MetadataUpdate, MetadataError> {
         self.in_flight = false;
         let result = self.try_apply(resp, now);
+        self.update_span();
         if result.is_err() {
             self.requested |= self.requested_in_flight;
         }
