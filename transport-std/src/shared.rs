@@ -188,13 +188,17 @@ impl Shared {
     }
 
     /// [`Shared::wait_until`] for a thread that waits for buffer space (see
-    /// [`State::wake_waiters`]).
+    /// [`State::wake_waiters`]). It also looks again by itself every [`SPACE_RECHECK`]: if
+    /// batches stuck on an unavailable partition hold most of the buffer, the space the others
+    /// free may never reach the wake-up mark, and a send that fits must not wait for
+    /// `max.block.ms` regardless.
     pub(crate) fn wait_for_space<'a>(
         &'a self,
         state: MutexGuard<'a, State>,
         deadline: StdInstant,
     ) -> (MutexGuard<'a, State>, bool) {
-        self.wait(state, deadline, true)
+        let recheck = StdInstant::now() + SPACE_RECHECK;
+        self.wait(state, deadline.min(recheck), true)
     }
 
     fn wait<'a>(
@@ -215,6 +219,9 @@ impl Shared {
         (state, true)
     }
 }
+
+/// How often a thread waiting for buffer space looks again without being woken.
+const SPACE_RECHECK: core::time::Duration = core::time::Duration::from_millis(20);
 
 /// Milliseconds since the Unix epoch, by the system clock (0 before 1970).
 fn wall_clock_ms() -> i64 {
