@@ -20,6 +20,10 @@ use crate::record::RecordMetadata;
 /// not block on the producer (a `send` from it fails instead of waiting for buffer space).
 pub type Callback = Box<dyn FnOnce(Result<RecordMetadata, Error>) + Send + 'static>;
 
+/// The delivery listener of a producer (`Producer::set_delivery_listener`): called once for
+/// every record sent with `send_tagged`, with that record's tag, on the IO thread.
+pub(crate) type Listener = Box<dyn Fn(u64, Result<RecordMetadata, Error>) + Send + Sync + 'static>;
+
 /// How a batch ended.
 #[derive(Debug, Clone)]
 pub(crate) enum BatchOutcome {
@@ -163,6 +167,8 @@ impl DeliveryHandle {
 struct BatchEntry {
     cell: Option<Arc<BatchCell>>,
     callbacks: Vec<(u32, i64, Callback)>,
+    /// Records sent with `send_tagged`: index, timestamp and tag (24 bytes, no allocation).
+    tagged: Vec<(u32, i64, u64)>,
 }
 
 /// A completed batch, taken out of the registry: resolve it outside the engine lock.
@@ -172,10 +178,10 @@ pub(crate) struct Completed {
 }
 
 impl Completed {
-    /// Resolves the handles and runs the callbacks (on the calling thread). A callback that
-    /// panics does not keep the batch's other callbacks from running: each runs under
-    /// `catch_unwind`. Returns how many panicked.
-    pub(crate) fn dispatch(self) -> usize {
+    /// Resolves the handles, runs the callbacks and calls `listener` for the tagged records
+    /// (on the calling thread). A callback or listener call that panics does not keep the
+    /// batch's others from running: each runs under `catch_unwind`. Returns how many panicked.
+    pub(crate) fn dispatch_to(self, listener: Option<&Listener>) -> usize {
         if let Some(cell) = self.entry.cell {
             cell.resolve(self.outcome.clone());
         }
@@ -183,6 +189,20 @@ impl Completed {
         for (index, timestamp, callback) in self.entry.callbacks {
             let result = self.outcome.record(index, timestamp);
             if catch_unwind(AssertUnwindSafe(move || callback(result))).is_err() {
+                panicked += 1;
+            }
+        }
+        if self.entry.tagged.is_empty() {
+            return panicked;
+        }
+        // `send_tagged` refuses records while no listener is set, so there is one here.
+        let Some(listener) = listener else {
+            log::error!("kprod: {} tagged record(s) completed without a delivery listener", self.entry.tagged.len());
+            return panicked;
+        };
+        for &(index, timestamp, tag) in &self.entry.tagged {
+            let result = self.outcome.record(index, timestamp);
+            if catch_unwind(AssertUnwindSafe(|| listener(tag, result))).is_err() {
                 panicked += 1;
             }
         }
@@ -211,6 +231,11 @@ impl Registry {
                 Some(DeliveryHandle { cell, index: id.index, timestamp })
             }
         }
+    }
+
+    /// Registers a record the engine accepted for the delivery listener, with its tag.
+    pub(crate) fn register_tagged(&mut self, id: RecordId, timestamp: i64, tag: u64) {
+        self.batches.entry(id.batch).or_default().tagged.push((id.index, timestamp, tag));
     }
 
     /// Takes a completed batch out.
@@ -263,13 +288,13 @@ mod tests {
         assert!(matches!(h0.wait(Duration::from_millis(1)), Err(Error::Timeout { .. })));
         let topic: Arc<str> = Arc::from("t");
         let done = reg.complete(BatchId(3), BatchOutcome::Delivered { topic, partition: 2, base_offset: 40, log_append_time: -1 });
-        done.unwrap().dispatch();
+        done.unwrap().dispatch_to(None);
         let m = h1.wait(Duration::from_secs(1)).unwrap();
         assert_eq!((m.partition, m.offset, m.timestamp), (2, 41, 101));
         assert_eq!(h0.try_get().unwrap().unwrap().offset, 40);
         assert_eq!(seen.load(Ordering::SeqCst), 42);
         for c in reg.fail_all(&Error::Closed) {
-            c.dispatch();
+            c.dispatch_to(None);
         }
         assert_eq!(other.get(), Err(Error::Closed));
         assert!(reg.is_empty());
@@ -288,7 +313,7 @@ mod tests {
             assert!(reg.register(id(7, index), 0, Some(cb)).is_none());
         }
         let outcome = BatchOutcome::Delivered { topic: Arc::from("t"), partition: 0, base_offset: 10, log_append_time: -1 };
-        let panicked = reg.complete(BatchId(7), outcome).unwrap().dispatch();
+        let panicked = reg.complete(BatchId(7), outcome).unwrap().dispatch_to(None);
         assert_eq!(panicked, 2);
         // Records 0 and 2 (offsets 10 and 12) ran although 1 panicked between them, and 3 after.
         assert_eq!(seen.load(Ordering::SeqCst), 22);

@@ -262,7 +262,7 @@ impl IoLoop {
             return;
         }
         for done in self.completed.drain(..) {
-            let panicked = done.dispatch();
+            let panicked = done.dispatch_to(self.shared.listener.get());
             if panicked > 0 {
                 log::error!("kprod: {panicked} delivery callback(s) panicked; the batch's other callbacks ran");
             }
@@ -397,7 +397,7 @@ impl Drop for StopGuard {
             log::error!("kprod: the IO thread panicked; {} batch(es) fail with Closed", left.len());
         }
         for done in left {
-            done.dispatch();
+            done.dispatch_to(self.0.listener.get());
         }
         self.0.progress.notify_all();
     }

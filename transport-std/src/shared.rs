@@ -17,14 +17,14 @@
 //! that changed something.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Instant as StdInstant, SystemTime, UNIX_EPOCH};
 
 use kprod_core::producer::accumulator::BatchId;
 use kprod_core::producer::Producer as Engine;
 use kprod_core::time::Instant;
 
-use crate::delivery::Registry;
+use crate::delivery::{Listener, Registry};
 
 /// State behind the lock.
 pub(crate) struct State {
@@ -140,12 +140,20 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     pub(crate) progress: Condvar,
     pub(crate) waker: mio::Waker,
+    /// The delivery listener, once set (`Producer::set_delivery_listener`).
+    pub(crate) listener: OnceLock<Listener>,
     clock: Clock,
 }
 
 impl Shared {
     pub(crate) fn new(engine: Engine<'static>, waker: mio::Waker, start: StdInstant) -> Self {
-        Self { state: Mutex::new(State::new(engine)), progress: Condvar::new(), waker, clock: Clock::new(start) }
+        Self {
+            state: Mutex::new(State::new(engine)),
+            progress: Condvar::new(),
+            waker,
+            listener: OnceLock::new(),
+            clock: Clock::new(start),
+        }
     }
 
     /// Locks the state (see [`lock_state`]).

@@ -248,7 +248,7 @@ impl Driver {
             return;
         }
         for done in self.completed.drain(..) {
-            done.dispatch();
+            done.dispatch_to(None);
         }
         self.shared.lock().dispatching = false;
         self.shared.progress.notify_waiters();
@@ -354,7 +354,7 @@ impl Drop for StopGuard {
             log::warn!("kprod: the driver task was stopped (runtime shut down?); {} batch(es) fail with Closed", left.len());
         }
         for done in left {
-            done.dispatch();
+            done.dispatch_to(None);
         }
         self.0.progress.notify_waiters();
     }

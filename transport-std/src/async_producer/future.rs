@@ -93,7 +93,7 @@ mod tests {
         drop(c); // its waker goes with it
         assert!(!a.is_done() && a.try_get().is_none());
         let outcome = BatchOutcome::Delivered { topic: Arc::from("t"), partition: 3, base_offset: 70, log_append_time: -1 };
-        reg.complete(BatchId(1), outcome).expect("registered").dispatch();
+        reg.complete(BatchId(1), outcome).expect("registered").dispatch_to(None);
         assert_eq!(count.0.load(Ordering::SeqCst), 2, "each waiting future woken once, the dropped one not");
         let Poll::Ready(Ok(m)) = Pin::new(&mut b).poll(&mut cx) else { panic!("b is complete") };
         assert_eq!((m.partition, m.offset, m.timestamp), (3, 71, 1001));
@@ -107,7 +107,7 @@ mod tests {
         let mut reg = Registry::default();
         let mut f = future(&mut reg, 9, 0);
         for done in reg.fail_all(&Error::Closed) {
-            done.dispatch();
+            done.dispatch_to(None);
         }
         let mut cx = Context::from_waker(core::task::Waker::noop());
         assert_eq!(Pin::new(&mut f).poll(&mut cx), Poll::Ready(Err(Error::Closed)));
