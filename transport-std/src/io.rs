@@ -18,26 +18,19 @@ use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
 use kprod_core::producer::conn::ConnId;
-use kprod_core::producer::{Event, Producer as Engine, TransmitError};
+use kprod_core::producer::Producer as Engine;
 use kprod_core::time::Instant;
 use mio::{Events, Poll, Token};
 
 use crate::config::SocketOptions;
-use crate::delivery::Completed;
 use crate::error::Error;
-use crate::events::EventBook;
 use crate::net::{ConnectStatus, Conn, Phase};
-use crate::shared::{Shared, State};
+use crate::pump::{Links, Pump};
+use crate::shared::Shared;
 
 /// The waker's token; sockets get tokens counting up from 0.
 pub(crate) const WAKER: Token = Token(usize::MAX);
 
-/// The engine sometimes names a deadline that has passed although it cannot act on it yet (a
-/// batch held back by an in-flight limit, or waiting for a connection). After a round that
-/// changed nothing, such a deadline is taken as "poll again after a while", backing off from
-/// `STALL_MIN` to `STALL_MAX`; any socket event ends the stall.
-const STALL_MIN: Duration = Duration::from_millis(1);
-const STALL_MAX: Duration = Duration::from_millis(16);
 /// How long a closed connection may take to write what it still had queued.
 const LINGER: Duration = Duration::from_secs(5);
 
@@ -72,15 +65,10 @@ pub(crate) struct IoLoop {
     events: Events,
     conns: Vec<Option<Conn>>,
     lingering: Vec<(Conn, StdInstant)>,
-    tx: Vec<u8>,
     opts: SocketOptions,
     next_token: usize,
     inputs: Inputs,
-    to_connect: Vec<(ConnId, String, u16)>,
-    completed: Vec<Completed>,
-    book: EventBook,
-    stall: Duration,
-    out_limit: usize,
+    pump: Pump,
 }
 
 impl IoLoop {
@@ -91,15 +79,10 @@ impl IoLoop {
             events: Events::with_capacity(256),
             conns: (0..connections).map(|_| None).collect(),
             lingering: Vec::new(),
-            tx: vec![0; 64 * 1024],
             opts,
             next_token: 0,
             inputs: Inputs::default(),
-            to_connect: Vec::new(),
-            completed: Vec::new(),
-            book: EventBook::default(),
-            stall: STALL_MIN,
-            out_limit: (4 << 20).max(2 * max_request),
+            pump: Pump::new(max_request),
         }
     }
 
@@ -133,15 +116,16 @@ impl IoLoop {
         shared.clock().resync_wall();
         let mut progressed = self.apply_inputs(&mut st.engine, now);
         st.engine.handle_timeout(now);
-        progressed |= self.drain(st, now);
+        let mut links = StdLinks { conns: &mut self.conns, lingering: &mut self.lingering, registry: self.poll.registry() };
+        progressed |= self.pump.drain(&mut links, st, now);
         let exit = st.closing && st.engine.pending_batches() == 0 && st.registry.is_empty();
-        if !self.completed.is_empty() {
+        if !self.pump.completed.is_empty() {
             st.dispatching = true;
         }
         if progressed && st.wake_waiters() {
             shared.progress.notify_all();
         }
-        self.book.log_retries(&st.engine);
+        self.pump.book.log_retries(&st.engine);
         let deadline = st.engine.poll_timeout();
         st.io_sleeping = !exit;
         drop(guard);
@@ -152,7 +136,7 @@ impl IoLoop {
         let any = !self.inputs.is_empty();
         for id in self.inputs.connected.drain(..) {
             if let Some(c) = self.conns.get(usize::from(id.0)).and_then(Option::as_ref) {
-                self.book.connected(id, &c.peer);
+                self.pump.book.connected(id, &c.peer);
                 engine.handle_connected(id, now);
             }
         }
@@ -174,7 +158,7 @@ impl IoLoop {
                 if c.phase == Phase::Open {
                     log::warn!("kprod: connection to {} lost: {why}", c.peer);
                 } else {
-                    self.book.connect_failed(id, &c.peer, &why);
+                    self.pump.book.connect_failed(id, &c.peer, &why);
                 }
                 c.deregister(self.poll.registry());
             }
@@ -183,71 +167,9 @@ impl IoLoop {
         any
     }
 
-    /// Drains the engine's outputs in the documented order.
-    fn drain(&mut self, st: &mut State, now: Instant) -> bool {
-        let mut progressed = false;
-        loop {
-            let mut again = false;
-            while self.unsent() < self.out_limit {
-                match st.engine.poll_transmit(now, &mut self.tx) {
-                    Ok(Some(t)) => {
-                        progressed = true;
-                        match self.conns.get_mut(usize::from(t.conn.0)).and_then(Option::as_mut) {
-                            Some(c) if c.phase == Phase::Open => c.queue(&self.tx[..t.len]),
-                            _ => {
-                                st.engine.handle_disconnected(t.conn, now);
-                                again = true;
-                            }
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(TransmitError::BufferTooSmall { needed }) => self.tx.resize(needed, 0),
-                }
-            }
-            while let Some(event) = st.engine.poll_event() {
-                progressed = true;
-                again |= self.on_event(st, event, now);
-            }
-            if !again {
-                return progressed;
-            }
-        }
-    }
-
-    /// Handles one event; `true` if it was an input to the engine (drain again).
-    fn on_event(&mut self, st: &mut State, event: Event, now: Instant) -> bool {
-        match event {
-            Event::Connect(id) => match st.engine.address(id) {
-                Some((host, port)) => self.to_connect.push((id, host.to_owned(), port)),
-                None => {
-                    st.engine.handle_disconnected(id, now);
-                    return true;
-                }
-            },
-            Event::Close(id) => {
-                if let Some(mut c) = self.conns.get_mut(usize::from(id.0)).and_then(Option::take) {
-                    log::debug!("kprod: closing connection to {}", c.peer);
-                    if c.unsent() > 0 {
-                        self.lingering.push((c, StdInstant::now() + LINGER));
-                    } else {
-                        c.deregister(self.poll.registry());
-                    }
-                }
-            }
-            completion => self.completed.extend(self.book.on_completion(st, completion)),
-        }
-        false
-    }
-
     /// How long to wait: until the engine's deadline or the first connect deadline.
     fn timeout(&mut self, deadline: Option<Instant>, now: Instant, progressed: bool) -> Option<Duration> {
-        let mut wait = deadline.map(|d| d.saturating_duration_since(now));
-        if progressed {
-            self.stall = STALL_MIN;
-        } else if wait == Some(Duration::ZERO) {
-            wait = Some(self.stall);
-            self.stall = (self.stall * 2).min(STALL_MAX);
-        }
+        let mut wait = self.pump.timeout(deadline, now, progressed);
         let now_std = self.shared.std_at(now);
         for d in self.conns.iter().flatten().filter_map(Conn::deadline) {
             let left = d.saturating_duration_since(now_std);
@@ -258,10 +180,10 @@ impl IoLoop {
 
     /// Step 2: resolve completions outside the lock, then tell `flush` waiters.
     fn dispatch(&mut self) {
-        if self.completed.is_empty() {
+        if self.pump.completed.is_empty() {
             return;
         }
-        for done in self.completed.drain(..) {
+        for done in self.pump.completed.drain(..) {
             let panicked = done.dispatch_to(self.shared.listener.get());
             if panicked > 0 {
                 log::error!("kprod: {panicked} delivery callback(s) panicked; the batch's other callbacks ran");
@@ -275,7 +197,7 @@ impl IoLoop {
     }
 
     fn connect_queued(&mut self) {
-        for (id, host, port) in core::mem::take(&mut self.to_connect) {
+        for (id, host, port) in core::mem::take(&mut self.pump.to_connect) {
             let Some(slot) = self.conns.get_mut(usize::from(id.0)) else {
                 self.inputs.lost.push((id, None, "no such connection slot".into()));
                 continue;
@@ -291,15 +213,11 @@ impl IoLoop {
                     *slot = Some(c);
                 }
                 Err(e) => {
-                    self.book.connect_failed(id, &format!("{host}:{port}"), &e.to_string());
+                    self.pump.book.connect_failed(id, &format!("{host}:{port}"), &e.to_string());
                     self.inputs.lost.push((id, None, e.to_string()));
                 }
             }
         }
-    }
-
-    fn unsent(&self) -> usize {
-        self.conns.iter().flatten().map(Conn::unsent).sum()
     }
 
     fn flush_all(&mut self) {
@@ -383,6 +301,40 @@ impl IoLoop {
 }
 
 /// Marks the IO thread stopped however it ends, and fails whatever still waits.
+/// The IO thread's connections, as the pump sees them.
+struct StdLinks<'a> {
+    conns: &'a mut Vec<Option<Conn>>,
+    lingering: &'a mut Vec<(Conn, StdInstant)>,
+    registry: &'a mio::Registry,
+}
+
+impl Links for StdLinks<'_> {
+    fn queue(&mut self, conn: ConnId, frame: &[u8]) -> bool {
+        match self.conns.get_mut(usize::from(conn.0)).and_then(Option::as_mut) {
+            Some(c) if c.phase == Phase::Open => {
+                c.queue(frame);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn unsent(&self) -> usize {
+        self.conns.iter().flatten().map(Conn::unsent).sum()
+    }
+
+    fn close(&mut self, conn: ConnId) {
+        if let Some(mut c) = self.conns.get_mut(usize::from(conn.0)).and_then(Option::take) {
+            log::debug!("kprod: closing connection to {}", c.peer);
+            if c.unsent() > 0 {
+                self.lingering.push((c, StdInstant::now() + LINGER));
+            } else {
+                c.deregister(self.registry);
+            }
+        }
+    }
+}
+
 struct StopGuard(Arc<Shared>);
 
 impl Drop for StopGuard {

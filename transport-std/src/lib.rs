@@ -61,6 +61,7 @@ mod events;
 mod io;
 mod net;
 mod producer;
+mod pump;
 mod record;
 mod serializer;
 mod shared;

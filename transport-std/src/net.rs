@@ -11,6 +11,7 @@ use mio::{Interest, Registry, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::SocketOptions;
+use crate::pump::Outbox;
 
 /// How much is read from a socket per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
@@ -35,8 +36,7 @@ pub(crate) struct Conn {
     sock: TcpStream,
     /// Resolved addresses not tried yet.
     rest: Vec<SocketAddr>,
-    out: Vec<u8>,
-    out_pos: usize,
+    out: Outbox,
     /// Bytes read and not yet consumed by the engine.
     pub(crate) rx: Vec<u8>,
 }
@@ -69,7 +69,7 @@ impl Conn {
                 Ok(mut sock) => {
                     registry.register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)?;
                     let phase = Phase::Connecting { deadline };
-                    return Ok(Self { id, token, phase, peer, sock, rest, out: Vec::new(), out_pos: 0, rx: Vec::new() });
+                    return Ok(Self { id, token, phase, peer, sock, rest, out: Outbox::default(), rx: Vec::new() });
                 }
                 Err(e) => last = e,
             }
@@ -122,35 +122,24 @@ impl Conn {
 
     /// Queues a request frame.
     pub(crate) fn queue(&mut self, frame: &[u8]) {
-        if self.out_pos == self.out.len() {
-            self.out.clear();
-            self.out_pos = 0;
-        }
-        self.out.extend_from_slice(frame);
+        self.out.queue(frame);
     }
 
     /// Bytes queued and not yet written.
     pub(crate) fn unsent(&self) -> usize {
-        self.out.len() - self.out_pos
+        self.out.unsent()
     }
 
     /// Writes queued bytes until the socket would block.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
-        while self.out_pos < self.out.len() {
-            match self.sock.write(&self.out[self.out_pos..]) {
+        while self.out.unsent() > 0 {
+            match self.sock.write(self.out.pending()) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => self.out_pos += n,
+                Ok(n) => self.out.advance(n),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
-        }
-        if self.out_pos == self.out.len() {
-            self.out.clear();
-            self.out_pos = 0;
-        } else if self.out_pos > 1 << 20 && self.out_pos * 2 > self.out.len() {
-            self.out.drain(..self.out_pos);
-            self.out_pos = 0;
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use kprod_core::producer::conn::ConnId;
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::config::SocketOptions;
+use crate::pump::Outbox;
 
 /// How much room a read asks for at least.
 const READ_CHUNK: usize = 64 * 1024;
@@ -50,8 +51,7 @@ pub(super) struct Conn {
     /// `host:port`, for logs.
     pub(super) peer: String,
     phase: Phase,
-    out: Vec<u8>,
-    out_pos: usize,
+    out: Outbox,
     /// Bytes read and not yet consumed by the engine.
     pub(super) rx: Vec<u8>,
 }
@@ -61,7 +61,7 @@ impl Conn {
     pub(super) fn connect(id: ConnId, host: String, port: u16, opts: SocketOptions) -> Self {
         let peer = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
         let connecting = Box::pin(connect(host, port, opts));
-        Self { id, peer, phase: Phase::Connecting(connecting), out: Vec::new(), out_pos: 0, rx: Vec::new() }
+        Self { id, peer, phase: Phase::Connecting(connecting), out: Outbox::default(), rx: Vec::new() }
     }
 
     /// Whether the connect has finished.
@@ -71,16 +71,12 @@ impl Conn {
 
     /// Queues a request frame.
     pub(super) fn queue(&mut self, frame: &[u8]) {
-        if self.out_pos == self.out.len() {
-            self.out.clear();
-            self.out_pos = 0;
-        }
-        self.out.extend_from_slice(frame);
+        self.out.queue(frame);
     }
 
     /// Bytes queued and not yet written.
     pub(super) fn unsent(&self) -> usize {
-        self.out.len() - self.out_pos
+        self.out.unsent()
     }
 
     /// Drives the connection: the connect while it is under way; once open, reads what is
@@ -109,33 +105,18 @@ impl Conn {
             polled.lost = Some(if e.kind() == ErrorKind::UnexpectedEof { "closed by the broker".into() } else { e.to_string() });
             return polled;
         }
-        match write_queued(stream, &self.out, &mut self.out_pos, cx) {
+        match write_queued(stream, &mut self.out, cx) {
             Ok(wrote) => polled.wrote = wrote,
             Err(e) => polled.lost = Some(e.to_string()),
         }
-        self.compact();
         polled
-    }
-
-    fn compact(&mut self) {
-        if self.out_pos == self.out.len() {
-            self.out.clear();
-            self.out_pos = 0;
-        } else if self.out_pos > 1 << 20 && self.out_pos * 2 > self.out.len() {
-            self.out.drain(..self.out_pos);
-            self.out_pos = 0;
-        }
     }
 
     /// The open stream and the bytes it still has to write, if any (for a closing connection
     /// to finish writing on its own).
     pub(super) fn into_unsent(self) -> Option<(TcpStream, Vec<u8>)> {
         match self.phase {
-            Phase::Open(stream) if self.out_pos < self.out.len() => {
-                let mut out = self.out;
-                out.drain(..self.out_pos);
-                Some((stream, out))
-            }
+            Phase::Open(stream) if self.out.unsent() > 0 => Some((stream, self.out.into_unsent())),
             _ => None,
         }
     }
@@ -165,17 +146,17 @@ fn read_available(stream: &TcpStream, rx: &mut Vec<u8>, cx: &mut Context<'_>, go
 }
 
 /// Writes `out[*pos..]` until done or the socket would block; whether anything was written.
-fn write_queued(stream: &TcpStream, out: &[u8], pos: &mut usize, cx: &mut Context<'_>) -> io::Result<bool> {
+fn write_queued(stream: &TcpStream, out: &mut Outbox, cx: &mut Context<'_>) -> io::Result<bool> {
     let mut wrote = false;
-    while *pos < out.len() {
+    while out.unsent() > 0 {
         match stream.poll_write_ready(cx) {
             Poll::Pending => break,
             Poll::Ready(ready) => ready?,
         }
-        match stream.try_write(&out[*pos..]) {
+        match stream.try_write(out.pending()) {
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
             Ok(n) => {
-                *pos += n;
+                out.advance(n);
                 wrote = true;
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}

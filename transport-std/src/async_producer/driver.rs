@@ -18,7 +18,6 @@ use core::task::{Context, Poll};
 use core::time::Duration;
 use std::sync::Arc;
 
-use kprod_core::producer::{Event, TransmitError};
 use kprod_core::time::Instant;
 use tokio::io::AsyncWriteExt;
 use tokio::time::{Instant as TokioInstant, Sleep};
@@ -26,18 +25,11 @@ use tokio::time::{Instant as TokioInstant, Sleep};
 use super::conn::Conn;
 use super::AsyncShared;
 use crate::config::SocketOptions;
-use crate::delivery::Completed;
 use crate::error::Error;
-use crate::events::EventBook;
+use crate::pump::{Links, Pump};
 use crate::shared::State;
 use kprod_core::producer::conn::ConnId;
 
-/// The engine sometimes names a deadline that has passed although it cannot act on it yet (a
-/// batch held back by an in-flight limit, or waiting for a connection). After a round that
-/// changed nothing, such a deadline is taken as "poll again after a while", backing off from
-/// `STALL_MIN` to `STALL_MAX`; any socket event ends the stall.
-const STALL_MIN: Duration = Duration::from_millis(1);
-const STALL_MAX: Duration = Duration::from_millis(16);
 /// How long a closed connection may take to write what it still had queued.
 const LINGER: Duration = Duration::from_secs(5);
 /// The timer's instant while the engine names no deadline (it is not polled then).
@@ -59,20 +51,44 @@ impl Inputs {
     }
 }
 
+/// The driver's connections, as the pump sees them.
+struct TokioLinks<'a>(&'a mut Vec<Option<Conn>>);
+
+impl Links for TokioLinks<'_> {
+    fn queue(&mut self, conn: ConnId, frame: &[u8]) -> bool {
+        match self.0.get_mut(usize::from(conn.0)).and_then(Option::as_mut) {
+            Some(c) if c.is_open() => {
+                c.queue(frame);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn unsent(&self) -> usize {
+        self.0.iter().flatten().map(Conn::unsent).sum()
+    }
+
+    fn close(&mut self, conn: ConnId) {
+        if let Some(c) = self.0.get_mut(usize::from(conn.0)).and_then(Option::take) {
+            log::debug!("kprod: closing connection to {}", c.peer);
+            if let Some((mut stream, rest)) = c.into_unsent() {
+                // Let it finish writing on its own, for a bounded time.
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(LINGER, stream.write_all(&rest)).await;
+                });
+            }
+        }
+    }
+}
+
 /// The driver task's state.
 pub(super) struct Driver {
     shared: Arc<AsyncShared>,
     conns: Vec<Option<Conn>>,
     opts: SocketOptions,
-    tx: Vec<u8>,
     inputs: Inputs,
-    to_connect: Vec<(ConnId, String, u16)>,
-    completed: Vec<Completed>,
-    book: EventBook,
-    stall: Duration,
-    out_limit: usize,
-    /// The last drain stopped at `out_limit`: written bytes are news for the engine.
-    throttled: bool,
+    pump: Pump,
     timer: Pin<Box<Sleep>>,
     /// Marks the driver stopped and fails what still waits, however the task ends: returned,
     /// panicked, or dropped unpolled or mid-await by a runtime shutting down.
@@ -88,14 +104,8 @@ impl Driver {
             shared,
             conns: (0..connections).map(|_| None).collect(),
             opts,
-            tx: vec![0; 64 * 1024],
             inputs: Inputs::default(),
-            to_connect: Vec::new(),
-            completed: Vec::new(),
-            book: EventBook::default(),
-            stall: STALL_MIN,
-            out_limit: (4 << 20).max(2 * max_request),
-            throttled: false,
+            pump: Pump::new(max_request),
             timer: Box::pin(tokio::time::sleep(IDLE)),
         }
     }
@@ -129,25 +139,25 @@ impl Driver {
         shared.clock.resync_wall();
         let mut progressed = self.apply_inputs(st, now);
         st.engine.handle_timeout(now);
-        progressed |= self.drain(st, now);
+        progressed |= self.pump.drain(&mut TokioLinks(&mut self.conns), st, now);
         let exit = st.closing && st.engine.pending_batches() == 0 && st.registry.is_empty();
-        if !self.completed.is_empty() {
+        if !self.pump.completed.is_empty() {
             st.dispatching = true;
         }
-        self.book.log_retries(&st.engine);
+        self.pump.book.log_retries(&st.engine);
         let deadline = st.engine.poll_timeout();
         drop(guard);
         if progressed {
             shared.progress.notify_waiters();
         }
-        (exit, self.timeout(deadline, now, progressed))
+        (exit, self.pump.timeout(deadline, now, progressed))
     }
 
     fn apply_inputs(&mut self, st: &mut State, now: Instant) -> bool {
         let any = !self.inputs.is_empty();
         for id in self.inputs.connected.drain(..) {
             if let Some(c) = self.conns.get(usize::from(id.0)).and_then(Option::as_ref) {
-                self.book.connected(id, &c.peer);
+                self.pump.book.connected(id, &c.peer);
                 st.engine.handle_connected(id, now);
             }
         }
@@ -161,93 +171,19 @@ impl Driver {
             if was_open {
                 log::warn!("kprod: connection to {peer} lost: {why}");
             } else {
-                self.book.connect_failed(id, &peer, &why);
+                self.pump.book.connect_failed(id, &peer, &why);
             }
             st.engine.handle_disconnected(id, now);
         }
         any
     }
 
-    /// Drains the engine's outputs in the documented order.
-    fn drain(&mut self, st: &mut State, now: Instant) -> bool {
-        let mut progressed = false;
-        loop {
-            let mut again = false;
-            self.throttled = false;
-            loop {
-                if self.unsent() >= self.out_limit {
-                    self.throttled = true;
-                    break;
-                }
-                match st.engine.poll_transmit(now, &mut self.tx) {
-                    Ok(Some(t)) => {
-                        progressed = true;
-                        match self.conns.get_mut(usize::from(t.conn.0)).and_then(Option::as_mut) {
-                            Some(c) if c.is_open() => c.queue(&self.tx[..t.len]),
-                            _ => {
-                                st.engine.handle_disconnected(t.conn, now);
-                                again = true;
-                            }
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(TransmitError::BufferTooSmall { needed }) => self.tx.resize(needed, 0),
-                }
-            }
-            while let Some(event) = st.engine.poll_event() {
-                progressed = true;
-                again |= self.on_event(st, event, now);
-            }
-            if !again {
-                return progressed;
-            }
-        }
-    }
-
-    /// Handles one event; `true` if it was an input to the engine (drain again).
-    fn on_event(&mut self, st: &mut State, event: Event, now: Instant) -> bool {
-        match event {
-            Event::Connect(id) => match st.engine.address(id) {
-                Some((host, port)) => self.to_connect.push((id, host.to_owned(), port)),
-                None => {
-                    st.engine.handle_disconnected(id, now);
-                    return true;
-                }
-            },
-            Event::Close(id) => {
-                if let Some(c) = self.conns.get_mut(usize::from(id.0)).and_then(Option::take) {
-                    log::debug!("kprod: closing connection to {}", c.peer);
-                    if let Some((mut stream, rest)) = c.into_unsent() {
-                        // Let it finish writing on its own, for a bounded time.
-                        tokio::spawn(async move {
-                            let _ = tokio::time::timeout(LINGER, stream.write_all(&rest)).await;
-                        });
-                    }
-                }
-            }
-            completion => self.completed.extend(self.book.on_completion(st, completion)),
-        }
-        false
-    }
-
-    /// How long to wait: until the engine's deadline (`None`: until an input).
-    fn timeout(&mut self, deadline: Option<Instant>, now: Instant, progressed: bool) -> Option<Duration> {
-        let mut wait = deadline.map(|d| d.saturating_duration_since(now));
-        if progressed {
-            self.stall = STALL_MIN;
-        } else if wait == Some(Duration::ZERO) {
-            wait = Some(self.stall);
-            self.stall = (self.stall * 2).min(STALL_MAX);
-        }
-        wait
-    }
-
     /// Step 2: resolve completions outside the lock, then tell `flush` waiters.
     fn dispatch(&mut self) {
-        if self.completed.is_empty() {
+        if self.pump.completed.is_empty() {
             return;
         }
-        for done in self.completed.drain(..) {
+        for done in self.pump.completed.drain(..) {
             done.dispatch_to(None);
         }
         self.shared.lock().dispatching = false;
@@ -255,7 +191,7 @@ impl Driver {
     }
 
     fn connect_queued(&mut self) {
-        for (id, host, port) in core::mem::take(&mut self.to_connect) {
+        for (id, host, port) in core::mem::take(&mut self.pump.to_connect) {
             match self.conns.get_mut(usize::from(id.0)) {
                 Some(slot) => {
                     let c = Conn::connect(id, host, port, self.opts);
@@ -269,10 +205,6 @@ impl Driver {
                 }
             }
         }
-    }
-
-    fn unsent(&self) -> usize {
-        self.conns.iter().flatten().map(Conn::unsent).sum()
     }
 
     /// Step 3: waits until the notification, the timer, or a connection has news.
@@ -314,7 +246,7 @@ impl Driver {
                 self.inputs.readable.push(c.id);
                 news = true;
             }
-            news |= polled.wrote && self.throttled;
+            news |= polled.wrote && self.pump.throttled;
             if let Some(why) = polled.lost {
                 let was_open = c.is_open();
                 if let Some(c) = slot.take() {
