@@ -155,7 +155,8 @@ pub(crate) fn run(args: &ProduceArgs) -> Result<(), Failure> {
     // Every accepted record completes here: delivered, failed, or failed at the deadline.
     let closed = producer.close(close_timeout);
     drop(producer);
-    let tally = Arc::into_inner(tally).expect("the IO thread stopped, so no callback holds the tally");
+    // The counters are final: `close` resolved every accepted record (a record it could not
+    // finish in time failed at the deadline, and counts as an error).
     tally.report(args.quiet, fatal.or_else(|| closed.err().map(Failure::from)))
 }
 
@@ -301,7 +302,7 @@ impl Tally {
     }
 
     /// Prints the summary (and the error line, through the returned failure).
-    fn report(self, quiet: bool, fatal: Option<Failure>) -> Result<(), Failure> {
+    fn report(&self, quiet: bool, fatal: Option<Failure>) -> Result<(), Failure> {
         let failed = self.failed.load(Ordering::Relaxed);
         let summary = format!(
             "kprod: {} records produced ({} bytes), {failed} errors, {} lines read",
@@ -315,7 +316,7 @@ impl Tally {
         if let Some(f) = fatal {
             return Err(f);
         }
-        let first = self.first_error.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let first = self.first_error.lock().unwrap_or_else(PoisonError::into_inner).clone();
         match first {
             Some(e) if failed > 1 => Err(Failure::new(format!("{e} (and {} more errors)", failed - 1))),
             Some(e) => Err(Failure::new(e)),
