@@ -151,6 +151,8 @@ pub struct Producer<'s, P = DefaultPartitioner> {
     pub(super) fatal_reported: bool,
     /// Batches complete (delivered or failed) whose event `poll_event` has not given yet.
     unreported: usize,
+    /// The partition slot of the last record `send` accepted.
+    last_partition: u16,
     pub(super) close_deadline: Option<Instant>,
     /// The connection a Metadata request is in flight on.
     pub(super) metadata_in_flight: Option<u16>,
@@ -220,6 +222,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             fatal: None,
             fatal_reported: false,
             unreported: 0,
+            last_partition: u16::MAX,
             close_deadline: None,
             metadata_in_flight: None,
             metadata_retry_at: now,
@@ -269,6 +272,22 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         self.acc.batch_count()
     }
 
+    /// Whether the partition of the last record [`Producer::send`] accepted already has as
+    /// many batches in flight as it may. Then no new batch of it can go out until a response
+    /// arrives, and that response is an input that wakes the driver anyway: a driver whose
+    /// `send` just opened a batch (the previous one filled up) may skip waking its IO loop.
+    pub fn last_partition_saturated(&self) -> bool {
+        let Some(seq) = self.sequences.get(usize::from(self.last_partition)) else {
+            return false;
+        };
+        let limit = if self.idempotent {
+            super::transmit::MAX_IN_FLIGHT_PER_PARTITION
+        } else {
+            u8::try_from(self.config.max_in_flight).unwrap_or(u8::MAX)
+        };
+        seq.in_flight >= limit
+    }
+
     /// Bytes of `buffer.memory` free for new batches.
     pub const fn free_buffer(&self) -> usize {
         self.acc.free_bytes()
@@ -316,6 +335,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         let r = Record { timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers };
         let max_batch = self.config.max_request_size.saturating_sub(REQUEST_OVERHEAD);
         let id = self.acc.append(slot, &r, max_batch, now).inspect_err(|_| self.metrics.record_refused())?;
+        self.last_partition = slot;
         let size = r.max_encoded_len().unwrap_or(0);
         if record.partition.is_none() && record.key.is_none() {
             if let Some(sticky) = self.meta.sticky_mut(topic) {

@@ -27,7 +27,7 @@ pub const MAX_PARTITIONS_PER_REQUEST: usize = 128;
 /// The most topics one Metadata request asks about.
 pub const MAX_TOPICS_PER_METADATA: usize = 64;
 /// The most batches one partition has in flight with idempotence (the broker dedups 5).
-const MAX_IN_FLIGHT_PER_PARTITION: u8 = 5;
+pub(super) const MAX_IN_FLIGHT_PER_PARTITION: u8 = 5;
 
 /// A frame written into the driver's buffer, to be sent on `conn`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,17 +190,24 @@ impl<P: Partitioner> Producer<'_, P> {
         if seq.in_flight >= limit {
             return None;
         }
+        // Batches go in queue order, so the ones ever sent (and completed ones not yet
+        // reported, which may never have been sent) come first: the two scans below stop at
+        // the first pending batch never sent, instead of walking a queue that may hold
+        // thousands of batches on every call.
+        let sent = || {
+            self.acc
+                .iter_queue(pi)
+                .map_while(|s| self.acc.slot(s).filter(|b| b.send.outcome != Outcome::Pending || b.send.attempts > 0))
+        };
         // A retrying batch holds back new ones (idempotence: keep it inside the broker's
-        // window of 5; otherwise: keep order when max.in.flight allows it).
-        let blocked = self.acc.iter_queue(pi).any(|s| {
-            self.acc.slot(s).is_some_and(|b| b.send.outcome == Outcome::Pending && b.send.retrying)
-        });
+        // window of 5; otherwise: keep order when max.in.flight allows it). Only a batch that
+        // was sent is ever retried.
+        let blocked = sent().any(|b| b.send.outcome == Outcome::Pending && b.send.retrying);
         // Idempotence: the broker remembers a producer's last 5 batches. No new batch goes
         // while 5 have been sealed since the oldest unanswered one, so a resend of it is always
         // recognised as a duplicate instead of being refused out of order (and written twice).
-        let oldest_unanswered = self.acc.iter_queue(pi).find_map(|s| {
-            self.acc.slot(s).filter(|b| b.send.outcome == Outcome::Pending && b.send.attempts > 0).map(|b| b.send.seal_no)
-        });
+        let oldest_unanswered =
+            sent().find_map(|b| (b.send.outcome == Outcome::Pending && b.send.attempts > 0).then_some(b.send.seal_no));
         let window_full = self.idempotent
             && oldest_unanswered.is_some_and(|n| seq.sealed.wrapping_sub(n) >= u32::from(MAX_IN_FLIGHT_PER_PARTITION));
         let blocked = blocked || window_full;

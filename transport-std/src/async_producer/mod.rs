@@ -234,7 +234,9 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
             .accept(record.topic, |st, now| {
                 let rec = bytes.record(record, shared.clock.wall_ms(now));
                 let id = st.engine.send(&rec, now)?;
-                let opens_batch = id.index == 0;
+                // See the blocking producer: no wake-up while the partition is at its
+                // in-flight limit (the partition's next response wakes the driver).
+                let opens_batch = id.index == 0 && !st.engine.last_partition_saturated();
                 // Without a callback, `register` always gives a handle.
                 let handle = st.registry.register(id, rec.timestamp, None).expect("a handle for a send without callback");
                 Ok((handle, opens_batch))
