@@ -338,3 +338,27 @@ fn a_lost_connection_requeues_every_batch_in_flight() {
     assert_eq!(delivered(&sim), 100);
     assert!(sim.cluster.stats.duplicates >= 64, "the lost request carried more than 64 batches");
 }
+
+/// The IO loop sleeps on its last deadline, and a `send` wakes it only by the drivers' rule
+/// (a new batch whose partition is below its in-flight limit). Records sent far apart, each
+/// in a batch of its own, must still each be delivered within linger plus a few round trips
+/// of being sent: a wake-up rule that left a new batch waiting for an unrelated event (or for
+/// the final flush) fails here.
+#[test]
+fn spaced_sends_are_delivered_within_linger_and_a_few_round_trips() {
+    for seed in 0..10 {
+        let mut sc = Scenario::simple(seed, 1, 0);
+        sc.records = (0..20)
+            .map(|i| Planned { topic: "t0".into(), partition: None, key: None, value: value_for(i, 30), at: at(500 + i as u64 * 200) })
+            .collect();
+        let mut sim = sim(sc);
+        run_clean(&mut sim);
+        assert_eq!(delivered(&sim), 20);
+        let (lo, hi) = sim.sc.faults.latency;
+        let bound = sim.sc.config.linger + Duration::from_micros(8 * hi.max(lo)) + ms(5);
+        for a in &sim.out.accepted {
+            let c = sim.out.completions.get(&a.id.batch).expect("completed");
+            assert!(c.at <= a.at + bound, "seed {seed}: record {} sent at {:?} delivered at {:?} (bound {bound:?})", a.planned, a.at, c.at);
+        }
+    }
+}

@@ -160,6 +160,10 @@ pub struct Sim {
     /// After a timer spin was reported, engine deadlines in the past count as 1 ms ahead, so the
     /// run goes on and shows what else is wrong.
     timer_floor: bool,
+    /// The engine's deadline as of the last drain: like a driver's IO loop, the simulation
+    /// sleeps until it (or a network event), and a `send` wakes it only when kprod-std's IO
+    /// thread would be woken (a new batch whose partition is below its in-flight limit).
+    timer: Option<Instant>,
 }
 
 impl Sim {
@@ -201,6 +205,7 @@ impl Sim {
             steps: 0,
             spins: 0,
             timer_floor: false,
+            timer: None,
         }
     }
 
@@ -254,6 +259,13 @@ impl Sim {
                 continue;
             }
             self.now = next;
+            // The IO loop runs only when it would wake: a network event or its timer. A wake-up
+            // for the application alone (a record due) leaves it asleep; `send_due` wakes it
+            // by the drivers' rule.
+            let io_due = [self.net.next_time(), self.io_timer()].into_iter().flatten().any(|t| t <= self.now);
+            if !io_due {
+                continue;
+            }
             if let Some(ev) = self.net.pop_due(self.now) {
                 self.process(ev);
             } else if self.producer.poll_timeout().is_some_and(|t| t <= self.now) {
@@ -275,11 +287,16 @@ impl Sim {
             Phase::Closing(deadline) => Some(deadline + self.sc.config.request_timeout),
             Phase::Done => None,
         };
-        let mut timer = self.producer.poll_timeout();
+        [self.net.next_time(), self.io_timer(), app].into_iter().flatten().min()
+    }
+
+    /// When the IO loop's timer fires: the engine's deadline as of the last drain.
+    fn io_timer(&self) -> Option<Instant> {
+        let mut timer = self.timer;
         if self.timer_floor {
             timer = timer.map(|t| t.max(self.now + core::time::Duration::from_millis(1)));
         }
-        [self.net.next_time(), timer, app].into_iter().flatten().min()
+        timer
     }
 
     // ---- the application ----
@@ -338,6 +355,11 @@ impl Sim {
                     self.out.accepted.push(Accepted { planned: i, id, at: self.now, partitions });
                     self.next += 1;
                     self.blocked_since = None;
+                    // The drivers' wake-up rule: only a new batch whose partition can send now.
+                    if id.index == 0 && !self.producer.last_partition_saturated() {
+                        self.drain();
+                    }
+                    continue;
                 }
                 Err(e) if e.is_retriable() => {
                     let since = *self.blocked_since.get_or_insert(self.now);
@@ -406,6 +428,7 @@ impl Sim {
                 break;
             }
         }
+        self.timer = self.producer.poll_timeout();
         self.check_memory();
     }
 
