@@ -5,7 +5,7 @@
 //!
 //! The test runs each script and checks that records were delivered: the scripts stay deep
 //! as the engine changes. `KPROD_WRITE_FUZZ_SEEDS=1 cargo test -p kprod-core --test
-//! engine_fuzz_seeds` writes them to `fuzz/corpus/engine/seed-session-*`.
+//! engine_fuzz_seeds` writes them to `fuzz/corpus/engine/session-*`.
 //!
 //! The generator mirrors the fuzz target's interpreter exactly (same config, storage, opcodes
 //! and drain), so a script replays there as it ran here.
@@ -219,7 +219,7 @@ fn session_scripts_reach_deliveries() {
         assert_eq!(g.delivered, g.accepted, "session {i}: every accepted record is delivered by the script's end");
         assert!(g.p.producer_id().is_some(), "session {i}: no producer id");
         if write {
-            std::fs::write(dir.join(format!("seed-session-{i}")), &g.script).expect("write seed");
+            std::fs::write(dir.join(format!("session-{i}")), &g.script).expect("write seed");
         }
     }
 }
