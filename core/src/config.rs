@@ -186,6 +186,59 @@ impl<'a> ValidConfig<'a> {
 pub const MAX_IN_FLIGHT_IDEMPOTENT: u32 = 5;
 
 impl<'a> Config<'a> {
+    /// The same settings with another `client.id`, which may live shorter or longer than this
+    /// one's (e.g. a driver applies a borrowed property on a copy, then gives the copy back
+    /// its `'static` id). Every field is named, so a new one cannot be forgotten here.
+    #[must_use]
+    pub fn with_client_id<'b>(self, client_id: &'b str) -> Config<'b> {
+        let Self {
+            client_id: _,
+            acks,
+            compression,
+            retries,
+            batch_size,
+            linger,
+            buffer_memory,
+            max_block,
+            max_request_size,
+            metadata_max_age,
+            connections_max_idle,
+            retry_backoff,
+            retry_backoff_max,
+            reconnect_backoff,
+            reconnect_backoff_max,
+            request_timeout,
+            max_in_flight,
+            delivery_timeout,
+            enable_idempotence,
+            api_version,
+            seed,
+        } = self;
+        Config {
+            client_id,
+            acks,
+            compression,
+            retries,
+            batch_size,
+            linger,
+            buffer_memory,
+            max_block,
+            max_request_size,
+            metadata_max_age,
+            connections_max_idle,
+            retry_backoff,
+            retry_backoff_max,
+            reconnect_backoff,
+            reconnect_backoff_max,
+            request_timeout,
+            max_in_flight,
+            delivery_timeout,
+            enable_idempotence,
+            api_version,
+            seed,
+        }
+    }
+
     /// Checks every rule and resolves idempotence.
     pub fn validate(self) -> Result<ValidConfig<'a>, ConfigError> {
         self.check_ranges()?;
@@ -340,6 +393,18 @@ mod tests {
             Err(ConfigError::Conflict { settings, .. }) => settings,
             other => panic!("expected a conflict, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn with_client_id_keeps_every_other_setting() {
+        let mut c = Config::default();
+        for (k, v) in [("acks", "1"), ("linger.ms", "17"), ("batch.size", "4096"), ("compression.type", "lz4")] {
+            c.set_property(k, v).unwrap();
+        }
+        let bytes = *b"other"; // a local id: lives shorter than the defaults' 'static one
+        let moved = c.clone().with_client_id(core::str::from_utf8(&bytes).unwrap());
+        assert_eq!(moved.client_id, "other");
+        assert_eq!(Config { client_id: c.client_id, ..moved }, c);
     }
 
     #[test]

@@ -259,60 +259,15 @@ impl ProducerConfig {
 }
 
 /// Applies an engine property to a `Config<'static>`. The engine's `set_property` may borrow the
-/// value (only for `client.id`, which is handled above), so it runs on a short-lived copy whose
-/// fields are moved back.
+/// value (only for `client.id`, which is handled above), so it runs on a short-lived copy that
+/// then takes back the `'static` client id.
 fn set_core(core: &mut Config<'static>, name: &str, value: &str) -> Result<(), Error> {
     let mut tmp = core.clone();
     tmp.set_property(name, value).map_err(|e| match e {
         ConfigError::UnknownProperty => Error::UnknownProperty(name.to_owned()),
         other => Error::Config(other.to_string()),
     })?;
-    let Config {
-        client_id: _,
-        acks,
-        compression,
-        retries,
-        batch_size,
-        linger,
-        buffer_memory,
-        max_block,
-        max_request_size,
-        metadata_max_age,
-        connections_max_idle,
-        retry_backoff,
-        retry_backoff_max,
-        reconnect_backoff,
-        reconnect_backoff_max,
-        request_timeout,
-        max_in_flight,
-        delivery_timeout,
-        enable_idempotence,
-        api_version,
-        seed,
-    } = tmp;
-    *core = Config {
-        client_id: core.client_id,
-        acks,
-        compression,
-        retries,
-        batch_size,
-        linger,
-        buffer_memory,
-        max_block,
-        max_request_size,
-        metadata_max_age,
-        connections_max_idle,
-        retry_backoff,
-        retry_backoff_max,
-        reconnect_backoff,
-        reconnect_backoff_max,
-        request_timeout,
-        max_in_flight,
-        delivery_timeout,
-        enable_idempotence,
-        api_version,
-        seed,
-    };
+    *core = tmp.with_client_id(core.client_id);
     Ok(())
 }
 
