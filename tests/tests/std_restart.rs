@@ -11,73 +11,15 @@ extern crate alloc;
 
 mod std_util;
 
-use std::process::Command;
 use core::time::Duration;
 use std::time::Instant;
 
-use kprod_std::{Acks, DeliveryError, Error, Producer, ProducerConfig};
-use kprod_tests::{repo_root, unique_topic, Broker};
-use std_util::{send_all, verify, wait_all, Sent};
-
-fn kafka(args: &[&str]) {
-    // kafka.sh's random cluster id starts with '-' one time in 64, which kafka-storage takes
-    // for an option ("--cluster-id: expected one argument"): try a start again.
-    let mut tries = 0;
-    loop {
-        let out = Command::new("bash")
-            .arg(repo_root().join("tests/broker/kafka.sh"))
-            .args(args)
-            .output()
-            .expect("run kafka.sh");
-        tries += 1;
-        if out.status.success() {
-            return;
-        }
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(tries < 3 && err.contains("storage format failed"), "kafka.sh {args:?}: {err}");
-    }
-}
-
-/// Stops the test's own broker however the test ends.
-struct OwnBroker(Vec<String>);
-
-impl OwnBroker {
-    fn start(port: u16) -> Self {
-        let args = vec!["--port".to_owned(), port.to_string(), "--controller-port".to_owned(), (port + 1).to_string()];
-        let me = Self(args);
-        me.up();
-        me
-    }
-
-    fn args<'a>(&'a self, cmd: &'a str) -> Vec<&'a str> {
-        core::iter::once(cmd).chain(self.0.iter().map(String::as_str)).collect()
-    }
-
-    fn up(&self) {
-        kafka(&self.args("up"));
-    }
-
-    fn down(&self) {
-        kafka(&self.args("down"));
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        self.down();
-    }
-}
+use kprod_std::{Acks, DeliveryError, Error, Producer};
+use kprod_tests::{unique_topic, Broker};
+use std_util::{restart_config, send_all, verify, wait_all, OwnBroker, Sent};
 
 fn producer(bootstrap: &str, acks: Acks, delivery_timeout: Duration) -> Producer {
-    let config = ProducerConfig::new(bootstrap)
-        .expect("bootstrap")
-        .acks(acks)
-        .linger(Duration::from_millis(5))
-        .request_timeout(Duration::from_secs(3))
-        .delivery_timeout(delivery_timeout)
-        .set("reconnect.backoff.max.ms", "500")
-        .expect("property");
-    Producer::new(config).expect("producer")
+    Producer::new(restart_config(bootstrap, acks, delivery_timeout)).expect("producer")
 }
 
 #[test]

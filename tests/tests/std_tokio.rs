@@ -24,7 +24,7 @@ use kprod_std::{
     Acks, AsyncProducer, BlockedOn, DeliveryError, DeliveryFuture, Error, ErrorCode, Header, Record, RecordMetadata,
 };
 use kprod_tests::{unique_topic, Broker, ConsumedRecord};
-use std_util::{config, verify, Sent};
+use std_util::{config, restart_config, verify, OwnBroker, Sent};
 
 const TASKS: usize = 8;
 const LONG_LINGER: Duration = Duration::from_secs(20);
@@ -674,36 +674,6 @@ fn idle_and_unreachable_producers_sleep() {
     });
 }
 
-/// The restart test's own broker, stopped however the test ends.
-struct OwnBroker(String);
-
-impl OwnBroker {
-    fn kafka(&self, cmd: &str) {
-        let port: u16 = self.0.parse().expect("port");
-        let cport = (port + 1).to_string();
-        // kafka.sh's random cluster id starts with '-' one time in 64, which kafka-storage
-        // takes for an option: try a start again.
-        for attempt in 1.. {
-            let out = std::process::Command::new("bash")
-                .arg(kprod_tests::repo_root().join("tests/broker/kafka.sh"))
-                .args([cmd, "--port", &self.0, "--controller-port", &cport])
-                .output()
-                .expect("run kafka.sh");
-            if out.status.success() {
-                return;
-            }
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert!(attempt < 3 && err.contains("storage format failed"), "kafka.sh {cmd}: {err}");
-        }
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        self.kafka("down");
-    }
-}
-
 #[test]
 fn broker_stopped_and_restarted_mid_stream() {
     if std::env::var("KPROD_TOKIO_RESTART").is_ok_and(|v| v == "skip") {
@@ -712,23 +682,14 @@ fn broker_stopped_and_restarted_mid_stream() {
     }
     std_util::init_log();
     let port: u16 = std::env::var("KPROD_TOKIO_RESTART_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(29392);
-    let own = OwnBroker(port.to_string());
-    own.kafka("up");
+    let own = OwnBroker::start(port);
     let bootstrap = format!("127.0.0.1:{port}");
     let broker = Broker::attach(&bootstrap, 1);
     // One partition, as the topic the restarted (empty) broker auto-creates has.
     let topic = unique_topic("tokio-restart");
     broker.create_topic(&topic, 1, 1);
     let producer = |acks: Acks, delivery_timeout: Duration| {
-        let config = kprod_std::ProducerConfig::new(&bootstrap)
-            .expect("bootstrap")
-            .acks(acks)
-            .linger(Duration::from_millis(5))
-            .request_timeout(Duration::from_secs(3))
-            .delivery_timeout(delivery_timeout)
-            .set("reconnect.backoff.max.ms", "500")
-            .expect("property");
-        AsyncProducer::new(config).expect("producer")
+        AsyncProducer::new(restart_config(&bootstrap, acks, delivery_timeout)).expect("producer")
     };
     let rt = multi_thread();
     let before: Vec<Sent> = (0..100).map(|i| Sent::numbered("before", i)).collect();
@@ -740,7 +701,7 @@ fn broker_stopped_and_restarted_mid_stream() {
         await_all(enqueue_all(&patient, &topic, &before).await).await;
         await_all(enqueue_all(&impatient, &topic, &before[..10]).await).await;
 
-        tokio::task::block_in_place(|| own.kafka("down"));
+        tokio::task::block_in_place(|| own.down());
         let stopped = Instant::now();
         let patient_futures = enqueue_all(&patient, &topic, &during).await;
         for (i, f) in enqueue_all(&impatient, &topic, &doomed).await.into_iter().enumerate() {
@@ -750,7 +711,7 @@ fn broker_stopped_and_restarted_mid_stream() {
         assert!(stopped.elapsed() < Duration::from_secs(30), "failed after delivery.timeout.ms, not much later");
         assert!(patient_futures.iter().all(|f| !f.is_done()), "the patient producer still holds its records");
 
-        tokio::task::block_in_place(|| own.kafka("up"));
+        tokio::task::block_in_place(|| own.up());
         let reported = await_all(patient_futures).await;
         eprintln!("delivered {} records {:?} after the broker stopped", reported.len(), stopped.elapsed());
         patient.close(Duration::from_secs(30)).await.expect("close");

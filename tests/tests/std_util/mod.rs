@@ -6,8 +6,8 @@ use alloc::collections::BTreeMap;
 use core::time::Duration;
 
 use kprod_core::partitioner::key_partition;
-use kprod_std::{DeliveryHandle, Header, Producer, ProducerConfig, Record, RecordMetadata};
-use kprod_tests::{Broker, ConsumedRecord};
+use kprod_std::{Acks, DeliveryHandle, Header, Producer, ProducerConfig, Record, RecordMetadata};
+use kprod_tests::{repo_root, Broker, ConsumedRecord};
 
 /// How long a test waits for one delivery.
 pub const DELIVERY_WAIT: Duration = Duration::from_secs(60);
@@ -125,4 +125,66 @@ pub fn init_log() {
             log::set_max_level(level.parse().unwrap_or(log::LevelFilter::Debug));
         }
     }
+}
+
+/// A broker of the test's own on `port` (controller `port + 1`), for tests that stop and restart
+/// it without disturbing the shared one; stopped however the test ends.
+pub struct OwnBroker {
+    port: u16,
+}
+
+impl OwnBroker {
+    /// Starts it (`kafka.sh up`: empty storage).
+    pub fn start(port: u16) -> Self {
+        let me = Self { port };
+        me.up();
+        me
+    }
+
+    /// `kafka.sh up` for this port.
+    pub fn up(&self) {
+        self.kafka("up");
+    }
+
+    /// `kafka.sh down` for this port.
+    pub fn down(&self) {
+        self.kafka("down");
+    }
+
+    fn kafka(&self, cmd: &str) {
+        let (port, cport) = (self.port.to_string(), (self.port + 1).to_string());
+        // kafka.sh's random cluster id starts with '-' one time in 64, which kafka-storage takes
+        // for an option ("--cluster-id: expected one argument"): try a start again.
+        for attempt in 1.. {
+            let out = std::process::Command::new("bash")
+                .arg(repo_root().join("tests/broker/kafka.sh"))
+                .args([cmd, "--port", &port, "--controller-port", &cport])
+                .output()
+                .expect("run kafka.sh");
+            if out.status.success() {
+                return;
+            }
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(attempt < 3 && err.contains("storage format failed"), "kafka.sh {cmd} --port {port}: {err}");
+        }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// The restart tests' producer settings: short linger and request timeout, reconnects backing
+/// off to at most 500 ms, and the given acks and delivery timeout.
+pub fn restart_config(bootstrap: &str, acks: Acks, delivery_timeout: Duration) -> ProducerConfig {
+    ProducerConfig::new(bootstrap)
+        .expect("bootstrap")
+        .acks(acks)
+        .linger(Duration::from_millis(5))
+        .request_timeout(Duration::from_secs(3))
+        .delivery_timeout(delivery_timeout)
+        .set("reconnect.backoff.max.ms", "500")
+        .expect("property")
 }
