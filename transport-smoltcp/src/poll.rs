@@ -335,6 +335,8 @@ impl<P: Partitioner> Driver<'_, P> {
                     report(Report::Failed { batch, topic, partition, records, reason });
                 }
                 Event::Fatal(e) => report(Report::Fatal(e)),
+                // The engine asks to close it next; the link reports are the driver's own.
+                Event::ConnectionFailed { .. } => {}
             }
         }
     }

@@ -44,6 +44,10 @@ impl EventBook {
                 log::error!("kprod: fatal producer error: {e}; every record now fails");
                 None
             }
+            Event::ConnectionFailed { conn, error } => {
+                log::warn!("kprod: connection {} dropped: the broker {error}", conn.0);
+                None
+            }
             Event::Connect(_) | Event::Close(_) => None,
         }
     }

@@ -8,6 +8,7 @@
 
 use core::time::Duration;
 
+use super::types::ConnError;
 use crate::protocol::ApiKey;
 use crate::time::Instant;
 
@@ -105,6 +106,8 @@ pub struct Connection {
     pub want_connect: bool,
     /// The driver must be told to close (a pending event).
     pub want_close: bool,
+    /// Why the engine gave up on it, to report before the close.
+    pub error: Option<ConnError>,
     next_correlation: i32,
 }
 
@@ -121,6 +124,7 @@ impl Connection {
         last_active: Instant::ZERO,
         want_connect: false,
         want_close: false,
+        error: None,
         next_correlation: 1,
     };
 
@@ -156,6 +160,13 @@ impl Connection {
         self.failures = self.failures.saturating_add(1);
         self.retry_at = now + delay;
         self.want_connect = false;
+    }
+
+    /// The engine gives up on the connection because of `error`: the driver hears why, then
+    /// is asked to close it.
+    pub fn fail(&mut self, error: ConnError) {
+        self.error = Some(error);
+        self.want_close = true;
     }
 
     /// The correlation id the next request gets.

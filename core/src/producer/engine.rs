@@ -9,7 +9,8 @@ use super::accumulator::{Accumulator, BatchSlot, PartitionQueue, RecordId, Stage
 use super::conn::{ConnId, ConnState, Connection};
 use super::metadata::{BrokerSlot, Metadata, MetadataError, PartitionIdx, PartitionSlot, TopicIdx, TopicSlot, TopicState};
 use super::metrics::Metrics;
-use super::types::{DeliveryError, Event, FatalError, Outcome, ProducerRecord, SendError};
+use super::types::{ConnError, DeliveryError, Event, FatalError, Outcome, ProducerRecord, SendError};
+use crate::protocol::ApiKey;
 use crate::backoff::Backoff;
 use crate::config::ValidConfig;
 use crate::partitioner::{DefaultPartitioner, Partitioner};
@@ -451,8 +452,9 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         for i in 0..self.conns.len() {
             if self.conns[i].request_deadline(timeout).is_some_and(|d| d <= now) {
                 self.metrics.request_timed_out();
-                self.drop_connection(i as u16, now);
-                self.conns[i].want_close = true;
+                let api = self.conns[i].oldest().map_or(ApiKey::Produce, |f| f.kind.api());
+                let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+                self.close_broken(i, ConnError::RequestTimeout { api, timeout_ms }, now);
             }
         }
     }
@@ -634,6 +636,9 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             return Some(Event::Fatal(e));
         }
         for (i, c) in self.conns.iter_mut().enumerate() {
+            if let Some(error) = c.error.take() {
+                return Some(Event::ConnectionFailed { conn: ConnId(i as u16), error });
+            }
             if c.want_close {
                 c.want_close = false;
                 c.want_connect = false;

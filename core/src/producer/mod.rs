@@ -64,7 +64,7 @@
 //!                 producer.handle_connected(conn, now());
 //!             }
 //!             Event::Close(_conn) => {}
-//!             Event::Delivered { .. } | Event::Failed { .. } | Event::Fatal(_) => {}
+//!             Event::Delivered { .. } | Event::Failed { .. } | Event::ConnectionFailed { .. } | Event::Fatal(_) => {}
 //!         }
 //!     }
 //!     // wait for readable sockets or producer.poll_timeout(); then for each read:
@@ -78,6 +78,7 @@
 //! ```
 pub mod accumulator;
 pub mod conn;
+pub mod drain;
 mod engine;
 pub mod metadata;
 pub mod metrics;
@@ -85,7 +86,8 @@ mod receive;
 mod transmit;
 pub mod types;
 
+pub use drain::{Budget, Connecting, Drained, Links};
 pub use engine::{Capacities, NewError, PartitionSeq, Producer, Storage};
 pub use receive::MAX_RESPONSE_FRAME;
 pub use transmit::{Transmit, TransmitError, MAX_PARTITIONS_PER_REQUEST, MAX_TOPICS_PER_METADATA};
-pub use types::{DeliveryError, Event, FatalError, Outcome, ProducerRecord, SendError};
+pub use types::{ConnError, DeliveryError, Event, FatalError, Outcome, ProducerRecord, SendError};

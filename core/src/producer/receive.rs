@@ -8,7 +8,7 @@ use super::conn::{ConnId, ConnState, RequestKind};
 use super::engine::{IdState, Producer};
 use super::metadata::PartitionIdx;
 use super::transmit::wrapping_sequence;
-use super::types::{FatalError, Outcome};
+use super::types::{ConnError, FatalError, Outcome};
 use crate::backoff::Backoff;
 use crate::partitioner::Partitioner;
 use crate::protocol::api_versions::ApiVersionsResponse;
@@ -19,6 +19,7 @@ use crate::protocol::produce::{PartitionProduceResponse, ProduceResponse};
 use crate::protocol::{ApiKey, ErrorCode, Response};
 use crate::record::ProducerState;
 use crate::time::Instant;
+use crate::wire::DecodeError;
 
 /// The largest response frame accepted; a larger size prefix closes the connection.
 pub const MAX_RESPONSE_FRAME: usize = 64 * 1024 * 1024;
@@ -37,70 +38,78 @@ impl<P: Partitioner> Producer<'_, P> {
             match split_frame(&bytes[consumed..], MAX_RESPONSE_FRAME) {
                 Ok(Some((frame, used))) => {
                     consumed += used;
-                    if !self.handle_frame(i, frame, now) {
-                        self.close_broken(i, now);
+                    if let Err(e) = self.handle_frame(i, frame, now) {
+                        self.close_broken(i, e, now);
                         return bytes.len();
                     }
                 }
                 Ok(None) => return consumed,
-                Err(_) => {
-                    self.close_broken(i, now);
+                Err(e) => {
+                    let announced = match e {
+                        DecodeError::NegativeLength(n) => n,
+                        DecodeError::LimitExceeded { announced, .. } => announced as i64,
+                        _ => -1,
+                    };
+                    self.close_broken(i, ConnError::FrameLength { announced, limit: MAX_RESPONSE_FRAME }, now);
                     return bytes.len();
                 }
             }
         }
     }
 
-    fn close_broken(&mut self, i: usize, now: Instant) {
+    /// Gives up on connection `i` because of `error`: its requests are retried, and the driver
+    /// hears why ([`super::Event::ConnectionFailed`]) and is asked to close it.
+    pub(super) fn close_broken(&mut self, i: usize, error: ConnError, now: Instant) {
         self.drop_connection(i as u16, now);
-        self.conns[i].want_close = true;
+        self.conns[i].fail(error);
     }
 
-    /// Handles one response frame; `false` means the connection is broken.
-    fn handle_frame(&mut self, i: usize, frame: &[u8], now: Instant) -> bool {
-        let Some(f) = self.conns[i].oldest().copied() else {
-            return false;
-        };
-        let Ok((header, body)) = ResponseHeader::decode(f.kind.api(), f.version, frame) else {
-            return false;
-        };
+    /// Handles one response frame; an error means the connection is broken.
+    fn handle_frame(&mut self, i: usize, frame: &[u8], now: Instant) -> Result<(), ConnError> {
+        let f = self.conns[i].oldest().copied().ok_or(ConnError::Unsolicited)?;
+        let undecodable = ConnError::Undecodable { api: f.kind.api(), version: f.version };
+        let (header, body) = ResponseHeader::decode(f.kind.api(), f.version, frame).map_err(|_| undecodable)?;
         if header.correlation_id != f.correlation_id {
-            return false;
+            return Err(ConnError::CorrelationMismatch { expected: f.correlation_id, got: header.correlation_id });
         }
         self.conns[i].pop(now);
         self.metrics.response(now - f.sent, now);
-        match f.kind {
-            RequestKind::ApiVersions => self.on_api_versions(i, f.version, body),
+        let decoded = match f.kind {
+            RequestKind::ApiVersions => return self.on_api_versions(i, f.version, body),
             RequestKind::Metadata => self.on_metadata(i, f.version, body, now),
             RequestKind::InitProducerId => self.on_init_producer_id(f.version, body, now),
             RequestKind::Produce => self.on_produce(i, f.correlation_id, f.version, body, now),
+        };
+        if decoded {
+            Ok(())
+        } else {
+            Err(undecodable)
         }
     }
 
-    fn on_api_versions(&mut self, i: usize, version: i16, body: &[u8]) -> bool {
-        let Ok(resp) = ApiVersionsResponse::decode(version, body) else {
-            return false;
-        };
+    fn on_api_versions(&mut self, i: usize, version: i16, body: &[u8]) -> Result<(), ConnError> {
+        let resp = ApiVersionsResponse::decode(version, body)
+            .map_err(|_| ConnError::Undecodable { api: ApiKey::ApiVersions, version })?;
         let c = &mut self.conns[i];
         if resp.error_code == ErrorCode::UnsupportedVersion {
             // KIP-511: the broker lists its range; retry lower (only ever lower, so no loop).
             return match resp.choose(ApiKey::ApiVersions) {
                 Some(v) if v < version => {
                     c.api_versions_version = v;
-                    true
+                    Ok(())
                 }
-                _ => false,
+                _ => Err(ConnError::Handshake(resp.error_code)),
             };
         }
         if resp.error_code != ErrorCode::None {
-            return false;
+            return Err(ConnError::Handshake(resp.error_code));
         }
         c.versions.metadata = resp.choose(ApiKey::Metadata);
         c.versions.produce = resp.choose(ApiKey::Produce);
         c.versions.init_producer_id = resp.choose(ApiKey::InitProducerId);
         c.state = ConnState::Ready;
         self.check_versions(i);
-        true
+        Ok(())
     }
 
     fn on_metadata(&mut self, i: usize, version: i16, body: &[u8], now: Instant) -> bool {

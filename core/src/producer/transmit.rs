@@ -36,6 +36,9 @@ pub struct Transmit {
     pub conn: ConnId,
     /// Bytes written at the start of the buffer.
     pub len: usize,
+    /// Whether the broker answers this frame (everything but Produce with `acks=0`). A driver
+    /// that shares one stream between connections routes responses by it.
+    pub expects_response: bool,
 }
 
 /// Why `poll_transmit` wrote nothing although a frame is ready.
@@ -442,7 +445,7 @@ fn write_request<R: Request>(
     } else {
         c.last_active = now;
     }
-    Ok(Some((Transmit { conn: ConnId(i as u16), len }, corr)))
+    Ok(Some((Transmit { conn: ConnId(i as u16), len, expects_response }, corr)))
 }
 
 /// `seq + n`, wrapping to 0 after `i32::MAX` as Kafka's sequences do.

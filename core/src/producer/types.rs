@@ -6,7 +6,7 @@ use core::fmt;
 use super::accumulator::{AccumulateError, BatchId};
 use super::conn::ConnId;
 use super::metadata::MetadataError;
-use crate::protocol::ErrorCode;
+use crate::protocol::{ApiKey, ErrorCode};
 use crate::record::Header;
 
 /// A record to produce.
@@ -65,9 +65,83 @@ pub enum Event {
         /// Why.
         reason: DeliveryError,
     },
+    /// The engine gave up on an open connection because of what the broker sent, or did not
+    /// send in time. An [`Event::Close`] for `conn` follows; its requests are retried. Drivers
+    /// log it and keep it as the last cause to name when a wait times out.
+    ConnectionFailed {
+        /// The connection ([`super::Producer::address`] still names its broker).
+        conn: ConnId,
+        /// What went wrong.
+        error: ConnError,
+    },
     /// The producer cannot go on (reported once; every later call fails with it).
     Fatal(FatalError),
 }
+
+/// Why the engine gave up on a connection (see [`Event::ConnectionFailed`]). Its `Display`
+/// reads after the broker's address: "127.0.0.1:9092 sent a malformed response: ...".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnError {
+    /// A response's length prefix is negative or larger than the engine accepts.
+    FrameLength {
+        /// The length the prefix announced.
+        announced: i64,
+        /// The most the engine accepts ([`super::MAX_RESPONSE_FRAME`]).
+        limit: usize,
+    },
+    /// A response that does not decode as the answer to the request it should answer.
+    Undecodable {
+        /// The API of that request.
+        api: ApiKey,
+        /// The version it was sent at.
+        version: i16,
+    },
+    /// A response although no request is in flight.
+    Unsolicited,
+    /// A response whose correlation id is not the oldest request's.
+    CorrelationMismatch {
+        /// The oldest request's correlation id.
+        expected: i32,
+        /// The response's.
+        got: i32,
+    },
+    /// The oldest request got no answer within `request.timeout.ms`.
+    RequestTimeout {
+        /// The API of that request.
+        api: ApiKey,
+        /// `request.timeout.ms`.
+        timeout_ms: u64,
+    },
+    /// The broker refused the ApiVersions handshake.
+    Handshake(ErrorCode),
+}
+
+impl fmt::Display for ConnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::FrameLength { announced, limit } if *announced < 0 => {
+                write!(f, "sent a malformed response: negative frame length {announced} (limit {limit} bytes)")
+            }
+            Self::FrameLength { announced, limit } => {
+                write!(f, "sent a malformed response: frame length {announced} exceeds the {limit}-byte limit")
+            }
+            Self::Undecodable { api, version } => {
+                write!(f, "sent a malformed response: a {api:?} v{version} response that does not decode")
+            }
+            Self::Unsolicited => f.write_str("sent a response although no request was in flight"),
+            Self::CorrelationMismatch { expected, got } => {
+                write!(f, "sent a response with correlation id {got} where {expected} was due")
+            }
+            Self::RequestTimeout { api, timeout_ms } => {
+                write!(f, "did not answer a {api:?} request within request.timeout.ms ({timeout_ms} ms)")
+            }
+            Self::Handshake(code) => write!(f, "refused the ApiVersions handshake: {code}"),
+        }
+    }
+}
+
+impl core::error::Error for ConnError {}
 
 /// Why a batch was not delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -188,17 +188,49 @@ fn write_frame(out: &mut impl Sink, contents: &impl FrameContents, what: &'stati
     Ok(len)
 }
 
+/// What a receive buffer holds at its start, as [`framing`] reads its length prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// A whole frame of this many bytes, the 4-byte length prefix included.
+    Frame(usize),
+    /// Not a whole frame yet, and it fits the limit: read more.
+    Partial,
+    /// The frame announces this many bytes (prefix included), more than the limit allows.
+    TooLarge(usize),
+    /// A negative length prefix: the stream cannot be resynchronised.
+    Malformed(i32),
+}
+
+/// Reads the Kafka length prefix at the start of `filled` (bytes received so far). `limit` is
+/// the most bytes a whole frame may take, prefix included (a receive window, or
+/// [`crate::producer::MAX_RESPONSE_FRAME`] + 4). Every driver and the engine frame responses
+/// with this one function.
+pub fn framing(filled: &[u8], limit: usize) -> Framing {
+    let Some(prefix) = filled.first_chunk::<4>() else {
+        return Framing::Partial;
+    };
+    let size = i32::from_be_bytes(*prefix);
+    let Ok(len) = usize::try_from(size) else {
+        return Framing::Malformed(size);
+    };
+    let total = len.saturating_add(4);
+    if total > limit {
+        Framing::TooLarge(total)
+    } else if total > filled.len() {
+        Framing::Partial
+    } else {
+        Framing::Frame(total)
+    }
+}
+
 /// Splits the first size-prefixed frame off `buf`: `Ok(Some((frame, consumed)))` with the frame
 /// (without its prefix) and the bytes it used, `Ok(None)` while the frame is incomplete. A negative
 /// size or one above `max_frame` is an error: the connection cannot be resynchronised.
 pub fn split_frame(buf: &[u8], max_frame: usize) -> Result<Option<(&[u8], usize)>, DecodeError> {
-    let mut r = Reader::new(buf);
-    let Ok(size) = r.i32() else {
-        return Ok(None);
-    };
-    let size = usize::try_from(size).map_err(|_| DecodeError::NegativeLength(size.into()))?;
-    if size > max_frame {
-        return Err(DecodeError::LimitExceeded { announced: size, limit: max_frame });
+    match framing(buf, max_frame.saturating_add(4)) {
+        Framing::Frame(total) => Ok(Some((&buf[4..total], total))),
+        Framing::Partial => Ok(None),
+        Framing::TooLarge(total) => Err(DecodeError::LimitExceeded { announced: total - 4, limit: max_frame }),
+        Framing::Malformed(size) => Err(DecodeError::NegativeLength(size.into())),
     }
-    Ok(r.take(size).ok().map(|frame| (frame, size + 4)))
 }

@@ -487,6 +487,8 @@ impl Sim {
                 }
                 self.out.fatal = Some(f);
             }
+            // An Event::Close for the connection follows; the trace above records why.
+            Event::ConnectionFailed { .. } => {}
         }
     }
 

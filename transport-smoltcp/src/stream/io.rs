@@ -223,6 +223,8 @@ impl<C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<'_, 
                 on_event(Event::Failed { batch, topic, partition, records, reason });
                 false
             }
+            // The engine asks to close it next; the link reports are the driver's own.
+            EngineEvent::ConnectionFailed { .. } => false,
             EngineEvent::Fatal(e) => {
                 on_event(Event::Fatal(e));
                 false

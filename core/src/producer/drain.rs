@@ -1,0 +1,178 @@
+//! The drain loop every driver runs after an input: the engine's outputs in their documented
+//! order, handed to the driver's [`Links`], within a per-call [`Budget`].
+//!
+//! 1. `poll_transmit` while the links can take a frame: each frame goes to its connection's
+//!    link; a frame for a connection without one is answered with `handle_disconnected` (its
+//!    requests are retried). A transmit buffer too small is grown by the links, or ends the
+//!    round ([`Drained::tx_too_small`]).
+//! 2. `poll_event` until none: connects go to [`Links::connect`] (answered at once or later),
+//!    closes to [`Links::close`], and everything else (completions, connection errors, the
+//!    fatal error) to [`Links::event`].
+//! 3. Again from 1 while an event was itself an input (a connect answered at once, a frame
+//!    without a link), within the budget.
+//!
+//! Written once here, no_std, for the blocking and tokio drivers, the smoltcp driver and the
+//! embedded-io drivers: only the links differ.
+
+use super::conn::ConnId;
+use super::engine::Producer;
+use super::transmit::{Transmit, TransmitError};
+use super::types::Event;
+use crate::partitioner::Partitioner;
+use crate::time::Instant;
+
+/// How a connect the engine asked for went, as far as the driver knows when it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connecting {
+    /// Under way: the driver calls `handle_connected` or `handle_disconnected` later.
+    Pending,
+    /// Up at once, at this instant (a blocking connect ends later than it started).
+    Connected(Instant),
+    /// Failed at once, at this instant.
+    Failed(Instant),
+}
+
+/// A driver's connections and transmit buffer, as the drain loop needs them.
+pub trait Links {
+    /// The buffer `poll_transmit` writes the next frame into.
+    fn tx_buffer(&mut self) -> &mut [u8];
+    /// The next frame needs `needed` bytes, more than [`Links::tx_buffer`] has. Grow it and
+    /// return `true` to try again, or `false` to end the round (the frame stays in the engine).
+    fn grow_tx(&mut self, needed: usize) -> bool;
+    /// Whether another frame can be taken now (room in the output queues). `false` ends the
+    /// transmit part of the round: [`Drained::backlog`].
+    fn can_take(&self) -> bool;
+    /// Takes the frame the engine wrote at the start of [`Links::tx_buffer`] (`t.len` bytes)
+    /// for `t.conn`. Returns `false` if that connection has no open link: the engine is told
+    /// it is disconnected.
+    fn take(&mut self, t: Transmit, now: Instant) -> bool;
+    /// The engine wants connection `conn` to `host:port`.
+    fn connect(&mut self, conn: ConnId, host: &str, port: u16, now: Instant) -> Connecting;
+    /// The engine is done with `conn`.
+    fn close(&mut self, conn: ConnId);
+    /// Any other event: a completion (with its topic's name, `""` if unknown), a connection
+    /// error, the fatal error.
+    fn event(&mut self, event: Event, topic: &str);
+}
+
+/// The most work one [`Producer::drain`] call does, so an embedded main loop keeps its timing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Request frames taken from `poll_transmit`.
+    pub frames: usize,
+    /// Events taken from `poll_event`.
+    pub events: usize,
+    /// Rounds of transmit-then-events (a round follows only when an event was an input).
+    pub rounds: usize,
+}
+
+impl Budget {
+    /// No limit: drain until the engine has nothing more (std drivers).
+    pub const UNLIMITED: Self = Self { frames: usize::MAX, events: usize::MAX, rounds: usize::MAX };
+}
+
+/// What one [`Producer::drain`] call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Drained {
+    /// Frames taken by the links.
+    pub frames: usize,
+    /// Events handled.
+    pub events: usize,
+    /// Work is left: the budget ran out, or the links could take no more frames. Call again
+    /// (at once, or when the links have room).
+    pub backlog: bool,
+    /// The next frame needs this many bytes and the links did not grow their buffer.
+    pub tx_too_small: Option<usize>,
+}
+
+impl Drained {
+    /// Whether the call did anything.
+    pub const fn progressed(&self) -> bool {
+        self.frames > 0 || self.events > 0
+    }
+}
+
+impl<P: Partitioner> Producer<'_, P> {
+    /// Drains the engine's outputs into `links` in the documented order (see the module docs of
+    /// [`super::drain`]), within `budget`. Call it after every input and command, then sleep
+    /// until [`Producer::poll_timeout`] or the next input.
+    pub fn drain(&mut self, links: &mut impl Links, now: Instant, budget: Budget) -> Drained {
+        let mut done = Drained::default();
+        for _ in 0..budget.rounds.max(1) {
+            let mut input = self.drain_transmit(links, now, budget, &mut done);
+            input |= self.drain_events(links, now, budget, &mut done);
+            if !input || done.backlog {
+                return done;
+            }
+        }
+        done.backlog = true;
+        done
+    }
+
+    /// Step 1. Returns whether the engine was told something (a frame without a link).
+    fn drain_transmit(&mut self, links: &mut impl Links, now: Instant, budget: Budget, done: &mut Drained) -> bool {
+        let mut input = false;
+        loop {
+            if done.frames >= budget.frames || !links.can_take() {
+                done.backlog = true;
+                return input;
+            }
+            match self.poll_transmit(now, links.tx_buffer()) {
+                Ok(Some(t)) => {
+                    done.frames += 1;
+                    if !links.take(t, now) {
+                        self.handle_disconnected(t.conn, now);
+                        input = true;
+                    }
+                }
+                Ok(None) => return input,
+                Err(TransmitError::BufferTooSmall { needed }) => {
+                    if !links.grow_tx(needed) || links.tx_buffer().len() < needed {
+                        done.tx_too_small = Some(needed);
+                        return input;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Step 2. Returns whether an event led to an input (a connect answered at once).
+    fn drain_events(&mut self, links: &mut impl Links, now: Instant, budget: Budget, done: &mut Drained) -> bool {
+        let mut input = false;
+        loop {
+            if done.events >= budget.events {
+                done.backlog = true;
+                return input;
+            }
+            let Some(event) = self.poll_event() else {
+                return input;
+            };
+            done.events += 1;
+            match event {
+                Event::Connect(conn) => {
+                    let Some((host, port)) = self.address(conn) else {
+                        self.handle_disconnected(conn, now);
+                        input = true;
+                        continue;
+                    };
+                    match links.connect(conn, host, port, now) {
+                        Connecting::Pending => {}
+                        Connecting::Connected(at) => {
+                            self.handle_connected(conn, at.max(now));
+                            input = true;
+                        }
+                        Connecting::Failed(at) => {
+                            self.handle_disconnected(conn, at.max(now));
+                            input = true;
+                        }
+                    }
+                }
+                Event::Close(conn) => links.close(conn),
+                Event::Delivered { topic, .. } | Event::Failed { topic, .. } => {
+                    links.event(event, self.topic_name(topic).unwrap_or(""));
+                }
+                Event::ConnectionFailed { .. } | Event::Fatal(_) => links.event(event, ""),
+            }
+        }
+    }
+}
