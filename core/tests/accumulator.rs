@@ -9,6 +9,7 @@ use core::time::Duration;
 
 use kprod_core::compression::Compression;
 use kprod_core::producer::accumulator::*;
+use kprod_core::producer::{DeliveryError, Outcome};
 use kprod_core::record::{BatchConfig, ProducerState, Record, RecordBatch};
 use kprod_core::time::Instant;
 
@@ -18,7 +19,7 @@ fn acc(memory: usize, batch_size: usize, slots: usize, compression: Compression)
     let config = BatchConfig { compression, ..BatchConfig::new(batch_size) };
     Accumulator::new(
         vec![BatchSlot::EMPTY; slots].into(),
-        vec![PartitionQueue::EMPTY; 4].into(),
+        vec![PartitionQueue::EMPTY; 10].into(),
         vec![0u8; memory].into(),
         vec![0u32; chunk_map_words(memory, batch_size)].into(),
         config,
@@ -57,7 +58,7 @@ fn records_fill_batches_in_order_and_seal_to_what_went_in() {
     let mut seen = 0usize;
     for &s in &batches {
         let producer = ProducerState { producer_id: 9, producer_epoch: 2, base_sequence: seen as i32 };
-        a.seal(s, producer, &mut []).unwrap();
+        a.seal(s, producer, 0, &mut []).unwrap();
         let parsed = RecordBatch::parse(a.sealed_bytes(s).unwrap()).unwrap();
         assert_eq!(parsed.producer_state(), producer);
         assert_eq!(parsed.record_count() as u32, a.slot(s).unwrap().records());
@@ -70,7 +71,7 @@ fn records_fill_batches_in_order_and_seal_to_what_went_in() {
     }
     assert_eq!(seen, 40);
     for s in batches {
-        a.remove(s).unwrap();
+        remove(&mut a, s);
     }
     assert!(a.is_empty() && a.queue(1).unwrap().is_empty());
     assert_eq!(a.used_bytes(), 0);
@@ -87,7 +88,7 @@ fn memory_is_a_hard_bound_and_frees_on_remove() {
     assert_eq!(a.free_bytes(), 0);
     assert_eq!(a.append(0, &Record::new(0, None, Some(&big)), 1 << 20, T0), Err(AccumulateError::BufferFull));
     let first = a.iter_queue(2).next().unwrap();
-    a.remove(first).unwrap();
+    remove(&mut a, first);
     a.append(0, &Record::new(0, None, Some(&big)), 1 << 20, T0).unwrap();
     assert!(a.used_bytes() <= 4 * 1024);
 }
@@ -98,7 +99,7 @@ fn batch_slots_are_a_bound_too() {
     a.append(0, &Record::new(0, None, Some(b"x")), 1 << 20, T0).unwrap();
     a.append(1, &Record::new(0, None, Some(b"x")), 1 << 20, T0).unwrap();
     assert_eq!(a.append(2, &Record::new(0, None, Some(b"x")), 1 << 20, T0), Err(AccumulateError::BufferFull));
-    assert_eq!(a.append(9, &Record::new(0, None, Some(b"x")), 1 << 20, T0), Err(AccumulateError::UnknownPartition));
+    assert_eq!(a.append(10, &Record::new(0, None, Some(b"x")), 1 << 20, T0), Err(AccumulateError::UnknownPartition));
 }
 
 #[test]
@@ -109,7 +110,7 @@ fn a_large_record_takes_contiguous_chunks_and_too_large_is_typed() {
     let id = a.append(0, &Record::new(0, None, Some(&big)), 1 << 20, T0).unwrap();
     assert_eq!(id.index, 0, "a record larger than batch.size opens its own batch");
     let s = a.iter_queue(0).last().unwrap();
-    a.seal(s, ProducerState::NONE, &mut []).unwrap();
+    a.seal(s, ProducerState::NONE, 0, &mut []).unwrap();
     let parsed = RecordBatch::parse(a.sealed_bytes(s).unwrap()).unwrap();
     assert_eq!(parsed.records().unwrap().next().unwrap().unwrap().value, Some(&big[..]));
     // Larger than max_batch, or than the whole arena: refused, typed, nothing allocated.
@@ -135,7 +136,7 @@ fn close_all_makes_open_batches_sendable_and_seal_compresses() {
     assert_eq!(a.sendable_at(s), Some(T0));
     let plain = a.slot(s).unwrap().len();
     let mut scratch = vec![0u8; 32 * 1024];
-    let sealed = a.seal(s, ProducerState::NONE, &mut scratch).unwrap();
+    let sealed = a.seal(s, ProducerState::NONE, 0, &mut scratch).unwrap();
     assert!(sealed < plain / 2, "lz4 shrinks repetitive records: {sealed} vs {plain}");
     let parsed = RecordBatch::parse(a.sealed_bytes(s).unwrap()).unwrap();
     assert_eq!(parsed.compression(), Compression::Lz4);
@@ -150,33 +151,72 @@ fn restamp_changes_producer_state_and_keeps_the_crc_valid() {
     let mut a = acc(8 * 1024, 1024, 4, Compression::None);
     a.append(0, &Record::new(0, None, Some(b"v")), 1 << 20, T0).unwrap();
     let s = a.iter_queue(0).next().unwrap();
-    a.seal(s, ProducerState { producer_id: 1, producer_epoch: 0, base_sequence: 7 }, &mut []).unwrap();
+    a.seal(s, ProducerState { producer_id: 1, producer_epoch: 0, base_sequence: 7 }, 0, &mut []).unwrap();
     let bumped = ProducerState { producer_id: 1, producer_epoch: 1, base_sequence: 0 };
     assert!(a.restamp(s, bumped));
     assert_eq!(RecordBatch::parse(a.sealed_bytes(s).unwrap()).unwrap().producer_state(), bumped);
-    assert_eq!(a.slot(s).unwrap().send.producer, bumped);
+    assert_eq!(a.slot(s).unwrap().send().producer, bumped);
 }
 
+/// Completes a batch that is the oldest of its partition and takes its completion.
+fn remove(a: &mut Accumulator<'_>, s: u16) {
+    assert_eq!(a.complete(s, DELIVERED), Some(false));
+    let reported = a.pop_completed().unwrap();
+    assert_eq!(a.slot(s), None, "{reported:?} was not the batch completed");
+}
+
+const DELIVERED: Outcome = Outcome::Delivered { base_offset: 0, log_append_time: -1 };
+
+/// A partition's completions come out in queue order, whatever order they complete in, and
+/// each is taken in O(1) from the completion queue.
 #[test]
-fn removal_from_the_middle_keeps_the_queue_linked_and_queues_move() {
+fn completions_are_reported_in_queue_order_and_queues_move() {
     let mut a = acc(64 * 1024, 128, 16, Compression::None);
     for i in 0..6 {
         a.append(2, &Record::new(i, None, Some(&value(0, 90))), 1 << 20, T0).unwrap();
     }
+    let other = a.append(5, &Record::new(0, None, Some(b"x")), 1 << 20, T0).unwrap();
     let before: Vec<u16> = a.iter_queue(2).collect();
     assert_eq!(before.len(), 6);
-    a.remove(before[2]).unwrap();
-    a.remove(before[5]).unwrap();
+    a.complete(before[2], DELIVERED).unwrap();
+    a.complete(before[5], DELIVERED).unwrap();
+    assert!(!a.has_completed(), "older batches of partition 2 are pending");
+    assert_eq!(a.complete(before[2], Outcome::Failed(DeliveryError::Closed)), None, "a second completion");
+    let other_slot = a.iter_queue(5).next().unwrap();
+    a.complete(other_slot, DELIVERED).unwrap();
+    a.complete(before[1], DELIVERED).unwrap();
+    a.complete(before[0], DELIVERED).unwrap();
+    let mut order = Vec::new();
+    while let Some(b) = a.pop_completed() {
+        order.push(b.id());
+    }
+    assert_eq!(order.len(), 4, "{order:?}");
+    assert_eq!(order[0], other.batch, "the other partition's batch completed first among the heads");
+    assert!(order[1..].windows(2).all(|w| w[0] < w[1]), "{order:?}");
     let after: Vec<u16> = a.iter_queue(2).collect();
-    assert_eq!(after, vec![before[0], before[1], before[3], before[4]]);
-    assert_eq!(a.queue(2).unwrap().len(), 4);
-    // The tail moved back: appends go to a new batch after before[4].
-    a.append(2, &Record::new(9, None, Some(b"v")), 1 << 20, T0).unwrap();
-    assert_eq!(a.iter_queue(2).count(), 5);
+    assert_eq!(after, vec![before[3], before[4], before[5]]);
+    assert_eq!(a.queue(2).unwrap().len(), 3);
+    // before[5] is complete but waits for 3 and 4.
+    a.complete(before[4], DELIVERED).unwrap();
+    assert!(!a.has_completed());
+    a.complete(before[3], DELIVERED).unwrap();
+    assert_eq!(core::iter::from_fn(|| a.pop_completed()).count(), 3);
+    assert!(a.queue(2).unwrap().is_empty());
+    for i in 0..3 {
+        a.append(2, &Record::new(i, None, Some(&value(0, 90))), 1 << 20, T0).unwrap();
+    }
     assert!(a.move_queue(2, 3));
     assert!(a.queue(2).unwrap().is_empty());
     assert!(a.iter_queue(3).all(|s| a.slot(s).unwrap().partition() == 3));
     assert!(!a.move_queue(0, 3), "the target must be empty");
+    // The moved queue still reports in order.
+    let moved: Vec<u16> = a.iter_queue(3).collect();
+    a.complete(moved[1], DELIVERED).unwrap();
+    assert!(!a.has_completed());
+    a.complete(moved[0], DELIVERED).unwrap();
+    assert_eq!(a.pop_completed().map(|b| b.partition()), Some(3));
+    assert_eq!(a.pop_completed().map(|b| b.partition()), Some(3));
+    assert!(a.pop_completed().is_none());
 }
 
 /// `iter_slots` stops at a high-water mark below the capacity: whatever the order of removals,
@@ -186,11 +226,10 @@ fn slot_scans_see_every_used_slot_and_nothing_else() {
     let mut a = acc(64 * 1024, 1024, 16, Compression::None);
     let v = value(0, 900); // one record fills a 1 KiB batch: one slot per record
     let mut used = BTreeSet::new();
-    for p in 0..4u16 {
-        for _ in 0..2 {
-            let id = a.append(p, &Record::new(0, None, Some(&v)), 1 << 20, T0).unwrap();
-            assert_eq!(id.index, 0);
-        }
+    // One batch per partition, so each is the oldest of its partition and can go in any order.
+    for p in 0..8u16 {
+        let id = a.append(p, &Record::new(0, None, Some(&v)), 1 << 20, T0).unwrap();
+        assert_eq!(id.index, 0);
     }
     let listed = |a: &Accumulator<'_>| a.iter_slots().map(|(s, _)| s).collect::<BTreeSet<u16>>();
     used.extend(listed(&a));
@@ -204,18 +243,18 @@ fn slot_scans_see_every_used_slot_and_nothing_else() {
         [top, mid].into_iter().chain(all).collect()
     };
     for (n, s) in order.iter().enumerate() {
-        a.remove(*s).unwrap();
+        remove(&mut a, *s);
         used.remove(s);
         assert_eq!(listed(&a), used, "after {} removals", n + 1);
         if n == 1 {
             // A new batch takes the lowest free slot: the middle one just freed.
-            let id = a.append(3, &Record::new(0, None, Some(&v)), 1 << 20, T0).unwrap();
-            let s = a.iter_queue(3).last().unwrap();
+            let id = a.append(9, &Record::new(0, None, Some(&v)), 1 << 20, T0).unwrap();
+            let s = a.iter_queue(9).last().unwrap();
             assert_eq!(a.slot(s).unwrap().id(), id.batch);
             assert_eq!(s, order[1]);
             used.insert(s);
             assert_eq!(listed(&a), used);
-            a.remove(s).unwrap();
+            remove(&mut a, s);
             used.remove(&s);
         }
     }

@@ -60,7 +60,9 @@ pub enum Stage {
     },
 }
 
-/// The engine's send bookkeeping for one batch.
+/// The send bookkeeping of one batch: read through [`BatchSlot::send`], changed only through
+/// the [`Accumulator`]'s transitions (`mark_sent`, `mark_unsent`, `schedule_retry`,
+/// `set_uncertain`, `seal`, `complete`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SendState {
     /// A request carrying the batch awaits its response.
@@ -83,6 +85,8 @@ pub struct SendState {
     pub retrying: bool,
     /// Its place in its partition's sealing order (see `PartitionSeq::sealed`).
     pub seal_no: u32,
+    /// The next batch in the accumulator's completion queue.
+    report_next: u16,
 }
 
 impl SendState {
@@ -96,6 +100,7 @@ impl SendState {
         uncertain: false,
         retrying: false,
         seal_no: 0,
+        report_next: NIL,
     };
 }
 
@@ -110,8 +115,7 @@ pub struct BatchSlot {
     chunks: u32,
     created: Instant,
     records: u32,
-    /// The engine's send bookkeeping.
-    pub send: SendState,
+    send: SendState,
 }
 
 impl BatchSlot {
@@ -159,6 +163,14 @@ impl BatchSlot {
     /// Whether the slot holds no batch.
     pub const fn is_empty(&self) -> bool {
         matches!(self.stage, Stage::Free)
+    }
+    /// The send bookkeeping.
+    pub const fn send(&self) -> &SendState {
+        &self.send
+    }
+    /// Whether the batch is complete (delivered or failed) and waits to be reported.
+    pub fn is_complete(&self) -> bool {
+        self.send.outcome != Outcome::Pending
     }
 }
 
@@ -229,6 +241,12 @@ pub struct Accumulator<'s> {
     /// Every used slot is below this index (slots are taken lowest first), so scans over the
     /// used slots stop here instead of at the capacity.
     high: u16,
+    /// The completion queue: complete batches that are the oldest of their partition, in the
+    /// order they became so (linked through `SendState::report_next`). A batch completed before
+    /// an older one of its partition waits until that one is reported, so a partition's
+    /// completions come out in send order, each in O(1).
+    report_head: u16,
+    report_tail: u16,
 }
 
 /// Number of `u32` words [`Accumulator::new`] needs in its chunk bitmap for an arena of
@@ -283,6 +301,8 @@ impl<'s> Accumulator<'s> {
             next_id: 0,
             batches: 0,
             high: 0,
+            report_head: NIL,
+            report_tail: NIL,
         })
     }
 
@@ -311,10 +331,90 @@ impl<'s> Accumulator<'s> {
     pub fn slot(&self, slot: u16) -> Option<&BatchSlot> {
         self.slots.get(usize::from(slot)).filter(|s| !s.is_empty())
     }
-    /// A batch slot, to update its [`SendState`].
-    pub fn slot_mut(&mut self, slot: u16) -> Option<&mut BatchSlot> {
+    fn slot_mut(&mut self, slot: u16) -> Option<&mut BatchSlot> {
         self.slots.get_mut(usize::from(slot)).filter(|s| !s.is_empty())
     }
+
+    // ---- send transitions (the engine's only way to change a batch's SendState) ----
+
+    /// The batch went out in request `request` (connection slot, correlation id).
+    pub fn mark_sent(&mut self, slot: u16, request: (u16, i32)) {
+        if let Some(b) = self.slot_mut(slot) {
+            b.send.in_flight = true;
+            b.send.attempts = b.send.attempts.saturating_add(1);
+            b.send.request = request;
+        }
+    }
+
+    /// The batch's request is over without a final answer for it. Returns whether it was in
+    /// flight.
+    pub fn mark_unsent(&mut self, slot: u16) -> bool {
+        self.slot_mut(slot).is_some_and(|b| core::mem::replace(&mut b.send.in_flight, false))
+    }
+
+    /// The batch waits for another attempt, not before `at`; its partition sends no new batch
+    /// until it completes.
+    pub fn schedule_retry(&mut self, slot: u16, at: Instant) {
+        if let Some(b) = self.slot_mut(slot) {
+            b.send.retry_at = at;
+            b.send.retrying = true;
+        }
+    }
+
+    /// Whether the batch's last attempt may have been written without an answer saying so.
+    pub fn set_uncertain(&mut self, slot: u16, uncertain: bool) {
+        if let Some(b) = self.slot_mut(slot) {
+            b.send.uncertain = uncertain;
+        }
+    }
+
+    /// Records the batch's completion (a second one is ignored). It is reported (see
+    /// [`Accumulator::pop_completed`]) once every older batch of its partition was. Returns
+    /// whether it was in flight, or `None` if it was not pending.
+    pub fn complete(&mut self, slot: u16, outcome: Outcome) -> Option<bool> {
+        let b = self.slot_mut(slot).filter(|b| !b.is_complete() && outcome != Outcome::Pending)?;
+        b.send.outcome = outcome;
+        let was_in_flight = core::mem::replace(&mut b.send.in_flight, false);
+        let partition = b.partition;
+        if self.queues.get(usize::from(partition)).is_some_and(|q| q.head == slot) {
+            self.push_report(slot);
+        }
+        Some(was_in_flight)
+    }
+
+    /// Whether a completion waits to be reported.
+    pub const fn has_completed(&self) -> bool {
+        self.report_head != NIL
+    }
+
+    /// Takes the next completion to report, in the order described at
+    /// [`Accumulator::complete`], and frees its slot and memory. O(1).
+    pub fn pop_completed(&mut self) -> Option<BatchSlot> {
+        let slot = self.report_head;
+        let b = *self.slot(slot)?;
+        self.report_head = b.send.report_next;
+        if self.report_head == NIL {
+            self.report_tail = NIL;
+        }
+        self.remove(slot);
+        // Its partition's next batch is now the oldest: reportable if already complete.
+        if let Some(next) = self.queues.get(usize::from(b.partition)).map(|q| q.head) {
+            if self.slot(next).is_some_and(BatchSlot::is_complete) {
+                self.push_report(next);
+            }
+        }
+        Some(b)
+    }
+
+    fn push_report(&mut self, slot: u16) {
+        self.slots[usize::from(slot)].send.report_next = NIL;
+        match self.report_tail {
+            NIL => self.report_head = slot,
+            tail => self.slots[usize::from(tail)].send.report_next = slot,
+        }
+        self.report_tail = slot;
+    }
+
     /// The queue of a partition slot.
     pub fn queue(&self, partition: u16) -> Option<&PartitionQueue> {
         self.queues.get(usize::from(partition))
@@ -457,7 +557,7 @@ impl<'s> Accumulator<'s> {
     /// Seals a batch: compresses it (into `scratch`; too small a scratch sends it uncompressed)
     /// and writes its header, `producer` state and CRC. Sealing a sealed batch changes nothing.
     /// Returns the sealed length.
-    pub fn seal(&mut self, slot: u16, producer: ProducerState, scratch: &mut [u8]) -> Option<usize> {
+    pub fn seal(&mut self, slot: u16, producer: ProducerState, seal_no: u32, scratch: &mut [u8]) -> Option<usize> {
         let s = *self.slot(slot)?;
         let state = match s.stage {
             Stage::Open(state) | Stage::Closed(state) => state,
@@ -471,6 +571,7 @@ impl<'s> Accumulator<'s> {
         let s = &mut self.slots[usize::from(slot)];
         s.stage = Stage::Sealed { len: len as u32 };
         s.send.producer = producer;
+        s.send.seal_no = seal_no;
         Some(len)
     }
 
@@ -500,8 +601,8 @@ impl<'s> Accumulator<'s> {
         ok
     }
 
-    /// Removes a batch (after its completion was reported) and frees its memory.
-    pub fn remove(&mut self, slot: u16) -> Option<BatchSlot> {
+    /// Removes a batch and frees its memory.
+    fn remove(&mut self, slot: u16) -> Option<BatchSlot> {
         let s = *self.slot(slot)?;
         self.unlink(s.partition, slot);
         self.free_chunks(s.first_chunk as usize, s.chunks as usize);

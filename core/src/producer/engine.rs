@@ -5,7 +5,7 @@
 
 use managed::ManagedSlice;
 
-use super::accumulator::{Accumulator, BatchSlot, PartitionQueue, RecordId, Stage, StorageError};
+use super::accumulator::{Accumulator, BatchSlot, PartitionQueue, RecordId, StorageError};
 use super::conn::{ConnId, ConnState, Connection};
 use super::metadata::{BrokerSlot, Metadata, MetadataError, PartitionIdx, PartitionSlot, TopicIdx, TopicSlot, TopicState};
 use super::metrics::Metrics;
@@ -150,8 +150,6 @@ pub struct Producer<'s, P = DefaultPartitioner> {
     pub(super) metrics: Metrics,
     pub(super) fatal: Option<FatalError>,
     pub(super) fatal_reported: bool,
-    /// Batches complete (delivered or failed) whose event `poll_event` has not given yet.
-    unreported: usize,
     /// The partition slot of the last record `send` accepted.
     last_partition: u16,
     pub(super) close_deadline: Option<Instant>,
@@ -222,7 +220,6 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             ids,
             fatal: None,
             fatal_reported: false,
-            unreported: 0,
             last_partition: u16::MAX,
             close_deadline: None,
             metadata_in_flight: None,
@@ -278,15 +275,9 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     /// arrives, and that response is an input that wakes the driver anyway: a driver whose
     /// `send` just opened a batch (the previous one filled up) may skip waking its IO loop.
     pub fn last_partition_saturated(&self) -> bool {
-        let Some(seq) = self.sequences.get(usize::from(self.last_partition)) else {
-            return false;
-        };
-        let limit = if self.idempotent {
-            super::transmit::MAX_IN_FLIGHT_PER_PARTITION
-        } else {
-            u8::try_from(self.config.max_in_flight).unwrap_or(u8::MAX)
-        };
-        seq.in_flight >= limit
+        self.sequences
+            .get(usize::from(self.last_partition))
+            .is_some_and(|seq| seq.in_flight >= self.partition_in_flight_limit())
     }
 
     /// Bytes of `buffer.memory` free for new batches.
@@ -463,13 +454,13 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         let timeout = self.config.delivery_timeout;
         let mut expired: heapless::Vec<u16, 64> = heapless::Vec::new();
         for (slot, b) in self.acc.iter_slots() {
-            let pending = b.send.outcome == Outcome::Pending;
-            if pending && !b.send.in_flight && b.created() + timeout <= now && expired.push(slot).is_err() {
+            let pending = b.send().outcome == Outcome::Pending;
+            if pending && !b.send().in_flight && b.created() + timeout <= now && expired.push(slot).is_err() {
                 break;
             }
         }
         for slot in expired {
-            let was_sent = self.acc.slot(slot).is_some_and(|b| b.send.attempts > 0);
+            let was_sent = self.acc.slot(slot).is_some_and(|b| b.send().attempts > 0);
             self.complete(slot, Outcome::Failed(DeliveryError::DeliveryTimeout));
             // A batch that may have reached the broker leaves a sequence gap: bump the epoch
             // before the partition's next batch (KIP-360), as the Java client does.
@@ -504,7 +495,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         loop {
             slots.clear();
             for (slot, b) in self.acc.iter_slots() {
-                if b.send.outcome == Outcome::Pending && slots.push(slot).is_err() {
+                if b.send().outcome == Outcome::Pending && slots.push(slot).is_err() {
                     break;
                 }
             }
@@ -519,19 +510,13 @@ impl<'s, P: Partitioner> Producer<'s, P> {
 
     /// Records a batch's completion; `poll_event` reports it and frees the slot.
     pub(super) fn complete(&mut self, slot: u16, outcome: Outcome) {
-        let Some(b) = self.acc.slot_mut(slot) else {
+        let Some(b) = self.acc.slot(slot) else {
             return;
         };
-        if b.send.outcome != Outcome::Pending {
-            return;
-        }
-        let was_in_flight = b.send.in_flight;
-        if outcome != Outcome::Pending {
-            self.unreported += 1;
-        }
-        b.send.outcome = outcome;
-        b.send.in_flight = false;
         let (partition, records) = (b.partition(), b.records());
+        let Some(was_in_flight) = self.acc.complete(slot, outcome) else {
+            return;
+        };
         if was_in_flight {
             if let Some(s) = self.sequences.get_mut(usize::from(partition)) {
                 s.in_flight = s.in_flight.saturating_sub(1);
@@ -549,13 +534,11 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     pub(super) fn retry_batch(&mut self, slot: u16, now: Instant, error: Option<crate::protocol::ErrorCode>) {
         let backoff = Backoff { initial: self.config.retry_backoff, max: self.config.retry_backoff_max };
         let retries = self.config.retries;
-        let Some(b) = self.acc.slot_mut(slot) else {
+        let Some(b) = self.acc.slot(slot) else {
             return;
         };
-        let attempts = b.send.attempts;
-        let partition = b.partition();
-        if b.send.in_flight {
-            b.send.in_flight = false;
+        let (attempts, partition) = (b.send().attempts, b.partition());
+        if self.acc.mark_unsent(slot) {
             if let Some(s) = self.sequences.get_mut(usize::from(partition)) {
                 s.in_flight = s.in_flight.saturating_sub(1);
             }
@@ -565,10 +548,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             return;
         }
         let delay = backoff.delay(u32::from(attempts.saturating_sub(1)), &mut self.rng);
-        if let Some(b) = self.acc.slot_mut(slot) {
-            b.send.retry_at = now + delay;
-            b.send.retrying = true;
-        }
+        self.acc.schedule_retry(slot, now + delay);
         self.metrics.batch_retried();
     }
 
@@ -585,7 +565,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         loop {
             batch.clear();
             for (slot, b) in self.acc.iter_slots() {
-                if b.send.in_flight && lost(b.send.request) && batch.push(slot).is_err() {
+                if b.send().in_flight && lost(b.send().request) && batch.push(slot).is_err() {
                     break;
                 }
             }
@@ -602,9 +582,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     /// The batch's last attempt may have been written: until the broker answers a resend, it
     /// keeps its epoch and sequence (see `send_init_producer_id`).
     pub(super) fn mark_uncertain(&mut self, slot: u16) {
-        if let Some(b) = self.acc.slot_mut(slot) {
-            b.send.uncertain = true;
-        }
+        self.acc.set_uncertain(slot, true);
     }
 
     /// Spaces metadata refreshes by the retry backoff after a lost connection (a broker that
@@ -653,14 +631,9 @@ impl<'s, P: Partitioner> Producer<'s, P> {
                 return Some(Event::Connect(ConnId(i as u16)));
             }
         }
-        if self.unreported == 0 {
-            return None;
-        }
-        let done = self.acc.iter_slots().find(|(_, b)| b.send.outcome != Outcome::Pending).map(|(s, _)| s)?;
-        let b = self.acc.remove(done)?;
-        self.unreported -= 1;
+        let b = self.acc.pop_completed()?;
         let (topic, partition) = self.location(b.partition());
-        Some(match b.send.outcome {
+        Some(match b.send().outcome {
             Outcome::Delivered { base_offset, log_append_time } => Event::Delivered {
                 batch: b.id(),
                 topic,
@@ -674,72 +647,6 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             }
             Outcome::Pending => return None,
         })
-    }
-
-    /// When to call `handle_timeout` at the latest (`None`: only when input arrives).
-    ///
-    /// Deadlines `handle_timeout` acts on (request and delivery timeouts, idle connections, the
-    /// close deadline) are returned even when already past. Instants only `poll_transmit` acts
-    /// on (linger, retry backoff, metadata refresh, reconnect) count only while in the future:
-    /// once passed, the engine is waiting on a connection or a response, and that input wakes
-    /// the driver. So an idle or waiting engine never asks for a busy loop.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut at: Option<Instant> = None;
-        let now = self.now;
-        let mut due = |t: Instant| at = Some(at.map_or(t, |a| a.min(t)));
-        if self.unreported > 0 {
-            return Some(now);
-        }
-        for c in self.conns.iter().filter(|c| c.is_used()) {
-            if let Some(d) = c.request_deadline(self.config.request_timeout) {
-                due(d);
-            }
-            if c.state == ConnState::Ready && c.in_flight.is_empty() {
-                due(c.last_active + self.config.connections_max_idle);
-            }
-            if c.state == ConnState::Idle && c.failures > 0 && c.retry_at > now {
-                due(c.retry_at);
-            }
-        }
-        for (slot, b) in self.acc.iter_slots() {
-            if b.send.in_flight {
-                continue;
-            }
-            due(b.created() + self.config.delivery_timeout);
-            if let Some(t) = self.acc.sendable_at(slot).filter(|&t| t > now) {
-                due(t);
-            }
-        }
-        if let Some(t) = self.meta.next_refresh_at(self.config.metadata_max_age) {
-            let t = t.max(self.metadata_retry_at);
-            if t > now {
-                due(t);
-            }
-        }
-        if let IdState::Wanted { retry_at, .. } = self.ids {
-            if retry_at > now {
-                due(retry_at);
-            }
-        }
-        if let Some(d) = self.close_deadline.filter(|_| !self.acc.is_empty()) {
-            due(d);
-        }
-        at
-    }
-
-    /// Whether a batch is waiting in `slot`'s queue behind nothing unsent (ordering rule).
-    pub(super) fn batch_is_sendable(&self, slot: u16, now: Instant) -> bool {
-        let Some(b) = self.acc.slot(slot) else {
-            return false;
-        };
-        if b.send.in_flight || b.send.outcome != Outcome::Pending {
-            return false;
-        }
-        if matches!(b.stage(), Stage::Sealed { .. }) && b.send.retry_at > now {
-            return false;
-        }
-        self.close_deadline.is_some() || self.acc.sendable_at(slot).is_some_and(|t| t <= now)
     }
 
     /// The topic index and partition number of a partition slot (`u16::MAX` if unknown).

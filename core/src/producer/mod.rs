@@ -78,6 +78,7 @@
 //! ```
 pub mod accumulator;
 pub mod conn;
+mod deadline;
 pub mod drain;
 mod engine;
 pub mod metadata;

@@ -218,7 +218,7 @@ impl<P: Partitioner> Producer<'_, P> {
                 let Some(b) = self.acc.slot(slot) else {
                     break;
                 };
-                if b.send.outcome != Outcome::Pending || !matches!(b.stage(), super::accumulator::Stage::Sealed { .. }) {
+                if b.send().outcome != Outcome::Pending || !matches!(b.stage(), super::accumulator::Stage::Sealed { .. }) {
                     continue;
                 }
                 let records = b.records();
@@ -247,7 +247,7 @@ impl<P: Partitioner> Producer<'_, P> {
                     continue;
                 };
                 let batch = self.acc.iter_queue(pi).find(|&s| {
-                    self.acc.slot(s).is_some_and(|b| b.send.in_flight && b.send.request == (i as u16, corr))
+                    self.acc.slot(s).is_some_and(|b| b.send().in_flight && b.send().request == (i as u16, corr))
                 });
                 if let Some(slot) = batch {
                     self.on_partition_response(pi, slot, &p, &resp, now);
@@ -277,12 +277,10 @@ impl<P: Partitioner> Producer<'_, P> {
         // every earlier attempt: OUT_OF_ORDER_SEQUENCE (the broker's log ends before this
         // batch) or UNKNOWN_PRODUCER_ID (the producer's state, and so its writes, are gone).
         // A replication timeout (the leader appended, followers were late) makes it possible.
-        if let Some(b) = self.acc.slot_mut(slot) {
-            match code {
-                ErrorCode::RequestTimedOut | ErrorCode::NotEnoughReplicasAfterAppend => b.send.uncertain = true,
-                ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId => b.send.uncertain = false,
-                _ => {}
-            }
+        match code {
+            ErrorCode::RequestTimedOut | ErrorCode::NotEnoughReplicasAfterAppend => self.acc.set_uncertain(slot, true),
+            ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId => self.acc.set_uncertain(slot, false),
+            _ => {}
         }
         if code.is_invalid_metadata() || matches!(code, ErrorCode::KafkaStorageError | ErrorCode::ReplicaNotAvailable) {
             match p.current_leader {
@@ -296,7 +294,7 @@ impl<P: Partitioner> Producer<'_, P> {
             ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId if self.idempotent => {
                 // Only the partition's oldest unacknowledged batch proves a lost sequence; later
                 // ones fail because of it and are simply retried (the Java client's rule).
-                let oldest = self.acc.iter_queue(pi).find(|&s| self.acc.slot(s).is_some_and(|b| b.send.outcome == Outcome::Pending));
+                let oldest = self.acc.iter_queue(pi).find(|&s| self.acc.slot(s).is_some_and(|b| b.send().outcome == Outcome::Pending));
                 if oldest == Some(slot) {
                     self.request_epoch_bump(now);
                 }

@@ -141,12 +141,7 @@ impl<P: Partitioner> Producer<'_, P> {
         let Some(version) = self.conns[i].versions.init_producer_id else {
             return Ok(None);
         };
-        // An epoch bump waits until no batch is in flight and none may have been written
-        // without an answer: those are resent with their old epoch first, where the broker
-        // deduplicates them. Re-stamping them would write them twice (librdkafka#4953).
-        let unsettled = self.sequences.iter().any(|s| s.in_flight > 0)
-            || self.acc.iter_slots().any(|(_, b)| b.send.uncertain && b.send.outcome == Outcome::Pending);
-        if now < retry_at || (current.producer_id >= 0 && unsettled) {
+        if now < retry_at || self.id_request_waits() {
             return Ok(None);
         }
         let mut req = InitProducerIdRequest::new(None, i32::MAX);
@@ -161,12 +156,38 @@ impl<P: Partitioner> Producer<'_, P> {
         Ok(sent.map(|(t, _)| t))
     }
 
+    /// Whether a wanted InitProducerId must wait for responses: an epoch bump waits until no
+    /// batch is in flight and none may have been written without an answer. Those are resent
+    /// with their old epoch first, where the broker deduplicates them; re-stamping them would
+    /// write them twice (librdkafka#4953).
+    pub(super) fn id_request_waits(&self) -> bool {
+        let IdState::Wanted { current, .. } = self.ids else {
+            return false;
+        };
+        current.producer_id >= 0
+            && (self.sequences.iter().any(|s| s.in_flight > 0)
+                || self.acc.iter_slots().any(|(_, b)| b.send().uncertain && b.send().outcome == Outcome::Pending))
+    }
+
     /// The producer state the next sealed batch of a partition gets.
     fn producer_state(&self) -> Option<ProducerState> {
         match self.ids {
             IdState::Disabled => Some(ProducerState::NONE),
             IdState::Ready(p) => Some(p),
             _ => None,
+        }
+    }
+
+    /// What Produce requests may carry now: `Some((producer, settling))`, where `settling`
+    /// means an epoch bump waits and only already-sealed uncertain batches go (with their old
+    /// stamps; `producer` is unused then). `None`: no batch may go.
+    pub(super) fn produce_mode(&self) -> Option<(ProducerState, bool)> {
+        match self.producer_state() {
+            Some(p) => Some((p, false)),
+            None if matches!(self.ids, IdState::Wanted { current, .. } if current.producer_id >= 0) => {
+                Some((ProducerState::NONE, true))
+            }
+            None => None,
         }
     }
 
@@ -178,19 +199,18 @@ impl<P: Partitioner> Producer<'_, P> {
         })
     }
 
-    /// The first batch of partition `pi` that may go out now, if any (queue order: a batch is
+    /// The first batch of partition `pi` that may go out now, if any.
+    fn next_batch(&self, pi: u16, now: Instant, settling: bool) -> Option<u16> {
+        self.next_batch_candidate(pi, settling).filter(|&slot| self.batch_ready_at(slot).is_some_and(|t| t <= now))
+    }
+
+    /// The batch of partition `pi` that goes next once its time comes (see
+    /// [`Producer::batch_ready_at`]), if nothing but time holds it (queue order: a batch is
     /// never sent while an older one of its partition waits to be sent again). While an epoch
     /// bump waits (`settling`), only sealed uncertain batches go, with their old stamps.
-    fn next_batch(&self, pi: u16, now: Instant, settling: bool) -> Option<u16> {
+    pub(super) fn next_batch_candidate(&self, pi: u16, settling: bool) -> Option<u16> {
         let seq = self.sequences.get(usize::from(pi))?;
-        // Idempotence: up to 5 (what the broker deduplicates). Otherwise the connection's limit,
-        // as in the Java client (with more than 1, a retry may reorder: Kafka's documented rule).
-        let limit = if self.idempotent {
-            MAX_IN_FLIGHT_PER_PARTITION
-        } else {
-            u8::try_from(self.config.max_in_flight).unwrap_or(u8::MAX)
-        };
-        if seq.in_flight >= limit {
+        if seq.in_flight >= self.partition_in_flight_limit() {
             return None;
         }
         // Batches go in queue order, so the ones ever sent (and completed ones not yet
@@ -200,45 +220,62 @@ impl<P: Partitioner> Producer<'_, P> {
         let sent = || {
             self.acc
                 .iter_queue(pi)
-                .map_while(|s| self.acc.slot(s).filter(|b| b.send.outcome != Outcome::Pending || b.send.attempts > 0))
+                .map_while(|s| self.acc.slot(s).filter(|b| b.send().outcome != Outcome::Pending || b.send().attempts > 0))
         };
         // A retrying batch holds back new ones (idempotence: keep it inside the broker's
         // window of 5; otherwise: keep order when max.in.flight allows it). Only a batch that
         // was sent is ever retried.
-        let blocked = sent().any(|b| b.send.outcome == Outcome::Pending && b.send.retrying);
+        let blocked = sent().any(|b| b.send().outcome == Outcome::Pending && b.send().retrying);
         // Idempotence: the broker remembers a producer's last 5 batches. No new batch goes
         // while 5 have been sealed since the oldest unanswered one, so a resend of it is always
         // recognised as a duplicate instead of being refused out of order (and written twice).
-        let oldest_unanswered =
-            sent().find_map(|b| (b.send.outcome == Outcome::Pending && b.send.attempts > 0).then_some(b.send.seal_no));
+        let oldest_unanswered = sent()
+            .find_map(|b| (b.send().outcome == Outcome::Pending && b.send().attempts > 0).then_some(b.send().seal_no));
         let window_full = self.idempotent
             && oldest_unanswered.is_some_and(|n| seq.sealed.wrapping_sub(n) >= u32::from(MAX_IN_FLIGHT_PER_PARTITION));
         let blocked = blocked || window_full;
         for slot in self.acc.iter_queue(pi) {
             let b = self.acc.slot(slot)?;
-            if b.send.outcome != Outcome::Pending || b.send.in_flight {
+            if b.send().outcome != Outcome::Pending || b.send().in_flight {
                 continue;
             }
-            if blocked && b.send.attempts == 0 {
+            if blocked && b.send().attempts == 0 {
                 return None;
             }
-            if settling && !(b.send.uncertain && matches!(b.stage(), Stage::Sealed { .. })) {
+            if settling && !(b.send().uncertain && matches!(b.stage(), Stage::Sealed { .. })) {
                 return None;
             }
-            return self.batch_is_sendable(slot, now).then_some(slot);
+            return Some(slot);
         }
         None
+    }
+
+    /// The most batches of one partition in flight: 5 with idempotence (what the broker
+    /// deduplicates), else the connection's limit, as in the Java client (with more than 1, a
+    /// retry may reorder: Kafka's documented rule).
+    pub(super) fn partition_in_flight_limit(&self) -> u8 {
+        if self.idempotent {
+            MAX_IN_FLIGHT_PER_PARTITION
+        } else {
+            u8::try_from(self.config.max_in_flight).unwrap_or(u8::MAX)
+        }
+    }
+
+    /// When a pending batch may go, as far as time decides: after `linger.ms` while open, at
+    /// once when closed (or while closing), after its retry backoff once sealed.
+    pub(super) fn batch_ready_at(&self, slot: u16) -> Option<Instant> {
+        let b = self.acc.slot(slot).filter(|b| !b.send().in_flight && !b.is_complete())?;
+        let retry = if matches!(b.stage(), Stage::Sealed { .. }) { b.send().retry_at } else { Instant::ZERO };
+        let linger = if self.close_deadline.is_some() { Instant::ZERO } else { self.acc.sendable_at(slot)? };
+        Some(retry.max(linger))
     }
 
     fn send_produce(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Polled {
         let Some(mut version) = self.produce_version(i) else {
             return Ok(None);
         };
-        // During an epoch bump, `producer` is unused: only already-sealed batches go.
-        let (producer, settling) = match self.producer_state() {
-            Some(p) => (p, false),
-            None if matches!(self.ids, IdState::Wanted { current, .. } if current.producer_id >= 0) => (ProducerState::NONE, true),
-            None => return Ok(None),
+        let Some((producer, settling)) = self.produce_mode() else {
+            return Ok(None);
         };
         let node = self.conns[i].node;
         // Pick at most one batch per partition led by this node, within max.request.size.
@@ -312,11 +349,7 @@ impl<P: Partitioner> Producer<'_, P> {
                 self.complete(slot, Outcome::Delivered { base_offset: -1, log_append_time: -1 });
                 continue;
             }
-            if let Some(b) = self.acc.slot_mut(slot) {
-                b.send.in_flight = true;
-                b.send.attempts = b.send.attempts.saturating_add(1);
-                b.send.request = (i as u16, corr);
-            }
+            self.acc.mark_sent(slot, (i as u16, corr));
             if let Some(s) = self.sequences.get_mut(usize::from(pi)) {
                 s.in_flight += 1;
             }
@@ -341,10 +374,7 @@ impl<P: Partitioner> Producer<'_, P> {
             s.sealed = s.sealed.wrapping_add(1);
         }
         let scratch: &mut [u8] = &mut self.scratch;
-        self.acc.seal(slot, state, scratch);
-        if let Some(b) = self.acc.slot_mut(slot) {
-            b.send.seal_no = seal_no;
-        }
+        self.acc.seal(slot, state, seal_no, scratch);
     }
 
     /// Decides which connections should exist and asks the driver to open them.
@@ -362,15 +392,24 @@ impl<P: Partitioner> Producer<'_, P> {
             }
         }
         // Any ready connection serves Metadata and InitProducerId; without one, open one.
-        let need_any = self.meta.needs_refresh(now, self.config.metadata_max_age)
-            || matches!(self.ids, IdState::Wanted { .. })
-            || self.conns.iter().any(|c| c.state == ConnState::Handshake);
-        let have_any = self.conns.iter().any(|c| matches!(c.state, ConnState::Ready | ConnState::Handshake | ConnState::Connecting));
-        if need_any && !have_any {
+        if self.needs_any_connection(now) && !self.has_any_connection() {
             if let Some(node) = self.pick_any_node() {
                 self.want_node(node, now);
             }
         }
+    }
+
+    /// Whether something any broker can serve is wanted at `now`: a metadata refresh, an
+    /// InitProducerId, a handshake under way.
+    pub(super) fn needs_any_connection(&self, now: Instant) -> bool {
+        self.meta.needs_refresh(now, self.config.metadata_max_age)
+            || matches!(self.ids, IdState::Wanted { .. })
+            || self.conns.iter().any(|c| c.state == ConnState::Handshake)
+    }
+
+    /// Whether a connection is open or opening.
+    pub(super) fn has_any_connection(&self) -> bool {
+        self.conns.iter().any(|c| matches!(c.state, ConnState::Ready | ConnState::Handshake | ConnState::Connecting))
     }
 
     /// A broker to bootstrap from: a known one, else a bootstrap address, chosen at random

@@ -1,0 +1,170 @@
+//! `poll_timeout`: the next instant at which [`Producer::handle_timeout`] followed by a drain
+//! makes progress.
+//!
+//! The contract: a deadline returned here is one the engine acts on at that instant. Either
+//! `handle_timeout` acts (a request or delivery timeout, an idle connection, the close
+//! deadline), or `poll_transmit` does (a batch's linger or retry backoff ends on a connection
+//! that can take a request, a metadata refresh or an InitProducerId falls due with a
+//! connection to carry it or a broker to open one to, a reconnect backoff ends for a broker
+//! the engine needs). Anything else waits for an input (a response, a connect), which wakes
+//! the driver anyway. So drivers sleep exactly until the deadline and never back off; the
+//! simulator counts wake-ups that did nothing, and that count is 0.
+//!
+//! Each rule below uses the same predicates `poll_transmit` decides with
+//! ([`Producer::next_batch_candidate`], [`Producer::batch_ready_at`],
+//! [`Producer::produce_mode`], [`Producer::id_request_waits`]), so the two cannot disagree.
+
+use super::conn::{ConnState, Connection};
+use super::engine::{IdState, Producer};
+use super::metadata::PartitionIdx;
+use crate::partitioner::Partitioner;
+use crate::time::Instant;
+
+/// The earliest of the deadlines offered.
+#[derive(Debug, Default)]
+struct Earliest(Option<Instant>);
+
+impl Earliest {
+    fn offer(&mut self, t: Instant) {
+        self.0 = Some(self.0.map_or(t, |a| a.min(t)));
+    }
+}
+
+impl<P: Partitioner> Producer<'_, P> {
+    /// When to call `handle_timeout` next (`None`: only when an input arrives). See the module
+    /// docs of `deadline.rs` for the contract; a deadline already reached means "now" (a
+    /// completion waits for `poll_event`, or a timeout fell due).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.acc.has_completed() {
+            return Some(self.now);
+        }
+        let mut at = Earliest::default();
+        self.expiry_deadlines(&mut at);
+        if self.fatal.is_none() && !self.closed() {
+            self.metadata_deadline(&mut at);
+            self.producer_id_deadline(&mut at);
+            self.batch_deadlines(&mut at);
+            self.reconnect_deadlines(&mut at);
+        }
+        at.0
+    }
+
+    /// What `handle_timeout` acts on: request and delivery timeouts, idle connections, the
+    /// close deadline.
+    fn expiry_deadlines(&self, at: &mut Earliest) {
+        for c in self.conns.iter().filter(|c| c.is_used() && !c.want_close) {
+            if let Some(d) = c.request_deadline(self.config.request_timeout) {
+                at.offer(d);
+            }
+            if c.state == ConnState::Ready && c.in_flight.is_empty() {
+                at.offer(c.last_active + self.config.connections_max_idle);
+            }
+        }
+        for (_, b) in self.acc.iter_slots() {
+            // In flight: its request's deadline covers it. Complete: nothing more to do.
+            if !b.send().in_flight && !b.is_complete() {
+                at.offer(b.created() + self.config.delivery_timeout);
+            }
+        }
+        if let Some(d) = self.close_deadline.filter(|_| !self.acc.is_empty()) {
+            at.offer(d);
+        }
+    }
+
+    /// A metadata refresh that falls due in the future, if something can carry it then.
+    fn metadata_deadline(&self, at: &mut Earliest) {
+        if self.metadata_in_flight.is_some() {
+            return;
+        }
+        let Some(t) = self.meta.next_refresh_at(self.config.metadata_max_age) else {
+            return;
+        };
+        let t = t.max(self.metadata_retry_at);
+        if t > self.now && (self.any_conn(|c| c.versions.metadata.is_some()) || self.can_open_any_at(t)) {
+            at.offer(t);
+        }
+    }
+
+    /// A wanted InitProducerId whose retry backoff ends in the future.
+    fn producer_id_deadline(&self, at: &mut Earliest) {
+        let IdState::Wanted { retry_at, .. } = self.ids else {
+            return;
+        };
+        let carrier = self.any_conn(|c| c.versions.init_producer_id.is_some()) || self.can_open_any_at(retry_at);
+        if retry_at > self.now && !self.id_request_waits() && carrier {
+            at.offer(retry_at);
+        }
+    }
+
+    /// The linger or retry backoff of each partition's next batch, where its leader's
+    /// connection can take a Produce request.
+    fn batch_deadlines(&self, at: &mut Earliest) {
+        let Some((_, settling)) = self.produce_mode() else {
+            return;
+        };
+        for pi in 0..self.meta.partition_span() as u16 {
+            if self.acc.queue(pi).is_none_or(|q| q.is_empty()) {
+                continue;
+            }
+            let Some(node) = self.meta.leader(PartitionIdx(pi)) else {
+                continue;
+            };
+            let carrier = self.conns.iter().any(|c| c.node == node && self.can_request(c) && c.versions.produce.is_some());
+            if !carrier {
+                continue;
+            }
+            let ready = self.next_batch_candidate(pi, settling).and_then(|slot| self.batch_ready_at(slot));
+            if let Some(t) = ready.filter(|&t| t > self.now) {
+                at.offer(t);
+            }
+        }
+    }
+
+    /// Reconnect backoffs that end in the future, for brokers the engine will connect to then:
+    /// the leader of a partition with batches, or the first broker out of its backoff while
+    /// something needs a connection and none is open or opening.
+    fn reconnect_deadlines(&self, at: &mut Earliest) {
+        for c in self.conns.iter() {
+            let waiting = c.state == ConnState::Idle && !c.want_close && c.retry_at > self.now;
+            if waiting && self.leads_queued_partition(c.node) {
+                at.offer(c.retry_at);
+            }
+        }
+        if self.needs_any_connection(self.now) && !self.has_any_connection() {
+            if let Some(t) = self.first_broker_usable_at().filter(|&t| t > self.now) {
+                at.offer(t);
+            }
+        }
+    }
+
+    /// Whether some ready connection can take a request and satisfies `f`.
+    fn any_conn(&self, f: impl Fn(&Connection) -> bool) -> bool {
+        self.conns.iter().any(|c| self.can_request(c) && f(c))
+    }
+
+    fn can_request(&self, c: &Connection) -> bool {
+        c.state == ConnState::Ready && !c.want_close && c.can_send(self.config.max_in_flight)
+    }
+
+    /// Whether, with no connection open or opening, the engine would open one at `t` (some
+    /// broker is out of its reconnect backoff by then).
+    fn can_open_any_at(&self, t: Instant) -> bool {
+        !self.has_any_connection() && self.first_broker_usable_at().is_some_and(|u| u <= t)
+    }
+
+    /// When the first known broker (what `pick_any_node` chooses from) is out of its
+    /// reconnect backoff.
+    fn first_broker_usable_at(&self) -> Option<Instant> {
+        let usable_at = |node: i32| {
+            self.conns.iter().find(|c| c.is_used() && c.node == node).map_or(self.now, |c| c.retry_at.max(self.now))
+        };
+        self.meta.brokers().map(|b| usable_at(b.node_id)).min()
+    }
+
+    fn leads_queued_partition(&self, node: i32) -> bool {
+        (0..self.meta.partition_span() as u16).any(|pi| {
+            self.acc.queue(pi).is_some_and(|q| !q.is_empty()) && self.meta.leader(PartitionIdx(pi)) == Some(node)
+        })
+    }
+}
