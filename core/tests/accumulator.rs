@@ -94,12 +94,41 @@ fn memory_is_a_hard_bound_and_frees_on_remove() {
 }
 
 #[test]
-fn batch_slots_are_a_bound_too() {
-    let mut a = acc(64 * 1024, 1024, 2, Compression::None);
+fn fixed_batch_slots_are_a_bound_too() {
+    // Borrowed (no_std) storage keeps its capacity: two slots, two batches.
+    let config = BatchConfig::new(1024);
+    let mut slots = [BatchSlot::EMPTY; 2];
+    let mut queues = [PartitionQueue::EMPTY; 10];
+    let mut memory = vec![0u8; 64 * 1024];
+    let mut chunk_map = vec![0u32; chunk_map_words(64 * 1024, 1024)];
+    let mut a = Accumulator::new(
+        (&mut slots[..]).into(),
+        (&mut queues[..]).into(),
+        (&mut memory[..]).into(),
+        (&mut chunk_map[..]).into(),
+        config,
+        Duration::from_millis(5),
+    )
+    .unwrap();
     a.append(0, &Record::new(0, None, Some(b"x")), 1 << 20, T0).unwrap();
     a.append(1, &Record::new(0, None, Some(b"x")), 1 << 20, T0).unwrap();
     assert_eq!(a.append(2, &Record::new(0, None, Some(b"x")), 1 << 20, T0), Err(AccumulateError::BufferFull));
     assert_eq!(a.append(10, &Record::new(0, None, Some(b"x")), 1 << 20, T0), Err(AccumulateError::UnknownPartition));
+    assert!(!a.fit_partitions(11), "borrowed queues cannot grow");
+}
+
+/// Owned (std) storage grows its batch slots as batches open, up to one per chunk of the
+/// arena: `buffer.memory` stays the bound.
+#[test]
+fn owned_batch_slots_grow_up_to_the_memory_bound() {
+    let mut a = acc(64 * 1024, 1024, 2, Compression::None);
+    for p in 0..64u16 {
+        assert!(a.fit_partitions(usize::from(p) + 1));
+        a.append(p, &Record::new(0, None, Some(b"x")), 1 << 20, T0).unwrap();
+    }
+    assert_eq!(a.batch_count(), 64);
+    assert!(a.fit_partitions(65));
+    assert_eq!(a.append(64, &Record::new(0, None, Some(b"x")), 1 << 20, T0), Err(AccumulateError::BufferFull));
 }
 
 #[test]

@@ -18,14 +18,51 @@ fn at(ms: u64) -> Instant {
 }
 
 /// A cache over Vec-backed slots.
+/// A cache over fixed (borrowed, as without `alloc`) slots: its capacities are a bound.
 fn cache(brokers: usize, topics: usize, partitions: usize) -> Metadata<'static> {
+    fn fixed<T: Clone>(fill: T, n: usize) -> &'static mut [T] {
+        Box::leak(vec![fill; n].into_boxed_slice())
+    }
     Metadata::new(
-        vec![BrokerSlot::EMPTY; brokers],
-        vec![TopicSlot::EMPTY; topics],
-        vec![PartitionSlot::EMPTY; partitions],
+        fixed(BrokerSlot::EMPTY, brokers),
+        fixed(TopicSlot::EMPTY, topics),
+        fixed(PartitionSlot::EMPTY, partitions),
         &[("boot1", 9092), ("boot2", 9093)],
     )
     .unwrap()
+}
+
+fn id_of(i: usize) -> [u8; 16] {
+    let mut id = [0x11; 16];
+    id[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+    id
+}
+
+/// Owned (std) slots grow as needed: 1,000 topics and a 10,000-partition topic from a cache
+/// made with one slot of each.
+#[test]
+fn owned_slots_grow_to_any_cluster() {
+    let mut md = Metadata::new(
+        vec![BrokerSlot::EMPTY; 1],
+        vec![TopicSlot::EMPTY; 1],
+        vec![PartitionSlot::EMPTY; 1],
+        &[("boot1", 9092), ("boot2", 9093)],
+    )
+    .unwrap();
+    let names: Vec<String> = (0..1000).map(|i| format!("t{i}")).collect();
+    for name in &names {
+        md.add_topic(name, at(0)).unwrap();
+    }
+    let big = md.add_topic("big", at(0)).unwrap();
+    let parts: Vec<_> = (0..10_000).map(|p| part(p, p % 5, 1)).collect();
+    let mut topics: Vec<_> = names.iter().enumerate().map(|(i, n)| topic(n, id_of(i), &parts[..2])).collect();
+    topics.push(topic("big", [0xbb; 16], &parts));
+    let up = apply(&mut md, &topics, at(1));
+    assert_eq!(up.capacity_error, None);
+    assert_eq!(md.partition_count(big), Some(10_000));
+    assert_eq!(leader(&md, big, 9_999), Some(4));
+    assert!(names.iter().all(|n| md.topic(n).and_then(|t| md.partition_count(t)) == Some(2)));
+    assert_eq!(md.partition_capacity(), 12_000);
 }
 
 fn node(id: i32, host: &str, port: i32) -> Node<'_> {

@@ -499,7 +499,7 @@ impl<'s> Accumulator<'s> {
             return Err(AccumulateError::RecordTooLarge { needed, limit });
         }
         let chunks = needed.div_ceil(self.chunk_size).max(1);
-        let slot = self.free_slot().ok_or(AccumulateError::BufferFull)?;
+        let slot = self.free_slot().or_else(|| self.grow_slots()).ok_or(AccumulateError::BufferFull)?;
         let first_chunk = self.alloc_chunks(chunks).ok_or(AccumulateError::BufferFull)?;
         let start = first_chunk * self.chunk_size;
         let buf = &mut self.memory[start..start + chunks * self.chunk_size];
@@ -636,6 +636,19 @@ impl<'s> Accumulator<'s> {
     fn chunk_range(&self, s: &BatchSlot) -> core::ops::Range<usize> {
         let start = s.first_chunk as usize * self.chunk_size;
         start..start + s.chunks as usize * self.chunk_size
+    }
+
+    /// More batch slots (std storage): at most one per chunk, since a batch takes at least one.
+    fn grow_slots(&mut self) -> Option<u16> {
+        let n = self.slots.len();
+        let limit = self.chunk_count.min(usize::from(NIL) - 1);
+        super::grow_slice(&mut self.slots, n + 1, limit, BatchSlot::EMPTY).then_some(n as u16)
+    }
+
+    /// Makes room for the queues of `n` partition slots (std storage grows; fixed storage
+    /// cannot). Returns whether there is room.
+    pub fn fit_partitions(&mut self, n: usize) -> bool {
+        super::grow_slice(&mut self.queues, n, usize::from(NIL) - 1, PartitionQueue::EMPTY)
     }
 
     fn free_slot(&self) -> Option<u16> {

@@ -585,6 +585,14 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         self.acc.set_uncertain(slot, true);
     }
 
+    /// Gives every partition slot the metadata cache has its queue and sequence state (std
+    /// storage grows with the metadata; fixed storage was checked at construction).
+    pub(super) fn fit_partition_state(&mut self) {
+        let n = self.meta.partition_capacity();
+        self.acc.fit_partitions(n);
+        super::grow_slice(&mut self.sequences, n, usize::MAX, PartitionSeq::EMPTY);
+    }
+
     /// Spaces metadata refreshes by the retry backoff after a lost connection (a broker that
     /// closes connections on every error must not cause a refresh per round trip).
     fn delay_metadata(&mut self, now: Instant) {

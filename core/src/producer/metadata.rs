@@ -402,7 +402,7 @@ impl<'s> Metadata<'s> {
         md.brokers.iter_mut().for_each(|b| *b = BrokerSlot::EMPTY);
         md.topics.iter_mut().for_each(|t| *t = TopicSlot::EMPTY);
         md.partitions.iter_mut().for_each(|p| *p = PartitionSlot::EMPTY);
-        if bootstrap.len() > md.brokers.len() {
+        if !super::grow_slice(&mut md.brokers, bootstrap.len(), usize::MAX, BrokerSlot::EMPTY) {
             return Err(MetadataError::TooManyBrokers);
         }
         for (i, (&(host, port), slot)) in bootstrap.iter().zip(md.brokers.iter_mut()).enumerate() {
@@ -616,7 +616,17 @@ impl<'s> Metadata<'s> {
             self.touch(t, now);
             return Ok(t);
         }
-        let i = self.topic_slots().iter().position(|s| !s.is_used()).ok_or(MetadataError::TooManyTopics)?;
+        let free = self.topic_slots().iter().position(|s| !s.is_used());
+        let i = match free {
+            Some(i) => i,
+            None => {
+                let n = self.topics.len();
+                if !super::grow_slice(&mut self.topics, n + 1, TOPIC_LIMIT, TopicSlot::EMPTY) {
+                    return Err(MetadataError::TooManyTopics);
+                }
+                n
+            }
+        };
         let name = String::try_from(name).map_err(|_| MetadataError::InvalidTopicName)?;
         self.topics[i] = TopicSlot { name, state: TopicState::Pending, last_used: now, ..TopicSlot::EMPTY };
         Ok(topic_idx(i))
@@ -691,7 +701,16 @@ impl<'s> Metadata<'s> {
     fn upsert_broker(&mut self, node: &Node<'_>) -> Result<(), MetadataError> {
         let port = endpoint(node)?;
         let existing = self.brokers.iter().position(|b| b.used && !b.bootstrap && b.node_id == node.node_id);
-        let i = existing.or_else(|| self.brokers.iter().position(|b| !b.used)).ok_or(MetadataError::TooManyBrokers)?;
+        let i = match existing.or_else(|| self.brokers.iter().position(|b| !b.used)) {
+            Some(i) => i,
+            None => {
+                let n = self.brokers.len();
+                if !super::grow_slice(&mut self.brokers, n + 1, usize::MAX, BrokerSlot::EMPTY) {
+                    return Err(MetadataError::TooManyBrokers);
+                }
+                n
+            }
+        };
         self.brokers[i].set(node.node_id, node.host, port, false)
     }
 

@@ -92,3 +92,23 @@ pub use engine::{Capacities, NewError, PartitionSeq, Producer, Storage};
 pub use receive::MAX_RESPONSE_FRAME;
 pub use transmit::{Transmit, TransmitError, MAX_PARTITIONS_PER_REQUEST, MAX_TOPICS_PER_METADATA};
 pub use types::{ConnError, DeliveryError, Event, FatalError, Outcome, ProducerRecord, SendError};
+
+/// Makes `slice` at least `len` long, filling with `fill`, when it owns a `Vec` (the `alloc`
+/// feature; std storage grows as needed, within `limit` elements). Borrowed storage (no_std)
+/// keeps its fixed capacity: returns whether `slice` is now long enough.
+pub(crate) fn grow_slice<T: Clone>(slice: &mut managed::ManagedSlice<'_, T>, len: usize, limit: usize, fill: T) -> bool {
+    if slice.len() >= len {
+        return true;
+    }
+    #[cfg(feature = "alloc")]
+    if let managed::ManagedSlice::Owned(v) = slice {
+        if len <= limit {
+            // Grow geometrically, so a topic or batch at a time costs amortised O(1).
+            let target = len.max(v.len() * 2).min(limit);
+            v.resize(target, fill);
+            return true;
+        }
+    }
+    let _ = (limit, fill);
+    false
+}

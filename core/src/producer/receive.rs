@@ -119,7 +119,9 @@ impl<P: Partitioner> Producer<'_, P> {
         let Ok(resp) = MetadataResponse::decode(version, body) else {
             return false;
         };
-        match self.meta.apply(&resp, now) {
+        let applied = self.meta.apply(&resp, now);
+        self.fit_partition_state();
+        match applied {
             Ok(update) => {
                 // Space refreshes by the retry backoff while the answer leaves something
                 // unresolved (a topic pending, a partition without leader), growing with each

@@ -5,7 +5,7 @@
 //! any ready connection); InitProducerId (idempotence); then Produce with at most one batch per
 //! partition per request, in queue order, up to `max.request.size`.
 
-use super::accumulator::Stage;
+use super::accumulator::{BatchSlot, Stage};
 use super::conn::{ConnId, ConnState, Connection, InFlight, RequestKind};
 use super::engine::{IdState, Producer, REQUEST_OVERHEAD};
 use super::types::{FatalError, Outcome};
@@ -229,17 +229,21 @@ impl<P: Partitioner> Producer<'_, P> {
         // Idempotence: the broker remembers a producer's last 5 batches. No new batch goes
         // while 5 have been sealed since the oldest unanswered one, so a resend of it is always
         // recognised as a duplicate instead of being refused out of order (and written twice).
+        // A batch already sealed (but not sent: its transmit buffer was too small) keeps the
+        // place its seal gave it; a batch not sealed yet would be sealed now.
         let oldest_unanswered = sent()
             .find_map(|b| (b.send().outcome == Outcome::Pending && b.send().attempts > 0).then_some(b.send().seal_no));
-        let window_full = self.idempotent
-            && oldest_unanswered.is_some_and(|n| seq.sealed.wrapping_sub(n) >= u32::from(MAX_IN_FLIGHT_PER_PARTITION));
-        let blocked = blocked || window_full;
+        let outside_window = |b: &BatchSlot| {
+            let seal_no = if matches!(b.stage(), Stage::Sealed { .. }) { b.send().seal_no } else { seq.sealed };
+            self.idempotent
+                && oldest_unanswered.is_some_and(|n| seal_no.wrapping_sub(n) >= u32::from(MAX_IN_FLIGHT_PER_PARTITION))
+        };
         for slot in self.acc.iter_queue(pi) {
             let b = self.acc.slot(slot)?;
             if b.send().outcome != Outcome::Pending || b.send().in_flight {
                 continue;
             }
-            if blocked && b.send().attempts == 0 {
+            if b.send().attempts == 0 && (blocked || outside_window(b)) {
                 return None;
             }
             if settling && !(b.send().uncertain && matches!(b.stage(), Stage::Sealed { .. })) {
@@ -436,7 +440,12 @@ impl<P: Partitioner> Producer<'_, P> {
             return;
         }
         let free = self.conns.iter().position(|c| !c.is_used()).or_else(|| {
-            // Reuse an idle connection to another broker.
+            // Std storage grows; fixed storage reuses an idle connection to another broker.
+            let n = self.conns.len();
+            let grown = super::grow_slice(&mut self.conns, n + 1, usize::from(u16::MAX), Connection::EMPTY);
+            if grown {
+                return Some(n);
+            }
             self.conns.iter().position(|c| c.state == ConnState::Idle && !c.want_close && !c.want_connect)
         });
         if let Some(i) = free {

@@ -47,7 +47,8 @@ impl Metadata<'_> {
 
     fn replace_brokers(&mut self, brokers: &Array<'_, Node<'_>>) -> Result<(), MetadataError> {
         let valid = brokers.iter().filter(|n| endpoint(n).is_ok()).count();
-        if valid > self.brokers.iter().filter(|b| !b.bootstrap).count() {
+        let bootstrap = self.brokers.iter().filter(|b| b.bootstrap).count();
+        if !super::super::grow_slice(&mut self.brokers, bootstrap + valid, usize::MAX, BrokerSlot::EMPTY) {
             return Err(MetadataError::TooManyBrokers);
         }
         self.brokers.iter_mut().filter(|b| !b.bootstrap).for_each(|b| *b = BrokerSlot::EMPTY);
@@ -165,6 +166,14 @@ impl Metadata<'_> {
         &mut self.partitions[first..first + count]
     }
 
+    /// Makes room for a run of `n` free partition slots at the end (std storage grows; fixed
+    /// storage cannot) and returns its first slot.
+    fn grow_partition_slots(&mut self, n: usize) -> Option<usize> {
+        let used = self.partition_slots().iter().rposition(|p| p.topic != FREE).map_or(0, |i| i + 1);
+        let len = used.checked_add(n)?;
+        super::super::grow_slice(&mut self.partitions, len, super::PARTITION_LIMIT, PartitionSlot::EMPTY).then_some(used)
+    }
+
     /// The first of `n` consecutive free partition slots.
     fn find_free_run(&self, n: usize) -> Option<usize> {
         let mut run = 0;
@@ -185,7 +194,7 @@ impl Metadata<'_> {
         let new_first = if tail.is_some_and(|s| s.iter().all(|p| p.topic == FREE)) {
             first
         } else {
-            let Some(new_first) = self.find_free_run(n) else { return false };
+            let Some(new_first) = self.find_free_run(n).or_else(|| self.grow_partition_slots(n)) else { return false };
             for i in 0..old {
                 self.partitions[new_first + i] = self.partitions[first + i];
                 self.partitions[first + i].topic = RETIRING;
