@@ -374,6 +374,10 @@ impl<'s> Accumulator<'s> {
     pub fn complete(&mut self, slot: u16, outcome: Outcome) -> Option<bool> {
         let b = self.slot_mut(slot).filter(|b| !b.is_complete() && outcome != Outcome::Pending)?;
         b.send.outcome = outcome;
+        // It may wait for an older batch before it is reported: it takes no more records.
+        if let Stage::Open(state) = b.stage {
+            b.stage = Stage::Closed(state);
+        }
         let was_in_flight = core::mem::replace(&mut b.send.in_flight, false);
         let partition = b.partition;
         if self.queues.get(usize::from(partition)).is_some_and(|q| q.head == slot) {

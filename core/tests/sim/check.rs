@@ -14,6 +14,11 @@
 //!   `delivery.timeout.ms + request.timeout.ms` of the batch's creation.
 //! - **Metrics** agree with the events; the buffer is whole again at the end.
 //! - **Liveness** (fault-free runs): every record for an existing topic is delivered.
+//! - **Completion order**: per partition, completion events (delivered or failed) come in the
+//!   order the batches were created, and deliveries in offset order where the log keeps send
+//!   order (as the Java client runs a partition's callbacks in order).
+//! - **No idle wake-up**: waking on a `poll_timeout` deadline alone gets something done (a
+//!   frame, an event, or a change the getters show).
 
 use alloc::collections::BTreeMap;
 
@@ -24,6 +29,7 @@ use kprod_core::producer::DeliveryError;
 
 use super::driver::{Completion, Sim};
 use super::scenario::index_of;
+use super::wake::IdleWakeup;
 
 /// Where each planned record sits in the logs: (topic, partition, offset).
 type Placement = BTreeMap<usize, Vec<(String, u32, i64)>>;
@@ -35,6 +41,8 @@ pub fn check(sim: &Sim) -> Vec<String> {
     if sim.producer.idempotent() {
         check_idempotence(sim, &placed, &mut v);
     }
+    check_completion_order(sim, &mut v);
+    check_idle_wakeups(sim, &mut v);
     if sim.out.aborted {
         return v;
     }
@@ -161,6 +169,78 @@ fn check_idempotence(sim: &Sim, placed: &Placement, v: &mut Vec<String>) {
                 v.push(format!("{}-{p}: log order breaks send order (#{} before #{}): {order:?}", t.name, w[0], w[1]));
             }
         }
+    }
+}
+
+/// One partition's completions so far, for [`check_completion_order`].
+#[derive(Default)]
+struct PartitionOrder {
+    /// The highest batch id completed.
+    last: Option<BatchId>,
+    /// The last delivery whose offset counts, and its base offset.
+    delivered: Option<(BatchId, i64)>,
+    /// Completions out of order, and the first one described.
+    inversions: u32,
+    first: Option<String>,
+}
+
+/// Per (topic, partition), the completion events must come in batch id order (the order the
+/// batches were created), and delivered batches in base offset order. Offsets are compared only
+/// where the log keeps send order (idempotence, no blind sequence gap): without idempotence a
+/// retried batch may be written after a later one, and acks=0 has no offsets.
+fn check_completion_order(sim: &Sim, v: &mut Vec<String>) {
+    let keeps_order = |topic: &str, p: u32| {
+        let t = sim.cluster.topic(topic).map(|t| &sim.cluster.topics[t]);
+        sim.producer.idempotent() && t.and_then(|t| t.partitions.get(p as usize)).is_some_and(|part| !part.blind_gap)
+    };
+    let what = |b: BatchId| {
+        let c = &sim.out.completions[&b];
+        match c.result {
+            Ok(o) => format!("{b:?} (delivered at {o}, at {}µs)", c.at.as_micros()),
+            Err(e) => format!("{b:?} (failed: {e:?}, at {}µs)", c.at.as_micros()),
+        }
+    };
+    let mut parts: BTreeMap<(&str, u32), PartitionOrder> = BTreeMap::new();
+    for &batch in &sim.out.order {
+        let c = &sim.out.completions[&batch];
+        let p = parts.entry((c.topic.as_str(), c.partition)).or_default();
+        let offset = c.result.ok().filter(|&o| o >= 0 && keeps_order(&c.topic, c.partition));
+        let broken = match (p.last, p.delivered) {
+            (Some(prev), _) if batch <= prev => Some(format!("{} completed after {}", what(batch), what(prev))),
+            (_, Some((prev, at))) if offset.is_some_and(|o| o <= at) => {
+                Some(format!("{} delivered after {} at offset {at}", what(batch), what(prev)))
+            }
+            _ => None,
+        };
+        if let Some(b) = broken {
+            p.inversions += 1;
+            p.first.get_or_insert(b);
+        }
+        p.last = p.last.max(Some(batch));
+        if let Some(o) = offset {
+            p.delivered = Some((batch, o));
+        }
+    }
+    let seed = sim.sc.seed;
+    for ((topic, partition), p) in parts {
+        if let Some(first) = p.first {
+            let n = p.inversions;
+            v.push(format!("completions out of order in {topic}-{partition} (seed {seed}, {n} times): {first}"));
+        }
+    }
+}
+
+/// Every wake-up on a deadline alone must get something done (see `wake.rs`). One violation
+/// per kind of deadline, with how often it happened and the first time.
+fn check_idle_wakeups(sim: &Sim, v: &mut Vec<String>) {
+    let seed = sim.sc.seed;
+    let mut by_cause: BTreeMap<String, (usize, &IdleWakeup)> = BTreeMap::new();
+    for w in &sim.out.idle {
+        by_cause.entry(super::kind(&w.cause)).or_insert((0, w)).0 += 1;
+    }
+    let (idle, timer) = (sim.out.idle.len(), sim.out.timer_wakeups);
+    for (n, w) in by_cause.values() {
+        v.push(format!("idle wake-up on {} (seed {seed}; {n} such, {idle} idle of {timer} timer wake-ups): first {w}", w.cause));
     }
 }
 

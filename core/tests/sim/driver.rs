@@ -5,6 +5,9 @@
 //! `poll_event` until `None`), then the clock jumps to the earliest of the next network event,
 //! the engine's `poll_timeout` and the application's next action. Nothing reads a real clock,
 //! so a seed replays exactly.
+//!
+//! A wake-up on the engine's deadline alone (nothing else at that instant) must get something
+//! done; one that does not is recorded as idle (see `wake.rs`).
 
 use alloc::collections::BTreeMap;
 
@@ -22,6 +25,7 @@ use super::cluster::{host, node_of, Cluster, PORT};
 use super::net::{ClusterEvent, Net, NetEvent};
 use super::rng::SimRng;
 use super::scenario::{Faults, Scenario};
+use super::wake::IdleWakeup;
 
 /// Decides injected Produce errors before the random faults do (`None`: leave it to them).
 pub type ProduceHook = Box<dyn FnMut(&ProduceCtx<'_>) -> Option<Injected>>;
@@ -102,6 +106,13 @@ pub struct Outcomes {
     pub refused: Vec<(usize, SendError)>,
     /// Completion events by batch.
     pub completions: BTreeMap<BatchId, Completion>,
+    /// The batches of the completion events, in the order `poll_event` gave them.
+    pub order: Vec<BatchId>,
+    /// Wake-ups on the engine's deadline alone (no network event or application action at
+    /// that instant).
+    pub timer_wakeups: u64,
+    /// Those of them that gave nothing.
+    pub idle: Vec<IdleWakeup>,
     /// The fatal error, if one was reported.
     pub fatal: Option<FatalError>,
     /// The run was stopped early (a hot loop): only the safety properties are checked.
@@ -159,11 +170,16 @@ pub struct Sim {
     spins: u32,
     /// After a timer spin was reported, engine deadlines in the past count as 1 ms ahead, so the
     /// run goes on and shows what else is wrong.
-    timer_floor: bool,
+    pub(super) timer_floor: bool,
     /// The engine's deadline as of the last drain: like a driver's IO loop, the simulation
     /// sleeps until it (or a network event), and a `send` wakes it only when kprod-std's IO
     /// thread would be woken (a new batch whose partition is below its in-flight limit).
-    timer: Option<Instant>,
+    pub(super) timer: Option<Instant>,
+    /// The last instant an input, a command or the timer reached the engine: a timer wake-up
+    /// counts as the timer's alone only at an instant where nothing else happened.
+    pub(super) woken_at: Option<Instant>,
+    /// Frames and events the drains gave so far.
+    pub(super) outputs: u64,
 }
 
 impl Sim {
@@ -206,6 +222,8 @@ impl Sim {
             spins: 0,
             timer_floor: false,
             timer: None,
+            woken_at: None,
+            outputs: 0,
         }
     }
 
@@ -218,7 +236,7 @@ impl Sim {
         &self.sc.faults
     }
 
-    fn log(&self, what: impl FnOnce() -> String) {
+    pub(super) fn log(&self, what: impl FnOnce() -> String) {
         if self.trace {
             eprintln!("[{:>9.3} ms] {}", self.now.as_micros() as f64 / 1000.0, what());
         }
@@ -266,19 +284,26 @@ impl Sim {
             if !io_due {
                 continue;
             }
+            let timer_alone = self.timer_alone();
+            self.woken_at = Some(self.now);
             if let Some(ev) = self.net.pop_due(self.now) {
                 self.process(ev);
-            } else if self.producer.poll_timeout().is_some_and(|t| t <= self.now) {
-                self.log(|| "handle_timeout".into());
-                self.producer.handle_timeout(self.now);
+                self.drain();
+            } else {
+                self.on_timer(timer_alone);
             }
-            self.drain();
         }
         self.out.ended = self.now;
     }
 
     fn next_wake(&self) -> Option<Instant> {
-        let app = match self.phase {
+        [self.net.next_time(), self.io_timer(), self.app_wake()].into_iter().flatten().min()
+    }
+
+    /// When the application acts next on its own (not counting a blocked `send` retried after
+    /// each wake-up).
+    pub(super) fn app_wake(&self) -> Option<Instant> {
+        match self.phase {
             Phase::Sending => match self.blocked_since {
                 Some(since) => Some(since + self.sc.config.max_block),
                 None => self.sc.records.get(self.next).map(|r| r.at),
@@ -286,8 +311,7 @@ impl Sim {
             Phase::Flushing(deadline) => Some(deadline),
             Phase::Closing(deadline) => Some(deadline + self.sc.config.request_timeout),
             Phase::Done => None,
-        };
-        [self.net.next_time(), self.io_timer(), app].into_iter().flatten().min()
+        }
     }
 
     /// When the IO loop's timer fires: the engine's deadline as of the last drain.
@@ -312,9 +336,13 @@ impl Sim {
                     }
                     let deadline = self.now + self.sc.close_timeout;
                     self.log(|| "close".into());
+                    self.woken_at = Some(self.now);
                     self.producer.close(deadline, self.now);
                     self.phase = Phase::Closing(deadline);
                     self.drain();
+                    // `close` may have finished at once: the application sees it now, rather
+                    // than at the engine's next deadline.
+                    self.app_step();
                 }
             }
             Phase::Closing(deadline) => {
@@ -347,6 +375,7 @@ impl Sim {
                 timestamp: 1_700_000_000_000 + self.now.as_millis() as i64,
             };
             let result = self.producer.send(&rec, self.now);
+            self.woken_at = Some(self.now);
             let i = self.next;
             self.log(|| format!("send #{i} -> {result:?}"));
             match result {
@@ -382,6 +411,7 @@ impl Sim {
         if self.next == self.sc.records.len() {
             self.log(|| "flush".into());
             self.producer.flush(self.now);
+            self.woken_at = Some(self.now);
             let c = &self.sc.config;
             self.phase = Phase::Flushing(self.now + c.delivery_timeout + c.request_timeout + c.linger);
             self.drain();
@@ -390,7 +420,7 @@ impl Sim {
 
     // ---- draining the engine ----
 
-    fn drain(&mut self) {
+    pub(super) fn drain(&mut self) {
         let mut outputs = 0u32;
         loop {
             let mut any = false;
@@ -398,6 +428,7 @@ impl Sim {
                 match self.producer.poll_transmit(self.now, &mut self.tx) {
                     Ok(Some(t)) => {
                         any = true;
+                        self.outputs += 1;
                         self.on_transmit(t);
                     }
                     Ok(None) => break,
@@ -417,6 +448,7 @@ impl Sim {
             }
             while let Some(e) = self.producer.poll_event() {
                 any = true;
+                self.outputs += 1;
                 self.on_event(e);
                 outputs += 1;
                 if outputs > MAX_OUTPUTS {
@@ -500,7 +532,9 @@ impl Sim {
         let c = Completion { topic: name, partition, records, result, at: self.now };
         if let Some(old) = self.out.completions.insert(batch, c) {
             self.violation(format!("second completion for {batch:?} (first {old:?})"));
+            return;
         }
+        self.out.order.push(batch);
     }
 
     fn connect(&mut self, conn: ConnId) {

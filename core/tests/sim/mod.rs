@@ -9,6 +9,7 @@
 //!   `Pair::drive`), as an application would: `send` with retries up to `max.block.ms`, `flush`,
 //!   `close`.
 //! - [`check`]: the properties checked after each run.
+//! - [`wake`]: timer wake-ups that got nothing done, and what their deadline was.
 //!
 //! Everything random comes from the seed, so a failing seed replays exactly:
 //! `KPROD_SIM_SEED=<seed> cargo test -p kprod-core --test sim_properties -- --nocapture`.
@@ -24,6 +25,7 @@ pub mod driver;
 pub mod net;
 pub mod rng;
 pub mod scenario;
+pub mod wake;
 
 use core::cell::{Cell, RefCell};
 use core::panic::AssertUnwindSafe;

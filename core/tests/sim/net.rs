@@ -115,6 +115,11 @@ impl Net {
         self.queue.iter().next().filter(|(k, _)| k.0 <= now).map(|(_, e)| e)
     }
 
+    /// How many events are scheduled.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
     /// Whether anything but wake-ups and cluster changes is scheduled.
     pub fn has_traffic(&self) -> bool {
         self.queue.values().any(|e| !matches!(e, NetEvent::Cluster(_) | NetEvent::Wake))
