@@ -6,7 +6,8 @@
 //!   same lines (see [`perf`]).
 //!
 //! Errors print one line, `kprod: error: ...`, and exit with status 1; usage errors exit with
-//! status 2 (clap's message).
+//! status 2 (clap's message). While a command runs, the producer's connection failures print on
+//! stderr as they happen (see [`logging`]; `-q` / `-v`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 // A std-only binary: std paths read more plainly here.
@@ -14,6 +15,7 @@
 
 mod config;
 mod cpu;
+mod logging;
 mod perf;
 mod produce;
 

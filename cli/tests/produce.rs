@@ -260,13 +260,15 @@ fn an_unreachable_cluster_fails_cleanly_after_max_block_ms() {
     assert!(start.elapsed() < QUICK, "took {:?}", start.elapsed());
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let lines = stderr_lines(&out);
-    assert_eq!(lines.len(), 2, "{}", describe(&out));
+    // The refused connection (as it happened), the summary, the error.
+    assert_eq!(lines.len(), 3, "{}", describe(&out));
+    assert_eq!(lines[0], format!("kprod: connection refused by {bootstrap}"), "{}", describe(&out));
     // The first line's record was not produced, and reading stopped there.
     assert_eq!(summary(&out), (0, 0, 1, 1));
-    // kprod-std names the time it waited (max.block.ms, give or take scheduling).
-    let re = Regex::new(r"^kprod: error: stdin:1: topic nowhere not present in metadata after (\d+) ms").unwrap();
-    let waited: u64 = re.captures(&lines[1]).unwrap_or_else(|| panic!("{}", lines[1]))[1].parse().unwrap();
-    assert!((1000..5000).contains(&waited), "{}", lines[1]);
+    // kprod-std names the time it waited (max.block.ms, give or take scheduling) and why.
+    let re = Regex::new(r"^kprod: error: stdin:1: topic nowhere not present in metadata after (\d+) ms; last error: connection refused by ").unwrap();
+    let waited: u64 = re.captures(&lines[2]).unwrap_or_else(|| panic!("{}", lines[2]))[1].parse().unwrap();
+    assert!((1000..5000).contains(&waited), "{}", lines[2]);
 }
 
 #[test]

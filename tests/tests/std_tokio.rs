@@ -405,7 +405,7 @@ fn max_block_ms_ends_with_a_typed_timeout() {
         let err = producer.send(&Record::new("tokio-nowhere").value(b"v".as_slice())).await.expect_err("no broker");
         let waited = started.elapsed();
         assert!(
-            matches!(&err, Error::Timeout { topic: Some(t), blocked_on: BlockedOn::Metadata(None), after }
+            matches!(&err, Error::Timeout { topic: Some(t), blocked_on: BlockedOn::Metadata(None), after, .. }
                 if t == "tokio-nowhere" && *after >= Duration::from_millis(1500)),
             "{err:?}"
         );

@@ -1,38 +1,24 @@
-//! [`Driver`]: the engine, the sockets it uses, and the transmit frame buffer; construction,
-//! getters, commands and the wake-up time. The work of a `poll` is in `poll.rs`.
+//! [`Driver`]: the engine and its [`Net`] (the sockets it uses, the transmit frame buffer);
+//! construction, getters, commands and the wake-up time. The work of a `poll` is in `poll.rs`,
+//! the engine's links in `io.rs`.
 
 use core::time::Duration;
 
 use kprod_core::partitioner::{DefaultPartitioner, Partitioner};
 use kprod_core::producer::accumulator::RecordId;
-use kprod_core::producer::conn::ConnId;
 use kprod_core::producer::{Producer, ProducerRecord, SendError};
 use managed::ManagedSlice;
 use smoltcp::iface::SocketSet;
 use smoltcp::time::{Duration as NetDuration, Instant as NetInstant};
 
 use crate::config::{DriverConfig, Ports};
-use crate::net::{net_after, to_core, to_net};
+use crate::io::Net;
+use crate::net::{to_core, to_net};
 use crate::report::{NewError, Stats};
 use crate::slot::{tcp_socket, Phase, Slot};
 
 /// Buffers shorter than this are refused by [`Driver::new`] (no Kafka frame fits them).
 pub const MIN_BUFFER: usize = 64;
-
-/// After a `poll` that changed nothing while the engine named a deadline already past (it is
-/// waiting on a connection or an in-flight limit), [`Driver::poll_at`] backs off from
-/// `STALL_MIN` to `STALL_MAX` instead of asking for a busy loop. Any progress ends the stall.
-const STALL_MIN: Duration = Duration::from_millis(1);
-const STALL_MAX: Duration = Duration::from_millis(16);
-
-/// A request frame only partly taken by its socket: the rest, `tx[sent..len]`, goes first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Pending {
-    pub(crate) slot: usize,
-    pub(crate) conn: ConnId,
-    pub(crate) sent: usize,
-    pub(crate) len: usize,
-}
 
 /// Runs a [`Producer`] over smoltcp TCP sockets. See the crate docs for the main loop.
 ///
@@ -41,23 +27,15 @@ pub(crate) struct Pending {
 #[derive(Debug)]
 pub struct Driver<'a, P: Partitioner = DefaultPartitioner> {
     pub(crate) producer: Producer<'a, P>,
-    pub(crate) slots: ManagedSlice<'a, Slot<'a>>,
-    pub(crate) tx: ManagedSlice<'a, u8>,
-    pub(crate) pending: Option<Pending>,
-    pub(crate) config: DriverConfig<'a>,
-    pub(crate) ports: Ports,
-    pub(crate) stats: Stats,
+    /// Everything else the engine's links need: kept apart, so that a `poll` lends it to the
+    /// engine's drain while the engine itself is borrowed.
+    pub(crate) net: Net<'a>,
     /// The `now` of the last `poll`.
     pub(crate) now: NetInstant,
     /// A command changed the engine since the last `poll`: poll again at once.
     pub(crate) dirty: bool,
     /// The last `poll` stopped at a per-call limit: poll again at once.
     pub(crate) backlog: bool,
-    /// The last `poll` changed nothing.
-    pub(crate) idle: bool,
-    pub(crate) stall: Duration,
-    /// The last `needed` reported with `TxBufferTooSmall` (reported once per size).
-    pub(crate) too_small: Option<usize>,
 }
 
 impl<'a, P: Partitioner> Driver<'a, P> {
@@ -95,21 +73,16 @@ impl<'a, P: Partitioner> Driver<'a, P> {
             max_read_per_poll: config.max_read_per_poll.max(1),
             ..config
         };
-        Ok(Self {
-            producer,
+        let net = Net {
             slots,
             tx,
             pending: None,
             ports: Ports::new(config.port_seed),
             config,
             stats: Stats::default(),
-            now: NetInstant::ZERO,
-            dirty: true,
-            backlog: false,
-            idle: false,
-            stall: STALL_MIN,
             too_small: None,
-        })
+        };
+        Ok(Self { producer, net, now: NetInstant::ZERO, dirty: true, backlog: false })
     }
 
     // ---- getters ----
@@ -128,23 +101,23 @@ impl<'a, P: Partitioner> Driver<'a, P> {
 
     /// The driver's counters.
     pub const fn stats(&self) -> &Stats {
-        &self.stats
+        &self.net.stats
     }
 
     /// The socket slots.
     pub fn slots(&self) -> &[Slot<'a>] {
-        &self.slots
+        &self.net.slots
     }
 
     /// The driver's settings.
     pub const fn config(&self) -> &DriverConfig<'a> {
-        &self.config
+        &self.net.config
     }
 
     /// Whether a `close` has completed every record and every socket is closed: the
     /// application may stop polling.
     pub fn is_closed(&self) -> bool {
-        self.producer.closed() && self.slots.iter().all(Slot::is_free)
+        self.producer.closed() && self.net.slots.iter().all(Slot::is_free)
     }
 
     // ---- commands ----
@@ -174,9 +147,9 @@ impl<'a, P: Partitioner> Driver<'a, P> {
     /// each lost connection, so its requests are retried if it goes on.
     pub fn abort_all(&mut self, now: NetInstant, sockets: &mut SocketSet<'_>) {
         self.dirty = true;
-        self.pending = None;
+        self.net.pending = None;
         let t = to_core(now);
-        for slot in self.slots.iter_mut() {
+        for slot in self.net.slots.iter_mut() {
             if let Some(s) = tcp_socket(sockets, slot.handle) {
                 s.abort();
             }
@@ -194,25 +167,18 @@ impl<'a, P: Partitioner> Driver<'a, P> {
     /// news". Combine it with the interface's `poll_at`, and wake early when the device has a
     /// frame: the application's loop polls the interface and then the driver.
     ///
-    /// The engine's past deadlines it cannot act on yet (it waits for a connection or a
-    /// response) are turned into a short back-off (1 to 16 ms), so an idle producer never
-    /// asks for a busy loop.
+    /// The engine names only deadlines it acts on (`Producer::poll_timeout`): one waiting for
+    /// a connection or a response sleeps until the socket has news.
     pub fn poll_at(&self) -> Option<NetInstant> {
         if self.dirty || self.backlog {
             return Some(self.now);
         }
         let mut at: Option<NetInstant> = None;
         let mut due = |t: NetInstant| at = Some(at.map_or(t, |a| a.min(t)));
-        if let Some(d) = self.producer.poll_timeout().map(to_net) {
-            if d > self.now {
-                due(d);
-            } else if self.idle {
-                due(net_after(self.now, self.stall));
-            } else {
-                due(self.now);
-            }
+        if let Some(d) = self.producer.poll_timeout() {
+            due(to_net(d).max(self.now));
         }
-        for slot in self.slots.iter() {
+        for slot in self.net.slots.iter() {
             match slot.phase {
                 Phase::Connecting { deadline, .. } | Phase::Closing { deadline } => due(deadline),
                 Phase::Free | Phase::Open { .. } => {}
@@ -224,16 +190,5 @@ impl<'a, P: Partitioner> Driver<'a, P> {
     /// [`Driver::poll_at`] as a delay from `now` (zero if due).
     pub fn poll_delay(&self, now: NetInstant) -> Option<NetDuration> {
         self.poll_at().map(|at| if at > now { at - now } else { NetDuration::ZERO })
-    }
-
-    /// Updates the stall back-off after a `poll`: progress resets it, each idle round after
-    /// the first doubles it.
-    pub(crate) fn end_round(&mut self, progressed: bool) {
-        if progressed {
-            self.stall = STALL_MIN;
-        } else if self.idle {
-            self.stall = (self.stall * 2).min(STALL_MAX);
-        }
-        self.idle = !progressed;
     }
 }

@@ -28,6 +28,12 @@
 //! - A broker that closes ([`LinkError::ClosedByPeer`]) or resets ([`LinkError::Reset`]) a
 //!   connection: what it sent is handed to the engine first, then the engine learns the
 //!   connection is gone and retries its requests in flight.
+//! - A connection the engine drops for what the broker sent (a malformed or unexpected
+//!   response, a refused handshake) or a request timeout is reported as
+//!   [`Report::Disconnected`] with [`LinkError::Broker`], which names the cause.
+//!
+//! The engine's drain loop (`Producer::drain`) runs each `poll`'s outputs; the driver's part
+//! is the links it drains into: a frame to its connection's socket, a connect to a free slot.
 //!
 //! # Buffers (all from the caller)
 //! - **Transmit frame buffer** (`tx`, one for all connections): the engine writes each whole
@@ -55,7 +61,7 @@
 //!
 //! A firmware budget of 64 KiB for the producer's state, one 16 KiB batch buffer and two
 //! connections fits with room to spare, as in the example below and checked by
-//! `tests/budget.rs` (46.5 KiB counted with 64-bit struct sizes): `buffer.memory` 16 KiB in
+//! `tests/budget.rs` (47.0 KiB counted with 64-bit struct sizes): `buffer.memory` 16 KiB in
 //! 4 KiB batches, `max.request.size` 8 KiB with a 9 KiB `tx`, two 2 KiB receive buffers, two
 //! sockets with 4 KiB send and 2 KiB receive buffers, and the engine's slots.
 //!
@@ -143,6 +149,7 @@ extern crate alloc;
 
 mod config;
 mod driver;
+mod io;
 mod net;
 mod poll;
 mod report;

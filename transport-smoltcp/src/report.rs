@@ -5,7 +5,7 @@ use core::fmt;
 
 use kprod_core::producer::accumulator::BatchId;
 use kprod_core::producer::conn::ConnId;
-use kprod_core::producer::{DeliveryError, FatalError};
+use kprod_core::producer::{ConnError, DeliveryError, FatalError};
 use smoltcp::wire::IpEndpoint;
 
 /// Something the application hears about during [`crate::Driver::poll`], through its callback.
@@ -63,7 +63,9 @@ pub enum Report<'r> {
         /// Why.
         error: ConnectError,
     },
-    /// An open connection was lost; its requests in flight are retried by the engine.
+    /// An open connection was lost: its socket failed, or the engine dropped it for what the
+    /// broker sent or a request timeout ([`LinkError::Broker`], which names the cause). Its
+    /// requests in flight are retried by the engine.
     Disconnected {
         /// The engine's connection.
         conn: ConnId,
@@ -102,8 +104,6 @@ pub enum ConnectError {
     Timeout,
     /// A socket handle given to the driver is not a TCP socket of this socket set.
     InvalidSocket,
-    /// The engine asked to connect a connection it has no address for.
-    UnknownConnection,
 }
 
 impl fmt::Display for ConnectError {
@@ -116,7 +116,6 @@ impl fmt::Display for ConnectError {
             Self::Refused => "the broker refused the connection",
             Self::Timeout => "the connection was not established within connect_timeout",
             Self::InvalidSocket => "the socket handle is not a TCP socket of this socket set",
-            Self::UnknownConnection => "the engine has no address for this connection",
         })
     }
 }
@@ -141,6 +140,9 @@ pub enum LinkError {
     },
     /// The socket handle is not a TCP socket of this socket set (any more).
     InvalidSocket,
+    /// The engine dropped the connection for what the broker sent (a malformed or unexpected
+    /// response, a refused handshake) or did not send in time (`request.timeout.ms`).
+    Broker(ConnError),
 }
 
 impl fmt::Display for LinkError {
@@ -152,6 +154,7 @@ impl fmt::Display for LinkError {
                 write!(f, "a {size}-byte response frame does not fit the {capacity}-byte receive buffer")
             }
             Self::InvalidSocket => f.write_str("the socket handle is not a TCP socket of this socket set"),
+            Self::Broker(e) => write!(f, "the broker {e}"),
         }
     }
 }

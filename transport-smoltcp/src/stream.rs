@@ -135,6 +135,7 @@ mod bootstrap;
 mod event;
 mod io;
 mod link;
+mod streams;
 #[cfg(test)]
 mod tests;
 
@@ -149,7 +150,7 @@ use kprod_core::time::Instant;
 pub use bootstrap::{Bootstrap, BootstrapError};
 pub use event::{Event, FlushError, LinkError, NewError, PollStatus};
 
-use link::Link;
+use streams::Streams;
 
 /// The smallest transmit buffer accepted (an ApiVersions or Metadata request fits).
 pub const MIN_TX_BUFFER: usize = 512;
@@ -231,28 +232,12 @@ pub enum Release {
 /// The [`Event`] type of a driver with connector `C`.
 pub type EventOf<'e, C> = Event<'e, <C as Connector>::Error, <<C as Connector>::Stream as ErrorType>::Error>;
 
-/// A frame being written: `tx[written..len]` still goes to stream slot `link`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct PendingTx {
-    link: usize,
-    len: usize,
-    written: usize,
-}
-
 /// The blocking producer over `embedded-io` streams: at most `N` open streams, borrowed
 /// buffers, the engine's storage. See the module docs for the loop and the buffer sizes.
 pub struct StreamProducer<'a, C: Connector, K: Clock, const N: usize = 1, P: Partitioner = DefaultPartitioner> {
     engine: Producer<'a, P>,
-    connector: C,
-    clock: K,
-    tx: &'a mut [u8],
-    rx: &'a mut [u8],
-    links: [Option<Link<C::Stream>>; N],
-    pending: Option<PendingTx>,
-    /// The frame size last reported as not fitting `tx` (reported once per stall).
-    tx_stall: Option<usize>,
-    /// `write` calls left in this poll.
-    write_budget: usize,
+    /// Everything else: kept apart, so that a poll lends it to the engine's drain as its links.
+    streams: Streams<'a, C, K, N>,
     poll_interval: Duration,
 }
 
@@ -261,7 +246,7 @@ impl<C: Connector, K: Clock, const N: usize, P: Partitioner> core::fmt::Debug fo
         f.debug_struct("StreamProducer")
             .field("open_streams", &self.open_streams())
             .field("pending_batches", &self.engine.pending_batches())
-            .field("tx_pending", &self.pending)
+            .field("tx_pending", &self.streams.pending)
             .finish_non_exhaustive()
     }
 }
@@ -286,18 +271,7 @@ impl<'a, C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<
         if per_stream < MIN_RX_PER_STREAM {
             return Err(NewError::RxBufferTooSmall { per_stream });
         }
-        Ok(Self {
-            engine,
-            connector,
-            clock,
-            tx,
-            rx,
-            links: core::array::from_fn(|_| None),
-            pending: None,
-            tx_stall: None,
-            write_budget: 0,
-            poll_interval: DEFAULT_POLL_INTERVAL,
-        })
+        Ok(Self { engine, streams: Streams::new(connector, clock, tx, rx), poll_interval: DEFAULT_POLL_INTERVAL })
     }
 
     // ---- getters ----
@@ -309,22 +283,22 @@ impl<'a, C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<
 
     /// The connector.
     pub const fn connector(&self) -> &C {
-        &self.connector
+        &self.streams.connector
     }
 
     /// The connector, e.g. to change where it connects.
     pub fn connector_mut(&mut self) -> &mut C {
-        &mut self.connector
+        &mut self.streams.connector
     }
 
     /// The current time on the driver's clock.
     pub fn now(&mut self) -> Instant {
-        self.clock.now()
+        self.streams.clock.now()
     }
 
     /// Streams open now.
     pub fn open_streams(&self) -> usize {
-        self.links.iter().flatten().count()
+        self.streams.open_streams()
     }
 
     /// Batches not complete yet.
@@ -334,7 +308,7 @@ impl<'a, C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<
 
     /// Whether a request frame is still being written.
     pub const fn is_writing(&self) -> bool {
-        self.pending.is_some()
+        self.streams.pending.is_some()
     }
 
     /// Sets how long the blocking helpers let the clock idle at most between two polls (the
@@ -349,13 +323,13 @@ impl<'a, C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<
     /// it. On a retriable error ([`SendError::is_retriable`]) poll and call again, up to
     /// `max.block.ms` (or use [`StreamProducer::send_blocking`]).
     pub fn send(&mut self, record: &ProducerRecord<'_>) -> Result<RecordId, SendError> {
-        let now = self.clock.now();
+        let now = self.now();
         self.engine.send(record, now)
     }
 
     /// Makes every buffered record sendable now (ignoring `linger.ms`); keep polling.
     pub fn flush(&mut self) {
-        let now = self.clock.now();
+        let now = self.now();
         self.engine.flush(now);
     }
 
@@ -363,21 +337,21 @@ impl<'a, C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<
     /// `Closed`. Keep polling until [`StreamProducer::is_closed`] (or use
     /// [`StreamProducer::close`]).
     pub fn begin_close(&mut self, deadline: Instant) {
-        let now = self.clock.now();
+        let now = self.now();
         self.engine.close(deadline, now);
     }
 
     /// Whether a close has completed: every batch complete, nothing left to write, every
     /// stream released.
     pub fn is_closed(&self) -> bool {
-        self.engine.closed() && self.pending.is_none() && self.open_streams() == 0
+        self.engine.closed() && !self.is_writing() && self.open_streams() == 0
     }
 
     /// Does bounded work (see the module docs): timers, writes, reads, then the engine's
     /// outputs in its drain order. Completions and connection trouble go to `on_event`.
     pub fn poll(&mut self, mut on_event: impl FnMut(EventOf<'_, C>)) -> PollStatus {
-        let now = self.clock.now();
-        self.write_budget = MAX_WRITES_PER_POLL;
+        let now = self.now();
+        self.streams.write_budget = MAX_WRITES_PER_POLL;
         self.engine.handle_timeout(now);
         let mut busy = self.write_pending(now, &mut on_event);
         busy |= self.read_links(now, &mut on_event);
@@ -396,10 +370,10 @@ impl<'a, C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<
         max_block: Duration,
         mut on_event: impl FnMut(EventOf<'_, C>),
     ) -> Result<RecordId, SendError> {
-        let deadline = self.clock.now() + max_block;
+        let deadline = self.now() + max_block;
         loop {
             match self.send(record) {
-                Err(e) if e.is_retriable() && self.clock.now() < deadline => {}
+                Err(e) if e.is_retriable() && self.now() < deadline => {}
                 other => return other,
             }
             let status = self.poll(&mut on_event);
@@ -417,10 +391,10 @@ impl<'a, C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<
         self.flush();
         loop {
             let status = self.poll(&mut on_event);
-            if self.engine.pending_batches() == 0 && self.pending.is_none() {
+            if self.engine.pending_batches() == 0 && !self.is_writing() {
                 return Ok(());
             }
-            if self.clock.now() >= deadline {
+            if self.now() >= deadline {
                 return Err(FlushError::Timeout { pending_batches: self.engine.pending_batches() });
             }
             self.idle(status, deadline);
@@ -434,17 +408,17 @@ impl<'a, C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<
         self.begin_close(deadline);
         loop {
             let status = self.poll(&mut on_event);
-            if self.engine.closed() && self.pending.is_none() {
+            if self.engine.closed() && !self.is_writing() {
                 // Every connection was closed through the engine's events; this releases any
                 // stream an engine connection still held.
-                self.release_all(Release::Clean);
+                self.streams.release_all(Release::Clean);
                 return;
             }
-            let now = self.clock.now();
+            let now = self.now();
             if now >= deadline && self.engine.pending_batches() == 0 {
                 // Frames still unwritten at the deadline (acks=0, or answers nobody awaits).
-                self.pending = None;
-                self.release_all(Release::Broken);
+                self.streams.pending = None;
+                self.streams.release_all(Release::Broken);
                 return;
             }
             let until = if now >= deadline { now + self.poll_interval } else { deadline };
@@ -456,15 +430,15 @@ impl<'a, C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<
     /// Connections that still used a stream are reported to the engine as disconnected, so it
     /// stays consistent if driven further.
     pub fn into_parts(mut self) -> (Producer<'a, P>, C, K) {
-        self.pending = None;
-        let now = self.clock.now();
-        for link in self.links.iter().flatten() {
+        self.streams.pending = None;
+        let now = self.now();
+        for link in self.streams.links.iter().flatten() {
             for &conn in &link.users {
                 self.engine.handle_disconnected(conn, now);
             }
         }
-        self.release_all(Release::Broken);
-        (self.engine, self.connector, self.clock)
+        self.streams.release_all(Release::Broken);
+        (self.engine, self.streams.connector, self.streams.clock)
     }
 
     /// Lets the clock idle after a poll that found nothing to do, until the engine's next
@@ -473,11 +447,11 @@ impl<'a, C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<
         if status.busy {
             return;
         }
-        let now = self.clock.now();
+        let now = self.now();
         let mut until = (now + self.poll_interval).min(deadline);
         if let Some(t) = status.next_timeout.filter(|&t| t > now) {
             until = until.min(t);
         }
-        self.clock.idle(until);
+        self.streams.clock.idle(until);
     }
 }

@@ -9,7 +9,8 @@ mod support;
 use core::time::Duration;
 
 use kprod_core::config::{Acks, Config};
-use kprod_core::producer::DeliveryError;
+use kprod_core::producer::{ConnError, DeliveryError};
+use kprod_core::protocol::ApiKey;
 use kprod_smoltcp::{ConnectError, DriverConfig, LinkError, EPHEMERAL_FIRST};
 use support::{value, Fault, Lab, Seen, Spec};
 
@@ -40,6 +41,7 @@ fn every_record_is_delivered_once_over_two_brokers_with_tiny_buffers() {
     send_many(&mut lab, "t", 600, 40);
     assert!(lab.finish(Duration::from_secs(60)), "not finished: {:?}", lab.driver.producer().pending_batches());
     assert_eq!(lab.check_delivered_once("t"), 600);
+    assert_eq!(lab.idle_wakes, 0, "the driver woke for deadlines the engine did not act on");
     let stats = *lab.driver.stats();
     assert!(stats.partial_writes > 0, "{stats:?}");
     assert!(stats.budget_hits > 0, "{stats:?}");
@@ -58,8 +60,26 @@ fn a_reset_after_the_broker_appended_loses_nothing_and_duplicates_nothing() {
     send_many(&mut lab, "t", 400, 200);
     assert!(lab.finish(Duration::from_secs(60)));
     assert_eq!(lab.check_delivered_once("t"), 400);
+    assert_eq!(lab.idle_wakes, 0);
     assert_eq!(count(&lab, |s| matches!(s, Seen::Disconnected(_, LinkError::Reset))), 2, "{:?}", lab.seen);
     assert!(lab.cluster.stats.duplicates > 0, "the resent batches were answered as duplicates");
+}
+
+#[test]
+fn a_broker_that_falls_silent_is_reported_with_the_engines_reason() {
+    let spec = Spec { config: Config { request_timeout: Duration::from_secs(2), ..Spec::default().config }, ..Spec::default() };
+    let mut lab = Lab::new(spec);
+    lab.faults = vec![Fault::Silent { nth: 2 }];
+    send_many(&mut lab, "t", 300, 100);
+    assert!(lab.finish(Duration::from_secs(60)));
+    assert_eq!(lab.check_delivered_once("t"), 300);
+    assert_eq!(lab.idle_wakes, 0);
+    // The engine drops the connection at request.timeout.ms and says why; the driver passes
+    // it on as the connection's loss, and the engine resends on a new one.
+    let timeout = LinkError::Broker(ConnError::RequestTimeout { api: ApiKey::Produce, timeout_ms: 2000 });
+    assert_eq!(count(&lab, |s| matches!(s, Seen::Disconnected(_, e) if *e == timeout)), 1, "{:?}", lab.seen);
+    assert_eq!(lab.driver.stats().disconnects, 1);
+    assert_eq!(timeout.to_string(), "the broker did not answer a Produce request within request.timeout.ms (2000 ms)");
 }
 
 #[test]
@@ -69,6 +89,7 @@ fn a_broker_that_closes_is_reported_and_its_requests_retried() {
     send_many(&mut lab, "t", 300, 100);
     assert!(lab.finish(Duration::from_secs(60)));
     assert_eq!(lab.check_delivered_once("t"), 300);
+    assert_eq!(lab.idle_wakes, 0);
     assert_eq!(count(&lab, |s| matches!(s, Seen::Disconnected(_, LinkError::ClosedByPeer))), 1, "{:?}", lab.seen);
 }
 
@@ -122,6 +143,7 @@ fn one_socket_for_three_connections_still_delivers_everything() {
     assert!(lab.finish(Duration::from_secs(120)));
     assert_eq!(lab.check_delivered_once("t"), 100);
     assert!(count(&lab, |s| matches!(s, Seen::ConnectFailed(_, ConnectError::NoFreeSocket))) > 0);
+    assert_eq!(lab.idle_wakes, 0);
 }
 
 #[test]
@@ -160,6 +182,7 @@ fn a_transmit_buffer_too_small_is_reported_once_and_the_records_time_out() {
     assert!(reports[0].0 > 256 && reports[0].1 == 256, "{reports:?}");
     let failed: u32 = lab.seen.iter().map(|s| if let Seen::Failed { records, reason: DeliveryError::DeliveryTimeout, .. } = s { *records } else { 0 }).sum();
     assert_eq!(failed, 5, "every record fails exactly once: {:?}", lab.seen);
+    assert_eq!(lab.idle_wakes, 0, "a frame that does not fit names no deadline");
 }
 
 /// With `alloc`, an owned transmit buffer grows to the frame instead of stalling.

@@ -113,7 +113,7 @@ impl DeliveryHandle {
                 None => Duration::from_secs(3600),
             };
             if left.is_zero() {
-                return Err(Error::Timeout { topic: None, blocked_on: BlockedOn::Completion, after: timeout });
+                return Err(Error::completion_timeout(timeout, None));
             }
             state = self.cell.done.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
         }

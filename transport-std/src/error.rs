@@ -1,10 +1,13 @@
-//! The driver's error type: everything `send`, a delivery handle, `flush` or `close` can report.
+//! The drivers' error type: everything `send`, a delivery handle, `flush` or `close` can
+//! report; and [`ConnectionError`], the root cause a timeout names.
 
 use core::fmt;
 use core::time::Duration;
+use std::io::ErrorKind;
+use std::sync::Arc;
 
 pub use kprod_core::config::ConfigError;
-pub use kprod_core::producer::{DeliveryError, FatalError, SendError};
+pub use kprod_core::producer::{ConnError, DeliveryError, FatalError, SendError};
 use kprod_core::protocol::ErrorCode;
 
 /// What a `max.block.ms` wait was waiting for when it ran out.
@@ -37,6 +40,9 @@ pub enum Error {
         blocked_on: BlockedOn,
         /// How long it waited.
         after: Duration,
+        /// The last connection error that may explain the wait (a broker refused the
+        /// connection, a name did not resolve, a broker sent garbage), if there was one.
+        cause: Option<Arc<ConnectionError>>,
     },
     /// The engine refused the record for good (too large, invalid topic or partition).
     Send(SendError),
@@ -65,6 +71,19 @@ impl Error {
         }
     }
 
+    /// The last connection error behind a timeout, if the producer saw one.
+    pub fn connection_error(&self) -> Option<&ConnectionError> {
+        match self {
+            Self::Timeout { cause, .. } => cause.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Buffered records did not complete within `after` (`flush`, `close`).
+    pub(crate) const fn completion_timeout(after: Duration, cause: Option<Arc<ConnectionError>>) -> Self {
+        Self::Timeout { topic: None, blocked_on: BlockedOn::Completion, after, cause }
+    }
+
     pub(crate) fn from_send(e: SendError) -> Self {
         match e {
             SendError::Closed => Self::Closed,
@@ -86,21 +105,24 @@ impl fmt::Display for Error {
         match self {
             Self::UnknownProperty(name) => write!(f, "unrecognized producer config: {name:?}"),
             Self::Config(msg) => write!(f, "invalid producer config: {msg}"),
-            Self::Timeout { topic, blocked_on, after } => {
+            Self::Timeout { topic, blocked_on, after, cause } => {
                 let ms = after.as_millis();
                 match (blocked_on, topic) {
                     (BlockedOn::Metadata(code), Some(t)) => {
                         write!(f, "topic {t} not present in metadata after {ms} ms")?;
-                        match code {
-                            Some(code) => write!(f, " (last error: {code})"),
-                            None => Ok(()),
+                        if let Some(code) = code {
+                            write!(f, " (the cluster answered {code})")?;
                         }
                     }
-                    (BlockedOn::Metadata(_), None) => write!(f, "metadata not available after {ms} ms"),
+                    (BlockedOn::Metadata(_), None) => write!(f, "metadata not available after {ms} ms")?,
                     (BlockedOn::Buffer, _) => {
-                        write!(f, "buffer full: no buffer.memory freed within max.block.ms ({ms} ms)")
+                        write!(f, "buffer full: no buffer.memory freed within max.block.ms ({ms} ms)")?;
                     }
-                    (BlockedOn::Completion, _) => write!(f, "buffered records not complete after {ms} ms"),
+                    (BlockedOn::Completion, _) => write!(f, "buffered records not complete after {ms} ms")?,
+                }
+                match cause {
+                    Some(cause) => write!(f, "; last error: {cause}"),
+                    None => Ok(()),
                 }
             }
             Self::Send(e) => write!(f, "record refused: {e}"),
@@ -113,14 +135,111 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Timeout { cause: Some(cause), .. } => Some(&**cause),
+            _ => None,
+        }
+    }
+}
+
+/// Why the producer could not talk to a broker: the root cause a [`Error::Timeout`] names (its
+/// `cause`), and what the log says as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// A broker's host name did not resolve.
+    Dns {
+        /// The name.
+        host: String,
+        /// What the resolver said.
+        reason: String,
+        /// Connects to that broker that failed in a row.
+        attempts: u32,
+    },
+    /// A TCP connect to a broker failed (refused, unreachable, timed out).
+    Connect {
+        /// `host:port`.
+        broker: String,
+        /// What kind of failure (`ConnectionRefused`, `TimedOut`, ...).
+        kind: ErrorKind,
+        /// The system's message.
+        reason: String,
+        /// Connects to that broker that failed in a row.
+        attempts: u32,
+    },
+    /// An open connection failed, or the broker closed it.
+    Lost {
+        /// `host:port`.
+        broker: String,
+        /// Why (`closed by the broker`, the system's message).
+        reason: String,
+    },
+    /// The producer dropped a connection because of what the broker sent or failed to send (a
+    /// malformed response, no answer within `request.timeout.ms`, a refused handshake).
+    Broker {
+        /// `host:port`.
+        broker: String,
+        /// What the broker did.
+        error: ConnError,
+    },
+}
+
+impl ConnectionError {
+    /// The broker it concerns: `host:port`, or the host name for [`ConnectionError::Dns`].
+    pub fn broker(&self) -> &str {
+        match self {
+            Self::Dns { host: broker, .. }
+            | Self::Connect { broker, .. }
+            | Self::Lost { broker, .. }
+            | Self::Broker { broker, .. } => broker,
+        }
+    }
+
+    /// Whether `other` is the same failure, but for the count of attempts.
+    pub(crate) fn same_as(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Dns { host, reason, .. }, Self::Dns { host: h, reason: r, .. }) => host == h && reason == r,
+            (Self::Connect { broker, kind, .. }, Self::Connect { broker: b, kind: k, .. }) => broker == b && kind == k,
+            _ => self == other,
+        }
+    }
+}
+
+impl fmt::Display for ConnectionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let attempts = match self {
+            Self::Dns { host, reason, attempts } => {
+                write!(f, "DNS lookup of {host} failed: {reason}")?;
+                *attempts
+            }
+            Self::Connect { broker, kind, reason, attempts } => {
+                match kind {
+                    ErrorKind::ConnectionRefused => write!(f, "connection refused by {broker}")?,
+                    ErrorKind::TimedOut => write!(f, "connect to {broker} timed out")?,
+                    _ => write!(f, "cannot connect to {broker}: {reason}")?,
+                }
+                *attempts
+            }
+            Self::Lost { broker, reason } => return write!(f, "connection to {broker} lost: {reason}"),
+            Self::Broker { broker, error } => return write!(f, "{broker} {error}"),
+        };
+        if attempts > 1 {
+            write!(f, " ({attempts} attempts)")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConnectionError {}
 
 impl From<Error> for std::io::Error {
     fn from(e: Error) -> Self {
         let kind = match e {
-            Error::Timeout { .. } => std::io::ErrorKind::TimedOut,
-            Error::Config(_) | Error::UnknownProperty(_) => std::io::ErrorKind::InvalidInput,
-            _ => std::io::ErrorKind::Other,
+            Error::Timeout { .. } => ErrorKind::TimedOut,
+            Error::Config(_) | Error::UnknownProperty(_) => ErrorKind::InvalidInput,
+            _ => ErrorKind::Other,
         };
         Self::new(kind, e)
     }
@@ -132,16 +251,65 @@ mod tests {
 
     #[test]
     fn messages_name_the_cause() {
-        let e = Error::Timeout {
+        let mut e = Error::Timeout {
             topic: Some("orders".into()),
             blocked_on: BlockedOn::Metadata(None),
             after: Duration::from_millis(60_000),
+            cause: None,
         };
         assert_eq!(e.to_string(), "topic orders not present in metadata after 60000 ms");
-        let e = Error::Timeout { topic: None, blocked_on: BlockedOn::Buffer, after: Duration::from_millis(5) };
+        let refused = ConnectionError::Connect {
+            broker: "127.0.0.1:1".into(),
+            kind: ErrorKind::ConnectionRefused,
+            reason: "Connection refused (os error 111)".into(),
+            attempts: 5,
+        };
+        if let Error::Timeout { cause, .. } = &mut e {
+            *cause = Some(Arc::new(refused.clone()));
+        }
+        assert_eq!(
+            e.to_string(),
+            "topic orders not present in metadata after 60000 ms; last error: connection refused by 127.0.0.1:1 (5 attempts)"
+        );
+        assert_eq!(e.connection_error(), Some(&refused));
+        assert!(std::error::Error::source(&e).is_some());
+        let e = Error::Timeout {
+            topic: None,
+            blocked_on: BlockedOn::Buffer,
+            after: Duration::from_millis(5),
+            cause: None,
+        };
         assert!(e.to_string().starts_with("buffer full"), "{e}");
         assert_eq!(Error::UnknownProperty("lingr.ms".into()).to_string(), "unrecognized producer config: \"lingr.ms\"");
         assert!(e.is_retriable());
         assert!(!Error::Closed.is_retriable());
+    }
+
+    #[test]
+    fn connection_errors_read_as_root_causes() {
+        let dns = ConnectionError::Dns {
+            host: "nosuchhost.invalid".into(),
+            reason: "Name or service not known".into(),
+            attempts: 1,
+        };
+        assert_eq!(dns.to_string(), "DNS lookup of nosuchhost.invalid failed: Name or service not known");
+        let garbage = ConnectionError::Broker {
+            broker: "127.0.0.1:9092".into(),
+            error: ConnError::FrameLength { announced: 2_147_483_647, limit: 67_108_864 },
+        };
+        assert_eq!(
+            garbage.to_string(),
+            "127.0.0.1:9092 sent a malformed response: frame length 2147483647 exceeds the 67108864-byte limit"
+        );
+        let timed_out = ConnectionError::Connect {
+            broker: "h:1".into(),
+            kind: ErrorKind::TimedOut,
+            reason: String::new(),
+            attempts: 2,
+        };
+        assert_eq!(timed_out.to_string(), "connect to h:1 timed out (2 attempts)");
+        let lost = ConnectionError::Lost { broker: "h:1".into(), reason: "closed by the broker".into() };
+        assert_eq!(lost.to_string(), "connection to h:1 lost: closed by the broker");
+        assert_eq!(lost.broker(), "h:1");
     }
 }

@@ -1,60 +1,100 @@
-//! What every driver does with the engine's events apart from sockets: completions taken out of
-//! the registry (to resolve outside the lock), and the log lines for connects, failed batches,
-//! fatal errors and retries. The blocking IO thread and the tokio driver task share it.
+//! What both drivers (the blocking IO thread and the tokio task) do with the engine's events
+//! apart from sockets, and with their own connection failures: completions taken out of the
+//! registry (to resolve outside the lock), the typed cause of a failed connection
+//! ([`ConnectionError`], kept in the [`State`] for timeout errors to name), and the log lines.
+//!
+//! # Log lines
+//! Connects, connection failures and closes log under the target [`CONN_LOG`]
+//! (`kprod_std::connection`): a failure at warn level the first time, then at debug level while
+//! the same failure repeats for the same broker (the engine reconnects with backoff), at warn
+//! level again after [`REPEAT_WARNING`] or once the broker's connection came up in between;
+//! connects at info, connect attempts and closes at debug. Failed batches (warn), fatal errors
+//! (error) and retries (debug) log under the module's own target.
 
+use core::time::Duration;
 use std::collections::HashMap;
+use std::io;
 use std::sync::Arc;
 
+use kprod_core::producer::{ConnError, DeliveryError, Event, Producer as Engine};
 use kprod_core::producer::conn::ConnId;
-use kprod_core::producer::{DeliveryError, Event, Producer as Engine};
+use kprod_core::time::Instant;
 
-use crate::delivery::{BatchOutcome, Completed};
-use crate::error::Error;
-use crate::shared::State;
+use crate::delivery::{BatchOutcome, Completed, Registry};
+use crate::error::{ConnectionError, Error};
+use crate::state::State;
 
-/// A driver's bookkeeping of engine events.
+/// The log target of connects, connection failures and closes.
+pub(crate) const CONN_LOG: &str = "kprod_std::connection";
+
+/// How long the same connection failure of one broker logs at debug level only.
+const REPEAT_WARNING: Duration = Duration::from_secs(30);
+
+/// Why a driver's link to a broker went down.
+#[derive(Debug)]
+pub(crate) enum LinkDown {
+    /// The broker's host name did not resolve.
+    Dns { host: String, error: io::Error },
+    /// The TCP connect failed (or timed out).
+    Connect(io::Error),
+    /// An open connection failed; `UnexpectedEof` is an orderly close by the broker.
+    Lost(io::Error),
+}
+
+/// A driver's bookkeeping of engine events and connection failures.
 #[derive(Default)]
 pub(crate) struct EventBook {
     /// Topic names as `Arc<str>`, shared by every `RecordMetadata` of a topic.
     topics: HashMap<u16, Arc<str>>,
-    /// Failed connects in a row, per connection slot.
-    connect_failures: HashMap<u16, u32>,
+    /// Per broker (`host:port`): failed connects in a row and what was logged.
+    peers: HashMap<String, PeerLog>,
     seen_retries: u64,
 }
 
+/// One broker's run of failures.
+#[derive(Default)]
+struct PeerLog {
+    /// Connects that failed since the last one that succeeded.
+    failed_connects: u32,
+    /// The last failure logged at warn level, and when.
+    warned: Option<(ConnectionError, Instant)>,
+    /// Failures like it logged at debug level since.
+    suppressed: u32,
+}
+
 impl EventBook {
-    /// Handles a completion (`Delivered`, `Failed`) or `Fatal` event: the batch's waiters, to
-    /// resolve without the lock. `Connect` and `Close` are the driver's own; they give `None`.
-    pub(crate) fn on_completion(&mut self, st: &mut State, event: Event) -> Option<Completed> {
+    /// Handles a completion (`Delivered`, `Failed`) or `Fatal` event, with the name of the
+    /// batch's topic: the batch's waiters, to resolve without the lock. The other events are
+    /// the drain loop's or the driver's; they give `None`.
+    pub(crate) fn on_completion(
+        &mut self,
+        registry: &mut Registry,
+        failed_on_close: &mut u64,
+        event: Event,
+        topic_name: &str,
+    ) -> Option<Completed> {
         match event {
             Event::Delivered { batch, topic, partition, base_offset, log_append_time, .. } => {
-                let topic = self.topic_name(&st.engine, topic);
-                let outcome = BatchOutcome::Delivered { topic, partition, base_offset, log_append_time };
-                st.registry.complete(batch, outcome)
+                let topic = self.topic_name(topic, topic_name);
+                registry.complete(batch, BatchOutcome::Delivered { topic, partition, base_offset, log_append_time })
             }
-            Event::Failed { batch, topic, partition, records, reason } => {
-                let name = self.topic_name(&st.engine, topic);
-                log::warn!("kprod: {records} record(s) to {name}-{partition} failed: {reason}");
+            Event::Failed { batch, partition, records, reason, .. } => {
+                log::warn!("kprod: {records} record(s) to {topic_name}-{partition} failed: {reason}");
                 if reason == DeliveryError::Closed {
-                    st.failed_on_close += u64::from(records);
+                    *failed_on_close += u64::from(records);
                 }
-                st.registry.complete(batch, BatchOutcome::Failed(Error::from_delivery(reason)))
+                registry.complete(batch, BatchOutcome::Failed(Error::from_delivery(reason)))
             }
             Event::Fatal(e) => {
                 log::error!("kprod: fatal producer error: {e}; every record now fails");
                 None
             }
-            Event::ConnectionFailed { conn, error } => {
-                log::warn!("kprod: connection {} dropped: the broker {error}", conn.0);
-                None
-            }
-            Event::Connect(_) | Event::Close(_) => None,
+            Event::Connect(_) | Event::Close(_) | Event::ConnectionFailed { .. } => None,
         }
     }
 
     /// A topic's name as an `Arc<str>` shared by the `RecordMetadata`s (one per topic).
-    fn topic_name(&mut self, engine: &Engine<'static>, topic: u16) -> Arc<str> {
-        let name = engine.topic_name(topic).unwrap_or("");
+    fn topic_name(&mut self, topic: u16, name: &str) -> Arc<str> {
         match self.topics.get(&topic) {
             Some(known) if &**known == name => Arc::clone(known),
             _ => {
@@ -65,22 +105,77 @@ impl EventBook {
         }
     }
 
-    /// A connection came up: logs it and ends its run of failures.
-    pub(crate) fn connected(&mut self, id: ConnId, peer: &str) {
-        log::info!("kprod: connected to {peer}");
-        self.connect_failures.remove(&id.0);
+    /// Connection `id` to `peer` came up: logs it, ends the broker's run of failed connects, and
+    /// tells the engine.
+    pub(crate) fn link_up(&mut self, st: &mut State, id: ConnId, peer: &str, now: Instant) {
+        log::info!(target: CONN_LOG, "kprod: connected to {peer}");
+        if let Some(log) = self.peers.get_mut(peer) {
+            log.failed_connects = 0;
+            // The next outage is news again.
+            if matches!(log.warned, Some((ConnectionError::Dns { .. } | ConnectionError::Connect { .. }, _))) {
+                log.warned = None;
+            }
+        }
+        st.note_connected();
+        st.engine.handle_connected(id, now);
     }
 
-    /// Logs a failed connect: a warning for the first of a row, then at debug level (the
-    /// engine retries with backoff while a broker is down).
-    pub(crate) fn connect_failed(&mut self, id: ConnId, peer: &str, why: &str) {
-        let n = self.connect_failures.entry(id.0).or_insert(0);
-        *n += 1;
-        if *n == 1 {
-            log::warn!("kprod: cannot connect to {peer}: {why} (retrying with backoff)");
+    /// Connection `id` to `peer` failed or could not be made: logs the cause, keeps it as the
+    /// last connection error, and tells the engine.
+    pub(crate) fn link_down(&mut self, st: &mut State, id: ConnId, peer: &str, down: LinkDown, now: Instant) {
+        let log = self.peers.entry(peer.to_owned()).or_default();
+        let error = match down {
+            LinkDown::Dns { host, error } => {
+                log.failed_connects += 1;
+                ConnectionError::Dns { host, reason: resolver_message(&error), attempts: log.failed_connects }
+            }
+            LinkDown::Connect(error) => {
+                log.failed_connects += 1;
+                let (kind, reason) = (error.kind(), error.to_string());
+                ConnectionError::Connect { broker: peer.to_owned(), kind, reason, attempts: log.failed_connects }
+            }
+            LinkDown::Lost(error) => {
+                let reason =
+                    if error.kind() == io::ErrorKind::UnexpectedEof { "closed by the broker".into() } else { error.to_string() };
+                ConnectionError::Lost { broker: peer.to_owned(), reason }
+            }
+        };
+        self.failed(st, peer, error, now);
+        st.engine.handle_disconnected(id, now);
+    }
+
+    /// The engine dropped a connection to `peer` because of what the broker sent (it closes
+    /// the connection itself): logs the cause and keeps it as the last connection error.
+    pub(crate) fn broker_failed(&mut self, st: &mut State, peer: &str, error: ConnError, now: Instant) {
+        self.failed(st, peer, ConnectionError::Broker { broker: peer.to_owned(), error }, now);
+    }
+
+    /// Logs a connection failure of `peer` (see the module docs) and keeps it in `st`.
+    fn failed(&mut self, st: &mut State, peer: &str, error: ConnectionError, now: Instant) {
+        let log = self.peers.entry(peer.to_owned()).or_default();
+        let repeat = log
+            .warned
+            .as_ref()
+            .is_some_and(|(last, at)| last.same_as(&error) && now.saturating_duration_since(*at) < REPEAT_WARNING);
+        if repeat {
+            log.suppressed += 1;
+            log::debug!(target: CONN_LOG, "kprod: {error}");
         } else {
-            log::debug!("kprod: cannot connect to {peer}: {why} ({n} failures in a row)");
+            // A failed connect counts its attempts itself.
+            let counted = matches!(error, ConnectionError::Dns { .. } | ConnectionError::Connect { .. });
+            match log.suppressed {
+                n if n > 0 && !counted => {
+                    log::warn!(target: CONN_LOG, "kprod: {error} (and {n} more like it since the last report)");
+                }
+                _ => log::warn!(target: CONN_LOG, "kprod: {error}"),
+            }
+            log.warned = Some((error.clone(), now));
+            log.suppressed = 0;
         }
+        if let ConnectionError::Connect { reason, .. } = &error {
+            log::debug!(target: CONN_LOG, "kprod: connect to {peer}: {reason}");
+        }
+        st.note_error(error, now);
     }
 
     /// Logs the retries the engine scheduled since the last call.
@@ -90,5 +185,61 @@ impl EventBook {
             log::debug!("kprod: {} batch retr(ies) scheduled", retries - self.seen_retries);
             self.seen_retries = retries;
         }
+    }
+}
+
+/// What the resolver said, without the prefix std puts before getaddrinfo's message.
+fn resolver_message(error: &io::Error) -> String {
+    let text = error.to_string();
+    match text.strip_prefix("failed to lookup address information: ") {
+        Some(rest) => rest.to_owned(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kprod_core::config::Config;
+    use kprod_core::producer::{Capacities, Storage};
+
+    fn state() -> State {
+        let config = Config::default();
+        let storage = Storage::with_capacity(&config, Capacities::default());
+        let engine = Engine::new(config.validate().expect("valid"), &[("h", 1)], storage, Instant::ZERO).expect("engine");
+        State::new(engine)
+    }
+
+    #[test]
+    fn failed_connects_count_per_broker_and_a_connect_ends_the_run() {
+        let mut book = EventBook::default();
+        let mut st = state();
+        let refused = || LinkDown::Connect(io::ErrorKind::ConnectionRefused.into());
+        for ms in 0..3 {
+            book.link_down(&mut st, ConnId(0), "h:1", refused(), Instant::from_millis(ms));
+        }
+        let cause = st.cause_since(Instant::ZERO).expect("a cause");
+        assert_eq!(cause.to_string(), "connection refused by h:1 (3 attempts)");
+        assert_eq!(book.peers["h:1"].suppressed, 2, "repeats log at debug level");
+        book.link_up(&mut st, ConnId(0), "h:1", Instant::from_millis(5));
+        assert!(st.cause_since(Instant::from_millis(6)).is_none(), "healed, and older than the wait");
+        assert!(st.cause_since(Instant::from_millis(2)).is_some(), "it happened during the wait");
+        book.link_down(&mut st, ConnId(0), "h:1", refused(), Instant::from_millis(7));
+        assert_eq!(st.cause_since(Instant::ZERO).expect("a cause").to_string(), "connection refused by h:1");
+        assert_eq!(book.peers["h:1"].suppressed, 0, "a new outage warns again");
+    }
+
+    #[test]
+    fn broker_errors_and_dns_failures_are_typed() {
+        let mut book = EventBook::default();
+        let mut st = state();
+        let error = ConnError::FrameLength { announced: i64::from(i32::MAX), limit: 64 << 20 };
+        book.broker_failed(&mut st, "h:1", error, Instant::ZERO);
+        let cause = st.cause_since(Instant::ZERO).expect("a cause");
+        assert_eq!(*cause, ConnectionError::Broker { broker: "h:1".into(), error });
+        let dns = io::Error::other("failed to lookup address information: Name or service not known");
+        book.link_down(&mut st, ConnId(1), "nosuch.invalid:9092", LinkDown::Dns { host: "nosuch.invalid".into(), error: dns }, Instant::ZERO);
+        let cause = st.cause_since(Instant::ZERO).expect("a cause");
+        assert_eq!(cause.to_string(), "DNS lookup of nosuch.invalid failed: Name or service not known");
     }
 }

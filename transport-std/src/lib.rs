@@ -22,11 +22,16 @@
 //! ```
 //!
 //! # Design
+//! - **Layout.** `blocking/` is [`Producer`] and its IO thread; `async_producer/` (feature
+//!   `tokio`) is `AsyncProducer` and its driver task. What both drive the engine with is shared:
+//!   the state behind the lock (`state.rs`), the drain loop's links and outboxes (`pump.rs`),
+//!   events, causes and log lines (`events.rs`), completions (`delivery.rs`), the send path
+//!   (`send.rs`), configuration and errors.
 //! - **Threads.** `Producer::new` starts one IO thread (`kprod-io-<client.id>`). It owns every
 //!   socket (`mio` over epoll/kqueue, nonblocking connects through `socket2` so socket options
-//!   are set before the SYN) and runs the engine's drain order: inputs, `handle_timeout`,
-//!   `poll_transmit` until none, `poll_event` until none, then sleeps in `mio::Poll` until a
-//!   socket is ready, the engine's `poll_timeout`, or a wake-up. There is no busy loop.
+//!   are set before the SYN) and runs the engine's drain order: inputs, `handle_timeout`, the
+//!   core's drain loop (`Producer::drain` of `kprod_core`), then sleeps in `mio::Poll` until a
+//!   socket is ready, exactly the engine's `poll_timeout`, or a wake-up. There is no busy loop.
 //! - **Locking.** The engine and the completion registry sit behind one mutex. `send`
 //!   serializes on the calling thread, then takes the lock just to copy the record into the
 //!   engine's arena and register its handle; the IO thread takes it to feed the engine and to
@@ -35,13 +40,19 @@
 //!   batch, not per record).
 //! - **Blocking.** `send` waits on a condvar (never spins) while the engine reports a full
 //!   buffer or pending metadata, up to `max.block.ms`, then fails with [`Error::Timeout`]
-//!   naming the cause (`topic T not present in metadata after N ms`, `buffer full ...`).
+//!   naming what it waited for (`topic T not present in metadata after N ms`, `buffer full
+//!   ...`) and the root cause if a connection failed meanwhile ([`ConnectionError`]: `; last
+//!   error: connection refused by 127.0.0.1:9092 (5 attempts)`, a failed DNS lookup, a broker
+//!   that sent a malformed response).
 //! - **Completions.** The engine reports whole batches; every record of a batch shares one
 //!   cell, and its [`DeliveryHandle`] adds the record's index (offset = base offset + index).
 //!   Each accepted record resolves exactly once: delivered, failed, failed at the `close`
 //!   deadline, or failed with [`Error::Closed`] if the IO thread stops.
-//! - **Logging** through the `log` crate: connects, lost connections, failed batches, fatal
-//!   errors (info/warn/error), retries and closes (debug).
+//! - **Logging** through the `log` crate. Connects (info), connection failures (warn the first
+//!   time, debug while the same failure repeats for a broker, warn again after 30 s or a
+//!   connect in between), connect attempts and closes (debug) log under the target
+//!   `kprod_std::connection`; failed batches (warn), fatal errors (error) and retries (debug)
+//!   under the modules' own.
 //!
 //! # Configuration
 //! [`ProducerConfig`] takes typed settings and Kafka property names (`acks`, `linger.ms`,
@@ -54,30 +65,29 @@
 
 #[cfg(feature = "tokio")]
 mod async_producer;
+mod blocking;
 mod config;
 mod delivery;
 mod error;
 mod events;
-mod io;
-mod net;
-mod producer;
 mod pump;
 mod record;
+mod send;
 mod serializer;
-mod shared;
+mod state;
 
 #[cfg(feature = "tokio")]
 pub use async_producer::{AsyncProducer, DeliveryFuture};
+pub use blocking::Producer;
 pub use config::{parse_bootstrap, parse_properties, ProducerConfig, SocketOptions, DEFAULT_PORT};
 pub use delivery::{Callback, DeliveryHandle};
-pub use error::{BlockedOn, ConfigError, DeliveryError, Error, FatalError, SendError};
+pub use error::{BlockedOn, ConfigError, ConnError, ConnectionError, DeliveryError, Error, FatalError, SendError};
 pub use kprod_core as core;
 pub use kprod_core::compression::Compression;
 pub use kprod_core::config::Acks;
 pub use kprod_core::producer::metrics::Metrics;
 pub use kprod_core::producer::Capacities;
 pub use kprod_core::protocol::ErrorCode;
-pub use producer::Producer;
 pub use record::{Header, Record, RecordMetadata};
 #[cfg(feature = "serde")]
 pub use serializer::JsonSerializer;

@@ -1,24 +1,19 @@
 //! What both drivers (the blocking IO thread and the tokio task) do with the engine's outputs,
-//! whatever their sockets: drain `poll_transmit` into per-connection [`Outbox`]es (up to a cap
-//! of unsent bytes), drain `poll_event` into connects to start, closes and completions, and turn
-//! the engine's next deadline into a wait that never busy-loops.
+//! whatever their sockets: the core's drain loop
+//! ([`Producer::drain`](kprod_core::producer::Producer::drain)) over [`DriverLinks`], which
+//! queue request frames in per-connection [`Outbox`]es (up to a cap of unsent bytes), queue the
+//! connects the engine asks for (started outside the lock), close connections, and take
+//! completions out of the registry (resolved outside the lock).
 
 use core::time::Duration;
 
 use kprod_core::producer::conn::ConnId;
-use kprod_core::producer::{Event, TransmitError};
+use kprod_core::producer::{Budget, ConnError, Connecting, Event, Links, Transmit};
 use kprod_core::time::Instant;
 
-use crate::delivery::Completed;
+use crate::delivery::{Completed, Registry};
 use crate::events::EventBook;
-use crate::shared::State;
-
-/// The engine sometimes names a deadline that has passed although it cannot act on it yet (a
-/// batch held back by an in-flight limit, or waiting for a connection). After a round that
-/// changed nothing, such a deadline is taken as "poll again after a while", backing off from
-/// `STALL_MIN` to `STALL_MAX`; any progress ends the stall.
-const STALL_MIN: Duration = Duration::from_millis(1);
-const STALL_MAX: Duration = Duration::from_millis(16);
+use crate::state::State;
 
 /// Request bytes queued on one connection and not yet written.
 #[derive(Debug, Default)]
@@ -68,18 +63,32 @@ impl Outbox {
     }
 }
 
-/// A driver's connections, as the pump needs them.
-pub(crate) trait Links {
+/// A driver's connection table, as the pump needs it.
+pub(crate) trait Sockets {
     /// Queues `frame` on `conn`; `false` if that connection is not open.
     fn queue(&mut self, conn: ConnId, frame: &[u8]) -> bool;
     /// Bytes queued on every connection and not yet written.
     fn unsent(&self) -> usize;
     /// The engine closed `conn`: let it finish writing for a bounded time, then drop it.
     fn close(&mut self, conn: ConnId);
+    /// `host:port` of `conn`, while the driver has it.
+    fn peer(&self, conn: ConnId) -> Option<&str>;
+    /// The bytes read from `conn` and not yet consumed by the engine, while the driver has it.
+    fn rx(&mut self, conn: ConnId) -> Option<&mut Vec<u8>>;
 }
 
-/// The engine-facing half of a driver: the frame buffer, what the last drain produced, and
-/// the stall back-off.
+/// What one [`Pump::round`] found.
+#[derive(Debug)]
+pub(crate) struct Round {
+    /// The engine did something (frames, events).
+    pub(crate) progressed: bool,
+    /// The producer is closed and nothing is left: the driver stops.
+    pub(crate) exit: bool,
+    /// The engine's next deadline (`None`: only an input wakes it).
+    pub(crate) deadline: Option<Instant>,
+}
+
+/// The engine-facing half of a driver: the frame buffer, and what the last drain produced.
 pub(crate) struct Pump {
     /// The engine writes each request frame here before it is queued.
     tx: Vec<u8>,
@@ -88,11 +97,13 @@ pub(crate) struct Pump {
     /// Completed batches, to resolve outside the lock.
     pub(crate) completed: Vec<Completed>,
     pub(crate) book: EventBook,
-    /// At most this many unsent bytes over all connections before `poll_transmit` pauses.
+    /// At most this many unsent bytes over all connections before the drain pauses.
     out_limit: usize,
     /// The last drain stopped at `out_limit`: written bytes are news for the engine.
     pub(crate) throttled: bool,
-    stall: Duration,
+    /// Connections the engine dropped during the drain for what their broker sent: the broker
+    /// and why (recorded once the drain is over).
+    broker_failures: Vec<(String, ConnError)>,
 }
 
 impl Pump {
@@ -105,78 +116,186 @@ impl Pump {
             book: EventBook::default(),
             out_limit: (4 << 20).max(2 * max_request),
             throttled: false,
-            stall: STALL_MIN,
+            broker_failures: Vec::new(),
         }
     }
 
-    /// Drains the engine's outputs in the documented order: `poll_transmit` until none (or
-    /// until `out_limit` bytes wait unsent), then `poll_event` until none; again while an
-    /// event was itself an input. Returns whether anything happened.
-    pub(crate) fn drain(&mut self, links: &mut impl Links, st: &mut State, now: Instant) -> bool {
-        let mut progressed = false;
-        loop {
-            let mut again = false;
-            self.throttled = false;
-            loop {
-                if links.unsent() >= self.out_limit {
-                    self.throttled = true;
-                    break;
-                }
-                match st.engine.poll_transmit(now, &mut self.tx) {
-                    Ok(Some(t)) => {
-                        progressed = true;
-                        if !links.queue(t.conn, &self.tx[..t.len]) {
-                            st.engine.handle_disconnected(t.conn, now);
-                            again = true;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(TransmitError::BufferTooSmall { needed }) => self.tx.resize(needed, 0),
-                }
+    /// Gives the engine what a driver's wait produced: the connections that came up, and the
+    /// bytes read (the engine consumes whole frames; the rest stays in the buffer).
+    pub(crate) fn feed(
+        &mut self,
+        sockets: &mut impl Sockets,
+        st: &mut State,
+        (connected, readable): (&mut Vec<ConnId>, &mut Vec<ConnId>),
+        now: Instant,
+    ) {
+        for id in connected.drain(..) {
+            if let Some(peer) = sockets.peer(id) {
+                self.book.link_up(st, id, peer, now);
             }
-            while let Some(event) = st.engine.poll_event() {
-                progressed = true;
-                again |= self.on_event(links, st, event, now);
-            }
-            if !again {
-                return progressed;
+        }
+        for id in readable.drain(..) {
+            if let Some(rx) = sockets.rx(id) {
+                let used = st.engine.handle_read(id, rx, now);
+                rx.drain(..used.min(rx.len()));
             }
         }
     }
 
-    /// Handles one event; `true` if it was an input to the engine (drain again).
-    fn on_event(&mut self, links: &mut impl Links, st: &mut State, event: Event, now: Instant) -> bool {
-        match event {
-            Event::Connect(id) => match st.engine.address(id) {
-                Some((host, port)) => self.to_connect.push((id, host.to_owned(), port)),
-                None => {
-                    st.engine.handle_disconnected(id, now);
-                    return true;
-                }
-            },
-            Event::Close(id) => links.close(id),
-            completion => self.completed.extend(self.book.on_completion(st, completion)),
+    /// The rest of a driver's round under the lock, after its inputs: `handle_timeout`, the
+    /// drain loop, and what the driver does next.
+    pub(crate) fn round(&mut self, sockets: &mut impl Sockets, st: &mut State, now: Instant) -> Round {
+        st.engine.handle_timeout(now);
+        let progressed = self.drain(sockets, st, now);
+        let exit = st.closing && st.engine.pending_batches() == 0 && st.registry.is_empty();
+        if !self.completed.is_empty() {
+            st.dispatching = true;
         }
-        false
+        self.book.log_retries(&st.engine);
+        Round { progressed, exit, deadline: st.engine.poll_timeout() }
     }
 
-    /// How long to wait: until the engine's `deadline` (`None`: until an input). A deadline
-    /// already past after a round without progress backs off (see `STALL_MIN`).
-    pub(crate) fn timeout(&mut self, deadline: Option<Instant>, now: Instant, progressed: bool) -> Option<Duration> {
-        let mut wait = deadline.map(|d| d.saturating_duration_since(now));
-        if progressed {
-            self.stall = STALL_MIN;
-        } else if wait == Some(Duration::ZERO) {
-            wait = Some(self.stall);
-            self.stall = (self.stall * 2).min(STALL_MAX);
+    /// Runs the engine's drain loop into `sockets` (see [`DriverLinks`]). Returns whether
+    /// anything happened.
+    fn drain(&mut self, sockets: &mut impl Sockets, st: &mut State, now: Instant) -> bool {
+        let mut links =
+            DriverLinks { pump: self, sockets, registry: &mut st.registry, failed_on_close: &mut st.failed_on_close };
+        let drained = st.engine.drain(&mut links, now, Budget::UNLIMITED);
+        self.throttled = drained.backlog;
+        for (peer, error) in self.broker_failures.drain(..) {
+            self.book.broker_failed(st, &peer, error, now);
         }
-        wait
+        drained.progressed()
+    }
+}
+
+/// How long a driver sleeps: until the engine's `deadline` (which the engine acts on when it
+/// comes), or until an input if there is none.
+pub(crate) fn wait_until(deadline: Option<Instant>, now: Instant) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(now))
+}
+
+/// The drain loop's view of a driver: the pump's frame buffer, the driver's connection table,
+/// and the completion registry.
+/// - a frame goes to its connection's [`Outbox`] (`take`), while fewer than the pump's cap of
+///   bytes wait unsent over all connections (`can_take`); the frame buffer grows to the
+///   largest frame (`grow_tx`);
+/// - a connect is queued, to start outside the lock ([`Connecting::Pending`]: the driver
+///   answers with `handle_connected` or `handle_disconnected` later);
+/// - completions go through the [`EventBook`] into the pump's `completed`; a connection the
+///   engine drops for what its broker sent becomes the last connection error.
+pub(crate) struct DriverLinks<'a, S> {
+    pump: &'a mut Pump,
+    sockets: &'a mut S,
+    registry: &'a mut Registry,
+    failed_on_close: &'a mut u64,
+}
+
+impl<S: Sockets> Links for DriverLinks<'_, S> {
+    fn tx_buffer(&mut self) -> &mut [u8] {
+        &mut self.pump.tx
+    }
+
+    fn grow_tx(&mut self, needed: usize) -> bool {
+        self.pump.tx.resize(needed, 0);
+        true
+    }
+
+    fn can_take(&self) -> bool {
+        self.sockets.unsent() < self.pump.out_limit
+    }
+
+    fn take(&mut self, t: Transmit, _now: Instant) -> bool {
+        self.sockets.queue(t.conn, &self.pump.tx[..t.len])
+    }
+
+    fn connect(&mut self, conn: ConnId, host: &str, port: u16, _now: Instant) -> Connecting {
+        self.pump.to_connect.push((conn, host.to_owned(), port));
+        Connecting::Pending
+    }
+
+    fn close(&mut self, conn: ConnId) {
+        self.sockets.close(conn);
+    }
+
+    fn event(&mut self, event: Event, topic: &str) {
+        if let Event::ConnectionFailed { conn, error } = event {
+            // Named now: the engine's `Close` of this connection follows.
+            let peer = self.sockets.peer(conn).map_or_else(|| format!("connection {}", conn.0), str::to_owned);
+            self.pump.broker_failures.push((peer, error));
+            return;
+        }
+        let done = self.pump.book.on_completion(self.registry, self.failed_on_close, event, topic);
+        self.pump.completed.extend(done);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kprod_core::config::Config;
+    use kprod_core::producer::{Capacities, Producer as Engine, ProducerRecord, SendError, Storage};
+
+    use crate::error::ConnectionError;
+
+    /// One connection slot that is open once `open` is set, keeping what it was given.
+    #[derive(Default)]
+    struct FakeSockets {
+        open: bool,
+        frames: Vec<Vec<u8>>,
+        closed: Vec<ConnId>,
+        rx: Vec<u8>,
+    }
+
+    impl Sockets for FakeSockets {
+        fn queue(&mut self, _conn: ConnId, frame: &[u8]) -> bool {
+            self.frames.push(frame.to_vec());
+            self.open
+        }
+        fn unsent(&self) -> usize {
+            0
+        }
+        fn close(&mut self, conn: ConnId) {
+            self.open = false;
+            self.closed.push(conn);
+        }
+        fn peer(&self, _conn: ConnId) -> Option<&str> {
+            self.open.then_some("h:1")
+        }
+        fn rx(&mut self, _conn: ConnId) -> Option<&mut Vec<u8>> {
+            Some(&mut self.rx)
+        }
+    }
+
+    #[test]
+    fn the_drain_loop_runs_over_the_driver_links() {
+        let config = Config::default();
+        let storage = Storage::with_capacity(&config, Capacities::default());
+        let engine = Engine::new(config.validate().expect("valid"), &[("h", 1)], storage, Instant::ZERO).expect("engine");
+        let mut st = State::new(engine);
+        let mut pump = Pump::new(1 << 20);
+        let mut sockets = FakeSockets::default();
+        let record = ProducerRecord { topic: "t", partition: None, key: None, value: Some(b"v"), headers: &[], timestamp: 0 };
+        let now = Instant::from_millis(1);
+        assert_eq!(st.engine.send(&record, now), Err(SendError::MetadataPending));
+        let round = pump.round(&mut sockets, &mut st, now);
+        // The connect is queued for the driver (answered later), nothing is sent yet.
+        assert!(round.progressed && !round.exit);
+        assert_eq!(pump.to_connect.len(), 1);
+        assert!(sockets.frames.is_empty());
+        let (conn, ..) = pump.to_connect.pop().expect("a connect");
+        sockets.open = true;
+        pump.feed(&mut sockets, &mut st, (&mut vec![conn], &mut Vec::new()), now);
+        assert!(pump.round(&mut sockets, &mut st, now).progressed);
+        assert_eq!(sockets.frames.len(), 1, "the handshake went to the connection");
+        // The broker answers garbage: the engine drops the connection, the cause names it.
+        sockets.rx.extend_from_slice(&[0x7f, 0xff, 0xff, 0xff]);
+        pump.feed(&mut sockets, &mut st, (&mut Vec::new(), &mut vec![conn]), now);
+        pump.round(&mut sockets, &mut st, now);
+        assert_eq!(sockets.closed, [conn]);
+        let cause = st.cause_since(now).expect("a cause");
+        assert!(matches!(&*cause, ConnectionError::Broker { broker, .. } if broker == "h:1"), "{cause}");
+    }
 
     #[test]
     fn outbox_keeps_order_across_partial_writes_and_compacts() {
@@ -196,20 +315,5 @@ mod tests {
         o.advance((1 << 20) + 10);
         assert_eq!(o.pending(), b"tail");
         assert_eq!(o.into_unsent(), b"tail");
-    }
-
-    #[test]
-    fn a_past_deadline_without_progress_backs_off_instead_of_spinning() {
-        let mut p = Pump::new(1 << 20);
-        let now = Instant::from_millis(100);
-        let past = Some(Instant::from_millis(50));
-        assert_eq!(p.timeout(past, now, true), Some(Duration::ZERO), "progress: poll again at once");
-        assert_eq!(p.timeout(past, now, false), Some(STALL_MIN));
-        assert_eq!(p.timeout(past, now, false), Some(STALL_MIN * 2));
-        for _ in 0..10 {
-            assert!(p.timeout(past, now, false).unwrap() <= STALL_MAX);
-        }
-        assert_eq!(p.timeout(Some(Instant::from_millis(130)), now, false), Some(Duration::from_millis(30)));
-        assert_eq!(p.timeout(None, now, false), None);
     }
 }

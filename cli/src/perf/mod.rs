@@ -81,6 +81,12 @@ pub(crate) struct PerfArgs {
     /// random draws per record). Default: one payload, generated once.
     #[arg(long = "fresh-payload")]
     fresh_payload: bool,
+    /// No producer messages on stderr (by default a failed connection to a broker prints one).
+    #[arg(short, long)]
+    quiet: bool,
+    /// More producer messages on stderr: `-v` connects and failed batches, `-vv` debug detail.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 fn parse_throughput(arg: &str) -> Result<f64, String> {
@@ -126,6 +132,7 @@ impl Recorder {
 
 /// Runs `kprod perf`.
 pub(crate) fn run(args: &PerfArgs) -> Result<(), Failure> {
+    crate::logging::init(args.quiet, args.verbose);
     let mut flags = Vec::new();
     if let Some(b) = &args.bootstrap {
         flags.push(("bootstrap.servers", b.clone(), "--bootstrap-server"));

@@ -13,7 +13,8 @@
 //!   whole in memory), counted as an error, and the next lines go on.
 //!
 //! # Errors and the summary
-//! The summary counts the records delivered, their bytes (keys plus values), the errors and the
+//! While it runs, a failed connection to a broker prints one line on stderr (see
+//! [`crate::logging`]: `-q` none, `-v` more). The summary counts the records delivered, their bytes (keys plus values), the errors and the
 //! lines read.
 //!
 //! A record the producer refuses (too large) or fails to deliver is counted, and the next lines
@@ -70,9 +71,12 @@ pub(crate) struct ProduceArgs {
     /// A Java `client.properties` file with producer properties (-X and the flags override it).
     #[arg(long = "config", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// No summary line on success.
+    /// No summary line on success, and no connection messages.
     #[arg(short, long)]
     quiet: bool,
+    /// More producer messages on stderr: `-v` connects and failed batches, `-vv` debug detail.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
     /// Files to read, one record per line; none, or `-`, reads stdin.
     #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
@@ -109,6 +113,7 @@ fn parse_delimiter(arg: &str) -> Result<String, String> {
 
 /// Runs `kprod produce`.
 pub(crate) fn run(args: &ProduceArgs) -> Result<(), Failure> {
+    crate::logging::init(args.quiet, args.verbose);
     let mut flags = Vec::new();
     if let Some(b) = &args.bootstrap {
         flags.push(("bootstrap.servers", b.clone(), "--bootstrap-server"));

@@ -3,9 +3,10 @@
 #![allow(dead_code, unreachable_pub)]
 
 use core::time::Duration;
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -13,22 +14,58 @@ use kprod_tests::Broker;
 
 /// Runs `kprod ARGS`, feeding `stdin` (nothing: an empty stdin).
 pub fn kprod(args: &[&str], stdin: &[u8]) -> Output {
+    let (child, writer) = spawn(args, stdin, Stdio::piped());
+    let out = child.wait_with_output().expect("wait for kprod");
+    writer.join().expect("stdin writer");
+    out
+}
+
+/// Starts `kprod ARGS` with stderr piped, and a thread that writes `stdin` to it (from another
+/// thread: kprod may fill its stdout pipe before reading everything).
+fn spawn(args: &[&str], stdin: &[u8], stdout: Stdio) -> (Child, JoinHandle<()>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kprod"))
         .args(args)
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
         .expect("start kprod");
     let mut input = child.stdin.take().expect("piped stdin");
     let data = stdin.to_vec();
-    // Written from another thread: kprod may fill its stdout pipe before reading everything.
     let writer = std::thread::spawn(move || {
         let _ = input.write_all(&data);
     });
-    let out = child.wait_with_output().expect("wait for kprod");
+    (child, writer)
+}
+
+/// How `kprod` ran, with the time each stderr line arrived.
+#[derive(Debug)]
+pub struct Timed {
+    pub status: ExitStatus,
+    /// Each stderr line and when it arrived, from the start.
+    pub stderr: Vec<(Duration, String)>,
+    /// When the process ended.
+    pub ended: Duration,
+}
+
+impl Timed {
+    /// The stderr lines, for assertion messages.
+    pub fn describe(&self) -> String {
+        let lines: Vec<String> = self.stderr.iter().map(|(at, l)| format!("[{:>5} ms] {l}", at.as_millis())).collect();
+        format!("{} after {} ms\n--- stderr\n{}", self.status, self.ended.as_millis(), lines.join("\n"))
+    }
+}
+
+/// Runs `kprod ARGS` with `stdin`, reading stderr as it comes (stdout is dropped).
+pub fn kprod_timed(args: &[&str], stdin: &[u8]) -> Timed {
+    let start = Instant::now();
+    let (mut child, writer) = spawn(args, stdin, Stdio::null());
+    let stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+    let lines: Vec<(Duration, String)> = stderr.lines().map_while(Result::ok).map(|l| (start.elapsed(), l)).collect();
+    let status = child.wait().expect("wait for kprod");
+    let ended = start.elapsed();
     writer.join().expect("stdin writer");
-    out
+    Timed { status, stderr: lines, ended }
 }
 
 /// stdout and stderr as text, for assertion messages.

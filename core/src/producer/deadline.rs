@@ -74,13 +74,9 @@ impl<P: Partitioner> Producer<'_, P> {
 
     /// A metadata refresh that falls due in the future, if something can carry it then.
     fn metadata_deadline(&self, at: &mut Earliest) {
-        if self.metadata_in_flight.is_some() {
-            return;
-        }
-        let Some(t) = self.meta.next_refresh_at(self.config.metadata_max_age) else {
+        let Some(t) = self.meta.refresh_at(self.config.metadata_max_age) else {
             return;
         };
-        let t = t.max(self.metadata_retry_at);
         if t > self.now && (self.any_conn(|c| c.versions.metadata.is_some()) || self.can_open_any_at(t)) {
             at.offer(t);
         }

@@ -153,10 +153,10 @@ pub struct Producer<'s, P = DefaultPartitioner> {
     /// The partition slot of the last record `send` accepted.
     last_partition: u16,
     pub(super) close_deadline: Option<Instant>,
-    /// The connection a Metadata request is in flight on.
-    pub(super) metadata_in_flight: Option<u16>,
-    pub(super) metadata_retry_at: Instant,
-    pub(super) metadata_failures: u32,
+    /// `retry.backoff.ms` .. `retry.backoff.max.ms`, for batches, metadata and producer ids.
+    pub(super) retry_backoff: Backoff,
+    /// `reconnect.backoff.ms` .. `reconnect.backoff.max.ms`.
+    reconnect_backoff: Backoff,
     pub(super) now: Instant,
 }
 
@@ -209,6 +209,8 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         Ok(Self {
             rng: Rng::new(config.seed),
             metrics: Metrics::new(now, acc.free_bytes()),
+            retry_backoff: Backoff { initial: config.retry_backoff, max: config.retry_backoff_max },
+            reconnect_backoff: Backoff { initial: config.reconnect_backoff, max: config.reconnect_backoff_max },
             config,
             idempotent,
             meta,
@@ -222,9 +224,6 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             fatal_reported: false,
             last_partition: u16::MAX,
             close_deadline: None,
-            metadata_in_flight: None,
-            metadata_retry_at: now,
-            metadata_failures: 0,
             now,
         })
     }
@@ -383,8 +382,9 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         self.tick(now);
         if let Some(c) = self.conns.get_mut(usize::from(conn.0)) {
             if c.state == ConnState::Connecting {
+                // The reconnect backoff resets only once the handshake succeeds: a broker that
+                // accepts connections and answers garbage is not reconnected in a hot loop.
                 c.connected(now);
-                c.failures = 0;
             }
         }
     }
@@ -397,27 +397,23 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     }
 
     pub(super) fn drop_connection(&mut self, conn: u16, now: Instant) {
-        let backoff = Backoff { initial: self.config.reconnect_backoff, max: self.config.reconnect_backoff_max };
         let Some(c) = self.conns.get_mut(usize::from(conn)) else {
             return;
         };
         if !c.is_used() {
             return;
         }
-        let delay = backoff.delay(c.failures, &mut self.rng);
+        let delay = self.reconnect_backoff.delay(c.failures, &mut self.rng);
         c.disconnected(now, delay);
-        if self.metadata_in_flight == Some(conn) {
-            // The refresh died with the connection: the cache must ask again.
-            self.metadata_in_flight = None;
-            self.meta.refresh_failed(now);
-        }
+        // A refresh that died with the connection is asked again.
+        self.meta.refresh_lost(conn, now, &self.retry_backoff, &mut self.rng);
         if let IdState::InFlight { current, failures } = self.ids {
             self.ids = IdState::Wanted { current, retry_at: now, failures };
         }
         self.requeue_request(|req| req.0 == conn, now, None);
         // A lost leader connection may mean a leader change: refresh, after the backoff.
         self.meta.invalidate_all();
-        self.delay_metadata(now);
+        self.meta.hold_refresh(now + self.config.retry_backoff);
         self.metrics.connection_lost();
     }
 
@@ -484,8 +480,8 @@ impl<'s, P: Partitioner> Producer<'s, P> {
                 c.want_close = true;
             }
         }
-        if closing_done && self.metadata_in_flight.is_some() {
-            self.metadata_in_flight = None;
+        if closing_done {
+            self.meta.abandon_refresh(now);
         }
     }
 
@@ -532,7 +528,6 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     /// Puts a batch back for another attempt after the retry backoff, or fails it with `error`
     /// when `retries` are used up. `None` (the connection was lost) does not count as a retry.
     pub(super) fn retry_batch(&mut self, slot: u16, now: Instant, error: Option<crate::protocol::ErrorCode>) {
-        let backoff = Backoff { initial: self.config.retry_backoff, max: self.config.retry_backoff_max };
         let retries = self.config.retries;
         let Some(b) = self.acc.slot(slot) else {
             return;
@@ -547,7 +542,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             self.complete(slot, Outcome::Failed(DeliveryError::Broker(code)));
             return;
         }
-        let delay = backoff.delay(u32::from(attempts.saturating_sub(1)), &mut self.rng);
+        let delay = self.retry_backoff.delay(u32::from(attempts.saturating_sub(1)), &mut self.rng);
         self.acc.schedule_retry(slot, now + delay);
         self.metrics.batch_retried();
     }
@@ -591,12 +586,6 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         let n = self.meta.partition_capacity();
         self.acc.fit_partitions(n);
         super::grow_slice(&mut self.sequences, n, usize::MAX, PartitionSeq::EMPTY);
-    }
-
-    /// Spaces metadata refreshes by the retry backoff after a lost connection (a broker that
-    /// closes connections on every error must not cause a refresh per round trip).
-    fn delay_metadata(&mut self, now: Instant) {
-        self.metadata_retry_at = self.metadata_retry_at.max(now + self.config.retry_backoff);
     }
 
     pub(super) fn request_epoch_bump(&mut self, now: Instant) {

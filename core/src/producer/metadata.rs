@@ -67,10 +67,12 @@ use core::time::Duration;
 use heapless::String;
 use managed::ManagedSlice;
 
+use crate::backoff::Backoff;
 use crate::partitioner::Sticky;
 use crate::protocol::metadata::MetadataRequestTopic;
 use crate::protocol::produce::LeaderIdAndEpoch;
 use crate::protocol::{ErrorCode, Node};
+use crate::rng::Rng;
 use crate::time::Instant;
 
 mod apply;
@@ -378,6 +380,12 @@ pub struct Metadata<'s> {
     in_flight: bool,
     requested: bool,
     requested_in_flight: bool,
+    /// The connection slot the outstanding refresh went out on (`u16::MAX`: none).
+    refresh_conn: u16,
+    /// No refresh before this (retry backoff).
+    retry_at: Instant,
+    /// Refreshes in a row that failed or left something unresolved.
+    failures: u32,
 }
 
 impl<'s> Metadata<'s> {
@@ -398,6 +406,9 @@ impl<'s> Metadata<'s> {
             in_flight: false,
             requested: false,
             requested_in_flight: false,
+            refresh_conn: u16::MAX,
+            retry_at: Instant::ZERO,
+            failures: 0,
         };
         md.brokers.iter_mut().for_each(|b| *b = BrokerSlot::EMPTY);
         md.topics.iter_mut().for_each(|t| *t = TopicSlot::EMPTY);
@@ -590,6 +601,67 @@ impl<'s> Metadata<'s> {
         self.in_flight = false;
         self.requested |= self.requested_in_flight;
         self.requested_in_flight = false;
+    }
+
+    // ---- refresh timing: what the engine sends when ----
+
+    /// When the next refresh goes: once due ([`Metadata::next_refresh_at`]) and out of its
+    /// retry backoff. `None` while one is outstanding or no topic is wanted.
+    pub fn refresh_at(&self, max_age: Duration) -> Option<Instant> {
+        self.next_refresh_at(max_age).map(|t| t.max(self.retry_at))
+    }
+
+    /// A refresh went out on connection slot `conn` (see [`Metadata::begin_refresh`]).
+    pub fn refresh_sent(&mut self, conn: u16, now: Instant) {
+        self.begin_refresh(now);
+        self.refresh_conn = conn;
+    }
+
+    /// The connection slot the outstanding refresh went out on.
+    pub fn refresh_conn(&self) -> Option<u16> {
+        (self.refresh_conn != u16::MAX).then_some(self.refresh_conn)
+    }
+
+    /// Connection slot `conn` is gone, or answered something that does not decode: if the
+    /// outstanding refresh went out on it, it failed, and the next waits for the backoff.
+    pub fn refresh_lost(&mut self, conn: u16, now: Instant, backoff: &Backoff, rng: &mut Rng) {
+        if self.refresh_conn == conn {
+            self.refresh_conn = u16::MAX;
+            self.refresh_failed(now);
+            self.back_off(now, backoff, rng);
+        }
+    }
+
+    /// The refresh was answered and [`Metadata::apply`]ed (`applied`: it was `Ok`). While the
+    /// answer leaves something unresolved (a topic pending, a partition without leader) or did
+    /// not apply, refreshes are spaced by the growing retry backoff, so an unsettled cluster is
+    /// not asked in a hot loop.
+    pub fn refresh_answered(&mut self, applied: bool, now: Instant, max_age: Duration, backoff: &Backoff, rng: &mut Rng) {
+        self.refresh_conn = u16::MAX;
+        if !applied || self.needs_refresh(now, max_age) {
+            self.back_off(now, backoff, rng);
+        } else {
+            self.failures = 0;
+        }
+    }
+
+    /// No refresh before `until` (a lost connection: a broker that closes connections on every
+    /// error must not cause a refresh per round trip).
+    pub fn hold_refresh(&mut self, until: Instant) {
+        self.retry_at = self.retry_at.max(until);
+    }
+
+    /// Forgets the outstanding refresh (the producer closed every connection).
+    pub fn abandon_refresh(&mut self, now: Instant) {
+        if self.refresh_conn != u16::MAX {
+            self.refresh_conn = u16::MAX;
+            self.refresh_failed(now);
+        }
+    }
+
+    fn back_off(&mut self, now: Instant, backoff: &Backoff, rng: &mut Rng) {
+        self.retry_at = now + backoff.delay(self.failures, rng);
+        self.failures = self.failures.saturating_add(1);
     }
 
     /// Asks for a refresh because a request for partition `pi` failed with an invalid-metadata

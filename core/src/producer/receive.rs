@@ -9,7 +9,6 @@ use super::engine::{IdState, Producer};
 use super::metadata::PartitionIdx;
 use super::transmit::wrapping_sequence;
 use super::types::{ConnError, FatalError, Outcome};
-use crate::backoff::Backoff;
 use crate::partitioner::Partitioner;
 use crate::protocol::api_versions::ApiVersionsResponse;
 use crate::protocol::header::{split_frame, ResponseHeader};
@@ -76,7 +75,7 @@ impl<P: Partitioner> Producer<'_, P> {
         self.metrics.response(now - f.sent, now);
         let decoded = match f.kind {
             RequestKind::ApiVersions => return self.on_api_versions(i, f.version, body),
-            RequestKind::Metadata => self.on_metadata(i, f.version, body, now),
+            RequestKind::Metadata => self.on_metadata(f.version, body, now),
             RequestKind::InitProducerId => self.on_init_producer_id(f.version, body, now),
             RequestKind::Produce => self.on_produce(i, f.correlation_id, f.version, body, now),
         };
@@ -108,41 +107,22 @@ impl<P: Partitioner> Producer<'_, P> {
         c.versions.produce = resp.choose(ApiKey::Produce);
         c.versions.init_producer_id = resp.choose(ApiKey::InitProducerId);
         c.state = ConnState::Ready;
+        c.failures = 0;
         self.check_versions(i);
         Ok(())
     }
 
-    fn on_metadata(&mut self, i: usize, version: i16, body: &[u8], now: Instant) -> bool {
-        if self.metadata_in_flight == Some(i as u16) {
-            self.metadata_in_flight = None;
-        }
+    fn on_metadata(&mut self, version: i16, body: &[u8], now: Instant) -> bool {
         let Ok(resp) = MetadataResponse::decode(version, body) else {
+            // The connection is dropped for it, which fails the refresh.
             return false;
         };
         let applied = self.meta.apply(&resp, now);
         self.fit_partition_state();
-        match applied {
-            Ok(update) => {
-                // Space refreshes by the retry backoff while the answer leaves something
-                // unresolved (a topic pending, a partition without leader), growing with each
-                // such answer, so an unsettled cluster is not asked in a hot loop.
-                if self.meta.needs_refresh(now, self.config.metadata_max_age) {
-                    let backoff = Backoff { initial: self.config.retry_backoff, max: self.config.retry_backoff_max };
-                    self.metadata_retry_at = now + backoff.delay(self.metadata_failures, &mut self.rng);
-                    self.metadata_failures = self.metadata_failures.saturating_add(1);
-                } else {
-                    self.metadata_failures = 0;
-                }
-                for r in &update.resized {
-                    self.apply_resize(r);
-                }
-            }
-            Err(_) => {
-                let backoff = Backoff { initial: self.config.retry_backoff, max: self.config.retry_backoff_max };
-                self.metadata_retry_at = now + backoff.delay(self.metadata_failures, &mut self.rng);
-                self.metadata_failures = self.metadata_failures.saturating_add(1);
-                self.meta.refresh_failed(now);
-            }
+        let max_age = self.config.metadata_max_age;
+        self.meta.refresh_answered(applied.is_ok(), now, max_age, &self.retry_backoff, &mut self.rng);
+        for r in applied.iter().flat_map(|update| update.resized.iter()) {
+            self.apply_resize(r);
         }
         true
     }
@@ -200,8 +180,7 @@ impl<P: Partitioner> Producer<'_, P> {
                 }
             }
             code if code.is_retriable() || code == ErrorCode::CoordinatorLoadInProgress => {
-                let backoff = Backoff { initial: self.config.retry_backoff, max: self.config.retry_backoff_max };
-                let retry_at = now + backoff.delay(failures, &mut self.rng);
+                let retry_at = now + self.retry_backoff.delay(failures, &mut self.rng);
                 self.ids = IdState::Wanted { current, retry_at, failures: failures.saturating_add(1) };
             }
             code => self.set_fatal(FatalError::Broker(code)),

@@ -106,9 +106,7 @@ impl<P: Partitioner> Producer<'_, P> {
     }
 
     fn send_metadata(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Polled {
-        let due = self.metadata_in_flight.is_none()
-            && now >= self.metadata_retry_at
-            && self.meta.needs_refresh(now, self.config.metadata_max_age);
+        let due = self.meta.refresh_at(self.config.metadata_max_age).is_some_and(|t| t <= now);
         let Some(version) = self.conns[i].versions.metadata.filter(|_| due) else {
             return Ok(None);
         };
@@ -128,8 +126,7 @@ impl<P: Partitioner> Producer<'_, P> {
             write_request(&mut self.conns[i], i, self.config.client_id, kind, &req, true, now, buf)?.map(|(t, _)| t)
         };
         if sent.is_some() {
-            self.metadata_in_flight = Some(i as u16);
-            self.meta.begin_refresh(now);
+            self.meta.refresh_sent(i as u16, now);
         }
         Ok(sent)
     }

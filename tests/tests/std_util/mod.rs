@@ -2,6 +2,9 @@
 //! sending it, and checking the verifier's read-back field by field.
 #![allow(dead_code, unreachable_pub)]
 
+/// Many topics at once (the scale tests).
+pub mod bulk;
+
 use alloc::collections::BTreeMap;
 use core::time::Duration;
 

@@ -4,7 +4,7 @@
 use core::fmt;
 
 use kprod_core::producer::accumulator::{BatchId, RecordId};
-use kprod_core::producer::{DeliveryError, FatalError};
+use kprod_core::producer::{ConnError, DeliveryError, FatalError};
 use kprod_core::time::Instant;
 
 /// What [`super::StreamProducer::poll`] (and the blocking helpers that call it) reports.
@@ -47,8 +47,10 @@ pub enum Event<'e, CE, SE> {
     /// The producer cannot go on (reported once; every later `send` fails with it and every
     /// pending record gets a `Failed`).
     Fatal(FatalError),
-    /// A stream to `host:port` could not be opened, or failed and was closed. Requests that
-    /// were in flight on it are retried by the engine.
+    /// A stream to `host:port` could not be opened, or failed and was closed, or the engine
+    /// dropped its connection over it for what the broker sent or a request timeout
+    /// ([`LinkError::Broker`], which names the cause). Requests that were in flight on it are
+    /// retried by the engine.
     Link {
         /// The broker's host, as the engine names it.
         host: &'e str,
@@ -148,8 +150,13 @@ pub enum LinkError<CE, SE> {
     /// More engine connections share one stream than the driver tracks
     /// ([`super::MAX_SHARES_PER_STREAM`]).
     ShareLimit,
-    /// The engine named no address for the connection (a bug; the connection is refused).
+    /// The engine named a broker host longer than the driver holds (a bug: both use the
+    /// engine's host name limit; the connection is refused).
     NoAddress,
+    /// The engine dropped its connection over the stream for what the broker sent (a
+    /// malformed or unexpected response, a refused handshake) or did not send in time
+    /// (`request.timeout.ms`). The stream stays open while other engine connections use it.
+    Broker(ConnError),
 }
 
 impl<CE: fmt::Debug, SE: fmt::Debug> fmt::Display for LinkError<CE, SE> {
@@ -168,7 +175,8 @@ impl<CE: fmt::Debug, SE: fmt::Debug> fmt::Display for LinkError<CE, SE> {
             Self::TooManyRequests => f.write_str("too many requests in flight on one stream"),
             Self::NoFreeStream => f.write_str("every stream slot is in use by another broker"),
             Self::ShareLimit => f.write_str("too many engine connections share the stream"),
-            Self::NoAddress => f.write_str("the engine named no address for the connection"),
+            Self::NoAddress => f.write_str("the engine named a host name longer than the driver holds"),
+            Self::Broker(e) => write!(f, "the broker {e}"),
         }
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! That is sound because Kafka answers the requests of one TCP connection in the order they
 //! were sent: the link records, for each request frame written, which engine connection
-//! expects its response (nothing for Produce with `acks=0`, which gets no answer), and hands
+//! expects its response (nothing for Produce with `acks=0`, which gets no answer: the engine
+//! says so in `Transmit::expects_response`), and hands
 //! each response frame to the oldest entry. Each engine connection keeps its own correlation
 //! ids and in-flight table; the engine checks them as usual. When an engine connection lets go
 //! of the stream (`Event::Close`: idle, request timeout, a broken response), its entries stay
@@ -19,8 +20,6 @@
 use heapless::{Deque, String, Vec};
 use kprod_core::producer::conn::ConnId;
 use kprod_core::producer::metadata::MAX_HOST_LEN;
-use kprod_core::protocol::produce::ProduceRequestView;
-use kprod_core::protocol::{ApiKey, DecodeRequest, RequestHeader};
 
 use super::{MAX_REQUESTS_PER_STREAM, MAX_SHARES_PER_STREAM};
 
@@ -70,50 +69,4 @@ impl<S> Link<S> {
     pub(super) fn is_clean(&self) -> bool {
         self.expected.is_empty() && self.rx_len == 0
     }
-}
-
-/// What the receive window holds at its start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Framing {
-    /// A whole frame of this many bytes (length prefix included).
-    Frame(usize),
-    /// Not a whole frame yet; there is room for it.
-    Partial,
-    /// The frame announced does not fit the window.
-    TooLarge(usize),
-    /// A negative length.
-    Malformed,
-}
-
-/// Reads the length prefix at the start of `filled` (the received bytes); `capacity` is the
-/// receive window's size.
-pub(super) fn framing(filled: &[u8], capacity: usize) -> Framing {
-    let Some(prefix) = filled.first_chunk::<4>() else {
-        return Framing::Partial;
-    };
-    let Ok(size) = usize::try_from(i32::from_be_bytes(*prefix)) else {
-        return Framing::Malformed;
-    };
-    let total = size.saturating_add(4);
-    if total > capacity {
-        Framing::TooLarge(total)
-    } else if total > filled.len() {
-        Framing::Partial
-    } else {
-        Framing::Frame(total)
-    }
-}
-
-/// Whether the broker answers this request frame (length prefix included): everything but
-/// Produce with `acks=0`. A frame that does not decode (never from the engine) counts as
-/// answered, so a response is never handed to the wrong connection silently: an unexpected
-/// one breaks the stream instead.
-pub(super) fn expects_response(frame: &[u8]) -> bool {
-    let Some(Ok((header, body))) = frame.get(4..).map(RequestHeader::decode) else {
-        return true;
-    };
-    if header.api_key != ApiKey::Produce {
-        return true;
-    }
-    ProduceRequestView::decode(header.api_version, body).map_or(true, |r| r.expects_response())
 }

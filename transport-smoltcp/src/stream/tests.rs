@@ -24,7 +24,7 @@ use kprod_core::producer::accumulator::{chunk_map_words, BatchId, BatchSlot, Par
 use kprod_core::producer::conn::Connection;
 use kprod_core::producer::metadata::{BrokerSlot, PartitionSlot, TopicSlot};
 use kprod_core::producer::{
-    Capacities, DeliveryError, FatalError, PartitionSeq, Producer, ProducerRecord, SendError, Storage,
+    Capacities, ConnError, DeliveryError, FatalError, PartitionSeq, Producer, ProducerRecord, SendError, Storage,
 };
 use kprod_core::protocol::ApiKey;
 use kprod_core::record::Header;
@@ -32,7 +32,6 @@ use kprod_core::time::Instant;
 
 use self::broker::{FakeBroker, Stored};
 use self::net::{Net, Pipe, SharedNet, TestClock, TestConnector, Wire};
-use super::link::{framing, Framing};
 use super::{
     Bootstrap, BootstrapError, Clock, Event, LinkError, NewError, Release, StreamProducer, MAX_REQUESTS_PER_STREAM,
 };
@@ -245,7 +244,7 @@ fn bootstrap_mode_shares_its_stream_and_gets_it_back_after_idle() {
     while p.now() < until {
         let _ = p.poll(|e| log.push(seen(e)));
         let next = p.now() + Duration::from_millis(50);
-        p.clock.idle(next);
+        p.streams.clock.idle(next);
     }
     assert_eq!(p.open_streams(), 0);
     assert!(p.connector().is_available(), "an idle, clean stream comes back to Bootstrap");
@@ -368,7 +367,7 @@ fn late_answers_to_a_timed_out_connection_are_dropped() {
     while p.now() < until {
         let _ = p.poll(|e| log.push(seen(e)));
         let next = p.now() + Duration::from_millis(10);
-        p.clock.idle(next);
+        p.streams.clock.idle(next);
     }
     net.borrow_mut().wires[0].release_held();
     let deadline = p.now() + Duration::from_secs(30);
@@ -377,7 +376,9 @@ fn late_answers_to_a_timed_out_connection_are_dropped() {
     let mut all = ids;
     all.append(&mut ids2);
     check_delivered(&all, &recs, &log, &net);
-    assert!(links(&log).is_empty(), "{log:?}");
+    // The engine's reason for dropping the connection is reported (once: the stream stays).
+    let timeout = ConnError::RequestTimeout { api: ApiKey::Produce, timeout_ms: 1000 };
+    assert_eq!(links(&log), [LinkError::Broker(timeout)], "{log:?}");
     let n = net.borrow();
     let handshakes = n.broker.seen.iter().filter(|&&k| k == ApiKey::ApiVersions).count();
     // Bootstrap, leader, leader again after the timeout; a late answer handed to the new
@@ -628,15 +629,4 @@ fn new_checks_the_buffers_and_slots() {
     let r: Result<Driver<'_, _, 3>, _> =
         StreamProducer::new(engine(config), TestConnector::new(&net), TestClock::default(), &mut tx, &mut rx);
     assert_eq!(r.err(), Some(NewError::RxBufferTooSmall { per_stream: 1000 }));
-}
-
-#[test]
-fn framing_reads_the_length_prefix() {
-    assert_eq!(framing(&[], 64), Framing::Partial);
-    assert_eq!(framing(&[0, 0, 0], 64), Framing::Partial);
-    assert_eq!(framing(&[0, 0, 0, 2, 9], 64), Framing::Partial);
-    assert_eq!(framing(&[0, 0, 0, 2, 9, 9, 1], 64), Framing::Frame(6));
-    assert_eq!(framing(&[0, 0, 0, 61], 64), Framing::TooLarge(65));
-    assert_eq!(framing(&[0x80, 0, 0, 0], 64), Framing::Malformed);
-    assert_eq!(framing(&[0x7f, 0xff, 0xff, 0xff], 64), Framing::TooLarge(0x8000_0003));
 }

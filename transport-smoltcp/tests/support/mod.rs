@@ -4,8 +4,9 @@
 //! broker-side codecs, real record batch parsing and Kafka's idempotence rules). Time is
 //! virtual, so every run is the same.
 //!
-//! Faults: a broker may reset or close a connection when a given Produce request arrives (after
-//! appending its batches, so only idempotence keeps the log free of duplicates).
+//! Faults: a broker may reset or close a connection when a given Produce request arrives, or
+//! fall silent on it (after appending its batches, so only idempotence keeps the log free of
+//! duplicates).
 #![allow(dead_code, unreachable_pub)]
 
 #[path = "../../../core/tests/sim/broker.rs"]
@@ -139,6 +140,16 @@ pub enum Fault {
     Reset { nth: usize },
     /// The broker closes the connection (FIN).
     Close { nth: usize },
+    /// The broker answers nothing more on the connection until the producer closes it.
+    Silent { nth: usize },
+}
+
+impl Fault {
+    const fn nth(self) -> usize {
+        match self {
+            Self::Reset { nth } | Self::Close { nth } | Self::Silent { nth } => nth,
+        }
+    }
 }
 
 /// One broker-side socket.
@@ -147,6 +158,8 @@ struct Server {
     handle: SocketHandle,
     rx: Vec<u8>,
     out: Vec<u8>,
+    /// Answers nothing until the connection is closed ([`Fault::Silent`]).
+    silent: bool,
 }
 
 /// The lab.
@@ -160,6 +173,11 @@ pub struct Lab {
     pub seen: Vec<Seen>,
     pub faults: Vec<Fault>,
     pub produce_requests: usize,
+    /// Steps that woke for the driver's `poll_at` (not the interface's, not a busy round) in
+    /// which its `poll` did nothing: the engine named a deadline it does not act on.
+    pub idle_wakes: usize,
+    /// The step under way woke for the driver's `poll_at`.
+    woke_for_driver: bool,
     servers: Vec<Server>,
     /// Record ids `send` returned, with the (key, value) sent.
     pub sent: Vec<(RecordId, Option<Vec<u8>>, Vec<u8>)>,
@@ -201,7 +219,7 @@ impl Lab {
             for _ in 0..SERVER_SOCKETS {
                 let buffers = (tcp::SocketBuffer::new(leak(64 * 1024)), tcp::SocketBuffer::new(leak(64 * 1024)));
                 let handle = sockets.add(tcp::Socket::new(buffers.0, buffers.1));
-                servers.push(Server { node, handle, rx: Vec::new(), out: Vec::new() });
+                servers.push(Server { node, handle, rx: Vec::new(), out: Vec::new(), silent: false });
             }
         }
         let hosts: Vec<(&'static str, IpAddress)> = (0..spec.brokers as i32)
@@ -230,6 +248,8 @@ impl Lab {
             seen: Vec::new(),
             faults: Vec::new(),
             produce_requests: 0,
+            idle_wakes: 0,
+            woke_for_driver: false,
             servers,
             sent: Vec::new(),
         }
@@ -242,11 +262,17 @@ impl Lab {
         let served = self.serve();
         let seen = &mut self.seen;
         let progressed = self.driver.poll(self.now, &mut self.iface, &mut self.sockets, |r| seen.push(r.into()));
+        if self.woke_for_driver && !progressed {
+            self.idle_wakes += 1;
+        }
+        self.woke_for_driver = false;
         let step = if changed || served || progressed {
             NetDuration::from_micros(20)
         } else {
-            let next = [self.iface.poll_at(self.now, &self.sockets), self.driver.poll_at()].into_iter().flatten().min();
+            let (net, driver) = (self.iface.poll_at(self.now, &self.sockets), self.driver.poll_at());
+            let next = [net, driver].into_iter().flatten().min();
             let wait = next.map_or(NetDuration::from_millis(50), |t| if t > self.now { t - self.now } else { NetDuration::ZERO });
+            self.woke_for_driver = driver.is_some() && next == driver && wait <= NetDuration::from_millis(50);
             wait.clamp(NetDuration::from_micros(20), NetDuration::from_millis(50))
         };
         self.now += step;
@@ -295,6 +321,7 @@ impl Lab {
             if !s.is_open() {
                 srv.rx.clear();
                 srv.out.clear();
+                srv.silent = false;
                 let ep = IpListenEndpoint { addr: Some(broker_ip(srv.node)), port: cluster::PORT };
                 s.listen(ep).unwrap();
                 continue;
@@ -315,8 +342,10 @@ impl Lab {
                     self.produce_requests += 1;
                 }
                 let (_, reply) = self.cluster.handle_frame(srv.node, &frame, now, FrameFaults::default(), &mut |_| None);
-                let fault = self.faults.iter().find(|f| matches!(f, Fault::Reset { nth } | Fault::Close { nth } if produce && *nth == self.produce_requests));
+                let fault = self.faults.iter().find(|f| produce && f.nth() == self.produce_requests);
+                srv.silent |= matches!(fault, Some(Fault::Silent { .. }));
                 match (fault, reply) {
+                    _ if srv.silent => {}
                     (Some(Fault::Reset { .. }), _) | (None, broker::Reply::Close) => {
                         s.abort();
                         srv.rx.clear();
@@ -329,7 +358,7 @@ impl Lab {
                         break;
                     }
                     (None, broker::Reply::Response(bytes)) => srv.out.extend_from_slice(&bytes),
-                    (None, broker::Reply::Nothing) => {}
+                    (None, broker::Reply::Nothing) | (Some(Fault::Silent { .. }), _) => {}
                 }
             }
             if !srv.out.is_empty() && s.may_send() {

@@ -16,6 +16,7 @@ use kprod_core::producer::conn::ConnId;
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::config::SocketOptions;
+use crate::events::LinkDown;
 use crate::pump::Outbox;
 
 /// How much room a read asks for at least.
@@ -25,7 +26,7 @@ const READ_CHUNK: usize = 64 * 1024;
 const READ_BUDGET: usize = 4 << 20;
 
 /// A connect under way: DNS and the TCP connects to each resolved address in turn.
-type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+type Connecting = Pin<Box<dyn Future<Output = Result<TcpStream, LinkDown>> + Send>>;
 
 enum Phase {
     Connecting(Connecting),
@@ -42,7 +43,7 @@ pub(super) struct Polled {
     /// Queued bytes were written.
     pub(super) wrote: bool,
     /// The connection failed or the broker closed it: why.
-    pub(super) lost: Option<String>,
+    pub(super) lost: Option<LinkDown>,
 }
 
 /// A broker connection.
@@ -87,8 +88,8 @@ impl Conn {
         match &mut self.phase {
             Phase::Connecting(connecting) => match connecting.as_mut().poll(cx) {
                 Poll::Pending => return polled,
-                Poll::Ready(Err(e)) => {
-                    polled.lost = Some(e.to_string());
+                Poll::Ready(Err(down)) => {
+                    polled.lost = Some(down);
                     return polled;
                 }
                 Poll::Ready(Ok(stream)) => {
@@ -102,12 +103,12 @@ impl Conn {
             return polled;
         };
         if let Err(e) = read_available(stream, &mut self.rx, cx, &mut polled.read) {
-            polled.lost = Some(if e.kind() == ErrorKind::UnexpectedEof { "closed by the broker".into() } else { e.to_string() });
+            polled.lost = Some(LinkDown::Lost(e));
             return polled;
         }
         match write_queued(stream, &mut self.out, cx) {
             Ok(wrote) => polled.wrote = wrote,
-            Err(e) => polled.lost = Some(e.to_string()),
+            Err(e) => polled.lost = Some(LinkDown::Lost(e)),
         }
         polled
     }
@@ -168,13 +169,20 @@ fn write_queued(stream: &TcpStream, out: &mut Outbox, cx: &mut Context<'_>) -> i
 
 /// Resolves `host` (tokio's resolver: IP literals at once, names on the blocking pool, never on
 /// a runtime thread) and connects to its addresses in turn, each within the connect timeout.
-async fn connect(host: String, port: u16, opts: SocketOptions) -> io::Result<TcpStream> {
+async fn connect(host: String, port: u16, opts: SocketOptions) -> Result<TcpStream, LinkDown> {
     let limit = opts.connect_timeout;
-    let addrs: Vec<SocketAddr> = match tokio::time::timeout(limit, tokio::net::lookup_host((host.as_str(), port))).await {
-        Ok(found) => found?.collect(),
-        Err(_) => return Err(io::Error::new(ErrorKind::TimedOut, format!("resolving {host} timed out"))),
+    let found = match tokio::time::timeout(limit, tokio::net::lookup_host((host.as_str(), port))).await {
+        Ok(found) => found,
+        Err(_) => Err(io::Error::new(ErrorKind::TimedOut, "timed out")),
     };
-    let mut last = io::Error::new(ErrorKind::NotFound, format!("{host}:{port} resolved to no address"));
+    let addrs: Vec<SocketAddr> = match found {
+        Ok(addrs) => addrs.collect(),
+        Err(error) => return Err(LinkDown::Dns { host: host.clone(), error }),
+    };
+    if addrs.is_empty() {
+        return Err(LinkDown::Dns { host: host.clone(), error: io::Error::new(ErrorKind::NotFound, "no address") });
+    }
+    let mut last = io::Error::from(ErrorKind::NotFound);
     for addr in addrs {
         match tokio::time::timeout(limit, open(addr, &opts)).await {
             Ok(Ok(stream)) => return Ok(stream),
@@ -183,7 +191,7 @@ async fn connect(host: String, port: u16, opts: SocketOptions) -> io::Result<Tcp
         }
         log::debug!("kprod: connect to {addr} failed: {last}");
     }
-    Err(last)
+    Err(LinkDown::Connect(last))
 }
 
 /// A TCP connect to `addr` with the socket options set before the SYN (so the window scale

@@ -1,16 +1,16 @@
 //! The driver task: owns the connections, feeds the engine, and sleeps until a socket is
 //! ready, the engine's next deadline (`tokio::time::Sleep`), or a producer handle notifies it.
 //!
-//! One round, as on the blocking IO thread (`io.rs`):
+//! One round, as on the blocking IO thread (`blocking/io.rs`):
 //! 1. under the lock: give the engine what the last wait produced (connects, bytes read,
-//!    disconnects), then `handle_timeout`, then drain in the documented order: `poll_transmit`
-//!    until `None` (frames go to per-connection outboxes), then `poll_event` until `None`
-//!    (connects are queued, closes done, completions taken out of the registry), then
-//!    `poll_timeout`;
+//!    disconnects), then `handle_timeout`, then the engine's drain loop (`pump.rs`: frames go
+//!    to per-connection outboxes, connects are queued, closes done, completions taken out of
+//!    the registry), then `poll_timeout`;
 //! 2. without the lock: resolve completions (wakes the `DeliveryFuture`s), start queued
 //!    connects;
-//! 3. wait in one `poll_fn` over the notification, the timer and every connection (reads,
-//!    writes, connects), until one of them has something for the engine.
+//! 3. wait in one `poll_fn` over the notification, the timer (the engine's deadline, exactly:
+//!    the engine acts on every deadline it names) and every connection (reads, writes,
+//!    connects), until one of them has something for the engine.
 
 use core::future::{poll_fn, Future};
 use core::pin::{pin, Pin};
@@ -22,13 +22,14 @@ use kprod_core::time::Instant;
 use tokio::io::AsyncWriteExt;
 use tokio::time::{Instant as TokioInstant, Sleep};
 
+use kprod_core::producer::conn::ConnId;
+
 use super::conn::Conn;
 use super::AsyncShared;
 use crate::config::SocketOptions;
-use crate::error::Error;
-use crate::pump::{Links, Pump};
-use crate::shared::State;
-use kprod_core::producer::conn::ConnId;
+use crate::events::{LinkDown, CONN_LOG};
+use crate::pump::{wait_until, Pump, Sockets};
+use crate::state::State;
 
 /// How long a closed connection may take to write what it still had queued.
 const LINGER: Duration = Duration::from_secs(5);
@@ -40,9 +41,8 @@ const IDLE: Duration = Duration::from_secs(3600);
 struct Inputs {
     connected: Vec<ConnId>,
     readable: Vec<ConnId>,
-    /// Connections lost (already taken out of their slot): id, peer, whether it had been
-    /// open, and why.
-    lost: Vec<(ConnId, String, bool, String)>,
+    /// Connections lost (already taken out of their slot): id, peer, and why.
+    lost: Vec<(ConnId, String, LinkDown)>,
 }
 
 impl Inputs {
@@ -52,9 +52,9 @@ impl Inputs {
 }
 
 /// The driver's connections, as the pump sees them.
-struct TokioLinks<'a>(&'a mut Vec<Option<Conn>>);
+struct TokioSockets<'a>(&'a mut Vec<Option<Conn>>);
 
-impl Links for TokioLinks<'_> {
+impl Sockets for TokioSockets<'_> {
     fn queue(&mut self, conn: ConnId, frame: &[u8]) -> bool {
         match self.0.get_mut(usize::from(conn.0)).and_then(Option::as_mut) {
             Some(c) if c.is_open() => {
@@ -71,7 +71,7 @@ impl Links for TokioLinks<'_> {
 
     fn close(&mut self, conn: ConnId) {
         if let Some(c) = self.0.get_mut(usize::from(conn.0)).and_then(Option::take) {
-            log::debug!("kprod: closing connection to {}", c.peer);
+            log::debug!(target: CONN_LOG, "kprod: closing connection to {}", c.peer);
             if let Some((mut stream, rest)) = c.into_unsent() {
                 // Let it finish writing on its own, for a bounded time.
                 tokio::spawn(async move {
@@ -79,6 +79,14 @@ impl Links for TokioLinks<'_> {
                 });
             }
         }
+    }
+
+    fn peer(&self, conn: ConnId) -> Option<&str> {
+        self.0.get(usize::from(conn.0)).and_then(Option::as_ref).map(|c| c.peer.as_str())
+    }
+
+    fn rx(&mut self, conn: ConnId) -> Option<&mut Vec<u8>> {
+        self.0.get_mut(usize::from(conn.0)).and_then(Option::as_mut).map(|c| &mut c.rx)
     }
 }
 
@@ -137,43 +145,21 @@ impl Driver {
         let st = &mut *guard;
         let now = shared.clock.now();
         shared.clock.resync_wall();
-        let mut progressed = self.apply_inputs(st, now);
-        st.engine.handle_timeout(now);
-        progressed |= self.pump.drain(&mut TokioLinks(&mut self.conns), st, now);
-        let exit = st.closing && st.engine.pending_batches() == 0 && st.registry.is_empty();
-        if !self.pump.completed.is_empty() {
-            st.dispatching = true;
-        }
-        self.pump.book.log_retries(&st.engine);
-        let deadline = st.engine.poll_timeout();
+        let had_inputs = self.apply_inputs(st, now);
+        let round = self.pump.round(&mut TokioSockets(&mut self.conns), st, now);
         drop(guard);
-        if progressed {
+        if had_inputs || round.progressed {
             shared.progress.notify_waiters();
         }
-        (exit, self.pump.timeout(deadline, now, progressed))
+        (round.exit, wait_until(round.deadline, now))
     }
 
     fn apply_inputs(&mut self, st: &mut State, now: Instant) -> bool {
         let any = !self.inputs.is_empty();
-        for id in self.inputs.connected.drain(..) {
-            if let Some(c) = self.conns.get(usize::from(id.0)).and_then(Option::as_ref) {
-                self.pump.book.connected(id, &c.peer);
-                st.engine.handle_connected(id, now);
-            }
-        }
-        for id in self.inputs.readable.drain(..) {
-            if let Some(c) = self.conns.get_mut(usize::from(id.0)).and_then(Option::as_mut) {
-                let used = st.engine.handle_read(id, &c.rx, now);
-                c.rx.drain(..used.min(c.rx.len()));
-            }
-        }
-        for (id, peer, was_open, why) in core::mem::take(&mut self.inputs.lost) {
-            if was_open {
-                log::warn!("kprod: connection to {peer} lost: {why}");
-            } else {
-                self.pump.book.connect_failed(id, &peer, &why);
-            }
-            st.engine.handle_disconnected(id, now);
+        let inputs = (&mut self.inputs.connected, &mut self.inputs.readable);
+        self.pump.feed(&mut TokioSockets(&mut self.conns), st, inputs, now);
+        for (id, peer, down) in core::mem::take(&mut self.inputs.lost) {
+            self.pump.book.link_down(st, id, &peer, down, now);
         }
         any
     }
@@ -192,16 +178,20 @@ impl Driver {
 
     fn connect_queued(&mut self) {
         for (id, host, port) in core::mem::take(&mut self.pump.to_connect) {
+            // The engine's connection table grows on std: so does the socket table it keys.
+            if usize::from(id.0) >= self.conns.len() {
+                self.conns.resize_with(usize::from(id.0) + 1, || None);
+            }
             match self.conns.get_mut(usize::from(id.0)) {
                 Some(slot) => {
                     let c = Conn::connect(id, host, port, self.opts);
-                    log::debug!("kprod: connecting to {}", c.peer);
+                    log::debug!(target: CONN_LOG, "kprod: connecting to {}", c.peer);
                     // A connection still in the slot is replaced (and closed by the drop).
                     *slot = Some(c);
                 }
                 None => {
-                    let why = "no such connection slot".to_owned();
-                    self.inputs.lost.push((id, format!("{host}:{port}"), false, why));
+                    let down = LinkDown::Connect(std::io::Error::other("no such connection slot"));
+                    self.inputs.lost.push((id, format!("{host}:{port}"), down));
                 }
             }
         }
@@ -247,10 +237,9 @@ impl Driver {
                 news = true;
             }
             news |= polled.wrote && self.pump.throttled;
-            if let Some(why) = polled.lost {
-                let was_open = c.is_open();
+            if let Some(down) = polled.lost {
                 if let Some(c) = slot.take() {
-                    self.inputs.lost.push((c.id, c.peer, was_open, why));
+                    self.inputs.lost.push((c.id, c.peer, down));
                 }
                 news = true;
             }
@@ -274,12 +263,7 @@ struct StopGuard(Arc<AsyncShared>);
 
 impl Drop for StopGuard {
     fn drop(&mut self) {
-        let left = {
-            let mut st = self.0.lock();
-            st.io_stopped = true;
-            st.dispatching = false;
-            st.registry.fail_all(&Error::Closed)
-        };
+        let left = self.0.lock().stop();
         if std::thread::panicking() {
             log::error!("kprod: the driver task panicked; {} batch(es) fail with Closed", left.len());
         } else if !left.is_empty() {

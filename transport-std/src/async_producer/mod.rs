@@ -19,11 +19,11 @@ use tokio::sync::Notify;
 
 pub use self::future::DeliveryFuture;
 use crate::config::ProducerConfig;
-use crate::error::{BlockedOn, Error};
-use crate::producer::{blocked_error, build_engine, partition_count, Serialized};
+use crate::error::Error;
 use crate::record::{Record, RecordMetadata};
+use crate::send::{blocked_error, partition_count, Serialized};
 use crate::serializer::{BytesSerializer, Serializer, StringSerializer};
-use crate::shared::{lock_state, Clock, State};
+use crate::state::{build_engine, lock_state, Clock, State};
 
 /// What the producer handles and the driver task share.
 pub(crate) struct AsyncShared {
@@ -264,7 +264,8 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
         let start = StdInstant::now();
         let deadline = deadline_after(start, self.inner.max_block);
         // The first attempt (the common case) uses the reading just taken.
-        let mut now = shared.clock.at(start);
+        let first = shared.clock.at(start);
+        let mut now = first;
         loop {
             // Registered before the attempt, so progress made right after it is not missed.
             let mut progress = pin!(shared.progress.notified());
@@ -284,7 +285,8 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
             if StdInstant::now() >= deadline
                 || tokio::time::timeout_at(deadline.into(), progress).await.is_err()
             {
-                return Err(blocked_error(topic, err, start.elapsed()));
+                let cause = shared.lock().cause_since(first);
+                return Err(blocked_error(topic, err, start.elapsed(), cause));
             }
             now = shared.clock.now();
         }
@@ -312,10 +314,10 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
     /// for the deadline. The close goes on if this future is dropped.
     pub async fn close(&self, timeout: Duration) -> Result<(), Error> {
         let shared = &*self.inner.shared;
-        start_close(shared, timeout);
+        let started = start_close(shared, timeout);
         let failed = self.wait_for(|st| st.io_stopped).await;
         if failed > 0 {
-            return Err(Error::Timeout { topic: None, blocked_on: BlockedOn::Completion, after: timeout });
+            return Err(Error::completion_timeout(timeout, shared.lock().cause_since(started)));
         }
         Ok(())
     }
@@ -369,15 +371,18 @@ impl<K: ?Sized, V: ?Sized> Drop for Inner<K, V> {
     }
 }
 
-/// Starts (or joins) the close: the engine gets the deadline, the driver a wake-up.
-fn start_close(shared: &AsyncShared, timeout: Duration) {
-    {
+/// Starts (or joins) the close: the engine gets the deadline, the driver a wake-up. Returns
+/// when it started.
+fn start_close(shared: &AsyncShared, timeout: Duration) -> Instant {
+    let now = {
         let mut st = shared.lock();
         let now = shared.clock.now();
         st.closing = true;
         st.engine.close(now + timeout, now);
-    }
+        now
+    };
     shared.wake.notify_one();
+    now
 }
 
 /// `start + limit`, or a far future if that overflows.

@@ -11,6 +11,7 @@ use mio::{Interest, Registry, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::SocketOptions;
+use crate::events::LinkDown;
 use crate::pump::Outbox;
 
 /// How much is read from a socket per `read` call.
@@ -42,11 +43,11 @@ pub(crate) struct Conn {
 }
 
 /// What happened when a connecting socket became ready.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum ConnectStatus {
     Pending,
     Connected,
-    Failed(String),
+    Failed(io::Error),
 }
 
 impl Conn {
@@ -58,23 +59,29 @@ impl Conn {
         (host, port): (&str, u16),
         opts: &SocketOptions,
         registry: &Registry,
-    ) -> io::Result<Self> {
-        let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
+    ) -> Result<Self, LinkDown> {
+        let dns = |error| LinkDown::Dns { host: host.to_owned(), error };
+        let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(dns)?.collect();
+        if addrs.is_empty() {
+            return Err(dns(io::Error::new(ErrorKind::NotFound, "no address")));
+        }
         let peer = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
         let mut rest = addrs.into_iter().rev().collect::<Vec<_>>();
         let deadline = StdInstant::now() + opts.connect_timeout;
-        let mut last = io::Error::new(ErrorKind::NotFound, format!("{peer} resolved to no address"));
+        let mut last = None;
         while let Some(addr) = rest.pop() {
             match open(addr, opts) {
                 Ok(mut sock) => {
-                    registry.register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)?;
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    registry.register(&mut sock, token, interest).map_err(LinkDown::Connect)?;
                     let phase = Phase::Connecting { deadline };
                     return Ok(Self { id, token, phase, peer, sock, rest, out: Outbox::default(), rx: Vec::new() });
                 }
-                Err(e) => last = e,
+                Err(e) => last = Some(e),
             }
         }
-        Err(last)
+        // `addrs` is not empty, so the loop ran and set `last`.
+        Err(LinkDown::Connect(last.unwrap_or_else(|| ErrorKind::NotFound.into())))
     }
 
     /// Checks a connecting socket after a readiness event (or its deadline, `expired`). On a
@@ -84,15 +91,17 @@ impl Conn {
             return ConnectStatus::Connected;
         };
         let failure = match self.sock.take_error() {
-            Ok(Some(e)) | Err(e) => Some(e.to_string()),
+            Ok(Some(e)) | Err(e) => Some(e),
             Ok(None) => match self.sock.peer_addr() {
                 Ok(_) => {
                     self.phase = Phase::Open;
                     return ConnectStatus::Connected;
                 }
                 Err(e) if e.kind() == ErrorKind::NotConnected && !expired => None,
-                Err(e) if e.kind() == ErrorKind::NotConnected => Some("connect timed out".to_owned()),
-                Err(e) => Some(e.to_string()),
+                Err(e) if e.kind() == ErrorKind::NotConnected => {
+                    Some(io::Error::new(ErrorKind::TimedOut, "connect timed out"))
+                }
+                Err(e) => Some(e),
             },
         };
         let Some(why) = failure else {

@@ -1,15 +1,15 @@
 //! The IO thread: owns the sockets, feeds the engine, and sleeps in `mio::Poll` until a socket
 //! is ready, the engine's next deadline, or a user thread wakes it.
 //!
-//! One round (see `shared.rs` for the locking):
+//! One round (see `state.rs` for the locking):
 //! 1. under the lock: give the engine what the last wait produced (connects, bytes read,
-//!    disconnects), then `handle_timeout`, then drain in the documented order:
-//!    `poll_transmit` until `None` (frames go to per-connection outboxes), then `poll_event`
-//!    until `None` (connects are queued, closes done, completions taken out of the registry),
-//!    then `poll_timeout`;
+//!    disconnects), then `handle_timeout`, then the engine's drain loop (`pump.rs`: frames go
+//!    to per-connection outboxes, connects are queued, closes done, completions taken out of
+//!    the registry), then `poll_timeout`;
 //! 2. without the lock: resolve completions and run callbacks, start queued connects (DNS
 //!    is blocking, so it must not hold the lock), write outboxes;
-//! 3. wait for readiness until the deadline.
+//! 3. wait for readiness until the engine's deadline (or a connect's), exactly: the engine
+//!    acts on every deadline it names.
 
 use core::time::Duration;
 use std::cell::Cell;
@@ -18,15 +18,15 @@ use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
 use kprod_core::producer::conn::ConnId;
-use kprod_core::producer::Producer as Engine;
 use kprod_core::time::Instant;
 use mio::{Events, Poll, Token};
 
+use super::net::{ConnectStatus, Conn, Phase};
+use super::shared::Shared;
 use crate::config::SocketOptions;
-use crate::error::Error;
-use crate::net::{ConnectStatus, Conn, Phase};
-use crate::pump::{Links, Pump};
-use crate::shared::Shared;
+use crate::events::{LinkDown, CONN_LOG};
+use crate::pump::{wait_until, Pump, Sockets};
+use crate::state::State;
 
 /// The waker's token; sockets get tokens counting up from 0.
 pub(crate) const WAKER: Token = Token(usize::MAX);
@@ -48,8 +48,8 @@ pub(crate) fn on_io_thread() -> bool {
 struct Inputs {
     connected: Vec<ConnId>,
     readable: Vec<ConnId>,
-    /// Connections lost: the token they had (`None`: never opened) and why.
-    lost: Vec<(ConnId, Option<Token>, String)>,
+    /// Connections lost: the token they had (`None`: never opened), their broker, and why.
+    lost: Vec<(ConnId, Option<Token>, String, LinkDown)>,
 }
 
 impl Inputs {
@@ -114,39 +114,23 @@ impl IoLoop {
         st.io_sleeping = false;
         let now = shared.now();
         shared.clock().resync_wall();
-        let mut progressed = self.apply_inputs(&mut st.engine, now);
-        st.engine.handle_timeout(now);
-        let mut links = StdLinks { conns: &mut self.conns, lingering: &mut self.lingering, registry: self.poll.registry() };
-        progressed |= self.pump.drain(&mut links, st, now);
-        let exit = st.closing && st.engine.pending_batches() == 0 && st.registry.is_empty();
-        if !self.pump.completed.is_empty() {
-            st.dispatching = true;
-        }
-        if progressed && st.wake_waiters() {
+        let had_inputs = self.apply_inputs(st, now);
+        let mut sockets = StdSockets { conns: &mut self.conns, lingering: &mut self.lingering, registry: self.poll.registry() };
+        let round = self.pump.round(&mut sockets, st, now);
+        if (had_inputs || round.progressed) && st.wake_waiters() {
             shared.progress.notify_all();
         }
-        self.pump.book.log_retries(&st.engine);
-        let deadline = st.engine.poll_timeout();
-        st.io_sleeping = !exit;
+        st.io_sleeping = !round.exit;
         drop(guard);
-        (exit, self.timeout(deadline, now, progressed))
+        (round.exit, self.timeout(round.deadline, now))
     }
 
-    fn apply_inputs(&mut self, engine: &mut Engine<'static>, now: Instant) -> bool {
+    fn apply_inputs(&mut self, st: &mut State, now: Instant) -> bool {
         let any = !self.inputs.is_empty();
-        for id in self.inputs.connected.drain(..) {
-            if let Some(c) = self.conns.get(usize::from(id.0)).and_then(Option::as_ref) {
-                self.pump.book.connected(id, &c.peer);
-                engine.handle_connected(id, now);
-            }
-        }
-        for id in self.inputs.readable.drain(..) {
-            if let Some(c) = self.conns.get_mut(usize::from(id.0)).and_then(Option::as_mut) {
-                let used = engine.handle_read(id, &c.rx, now);
-                c.rx.drain(..used.min(c.rx.len()));
-            }
-        }
-        for (id, token, why) in core::mem::take(&mut self.inputs.lost) {
+        let mut sockets = StdSockets { conns: &mut self.conns, lingering: &mut self.lingering, registry: self.poll.registry() };
+        let inputs = (&mut self.inputs.connected, &mut self.inputs.readable);
+        self.pump.feed(&mut sockets, st, inputs, now);
+        for (id, token, peer, down) in core::mem::take(&mut self.inputs.lost) {
             let Some(slot) = self.conns.get_mut(usize::from(id.0)) else {
                 continue;
             };
@@ -155,21 +139,16 @@ impl IoLoop {
                 continue; // already replaced or reported
             }
             if let Some(mut c) = slot.take() {
-                if c.phase == Phase::Open {
-                    log::warn!("kprod: connection to {} lost: {why}", c.peer);
-                } else {
-                    self.pump.book.connect_failed(id, &c.peer, &why);
-                }
                 c.deregister(self.poll.registry());
             }
-            engine.handle_disconnected(id, now);
+            self.pump.book.link_down(st, id, &peer, down, now);
         }
         any
     }
 
     /// How long to wait: until the engine's deadline or the first connect deadline.
-    fn timeout(&mut self, deadline: Option<Instant>, now: Instant, progressed: bool) -> Option<Duration> {
-        let mut wait = self.pump.timeout(deadline, now, progressed);
+    fn timeout(&self, deadline: Option<Instant>, now: Instant) -> Option<Duration> {
+        let mut wait = wait_until(deadline, now);
         let now_std = self.shared.std_at(now);
         for d in self.conns.iter().flatten().filter_map(Conn::deadline) {
             let left = d.saturating_duration_since(now_std);
@@ -198,8 +177,14 @@ impl IoLoop {
 
     fn connect_queued(&mut self) {
         for (id, host, port) in core::mem::take(&mut self.pump.to_connect) {
+            // The engine's connection table grows on std: so does the socket table it keys.
+            if usize::from(id.0) >= self.conns.len() {
+                self.conns.resize_with(usize::from(id.0) + 1, || None);
+            }
+            let peer = format!("{host}:{port}");
             let Some(slot) = self.conns.get_mut(usize::from(id.0)) else {
-                self.inputs.lost.push((id, None, "no such connection slot".into()));
+                let down = LinkDown::Connect(std::io::Error::other("no such connection slot"));
+                self.inputs.lost.push((id, None, peer, down));
                 continue;
             };
             if let Some(mut old) = slot.take() {
@@ -209,13 +194,10 @@ impl IoLoop {
             self.next_token = self.next_token.wrapping_add(1) % WAKER.0;
             match Conn::connect(id, token, (&host, port), &self.opts, self.poll.registry()) {
                 Ok(c) => {
-                    log::debug!("kprod: connecting to {}", c.peer);
+                    log::debug!(target: CONN_LOG, "kprod: connecting to {}", c.peer);
                     *slot = Some(c);
                 }
-                Err(e) => {
-                    self.pump.book.connect_failed(id, &format!("{host}:{port}"), &e.to_string());
-                    self.inputs.lost.push((id, None, e.to_string()));
-                }
+                Err(down) => self.inputs.lost.push((id, None, peer, down)),
             }
         }
     }
@@ -224,7 +206,7 @@ impl IoLoop {
         for c in self.conns.iter_mut().flatten() {
             if c.unsent() > 0 && c.phase == Phase::Open {
                 if let Err(e) = c.flush() {
-                    self.inputs.lost.push((c.id, Some(c.token), e.to_string()));
+                    self.inputs.lost.push((c.id, Some(c.token), c.peer.clone(), LinkDown::Lost(e)));
                 }
             }
         }
@@ -258,7 +240,9 @@ impl IoLoop {
                     match c.check_connect(&self.opts, registry, false) {
                         ConnectStatus::Connected => self.inputs.connected.push(c.id),
                         ConnectStatus::Pending => {}
-                        ConnectStatus::Failed(why) => self.inputs.lost.push((c.id, Some(c.token), why)),
+                        ConnectStatus::Failed(e) => {
+                            self.inputs.lost.push((c.id, Some(c.token), c.peer.clone(), LinkDown::Connect(e)));
+                        }
                     }
                     continue;
                 }
@@ -268,16 +252,15 @@ impl IoLoop {
                 }
                 let err = err.or_else(|| c.flush().err());
                 if let Some(e) = err {
-                    let why = if e.kind() == ErrorKind::UnexpectedEof { "closed by the broker".into() } else { e.to_string() };
-                    self.inputs.lost.push((c.id, Some(c.token), why));
+                    self.inputs.lost.push((c.id, Some(c.token), c.peer.clone(), LinkDown::Lost(e)));
                 }
             }
         }
         let now = StdInstant::now();
         for c in self.conns.iter_mut().flatten() {
             if c.deadline().is_some_and(|d| d <= now) {
-                if let ConnectStatus::Failed(why) = c.check_connect(&self.opts, registry, true) {
-                    self.inputs.lost.push((c.id, Some(c.token), why));
+                if let ConnectStatus::Failed(e) = c.check_connect(&self.opts, registry, true) {
+                    self.inputs.lost.push((c.id, Some(c.token), c.peer.clone(), LinkDown::Connect(e)));
                 }
             }
         }
@@ -300,15 +283,14 @@ impl IoLoop {
     }
 }
 
-/// Marks the IO thread stopped however it ends, and fails whatever still waits.
 /// The IO thread's connections, as the pump sees them.
-struct StdLinks<'a> {
+struct StdSockets<'a> {
     conns: &'a mut Vec<Option<Conn>>,
     lingering: &'a mut Vec<(Conn, StdInstant)>,
     registry: &'a mio::Registry,
 }
 
-impl Links for StdLinks<'_> {
+impl Sockets for StdSockets<'_> {
     fn queue(&mut self, conn: ConnId, frame: &[u8]) -> bool {
         match self.conns.get_mut(usize::from(conn.0)).and_then(Option::as_mut) {
             Some(c) if c.phase == Phase::Open => {
@@ -325,7 +307,7 @@ impl Links for StdLinks<'_> {
 
     fn close(&mut self, conn: ConnId) {
         if let Some(mut c) = self.conns.get_mut(usize::from(conn.0)).and_then(Option::take) {
-            log::debug!("kprod: closing connection to {}", c.peer);
+            log::debug!(target: CONN_LOG, "kprod: closing connection to {}", c.peer);
             if c.unsent() > 0 {
                 self.lingering.push((c, StdInstant::now() + LINGER));
             } else {
@@ -333,18 +315,22 @@ impl Links for StdLinks<'_> {
             }
         }
     }
+
+    fn peer(&self, conn: ConnId) -> Option<&str> {
+        self.conns.get(usize::from(conn.0)).and_then(Option::as_ref).map(|c| c.peer.as_str())
+    }
+
+    fn rx(&mut self, conn: ConnId) -> Option<&mut Vec<u8>> {
+        self.conns.get_mut(usize::from(conn.0)).and_then(Option::as_mut).map(|c| &mut c.rx)
+    }
 }
 
+/// Marks the IO thread stopped however it ends, and fails whatever still waits.
 struct StopGuard(Arc<Shared>);
 
 impl Drop for StopGuard {
     fn drop(&mut self) {
-        let left = {
-            let mut st = self.0.lock();
-            st.io_stopped = true;
-            st.io_sleeping = false;
-            st.registry.fail_all(&Error::Closed)
-        };
+        let left = self.0.lock().stop();
         if std::thread::panicking() {
             log::error!("kprod: the IO thread panicked; {} batch(es) fail with Closed", left.len());
         }

@@ -1,24 +1,31 @@
-//! [`Producer`]: the blocking, thread-safe producer handle.
+//! The blocking driver: [`Producer`], the thread-safe handle, and its IO thread (`io.rs`) over
+//! nonblocking `mio` sockets (`net.rs`), sharing [`shared::Shared`] (the engine's state, a
+//! condvar and the IO thread's waker).
+
+mod io;
+mod net;
+mod shared;
 
 use core::marker::PhantomData;
-use std::borrow::Cow;
 use core::time::Duration;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant as StdInstant;
 
 use kprod_core::producer::metrics::Metrics;
-use kprod_core::producer::{Producer as Engine, ProducerRecord, SendError, Storage};
+use kprod_core::producer::SendError;
 use kprod_core::time::Instant;
 use mio::Poll;
 
+use self::io::{on_io_thread, IoLoop, WAKER};
+use self::shared::Shared;
 use crate::config::ProducerConfig;
 use crate::delivery::{Callback, DeliveryHandle};
-use crate::error::{BlockedOn, Error};
-use crate::io::{on_io_thread, IoLoop, WAKER};
+use crate::error::Error;
 use crate::record::{Record, RecordMetadata};
+use crate::send::{blocked_error, partition_count, Serialized};
 use crate::serializer::{BytesSerializer, Serializer, StringSerializer};
-use crate::shared::{Shared, State};
+use crate::state::{build_engine, State};
 
 /// A Kafka producer with its network IO on a background thread.
 ///
@@ -179,7 +186,8 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
         // record's timestamp and the deadline.
         let start = StdInstant::now();
         let deadline = start + self.block_limit();
-        let mut now = self.shared.clock().at(start);
+        let first = self.shared.clock().at(start);
+        let mut now = first;
         let mut st = self.shared.lock();
         loop {
             if st.io_stopped {
@@ -199,7 +207,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
             st = guard;
             now = self.shared.now();
             if !time_left {
-                return Err(blocked_error(topic, err, start.elapsed()));
+                return Err(blocked_error(topic, err, start.elapsed(), st.cause_since(first)));
             }
         }
     }
@@ -221,7 +229,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
             let (guard, time_left) = self.shared.wait_until(st, deadline);
             st = guard;
             if !time_left {
-                return Err(Error::Timeout { topic: None, blocked_on: BlockedOn::Completion, after: timeout });
+                return Err(Error::completion_timeout(timeout, st.cause_since(now)));
             }
         }
     }
@@ -233,11 +241,11 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
     pub fn close(&self, timeout: Duration) -> Result<(), Error> {
         // From a callback the IO thread cannot be joined: fail what is left at once.
         let timeout = if on_io_thread() { Duration::ZERO } else { timeout };
+        let started = self.shared.now();
         {
             let mut st = self.shared.lock();
-            let now = self.shared.now();
             st.closing = true;
-            st.engine.close(now + timeout, now);
+            st.engine.close(started + timeout, started);
             self.shared.wake_io(&mut st);
         }
         if on_io_thread() {
@@ -258,9 +266,9 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
                 }
             }
         }
-        let failed = self.shared.lock().failed_on_close;
-        if failed > 0 {
-            return Err(Error::Timeout { topic: None, blocked_on: BlockedOn::Completion, after: timeout });
+        let st = self.shared.lock();
+        if st.failed_on_close > 0 {
+            return Err(Error::completion_timeout(timeout, st.cause_since(started)));
         }
         Ok(())
     }
@@ -301,14 +309,6 @@ impl<K: ?Sized, V: ?Sized> Drop for Producer<K, V> {
     }
 }
 
-/// The engine for `config` (every driver builds it so).
-pub(crate) fn build_engine(config: &ProducerConfig) -> Result<Engine<'static>, Error> {
-    let valid = config.validate()?;
-    let storage = Storage::with_capacity(valid.config(), config.capacities);
-    let bootstrap: Vec<(&str, u16)> = config.bootstrap.iter().map(|(h, p)| (h.as_str(), *p)).collect();
-    Engine::new(valid, &bootstrap, storage, Instant::ZERO).map_err(|e| Error::Config(format!("cannot build the producer: {e:?}")))
-}
-
 /// Who hears about a record's delivery.
 enum Waiter {
     /// A [`DeliveryHandle`] returned by `send`.
@@ -317,61 +317,6 @@ enum Waiter {
     Callback(Callback),
     /// The delivery listener, with this tag.
     Tag(u64),
-}
-
-/// A record's key and value as bytes.
-pub(crate) struct Serialized<'a> {
-    key: Option<Cow<'a, [u8]>>,
-    value: Option<Cow<'a, [u8]>>,
-}
-
-impl<'a> Serialized<'a> {
-    /// Runs the serializers (on the caller's thread, before any lock).
-    pub(crate) fn new<K: ?Sized, V: ?Sized>(
-        record: &Record<'a, K, V>,
-        key_serializer: &dyn Serializer<K>,
-        value_serializer: &dyn Serializer<V>,
-    ) -> Result<Self, Error> {
-        let topic = record.topic;
-        let key = record.key.map(|k| key_serializer.serialize(topic, k)).transpose()?;
-        let value = record.value.map(|v| value_serializer.serialize(topic, v)).transpose()?;
-        Ok(Self { key, value })
-    }
-
-    /// The engine's view of `record` with these bytes; `now_ms` (the wall clock at the send)
-    /// is its timestamp if it has none.
-    pub(crate) fn record<'r, K: ?Sized, V: ?Sized>(&'r self, record: &Record<'r, K, V>, now_ms: i64) -> ProducerRecord<'r> {
-        ProducerRecord {
-            topic: record.topic,
-            partition: record.partition,
-            key: self.key.as_deref(),
-            value: self.value.as_deref(),
-            headers: record.headers,
-            timestamp: record.timestamp.unwrap_or(now_ms),
-        }
-    }
-}
-
-/// `topic`'s partition count, once its metadata is known (a retriable error until then).
-pub(crate) fn partition_count(engine: &mut Engine<'static>, topic: &str, now: Instant) -> Result<u32, SendError> {
-    // The engine learns a topic from `send`. A record for a partition that cannot exist is
-    // refused with the partition count once the metadata is known, and never buffered.
-    let probe = ProducerRecord { topic, partition: Some(u32::MAX), key: None, value: None, headers: &[], timestamp: 0 };
-    match engine.send(&probe, now) {
-        Err(SendError::InvalidPartition { count, .. }) => Ok(count),
-        Ok(_) => unreachable!("partition u32::MAX never exists"),
-        Err(e) => Err(e),
-    }
-}
-
-/// The timeout error for a `max.block.ms` wait that ended on `err`.
-pub(crate) fn blocked_error(topic: &str, err: SendError, after: Duration) -> Error {
-    let blocked_on = match err {
-        SendError::BufferFull => BlockedOn::Buffer,
-        SendError::Topic(code) => BlockedOn::Metadata(Some(code)),
-        _ => BlockedOn::Metadata(None),
-    };
-    Error::Timeout { topic: Some(topic.to_owned()), blocked_on, after }
 }
 
 #[cfg(test)]

@@ -1,51 +1,55 @@
-//! What the user threads and the IO thread share: the engine and the completion registry
-//! behind one mutex, a condvar for waiters, and the IO thread's waker.
+//! What a producer's handles and its driver (the blocking IO thread or the tokio task) share
+//! behind one mutex: the engine, the completion registry, the close and stop flags and the last
+//! connection error; and the engine's clock.
 //!
 //! # Locking
 //! One `Mutex<State>`. A user thread holds it for one `engine.send` (which copies the record
-//! into the engine's arena) and the registration of its handle; the IO thread holds it to feed
+//! into the engine's arena) and the registration of its handle; the driver holds it to feed
 //! the engine what the sockets gave and to drain its outputs into per-connection outboxes.
 //! Socket reads and writes, DNS, connects and callbacks all run outside the lock.
-//!
-//! # Waking
-//! The IO thread sets `io_sleeping` before it waits in `mio::Poll`. A user thread whose call
-//! may have moved the engine's next deadline earlier (a record that opened a new batch, a
-//! record waiting for metadata, `flush`, `close`) wakes it through the `mio::Waker` if that
-//! flag is set, and clears it, so a burst of sends costs one wake-up. Waiting user threads
-//! (`send` on a full buffer or missing metadata, `flush`, `close`, `partitions_for`) count
-//! themselves in `waiters` and sleep on `progress`, which the IO thread signals after a round
-//! that changed something.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Instant as StdInstant, SystemTime, UNIX_EPOCH};
 
 use kprod_core::producer::accumulator::BatchId;
-use kprod_core::producer::Producer as Engine;
+use kprod_core::producer::{Producer as Engine, Storage};
 use kprod_core::time::Instant;
 
-use crate::delivery::{Listener, Registry};
+use crate::config::ProducerConfig;
+use crate::delivery::{Completed, Registry};
+use crate::error::{ConnectionError, Error};
 
 /// State behind the lock.
 pub(crate) struct State {
     pub(crate) engine: Engine<'static>,
     pub(crate) registry: Registry,
-    /// The IO thread is (about to be) waiting in `poll`: wake it for new work.
+    /// The blocking IO thread is (about to be) waiting in `poll`: wake it for new work.
     pub(crate) io_sleeping: bool,
-    /// User threads waiting on `progress`.
+    /// Blocking user threads waiting on `progress`.
     pub(crate) waiters: usize,
     /// Those of `waiters` that wait for buffer space (a `send` refused with a full buffer).
     pub(crate) space_waiters: usize,
     /// Free buffer bytes that wake `space_waiters` (a quarter of `buffer.memory`).
     space_low_water: usize,
-    /// The IO thread took completions out of the registry and is resolving them.
+    /// The driver took completions out of the registry and is resolving them.
     pub(crate) dispatching: bool,
     /// `close` was called.
     pub(crate) closing: bool,
-    /// The IO thread has stopped: nothing will complete any more.
+    /// The driver has stopped: nothing will complete any more.
     pub(crate) io_stopped: bool,
     /// Records failed because the close deadline came first.
     pub(crate) failed_on_close: u64,
+    /// The last connection error, for timeout errors to name.
+    last_error: Option<LastError>,
+}
+
+/// A connection error and when it happened.
+struct LastError {
+    error: Arc<ConnectionError>,
+    at: Instant,
+    /// A connection came up after it.
+    healed: bool,
 }
 
 impl State {
@@ -63,6 +67,7 @@ impl State {
             closing: false,
             io_stopped: false,
             failed_on_close: 0,
+            last_error: None,
         }
     }
     /// Whether progress should wake the user threads waiting on `progress`. Threads waiting
@@ -75,12 +80,48 @@ impl State {
             || (self.space_waiters > 0 && self.engine.free_buffer() >= self.space_low_water)
     }
 
-
     /// Whether every record registered up to `mark` (`Registry::newest` when a flush began)
     /// is complete and resolved.
     pub(crate) fn flushed(&self, mark: Option<BatchId>) -> bool {
         mark.is_none_or(|m| self.registry.oldest().is_none_or(|o| o > m)) && !self.dispatching
     }
+
+    /// The driver stopped (returned, panicked, or was dropped): nothing completes any more.
+    /// Returns every batch still waiting, failed with [`Error::Closed`], to resolve outside the
+    /// lock.
+    pub(crate) fn stop(&mut self) -> Vec<Completed> {
+        self.io_stopped = true;
+        self.io_sleeping = false;
+        self.dispatching = false;
+        self.registry.fail_all(&Error::Closed)
+    }
+
+    /// Remembers `error` as the last connection error.
+    pub(crate) fn note_error(&mut self, error: ConnectionError, now: Instant) {
+        self.last_error = Some(LastError { error: Arc::new(error), at: now, healed: false });
+    }
+
+    /// A connection came up: the last error may no longer explain a wait that starts now.
+    pub(crate) fn note_connected(&mut self) {
+        if let Some(last) = &mut self.last_error {
+            last.healed = true;
+        }
+    }
+
+    /// The last connection error, if it may explain a wait that began at `since`: it happened
+    /// since then, or no connection has come up after it.
+    pub(crate) fn cause_since(&self, since: Instant) -> Option<Arc<ConnectionError>> {
+        let last = self.last_error.as_ref()?;
+        (last.at >= since || !last.healed).then(|| Arc::clone(&last.error))
+    }
+}
+
+/// The engine for `config` (both drivers build it so).
+pub(crate) fn build_engine(config: &ProducerConfig) -> Result<Engine<'static>, Error> {
+    let valid = config.validate()?;
+    let storage = Storage::with_capacity(valid.config(), config.capacities);
+    let bootstrap: Vec<(&str, u16)> = config.bootstrap.iter().map(|(h, p)| (h.as_str(), *p)).collect();
+    Engine::new(valid, &bootstrap, storage, Instant::ZERO).map_err(|e| Error::Config(format!("cannot build the producer: {e:?}")))
 }
 
 /// The engine's clock: microseconds since the producer was built. It also gives record
@@ -134,102 +175,6 @@ impl Clock {
 pub(crate) fn lock_state(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
-
-/// Shared between the `Producer` handle(s) and the IO thread.
-pub(crate) struct Shared {
-    pub(crate) state: Mutex<State>,
-    pub(crate) progress: Condvar,
-    pub(crate) waker: mio::Waker,
-    /// The delivery listener, once set (`Producer::set_delivery_listener`).
-    pub(crate) listener: OnceLock<Listener>,
-    clock: Clock,
-}
-
-impl Shared {
-    pub(crate) fn new(engine: Engine<'static>, waker: mio::Waker, start: StdInstant) -> Self {
-        Self {
-            state: Mutex::new(State::new(engine)),
-            progress: Condvar::new(),
-            waker,
-            listener: OnceLock::new(),
-            clock: Clock::new(start),
-        }
-    }
-
-    /// Locks the state (see [`lock_state`]).
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        lock_state(&self.state)
-    }
-
-    /// The engine's clock: microseconds since the producer was built.
-    pub(crate) fn now(&self) -> Instant {
-        self.clock.now()
-    }
-
-    /// The std instant of an engine instant.
-    pub(crate) fn std_at(&self, t: Instant) -> StdInstant {
-        self.clock.std_at(t)
-    }
-
-    /// The engine's clock (also the source of record timestamps).
-    pub(crate) const fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
-    /// Wakes the IO thread if it sleeps (call with the lock held).
-    pub(crate) fn wake_io(&self, state: &mut State) {
-        if state.io_sleeping {
-            state.io_sleeping = false;
-            if let Err(e) = self.waker.wake() {
-                log::error!("kprod: cannot wake the IO thread: {e}");
-            }
-        }
-    }
-
-    /// Waits on `progress` until `deadline`; returns the guard and whether time is left.
-    pub(crate) fn wait_until<'a>(
-        &'a self,
-        state: MutexGuard<'a, State>,
-        deadline: StdInstant,
-    ) -> (MutexGuard<'a, State>, bool) {
-        self.wait(state, deadline, false)
-    }
-
-    /// [`Shared::wait_until`] for a thread that waits for buffer space (see
-    /// [`State::wake_waiters`]). It also looks again by itself every [`SPACE_RECHECK`]: if
-    /// batches stuck on an unavailable partition hold most of the buffer, the space the others
-    /// free may never reach the wake-up mark, and a send that fits must not wait for
-    /// `max.block.ms` regardless.
-    pub(crate) fn wait_for_space<'a>(
-        &'a self,
-        state: MutexGuard<'a, State>,
-        deadline: StdInstant,
-    ) -> (MutexGuard<'a, State>, bool) {
-        let recheck = StdInstant::now() + SPACE_RECHECK;
-        self.wait(state, deadline.min(recheck), true)
-    }
-
-    fn wait<'a>(
-        &'a self,
-        mut state: MutexGuard<'a, State>,
-        deadline: StdInstant,
-        for_space: bool,
-    ) -> (MutexGuard<'a, State>, bool) {
-        let left = deadline.saturating_duration_since(StdInstant::now());
-        if left.is_zero() {
-            return (state, false);
-        }
-        state.waiters += 1;
-        state.space_waiters += usize::from(for_space);
-        let mut state = self.progress.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
-        state.waiters -= 1;
-        state.space_waiters -= usize::from(for_space);
-        (state, true)
-    }
-}
-
-/// How often a thread waiting for buffer space looks again without being woken.
-const SPACE_RECHECK: core::time::Duration = core::time::Duration::from_millis(20);
 
 /// Milliseconds since the Unix epoch, by the system clock (0 before 1970).
 fn wall_clock_ms() -> i64 {

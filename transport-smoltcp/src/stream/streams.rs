@@ -1,0 +1,298 @@
+//! [`Streams`]: everything of the stream driver but the engine (the connector, the clock, the
+//! buffers, the open streams and the frame being written), and [`Drain`]: the streams as the
+//! engine's [`Links`] during one poll's `Producer::drain`.
+//!
+//! Nothing here calls the engine. Where a stream fails, its engine connections are handed back
+//! ([`Users`]) for the caller to disconnect; during the drain they wait in [`Streams::lost`]
+//! (and no frame is taken meanwhile) until the poll tells the engine after the drain.
+
+use embedded_io::{ErrorType, Write, WriteReady};
+use heapless::Vec;
+use kprod_core::producer::conn::ConnId;
+use kprod_core::producer::{Connecting, Event as EngineEvent, Links, Transmit};
+use kprod_core::time::Instant;
+
+use super::link::{Host, Link};
+use super::{Clock, Connector, Event, EventOf, LinkError, Release, MAX_SHARES_PER_STREAM};
+
+/// The [`LinkError`] type of a driver with connector `C`.
+pub(super) type LinkErrorOf<C> = LinkError<<C as Connector>::Error, <<C as Connector>::Stream as ErrorType>::Error>;
+
+/// The engine connections of a stream that failed: the engine must hear they are gone.
+pub(super) type Users = Vec<ConnId, MAX_SHARES_PER_STREAM>;
+
+/// A frame being written: `tx[written..len]` still goes to stream slot `link`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PendingTx {
+    pub(super) link: usize,
+    pub(super) len: usize,
+    pub(super) written: usize,
+}
+
+/// The driver's streams and buffers: at most `N` open streams.
+pub(super) struct Streams<'a, C: Connector, K: Clock, const N: usize> {
+    pub(super) connector: C,
+    pub(super) clock: K,
+    pub(super) tx: &'a mut [u8],
+    pub(super) rx: &'a mut [u8],
+    pub(super) links: [Option<Link<C::Stream>>; N],
+    pub(super) pending: Option<PendingTx>,
+    /// The frame size last reported as not fitting `tx` (reported once per stall).
+    pub(super) tx_stall: Option<usize>,
+    /// `write` calls left in this poll.
+    pub(super) write_budget: usize,
+    /// Connections of a stream that failed during the drain, but for the one whose frame it
+    /// was (the drain tells the engine of that one): the poll tells the engine after the drain.
+    pub(super) lost: Users,
+}
+
+impl<'a, C: Connector, K: Clock, const N: usize> Streams<'a, C, K, N> {
+    pub(super) fn new(connector: C, clock: K, tx: &'a mut [u8], rx: &'a mut [u8]) -> Self {
+        Self {
+            connector,
+            clock,
+            tx,
+            rx,
+            links: core::array::from_fn(|_| None),
+            pending: None,
+            tx_stall: None,
+            write_budget: 0,
+            lost: Users::new(),
+        }
+    }
+
+    /// The stream slot serving engine connection `conn`.
+    pub(super) fn link_of(&self, conn: ConnId) -> Option<usize> {
+        self.links.iter().position(|l| l.as_ref().is_some_and(|l| l.serves(conn)))
+    }
+
+    /// Bytes of the receive buffer per stream slot.
+    pub(super) fn share(&self) -> usize {
+        self.rx.len() / N
+    }
+
+    /// Streams open now.
+    pub(super) fn open_streams(&self) -> usize {
+        self.links.iter().flatten().count()
+    }
+
+    /// Writes the pending frame while the stream takes bytes without blocking, within the
+    /// poll's write budget. Returns whether anything happened, or the users of the stream if
+    /// it failed.
+    pub(super) fn write_pending(&mut self, on_event: &mut impl FnMut(EventOf<'_, C>)) -> Result<bool, Users> {
+        let mut busy = false;
+        while let Some(p) = self.pending {
+            if self.write_budget == 0 {
+                return Ok(true);
+            }
+            let Some(link) = self.links[p.link].as_mut() else {
+                self.pending = None;
+                break;
+            };
+            self.write_budget -= 1;
+            let written = match link.stream.write_ready() {
+                Ok(false) => break,
+                Ok(true) => link.stream.write(&self.tx[p.written..p.len]),
+                Err(e) => Err(e),
+            };
+            busy = true;
+            match written {
+                Ok(0) => return Err(self.fail_link(p.link, LinkError::WriteZero, on_event)),
+                Ok(n) => {
+                    link.dirty = true;
+                    let written = p.written + n.min(p.len - p.written);
+                    self.pending = (written < p.len).then_some(PendingTx { written, ..p });
+                }
+                Err(e) => return Err(self.fail_link(p.link, LinkError::Write(e), on_event)),
+            }
+        }
+        Ok(busy)
+    }
+
+    /// Queues the frame the engine wrote into `tx` on `t.conn`'s stream and starts writing it.
+    /// Fails with the stream's users if the connection has no stream (none then) or the stream
+    /// failed.
+    fn start_frame(&mut self, t: Transmit, on_event: &mut impl FnMut(EventOf<'_, C>)) -> Result<(), Users> {
+        // Every lost stream is reported to the engine at once, so it does not write for a
+        // connection without one; if it did, the request is retried.
+        let i = self.link_of(t.conn).ok_or(Users::new())?;
+        let full = self.links[i].as_mut().is_some_and(|l| t.expects_response && l.expected.push_back(Some(t.conn)).is_err());
+        if full {
+            return Err(self.fail_link(i, LinkError::TooManyRequests, on_event));
+        }
+        self.pending = Some(PendingTx { link: i, len: t.len, written: 0 });
+        self.write_pending(on_event).map(|_| ())
+    }
+
+    /// Gives engine connection `conn` a stream to `host:port`: the one already open to that
+    /// address, or a new one from the connector in a free slot.
+    fn connect(
+        &mut self,
+        conn: ConnId,
+        host: &str,
+        port: u16,
+        now: Instant,
+        on_event: &mut impl FnMut(EventOf<'_, C>),
+    ) -> Connecting {
+        self.detach(conn);
+        let Ok(host) = Host::try_from(host) else {
+            // The engine's host names fit `Host` (the same limit).
+            on_event(Event::Link { host: "", port, error: LinkError::NoAddress });
+            return Connecting::Failed(now);
+        };
+        if let Some(i) = self.links.iter().position(|l| l.as_ref().is_some_and(|l| l.goes_to(&host, port))) {
+            if self.links[i].as_mut().is_some_and(|l| l.users.push(conn).is_ok()) {
+                return Connecting::Connected(now);
+            }
+            on_event(Event::Link { host: &host, port, error: LinkError::ShareLimit });
+            return Connecting::Failed(now);
+        }
+        if let Err(e) = self.connector.can_reach(&host, port) {
+            on_event(Event::Link { host: &host, port, error: LinkError::Connect(e) });
+            return Connecting::Failed(now);
+        }
+        let Some(i) = self.links.iter().position(Option::is_none) else {
+            on_event(Event::Link { host: &host, port, error: LinkError::NoFreeStream });
+            return Connecting::Failed(now);
+        };
+        let opened = self.connector.connect(&host, port);
+        // Connecting blocks: the engine hears of it at the time it ended.
+        let now = self.clock.now();
+        match opened {
+            Ok(stream) => {
+                let mut link = Link::new(stream, host, port);
+                // A new link has room for its first user (MAX_SHARES_PER_STREAM >= 1).
+                let _ = link.users.push(conn);
+                self.links[i] = Some(link);
+                Connecting::Connected(now)
+            }
+            Err(e) => {
+                on_event(Event::Link { host: &host, port, error: LinkError::Connect(e) });
+                Connecting::Failed(now)
+            }
+        }
+    }
+
+    /// Engine connection `conn` lets go of its stream; the stream is released when nobody
+    /// uses it any more.
+    pub(super) fn detach(&mut self, conn: ConnId) {
+        let Some(i) = self.link_of(conn) else {
+            return;
+        };
+        let unused = self.links[i].as_mut().is_some_and(|l| {
+            l.detach(conn);
+            l.users.is_empty()
+        });
+        if unused {
+            self.release_link(i, Release::Clean);
+        }
+    }
+
+    /// Closes slot `i`'s stream because it failed: reports it and returns the engine
+    /// connections that used it (their requests are retried once the engine hears).
+    pub(super) fn fail_link(&mut self, i: usize, error: LinkErrorOf<C>, on_event: &mut impl FnMut(EventOf<'_, C>)) -> Users {
+        let Some(link) = self.links[i].take() else {
+            return Users::new();
+        };
+        if self.pending.is_some_and(|p| p.link == i) {
+            self.pending = None;
+        }
+        on_event(Event::Link { host: &link.host, port: link.port, error });
+        let users = link.users.clone();
+        self.connector.release(link.stream, Release::Broken);
+        users
+    }
+
+    /// Hands slot `i`'s stream back to the connector: `Clean` only if it is (whole frames,
+    /// nothing owed, not mid-write).
+    fn release_link(&mut self, i: usize, how: Release) {
+        let Some(link) = self.links[i].take() else {
+            return;
+        };
+        let writing = self.pending.is_some_and(|p| p.link == i);
+        if writing {
+            self.pending = None;
+        }
+        let clean = how == Release::Clean && link.is_clean() && !writing;
+        self.connector.release(link.stream, if clean { Release::Clean } else { Release::Broken });
+    }
+
+    /// Releases every stream.
+    pub(super) fn release_all(&mut self, how: Release) {
+        for i in 0..N {
+            self.release_link(i, how);
+        }
+    }
+}
+
+/// The streams as the engine's links during one drain, with the poll's callback.
+pub(super) struct Drain<'d, 'a, C: Connector, K: Clock, const N: usize, F> {
+    pub(super) streams: &'d mut Streams<'a, C, K, N>,
+    pub(super) on_event: &'d mut F,
+    /// Something was reported that is not a frame or an event (a transmit buffer too small).
+    pub(super) busy: bool,
+    /// The links answered with an input (a connect, a frame without a stream): the engine
+    /// may have more to say.
+    pub(super) input: bool,
+}
+
+impl<C: Connector, K: Clock, const N: usize, F: FnMut(EventOf<'_, C>)> Links for Drain<'_, '_, C, K, N, F> {
+    fn tx_buffer(&mut self) -> &mut [u8] {
+        self.streams.tx
+    }
+
+    fn grow_tx(&mut self, needed: usize) -> bool {
+        if self.streams.tx_stall != Some(needed) {
+            self.streams.tx_stall = Some(needed);
+            self.busy = true;
+            (self.on_event)(Event::TxBufferTooSmall { needed, capacity: self.streams.tx.len() });
+        }
+        false
+    }
+
+    fn can_take(&self) -> bool {
+        self.streams.pending.is_none() && self.streams.lost.is_empty()
+    }
+
+    fn take(&mut self, t: Transmit, _: Instant) -> bool {
+        self.streams.tx_stall = None;
+        let Err(mut users) = self.streams.start_frame(t, self.on_event) else {
+            return true;
+        };
+        users.retain(|&c| c != t.conn);
+        self.streams.lost = users;
+        self.input = true;
+        false
+    }
+
+    fn connect(&mut self, conn: ConnId, host: &str, port: u16, now: Instant) -> Connecting {
+        self.input = true;
+        self.streams.connect(conn, host, port, now, self.on_event)
+    }
+
+    fn close(&mut self, conn: ConnId) {
+        self.streams.detach(conn);
+    }
+
+    fn event(&mut self, event: EngineEvent, topic: &str) {
+        let event = match event {
+            EngineEvent::Delivered { batch, partition, base_offset, log_append_time, records, .. } => {
+                Event::Delivered { batch, topic, partition, base_offset, log_append_time, records }
+            }
+            EngineEvent::Failed { batch, partition, records, reason, .. } => {
+                Event::Failed { batch, topic, partition, records, reason }
+            }
+            EngineEvent::Fatal(e) => Event::Fatal(e),
+            // The engine drops the connection for what the broker sent or did not send; its
+            // `Close` follows (the stream stays while other connections use it).
+            EngineEvent::ConnectionFailed { conn, error } => {
+                let link = self.streams.link_of(conn).and_then(|i| self.streams.links[i].as_ref());
+                let (host, port) = link.map_or(("", 0), |l| (l.host.as_str(), l.port));
+                Event::Link { host, port, error: LinkError::Broker(error) }
+            }
+            // The drain hands these to `connect` and `close`.
+            EngineEvent::Connect(_) | EngineEvent::Close(_) => return,
+        };
+        (self.on_event)(event);
+    }
+}

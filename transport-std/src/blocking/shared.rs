@@ -1,0 +1,116 @@
+//! What the blocking [`Producer`](super::Producer) handles and the IO thread share: the
+//! [`State`] behind its mutex, a condvar for waiting user threads, and the IO thread's waker.
+//!
+//! # Waking
+//! The IO thread sets `io_sleeping` before it waits in `mio::Poll`. A user thread whose call
+//! may have moved the engine's next deadline earlier (a record that opened a new batch, a
+//! record waiting for metadata, `flush`, `close`) wakes it through the `mio::Waker` if that
+//! flag is set, and clears it, so a burst of sends costs one wake-up. Waiting user threads
+//! (`send` on a full buffer or missing metadata, `flush`, `close`, `partitions_for`) count
+//! themselves in `waiters` and sleep on `progress`, which the IO thread signals after a round
+//! that changed something.
+
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Instant as StdInstant;
+
+use kprod_core::producer::Producer as Engine;
+use kprod_core::time::Instant;
+
+use crate::delivery::Listener;
+use crate::state::{lock_state, Clock, State};
+
+/// Shared between the `Producer` handle(s) and the IO thread.
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    pub(crate) progress: Condvar,
+    pub(crate) waker: mio::Waker,
+    /// The delivery listener, once set (`Producer::set_delivery_listener`).
+    pub(crate) listener: OnceLock<Listener>,
+    clock: Clock,
+}
+
+impl Shared {
+    pub(crate) fn new(engine: Engine<'static>, waker: mio::Waker, start: StdInstant) -> Self {
+        Self {
+            state: Mutex::new(State::new(engine)),
+            progress: Condvar::new(),
+            waker,
+            listener: OnceLock::new(),
+            clock: Clock::new(start),
+        }
+    }
+
+    /// Locks the state (see [`lock_state`]).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        lock_state(&self.state)
+    }
+
+    /// The engine's clock: microseconds since the producer was built.
+    pub(crate) fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// The std instant of an engine instant.
+    pub(crate) fn std_at(&self, t: Instant) -> StdInstant {
+        self.clock.std_at(t)
+    }
+
+    /// The engine's clock (also the source of record timestamps).
+    pub(crate) const fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Wakes the IO thread if it sleeps (call with the lock held).
+    pub(crate) fn wake_io(&self, state: &mut State) {
+        if state.io_sleeping {
+            state.io_sleeping = false;
+            if let Err(e) = self.waker.wake() {
+                log::error!("kprod: cannot wake the IO thread: {e}");
+            }
+        }
+    }
+
+    /// Waits on `progress` until `deadline`; returns the guard and whether time is left.
+    pub(crate) fn wait_until<'a>(
+        &'a self,
+        state: MutexGuard<'a, State>,
+        deadline: StdInstant,
+    ) -> (MutexGuard<'a, State>, bool) {
+        self.wait(state, deadline, false)
+    }
+
+    /// [`Shared::wait_until`] for a thread that waits for buffer space (see
+    /// [`State::wake_waiters`]). It also looks again by itself every [`SPACE_RECHECK`]: if
+    /// batches stuck on an unavailable partition hold most of the buffer, the space the others
+    /// free may never reach the wake-up mark, and a send that fits must not wait for
+    /// `max.block.ms` regardless.
+    pub(crate) fn wait_for_space<'a>(
+        &'a self,
+        state: MutexGuard<'a, State>,
+        deadline: StdInstant,
+    ) -> (MutexGuard<'a, State>, bool) {
+        let recheck = StdInstant::now() + SPACE_RECHECK;
+        self.wait(state, deadline.min(recheck), true)
+    }
+
+    fn wait<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        deadline: StdInstant,
+        for_space: bool,
+    ) -> (MutexGuard<'a, State>, bool) {
+        let left = deadline.saturating_duration_since(StdInstant::now());
+        if left.is_zero() {
+            return (state, false);
+        }
+        state.waiters += 1;
+        state.space_waiters += usize::from(for_space);
+        let mut state = self.progress.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
+        state.waiters -= 1;
+        state.space_waiters -= usize::from(for_space);
+        (state, true)
+    }
+}
+
+/// How often a thread waiting for buffer space looks again without being woken.
+const SPACE_RECHECK: core::time::Duration = core::time::Duration::from_millis(20);
