@@ -90,7 +90,7 @@ pub mod types;
 pub use drain::{Budget, Connecting, Drained, Links};
 pub use engine::{Capacities, NewError, PartitionSeq, Producer, Storage};
 pub use receive::MAX_RESPONSE_FRAME;
-pub use transmit::{Transmit, TransmitError, MAX_PARTITIONS_PER_REQUEST, MAX_TOPICS_PER_METADATA};
+pub use transmit::{Transmit, TransmitError, MAX_PARTITIONS_PER_REQUEST};
 pub use types::{ConnError, DeliveryError, Event, FatalError, Outcome, ProducerRecord, SendError};
 
 /// Makes `slice` at least `len` long, filling with `fill`, when it owns a `Vec` (the `alloc`

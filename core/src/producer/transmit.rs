@@ -15,17 +15,16 @@ use crate::protocol::api_versions::ApiVersionsRequest;
 use crate::protocol::header::{encode_request, request_frame_len};
 use crate::protocol::init_producer_id::InitProducerIdRequest;
 use super::metadata::{PartitionIdx, TopicIdx};
-use crate::protocol::metadata::{MetadataRequest, MetadataRequestTopic};
+use crate::protocol::metadata::MetadataRequest;
 use crate::protocol::produce::{PartitionProduceData, ProduceRequest, TopicProduceData};
-use crate::protocol::Request;
+use crate::protocol::{ApiKey, Ctx, Encode, Request};
+use crate::wire::{EncodeError, Sink};
 use crate::record::ProducerState;
 use crate::time::Instant;
 use crate::wire::SliceSink;
 
 /// The most partitions one Produce request carries (the rest go in the next request).
 pub const MAX_PARTITIONS_PER_REQUEST: usize = 128;
-/// The most topics one Metadata request asks about.
-pub const MAX_TOPICS_PER_METADATA: usize = 64;
 /// The most batches one partition has in flight with idempotence (the broker dedups 5).
 pub(super) const MAX_IN_FLIGHT_PER_PARTITION: u8 = 5;
 
@@ -110,21 +109,12 @@ impl<P: Partitioner> Producer<'_, P> {
         let Some(version) = self.conns[i].versions.metadata.filter(|_| due) else {
             return Ok(None);
         };
-        let sent = {
-            let mut topics: heapless::Vec<MetadataRequestTopic<'_>, MAX_TOPICS_PER_METADATA> = heapless::Vec::new();
-            for t in self.meta.request_topics() {
-                if topics.push(t).is_err() {
-                    break;
-                }
-            }
-            if topics.is_empty() {
-                return Ok(None);
-            }
-            let mut req = MetadataRequest::new(Some(&topics));
-            req.allow_auto_topic_creation = true;
-            let kind = (RequestKind::Metadata, version);
-            write_request(&mut self.conns[i], i, self.config.client_id, kind, &req, true, now, buf)?.map(|(t, _)| t)
-        };
+        if self.meta.topics().next().is_none() {
+            return Ok(None);
+        }
+        let req = WantedTopics { meta: &self.meta };
+        let kind = (RequestKind::Metadata, version);
+        let sent = write_request(&mut self.conns[i], i, self.config.client_id, kind, &req, true, now, buf)?.map(|(t, _)| t);
         if sent.is_some() {
             self.meta.refresh_sent(i as u16, now);
         }
@@ -491,6 +481,24 @@ fn write_request<R: Request>(
         c.last_active = now;
     }
     Ok(Some((Transmit { conn: ConnId(i as u16), len, expects_response }, corr)))
+}
+
+/// A Metadata request for every topic the cache wants, listed straight from its storage, so
+/// any number of topics fits (auto-creation allowed, as the Java producer asks).
+struct WantedTopics<'m, 's> {
+    meta: &'m super::metadata::Metadata<'s>,
+}
+
+impl Encode for WantedTopics<'_, '_> {
+    fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        out.put_array_len(self.meta.topics().count(), cx.flexible)?;
+        self.meta.request_topics().try_for_each(|t| t.write(out, cx))?;
+        MetadataRequest::new(None).write_after_topics(out, cx)
+    }
+}
+
+impl Request for WantedTopics<'_, '_> {
+    const API_KEY: ApiKey = ApiKey::Metadata;
 }
 
 /// `seq + n`, wrapping to 0 after `i32::MAX` as Kafka's sequences do.

@@ -44,6 +44,15 @@ impl Encode for MetadataRequest<'_> {
             None if v == 0 => out.put_array_len(0, false)?,
             None => out.put_null_array(cx.flexible)?,
         }
+        self.write_after_topics(out, cx)
+    }
+}
+
+impl MetadataRequest<'_> {
+    /// Writes every field after the topic list, so a caller that lists topics from its own
+    /// storage (the producer engine, any number of them) shares the rest of the encoding.
+    pub(crate) fn write_after_topics(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
+        let v = cx.version;
         if v >= 4 {
             out.put_bool(self.allow_auto_topic_creation)?;
         } else {
