@@ -9,7 +9,7 @@ use core::time::Duration;
 
 use kprod_core::compression::Compression;
 use kprod_core::producer::accumulator::*;
-use kprod_core::producer::{DeliveryError, Outcome};
+use kprod_core::producer::{BatchId, DeliveryError, Outcome, RecordId};
 use kprod_core::record::{BatchConfig, ProducerState, Record, RecordBatch};
 use kprod_core::time::Instant;
 

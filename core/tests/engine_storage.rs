@@ -5,10 +5,7 @@
 use core::time::Duration;
 
 use kprod_core::config::Config;
-use kprod_core::producer::accumulator::{chunk_map_words, BatchSlot, PartitionQueue};
-use kprod_core::producer::conn::Connection;
-use kprod_core::producer::metadata::{BrokerSlot, PartitionSlot, TopicSlot};
-use kprod_core::producer::{Event, PartitionSeq, Producer, ProducerRecord, SendError, Storage};
+use kprod_core::producer::{chunk_map_words, Event, Producer, ProducerRecord, SendError, StaticStorage};
 use kprod_core::time::Instant;
 
 const MEMORY: usize = 8 * 1024;
@@ -16,28 +13,8 @@ const BATCH: usize = 1024;
 
 #[test]
 fn runs_on_borrowed_arrays() {
-    let mut brokers = [BrokerSlot::EMPTY; 2];
-    let mut topics = [TopicSlot::EMPTY; 1];
-    let mut partitions = [PartitionSlot::EMPTY; 4];
-    let mut queues = [PartitionQueue::EMPTY; 4];
-    let mut sequences = [PartitionSeq::EMPTY; 4];
-    let mut connections = [Connection::EMPTY, Connection::EMPTY];
-    let mut batches = [BatchSlot::EMPTY; 8];
-    let mut memory = [0u8; MEMORY];
-    let mut chunk_map = [0u32; chunk_map_words(MEMORY, BATCH)];
-    let mut scratch = [0u8; 0];
-    let storage = Storage {
-        brokers: (&mut brokers[..]).into(),
-        topics: (&mut topics[..]).into(),
-        partitions: (&mut partitions[..]).into(),
-        queues: (&mut queues[..]).into(),
-        sequences: (&mut sequences[..]).into(),
-        connections: (&mut connections[..]).into(),
-        batches: (&mut batches[..]).into(),
-        memory: (&mut memory[..]).into(),
-        chunk_map: (&mut chunk_map[..]).into(),
-        scratch: (&mut scratch[..]).into(),
-    };
+    let mut storage = StaticStorage::<2, 1, 4, 2, 8, MEMORY, { chunk_map_words(MEMORY, BATCH) }, 0>::new();
+    let storage = storage.storage();
     let config = Config { buffer_memory: MEMORY, batch_size: BATCH, max_request_size: 4096, ..Config::default() };
     let mut p = Producer::new(config.validate().unwrap(), &[("10.200.0.1", 9092)], storage, Instant::ZERO).unwrap();
     let rec = ProducerRecord { topic: "t", partition: None, key: None, value: Some(b"v"), headers: &[], timestamp: 0 };

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use kprod_core::config::Config;
-use kprod_core::producer::accumulator::RecordId;
+use kprod_core::producer::RecordId;
 use kprod_core::producer::conn::ConnId;
 use kprod_core::producer::{Capacities, Event, Producer, ProducerRecord, Storage};
 use kprod_core::time::Instant;

@@ -11,7 +11,7 @@ use core::time::Duration;
 use std::time::Instant as StdInstant;
 
 use kprod_core::producer::{Event, Producer, ProducerRecord, SendError, TransmitError};
-use kprod_core::producer::accumulator::RecordId;
+use kprod_core::producer::RecordId;
 use kprod_core::time::Instant;
 
 /// Runs a [`Producer`] over std sockets.

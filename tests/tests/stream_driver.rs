@@ -17,10 +17,10 @@ use embedded_io_adapters::std::FromStd;
 use kprod_core::compression::Compression;
 use kprod_core::config::{Acks, Config};
 use kprod_core::partitioner::key_partition;
-use kprod_core::producer::accumulator::{chunk_map_words, BatchSlot, PartitionQueue, RecordId};
-use kprod_core::producer::conn::Connection;
-use kprod_core::producer::metadata::{BrokerSlot, PartitionSlot, TopicSlot};
-use kprod_core::producer::{Capacities, DeliveryError, PartitionSeq, Producer, ProducerRecord, Storage};
+
+use kprod_core::producer::{
+    chunk_map_words, Capacities, DeliveryError, Producer, ProducerRecord, RecordId, StaticStorage, Storage,
+};
 use kprod_core::record::Header;
 use kprod_core::time::Instant;
 use kprod_smoltcp::stream::{Bootstrap, BootstrapError, Clock, Connector, Event, LinkError, StreamProducer};
@@ -285,28 +285,10 @@ fn lz4_on_arrays() {
     broker.create_topic(&topic, PARTITIONS as i32, 1);
     let (host, port) = broker_address(broker);
 
-    let mut brokers = [BrokerSlot::EMPTY; 4];
-    let mut topics = [TopicSlot::EMPTY; 2];
-    let mut partitions = [PartitionSlot::EMPTY; 16];
-    let mut queues = [PartitionQueue::EMPTY; 16];
-    let mut sequences = [PartitionSeq::EMPTY; 16];
-    let mut connections = [Connection::EMPTY, Connection::EMPTY, Connection::EMPTY, Connection::EMPTY];
-    let mut batches = [BatchSlot::EMPTY; 512];
-    let mut memory = [0u8; MEMORY];
-    let mut chunk_map = [0u32; chunk_map_words(MEMORY, BATCH)];
-    let mut scratch = [0u8; MAX_REQUEST + 1024];
-    let storage = Storage {
-        brokers: (&mut brokers[..]).into(),
-        topics: (&mut topics[..]).into(),
-        partitions: (&mut partitions[..]).into(),
-        queues: (&mut queues[..]).into(),
-        sequences: (&mut sequences[..]).into(),
-        connections: (&mut connections[..]).into(),
-        batches: (&mut batches[..]).into(),
-        memory: (&mut memory[..]).into(),
-        chunk_map: (&mut chunk_map[..]).into(),
-        scratch: (&mut scratch[..]).into(),
-    };
+    // 4 brokers, 2 topics, 16 partitions, 4 connections, 512 batches, the arena, lz4 scratch.
+    let mut storage =
+        StaticStorage::<4, 2, 16, 4, 512, MEMORY, { chunk_map_words(MEMORY, BATCH) }, { MAX_REQUEST + 1024 }>::new();
+    let storage = storage.storage();
     let config = Config {
         compression: Compression::Lz4,
         acks: Acks::All,

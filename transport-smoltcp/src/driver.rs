@@ -5,7 +5,7 @@
 use core::time::Duration;
 
 use kprod_core::partitioner::{DefaultPartitioner, Partitioner};
-use kprod_core::producer::accumulator::RecordId;
+use kprod_core::producer::RecordId;
 use kprod_core::producer::{Producer, ProducerRecord, SendError};
 use managed::ManagedSlice;
 use smoltcp::iface::SocketSet;

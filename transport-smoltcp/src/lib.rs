@@ -75,10 +75,7 @@
 //! # A main loop
 //! ```no_run
 //! use kprod_core::config::Config;
-//! use kprod_core::producer::accumulator::{chunk_map_words, BatchSlot, PartitionQueue};
-//! use kprod_core::producer::conn::Connection;
-//! use kprod_core::producer::metadata::{BrokerSlot, PartitionSlot, TopicSlot};
-//! use kprod_core::producer::{PartitionSeq, Producer, ProducerRecord, Storage};
+//! use kprod_core::producer::{chunk_map_words, Producer, ProducerRecord, StaticStorage};
 //! use kprod_smoltcp::{to_core, Driver, DriverConfig, Report, Slot};
 //! use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet, SocketStorage};
 //! use smoltcp::phy::{Loopback, Medium};
@@ -100,19 +97,11 @@
 //! let h0 = sockets.add(tcp::Socket::new(tcp::SocketBuffer::new(&mut s0rx[..]), tcp::SocketBuffer::new(&mut s0tx[..])));
 //! let h1 = sockets.add(tcp::Socket::new(tcp::SocketBuffer::new(&mut s1rx[..]), tcp::SocketBuffer::new(&mut s1tx[..])));
 //!
-//! // The engine on borrowed arrays, with as many connection slots as sockets.
-//! let (mut brokers, mut topics) = ([BrokerSlot::EMPTY; 2], [TopicSlot::EMPTY; 1]);
-//! let (mut partitions, mut queues, mut seqs) = ([PartitionSlot::EMPTY; 4], [PartitionQueue::EMPTY; 4], [PartitionSeq::EMPTY; 4]);
-//! let mut conns = [Connection::EMPTY, Connection::EMPTY];
-//! let mut batches = [BatchSlot::EMPTY; 4];
-//! let (mut memory, mut chunks) = ([0u8; MEMORY], [0u32; chunk_map_words(MEMORY, BATCH)]);
-//! let storage = Storage {
-//!     brokers: (&mut brokers[..]).into(), topics: (&mut topics[..]).into(),
-//!     partitions: (&mut partitions[..]).into(), queues: (&mut queues[..]).into(),
-//!     sequences: (&mut seqs[..]).into(), connections: (&mut conns[..]).into(),
-//!     batches: (&mut batches[..]).into(), memory: (&mut memory[..]).into(),
-//!     chunk_map: (&mut chunks[..]).into(), scratch: (&mut [][..]).into(),
-//! };
+//! // The engine's storage in one value (a `static` on a real board): 2 brokers, 1 topic,
+//! // 4 partitions, as many connections as sockets, 4 batches, the arena, no compression.
+//! let mut engine_storage =
+//!     StaticStorage::<2, 1, 4, 2, 4, MEMORY, { chunk_map_words(MEMORY, BATCH) }, 0>::new();
+//! let storage = engine_storage.storage();
 //! let config = Config { buffer_memory: MEMORY, batch_size: BATCH, max_request_size: 8 * 1024, ..Config::default() };
 //! let producer = Producer::new(config.validate().unwrap(), &[("10.0.0.1", 9092)], storage, to_core(clock())).unwrap();
 //!

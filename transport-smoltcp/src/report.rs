@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use kprod_core::producer::accumulator::BatchId;
+use kprod_core::producer::BatchId;
 use kprod_core::producer::conn::ConnId;
 use kprod_core::producer::{ConnError, DeliveryError, FatalError};
 use smoltcp::wire::IpEndpoint;
@@ -17,7 +17,7 @@ use smoltcp::wire::IpEndpoint;
 #[non_exhaustive]
 pub enum Report<'r> {
     /// Every record of `batch` was written. Record `index` (from its
-    /// [`RecordId`](kprod_core::producer::accumulator::RecordId)) has offset `base_offset + index`.
+    /// [`RecordId`](kprod_core::producer::RecordId)) has offset `base_offset + index`.
     Delivered {
         /// The batch.
         batch: BatchId,

@@ -65,10 +65,7 @@
 //! use core::time::Duration;
 //! use embedded_io::{ErrorType, Read, ReadReady, Write, WriteReady};
 //! use kprod_core::config::Config;
-//! use kprod_core::producer::accumulator::{chunk_map_words, BatchSlot, PartitionQueue};
-//! use kprod_core::producer::conn::Connection;
-//! use kprod_core::producer::metadata::{BrokerSlot, PartitionSlot, TopicSlot};
-//! use kprod_core::producer::{PartitionSeq, Producer, ProducerRecord, Storage};
+//! use kprod_core::producer::{chunk_map_words, Producer, ProducerRecord, StaticStorage};
 //! use kprod_core::time::Instant;
 //! use kprod_smoltcp::stream::{Bootstrap, Event, StreamProducer};
 //!
@@ -85,25 +82,10 @@
 //! # fn ticks_us() -> u64 { 0 }
 //! const MEMORY: usize = 16 * 1024;
 //! const BATCH: usize = 4 * 1024;
-//! let (mut brokers, mut topics) = ([BrokerSlot::EMPTY; 2], [TopicSlot::EMPTY; 1]);
-//! let mut partitions = [PartitionSlot::EMPTY; 8];
-//! let (mut queues, mut sequences) = ([PartitionQueue::EMPTY; 8], [PartitionSeq::EMPTY; 8]);
-//! let mut connections = [Connection::EMPTY, Connection::EMPTY];
-//! let mut batches = [BatchSlot::EMPTY; 16];
-//! let mut memory = [0u8; MEMORY];
-//! let mut chunk_map = [0u32; chunk_map_words(MEMORY, BATCH)];
-//! let storage = Storage {
-//!     brokers: (&mut brokers[..]).into(),
-//!     topics: (&mut topics[..]).into(),
-//!     partitions: (&mut partitions[..]).into(),
-//!     queues: (&mut queues[..]).into(),
-//!     sequences: (&mut sequences[..]).into(),
-//!     connections: (&mut connections[..]).into(),
-//!     batches: (&mut batches[..]).into(),
-//!     memory: (&mut memory[..]).into(),
-//!     chunk_map: (&mut chunk_map[..]).into(),
-//!     scratch: (&mut [][..]).into(),
-//! };
+//! // 2 brokers, 1 topic, 8 partitions, 2 connections, 16 batches, the arena, no compression.
+//! let mut engine_storage =
+//!     StaticStorage::<2, 1, 8, 2, 16, MEMORY, { chunk_map_words(MEMORY, BATCH) }, 0>::new();
+//! let storage = engine_storage.storage();
 //! let config = Config { buffer_memory: MEMORY, batch_size: BATCH, max_request_size: 8 * 1024, ..Config::default() };
 //! let engine = Producer::new(config.validate().unwrap(), &[("192.168.1.10", 9092)], storage, Instant::ZERO).unwrap();
 //!
@@ -143,7 +125,7 @@ use core::time::Duration;
 
 use embedded_io::{ErrorType, Read, ReadReady, Write, WriteReady};
 use kprod_core::partitioner::{DefaultPartitioner, Partitioner};
-use kprod_core::producer::accumulator::RecordId;
+use kprod_core::producer::RecordId;
 use kprod_core::producer::{Producer, ProducerRecord, SendError};
 use kprod_core::time::Instant;
 

@@ -10,14 +10,14 @@ use core::mem::size_of;
 use core::time::Duration;
 
 use kprod_core::config::Config;
-use kprod_core::producer::accumulator::{chunk_map_words, BatchSlot, PartitionQueue};
+use kprod_core::producer::accumulator::{BatchSlot, PartitionQueue};
 use kprod_core::producer::conn::Connection;
 use kprod_core::producer::metadata::{BrokerSlot, PartitionSlot, TopicSlot};
-use kprod_core::producer::{PartitionSeq, Storage};
+use kprod_core::producer::{chunk_map_words, PartitionSeq, StaticStorage, Storage};
 use kprod_smoltcp::{Driver, Slot};
 use smoltcp::iface::{Interface, SocketStorage};
 use smoltcp::socket::tcp;
-use support::{leak_slice, value, Lab, Spec};
+use support::{value, Lab, Spec};
 
 const MEMORY: usize = 16 * 1024;
 const BATCH: usize = 4 * 1024;
@@ -32,19 +32,12 @@ const TOPICS: usize = 1;
 const PARTITIONS: usize = 4;
 const BATCHES: usize = 4;
 
+/// The firmware's engine storage.
+type FirmwareStorage =
+    StaticStorage<BROKERS, TOPICS, PARTITIONS, CONNECTIONS, BATCHES, MEMORY, { chunk_map_words(MEMORY, BATCH) }, 0>;
+
 fn firmware_storage(_: &Config<'static>) -> Storage<'static> {
-    Storage {
-        brokers: leak_slice(BrokerSlot::EMPTY, BROKERS).into(),
-        topics: leak_slice(TopicSlot::EMPTY, TOPICS).into(),
-        partitions: leak_slice(PartitionSlot::EMPTY, PARTITIONS).into(),
-        queues: leak_slice(PartitionQueue::EMPTY, PARTITIONS).into(),
-        sequences: leak_slice(PartitionSeq::EMPTY, PARTITIONS).into(),
-        connections: leak_slice(Connection::EMPTY, CONNECTIONS).into(),
-        batches: leak_slice(BatchSlot::EMPTY, BATCHES).into(),
-        memory: leak_slice(0u8, MEMORY).into(),
-        chunk_map: leak_slice(0u32, chunk_map_words(MEMORY, BATCH)).into(),
-        scratch: leak_slice(0u8, 0).into(),
-    }
+    Box::leak(Box::new(FirmwareStorage::new())).storage()
 }
 
 /// Every byte the producer side needs, structs included (64-bit sizes: a 32-bit MCU needs
@@ -52,7 +45,7 @@ fn firmware_storage(_: &Config<'static>) -> Storage<'static> {
 fn firmware_bytes() -> usize {
     let engine = BROKERS * size_of::<BrokerSlot>()
         + TOPICS * size_of::<TopicSlot>()
-        + PARTITIONS * (size_of::<PartitionSlot>() + size_of::<PartitionQueue>() + size_of::<PartitionSeq>())
+        + PARTITIONS * (size_of::<PartitionSlot>() + size_of::<PartitionQueue>() + size_of::<PartitionSeq>() + 1)
         + CONNECTIONS * size_of::<Connection>()
         + BATCHES * size_of::<BatchSlot>()
         + MEMORY

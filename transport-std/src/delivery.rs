@@ -11,7 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant as StdInstant};
 
-use kprod_core::producer::accumulator::{BatchId, RecordId};
+use kprod_core::producer::{BatchId, RecordId};
 
 use crate::error::{BlockedOn, Error};
 use crate::record::RecordMetadata;

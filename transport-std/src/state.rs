@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Instant as StdInstant, SystemTime, UNIX_EPOCH};
 
-use kprod_core::producer::accumulator::BatchId;
+use kprod_core::producer::BatchId;
 use kprod_core::producer::{Producer as Engine, Storage};
 use kprod_core::time::Instant;
 

@@ -23,26 +23,12 @@ use core::time::Duration;
 
 use managed::ManagedSlice;
 
-use super::types::Outcome;
+use super::types::{BatchId, Outcome, RecordId, SendError};
 use crate::record::{self, AppendError, BatchBuilder, BatchConfig, BuilderState, ProducerState, Record};
 use crate::time::Instant;
 
 /// "No slot": the end of a queue.
 const NIL: u16 = u16::MAX;
-
-/// Identifies a batch for the whole life of the producer (never reused).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct BatchId(pub u64);
-
-/// Identifies a record accepted by `send`: its batch and its index in that batch. The record's
-/// offset, once delivered, is the batch's base offset plus `index`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RecordId {
-    /// The batch holding the record.
-    pub batch: BatchId,
-    /// The record's position in the batch.
-    pub index: u32,
-}
 
 /// Where a batch is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -758,5 +744,14 @@ impl Iterator for QueueIter<'_, '_> {
         let s = self.acc.slots.get(usize::from(at))?;
         self.next = s.next;
         Some(at)
+    }
+}
+
+impl From<AccumulateError> for SendError {
+    fn from(e: AccumulateError) -> Self {
+        match e {
+            AccumulateError::RecordTooLarge { needed, limit } => Self::RecordTooLarge { needed, limit },
+            _ => Self::BufferFull,
+        }
     }
 }

@@ -8,9 +8,75 @@
 
 use core::time::Duration;
 
-use super::types::ConnError;
-use crate::protocol::ApiKey;
+use core::fmt;
+
+use crate::protocol::{ApiKey, ErrorCode};
 use crate::time::Instant;
+
+/// Why the engine gave up on a connection (see [`super::Event::ConnectionFailed`]). Its `Display`
+/// reads after the broker's address: "127.0.0.1:9092 sent a malformed response: ...".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnError {
+    /// A response's length prefix is negative or larger than the engine accepts.
+    FrameLength {
+        /// The length the prefix announced.
+        announced: i64,
+        /// The most the engine accepts ([`super::MAX_RESPONSE_FRAME`]).
+        limit: usize,
+    },
+    /// A response that does not decode as the answer to the request it should answer.
+    Undecodable {
+        /// The API of that request.
+        api: ApiKey,
+        /// The version it was sent at.
+        version: i16,
+    },
+    /// A response although no request is in flight.
+    Unsolicited,
+    /// A response whose correlation id is not the oldest request's.
+    CorrelationMismatch {
+        /// The oldest request's correlation id.
+        expected: i32,
+        /// The response's.
+        got: i32,
+    },
+    /// The oldest request got no answer within `request.timeout.ms`.
+    RequestTimeout {
+        /// The API of that request.
+        api: ApiKey,
+        /// `request.timeout.ms`.
+        timeout_ms: u64,
+    },
+    /// The broker refused the ApiVersions handshake.
+    Handshake(ErrorCode),
+}
+
+impl fmt::Display for ConnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::FrameLength { announced, limit } if *announced < 0 => {
+                write!(f, "sent a malformed response: negative frame length {announced} (limit {limit} bytes)")
+            }
+            Self::FrameLength { announced, limit } => {
+                write!(f, "sent a malformed response: frame length {announced} exceeds the {limit}-byte limit")
+            }
+            Self::Undecodable { api, version } => {
+                write!(f, "sent a malformed response: a {api:?} v{version} response that does not decode")
+            }
+            Self::Unsolicited => f.write_str("sent a response although no request was in flight"),
+            Self::CorrelationMismatch { expected, got } => {
+                write!(f, "sent a response with correlation id {got} where {expected} was due")
+            }
+            Self::RequestTimeout { api, timeout_ms } => {
+                write!(f, "did not answer a {api:?} request within request.timeout.ms ({timeout_ms} ms)")
+            }
+            Self::Handshake(code) => write!(f, "refused the ApiVersions handshake: {code}"),
+        }
+    }
+}
+
+impl core::error::Error for ConnError {}
 
 /// The most requests one connection may have in flight, whatever the configuration says.
 pub const MAX_IN_FLIGHT: usize = 16;

@@ -12,10 +12,10 @@
 //!
 //! Each rule below uses the same predicates `poll_transmit` decides with
 //! ([`Producer::next_batch_candidate`], [`Producer::batch_ready_at`],
-//! [`Producer::produce_mode`], [`Producer::id_request_waits`]), so the two cannot disagree.
+//! [`Producer::id_request_waits`]), so the two cannot disagree.
 
 use super::conn::{ConnState, Connection};
-use super::engine::{IdState, Producer};
+use super::engine::Producer;
 use super::metadata::PartitionIdx;
 use crate::partitioner::Partitioner;
 use crate::time::Instant;
@@ -84,7 +84,7 @@ impl<P: Partitioner> Producer<'_, P> {
 
     /// A wanted InitProducerId whose retry backoff ends in the future.
     fn producer_id_deadline(&self, at: &mut Earliest) {
-        let IdState::Wanted { retry_at, .. } = self.ids else {
+        let Some((_, retry_at)) = self.idem.wanted() else {
             return;
         };
         let carrier = self.any_conn(|c| c.versions.init_producer_id.is_some()) || self.can_open_any_at(retry_at);
@@ -96,7 +96,7 @@ impl<P: Partitioner> Producer<'_, P> {
     /// The linger or retry backoff of each partition's next batch, where its leader's
     /// connection can take a Produce request.
     fn batch_deadlines(&self, at: &mut Earliest) {
-        let Some((_, settling)) = self.produce_mode() else {
+        let Some((_, settling)) = self.idem.produce_mode() else {
             return;
         };
         for pi in 0..self.meta.partition_span() as u16 {

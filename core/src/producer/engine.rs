@@ -5,11 +5,16 @@
 
 use managed::ManagedSlice;
 
-use super::accumulator::{Accumulator, BatchSlot, PartitionQueue, RecordId, StorageError};
+use super::accumulator::{Accumulator, BatchSlot};
 use super::conn::{ConnId, ConnState, Connection};
-use super::metadata::{BrokerSlot, Metadata, MetadataError, PartitionIdx, PartitionSlot, TopicIdx, TopicSlot, TopicState};
+use super::idempotence::Idempotence;
+use super::ledger::Ledger;
+use super::metadata::{Metadata, MetadataError, PartitionIdx, TopicIdx, TopicSlot, TopicState};
+use super::storage::{NewError, Storage};
+use super::types::RecordId;
 use super::metrics::Metrics;
-use super::types::{ConnError, DeliveryError, Event, FatalError, Outcome, ProducerRecord, SendError};
+use super::conn::ConnError;
+use super::types::{DeliveryError, Event, FatalError, Outcome, ProducerRecord, SendError};
 use crate::protocol::ApiKey;
 use crate::backoff::Backoff;
 use crate::config::ValidConfig;
@@ -22,131 +27,22 @@ use crate::time::Instant;
 /// framing), reserved when a single record is checked against `max.request.size`.
 pub(super) const REQUEST_OVERHEAD: usize = 512;
 
-/// Everything the engine stores, provided by the caller: fixed capacities, no allocator needed.
-/// With the `alloc` feature, [`Storage::with_capacity`] builds it from `Vec`s.
-#[derive(Debug)]
-pub struct Storage<'s> {
-    /// Known brokers, bootstrap addresses included.
-    pub brokers: ManagedSlice<'s, BrokerSlot>,
-    /// Topics in use.
-    pub topics: ManagedSlice<'s, TopicSlot>,
-    /// Partitions of the topics in use.
-    pub partitions: ManagedSlice<'s, PartitionSlot>,
-    /// One batch queue per partition slot (same length as `partitions`).
-    pub queues: ManagedSlice<'s, PartitionQueue>,
-    /// Per-partition idempotence state (same length as `partitions`).
-    pub sequences: ManagedSlice<'s, PartitionSeq>,
-    /// Broker connections.
-    pub connections: ManagedSlice<'s, Connection>,
-    /// Batches that can exist at once.
-    pub batches: ManagedSlice<'s, BatchSlot>,
-    /// The record arena: `buffer.memory` bytes.
-    pub memory: ManagedSlice<'s, u8>,
-    /// The arena's chunk bitmap: [`super::accumulator::chunk_map_words`] words.
-    pub chunk_map: ManagedSlice<'s, u32>,
-    /// Compression scratch: one batch's worst-case compressed size. Smaller sends batches that
-    /// do not fit uncompressed.
-    pub scratch: ManagedSlice<'s, u8>,
-}
-
-/// Capacities for [`Storage::with_capacity`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Capacities {
-    /// Brokers, bootstrap addresses included.
-    pub brokers: usize,
-    /// Topics.
-    pub topics: usize,
-    /// Partitions over all topics.
-    pub partitions: usize,
-    /// Connections.
-    pub connections: usize,
-    /// Batches at once.
-    pub batches: usize,
-}
-
-impl Default for Capacities {
-    fn default() -> Self {
-        Self { brokers: 64, topics: 64, partitions: 1024, connections: 32, batches: 2048 }
-    }
-}
-
-#[cfg(feature = "alloc")]
-impl Storage<'static> {
-    /// Heap-backed storage sized for `config` (`buffer.memory`, `batch.size`) and `caps`.
-    pub fn with_capacity(config: &crate::config::Config<'_>, caps: Capacities) -> Self {
-        use alloc::vec;
-        let words = super::accumulator::chunk_map_words(config.buffer_memory, config.batch_size);
-        let scratch = config.compression.max_compressed_len(config.batch_size.max(config.max_request_size));
-        Self {
-            brokers: vec![BrokerSlot::EMPTY; caps.brokers].into(),
-            topics: vec![TopicSlot::EMPTY; caps.topics].into(),
-            partitions: vec![PartitionSlot::EMPTY; caps.partitions].into(),
-            queues: vec![PartitionQueue::EMPTY; caps.partitions].into(),
-            sequences: vec![PartitionSeq::EMPTY; caps.partitions].into(),
-            connections: vec![Connection::EMPTY; caps.connections].into(),
-            batches: vec![BatchSlot::EMPTY; caps.batches].into(),
-            memory: vec![0u8; config.buffer_memory].into(),
-            chunk_map: vec![0u32; words].into(),
-            scratch: vec![0u8; scratch].into(),
-        }
-    }
-}
-
-/// Per-partition idempotence bookkeeping.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartitionSeq {
-    /// The sequence the next sealed batch gets.
-    pub next_sequence: i32,
-    /// Batches of the partition in flight.
-    pub in_flight: u8,
-    /// Batches sealed so far (wrapping): with the `seal_no` of the oldest unanswered batch it
-    /// says how many batches the broker may have written since.
-    pub sealed: u32,
-}
-
-impl PartitionSeq {
-    /// A fresh partition.
-    pub const EMPTY: Self = Self { next_sequence: 0, in_flight: 0, sealed: 0 };
-}
-
-/// Why the engine could not be built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NewError {
-    /// The accumulator's storage does not fit the configuration.
-    Storage(StorageError),
-    /// The metadata storage cannot hold the bootstrap list.
-    Metadata(MetadataError),
-    /// `queues`/`sequences` are shorter than `partitions`, or there is no connection slot.
-    StorageMismatch,
-}
-
-/// The producer id and epoch, and where getting them stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum IdState {
-    /// Not idempotent.
-    Disabled,
-    /// An InitProducerId is wanted (at `retry_at`), bumping `current` if it is set.
-    Wanted { current: ProducerState, retry_at: Instant, failures: u32 },
-    /// InitProducerId is in flight.
-    InFlight { current: ProducerState, failures: u32 },
-    /// The id and epoch in use.
-    Ready(ProducerState),
-}
-
 /// The sans-IO producer. See the module docs for the driver loop and the drain order.
 #[derive(Debug)]
 pub struct Producer<'s, P = DefaultPartitioner> {
     pub(super) config: crate::config::Config<'s>,
-    pub(super) idempotent: bool,
+    /// The cluster metadata and when to refresh it.
     pub(super) meta: Metadata<'s>,
+    /// Batches and their memory.
     pub(super) acc: Accumulator<'s>,
-    pub(super) sequences: ManagedSlice<'s, PartitionSeq>,
+    /// What is in flight where, and the per-partition limit.
+    pub(super) ledger: Ledger<'s>,
+    /// Producer id, epoch and sequences.
+    pub(super) idem: Idempotence<'s>,
     pub(super) conns: ManagedSlice<'s, Connection>,
     pub(super) scratch: ManagedSlice<'s, u8>,
     pub(super) partitioner: P,
     pub(super) rng: Rng,
-    pub(super) ids: IdState,
     pub(super) metrics: Metrics,
     pub(super) fatal: Option<FatalError>,
     pub(super) fatal_reported: bool,
@@ -181,9 +77,10 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         partitioner: P,
         now: Instant,
     ) -> Result<Self, NewError> {
-        let Storage { brokers, topics, partitions, queues, sequences, connections, batches, memory, chunk_map, scratch } =
-            storage;
-        if queues.len() < partitions.len() || sequences.len() < partitions.len() || connections.is_empty() {
+        let Storage {
+            brokers, topics, partitions, queues, in_flight, sequences, connections, batches, memory, chunk_map, scratch,
+        } = storage;
+        if connections.is_empty() {
             return Err(NewError::StorageMismatch);
         }
         let idempotent = config.idempotent();
@@ -199,27 +96,19 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         let meta = Metadata::new(brokers, topics, partitions, bootstrap).map_err(NewError::Metadata)?;
         let mut conns = connections;
         conns.iter_mut().for_each(|c| *c = Connection::EMPTY);
-        let mut sequences = sequences;
-        sequences.iter_mut().for_each(|s| *s = PartitionSeq::EMPTY);
-        let ids = if idempotent {
-            IdState::Wanted { current: ProducerState::NONE, retry_at: now, failures: 0 }
-        } else {
-            IdState::Disabled
-        };
         Ok(Self {
             rng: Rng::new(config.seed),
             metrics: Metrics::new(now, acc.free_bytes()),
             retry_backoff: Backoff { initial: config.retry_backoff, max: config.retry_backoff_max },
             reconnect_backoff: Backoff { initial: config.reconnect_backoff, max: config.reconnect_backoff_max },
+            ledger: Ledger::new(in_flight, idempotent, config.max_in_flight),
+            idem: Idempotence::new(idempotent, sequences, now),
             config,
-            idempotent,
             meta,
             acc,
-            sequences,
             conns,
             scratch,
             partitioner,
-            ids,
             fatal: None,
             fatal_reported: false,
             last_partition: u16::MAX,
@@ -237,15 +126,12 @@ impl<'s, P: Partitioner> Producer<'s, P> {
 
     /// Whether the producer runs idempotently.
     pub const fn idempotent(&self) -> bool {
-        self.idempotent
+        self.idem.enabled()
     }
 
     /// The producer id and epoch in use, once known.
     pub const fn producer_id(&self) -> Option<ProducerState> {
-        match self.ids {
-            IdState::Ready(p) => Some(p),
-            _ => None,
-        }
+        self.idem.producer_id()
     }
 
     /// The address the driver should connect `conn` to.
@@ -274,9 +160,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     /// arrives, and that response is an input that wakes the driver anyway: a driver whose
     /// `send` just opened a batch (the previous one filled up) may skip waking its IO loop.
     pub fn last_partition_saturated(&self) -> bool {
-        self.sequences
-            .get(usize::from(self.last_partition))
-            .is_some_and(|seq| seq.in_flight >= self.partition_in_flight_limit())
+        self.ledger.at_limit(self.last_partition)
     }
 
     /// Bytes of `buffer.memory` free for new batches.
@@ -407,9 +291,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         c.disconnected(now, delay);
         // A refresh that died with the connection is asked again.
         self.meta.refresh_lost(conn, now, &self.retry_backoff, &mut self.rng);
-        if let IdState::InFlight { current, failures } = self.ids {
-            self.ids = IdState::Wanted { current, retry_at: now, failures };
-        }
+        self.idem.id_lost(now);
         self.requeue_request(|req| req.0 == conn, now, None);
         // A lost leader connection may mean a leader change: refresh, after the backoff.
         self.meta.invalidate_all();
@@ -460,8 +342,8 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             self.complete(slot, Outcome::Failed(DeliveryError::DeliveryTimeout));
             // A batch that may have reached the broker leaves a sequence gap: bump the epoch
             // before the partition's next batch (KIP-360), as the Java client does.
-            if was_sent && self.idempotent {
-                self.request_epoch_bump(now);
+            if was_sent {
+                self.idem.request_bump(now);
             }
         }
     }
@@ -506,17 +388,11 @@ impl<'s, P: Partitioner> Producer<'s, P> {
 
     /// Records a batch's completion; `poll_event` reports it and frees the slot.
     pub(super) fn complete(&mut self, slot: u16, outcome: Outcome) {
-        let Some(b) = self.acc.slot(slot) else {
+        let Some(records) = self.acc.slot(slot).map(BatchSlot::records) else {
             return;
         };
-        let (partition, records) = (b.partition(), b.records());
-        let Some(was_in_flight) = self.acc.complete(slot, outcome) else {
+        if self.ledger.complete(&mut self.acc, slot, outcome).is_none() {
             return;
-        };
-        if was_in_flight {
-            if let Some(s) = self.sequences.get_mut(usize::from(partition)) {
-                s.in_flight = s.in_flight.saturating_sub(1);
-            }
         }
         match outcome {
             Outcome::Delivered { .. } => self.metrics.batch_delivered(records),
@@ -528,17 +404,11 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     /// Puts a batch back for another attempt after the retry backoff, or fails it with `error`
     /// when `retries` are used up. `None` (the connection was lost) does not count as a retry.
     pub(super) fn retry_batch(&mut self, slot: u16, now: Instant, error: Option<crate::protocol::ErrorCode>) {
-        let retries = self.config.retries;
-        let Some(b) = self.acc.slot(slot) else {
+        let Some(attempts) = self.acc.slot(slot).map(|b| b.send().attempts) else {
             return;
         };
-        let (attempts, partition) = (b.send().attempts, b.partition());
-        if self.acc.mark_unsent(slot) {
-            if let Some(s) = self.sequences.get_mut(usize::from(partition)) {
-                s.in_flight = s.in_flight.saturating_sub(1);
-            }
-        }
-        if let Some(code) = error.filter(|_| u32::from(attempts) > retries) {
+        self.ledger.returned(&mut self.acc, slot);
+        if let Some(code) = error.filter(|_| u32::from(attempts) > self.config.retries) {
             self.complete(slot, Outcome::Failed(DeliveryError::Broker(code)));
             return;
         }
@@ -556,14 +426,8 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         now: Instant,
         error: Option<crate::protocol::ErrorCode>,
     ) {
-        let mut batch: heapless::Vec<u16, 64> = heapless::Vec::new();
         loop {
-            batch.clear();
-            for (slot, b) in self.acc.iter_slots() {
-                if b.send().in_flight && lost(b.send().request) && batch.push(slot).is_err() {
-                    break;
-                }
-            }
+            let batch = Ledger::in_requests(&self.acc, &lost);
             if batch.is_empty() {
                 return;
             }
@@ -585,13 +449,8 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     pub(super) fn fit_partition_state(&mut self) {
         let n = self.meta.partition_capacity();
         self.acc.fit_partitions(n);
-        super::grow_slice(&mut self.sequences, n, usize::MAX, PartitionSeq::EMPTY);
-    }
-
-    pub(super) fn request_epoch_bump(&mut self, now: Instant) {
-        if let IdState::Ready(current) = self.ids {
-            self.ids = IdState::Wanted { current, retry_at: now, failures: 0 };
-        }
+        self.ledger.fit(n);
+        self.idem.fit(n);
     }
 
     pub(super) fn set_fatal(&mut self, e: FatalError) {
@@ -657,21 +516,4 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     }
 
 
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use core::mem::size_of;
-
-    /// The per-slot budget the module docs state; a change that grows a slot must update them.
-    #[test]
-    fn slot_sizes_match_the_documented_budget() {
-        assert!(size_of::<BatchSlot>() <= 168, "BatchSlot {}", size_of::<BatchSlot>());
-        assert!(size_of::<BrokerSlot>() <= 280, "BrokerSlot {}", size_of::<BrokerSlot>());
-        assert!(size_of::<TopicSlot>() <= 304, "TopicSlot {}", size_of::<TopicSlot>());
-        let partition = size_of::<PartitionSlot>() + size_of::<PartitionQueue>() + size_of::<PartitionSeq>();
-        assert!(partition <= 40, "partition {partition}");
-        assert!(size_of::<Connection>() <= 600, "Connection {}", size_of::<Connection>());
-    }
 }

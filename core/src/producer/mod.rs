@@ -81,17 +81,23 @@ pub mod conn;
 mod deadline;
 pub mod drain;
 mod engine;
+mod idempotence;
+mod ledger;
 pub mod metadata;
 pub mod metrics;
 mod receive;
+mod storage;
 mod transmit;
 pub mod types;
 
 pub use drain::{Budget, Connecting, Drained, Links};
-pub use engine::{Capacities, NewError, PartitionSeq, Producer, Storage};
+pub use conn::ConnError;
+pub use engine::Producer;
+pub use idempotence::PartitionSeq;
+pub use storage::{chunk_map_words, Capacities, NewError, StaticStorage, Storage};
 pub use receive::MAX_RESPONSE_FRAME;
 pub use transmit::{Transmit, TransmitError, MAX_PARTITIONS_PER_REQUEST};
-pub use types::{ConnError, DeliveryError, Event, FatalError, Outcome, ProducerRecord, SendError};
+pub use types::{BatchId, DeliveryError, Event, FatalError, Outcome, ProducerRecord, RecordId, SendError};
 
 /// Makes `slice` at least `len` long, filling with `fill`, when it owns a `Vec` (the `alloc`
 /// feature; std storage grows as needed, within `limit` elements). Borrowed storage (no_std)

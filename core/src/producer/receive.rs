@@ -5,10 +5,12 @@
 //! (its requests are retried).
 
 use super::conn::{ConnId, ConnState, RequestKind};
-use super::engine::{IdState, Producer};
+use super::engine::Producer;
+use super::idempotence::IdAnswer;
+use super::ledger::Ledger;
 use super::metadata::PartitionIdx;
-use super::transmit::wrapping_sequence;
-use super::types::{ConnError, FatalError, Outcome};
+use super::conn::ConnError;
+use super::types::{FatalError, Outcome};
 use crate::partitioner::Partitioner;
 use crate::protocol::api_versions::ApiVersionsResponse;
 use crate::protocol::header::{split_frame, ResponseHeader};
@@ -136,19 +138,13 @@ impl<P: Partitioner> Producer<'_, P> {
             for p in 0..kept {
                 let (from, to) = (r.old_first.0 + p, r.new_first.0 + p);
                 self.acc.move_queue(from, to);
-                if let Some(&s) = self.sequences.get(usize::from(from)) {
-                    if let Some(t) = self.sequences.get_mut(usize::from(to)) {
-                        *t = s;
-                    }
-                    self.sequences[usize::from(from)] = super::engine::PartitionSeq::EMPTY;
-                }
+                self.ledger.move_partition(from, to);
+                self.idem.move_partition(from, to);
             }
         }
         if r.recreated {
             for p in 0..kept {
-                if let Some(s) = self.sequences.get_mut(usize::from(r.new_first.0 + p)) {
-                    s.next_sequence = 0;
-                }
+                self.idem.restart(r.new_first.0 + p);
             }
         }
         for p in kept..r.old_count as u16 {
@@ -164,49 +160,32 @@ impl<P: Partitioner> Producer<'_, P> {
         let Ok(resp) = InitProducerIdResponse::decode(version, body) else {
             return false;
         };
-        let IdState::InFlight { current, failures } = self.ids else {
-            return true;
-        };
-        match resp.error_code {
-            ErrorCode::None => {
-                let next = ProducerState {
-                    producer_id: resp.producer_id,
-                    producer_epoch: resp.producer_epoch,
-                    base_sequence: 0,
-                };
-                self.ids = IdState::Ready(next);
-                if current.producer_id >= 0 {
-                    self.reset_sequences(next);
-                }
-            }
-            code if code.is_retriable() || code == ErrorCode::CoordinatorLoadInProgress => {
-                let retry_at = now + self.retry_backoff.delay(failures, &mut self.rng);
-                self.ids = IdState::Wanted { current, retry_at, failures: failures.saturating_add(1) };
-            }
-            code => self.set_fatal(FatalError::Broker(code)),
+        let answer = (resp.error_code, resp.producer_id, resp.producer_epoch);
+        match self.idem.id_answered(answer, now, &self.retry_backoff, &mut self.rng) {
+            IdAnswer::Ready { producer, bumped: true } => self.restamp(producer),
+            IdAnswer::Fatal(code) => self.set_fatal(FatalError::Broker(code)),
+            IdAnswer::Ready { .. } | IdAnswer::Retry | IdAnswer::Ignored => {}
         }
         true
     }
 
     /// After an epoch bump: every partition's sequences restart at 0, and sealed batches not
     /// yet acknowledged are re-stamped in queue order with the new epoch (KIP-360).
-    fn reset_sequences(&mut self, producer: ProducerState) {
-        for pi in 0..self.sequences.len() as u16 {
-            let mut seq = 0i32;
-            let mut cur = self.acc.iter_queue(pi).next();
-            while let Some(slot) = cur {
-                cur = self.acc.next_in_queue(slot);
-                let Some(b) = self.acc.slot(slot) else {
-                    break;
-                };
-                if b.send().outcome != Outcome::Pending || !matches!(b.stage(), super::accumulator::Stage::Sealed { .. }) {
+    fn restamp(&mut self, producer: ProducerState) {
+        for pi in 0..self.idem.partitions() as u16 {
+            let acc = &mut self.acc;
+            let mut cur = acc.iter_queue(pi).next();
+            self.idem.restamp_from(pi, |seq| loop {
+                let slot = cur?;
+                cur = acc.next_in_queue(slot);
+                let b = acc.slot(slot)?;
+                if b.is_complete() || !matches!(b.stage(), super::accumulator::Stage::Sealed { .. }) {
                     continue;
                 }
                 let records = b.records();
-                self.acc.restamp(slot, ProducerState { base_sequence: seq, ..producer });
-                seq = wrapping_sequence(seq, records);
-            }
-            self.sequences[usize::from(pi)].next_sequence = seq;
+                acc.restamp(slot, ProducerState { base_sequence: seq, ..producer });
+                return Some(records);
+            });
         }
     }
 
@@ -227,10 +206,7 @@ impl<P: Partitioner> Producer<'_, P> {
                 let Some(pi) = u32::try_from(p.index).ok().and_then(|idx| self.meta.partition(t, idx)).map(|pi| pi.0) else {
                     continue;
                 };
-                let batch = self.acc.iter_queue(pi).find(|&s| {
-                    self.acc.slot(s).is_some_and(|b| b.send().in_flight && b.send().request == (i as u16, corr))
-                });
-                if let Some(slot) = batch {
+                if let Some(slot) = Ledger::answered_by(&self.acc, pi, (i as u16, corr)) {
                     self.on_partition_response(pi, slot, &p, &resp, now);
                 }
             }
@@ -272,12 +248,12 @@ impl<P: Partitioner> Producer<'_, P> {
             }
         }
         match code {
-            ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId if self.idempotent => {
+            ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId if self.idem.enabled() => {
                 // Only the partition's oldest unacknowledged batch proves a lost sequence; later
                 // ones fail because of it and are simply retried (the Java client's rule).
                 let oldest = self.acc.iter_queue(pi).find(|&s| self.acc.slot(s).is_some_and(|b| b.send().outcome == Outcome::Pending));
                 if oldest == Some(slot) {
-                    self.request_epoch_bump(now);
+                    self.idem.request_bump(now);
                 }
                 self.retry_batch(slot, now, Some(code));
             }

@@ -7,7 +7,8 @@
 
 use super::accumulator::{BatchSlot, Stage};
 use super::conn::{ConnId, ConnState, Connection, InFlight, RequestKind};
-use super::engine::{IdState, Producer, REQUEST_OVERHEAD};
+use super::engine::{Producer, REQUEST_OVERHEAD};
+use super::idempotence::DEDUP_WINDOW;
 use super::types::{FatalError, Outcome};
 use crate::config::{Acks, ApiVersionPolicy};
 use crate::partitioner::Partitioner;
@@ -25,8 +26,6 @@ use crate::wire::SliceSink;
 
 /// The most partitions one Produce request carries (the rest go in the next request).
 pub const MAX_PARTITIONS_PER_REQUEST: usize = 128;
-/// The most batches one partition has in flight with idempotence (the broker dedups 5).
-pub(super) const MAX_IN_FLIGHT_PER_PARTITION: u8 = 5;
 
 /// A frame written into the driver's buffer, to be sent on `conn`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +121,7 @@ impl<P: Partitioner> Producer<'_, P> {
     }
 
     fn send_init_producer_id(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Polled {
-        let IdState::Wanted { current, retry_at, failures } = self.ids else {
+        let Some((current, retry_at)) = self.idem.wanted() else {
             return Ok(None);
         };
         let Some(version) = self.conns[i].versions.init_producer_id else {
@@ -136,9 +135,10 @@ impl<P: Partitioner> Producer<'_, P> {
             req.producer_id = current.producer_id;
             req.producer_epoch = current.producer_epoch;
         }
-        let sent = write_request(&mut self.conns[i], i, self.config.client_id, (RequestKind::InitProducerId, version), &req, true, now, buf)?;
+        let kind = (RequestKind::InitProducerId, version);
+        let sent = write_request(&mut self.conns[i], i, self.config.client_id, kind, &req, true, now, buf)?;
         if sent.is_some() {
-            self.ids = IdState::InFlight { current, failures };
+            self.idem.id_sent();
         }
         Ok(sent.map(|(t, _)| t))
     }
@@ -148,34 +148,8 @@ impl<P: Partitioner> Producer<'_, P> {
     /// with their old epoch first, where the broker deduplicates them; re-stamping them would
     /// write them twice (librdkafka#4953).
     pub(super) fn id_request_waits(&self) -> bool {
-        let IdState::Wanted { current, .. } = self.ids else {
-            return false;
-        };
-        current.producer_id >= 0
-            && (self.sequences.iter().any(|s| s.in_flight > 0)
-                || self.acc.iter_slots().any(|(_, b)| b.send().uncertain && b.send().outcome == Outcome::Pending))
-    }
-
-    /// The producer state the next sealed batch of a partition gets.
-    fn producer_state(&self) -> Option<ProducerState> {
-        match self.ids {
-            IdState::Disabled => Some(ProducerState::NONE),
-            IdState::Ready(p) => Some(p),
-            _ => None,
-        }
-    }
-
-    /// What Produce requests may carry now: `Some((producer, settling))`, where `settling`
-    /// means an epoch bump waits and only already-sealed uncertain batches go (with their old
-    /// stamps; `producer` is unused then). `None`: no batch may go.
-    pub(super) fn produce_mode(&self) -> Option<(ProducerState, bool)> {
-        match self.producer_state() {
-            Some(p) => Some((p, false)),
-            None if matches!(self.ids, IdState::Wanted { current, .. } if current.producer_id >= 0) => {
-                Some((ProducerState::NONE, true))
-            }
-            None => None,
-        }
+        self.idem.bump_wanted()
+            && (self.ledger.any() || self.acc.iter_slots().any(|(_, b)| b.send().uncertain && !b.is_complete()))
     }
 
     fn produce_version(&self, i: usize) -> Option<i16> {
@@ -196,10 +170,10 @@ impl<P: Partitioner> Producer<'_, P> {
     /// never sent while an older one of its partition waits to be sent again). While an epoch
     /// bump waits (`settling`), only sealed uncertain batches go, with their old stamps.
     pub(super) fn next_batch_candidate(&self, pi: u16, settling: bool) -> Option<u16> {
-        let seq = self.sequences.get(usize::from(pi))?;
-        if seq.in_flight >= self.partition_in_flight_limit() {
+        if self.ledger.at_limit(pi) {
             return None;
         }
+        let sealed = self.idem.sealed(pi);
         // Batches go in queue order, so the ones ever sent (and completed ones not yet
         // reported, which may never have been sent) come first: the two scans below stop at
         // the first pending batch never sent, instead of walking a queue that may hold
@@ -221,9 +195,9 @@ impl<P: Partitioner> Producer<'_, P> {
         let oldest_unanswered = sent()
             .find_map(|b| (b.send().outcome == Outcome::Pending && b.send().attempts > 0).then_some(b.send().seal_no));
         let outside_window = |b: &BatchSlot| {
-            let seal_no = if matches!(b.stage(), Stage::Sealed { .. }) { b.send().seal_no } else { seq.sealed };
-            self.idempotent
-                && oldest_unanswered.is_some_and(|n| seal_no.wrapping_sub(n) >= u32::from(MAX_IN_FLIGHT_PER_PARTITION))
+            let seal_no = if matches!(b.stage(), Stage::Sealed { .. }) { b.send().seal_no } else { sealed };
+            self.idem.enabled()
+                && oldest_unanswered.is_some_and(|n| seal_no.wrapping_sub(n) >= u32::from(DEDUP_WINDOW))
         };
         for slot in self.acc.iter_queue(pi) {
             let b = self.acc.slot(slot)?;
@@ -241,17 +215,6 @@ impl<P: Partitioner> Producer<'_, P> {
         None
     }
 
-    /// The most batches of one partition in flight: 5 with idempotence (what the broker
-    /// deduplicates), else the connection's limit, as in the Java client (with more than 1, a
-    /// retry may reorder: Kafka's documented rule).
-    pub(super) fn partition_in_flight_limit(&self) -> u8 {
-        if self.idempotent {
-            MAX_IN_FLIGHT_PER_PARTITION
-        } else {
-            u8::try_from(self.config.max_in_flight).unwrap_or(u8::MAX)
-        }
-    }
-
     /// When a pending batch may go, as far as time decides: after `linger.ms` while open, at
     /// once when closed (or while closing), after its retry backoff once sealed.
     pub(super) fn batch_ready_at(&self, slot: u16) -> Option<Instant> {
@@ -265,7 +228,7 @@ impl<P: Partitioner> Producer<'_, P> {
         let Some(mut version) = self.produce_version(i) else {
             return Ok(None);
         };
-        let Some((producer, settling)) = self.produce_mode() else {
+        let Some((producer, settling)) = self.idem.produce_mode() else {
             return Ok(None);
         };
         let node = self.conns[i].node;
@@ -340,10 +303,7 @@ impl<P: Partitioner> Producer<'_, P> {
                 self.complete(slot, Outcome::Delivered { base_offset: -1, log_append_time: -1 });
                 continue;
             }
-            self.acc.mark_sent(slot, (i as u16, corr));
-            if let Some(s) = self.sequences.get_mut(usize::from(pi)) {
-                s.in_flight += 1;
-            }
+            self.ledger.sent(&mut self.acc, pi, slot, (i as u16, corr));
         }
         Ok(sent)
     }
@@ -354,16 +314,7 @@ impl<P: Partitioner> Producer<'_, P> {
             return;
         }
         let records = self.acc.slot(slot).map_or(0, |b| b.records());
-        let mut state = producer;
-        let mut seal_no = 0;
-        if let Some(s) = self.sequences.get_mut(usize::from(pi)) {
-            if self.idempotent {
-                state.base_sequence = s.next_sequence;
-                s.next_sequence = wrapping_sequence(s.next_sequence, records);
-            }
-            seal_no = s.sealed;
-            s.sealed = s.sealed.wrapping_add(1);
-        }
+        let (state, seal_no) = self.idem.stamp(pi, producer, records);
         let scratch: &mut [u8] = &mut self.scratch;
         self.acc.seal(slot, state, seal_no, scratch);
     }
@@ -394,7 +345,7 @@ impl<P: Partitioner> Producer<'_, P> {
     /// InitProducerId, a handshake under way.
     pub(super) fn needs_any_connection(&self, now: Instant) -> bool {
         self.meta.needs_refresh(now, self.config.metadata_max_age)
-            || matches!(self.ids, IdState::Wanted { .. })
+            || self.idem.wanted().is_some()
             || self.conns.iter().any(|c| c.state == ConnState::Handshake)
     }
 
@@ -501,7 +452,3 @@ impl Request for WantedTopics<'_, '_> {
     const API_KEY: ApiKey = ApiKey::Metadata;
 }
 
-/// `seq + n`, wrapping to 0 after `i32::MAX` as Kafka's sequences do.
-pub(super) const fn wrapping_sequence(seq: i32, n: u32) -> i32 {
-    ((seq as i64 + n as i64) % (i32::MAX as i64 + 1)) as i32
-}

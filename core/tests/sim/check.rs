@@ -24,7 +24,7 @@ use alloc::collections::BTreeMap;
 
 use kprod_core::config::Acks;
 use kprod_core::partitioner::key_partition;
-use kprod_core::producer::accumulator::BatchId;
+use kprod_core::producer::BatchId;
 use kprod_core::producer::DeliveryError;
 
 use super::driver::{Completion, Sim};

@@ -12,7 +12,7 @@
 use alloc::collections::BTreeMap;
 
 use kprod_core::config::Config;
-use kprod_core::producer::accumulator::{BatchId, RecordId};
+use kprod_core::producer::{BatchId, RecordId};
 use kprod_core::producer::conn::ConnId;
 use kprod_core::producer::{
     DeliveryError, Event, FatalError, Producer, ProducerRecord, SendError, Storage, Transmit, TransmitError,

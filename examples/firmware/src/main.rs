@@ -24,10 +24,7 @@ use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
 use kprod_core::compression::Compression;
 use kprod_core::config::{Acks, Config};
-use kprod_core::producer::accumulator::{chunk_map_words, BatchSlot, PartitionQueue};
-use kprod_core::producer::conn::Connection;
-use kprod_core::producer::metadata::{BrokerSlot, PartitionSlot, TopicSlot};
-use kprod_core::producer::{PartitionSeq, Producer, ProducerRecord, Storage};
+use kprod_core::producer::{chunk_map_words, Producer, ProducerRecord, StaticStorage};
 use kprod_smoltcp::{to_core, Driver, DriverConfig, Report, Slot};
 use panic_halt as _;
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet, SocketStorage};
@@ -65,9 +62,12 @@ static SLOTS: StaticCell<[Slot<'static>; 2]> = StaticCell::new();
 static DRIVER: StaticCell<Driver<'static>> = StaticCell::new();
 static MAC: StaticCell<Mac> = StaticCell::new();
 
-static ARENA: ConstStaticCell<[u8; MEMORY]> = ConstStaticCell::new([0; MEMORY]);
-static CHUNKS: ConstStaticCell<[u32; chunk_map_words(MEMORY, BATCH)]> =
-    ConstStaticCell::new([0; chunk_map_words(MEMORY, BATCH)]);
+/// The engine's storage: 2 brokers, 1 topic, 8 partitions, 2 connections, 4 batches, the arena,
+/// and no compression scratch.
+type EngineStorage = StaticStorage<BROKERS, 1, PARTITIONS, 2, BATCHES, MEMORY, { chunk_map_words(MEMORY, BATCH) }, 0>;
+/// Filled at start (not a `const` initialiser): its empty slots are not all zero bytes, and a
+/// static with any non-zero byte would be stored whole in flash (.data), arena included.
+static STORAGE: StaticCell<EngineStorage> = StaticCell::new();
 static TX_FRAME: ConstStaticCell<[u8; TX]> = ConstStaticCell::new([0; TX]);
 static RX0: ConstStaticCell<[u8; RX]> = ConstStaticCell::new([0; RX]);
 static RX1: ConstStaticCell<[u8; RX]> = ConstStaticCell::new([0; RX]);
@@ -77,14 +77,6 @@ static SOCK1_RX: ConstStaticCell<[u8; SOCK_RX]> = ConstStaticCell::new([0; SOCK_
 static SOCK1_TX: ConstStaticCell<[u8; SOCK_TX]> = ConstStaticCell::new([0; SOCK_TX]);
 static SOCKETS: ConstStaticCell<[SocketStorage<'static>; 2]> =
     ConstStaticCell::new([SocketStorage::EMPTY, SocketStorage::EMPTY]);
-static BROKER_SLOTS: ConstStaticCell<[BrokerSlot; BROKERS]> = ConstStaticCell::new([BrokerSlot::EMPTY; BROKERS]);
-static TOPIC_SLOTS: ConstStaticCell<[TopicSlot; 1]> = ConstStaticCell::new([TopicSlot::EMPTY; 1]);
-static PARTITION_SLOTS: ConstStaticCell<[PartitionSlot; PARTITIONS]> =
-    ConstStaticCell::new([PartitionSlot::EMPTY; PARTITIONS]);
-static QUEUES: ConstStaticCell<[PartitionQueue; PARTITIONS]> = ConstStaticCell::new([PartitionQueue::EMPTY; PARTITIONS]);
-static SEQUENCES: ConstStaticCell<[PartitionSeq; PARTITIONS]> = ConstStaticCell::new([PartitionSeq::EMPTY; PARTITIONS]);
-static CONNECTIONS: ConstStaticCell<[Connection; 2]> = ConstStaticCell::new([Connection::EMPTY, Connection::EMPTY]);
-static BATCH_SLOTS: ConstStaticCell<[BatchSlot; BATCHES]> = ConstStaticCell::new([BatchSlot::EMPTY; BATCHES]);
 static MAC_RX: ConstStaticCell<[u8; FRAME]> = ConstStaticCell::new([0; FRAME]);
 static MAC_TX: ConstStaticCell<[u8; FRAME]> = ConstStaticCell::new([0; FRAME]);
 
@@ -169,19 +161,7 @@ fn main() -> ! {
     let h1 = sockets.add(socket(&mut SOCK1_RX.take()[..], &mut SOCK1_TX.take()[..]));
 
     // The engine on static arrays, with as many connection slots as sockets.
-    let storage = Storage {
-        brokers: (&mut BROKER_SLOTS.take()[..]).into(),
-        topics: (&mut TOPIC_SLOTS.take()[..]).into(),
-        partitions: (&mut PARTITION_SLOTS.take()[..]).into(),
-        queues: (&mut QUEUES.take()[..]).into(),
-        sequences: (&mut SEQUENCES.take()[..]).into(),
-        connections: (&mut CONNECTIONS.take()[..]).into(),
-        batches: (&mut BATCH_SLOTS.take()[..]).into(),
-        memory: (&mut ARENA.take()[..]).into(),
-        chunk_map: (&mut CHUNKS.take()[..]).into(),
-        // No compression: no scratch buffer.
-        scratch: (&mut [][..]).into(),
-    };
+    let storage = STORAGE.init_with(EngineStorage::new).storage();
     let config = Config {
         buffer_memory: MEMORY,
         batch_size: BATCH,

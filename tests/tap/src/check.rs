@@ -99,7 +99,7 @@ pub(crate) fn compare(topic: &str, partitions: u32, expected: &[Owned], produced
 
 #[cfg(test)]
 mod tests {
-    use kprod_core::producer::accumulator::{BatchId, RecordId};
+    use kprod_core::producer::{BatchId, RecordId};
 
     use super::*;
 

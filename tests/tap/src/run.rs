@@ -5,7 +5,7 @@ use core::time::Duration;
 use std::collections::HashMap;
 use std::time::Instant as StdInstant;
 
-use kprod_core::producer::accumulator::{BatchId, RecordId};
+use kprod_core::producer::{BatchId, RecordId};
 use kprod_core::producer::ProducerRecord;
 use kprod_core::record::Header;
 use kprod_smoltcp::{Driver, Report, Stats};

@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use kprod_core::producer::accumulator::{BatchId, RecordId};
+use kprod_core::producer::{BatchId, RecordId};
 use kprod_core::producer::{ConnError, DeliveryError, FatalError};
 use kprod_core::time::Instant;
 

@@ -20,11 +20,9 @@ use core::time::Duration;
 use embedded_io::ErrorKind;
 use kprod_core::compression::Compression;
 use kprod_core::config::{Acks, Config};
-use kprod_core::producer::accumulator::{chunk_map_words, BatchId, BatchSlot, PartitionQueue, RecordId};
-use kprod_core::producer::conn::Connection;
-use kprod_core::producer::metadata::{BrokerSlot, PartitionSlot, TopicSlot};
 use kprod_core::producer::{
-    Capacities, ConnError, DeliveryError, FatalError, PartitionSeq, Producer, ProducerRecord, SendError, Storage,
+    chunk_map_words, BatchId, Capacities, ConnError, DeliveryError, FatalError, Producer, ProducerRecord, RecordId,
+    SendError, StaticStorage, Storage,
 };
 use kprod_core::protocol::ApiKey;
 use kprod_core::record::Header;
@@ -565,28 +563,9 @@ fn a_second_broker_needs_a_second_stream_slot() {
 fn runs_on_borrowed_storage_and_buffers() {
     const MEMORY: usize = 32 * 1024;
     const BATCH: usize = 2048;
-    let mut brokers = [BrokerSlot::EMPTY; 4];
-    let mut topics = [TopicSlot::EMPTY; 2];
-    let mut partitions = [PartitionSlot::EMPTY; 8];
-    let mut queues = [PartitionQueue::EMPTY; 8];
-    let mut sequences = [PartitionSeq::EMPTY; 8];
-    let mut connections = [Connection::EMPTY, Connection::EMPTY, Connection::EMPTY];
-    let mut batches = [BatchSlot::EMPTY; 32];
-    let mut memory = [0u8; MEMORY];
-    let mut chunk_map = [0u32; chunk_map_words(MEMORY, BATCH)];
-    let mut scratch = [0u8; BATCH];
-    let storage = Storage {
-        brokers: (&mut brokers[..]).into(),
-        topics: (&mut topics[..]).into(),
-        partitions: (&mut partitions[..]).into(),
-        queues: (&mut queues[..]).into(),
-        sequences: (&mut sequences[..]).into(),
-        connections: (&mut connections[..]).into(),
-        batches: (&mut batches[..]).into(),
-        memory: (&mut memory[..]).into(),
-        chunk_map: (&mut chunk_map[..]).into(),
-        scratch: (&mut scratch[..]).into(),
-    };
+    // 4 brokers, 2 topics, 8 partitions, 3 connections, 32 batches, the arena, a batch of scratch.
+    let mut storage = StaticStorage::<4, 2, 8, 3, 32, MEMORY, { chunk_map_words(MEMORY, BATCH) }, BATCH>::new();
+    let storage = storage.storage();
     let config = Config {
         buffer_memory: MEMORY,
         batch_size: BATCH,

@@ -26,7 +26,7 @@ use core::time::Duration;
 use std::collections::HashMap;
 
 use kprod_core::config::Config;
-use kprod_core::producer::accumulator::{BatchId, RecordId};
+use kprod_core::producer::{BatchId, RecordId};
 use kprod_core::producer::conn::ConnId;
 use kprod_core::producer::{Capacities, DeliveryError, Producer, ProducerRecord, Storage};
 use kprod_core::protocol::split_frame;

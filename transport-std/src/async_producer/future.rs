@@ -61,7 +61,7 @@ mod tests {
     use std::sync::Arc;
     use std::task::Wake;
 
-    use kprod_core::producer::accumulator::{BatchId, RecordId};
+    use kprod_core::producer::{BatchId, RecordId};
 
     use crate::delivery::{BatchOutcome, Registry};
 
