@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use kprod_core::config::Config;
 use kprod_core::producer::conn::ConnId;
-use kprod_core::producer::{Capacities, Event, Producer, ProducerRecord, Storage, TransmitError};
+use kprod_core::producer::{Capacities, Completion, Event, Producer, ProducerRecord, Storage, TransmitError};
 use kprod_core::time::Instant;
 
 use sim::broker::{FrameFaults, Reply};
@@ -132,7 +132,7 @@ impl Generator {
                 Event::Close(c) => {
                     self.requests.remove(&c.0);
                 }
-                Event::Delivered { records, .. } => self.delivered += records,
+                Event::Completed(c @ Completion::Delivered { .. }) => self.delivered += c.records(),
                 _ => {}
             }
         }

@@ -109,9 +109,9 @@ fn drain(p: &mut Producer<'_>, now: Instant, buf: &mut Vec<u8>, conns: &mut Vec<
                     conns.push(c);
                 }
             }
-            Event::Delivered { batch, records, .. } | Event::Failed { batch, records, .. } => {
-                for index in 0..records {
-                    assert!(done.insert(RecordId { batch, index }), "two completions for one record");
+            Event::Completed(c) => {
+                for index in 0..c.records() {
+                    assert!(done.insert(RecordId { batch: c.batch(), index }), "two completions for one record");
                 }
             }
             _ => {}

@@ -10,7 +10,7 @@ use core::time::Duration;
 use kprod_core::compression::Compression;
 use kprod_core::config::{Acks, Config};
 use kprod_core::partitioner::key_partition;
-use kprod_core::producer::{Capacities, Event, Producer, ProducerRecord, SendError, Storage};
+use kprod_core::producer::{Capacities, Completion, Event, Producer, ProducerRecord, SendError, Storage};
 use kprod_core::record::Header;
 use kprod_tests::engine_driver::EngineDriver;
 use kprod_tests::{unique_topic, Broker};
@@ -75,15 +75,15 @@ fn produce_and_verify(compression: Compression, acks: Acks, records: usize) {
     let mut covered = 0usize;
     for e in &d.events {
         match *e {
-            Event::Delivered { batch, partition, base_offset, records, .. } => {
+            Event::Completed(Completion::Delivered { batch, partition, base_offset, records, .. }) => {
                 for index in 0..records {
-                    let id = kprod_core::producer::accumulator::RecordId { batch, index };
+                    let id = kprod_core::producer::RecordId { batch, index };
                     let offset = if acks == Acks::None { -1 } else { base_offset + i64::from(index) };
                     assert!(placed.insert(id, (partition as i32, offset)).is_none(), "two completions for {id:?}");
                     covered += 1;
                 }
             }
-            Event::Failed { reason, .. } => panic!("a batch failed: {reason}"),
+            Event::Completed(Completion::Failed { reason, .. }) => panic!("a batch failed: {reason}"),
             Event::Fatal(e) => panic!("fatal: {e}"),
             _ => {}
         }

@@ -184,10 +184,7 @@ fn on_event<CE: core::fmt::Debug, SE: core::fmt::Debug>(
     e: Event<'_, CE, SE>,
 ) {
     let (batch, records, outcome) = match e {
-        Event::Delivered { batch, partition, base_offset, records, .. } => {
-            (batch, records, Ok((partition, base_offset)))
-        }
-        Event::Failed { batch, records, reason, .. } => (batch, records, Err(reason)),
+        Event::Completed(c) => (c.batch(), c.records(), c.result().map(|base| (c.partition(), base))),
         other => {
             trouble.push(other.to_string());
             return;

@@ -75,7 +75,7 @@
 //! # A main loop
 //! ```no_run
 //! use kprod_core::config::Config;
-//! use kprod_core::producer::{chunk_map_words, Producer, ProducerRecord, StaticStorage};
+//! use kprod_core::producer::{chunk_map_words, Completion, Producer, ProducerRecord, StaticStorage};
 //! use kprod_smoltcp::{to_core, Driver, DriverConfig, Report, Slot};
 //! use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet, SocketStorage};
 //! use smoltcp::phy::{Loopback, Medium};
@@ -121,8 +121,8 @@
 //!     }
 //!     iface.poll(now, &mut device, &mut sockets);
 //!     driver.poll(now, &mut iface, &mut sockets, |report| match report {
-//!         Report::Delivered { topic, partition, base_offset, .. } => { /* record at base_offset */ }
-//!         Report::Failed { reason, .. } => { /* the records failed for `reason` */ }
+//!         Report::Completed(Completion::Delivered { topic, partition, base_offset, .. }) => { /* record at base_offset */ }
+//!         Report::Completed(Completion::Failed { reason, .. }) => { /* the records failed for `reason` */ }
 //!         _ => {}
 //!     });
 //!     // Sleep until the earlier of the two deadlines, or until the device has a frame.

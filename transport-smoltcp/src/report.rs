@@ -3,48 +3,22 @@
 
 use core::fmt;
 
-use kprod_core::producer::BatchId;
 use kprod_core::producer::conn::ConnId;
-use kprod_core::producer::{ConnError, DeliveryError, FatalError};
+use kprod_core::producer::{Completion, ConnError, FatalError};
 use smoltcp::wire::IpEndpoint;
 
 /// Something the application hears about during [`crate::Driver::poll`], through its callback.
 ///
-/// Every record `send` accepted is covered by exactly one `Delivered` or `Failed` (the engine's
+/// Every record `send` accepted is covered by exactly one [`Report::Completed`] (the engine's
 /// guarantee, passed on unchanged: the driver forwards every completion it polls). The
 /// connection reports are informational: the engine already knows and reconnects by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Report<'r> {
-    /// Every record of `batch` was written. Record `index` (from its
-    /// [`RecordId`](kprod_core::producer::RecordId)) has offset `base_offset + index`.
-    Delivered {
-        /// The batch.
-        batch: BatchId,
-        /// The topic.
-        topic: &'r str,
-        /// The partition.
-        partition: u32,
-        /// Offset of the batch's first record (-1 with `acks=0`).
-        base_offset: i64,
-        /// The broker's append time for `LogAppendTime` topics, else -1.
-        log_append_time: i64,
-        /// Records in the batch.
-        records: u32,
-    },
-    /// Every record of `batch` failed.
-    Failed {
-        /// The batch.
-        batch: BatchId,
-        /// The topic.
-        topic: &'r str,
-        /// The partition.
-        partition: u32,
-        /// Records in the batch.
-        records: u32,
-        /// Why.
-        reason: DeliveryError,
-    },
+    /// A batch was delivered or failed, with its topic's name. Record `index` (from its
+    /// [`RecordId`](kprod_core::producer::RecordId)) has offset `base_offset + index`
+    /// ([`Completion::offset_of`]).
+    Completed(Completion<&'r str>),
     /// The producer cannot go on; every pending record fails (reported once).
     Fatal(FatalError),
     /// A connection is up.

@@ -55,10 +55,11 @@
 //!   ([`LinkError::FrameTooLarge`], with the size needed).
 //!
 //! # Completions
-//! Every record [`StreamProducer::send`] accepted gets exactly one [`Event::Delivered`] or
-//! [`Event::Failed`] through the `on_event` callback of `poll` or a blocking helper, as long as
-//! the application keeps polling until [`StreamProducer::close`] returns. Dropping the driver
-//! earlier drops pending records without a completion.
+//! Every record [`StreamProducer::send`] accepted gets exactly one [`Event::Completed`] (a
+//! [`Completion`](kprod_core::producer::Completion), delivered or failed) through the `on_event`
+//! callback of `poll` or a blocking helper, as long as the application keeps polling until
+//! [`StreamProducer::close`] returns. Dropping the driver earlier drops pending records without
+//! a completion.
 //!
 //! # A driver loop
 //! ```no_run
@@ -96,7 +97,7 @@
 //! let mut producer: StreamProducer<'_, _, _> = StreamProducer::new(engine, connector, clock, &mut tx, &mut rx).unwrap();
 //!
 //! let mut on_event = |e: Event<'_, _, _>| match e {
-//!     Event::Delivered { .. } | Event::Failed { .. } => { /* match RecordIds with e.covers(id) */ }
+//!     Event::Completed(c) => { /* match RecordIds with c.covers(id), c.offset_of(id) */ let _ = c; }
 //!     other => { /* log connection trouble, fatal errors */ let _ = other; }
 //! };
 //! let record = ProducerRecord {

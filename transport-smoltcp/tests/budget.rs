@@ -10,10 +10,7 @@ use core::mem::size_of;
 use core::time::Duration;
 
 use kprod_core::config::Config;
-use kprod_core::producer::accumulator::{BatchSlot, PartitionQueue};
-use kprod_core::producer::conn::Connection;
-use kprod_core::producer::metadata::{BrokerSlot, PartitionSlot, TopicSlot};
-use kprod_core::producer::{chunk_map_words, PartitionSeq, StaticStorage, Storage};
+use kprod_core::producer::{chunk_map_words, StaticStorage, Storage};
 use kprod_smoltcp::{Driver, Slot};
 use smoltcp::iface::{Interface, SocketStorage};
 use smoltcp::socket::tcp;
@@ -43,13 +40,8 @@ fn firmware_storage(_: &Config<'static>) -> Storage<'static> {
 /// Every byte the producer side needs, structs included (64-bit sizes: a 32-bit MCU needs
 /// less). The Ethernet driver's DMA rings are the board's, not counted.
 fn firmware_bytes() -> usize {
-    let engine = BROKERS * size_of::<BrokerSlot>()
-        + TOPICS * size_of::<TopicSlot>()
-        + PARTITIONS * (size_of::<PartitionSlot>() + size_of::<PartitionQueue>() + size_of::<PartitionSeq>() + 1)
-        + CONNECTIONS * size_of::<Connection>()
-        + BATCHES * size_of::<BatchSlot>()
-        + MEMORY
-        + chunk_map_words(MEMORY, BATCH) * 4;
+    // Every slot table, the arena and the chunk bitmap, exactly as the engine stores them.
+    let engine = size_of::<FirmwareStorage>();
     let driver = size_of::<Driver<'static>>() + CONNECTIONS * (size_of::<Slot<'static>>() + SLOT_RX) + TX;
     let sockets = CONNECTIONS * (size_of::<SocketStorage<'static>>() + size_of::<tcp::Socket<'static>>() + SOCKET_TX + SOCKET_RX);
     engine + driver + sockets + size_of::<Interface>()

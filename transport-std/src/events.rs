@@ -12,11 +12,11 @@
 //! (error) and retries (debug) log under the module's own target.
 
 use core::time::Duration;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::Arc;
 
-use kprod_core::producer::{ConnError, DeliveryError, Event, Producer as Engine};
+use kprod_core::producer::{Completion, ConnError, DeliveryError, FatalError, Producer as Engine};
 use kprod_core::producer::conn::ConnId;
 use kprod_core::time::Instant;
 
@@ -45,7 +45,7 @@ pub(crate) enum LinkDown {
 #[derive(Default)]
 pub(crate) struct EventBook {
     /// Topic names as `Arc<str>`, shared by every `RecordMetadata` of a topic.
-    topics: HashMap<u16, Arc<str>>,
+    topics: HashSet<Arc<str>>,
     /// Per broker (`host:port`): failed connects in a row and what was logged.
     peers: HashMap<String, PeerLog>,
     seen_retries: u64,
@@ -63,46 +63,42 @@ struct PeerLog {
 }
 
 impl EventBook {
-    /// Handles a completion (`Delivered`, `Failed`) or `Fatal` event, with the name of the
-    /// batch's topic: the batch's waiters, to resolve without the lock. The other events are
-    /// the drain loop's or the driver's; they give `None`.
+    /// Handles a completion, named by its topic: the batch's waiters, to resolve without the
+    /// lock.
     pub(crate) fn on_completion(
         &mut self,
         registry: &mut Registry,
         failed_on_close: &mut u64,
-        event: Event,
-        topic_name: &str,
+        completion: Completion<&str>,
     ) -> Option<Completed> {
-        match event {
-            Event::Delivered { batch, topic, partition, base_offset, log_append_time, .. } => {
-                let topic = self.topic_name(topic, topic_name);
+        match completion {
+            Completion::Delivered { batch, topic, partition, base_offset, log_append_time, .. } => {
+                let topic = self.topic_name(topic);
                 registry.complete(batch, BatchOutcome::Delivered { topic, partition, base_offset, log_append_time })
             }
-            Event::Failed { batch, partition, records, reason, .. } => {
-                log::warn!("kprod: {records} record(s) to {topic_name}-{partition} failed: {reason}");
+            Completion::Failed { batch, records, reason, .. } => {
+                log::warn!("kprod: {completion}");
                 if reason == DeliveryError::Closed {
                     *failed_on_close += u64::from(records);
                 }
                 registry.complete(batch, BatchOutcome::Failed(Error::from_delivery(reason)))
             }
-            Event::Fatal(e) => {
-                log::error!("kprod: fatal producer error: {e}; every record now fails");
-                None
-            }
-            Event::Connect(_) | Event::Close(_) | Event::ConnectionFailed { .. } => None,
         }
     }
 
+    /// Logs the fatal error (the engine fails every pending batch with it).
+    pub(crate) fn on_fatal(error: FatalError) {
+        log::error!("kprod: fatal producer error: {error}; every record now fails");
+    }
+
     /// A topic's name as an `Arc<str>` shared by the `RecordMetadata`s (one per topic).
-    fn topic_name(&mut self, topic: u16, name: &str) -> Arc<str> {
-        match self.topics.get(&topic) {
-            Some(known) if &**known == name => Arc::clone(known),
-            _ => {
-                let arc: Arc<str> = Arc::from(name);
-                self.topics.insert(topic, Arc::clone(&arc));
-                arc
-            }
+    fn topic_name(&mut self, name: &str) -> Arc<str> {
+        if let Some(known) = self.topics.get(name) {
+            return Arc::clone(known);
         }
+        let arc: Arc<str> = Arc::from(name);
+        self.topics.insert(Arc::clone(&arc));
+        arc
     }
 
     /// Connection `id` to `peer` came up: logs it, ends the broker's run of failed connects, and

@@ -8,7 +8,7 @@
 use core::time::Duration;
 
 use kprod_core::producer::conn::ConnId;
-use kprod_core::producer::{Budget, ConnError, Connecting, Event, Links, Transmit};
+use kprod_core::producer::{Budget, Completion, ConnError, Connecting, FatalError, Links, Transmit};
 use kprod_core::time::Instant;
 
 use crate::delivery::{Completed, Registry};
@@ -218,15 +218,19 @@ impl<S: Sockets> Links for DriverLinks<'_, S> {
         self.sockets.close(conn);
     }
 
-    fn event(&mut self, event: Event, topic: &str) {
-        if let Event::ConnectionFailed { conn, error } = event {
-            // Named now: the engine's `Close` of this connection follows.
-            let peer = self.sockets.peer(conn).map_or_else(|| format!("connection {}", conn.0), str::to_owned);
-            self.pump.broker_failures.push((peer, error));
-            return;
-        }
-        let done = self.pump.book.on_completion(self.registry, self.failed_on_close, event, topic);
+    fn completed(&mut self, completion: Completion<&str>) {
+        let done = self.pump.book.on_completion(self.registry, self.failed_on_close, completion);
         self.pump.completed.extend(done);
+    }
+
+    fn connection_failed(&mut self, conn: ConnId, error: ConnError) {
+        // Named now: the engine's `Close` of this connection follows.
+        let peer = self.sockets.peer(conn).map_or_else(|| format!("connection {}", conn.0), str::to_owned);
+        self.pump.broker_failures.push((peer, error));
+    }
+
+    fn fatal(&mut self, error: FatalError) {
+        EventBook::on_fatal(error);
     }
 }
 

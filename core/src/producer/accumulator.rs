@@ -32,7 +32,7 @@ const NIL: u16 = u16::MAX;
 
 /// Where a batch is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// The slot holds no batch.
     Free,
     /// Takes more records.
@@ -50,27 +50,27 @@ pub enum Stage {
 /// the [`Accumulator`]'s transitions (`mark_sent`, `mark_unsent`, `schedule_retry`,
 /// `set_uncertain`, `seal`, `complete`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SendState {
+pub(crate) struct SendState {
     /// A request carrying the batch awaits its response.
-    pub in_flight: bool,
+    pub(crate) in_flight: bool,
     /// How many times the batch was sent.
-    pub attempts: u16,
+    pub(crate) attempts: u16,
     /// Not to be sent again before this (retry backoff).
-    pub retry_at: Instant,
+    pub(crate) retry_at: Instant,
     /// The producer id, epoch and base sequence stamped at sealing.
-    pub producer: ProducerState,
+    producer: ProducerState,
     /// The connection and correlation id of the request carrying it, while in flight.
-    pub request: (u16, i32),
+    pub(crate) request: (u16, i32),
     /// Its completion, once known; reported (and the slot freed) by the engine's `poll_event`.
-    pub outcome: Outcome,
+    pub(crate) outcome: Outcome,
     /// The last attempt's fate is unknown (connection lost, timed out): the broker may have
     /// written it, so it may only be resent with its original epoch and sequence.
-    pub uncertain: bool,
+    pub(crate) uncertain: bool,
     /// An attempt failed and the batch waits for (or is in) a retry; until it completes, its
     /// partition sends no new batch, so the broker's 5-batch dedup window still covers it.
-    pub retrying: bool,
+    pub(crate) retrying: bool,
     /// Its place in its partition's sealing order (see `PartitionSeq::sealed`).
-    pub seal_no: u32,
+    pub(crate) seal_no: u32,
     /// The next batch in the accumulator's completion queue.
     report_next: u16,
 }
@@ -90,9 +90,9 @@ impl SendState {
     };
 }
 
-/// One batch's metadata. Allocate an array of `BatchSlot::EMPTY` for [`Accumulator::new`].
+/// One batch's metadata; [`super::Storage`] holds an array of them (`BatchSlot::EMPTY` at first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchSlot {
+pub(crate) struct BatchSlot {
     stage: Stage,
     id: BatchId,
     partition: u16,
@@ -106,7 +106,7 @@ pub struct BatchSlot {
 
 impl BatchSlot {
     /// An unused slot.
-    pub const EMPTY: Self = Self {
+    pub(crate) const EMPTY: Self = Self {
         stage: Stage::Free,
         id: BatchId(0),
         partition: 0,
@@ -119,27 +119,27 @@ impl BatchSlot {
     };
 
     /// The batch's stage.
-    pub const fn stage(&self) -> Stage {
+    pub(crate) const fn stage(&self) -> Stage {
         self.stage
     }
     /// The batch's id.
-    pub const fn id(&self) -> BatchId {
+    pub(crate) const fn id(&self) -> BatchId {
         self.id
     }
     /// The partition slot the batch belongs to.
-    pub const fn partition(&self) -> u16 {
+    pub(crate) const fn partition(&self) -> u16 {
         self.partition
     }
     /// When the batch's first record was appended (the start of its delivery timeout).
-    pub const fn created(&self) -> Instant {
+    pub(crate) const fn created(&self) -> Instant {
         self.created
     }
     /// Records in the batch.
-    pub const fn records(&self) -> u32 {
+    pub(crate) const fn records(&self) -> u32 {
         self.records
     }
     /// Uncompressed bytes appended so far (for an open or closed batch), or the sealed length.
-    pub const fn len(&self) -> usize {
+    pub(crate) const fn len(&self) -> usize {
         match self.stage {
             Stage::Free => 0,
             Stage::Open(s) | Stage::Closed(s) => s.len(),
@@ -147,22 +147,22 @@ impl BatchSlot {
         }
     }
     /// Whether the slot holds no batch.
-    pub const fn is_empty(&self) -> bool {
+    const fn is_empty(&self) -> bool {
         matches!(self.stage, Stage::Free)
     }
     /// The send bookkeeping.
-    pub const fn send(&self) -> &SendState {
+    pub(crate) const fn send(&self) -> &SendState {
         &self.send
     }
     /// Whether the batch is complete (delivered or failed) and waits to be reported.
-    pub fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         self.send.outcome != Outcome::Pending
     }
 }
 
-/// One partition's FIFO of batches. Allocate an array of `PartitionQueue::EMPTY`.
+/// One partition's FIFO of batches; [`super::Storage`] holds one per partition slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartitionQueue {
+pub(crate) struct PartitionQueue {
     head: u16,
     tail: u16,
     len: u16,
@@ -170,13 +170,14 @@ pub struct PartitionQueue {
 
 impl PartitionQueue {
     /// An empty queue.
-    pub const EMPTY: Self = Self { head: NIL, tail: NIL, len: 0 };
+    pub(crate) const EMPTY: Self = Self { head: NIL, tail: NIL, len: 0 };
     /// Batches queued.
-    pub const fn len(&self) -> usize {
+    #[cfg(all(test, feature = "alloc"))]
+    const fn len(&self) -> usize {
         self.len as usize
     }
     /// Whether no batch is queued.
-    pub const fn is_empty(&self) -> bool {
+    pub(crate) const fn is_empty(&self) -> bool {
         self.len == 0
     }
 }
@@ -184,7 +185,7 @@ impl PartitionQueue {
 /// Why a record was not accumulated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum AccumulateError {
+pub(crate) enum AccumulateError {
     /// No memory or batch slot is free now; completions free them. Wait, then retry.
     BufferFull,
     /// The record can never fit: it needs `needed` bytes of batch, more than the limit.
@@ -212,7 +213,7 @@ pub enum StorageError {
 
 /// Per-partition batch queues over caller memory. See the module docs.
 #[derive(Debug)]
-pub struct Accumulator<'s> {
+pub(crate) struct Accumulator<'s> {
     slots: ManagedSlice<'s, BatchSlot>,
     queues: ManagedSlice<'s, PartitionQueue>,
     memory: ManagedSlice<'s, u8>,
@@ -235,8 +236,8 @@ pub struct Accumulator<'s> {
     report_tail: u16,
 }
 
-/// Number of `u32` words [`Accumulator::new`] needs in its chunk bitmap for an arena of
-/// `memory` bytes and batches of `batch_size` bytes.
+/// Number of `u32` words the record arena's chunk bitmap needs for an arena of `memory` bytes
+/// and batches of `batch_size` bytes: the `CHUNK_WORDS` of a [`super::StaticStorage`].
 pub const fn chunk_map_words(memory: usize, batch_size: usize) -> usize {
     (memory / chunk_size(batch_size)).div_ceil(32)
 }
@@ -252,7 +253,7 @@ const fn chunk_size(batch_size: usize) -> usize {
 
 impl<'s> Accumulator<'s> {
     /// An accumulator over caller storage. `config.batch_size` sets the chunk size.
-    pub fn new(
+    pub(crate) fn new(
         mut slots: ManagedSlice<'s, BatchSlot>,
         mut queues: ManagedSlice<'s, PartitionQueue>,
         memory: ManagedSlice<'s, u8>,
@@ -293,28 +294,29 @@ impl<'s> Accumulator<'s> {
     }
 
     /// Bytes of the arena taken by batches.
-    pub const fn used_bytes(&self) -> usize {
+    #[cfg(all(test, feature = "alloc"))]
+    const fn used_bytes(&self) -> usize {
         self.used_chunks * self.chunk_size
     }
     /// Bytes of the arena free for new batches.
-    pub const fn free_bytes(&self) -> usize {
+    pub(crate) const fn free_bytes(&self) -> usize {
         (self.chunk_count - self.used_chunks) * self.chunk_size
     }
     /// Batches held (open, closed or sealed).
-    pub const fn batch_count(&self) -> usize {
+    pub(crate) const fn batch_count(&self) -> usize {
         self.batches
     }
     /// Whether no batch is held.
-    pub const fn is_empty(&self) -> bool {
+    pub(crate) const fn is_empty(&self) -> bool {
         self.batches == 0
     }
     /// The largest batch the arena can hold at all.
-    pub const fn max_batch_len(&self) -> usize {
+    const fn max_batch_len(&self) -> usize {
         self.chunk_count * self.chunk_size
     }
 
     /// A batch slot.
-    pub fn slot(&self, slot: u16) -> Option<&BatchSlot> {
+    pub(crate) fn slot(&self, slot: u16) -> Option<&BatchSlot> {
         self.slots.get(usize::from(slot)).filter(|s| !s.is_empty())
     }
     fn slot_mut(&mut self, slot: u16) -> Option<&mut BatchSlot> {
@@ -324,7 +326,7 @@ impl<'s> Accumulator<'s> {
     // ---- send transitions (the engine's only way to change a batch's SendState) ----
 
     /// The batch went out in request `request` (connection slot, correlation id).
-    pub fn mark_sent(&mut self, slot: u16, request: (u16, i32)) {
+    pub(crate) fn mark_sent(&mut self, slot: u16, request: (u16, i32)) {
         if let Some(b) = self.slot_mut(slot) {
             b.send.in_flight = true;
             b.send.attempts = b.send.attempts.saturating_add(1);
@@ -334,13 +336,13 @@ impl<'s> Accumulator<'s> {
 
     /// The batch's request is over without a final answer for it. Returns whether it was in
     /// flight.
-    pub fn mark_unsent(&mut self, slot: u16) -> bool {
+    pub(crate) fn mark_unsent(&mut self, slot: u16) -> bool {
         self.slot_mut(slot).is_some_and(|b| core::mem::replace(&mut b.send.in_flight, false))
     }
 
     /// The batch waits for another attempt, not before `at`; its partition sends no new batch
     /// until it completes.
-    pub fn schedule_retry(&mut self, slot: u16, at: Instant) {
+    pub(crate) fn schedule_retry(&mut self, slot: u16, at: Instant) {
         if let Some(b) = self.slot_mut(slot) {
             b.send.retry_at = at;
             b.send.retrying = true;
@@ -348,7 +350,7 @@ impl<'s> Accumulator<'s> {
     }
 
     /// Whether the batch's last attempt may have been written without an answer saying so.
-    pub fn set_uncertain(&mut self, slot: u16, uncertain: bool) {
+    pub(crate) fn set_uncertain(&mut self, slot: u16, uncertain: bool) {
         if let Some(b) = self.slot_mut(slot) {
             b.send.uncertain = uncertain;
         }
@@ -357,7 +359,7 @@ impl<'s> Accumulator<'s> {
     /// Records the batch's completion (a second one is ignored). It is reported (see
     /// [`Accumulator::pop_completed`]) once every older batch of its partition was. Returns
     /// whether it was in flight, or `None` if it was not pending.
-    pub fn complete(&mut self, slot: u16, outcome: Outcome) -> Option<bool> {
+    pub(crate) fn complete(&mut self, slot: u16, outcome: Outcome) -> Option<bool> {
         let b = self.slot_mut(slot).filter(|b| !b.is_complete() && outcome != Outcome::Pending)?;
         b.send.outcome = outcome;
         // It may wait for an older batch before it is reported: it takes no more records.
@@ -373,13 +375,13 @@ impl<'s> Accumulator<'s> {
     }
 
     /// Whether a completion waits to be reported.
-    pub const fn has_completed(&self) -> bool {
+    pub(crate) const fn has_completed(&self) -> bool {
         self.report_head != NIL
     }
 
     /// Takes the next completion to report, in the order described at
     /// [`Accumulator::complete`], and frees its slot and memory. O(1).
-    pub fn pop_completed(&mut self) -> Option<BatchSlot> {
+    pub(crate) fn pop_completed(&mut self) -> Option<BatchSlot> {
         let slot = self.report_head;
         let b = *self.slot(slot)?;
         self.report_head = b.send.report_next;
@@ -406,29 +408,29 @@ impl<'s> Accumulator<'s> {
     }
 
     /// The queue of a partition slot.
-    pub fn queue(&self, partition: u16) -> Option<&PartitionQueue> {
+    pub(crate) fn queue(&self, partition: u16) -> Option<&PartitionQueue> {
         self.queues.get(usize::from(partition))
     }
     /// The batch slots of a partition, oldest first.
-    pub fn iter_queue(&self, partition: u16) -> QueueIter<'_, 's> {
+    pub(crate) fn iter_queue(&self, partition: u16) -> QueueIter<'_, 's> {
         let head = self.queue(partition).map_or(NIL, |q| q.head);
         QueueIter { acc: self, next: head }
     }
     /// The batch after `slot` in its partition's queue.
-    pub fn next_in_queue(&self, slot: u16) -> Option<u16> {
+    pub(crate) fn next_in_queue(&self, slot: u16) -> Option<u16> {
         let next = self.slot(slot)?.next;
         (next != NIL).then_some(next)
     }
 
     /// Every occupied batch slot, in slot order.
-    pub fn iter_slots(&self) -> impl Iterator<Item = (u16, &BatchSlot)> + '_ {
+    pub(crate) fn iter_slots(&self) -> impl Iterator<Item = (u16, &BatchSlot)> + '_ {
         self.slots[..usize::from(self.high)].iter().enumerate().filter(|(_, s)| !s.is_empty()).map(|(i, s)| (i as u16, s))
     }
 
     /// Appends a record to the partition's open batch, opening a new batch when there is none or
     /// the open one is full. `max_batch` caps the size of a batch built for a single large
     /// record (`max.request.size` less request overhead).
-    pub fn append(
+    pub(crate) fn append(
         &mut self,
         partition: u16,
         record: &Record<'_>,
@@ -524,7 +526,7 @@ impl<'s> Accumulator<'s> {
 
     /// When the batch may first be sent: now for closed and sealed batches (sealed ones after
     /// their retry backoff), after `linger` for open ones.
-    pub fn sendable_at(&self, slot: u16) -> Option<Instant> {
+    pub(crate) fn sendable_at(&self, slot: u16) -> Option<Instant> {
         let s = self.slot(slot)?;
         match s.stage {
             Stage::Free => None,
@@ -535,7 +537,7 @@ impl<'s> Accumulator<'s> {
     }
 
     /// Closes every open batch, so all of them are sendable now (`flush`).
-    pub fn close_all(&mut self) {
+    pub(crate) fn close_all(&mut self) {
         let high = usize::from(self.high);
         for s in self.slots[..high].iter_mut() {
             if let Stage::Open(state) = s.stage {
@@ -547,7 +549,7 @@ impl<'s> Accumulator<'s> {
     /// Seals a batch: compresses it (into `scratch`; too small a scratch sends it uncompressed)
     /// and writes its header, `producer` state and CRC. Sealing a sealed batch changes nothing.
     /// Returns the sealed length.
-    pub fn seal(&mut self, slot: u16, producer: ProducerState, seal_no: u32, scratch: &mut [u8]) -> Option<usize> {
+    pub(crate) fn seal(&mut self, slot: u16, producer: ProducerState, seal_no: u32, scratch: &mut [u8]) -> Option<usize> {
         let s = *self.slot(slot)?;
         let state = match s.stage {
             Stage::Open(state) | Stage::Closed(state) => state,
@@ -566,7 +568,7 @@ impl<'s> Accumulator<'s> {
     }
 
     /// The bytes of a sealed batch.
-    pub fn sealed_bytes(&self, slot: u16) -> Option<&[u8]> {
+    pub(crate) fn sealed_bytes(&self, slot: u16) -> Option<&[u8]> {
         let s = self.slot(slot)?;
         let Stage::Sealed { len } = s.stage else {
             return None;
@@ -576,7 +578,7 @@ impl<'s> Accumulator<'s> {
     }
 
     /// Re-stamps a sealed batch's producer id, epoch and base sequence (epoch bump), and its CRC.
-    pub fn restamp(&mut self, slot: u16, producer: ProducerState) -> bool {
+    pub(crate) fn restamp(&mut self, slot: u16, producer: ProducerState) -> bool {
         let Some(s) = self.slot(slot).copied() else {
             return false;
         };
@@ -606,7 +608,7 @@ impl<'s> Accumulator<'s> {
 
     /// Moves a partition's queue to another partition slot (the metadata cache relocated the
     /// topic's partitions after it grew). The target queue must be empty.
-    pub fn move_queue(&mut self, from: u16, to: u16) -> bool {
+    pub(crate) fn move_queue(&mut self, from: u16, to: u16) -> bool {
         let (Some(&q), Some(target)) = (self.queues.get(usize::from(from)), self.queues.get(usize::from(to))) else {
             return false;
         };
@@ -637,7 +639,7 @@ impl<'s> Accumulator<'s> {
 
     /// Makes room for the queues of `n` partition slots (std storage grows; fixed storage
     /// cannot). Returns whether there is room.
-    pub fn fit_partitions(&mut self, n: usize) -> bool {
+    pub(crate) fn fit_partitions(&mut self, n: usize) -> bool {
         super::grow_slice(&mut self.queues, n, usize::from(NIL) - 1, PartitionQueue::EMPTY)
     }
 
@@ -732,7 +734,7 @@ impl<'s> Accumulator<'s> {
 
 /// The batch slots of one partition, oldest first.
 #[derive(Debug)]
-pub struct QueueIter<'a, 's> {
+pub(crate) struct QueueIter<'a, 's> {
     acc: &'a Accumulator<'s>,
     next: u16,
 }
@@ -755,3 +757,6 @@ impl From<AccumulateError> for SendError {
         }
     }
 }
+
+#[cfg(all(test, feature = "alloc"))]
+mod tests;

@@ -79,7 +79,7 @@ impl fmt::Display for ConnError {
 impl core::error::Error for ConnError {}
 
 /// The most requests one connection may have in flight, whatever the configuration says.
-pub const MAX_IN_FLIGHT: usize = 16;
+const MAX_IN_FLIGHT: usize = 16;
 
 /// Identifies a connection slot; the driver keys its sockets by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -87,7 +87,7 @@ pub struct ConnId(pub u16);
 
 /// Where a connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnState {
+pub(crate) enum ConnState {
     /// The slot is free.
     Unused,
     /// Not connected; may connect at `retry_at` (reconnect backoff).
@@ -102,7 +102,7 @@ pub enum ConnState {
 
 /// What a request in flight was, so its response can be decoded and routed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestKind {
+pub(crate) enum RequestKind {
     /// ApiVersions.
     ApiVersions,
     /// Metadata.
@@ -115,7 +115,7 @@ pub enum RequestKind {
 
 impl RequestKind {
     /// The API key.
-    pub const fn api(self) -> ApiKey {
+    pub(crate) const fn api(self) -> ApiKey {
         match self {
             Self::ApiVersions => ApiKey::ApiVersions,
             Self::Metadata => ApiKey::Metadata,
@@ -127,59 +127,59 @@ impl RequestKind {
 
 /// One request awaiting its response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InFlight {
+pub(crate) struct InFlight {
     /// Its correlation id.
-    pub correlation_id: i32,
+    pub(crate) correlation_id: i32,
     /// What it was.
-    pub kind: RequestKind,
+    pub(crate) kind: RequestKind,
     /// The version it was encoded at.
-    pub version: i16,
+    pub(crate) version: i16,
     /// When it was handed to the driver.
-    pub sent: Instant,
+    pub(crate) sent: Instant,
 }
 
 /// The versions negotiated on a connection (min of ours and the broker's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Versions {
+pub(crate) struct Versions {
     /// Metadata version, if the broker supports one we do.
-    pub metadata: Option<i16>,
+    pub(crate) metadata: Option<i16>,
     /// Produce version.
-    pub produce: Option<i16>,
+    pub(crate) produce: Option<i16>,
     /// InitProducerId version.
-    pub init_producer_id: Option<i16>,
+    pub(crate) init_producer_id: Option<i16>,
 }
 
-/// A connection slot. Allocate an array of `Connection::EMPTY` for the engine's storage.
+/// A connection slot; [`super::Storage`] holds an array of them (`Connection::EMPTY` at first).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Connection {
+pub(crate) struct Connection {
     /// Where it is.
-    pub state: ConnState,
+    pub(crate) state: ConnState,
     /// The broker's node id (negative for a bootstrap address).
-    pub node: i32,
+    pub(crate) node: i32,
     /// Requests in flight, oldest first (Kafka answers in order on one connection).
-    pub in_flight: heapless::Vec<InFlight, MAX_IN_FLIGHT>,
+    pub(crate) in_flight: heapless::Vec<InFlight, MAX_IN_FLIGHT>,
     /// The negotiated versions.
-    pub versions: Versions,
+    pub(crate) versions: Versions,
     /// The ApiVersions version to try next (lowered after UNSUPPORTED_VERSION).
-    pub api_versions_version: i16,
+    pub(crate) api_versions_version: i16,
     /// Consecutive failed attempts (for reconnect backoff).
-    pub failures: u32,
+    pub(crate) failures: u32,
     /// Not to connect before this.
-    pub retry_at: Instant,
+    pub(crate) retry_at: Instant,
     /// The last time a request was sent or a response arrived (for idle close).
-    pub last_active: Instant,
+    pub(crate) last_active: Instant,
     /// The driver must be told to connect (a pending event).
-    pub want_connect: bool,
+    pub(crate) want_connect: bool,
     /// The driver must be told to close (a pending event).
-    pub want_close: bool,
+    pub(crate) want_close: bool,
     /// Why the engine gave up on it, to report before the close.
-    pub error: Option<ConnError>,
+    pub(crate) error: Option<ConnError>,
     next_correlation: i32,
 }
 
 impl Connection {
     /// A free slot.
-    pub const EMPTY: Self = Self {
+    pub(crate) const EMPTY: Self = Self {
         state: ConnState::Unused,
         node: 0,
         in_flight: heapless::Vec::new(),
@@ -195,31 +195,31 @@ impl Connection {
     };
 
     /// Whether the slot is in use.
-    pub const fn is_used(&self) -> bool {
+    pub(crate) const fn is_used(&self) -> bool {
         !matches!(self.state, ConnState::Unused)
     }
 
     /// Takes the slot for `node`, idle and ready to connect at once.
-    pub fn assign(&mut self, node: i32) {
+    pub(crate) fn assign(&mut self, node: i32) {
         *self = Self { state: ConnState::Idle, node, ..Self::EMPTY };
     }
 
     /// Asks the driver to connect.
-    pub fn start_connect(&mut self, now: Instant) {
+    pub(crate) fn start_connect(&mut self, now: Instant) {
         self.state = ConnState::Connecting;
         self.want_connect = true;
         self.last_active = now;
     }
 
     /// The socket is up: the handshake starts.
-    pub fn connected(&mut self, now: Instant) {
+    pub(crate) fn connected(&mut self, now: Instant) {
         self.state = ConnState::Handshake;
         self.last_active = now;
     }
 
     /// The socket is gone (or never came up): requests in flight are lost, and the next connect
     /// waits for the reconnect backoff `delay`.
-    pub fn disconnected(&mut self, now: Instant, delay: Duration) {
+    pub(crate) fn disconnected(&mut self, now: Instant, delay: Duration) {
         self.state = ConnState::Idle;
         self.in_flight.clear();
         self.versions = Versions::default();
@@ -230,41 +230,41 @@ impl Connection {
 
     /// The engine gives up on the connection because of `error`: the driver hears why, then
     /// is asked to close it.
-    pub fn fail(&mut self, error: ConnError) {
+    pub(crate) fn fail(&mut self, error: ConnError) {
         self.error = Some(error);
         self.want_close = true;
     }
 
     /// The correlation id the next request gets.
-    pub const fn peek_correlation_id(&self) -> i32 {
+    pub(crate) const fn peek_correlation_id(&self) -> i32 {
         self.next_correlation
     }
 
     /// A new correlation id (positive, wrapping).
-    pub fn next_correlation_id(&mut self) -> i32 {
+    pub(crate) fn next_correlation_id(&mut self) -> i32 {
         let id = self.next_correlation;
         self.next_correlation = if id == i32::MAX { 1 } else { id + 1 };
         id
     }
 
     /// Whether another request may go out (`limit` from the configuration).
-    pub fn can_send(&self, limit: u32) -> bool {
+    pub(crate) fn can_send(&self, limit: u32) -> bool {
         self.in_flight.len() < (limit as usize).min(MAX_IN_FLIGHT)
     }
 
     /// Records a request as sent. Fails if the in-flight table is full (a caller bug).
-    pub fn push(&mut self, f: InFlight) -> bool {
+    pub(crate) fn push(&mut self, f: InFlight) -> bool {
         self.last_active = f.sent;
         self.in_flight.push(f).is_ok()
     }
 
     /// The oldest request in flight, which the next response must answer.
-    pub fn oldest(&self) -> Option<&InFlight> {
+    pub(crate) fn oldest(&self) -> Option<&InFlight> {
         self.in_flight.first()
     }
 
     /// Removes the oldest request in flight.
-    pub fn pop(&mut self, now: Instant) -> Option<InFlight> {
+    pub(crate) fn pop(&mut self, now: Instant) -> Option<InFlight> {
         if self.in_flight.is_empty() {
             return None;
         }
@@ -273,7 +273,7 @@ impl Connection {
     }
 
     /// When the oldest request times out.
-    pub fn request_deadline(&self, timeout: Duration) -> Option<Instant> {
+    pub(crate) fn request_deadline(&self, timeout: Duration) -> Option<Instant> {
         self.oldest().map(|f| f.sent + timeout)
     }
 }

@@ -6,18 +6,18 @@
 //!    requests are retried). A transmit buffer too small is grown by the links, or ends the
 //!    round ([`Drained::tx_too_small`]).
 //! 2. `poll_event` until none: connects go to [`Links::connect`] (answered at once or later),
-//!    closes to [`Links::close`], and everything else (completions, connection errors, the
-//!    fatal error) to [`Links::event`].
+//!    closes to [`Links::close`], completions to [`Links::completed`] with their topic named,
+//!    connection errors to [`Links::connection_failed`] and the fatal error to [`Links::fatal`].
 //! 3. Again from 1 while an event was itself an input (a connect answered at once, a frame
 //!    without a link), within the budget.
 //!
 //! Written once here, no_std, for the blocking and tokio drivers, the smoltcp driver and the
 //! embedded-io drivers: only the links differ.
 
-use super::conn::ConnId;
+use super::conn::{ConnError, ConnId};
 use super::engine::Producer;
 use super::transmit::{Transmit, TransmitError};
-use super::types::Event;
+use super::types::{Completion, Event, FatalError};
 use crate::partitioner::Partitioner;
 use crate::time::Instant;
 
@@ -50,9 +50,13 @@ pub trait Links {
     fn connect(&mut self, conn: ConnId, host: &str, port: u16, now: Instant) -> Connecting;
     /// The engine is done with `conn`.
     fn close(&mut self, conn: ConnId);
-    /// Any other event: a completion (with its topic's name, `""` if unknown), a connection
-    /// error, the fatal error.
-    fn event(&mut self, event: Event, topic: &str);
+    /// A batch completed ([`Event::Completed`]), with its topic's name (`""` if unknown).
+    fn completed(&mut self, completion: Completion<&str>);
+    /// The engine gave up on open connection `conn` for what its broker sent or did not send
+    /// in time ([`Event::ConnectionFailed`]); a [`Links::close`] of it follows.
+    fn connection_failed(&mut self, conn: ConnId, error: ConnError);
+    /// The producer cannot go on ([`Event::Fatal`], reported once).
+    fn fatal(&mut self, error: FatalError);
 }
 
 /// The most work one [`Producer::drain`] call does, so an embedded main loop keeps its timing.
@@ -168,10 +172,9 @@ impl<P: Partitioner> Producer<'_, P> {
                     }
                 }
                 Event::Close(conn) => links.close(conn),
-                Event::Delivered { topic, .. } | Event::Failed { topic, .. } => {
-                    links.event(event, self.topic_name(topic).unwrap_or(""));
-                }
-                Event::ConnectionFailed { .. } | Event::Fatal(_) => links.event(event, ""),
+                Event::Completed(c) => links.completed(c.with_topic(self.topic_name(*c.topic()).unwrap_or(""))),
+                Event::ConnectionFailed { conn, error } => links.connection_failed(conn, error),
+                Event::Fatal(error) => links.fatal(error),
             }
         }
     }

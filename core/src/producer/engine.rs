@@ -14,7 +14,7 @@ use super::storage::{NewError, Storage};
 use super::types::RecordId;
 use super::metrics::Metrics;
 use super::conn::ConnError;
-use super::types::{DeliveryError, Event, FatalError, Outcome, ProducerRecord, SendError};
+use super::types::{Completion, DeliveryError, Event, FatalError, Outcome, ProducerRecord, SendError};
 use crate::protocol::ApiKey;
 use crate::backoff::Backoff;
 use crate::config::ValidConfig;
@@ -181,7 +181,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     // ---- commands ----
 
     /// Accepts a record, or says why not. `Ok` means exactly one completion event will cover
-    /// the record (see [`Event::Delivered`] / [`Event::Failed`]). A retriable error means: wait
+    /// the record (see [`Event::Completed`]). A retriable error means: wait
     /// (for events, or until `poll_timeout`) and call again, up to `max.block.ms`.
     pub fn send(&mut self, record: &ProducerRecord<'_>, now: Instant) -> Result<RecordId, SendError> {
         self.tick(now);
@@ -489,20 +489,14 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         }
         let b = self.acc.pop_completed()?;
         let (topic, partition) = self.location(b.partition());
-        Some(match b.send().outcome {
-            Outcome::Delivered { base_offset, log_append_time } => Event::Delivered {
-                batch: b.id(),
-                topic,
-                partition,
-                base_offset,
-                log_append_time,
-                records: b.records(),
-            },
-            Outcome::Failed(reason) => {
-                Event::Failed { batch: b.id(), topic, partition, records: b.records(), reason }
+        let (batch, records) = (b.id(), b.records());
+        Some(Event::Completed(match b.send().outcome {
+            Outcome::Delivered { base_offset, log_append_time } => {
+                Completion::Delivered { batch, topic, partition, base_offset, log_append_time, records }
             }
+            Outcome::Failed(reason) => Completion::Failed { batch, topic, partition, records, reason },
             Outcome::Pending => return None,
-        })
+        }))
     }
 
     /// The topic index and partition number of a partition slot (`u16::MAX` if unknown).

@@ -16,7 +16,7 @@ pub(super) const DEDUP_WINDOW: u8 = 5;
 
 /// One partition's sequence bookkeeping: storage only (see [`super::Storage`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartitionSeq {
+pub(crate) struct PartitionSeq {
     /// The sequence the next sealed batch gets.
     next_sequence: i32,
     /// Batches sealed so far (wrapping): with the seal number of the oldest unanswered batch it
@@ -26,7 +26,7 @@ pub struct PartitionSeq {
 
 impl PartitionSeq {
     /// A fresh partition.
-    pub const EMPTY: Self = Self { next_sequence: 0, sealed: 0 };
+    pub(crate) const EMPTY: Self = Self { next_sequence: 0, sealed: 0 };
 }
 
 /// The producer id and epoch, and where getting them stands.

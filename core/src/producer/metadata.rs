@@ -76,13 +76,15 @@ use crate::rng::Rng;
 use crate::time::Instant;
 
 mod apply;
+#[cfg(all(test, feature = "alloc"))]
+mod tests;
 
 /// Longest broker host name kept (DNS names are at most 253 bytes).
 pub const MAX_HOST_LEN: usize = 255;
 /// Longest topic name Kafka accepts.
-pub const MAX_TOPIC_LEN: usize = 249;
+const MAX_TOPIC_LEN: usize = 249;
 /// Most topic resizes one [`MetadataUpdate`] reports; further ones wait for the next refresh.
-pub const MAX_RESIZES: usize = 8;
+const MAX_RESIZES: usize = 8;
 
 /// `PartitionSlot::topic` of a free slot.
 const FREE: u16 = u16::MAX;
@@ -131,7 +133,7 @@ impl fmt::Display for MetadataError {
 impl core::error::Error for MetadataError {}
 
 /// Checks a topic name against Kafka's rules (`Topic.validate`).
-pub fn validate_topic_name(name: &str) -> Result<(), MetadataError> {
+fn validate_topic_name(name: &str) -> Result<(), MetadataError> {
     let valid_chars = name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if (1..=MAX_TOPIC_LEN).contains(&name.len()) && valid_chars && name != "." && name != ".." {
         Ok(())
@@ -144,11 +146,11 @@ macro_rules! slot_index {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(pub u16);
+        pub(crate) struct $name(pub(crate) u16);
 
         impl $name {
             /// The slot index.
-            pub const fn index(self) -> usize {
+            const fn index(self) -> usize {
                 self.0 as usize
             }
         }
@@ -167,21 +169,21 @@ slot_index!(
 /// A broker: a bootstrap server or one the cluster announced. The cache only hands out shared
 /// references, so the public fields are read-only in practice.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerSlot {
+pub(crate) struct BrokerSlot {
     /// The broker id (negative for bootstrap entries).
-    pub node_id: i32,
+    pub(crate) node_id: i32,
     /// The host name.
-    pub host: String<MAX_HOST_LEN, u8>,
+    pub(crate) host: String<MAX_HOST_LEN, u8>,
     /// The port.
-    pub port: u16,
+    pub(crate) port: u16,
     /// Whether this is a bootstrap entry rather than a broker the cluster announced.
-    pub bootstrap: bool,
+    bootstrap: bool,
     used: bool,
 }
 
 impl BrokerSlot {
     /// An unused slot.
-    pub const EMPTY: Self = Self { node_id: -1, host: String::new(), port: 0, bootstrap: false, used: false };
+    pub(crate) const EMPTY: Self = Self { node_id: -1, host: String::new(), port: 0, bootstrap: false, used: false };
 
     fn set(&mut self, node_id: i32, host: &str, port: u16, bootstrap: bool) -> Result<(), MetadataError> {
         let host = String::try_from(host).map_err(|_| MetadataError::HostTooLong)?;
@@ -192,7 +194,7 @@ impl BrokerSlot {
 
 /// What the cache knows about a topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TopicState {
+pub(crate) enum TopicState {
     /// The slot is free.
     Unused,
     /// Wanted, but no usable answer yet.
@@ -208,7 +210,7 @@ pub enum TopicState {
 
 /// A wanted topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopicSlot {
+pub(crate) struct TopicSlot {
     name: String<MAX_TOPIC_LEN, u8>,
     topic_id: [u8; 16],
     state: TopicState,
@@ -220,7 +222,7 @@ pub struct TopicSlot {
 
 impl TopicSlot {
     /// An unused slot.
-    pub const EMPTY: Self = Self {
+    pub(crate) const EMPTY: Self = Self {
         name: String::new(),
         topic_id: NO_ID,
         state: TopicState::Unused,
@@ -231,28 +233,29 @@ impl TopicSlot {
     };
 
     /// The topic name.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         self.name.as_str()
     }
 
     /// The topic id (all zero until a v10+ response named it).
-    pub const fn topic_id(&self) -> [u8; 16] {
+    pub(crate) const fn topic_id(&self) -> [u8; 16] {
         self.topic_id
     }
 
     /// The state.
-    pub const fn state(&self) -> TopicState {
+    pub(crate) const fn state(&self) -> TopicState {
         self.state
     }
 
     /// Partitions with a slot (0 before the first answer). The count stays while the topic is
     /// `Failed`, so queued records keep their slots.
-    pub const fn partition_count(&self) -> u32 {
+    const fn partition_count(&self) -> u32 {
         self.count as u32
     }
 
     /// When the engine last used the topic ([`Metadata::add_topic`], [`Metadata::touch`]).
-    pub const fn last_used(&self) -> Instant {
+    #[cfg(all(test, feature = "alloc"))]
+    const fn last_used(&self) -> Instant {
         self.last_used
     }
 
@@ -263,7 +266,7 @@ impl TopicSlot {
 
 /// A partition of a wanted topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartitionSlot {
+pub(crate) struct PartitionSlot {
     topic: u16,
     error: i16,
     leader: i32,
@@ -273,7 +276,7 @@ pub struct PartitionSlot {
 
 impl PartitionSlot {
     /// An unused slot.
-    pub const EMPTY: Self = Self { topic: FREE, error: 0, leader: -1, epoch: -1, changed: false };
+    pub(crate) const EMPTY: Self = Self { topic: FREE, error: 0, leader: -1, epoch: -1, changed: false };
 
     /// A slot of `topic` no response described yet.
     const fn fresh(topic: u16) -> Self {
@@ -281,7 +284,7 @@ impl PartitionSlot {
     }
 
     /// The leader's broker id, `None` if there is none.
-    pub const fn leader(&self) -> Option<i32> {
+    const fn leader(&self) -> Option<i32> {
         if self.leader >= 0 && self.topic < RETIRING {
             Some(self.leader)
         } else {
@@ -290,17 +293,19 @@ impl PartitionSlot {
     }
 
     /// The leader epoch, -1 if unknown (Metadata below v7).
-    pub const fn leader_epoch(&self) -> i32 {
+    #[cfg(all(test, feature = "alloc"))]
+    const fn leader_epoch(&self) -> i32 {
         self.epoch
     }
 
     /// The partition's error in the last response that described it.
-    pub const fn error(&self) -> ErrorCode {
+    #[cfg(all(test, feature = "alloc"))]
+    const fn error(&self) -> ErrorCode {
         ErrorCode::from_code(self.error)
     }
 
     /// The topic owning this slot.
-    pub const fn topic(&self) -> Option<TopicIdx> {
+    const fn topic(&self) -> Option<TopicIdx> {
         if self.topic < RETIRING {
             Some(TopicIdx(self.topic))
         } else {
@@ -313,44 +318,44 @@ impl PartitionSlot {
 /// moves its per-partition state for partitions `0..min(old_count, new_count)` from
 /// `old_first + p` to `new_first + p`, and fails what it held for partitions `>= new_count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TopicResize {
+pub(crate) struct TopicResize {
     /// The topic.
-    pub topic: TopicIdx,
+    topic: TopicIdx,
     /// The first slot before.
-    pub old_first: PartitionIdx,
+    pub(crate) old_first: PartitionIdx,
     /// The first slot now (equal to `old_first` when the block grew in place).
-    pub new_first: PartitionIdx,
+    pub(crate) new_first: PartitionIdx,
     /// Partitions before.
-    pub old_count: u32,
+    pub(crate) old_count: u32,
     /// Partitions now.
-    pub new_count: u32,
+    pub(crate) new_count: u32,
     /// The topic id changed: the topic was deleted and recreated, so its partitions are new
     /// (sequence numbers and epochs restart).
-    pub recreated: bool,
+    pub(crate) recreated: bool,
 }
 
 /// What an [`Metadata::apply`] changed.
 #[must_use]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MetadataUpdate {
+pub(crate) struct MetadataUpdate {
     /// Topics whose partition block moved or changed size (at most [`MAX_RESIZES`]; the rest
     /// keep their old block until the next refresh, which is requested).
-    pub resized: heapless::Vec<TopicResize, MAX_RESIZES>,
+    pub(crate) resized: heapless::Vec<TopicResize, MAX_RESIZES>,
     /// Partitions whose leader changed; [`Metadata::leader_changes`] lists them.
-    pub leaders_changed: u32,
+    leaders_changed: u32,
     /// Partition entries ignored because their leader epoch was older than the cached one.
-    pub stale_partitions: u32,
+    stale_partitions: u32,
     /// Partition entries ignored because their index was negative or not below the count.
-    pub ignored_partitions: u32,
+    ignored_partitions: u32,
     /// The first capacity problem ([`MetadataError::TooManyPartitions`]): a new topic is left
     /// in [`TopicState::TooManyPartitions`], a growing one keeps its old partition count.
-    pub capacity_error: Option<MetadataError>,
+    capacity_error: Option<MetadataError>,
 }
 
 /// The outcome of [`Metadata::apply_leader_hint`]. Anything but `Applied` requested a refresh.
 #[must_use]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HintOutcome {
+pub(crate) enum HintOutcome {
     /// The hint's epoch was newer and its leader known: the partition now leads there.
     Applied,
     /// The hint's epoch was not newer than the cached one (the franz-go#1054 loop guard).
@@ -363,14 +368,14 @@ pub enum HintOutcome {
 
 impl HintOutcome {
     /// Whether the hint was applied.
-    pub const fn is_applied(self) -> bool {
+    const fn is_applied(self) -> bool {
         matches!(self, Self::Applied)
     }
 }
 
 /// The cluster-metadata cache. See the [module docs](self).
 #[derive(Debug)]
-pub struct Metadata<'s> {
+pub(crate) struct Metadata<'s> {
     brokers: ManagedSlice<'s, BrokerSlot>,
     topics: ManagedSlice<'s, TopicSlot>,
     partitions: ManagedSlice<'s, PartitionSlot>,
@@ -391,7 +396,7 @@ pub struct Metadata<'s> {
 impl<'s> Metadata<'s> {
     /// A cache over the given slots (their contents are reset) with the bootstrap servers as
     /// brokers -1, -2, .... Fails if the bootstrap list does not fit or has a bad entry.
-    pub fn new(
+    pub(crate) fn new(
         brokers: impl Into<ManagedSlice<'s, BrokerSlot>>,
         topics: impl Into<ManagedSlice<'s, TopicSlot>>,
         partitions: impl Into<ManagedSlice<'s, PartitionSlot>>,
@@ -430,37 +435,40 @@ impl<'s> Metadata<'s> {
     // ---- getters ----
 
     /// The slot of the wanted topic `name`.
-    pub fn topic(&self, name: &str) -> Option<TopicIdx> {
+    pub(crate) fn topic(&self, name: &str) -> Option<TopicIdx> {
         self.topic_slots().iter().position(|s| s.is_used() && s.name() == name).map(topic_idx)
     }
 
     /// The wanted topics.
-    pub fn topics(&self) -> impl Iterator<Item = (TopicIdx, &TopicSlot)> {
+    pub(crate) fn topics(&self) -> impl Iterator<Item = (TopicIdx, &TopicSlot)> {
         self.topic_slots().iter().enumerate().filter(|(_, s)| s.is_used()).map(|(i, s)| (topic_idx(i), s))
     }
 
     /// A topic's slot (`None` for an unused slot).
-    pub fn topic_slot(&self, t: TopicIdx) -> Option<&TopicSlot> {
+    pub(crate) fn topic_slot(&self, t: TopicIdx) -> Option<&TopicSlot> {
         self.topic_slots().get(t.index()).filter(|s| s.is_used())
     }
 
     /// A topic's name.
-    pub fn topic_name(&self, t: TopicIdx) -> Option<&str> {
+    pub(crate) fn topic_name(&self, t: TopicIdx) -> Option<&str> {
         self.topic_slot(t).map(TopicSlot::name)
     }
 
     /// A topic's state ([`TopicState::Unused`] for an unused slot).
-    pub fn topic_state(&self, t: TopicIdx) -> TopicState {
+    #[cfg(all(test, feature = "alloc"))]
+    fn topic_state(&self, t: TopicIdx) -> TopicState {
         self.topic_slot(t).map_or(TopicState::Unused, TopicSlot::state)
     }
 
     /// A topic's id, once a v10+ response named it (Produce v13 needs it).
-    pub fn topic_id(&self, t: TopicIdx) -> Option<[u8; 16]> {
+    #[cfg(all(test, feature = "alloc"))]
+    fn topic_id(&self, t: TopicIdx) -> Option<[u8; 16]> {
         self.topic_slot(t).map(TopicSlot::topic_id).filter(|&id| id != NO_ID)
     }
 
     /// The wanted topic with id `id` (never the all-zero id).
-    pub fn topic_by_id(&self, id: &[u8; 16]) -> Option<TopicIdx> {
+    #[cfg(all(test, feature = "alloc"))]
+    fn topic_by_id(&self, id: &[u8; 16]) -> Option<TopicIdx> {
         if *id == NO_ID {
             return None;
         }
@@ -468,12 +476,12 @@ impl<'s> Metadata<'s> {
     }
 
     /// The partition count of a [`TopicState::Known`] topic.
-    pub fn partition_count(&self, t: TopicIdx) -> Option<u32> {
+    pub(crate) fn partition_count(&self, t: TopicIdx) -> Option<u32> {
         self.topic_slot(t).filter(|s| s.state == TopicState::Known).map(TopicSlot::partition_count)
     }
 
     /// The slot of partition `p` of topic `t`, if the topic has that many partition slots.
-    pub fn partition(&self, t: TopicIdx, p: u32) -> Option<PartitionIdx> {
+    pub(crate) fn partition(&self, t: TopicIdx, p: u32) -> Option<PartitionIdx> {
         let s = self.topic_slot(t)?;
         let p = u16::try_from(p).ok().filter(|&p| p < s.count)?;
         // first + count never exceeds the partition capacity, which is at most u16::MAX.
@@ -481,84 +489,83 @@ impl<'s> Metadata<'s> {
     }
 
     /// A partition's slot (`None` for a free slot).
-    pub fn partition_slot(&self, pi: PartitionIdx) -> Option<&PartitionSlot> {
+    fn partition_slot(&self, pi: PartitionIdx) -> Option<&PartitionSlot> {
         self.partition_slots().get(pi.index()).filter(|s| s.topic < RETIRING)
     }
 
     /// The topic and partition number of a partition slot.
-    pub fn partition_location(&self, pi: PartitionIdx) -> Option<(TopicIdx, u32)> {
+    pub(crate) fn partition_location(&self, pi: PartitionIdx) -> Option<(TopicIdx, u32)> {
         let t = self.partition_slot(pi)?.topic()?;
         let first = self.topic_slot(t)?.first;
         Some((t, u32::from(pi.0.checked_sub(first)?)))
     }
 
     /// A partition's leader, `None` if it has none (or the slot is free).
-    pub fn leader(&self, pi: PartitionIdx) -> Option<i32> {
+    pub(crate) fn leader(&self, pi: PartitionIdx) -> Option<i32> {
         self.partition_slot(pi)?.leader()
     }
 
     /// A partition's leader, if the cache knows how to reach it.
-    pub fn leader_broker(&self, pi: PartitionIdx) -> Option<&BrokerSlot> {
+    #[cfg(all(test, feature = "alloc"))]
+    fn leader_broker(&self, pi: PartitionIdx) -> Option<&BrokerSlot> {
         self.broker(self.leader(pi)?)
     }
 
     /// The partitions whose leader id changed in the last [`Metadata::apply`].
-    pub fn leader_changes(&self) -> impl Iterator<Item = PartitionIdx> + '_ {
+    #[cfg(all(test, feature = "alloc"))]
+    fn leader_changes(&self) -> impl Iterator<Item = PartitionIdx> + '_ {
         let slots = self.partition_slots().iter().enumerate();
         slots.filter(|(_, s)| s.changed && s.topic < RETIRING).map(|(i, _)| partition_idx(i))
     }
 
     /// The broker `node_id` (negative ids are bootstrap entries).
-    pub fn broker(&self, node_id: i32) -> Option<&BrokerSlot> {
+    pub(crate) fn broker(&self, node_id: i32) -> Option<&BrokerSlot> {
         self.brokers.iter().find(|b| b.used && b.node_id == node_id)
     }
 
     /// All brokers: bootstrap entries first, then those the cluster announced.
-    pub fn brokers(&self) -> impl Iterator<Item = &BrokerSlot> {
+    pub(crate) fn brokers(&self) -> impl Iterator<Item = &BrokerSlot> {
         self.brokers.iter().filter(|b| b.used)
     }
 
     /// Usable topic slots.
-    pub fn topic_capacity(&self) -> usize {
+    #[cfg(all(test, feature = "alloc"))]
+    fn topic_capacity(&self) -> usize {
         self.topic_slots().len()
     }
 
     /// Usable partition slots.
-    pub fn partition_capacity(&self) -> usize {
+    pub(crate) fn partition_capacity(&self) -> usize {
         self.partition_slots().len()
     }
 
     /// One past the last partition slot in use: every partition with a topic (and so a
     /// leader) has an index below it. Scans over partitions stop here, not at the capacity.
-    pub const fn partition_span(&self) -> usize {
+    pub(crate) const fn partition_span(&self) -> usize {
         self.span
     }
 
     /// Recomputes [`Metadata::partition_span`] after slots were given or taken.
-    pub(crate) fn update_span(&mut self) {
+    fn update_span(&mut self) {
         self.span = self.partition_slots().iter().rposition(|p| p.topic < RETIRING).map_or(0, |i| i + 1);
     }
 
     /// Whether a refresh is outstanding.
-    pub const fn is_refreshing(&self) -> bool {
+    #[cfg(all(test, feature = "alloc"))]
+    const fn is_refreshing(&self) -> bool {
         self.in_flight
-    }
-
-    /// When the last successful refresh was applied.
-    pub const fn refreshed_at(&self) -> Option<Instant> {
-        self.refreshed_at
     }
 
     // ---- refresh policy ----
 
     /// Whether a refresh is due (see the module docs).
-    pub fn needs_refresh(&self, now: Instant, max_age: Duration) -> bool {
+    pub(crate) fn needs_refresh(&self, now: Instant, max_age: Duration) -> bool {
         self.next_refresh_at(max_age).is_some_and(|at| at <= now)
     }
 
     /// When a refresh becomes due: a past instant (the last refresh, or [`Instant::ZERO`]) when it
     /// is due already; `None` while one is outstanding or no topic is wanted.
-    pub fn next_refresh_at(&self, max_age: Duration) -> Option<Instant> {
+    fn next_refresh_at(&self, max_age: Duration) -> Option<Instant> {
         if self.in_flight || self.topics().next().is_none() {
             return None;
         }
@@ -581,7 +588,7 @@ impl<'s> Metadata<'s> {
 
     /// The topics of the next MetadataRequest: every wanted topic, by name. Topic ids are left
     /// zero: brokers reject ids below v12 and switch to lookup by id from v12.
-    pub fn request_topics(&self) -> impl Iterator<Item = MetadataRequestTopic<'_>> {
+    pub(crate) fn request_topics(&self) -> impl Iterator<Item = MetadataRequestTopic<'_>> {
         self.topics().map(|(_, s)| MetadataRequestTopic::named(s.name()))
     }
 
@@ -589,7 +596,7 @@ impl<'s> Metadata<'s> {
     /// [`Metadata::apply`] or [`Metadata::refresh_failed`], one of which must end every refresh
     /// (also on timeout or disconnect), else no other refresh is ever due. (`now` is for
     /// symmetry with the engine's other inputs; the engine keeps its own request deadlines.)
-    pub fn begin_refresh(&mut self, _now: Instant) {
+    fn begin_refresh(&mut self, _now: Instant) {
         self.in_flight = true;
         self.requested_in_flight |= self.requested;
         self.requested = false;
@@ -597,7 +604,7 @@ impl<'s> Metadata<'s> {
 
     /// Records that the outstanding refresh failed (connection lost, timeout, undecodable
     /// answer); whatever asked for it asks again. The caller backs off before the next one.
-    pub fn refresh_failed(&mut self, _now: Instant) {
+    fn refresh_failed(&mut self, _now: Instant) {
         self.in_flight = false;
         self.requested |= self.requested_in_flight;
         self.requested_in_flight = false;
@@ -607,24 +614,19 @@ impl<'s> Metadata<'s> {
 
     /// When the next refresh goes: once due ([`Metadata::next_refresh_at`]) and out of its
     /// retry backoff. `None` while one is outstanding or no topic is wanted.
-    pub fn refresh_at(&self, max_age: Duration) -> Option<Instant> {
+    pub(crate) fn refresh_at(&self, max_age: Duration) -> Option<Instant> {
         self.next_refresh_at(max_age).map(|t| t.max(self.retry_at))
     }
 
     /// A refresh went out on connection slot `conn` (see [`Metadata::begin_refresh`]).
-    pub fn refresh_sent(&mut self, conn: u16, now: Instant) {
+    pub(crate) fn refresh_sent(&mut self, conn: u16, now: Instant) {
         self.begin_refresh(now);
         self.refresh_conn = conn;
     }
 
-    /// The connection slot the outstanding refresh went out on.
-    pub fn refresh_conn(&self) -> Option<u16> {
-        (self.refresh_conn != u16::MAX).then_some(self.refresh_conn)
-    }
-
     /// Connection slot `conn` is gone, or answered something that does not decode: if the
     /// outstanding refresh went out on it, it failed, and the next waits for the backoff.
-    pub fn refresh_lost(&mut self, conn: u16, now: Instant, backoff: &Backoff, rng: &mut Rng) {
+    pub(crate) fn refresh_lost(&mut self, conn: u16, now: Instant, backoff: &Backoff, rng: &mut Rng) {
         if self.refresh_conn == conn {
             self.refresh_conn = u16::MAX;
             self.refresh_failed(now);
@@ -636,7 +638,7 @@ impl<'s> Metadata<'s> {
     /// answer leaves something unresolved (a topic pending, a partition without leader) or did
     /// not apply, refreshes are spaced by the growing retry backoff, so an unsettled cluster is
     /// not asked in a hot loop.
-    pub fn refresh_answered(&mut self, applied: bool, now: Instant, max_age: Duration, backoff: &Backoff, rng: &mut Rng) {
+    pub(crate) fn refresh_answered(&mut self, applied: bool, now: Instant, max_age: Duration, backoff: &Backoff, rng: &mut Rng) {
         self.refresh_conn = u16::MAX;
         if !applied || self.needs_refresh(now, max_age) {
             self.back_off(now, backoff, rng);
@@ -647,12 +649,12 @@ impl<'s> Metadata<'s> {
 
     /// No refresh before `until` (a lost connection: a broker that closes connections on every
     /// error must not cause a refresh per round trip).
-    pub fn hold_refresh(&mut self, until: Instant) {
+    pub(crate) fn hold_refresh(&mut self, until: Instant) {
         self.retry_at = self.retry_at.max(until);
     }
 
     /// Forgets the outstanding refresh (the producer closed every connection).
-    pub fn abandon_refresh(&mut self, now: Instant) {
+    pub(crate) fn abandon_refresh(&mut self, now: Instant) {
         if self.refresh_conn != u16::MAX {
             self.refresh_conn = u16::MAX;
             self.refresh_failed(now);
@@ -669,12 +671,12 @@ impl<'s> Metadata<'s> {
     /// KAFKA_STORAGE_ERROR, ...) and carried no KIP-951 hint. The cached leader stays until the
     /// refresh answers. (Every refresh covers all wanted topics, so this is
     /// [`Metadata::invalidate_all`]; the argument documents the call site.)
-    pub fn invalidate(&mut self, _pi: PartitionIdx) {
+    pub(crate) fn invalidate(&mut self, _pi: PartitionIdx) {
         self.invalidate_all();
     }
 
     /// Asks for a refresh, e.g. after losing a connection to a leader.
-    pub fn invalidate_all(&mut self) {
+    pub(crate) fn invalidate_all(&mut self) {
         self.requested = true;
     }
 
@@ -682,7 +684,7 @@ impl<'s> Metadata<'s> {
 
     /// Wants topic `name` (`Pending` until a refresh answers) and returns its slot; an already
     /// wanted topic keeps its slot and state.
-    pub fn add_topic(&mut self, name: &str, now: Instant) -> Result<TopicIdx, MetadataError> {
+    pub(crate) fn add_topic(&mut self, name: &str, now: Instant) -> Result<TopicIdx, MetadataError> {
         validate_topic_name(name)?;
         if let Some(t) = self.topic(name) {
             self.touch(t, now);
@@ -705,7 +707,7 @@ impl<'s> Metadata<'s> {
     }
 
     /// Records that the engine used topic `t` (for its idle-topic expiry).
-    pub fn touch(&mut self, t: TopicIdx, now: Instant) {
+    pub(crate) fn touch(&mut self, t: TopicIdx, now: Instant) {
         if let Some(s) = self.topics.get_mut(t.index()) {
             s.last_used = now;
         }
@@ -714,7 +716,8 @@ impl<'s> Metadata<'s> {
     /// Stops wanting topic `t` and frees its slots at once. The engine must have dropped its
     /// per-partition state for the topic: the next [`Metadata::apply`] may give the slots to
     /// another topic.
-    pub fn remove_topic(&mut self, t: TopicIdx) {
+    #[cfg(all(test, feature = "alloc"))]
+    fn remove_topic(&mut self, t: TopicIdx) {
         let Some(s) = self.topic_slot(t) else { return };
         let range = usize::from(s.first)..usize::from(s.first) + usize::from(s.count);
         self.partitions.get_mut(range).into_iter().flatten().for_each(|p| *p = PartitionSlot::EMPTY);
@@ -725,13 +728,8 @@ impl<'s> Metadata<'s> {
         self.requested |= waiting;
     }
 
-    /// A copy of topic `t`'s uniform sticky partitioner state (the initial state if it has none).
-    pub fn sticky(&self, t: TopicIdx) -> Sticky {
-        self.topic_slot(t).and_then(|s| s.sticky).unwrap_or_default()
-    }
-
     /// The uniform sticky partitioner state of topic `t`.
-    pub fn sticky_mut(&mut self, t: TopicIdx) -> Option<&mut Sticky> {
+    pub(crate) fn sticky_mut(&mut self, t: TopicIdx) -> Option<&mut Sticky> {
         let s = self.topics.get_mut(t.index()).filter(|s| s.is_used())?;
         Some(s.sticky.get_or_insert_with(Sticky::default))
     }
@@ -742,7 +740,7 @@ impl<'s> Metadata<'s> {
     /// broker, or already cached). Otherwise a full refresh is requested instead: a hint naming
     /// the same leader at the same epoch must not send the batch back to it in a loop
     /// (franz-go#1054).
-    pub fn apply_leader_hint<'n>(
+    pub(crate) fn apply_leader_hint<'n>(
         &mut self,
         pi: PartitionIdx,
         hint: LeaderIdAndEpoch,
@@ -803,6 +801,7 @@ fn topic_idx(i: usize) -> TopicIdx {
 }
 
 /// `i` is a partition slot index, below PARTITION_LIMIT.
+#[cfg(all(test, feature = "alloc"))]
 fn partition_idx(i: usize) -> PartitionIdx {
     PartitionIdx(i as u16)
 }

@@ -2,6 +2,25 @@
 //!
 //! [`Producer`] owns no socket, reads no clock and draws randomness only from the seed in its
 //! [`crate::config::Config`]: the same inputs give the same outputs, so a run replays exactly.
+//! The crate docs carry a complete driver.
+//!
+//! # Who owns what
+//! | state | owner | file |
+//! |---|---|---|
+//! | records, batches, their memory, each partition's queue, each batch's send state, the completion queue | `Accumulator` | `accumulator.rs` |
+//! | which batch is in flight in which request on which connection, per-partition counts, the in-flight limit | `Ledger` | `ledger.rs` |
+//! | producer id, epoch, InitProducerId progress, per-partition sequences, the dedup window | `Idempotence` | `idempotence.rs` |
+//! | brokers, topics, partitions, leaders, and when to refresh (due time, backoff, the refresh's connection) | `Metadata` | `metadata.rs` |
+//! | one broker connection: handshake state, negotiated versions, requests in flight, reconnect backoff | `Connection` | `conn.rs` |
+//! | what storage exists and how it grows | [`Storage`], [`StaticStorage`] | `storage.rs` |
+//! | commands, inputs, expiry, completion bookkeeping and metrics, tying the owners together | [`Producer`] | `engine.rs` |
+//! | which request goes out next (ApiVersions, Metadata, InitProducerId, Produce) | `Producer::poll_transmit` | `transmit.rs` |
+//! | response frames in | `Producer::handle_read` | `receive.rs` |
+//! | the next deadline, by the same predicates `poll_transmit` uses | `Producer::poll_timeout` | `deadline.rs` |
+//! | the drain loop every driver runs | [`Producer::drain`], [`Links`] | `drain.rs` |
+//!
+//! Imports run one way: `types` and `conn` name the vocabulary; `accumulator`, `metadata`,
+//! `idempotence` and `ledger` build on it; `engine` and its `impl` files use all of them.
 //!
 //! # Method groups
 //! - getters: [`Producer::metrics`], [`Producer::address`], [`Producer::topic_name`],
@@ -11,79 +30,48 @@
 //!   [`Producer::handle_read`] (returns how many bytes it consumed: whole frames only),
 //!   [`Producer::handle_timeout`] (early calls are harmless);
 //! - commands: [`Producer::send`], [`Producer::flush`], [`Producer::close`];
-//! - outputs: [`Producer::poll_transmit`], [`Producer::poll_event`], [`Producer::poll_timeout`].
+//! - outputs: [`Producer::poll_transmit`], [`Producer::poll_event`], [`Producer::poll_timeout`],
+//!   and [`Producer::drain`], which runs the first two in order into a driver's [`Links`].
 //!
 //! # Drain order
-//! After every input or command: call `poll_transmit` until it returns `Ok(None)` (send each
-//! frame on its connection), then `poll_event` until `None` (connect, close, report
-//! completions), then `poll_timeout`, and sleep until that instant or until a socket is
-//! readable. An `Event::Connect` answered at once with `handle_connected` is itself an input:
-//! drain again.
+//! After every input or command: `poll_transmit` until it returns `Ok(None)` (send each frame
+//! on its connection), then `poll_event` until `None` (connect, close, report completions), again
+//! while an event was itself an input (a connect answered at once); then `poll_timeout`, and
+//! sleep until that instant or until a socket is readable. [`Producer::drain`] does exactly
+//! this, within a [`Budget`].
+//!
+//! # Deadlines
+//! A deadline `poll_timeout` returns is one the engine acts on at that instant: calling
+//! `handle_timeout` then and draining makes progress. Everything else waits for an input. So a
+//! driver sleeps exactly until the deadline and never polls in a loop (the simulator counts
+//! wake-ups that did nothing on every seed: 0).
 //!
 //! # Completions
-//! `send` returns a [`accumulator::RecordId`] (batch, index). Exactly one [`Event::Delivered`]
-//! or [`Event::Failed`] covers every accepted record: it names the batch and its record count,
-//! and record `index` has offset `base_offset + index`. Retriable `send` errors
-//! ([`SendError::is_retriable`]: metadata pending, buffer full) ask the driver to wait and call
-//! again, up to `max.block.ms`.
+//! `send` returns a [`RecordId`] (batch, index). Exactly one [`Event::Completed`] covers every
+//! accepted record: its [`Completion`] (delivered or failed) names the batch and its record
+//! count, and record `index` has offset `base_offset + index`. The engine names the topic by
+//! index ([`Producer::topic_name`]); [`Producer::drain`] hands the links the completion with the
+//! topic's name, and the drivers report that one. Completions of one partition come out in the
+//! order its batches were created, as the Java client guarantees for callbacks; each
+//! `poll_event` is O(1). Retriable `send` errors ([`SendError::is_retriable`]: metadata pending,
+//! buffer full) ask the driver to wait and call again, up to `max.block.ms`.
 //!
 //! # Memory
-//! Everything lives in a [`Storage`] the caller provides: fixed arrays of broker, topic,
-//! partition, connection and batch slots, and the record arena of `buffer.memory` bytes. Without
-//! the `alloc` feature the caller passes borrowed slices; with it, [`Storage::with_capacity`]
-//! allocates them once. The engine never allocates afterwards. Budget (64-bit, checked by a
-//! test): the arena, plus at most 168 bytes per batch slot, 280 per broker slot, 304 per topic
-//! slot, 40 per partition (slot, queue and sequence), 600 per connection (its in-flight table),
-//! and one compression scratch of a batch's worst-case compressed size.
-//!
-//! # A driver loop
-//! ```no_run
-//! # #[cfg(feature = "alloc")] {
-//! use kprod_core::config::Config;
-//! use kprod_core::producer::{Capacities, Event, Producer, ProducerRecord, Storage};
-//! use kprod_core::time::Instant;
-//!
-//! let config = Config::default();
-//! let storage = Storage::with_capacity(&config, Capacities::default());
-//! let mut producer =
-//!     Producer::new(config.validate().unwrap(), &[("127.0.0.1", 9092)], storage, Instant::ZERO).unwrap();
-//! let mut tx = vec![0u8; 1 << 20];
-//! let now = || Instant::ZERO; // the driver's monotonic clock
-//! let record = ProducerRecord {
-//!     topic: "events", partition: None, key: Some(b"k"), value: Some(b"v"), headers: &[], timestamp: 0,
-//! };
-//! let _ = producer.send(&record, now()); // on a retriable error: drive the loop, send again
-//! loop {
-//!     while let Ok(Some(t)) = producer.poll_transmit(now(), &mut tx) {
-//!         // write tx[..t.len] to the socket of t.conn
-//!     }
-//!     while let Some(event) = producer.poll_event() {
-//!         match event {
-//!             Event::Connect(conn) => {
-//!                 // connect to producer.address(conn), then:
-//!                 producer.handle_connected(conn, now());
-//!             }
-//!             Event::Close(_conn) => {}
-//!             Event::Delivered { .. } | Event::Failed { .. } | Event::ConnectionFailed { .. } | Event::Fatal(_) => {}
-//!         }
-//!     }
-//!     // wait for readable sockets or producer.poll_timeout(); then for each read:
-//!     //   let used = producer.handle_read(conn, &rx, now()); rx.drain(..used);
-//!     producer.handle_timeout(now());
-//!     if producer.pending_batches() == 0 {
-//!         break;
-//!     }
-//! }
-//! # }
-//! ```
-pub mod accumulator;
+//! Everything lives in a [`Storage`]: from the heap with [`Storage::with_capacity`] (feature
+//! `alloc`), where every table grows as needed and memory stays bounded by `buffer.memory` plus
+//! metadata; or from one [`StaticStorage`] value without a heap, whose const parameters are the
+//! capacities (a full table is a typed error). Budget (64-bit, checked by a test): the arena,
+//! plus at most 168 bytes per batch slot, 280 per broker slot, 304 per topic slot, 40 per
+//! partition (slot, queue, in-flight count and sequence), 600 per connection (its in-flight
+//! table), and one compression scratch of a batch's worst-case compressed size.
+pub(crate) mod accumulator;
 pub mod conn;
 mod deadline;
 pub mod drain;
 mod engine;
 mod idempotence;
 mod ledger;
-pub mod metadata;
+pub(crate) mod metadata;
 pub mod metrics;
 mod receive;
 mod storage;
@@ -91,13 +79,14 @@ mod transmit;
 pub mod types;
 
 pub use drain::{Budget, Connecting, Drained, Links};
-pub use conn::ConnError;
+pub use accumulator::StorageError;
+pub use conn::{ConnError, ConnId};
 pub use engine::Producer;
-pub use idempotence::PartitionSeq;
+pub use metadata::{MetadataError, MAX_HOST_LEN};
 pub use storage::{chunk_map_words, Capacities, NewError, StaticStorage, Storage};
 pub use receive::MAX_RESPONSE_FRAME;
 pub use transmit::{Transmit, TransmitError, MAX_PARTITIONS_PER_REQUEST};
-pub use types::{BatchId, DeliveryError, Event, FatalError, Outcome, ProducerRecord, RecordId, SendError};
+pub use types::{BatchId, Completion, DeliveryError, Event, FatalError, Outcome, ProducerRecord, RecordId, SendError};
 
 /// Makes `slice` at least `len` long, filling with `fill`, when it owns a `Vec` (the `alloc`
 /// feature; std storage grows as needed, within `limit` elements). Borrowed storage (no_std)

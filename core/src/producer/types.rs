@@ -48,36 +48,10 @@ pub enum Event {
     Connect(ConnId),
     /// Close the connection (no `handle_disconnected` is needed afterwards).
     Close(ConnId),
-    /// Every record of `batch` (`records` of them, indices `0..records` in their [`RecordId`](super::accumulator::RecordId)s)
-    /// was written. Record `i` has offset `base_offset + i` (`-1` with `acks=0`, where nothing
-    /// comes back).
-    Delivered {
-        /// The batch.
-        batch: BatchId,
-        /// The topic (see [`super::Producer::topic_name`]) and partition.
-        topic: u16,
-        /// The partition.
-        partition: u32,
-        /// Offset of the batch's first record, or -1 if unknown.
-        base_offset: i64,
-        /// The broker's append time with `LogAppendTime` topics, else -1.
-        log_append_time: i64,
-        /// Records in the batch.
-        records: u32,
-    },
-    /// Every record of `batch` failed, for `reason`.
-    Failed {
-        /// The batch.
-        batch: BatchId,
-        /// The topic index.
-        topic: u16,
-        /// The partition.
-        partition: u32,
-        /// Records in the batch.
-        records: u32,
-        /// Why.
-        reason: DeliveryError,
-    },
+    /// A batch completed: delivered or failed. The topic is its index (see
+    /// [`super::Producer::topic_name`]); [`super::Producer::drain`] hands the links the named
+    /// [`Completion`].
+    Completed(Completion<u16>),
     /// The engine gave up on an open connection because of what the broker sent, or did not
     /// send in time. An [`Event::Close`] for `conn` follows; its requests are retried. Drivers
     /// log it and keep it as the last cause to name when a wait times out.
@@ -91,7 +65,122 @@ pub enum Event {
     Fatal(FatalError),
 }
 
+/// A batch's completion: exactly one covers every record `send` accepted. `T` names the topic:
+/// the engine's topic index (`u16`, in [`Event::Completed`]; [`super::Producer::topic_name`]
+/// names it), or its name (`&str`, as [`super::Producer::drain`] hands it to the links and the
+/// drivers report it).
+///
+/// Record `index` of the batch (from its [`RecordId`]) has offset `base_offset + index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion<T> {
+    /// Every record of `batch` was written.
+    Delivered {
+        /// The batch (the `batch` of the [`RecordId`]s `send` returned).
+        batch: BatchId,
+        /// The topic.
+        topic: T,
+        /// The partition.
+        partition: u32,
+        /// Offset of the batch's first record, or -1 if unknown (`acks=0`, where the broker
+        /// answers nothing).
+        base_offset: i64,
+        /// The broker's append time with `LogAppendTime` topics, else -1.
+        log_append_time: i64,
+        /// Records in the batch (indices `0..records`).
+        records: u32,
+    },
+    /// Every record of `batch` failed, for `reason`.
+    Failed {
+        /// The batch.
+        batch: BatchId,
+        /// The topic.
+        topic: T,
+        /// The partition.
+        partition: u32,
+        /// Records in the batch.
+        records: u32,
+        /// Why.
+        reason: DeliveryError,
+    },
+}
 
+impl<T> Completion<T> {
+    /// The batch.
+    pub const fn batch(&self) -> BatchId {
+        match *self {
+            Self::Delivered { batch, .. } | Self::Failed { batch, .. } => batch,
+        }
+    }
+
+    /// The topic.
+    pub const fn topic(&self) -> &T {
+        match self {
+            Self::Delivered { topic, .. } | Self::Failed { topic, .. } => topic,
+        }
+    }
+
+    /// The partition.
+    pub const fn partition(&self) -> u32 {
+        match *self {
+            Self::Delivered { partition, .. } | Self::Failed { partition, .. } => partition,
+        }
+    }
+
+    /// Records in the batch.
+    pub const fn records(&self) -> u32 {
+        match *self {
+            Self::Delivered { records, .. } | Self::Failed { records, .. } => records,
+        }
+    }
+
+    /// The base offset if delivered (-1 if unknown), or why the batch failed.
+    pub const fn result(&self) -> Result<i64, DeliveryError> {
+        match *self {
+            Self::Delivered { base_offset, .. } => Ok(base_offset),
+            Self::Failed { reason, .. } => Err(reason),
+        }
+    }
+
+    /// Whether this completion covers record `id` (same batch, index in range).
+    pub fn covers(&self, id: RecordId) -> bool {
+        self.batch() == id.batch && id.index < self.records()
+    }
+
+    /// The offset of record `id` if this is the delivery that covers it (-1 if unknown).
+    pub fn offset_of(&self, id: RecordId) -> Option<i64> {
+        match *self {
+            Self::Delivered { base_offset, .. } if self.covers(id) => {
+                Some(if base_offset < 0 { -1 } else { base_offset + i64::from(id.index) })
+            }
+            _ => None,
+        }
+    }
+
+    /// The same completion with its topic named by `topic`.
+    pub fn with_topic<U>(self, topic: U) -> Completion<U> {
+        match self {
+            Self::Delivered { batch, partition, base_offset, log_append_time, records, .. } => {
+                Completion::Delivered { batch, topic, partition, base_offset, log_append_time, records }
+            }
+            Self::Failed { batch, partition, records, reason, .. } => {
+                Completion::Failed { batch, topic, partition, records, reason }
+            }
+        }
+    }
+}
+
+impl<T: fmt::Display> fmt::Display for Completion<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Delivered { topic, partition, base_offset, records, .. } => {
+                write!(f, "{records} record(s) delivered to {topic}-{partition} at offset {base_offset}")
+            }
+            Self::Failed { topic, partition, records, reason, .. } => {
+                write!(f, "{records} record(s) to {topic}-{partition} failed: {reason}")
+            }
+        }
+    }
+}
 
 /// Why a batch was not delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -507,12 +507,7 @@ impl Sim {
                     link.broker_open &= !lost;
                 }
             }
-            Event::Delivered { batch, topic, partition, base_offset, records, .. } => {
-                self.complete(batch, topic, partition, records, Ok(base_offset));
-            }
-            Event::Failed { batch, topic, partition, records, reason } => {
-                self.complete(batch, topic, partition, records, Err(reason));
-            }
+            Event::Completed(c) => self.complete(c),
             Event::Fatal(f) => {
                 if self.out.fatal.is_some() {
                     self.violation(format!("second Fatal event {f:?}"));
@@ -524,11 +519,13 @@ impl Sim {
         }
     }
 
-    fn complete(&mut self, batch: BatchId, topic: u16, partition: u32, records: u32, result: Result<i64, DeliveryError>) {
+    fn complete(&mut self, done: kprod_core::producer::Completion<u16>) {
+        let (batch, topic) = (done.batch(), *done.topic());
         let Some(name) = self.producer.topic_name(topic).map(str::to_owned) else {
             self.violation(format!("completion of {batch:?} names unknown topic index {topic}"));
             return;
         };
+        let (partition, records, result) = (done.partition(), done.records(), done.result());
         let c = Completion { topic: name, partition, records, result, at: self.now };
         if let Some(old) = self.out.completions.insert(batch, c) {
             self.violation(format!("second completion for {batch:?} (first {old:?})"));

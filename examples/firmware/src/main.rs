@@ -24,7 +24,7 @@ use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
 use kprod_core::compression::Compression;
 use kprod_core::config::{Acks, Config};
-use kprod_core::producer::{chunk_map_words, Producer, ProducerRecord, StaticStorage};
+use kprod_core::producer::{chunk_map_words, Completion, Producer, ProducerRecord, StaticStorage};
 use kprod_smoltcp::{to_core, Driver, DriverConfig, Report, Slot};
 use panic_halt as _;
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet, SocketStorage};
@@ -205,8 +205,8 @@ fn main() -> ! {
         }
         iface.poll(t, mac, sockets);
         driver.poll(t, iface, sockets, |report| match report {
-            Report::Delivered { records, .. } => delivered = delivered.wrapping_add(records),
-            Report::Failed { records, .. } => failed = failed.wrapping_add(records),
+            Report::Completed(Completion::Delivered { records, .. }) => delivered = delivered.wrapping_add(records),
+            Report::Completed(Completion::Failed { records, .. }) => failed = failed.wrapping_add(records),
             _ => {}
         });
         black_box((delivered, failed));

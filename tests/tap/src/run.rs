@@ -5,7 +5,7 @@ use core::time::Duration;
 use std::collections::HashMap;
 use std::time::Instant as StdInstant;
 
-use kprod_core::producer::{BatchId, RecordId};
+use kprod_core::producer::{BatchId, Completion, RecordId};
 use kprod_core::producer::ProducerRecord;
 use kprod_core::record::Header;
 use kprod_smoltcp::{Driver, Report, Stats};
@@ -45,13 +45,13 @@ pub(crate) struct Produced {
 impl Produced {
     fn on_report(&mut self, r: Report<'_>) {
         match r {
-            Report::Delivered { batch, partition, base_offset, records, .. } => {
+            Report::Completed(Completion::Delivered { batch, partition, base_offset, records, .. }) => {
                 self.delivered += u64::from(records);
                 if self.batches.insert(batch, (partition, base_offset)).is_some() {
                     self.errors.push(format!("batch {batch:?} completed twice"));
                 }
             }
-            Report::Failed { batch, records, reason, .. } => {
+            Report::Completed(Completion::Failed { batch, records, reason, .. }) => {
                 self.failed += u64::from(records);
                 self.errors.push(format!("batch {batch:?} ({records} records) failed: {reason}"));
             }

@@ -3,49 +3,22 @@
 
 use core::fmt;
 
-use kprod_core::producer::{BatchId, RecordId};
-use kprod_core::producer::{ConnError, DeliveryError, FatalError};
+use kprod_core::producer::{Completion, ConnError, FatalError};
 use kprod_core::time::Instant;
 
 /// What [`super::StreamProducer::poll`] (and the blocking helpers that call it) reports.
 ///
 /// `CE` is the connector's error type and `SE` the stream's (see [`super::EventOf`]). Every
-/// record `send` accepted is covered by exactly one `Delivered` or `Failed` (use
-/// [`Event::covers`] / [`Event::offset_of`] to match a [`RecordId`]); `Link` events are
-/// informational: the engine retries on its own, with backoff.
+/// record `send` accepted is covered by exactly one [`Event::Completed`] (use
+/// [`Completion::covers`] / [`Completion::offset_of`] to match a
+/// [`RecordId`](kprod_core::producer::RecordId)); `Link` events are informational: the engine
+/// retries on its own, with backoff.
 #[derive(Debug)]
 pub enum Event<'e, CE, SE> {
-    /// Every record of `batch` was written: record `i` has offset `base_offset + i` (`-1` with
-    /// `acks=0`, where the broker answers nothing).
-    Delivered {
-        /// The batch (the `batch` of the [`RecordId`]s `send` returned).
-        batch: BatchId,
-        /// The topic.
-        topic: &'e str,
-        /// The partition.
-        partition: u32,
-        /// Offset of the batch's first record, or -1 if unknown.
-        base_offset: i64,
-        /// The broker's append time with `LogAppendTime` topics, else -1.
-        log_append_time: i64,
-        /// Records in the batch (indices `0..records`).
-        records: u32,
-    },
-    /// Every record of `batch` failed.
-    Failed {
-        /// The batch.
-        batch: BatchId,
-        /// The topic.
-        topic: &'e str,
-        /// The partition.
-        partition: u32,
-        /// Records in the batch.
-        records: u32,
-        /// Why.
-        reason: DeliveryError,
-    },
+    /// A batch was delivered or failed, with its topic's name.
+    Completed(Completion<&'e str>),
     /// The producer cannot go on (reported once; every later `send` fails with it and every
-    /// pending record gets a `Failed`).
+    /// pending record gets a failed completion).
     Fatal(FatalError),
     /// A stream to `host:port` could not be opened, or failed and was closed, or the engine
     /// dropped its connection over it for what the broker sent or a request timeout
@@ -71,38 +44,10 @@ pub enum Event<'e, CE, SE> {
     },
 }
 
-impl<CE, SE> Event<'_, CE, SE> {
-    /// Whether this completion covers the record `id` (same batch, index in range).
-    pub fn covers(&self, id: RecordId) -> bool {
-        match *self {
-            Self::Delivered { batch, records, .. } | Self::Failed { batch, records, .. } => {
-                batch == id.batch && id.index < records
-            }
-            _ => false,
-        }
-    }
-
-    /// The offset of record `id` if this is the `Delivered` that covers it (`-1` with
-    /// `acks=0`).
-    pub fn offset_of(&self, id: RecordId) -> Option<i64> {
-        match *self {
-            Self::Delivered { base_offset, .. } if self.covers(id) => {
-                Some(if base_offset < 0 { -1 } else { base_offset + i64::from(id.index) })
-            }
-            _ => None,
-        }
-    }
-}
-
 impl<CE: fmt::Debug, SE: fmt::Debug> fmt::Display for Event<'_, CE, SE> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Delivered { topic, partition, base_offset, records, .. } => {
-                write!(f, "{records} record(s) delivered to {topic}-{partition} at offset {base_offset}")
-            }
-            Self::Failed { topic, partition, records, reason, .. } => {
-                write!(f, "{records} record(s) to {topic}-{partition} failed: {reason}")
-            }
+            Self::Completed(c) => write!(f, "{c}"),
             Self::Fatal(e) => write!(f, "fatal producer error: {e}"),
             Self::Link { host, port, error } => write!(f, "stream to {host}:{port}: {error}"),
             Self::TxBufferTooSmall { needed, capacity } => {

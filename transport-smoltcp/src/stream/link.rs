@@ -19,7 +19,7 @@
 
 use heapless::{Deque, String, Vec};
 use kprod_core::producer::conn::ConnId;
-use kprod_core::producer::metadata::MAX_HOST_LEN;
+use kprod_core::producer::MAX_HOST_LEN;
 
 use super::{MAX_REQUESTS_PER_STREAM, MAX_SHARES_PER_STREAM};
 

@@ -9,7 +9,7 @@
 use embedded_io::{ErrorType, Write, WriteReady};
 use heapless::Vec;
 use kprod_core::producer::conn::ConnId;
-use kprod_core::producer::{Connecting, Event as EngineEvent, Links, Transmit};
+use kprod_core::producer::{Completion, ConnError, Connecting, FatalError, Links, Transmit};
 use kprod_core::time::Instant;
 
 use super::link::{Host, Link};
@@ -274,25 +274,19 @@ impl<C: Connector, K: Clock, const N: usize, F: FnMut(EventOf<'_, C>)> Links for
         self.streams.detach(conn);
     }
 
-    fn event(&mut self, event: EngineEvent, topic: &str) {
-        let event = match event {
-            EngineEvent::Delivered { batch, partition, base_offset, log_append_time, records, .. } => {
-                Event::Delivered { batch, topic, partition, base_offset, log_append_time, records }
-            }
-            EngineEvent::Failed { batch, partition, records, reason, .. } => {
-                Event::Failed { batch, topic, partition, records, reason }
-            }
-            EngineEvent::Fatal(e) => Event::Fatal(e),
-            // The engine drops the connection for what the broker sent or did not send; its
-            // `Close` follows (the stream stays while other connections use it).
-            EngineEvent::ConnectionFailed { conn, error } => {
-                let link = self.streams.link_of(conn).and_then(|i| self.streams.links[i].as_ref());
-                let (host, port) = link.map_or(("", 0), |l| (l.host.as_str(), l.port));
-                Event::Link { host, port, error: LinkError::Broker(error) }
-            }
-            // The drain hands these to `connect` and `close`.
-            EngineEvent::Connect(_) | EngineEvent::Close(_) => return,
-        };
-        (self.on_event)(event);
+    fn completed(&mut self, completion: Completion<&str>) {
+        (self.on_event)(Event::Completed(completion));
+    }
+
+    // The engine drops the connection for what the broker sent or did not send; its `Close`
+    // follows (the stream stays while other connections use it).
+    fn connection_failed(&mut self, conn: ConnId, error: ConnError) {
+        let link = self.streams.link_of(conn).and_then(|i| self.streams.links[i].as_ref());
+        let (host, port) = link.map_or(("", 0), |l| (l.host.as_str(), l.port));
+        (self.on_event)(Event::Link { host, port, error: LinkError::Broker(error) });
+    }
+
+    fn fatal(&mut self, error: FatalError) {
+        (self.on_event)(Event::Fatal(error));
     }
 }

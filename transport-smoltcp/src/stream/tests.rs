@@ -21,8 +21,8 @@ use embedded_io::ErrorKind;
 use kprod_core::compression::Compression;
 use kprod_core::config::{Acks, Config};
 use kprod_core::producer::{
-    chunk_map_words, BatchId, Capacities, ConnError, DeliveryError, FatalError, Producer, ProducerRecord, RecordId,
-    SendError, StaticStorage, Storage,
+    chunk_map_words, BatchId, Capacities, Completion, ConnError, DeliveryError, FatalError, Producer, ProducerRecord,
+    RecordId, SendError, StaticStorage, Storage,
 };
 use kprod_core::protocol::ApiKey;
 use kprod_core::record::Header;
@@ -48,11 +48,15 @@ enum Seen<CE> {
 
 fn seen<CE>(e: Event<'_, CE, ErrorKind>) -> Seen<CE> {
     match e {
-        Event::Delivered { batch, topic, partition, base_offset, records, .. } => {
-            assert_eq!(topic, TOPIC, "completions name the topic");
-            Seen::Delivered { batch, partition, base_offset, records }
+        Event::Completed(c) => {
+            assert_eq!(*c.topic(), TOPIC, "completions name the topic");
+            match c {
+                Completion::Delivered { batch, partition, base_offset, records, .. } => {
+                    Seen::Delivered { batch, partition, base_offset, records }
+                }
+                Completion::Failed { batch, records, reason, .. } => Seen::Failed { batch, records, reason },
+            }
         }
-        Event::Failed { batch, records, reason, .. } => Seen::Failed { batch, records, reason },
         Event::Fatal(e) => Seen::Fatal(e),
         Event::Link { host, error, .. } => Seen::Link { host: host.to_string(), error },
         Event::TxBufferTooSmall { needed, capacity } => Seen::TxTooSmall { needed, capacity },

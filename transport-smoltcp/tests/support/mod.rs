@@ -26,7 +26,7 @@ use core::time::Duration;
 use std::collections::HashMap;
 
 use kprod_core::config::Config;
-use kprod_core::producer::{BatchId, RecordId};
+use kprod_core::producer::{BatchId, Completion, RecordId};
 use kprod_core::producer::conn::ConnId;
 use kprod_core::producer::{Capacities, DeliveryError, Producer, ProducerRecord, Storage};
 use kprod_core::protocol::split_frame;
@@ -67,10 +67,12 @@ pub enum Seen {
 impl From<Report<'_>> for Seen {
     fn from(r: Report<'_>) -> Self {
         match r {
-            Report::Delivered { batch, topic, partition, base_offset, records, .. } => {
+            Report::Completed(Completion::Delivered { batch, topic, partition, base_offset, records, .. }) => {
                 Self::Delivered { batch, topic: topic.to_owned(), partition, base_offset, records }
             }
-            Report::Failed { batch, records, reason, .. } => Self::Failed { batch, records, reason },
+            Report::Completed(Completion::Failed { batch, records, reason, .. }) => {
+                Self::Failed { batch, records, reason }
+            }
             Report::Fatal(_) => Self::Fatal,
             Report::Connected { conn, local_port, .. } => Self::Connected(conn, local_port),
             Report::ConnectFailed { conn, error } => Self::ConnectFailed(conn, error),

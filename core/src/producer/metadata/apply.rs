@@ -12,7 +12,7 @@ impl Metadata<'_> {
     /// Applies a Metadata response: replaces the cluster's brokers (bootstrap entries stay), then
     /// updates every wanted topic it describes. Ends the outstanding refresh. On `Err` nothing
     /// changed and the refresh counts as failed.
-    pub fn apply(&mut self, resp: &MetadataResponse<'_>, now: Instant) -> Result<MetadataUpdate, MetadataError> {
+    pub(crate) fn apply(&mut self, resp: &MetadataResponse<'_>, now: Instant) -> Result<MetadataUpdate, MetadataError> {
         self.in_flight = false;
         let result = self.try_apply(resp, now);
         self.update_span();

@@ -2,13 +2,20 @@
 //! refresh policy, the leader epoch rule, partition blocks, KIP-951 hints, capacities and hostile
 //! values.
 
+use alloc::borrow::ToOwned;
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
 use core::time::Duration;
 
-use kprod_core::producer::metadata::*;
-use kprod_core::protocol::metadata::*;
-use kprod_core::protocol::produce::LeaderIdAndEpoch;
-use kprod_core::protocol::{EncodeResponse, ErrorCode, Node, Response};
-use kprod_core::time::Instant;
+use crate::producer::metadata::*;
+use crate::protocol::metadata::*;
+use crate::protocol::produce::LeaderIdAndEpoch;
+use crate::protocol::{EncodeResponse, ErrorCode, Node, Response};
+use crate::rng::Rng;
+use crate::time::Instant;
 
 const MAX_AGE: Duration = Duration::from_secs(300);
 const ID_A: [u8; 16] = [0xa; 16];
@@ -578,7 +585,7 @@ fn old_versions_and_sticky() {
         let _ = apply_bytes(&mut md, v, &bytes, at(1)).unwrap();
         assert_eq!(leader(&md, t, 0), Some(2), "v{v}");
     }
-    let mut rng = kprod_core::rng::Rng::new(1);
+    let mut rng = Rng::new(1);
     let sticky = md.sticky_mut(t).unwrap();
     let p = sticky.partition(2, &mut rng, |_| true);
     assert!(p < 2);

@@ -2,16 +2,16 @@
 //! sealing and removal. Batches it seals are decoded with the record batch decoder and compared
 //! with the records that went in.
 
-extern crate alloc;
-
 use alloc::collections::BTreeSet;
+use alloc::vec;
+use alloc::vec::Vec;
 use core::time::Duration;
 
-use kprod_core::compression::Compression;
-use kprod_core::producer::accumulator::*;
-use kprod_core::producer::{BatchId, DeliveryError, Outcome, RecordId};
-use kprod_core::record::{BatchConfig, ProducerState, Record, RecordBatch};
-use kprod_core::time::Instant;
+use crate::compression::Compression;
+use crate::producer::accumulator::*;
+use crate::producer::{BatchId, DeliveryError, Outcome, RecordId};
+use crate::record::{BatchConfig, ProducerState, Record, RecordBatch};
+use crate::time::Instant;
 
 const T0: Instant = Instant::from_millis(1_000);
 
