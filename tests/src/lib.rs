@@ -374,7 +374,8 @@ fn ensure_venv() {
     });
 }
 
-fn describe_output(out: &Output) -> String {
+/// A finished command's status, stdout and stderr, for a failure message.
+pub fn describe_output(out: &Output) -> String {
     format!(
         "{}\n--- stdout\n{}\n--- stderr\n{}",
         out.status,
@@ -404,7 +405,8 @@ fn decode(field: Option<String>) -> Option<Vec<u8>> {
     })
 }
 
-fn parse_records(stdout: &[u8]) -> Vec<ConsumedRecord> {
+/// The records of the verifier's `consume` output (one JSON line each; `bulk.py` prints the same).
+pub fn parse_records(stdout: &[u8]) -> Vec<ConsumedRecord> {
     let text = String::from_utf8_lossy(stdout);
     text.lines()
         .filter(|l| !l.trim().is_empty())

@@ -9,9 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
-use kprod_tests::{repo_root, Broker, ConsumedRecord};
+use kprod_tests::{describe_output, parse_records, repo_root, Broker, ConsumedRecord};
 
 /// Topics created together, deleted when dropped (so a shared broker does not keep thousands
 /// of partitions after the test, pass or fail).
@@ -30,7 +28,7 @@ impl<'a> BulkTopics<'a> {
     pub fn create(broker: &'a Broker, names: Vec<String>, partitions: u32) -> Self {
         let started = Instant::now();
         let out = run(broker, &["create-topics", "--partitions", &partitions.to_string()], &names);
-        assert!(out.status.success(), "bulk.py create-topics: {}", describe(&out));
+        assert!(out.status.success(), "bulk.py create-topics: {}", describe_output(&out));
         eprintln!(
             "  {} ({:?} in all)",
             String::from_utf8_lossy(&out.stdout).trim(),
@@ -68,7 +66,7 @@ impl Drop for BulkTopics<'_> {
     fn drop(&mut self) {
         let out = run(self.broker, &["delete-topics"], &self.names);
         if !out.status.success() {
-            eprintln!("bulk.py delete-topics: {}", describe(&out));
+            eprintln!("bulk.py delete-topics: {}", describe_output(&out));
         }
     }
 }
@@ -99,56 +97,10 @@ fn venv_python() -> PathBuf {
             .arg("venv")
             .output()
             .expect("run kafka.sh venv");
-        assert!(out.status.success(), "kafka.sh venv: {}", describe(&out));
+        assert!(out.status.success(), "kafka.sh venv: {}", describe_output(&out));
         let cache = std::env::var_os("KPROD_CACHE_DIR").map_or_else(|| repo_root().join(".cache"), PathBuf::from);
         cache.join("venv/bin/python")
     })
     .clone()
 }
 
-fn describe(out: &Output) -> String {
-    format!(
-        "{}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// One JSON line of `bulk.py consume` (the format of `verify.py consume`).
-#[derive(serde::Deserialize)]
-struct RawRecord {
-    topic: String,
-    partition: i32,
-    offset: i64,
-    timestamp: i64,
-    timestamp_type: i8,
-    key: Option<String>,
-    value: Option<String>,
-    headers: Vec<(String, Option<String>)>,
-}
-
-fn decode(field: Option<String>) -> Option<Vec<u8>> {
-    field.map(|s| BASE64.decode(s).unwrap_or_else(|e| panic!("bulk.py printed bad base64: {e}")))
-}
-
-fn parse_records(stdout: &[u8]) -> Vec<ConsumedRecord> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let raw: RawRecord =
-                serde_json::from_str(line).unwrap_or_else(|e| panic!("bulk.py printed bad JSON ({e}): {line}"));
-            ConsumedRecord {
-                topic: raw.topic,
-                partition: raw.partition,
-                offset: raw.offset,
-                timestamp: raw.timestamp,
-                timestamp_type: raw.timestamp_type,
-                key: decode(raw.key),
-                value: decode(raw.value),
-                headers: raw.headers.into_iter().map(|(k, v)| (k, decode(v))).collect(),
-            }
-        })
-        .collect()
-}
