@@ -235,7 +235,9 @@ impl ProducerConfig {
         self
     }
 
-    /// How many brokers, topics, partitions, connections and batches the engine can hold.
+    /// The engine's initial table sizes (brokers, topics, partitions, connections, batches).
+    /// Every table grows past them as needed (memory stays bounded by `buffer.memory` plus
+    /// metadata); they only save the first reallocations.
     pub const fn capacities(mut self, caps: Capacities) -> Self {
         self.capacities = caps;
         self
