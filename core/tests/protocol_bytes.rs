@@ -53,6 +53,18 @@ fn split_frame_waits_and_rejects() {
     );
 }
 
+/// The one frame-length parser every driver and the engine use: lengths count the prefix.
+#[test]
+fn framing_measures_whole_frames_and_refuses_bad_prefixes() {
+    assert_eq!(framing(&[0, 0], 100), Framing::Partial);
+    assert_eq!(framing(&[0, 0, 0, 2, 9], 100), Framing::Partial);
+    assert_eq!(framing(&[0, 0, 0, 2, 9, 8, 7], 100), Framing::Frame(6));
+    assert_eq!(framing(&[0, 0, 0, 96], 100), Framing::Partial, "96 + 4 fits a limit of 100");
+    assert_eq!(framing(&[0, 0, 0, 97], 100), Framing::TooLarge(101));
+    assert_eq!(framing(&[0xff, 0xff, 0xff, 0xfe], 100), Framing::Malformed(-2));
+    assert_eq!(framing(&[0x7f, 0xff, 0xff, 0xff], usize::MAX), Framing::Partial);
+}
+
 #[rustfmt::skip]
 static API_VERSIONS_V0_RESPONSE: [u8; 20] = [
     0, 0,             // error

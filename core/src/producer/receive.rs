@@ -4,23 +4,21 @@
 //! id of the oldest request in flight; anything else is a broken connection, which is closed
 //! (its requests are retried).
 
-use super::conn::{ConnId, ConnState, RequestKind};
+use super::conn::{ConnError, ConnId, ConnState, RequestKind};
 use super::engine::Producer;
 use super::idempotence::IdAnswer;
 use super::ledger::Ledger;
 use super::metadata::PartitionIdx;
-use super::conn::ConnError;
 use super::types::{FatalError, Outcome};
 use crate::partitioner::Partitioner;
 use crate::protocol::api_versions::ApiVersionsResponse;
-use crate::protocol::header::{split_frame, ResponseHeader};
+use crate::protocol::header::{framing, Framing, ResponseHeader};
 use crate::protocol::init_producer_id::InitProducerIdResponse;
 use crate::protocol::metadata::MetadataResponse;
 use crate::protocol::produce::{PartitionProduceResponse, ProduceResponse};
 use crate::protocol::{ApiKey, ErrorCode, Response};
 use crate::record::ProducerState;
 use crate::time::Instant;
-use crate::wire::DecodeError;
 
 /// The largest response frame accepted; a larger size prefix closes the connection.
 pub const MAX_RESPONSE_FRAME: usize = 64 * 1024 * 1024;
@@ -36,25 +34,24 @@ impl<P: Partitioner> Producer<'_, P> {
         }
         let mut consumed = 0;
         loop {
-            match split_frame(&bytes[consumed..], MAX_RESPONSE_FRAME) {
-                Ok(Some((frame, used))) => {
-                    consumed += used;
-                    if let Err(e) = self.handle_frame(i, frame, now) {
-                        self.close_broken(i, e, now);
-                        return bytes.len();
+            let rest = &bytes[consumed..];
+            let error = match framing(rest, MAX_RESPONSE_FRAME + 4) {
+                Framing::Partial => return consumed,
+                Framing::Frame(total) => match self.handle_frame(i, &rest[4..total], now) {
+                    Ok(()) => {
+                        consumed += total;
+                        continue;
                     }
+                    Err(e) => e,
+                },
+                // `total` counts the 4-byte prefix; the error names the length it announced.
+                Framing::TooLarge(total) => {
+                    ConnError::FrameLength { announced: total as i64 - 4, limit: MAX_RESPONSE_FRAME }
                 }
-                Ok(None) => return consumed,
-                Err(e) => {
-                    let announced = match e {
-                        DecodeError::NegativeLength(n) => n,
-                        DecodeError::LimitExceeded { announced, .. } => announced as i64,
-                        _ => -1,
-                    };
-                    self.close_broken(i, ConnError::FrameLength { announced, limit: MAX_RESPONSE_FRAME }, now);
-                    return bytes.len();
-                }
-            }
+                Framing::Malformed(size) => ConnError::FrameLength { announced: size.into(), limit: MAX_RESPONSE_FRAME },
+            };
+            self.close_broken(i, error, now);
+            return bytes.len();
         }
     }
 
