@@ -49,19 +49,12 @@ impl Case {
             1024 => "1KiB".to_owned(),
             n => format!("{n}B"),
         };
-        let batch = if self.batch_size == BATCH_1M {
-            "batch1MiB"
-        } else {
-            "batch16KiB"
-        };
+        let batch = if self.batch_size == BATCH_1M { "batch1MiB" } else { "batch16KiB" };
         format!("{size}/{batch}/{}", self.codec)
     }
 
     fn config(&self) -> BatchConfig {
-        BatchConfig {
-            compression: self.codec,
-            ..BatchConfig::new(self.batch_size)
-        }
+        BatchConfig { compression: self.codec, ..BatchConfig::new(self.batch_size) }
     }
 }
 
@@ -69,35 +62,21 @@ fn cases() -> Vec<Case> {
     let mut out = Vec::new();
     for value_len in VALUE_SIZES {
         for codec in codecs() {
-            out.push(Case {
-                value_len,
-                batch_size: BATCH_16K,
-                codec,
-            });
+            out.push(Case { value_len, batch_size: BATCH_16K, codec });
         }
         for codec in LARGE_BATCH_CODECS {
-            out.push(Case {
-                value_len,
-                batch_size: BATCH_1M,
-                codec,
-            });
+            out.push(Case { value_len, batch_size: BATCH_1M, codec });
         }
     }
     out
 }
 
 fn workloads() -> Vec<Workload> {
-    VALUE_SIZES
-        .iter()
-        .map(|&n| Workload::with_pool_bytes(POOL_BYTES, n, 0x006b_7072_6f64 ^ n as u64))
-        .collect()
+    VALUE_SIZES.iter().map(|&n| Workload::with_pool_bytes(POOL_BYTES, n, 0x006b_7072_6f64 ^ n as u64)).collect()
 }
 
 fn workload_for(workloads: &[Workload], value_len: usize) -> &Workload {
-    workloads
-        .iter()
-        .find(|w| w.value_len() == value_len)
-        .expect("a workload per value size")
+    workloads.iter().find(|w| w.value_len() == value_len).expect("a workload per value size")
 }
 
 fn print_ratios(cases: &[Case], workloads: &[Workload]) {
@@ -161,10 +140,7 @@ fn criterion_dir() -> PathBuf {
 
 /// The mean time per iteration, in ns, from `estimates.json` (no JSON parser needed for it).
 fn mean_ns(id: &str) -> Option<f64> {
-    let path = criterion_dir()
-        .join(GROUP)
-        .join(id.replace('/', "_"))
-        .join("new/estimates.json");
+    let path = criterion_dir().join(GROUP).join(id.replace('/', "_")).join("new/estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     let mean = &text[text.find("\"mean\"")?..];
     let rest = &mean[mean.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
@@ -184,12 +160,7 @@ fn print_summary(cases: &[Case], workloads: &[Workload]) {
         };
         let records_per_s = per_iter as f64 / (ns * 1e-9);
         let mb_per_s = records_per_s * w.record_input_len() as f64 / 1e6;
-        println!(
-            "{:<28} {:>14.0} {:>12.1}",
-            case.id(),
-            records_per_s,
-            mb_per_s
-        );
+        println!("{:<28} {:>14.0} {:>12.1}", case.id(), records_per_s, mb_per_s);
     }
 }
 

@@ -14,9 +14,7 @@
 use core::fmt::Write as _;
 
 use kprod_core::compression::Compression;
-use kprod_core::record::{
-    AppendError, BatchBuilder, BatchConfig, ProducerState, Record, RecordBatch,
-};
+use kprod_core::record::{AppendError, BatchBuilder, BatchConfig, ProducerState, Record, RecordBatch};
 
 /// Timestamp of the first record of every workload (2023-11-14, CreateTime).
 pub const BASE_TIMESTAMP: i64 = 1_700_000_000_000;
@@ -75,14 +73,7 @@ const WORDS: [&str; 48] = [
     "ok",
     "error",
 ];
-const EVENTS: [&str; 6] = [
-    "page_view",
-    "add_to_cart",
-    "checkout",
-    "purchase",
-    "search",
-    "login",
-];
+const EVENTS: [&str; 6] = ["page_view", "add_to_cart", "checkout", "purchase", "search", "login"];
 const CURRENCIES: [&str; 4] = ["EUR", "USD", "GBP", "JPY"];
 const COUNTRIES: [&str; 8] = ["DE", "FR", "US", "GB", "JP", "BR", "IN", "NL"];
 
@@ -199,12 +190,7 @@ impl Workload {
             values.push(event_value(&mut rng, seq as u64, value_len));
             timestamps.push(BASE_TIMESTAMP + (seq / 8) as i64);
         }
-        Self {
-            keys,
-            values,
-            timestamps,
-            value_len,
-        }
+        Self { keys, values, timestamps, value_len }
     }
 
     /// A pool of about `bytes` bytes of keys and values.
@@ -283,11 +269,7 @@ impl<F: FnMut(&[u8])> Accumulator<F> {
             config,
             builder: Some(builder),
             scratch,
-            producer: ProducerState {
-                producer_id: 1000,
-                producer_epoch: 0,
-                base_sequence: 0,
-            },
+            producer: ProducerState { producer_id: 1000, producer_epoch: 0, base_sequence: 0 },
             stats: Stats::default(),
             sink,
         }
@@ -383,10 +365,7 @@ pub fn measure_ratio(workload: &Workload, config: BatchConfig) -> Ratio {
     acc.flush();
     let stats = acc.stats();
     assert_eq!(stats.records, workload.len() as u64);
-    Ratio {
-        stats,
-        input_bytes: (workload.len() * workload.record_input_len()) as u64,
-    }
+    Ratio { stats, input_bytes: (workload.len() * workload.record_input_len()) as u64 }
 }
 
 /// The codecs this build can compress with, `none` first.

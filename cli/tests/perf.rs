@@ -206,7 +206,10 @@ fn perf_errors_are_one_line() {
     // The refused connection as it happened (stderr; stdout stays JSON), then the error.
     assert_eq!(lines.len(), 2, "{}", describe(&out));
     assert_eq!(lines[0], format!("kprod: connection refused by {bootstrap}"), "{}", describe(&out));
-    let re = Regex::new(r"^kprod: error: record 0: topic t not present in metadata after (\d+) ms; last error: connection refused by ").unwrap();
+    let re = Regex::new(
+        r"^kprod: error: record 0: topic t not present in metadata after (\d+) ms; last error: connection refused by ",
+    )
+    .unwrap();
     let waited: u64 = re.captures(&lines[1]).unwrap_or_else(|| panic!("{}", lines[1]))[1].parse().unwrap();
     assert!((500..5000).contains(&waited), "{}", lines[1]);
     let fin: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the final object");

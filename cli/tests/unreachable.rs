@@ -15,7 +15,8 @@ use util::kprod_timed;
 /// The final error line of a run: the first stdin line's record could not get metadata.
 fn final_error(stderr: &[(Duration, String)]) -> &str {
     let (_, last) = stderr.last().expect("an error line");
-    last.strip_prefix("kprod: error: stdin:1: topic nowhere not present in metadata after ").unwrap_or_else(|| panic!("{last}"))
+    last.strip_prefix("kprod: error: stdin:1: topic nowhere not present in metadata after ")
+        .unwrap_or_else(|| panic!("{last}"))
 }
 
 #[test]
@@ -45,7 +46,8 @@ fn quiet_silences_connection_messages_but_not_the_cause() {
 
 #[test]
 fn an_unresolvable_broker_names_the_dns_lookup() {
-    let run = kprod_timed(&["produce", "-b", "nosuchhost.invalid:9092", "-t", "nowhere", "-X", "max.block.ms=500"], b"one\n");
+    let run =
+        kprod_timed(&["produce", "-b", "nosuchhost.invalid:9092", "-t", "nowhere", "-X", "max.block.ms=500"], b"one\n");
     let describe = run.describe();
     assert_eq!(run.status.code(), Some(1), "{describe}");
     assert!(run.stderr[0].1.starts_with("kprod: DNS lookup of nosuchhost.invalid failed: "), "{describe}");
@@ -58,7 +60,8 @@ fn verbose_adds_connects_to_a_broker_that_answers_garbage() {
     let run = kprod_timed(&["produce", "-v", "-b", &server, "-t", "nowhere", "-X", "max.block.ms=1000"], b"one\n");
     let describe = run.describe();
     assert_eq!(run.status.code(), Some(1), "{describe}");
-    let malformed = format!("{server} sent a malformed response: frame length 2147483647 exceeds the 67108864-byte limit");
+    let malformed =
+        format!("{server} sent a malformed response: frame length 2147483647 exceeds the 67108864-byte limit");
     let lines: Vec<&str> = run.stderr.iter().map(|(_, l)| l.as_str()).collect();
     assert_eq!(lines[0], format!("kprod: connected to {server}"), "{describe}");
     assert_eq!(lines[1], format!("kprod: {malformed}"), "{describe}");

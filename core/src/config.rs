@@ -242,8 +242,7 @@ impl<'a> Config<'a> {
     /// Checks every rule and resolves idempotence.
     pub fn validate(self) -> Result<ValidConfig<'a>, ConfigError> {
         self.check_ranges()?;
-        let compatible =
-            self.acks == Acks::All && self.retries > 0 && self.max_in_flight <= MAX_IN_FLIGHT_IDEMPOTENT;
+        let compatible = self.acks == Acks::All && self.retries > 0 && self.max_in_flight <= MAX_IN_FLIGHT_IDEMPOTENT;
         let idempotent = match self.enable_idempotence {
             Some(true) if !compatible => return Err(self.idempotence_conflict()),
             Some(on) => on,
@@ -331,8 +330,10 @@ impl<'a> Config<'a> {
             "client.id" => self.client_id = value,
             "acks" => self.acks = parse_acks(value)?,
             "compression.type" => {
-                self.compression = Compression::from_name(value)
-                    .ok_or(ConfigError::InvalidValue { setting: "compression.type", expected: "none, gzip, snappy, lz4 or zstd" })?;
+                self.compression = Compression::from_name(value).ok_or(ConfigError::InvalidValue {
+                    setting: "compression.type",
+                    expected: "none, gzip, snappy, lz4 or zstd",
+                })?;
             }
             "retries" => self.retries = parse_num("retries", value)?,
             "batch.size" => self.batch_size = parse_num("batch.size", value)?,
@@ -447,22 +448,39 @@ mod tests {
         c.set_property("compression.type", "lz4").unwrap();
         c.set_property("enable.idempotence", "false").unwrap();
         c.set_property("client.id", "app-7").unwrap();
-        assert_eq!((c.acks, c.linger, c.compression, c.client_id), (Acks::Leader, Duration::from_millis(20), Compression::Lz4, "app-7"));
+        assert_eq!(
+            (c.acks, c.linger, c.compression, c.client_id),
+            (Acks::Leader, Duration::from_millis(20), Compression::Lz4, "app-7")
+        );
         assert_eq!(c.set_property("lingr.ms", "1"), Err(ConfigError::UnknownProperty));
         assert!(matches!(c.set_property("acks", "2"), Err(ConfigError::InvalidValue { setting: "acks", .. })));
-        assert!(matches!(c.set_property("batch.size", "-1"), Err(ConfigError::InvalidValue { setting: "batch.size", .. })));
+        assert!(matches!(
+            c.set_property("batch.size", "-1"),
+            Err(ConfigError::InvalidValue { setting: "batch.size", .. })
+        ));
         assert!(matches!(c.set_property("compression.type", "brotli"), Err(ConfigError::InvalidValue { .. })));
     }
 
     #[test]
     fn ranges_are_checked() {
         let bad = Config { max_in_flight: 0, ..Config::default() };
-        assert!(matches!(bad.validate(), Err(ConfigError::InvalidValue { setting: "max.in.flight.requests.per.connection", .. })));
+        assert!(matches!(
+            bad.validate(),
+            Err(ConfigError::InvalidValue { setting: "max.in.flight.requests.per.connection", .. })
+        ));
         let pin = Config { api_version: ApiVersionPolicy::PinProduce(2), ..Config::default() };
         assert!(matches!(pin.validate(), Err(ConfigError::InvalidValue { setting: "api.version", .. })));
-        let zstd_v6 = Config { compression: Compression::Zstd, api_version: ApiVersionPolicy::PinProduce(6), ..Config::default() };
+        let zstd_v6 = Config {
+            compression: Compression::Zstd,
+            api_version: ApiVersionPolicy::PinProduce(6),
+            ..Config::default()
+        };
         assert_eq!(conflict_settings(zstd_v6), &["compression.type", "api.version"]);
-        let zstd_v7 = Config { compression: Compression::Zstd, api_version: ApiVersionPolicy::PinProduce(7), ..Config::default() };
+        let zstd_v7 = Config {
+            compression: Compression::Zstd,
+            api_version: ApiVersionPolicy::PinProduce(7),
+            ..Config::default()
+        };
         assert!(zstd_v7.validate().is_ok());
         let tiny = Config { buffer_memory: 100, ..Config::default() };
         assert_eq!(conflict_settings(tiny), &["batch.size", "buffer.memory"]);

@@ -170,13 +170,13 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
-pub mod wire;
+pub mod backoff;
+pub mod compression;
+pub mod config;
+pub mod partitioner;
+pub mod producer;
 pub mod protocol;
 pub mod record;
-pub mod compression;
-pub mod time;
 pub mod rng;
-pub mod backoff;
-pub mod partitioner;
-pub mod config;
-pub mod producer;
+pub mod time;
+pub mod wire;

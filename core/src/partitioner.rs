@@ -60,8 +60,7 @@ pub trait Partitioner {
     /// The partition for a record, or `None` to let the built-in uniform sticky partitioner
     /// choose. `num_partitions` is at least 1. A result `>= num_partitions` fails that record
     /// with a typed error instead of being clamped.
-    fn partition(&mut self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>, num_partitions: u32)
-        -> Option<u32>;
+    fn partition(&mut self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>, num_partitions: u32) -> Option<u32>;
 }
 
 /// The default rule: murmur2 for keyed records, sticky for null keys.

@@ -4,9 +4,7 @@
 use kprod_core::compression::{CompressError, Compression, DecompressError};
 
 fn available() -> impl Iterator<Item = Compression> {
-    Compression::ALL
-        .into_iter()
-        .filter(|c| c.can_compress() && c.can_decompress())
+    Compression::ALL.into_iter().filter(|c| c.can_compress() && c.can_decompress())
 }
 
 /// Deterministic pseudo-random bytes (splitmix64).
@@ -27,9 +25,7 @@ fn text(n: usize) -> Vec<u8> {
     let mut out = Vec::new();
     let mut i = 0;
     while out.len() < n {
-        out.extend_from_slice(
-            format!("{{\"id\":{i},\"name\":\"user-{}\",\"ok\":true}}", i % 97).as_bytes(),
-        );
+        out.extend_from_slice(format!("{{\"id\":{i},\"name\":\"user-{}\",\"ok\":true}}", i % 97).as_bytes());
         i += 1;
     }
     out.truncate(n);
@@ -59,12 +55,7 @@ fn round_trip_every_codec() {
             let packed = &out[..n];
             // Exactly enough room works; one byte less is a clean LimitExceeded.
             let mut back = vec![0u8; input.len()];
-            assert_eq!(
-                codec.decompress(packed, &mut back),
-                Ok(input.len()),
-                "{codec} {}",
-                input.len()
-            );
+            assert_eq!(codec.decompress(packed, &mut back), Ok(input.len()), "{codec} {}", input.len());
             assert_eq!(back, input);
             if !input.is_empty() {
                 let mut short = vec![0u8; input.len() - 1];
@@ -84,10 +75,7 @@ fn round_trip_every_codec() {
 #[test]
 fn levels_are_honoured() {
     let input = text(200 * 1024);
-    for codec in [Compression::Gzip, Compression::Zstd]
-        .into_iter()
-        .filter(|c| c.can_compress())
-    {
+    for codec in [Compression::Gzip, Compression::Zstd].into_iter().filter(|c| c.can_compress()) {
         let fast = codec.compress_to_vec(Some(1), &input).unwrap();
         let best = codec.compress_to_vec(Some(9), &input).unwrap();
         assert!(best.len() <= fast.len(), "{codec}");
@@ -116,17 +104,9 @@ fn decompression_bombs_stop_at_the_cap() {
     for codec in available().filter(|&c| c != Compression::None) {
         let bomb = codec.compress_to_vec(None, &zeros).unwrap();
         assert!(bomb.len() < zeros.len() / 20, "{codec}: {}", bomb.len());
-        assert_eq!(
-            codec.decompress_to_vec(&bomb, 1 << 20),
-            Err(DecompressError::LimitExceeded),
-            "{codec}"
-        );
+        assert_eq!(codec.decompress_to_vec(&bomb, 1 << 20), Err(DecompressError::LimitExceeded), "{codec}");
         let mut out = vec![0u8; 1 << 20];
-        assert_eq!(
-            codec.decompress(&bomb, &mut out),
-            Err(DecompressError::LimitExceeded),
-            "{codec}"
-        );
+        assert_eq!(codec.decompress(&bomb, &mut out), Err(DecompressError::LimitExceeded), "{codec}");
     }
 }
 
@@ -203,31 +183,19 @@ fn lz4_content_size_field() {
         f
     };
     let good = with_size(data.len() as u64);
-    assert_eq!(
-        Compression::Lz4.decompress_to_vec(&good, 1 << 20).unwrap(),
-        data
-    );
+    assert_eq!(Compression::Lz4.decompress_to_vec(&good, 1 << 20).unwrap(), data);
     let bad = with_size(data.len() as u64 + 1);
-    assert_eq!(
-        Compression::Lz4.decompress_to_vec(&bad, 1 << 20),
-        Err(DecompressError::Corrupt("lz4 content size"))
-    );
+    assert_eq!(Compression::Lz4.decompress_to_vec(&bad, 1 << 20), Err(DecompressError::Corrupt("lz4 content size")));
 }
 
 #[test]
 fn unavailable_codecs_say_so() {
     for codec in Compression::ALL {
         if !codec.can_compress() {
-            assert_eq!(
-                codec.compress(b"x", &mut [0; 64]),
-                Err(CompressError::Unavailable(codec))
-            );
+            assert_eq!(codec.compress(b"x", &mut [0; 64]), Err(CompressError::Unavailable(codec)));
         }
         if !codec.can_decompress() {
-            assert_eq!(
-                codec.decompress(b"x", &mut [0; 64]),
-                Err(DecompressError::Unavailable(codec))
-            );
+            assert_eq!(codec.decompress(b"x", &mut [0; 64]), Err(DecompressError::Unavailable(codec)));
         }
     }
 }

@@ -51,7 +51,8 @@ struct Generator {
 impl Generator {
     fn new() -> Self {
         // As in the fuzz target.
-        let config = Config { buffer_memory: 64 * 1024, batch_size: 1024, max_request_size: 8 * 1024, ..Config::default() };
+        let config =
+            Config { buffer_memory: 64 * 1024, batch_size: 1024, max_request_size: 8 * 1024, ..Config::default() };
         let caps = Capacities { brokers: 4, topics: 2, partitions: 16, connections: 3, batches: 32 };
         let storage = Storage::with_capacity(&config, caps);
         let valid = config.validate().expect("the fuzz target's config is valid");
@@ -161,7 +162,8 @@ impl Generator {
                 let Some(idx) = self.conns.iter().position(|c| c.0 == conn) else { continue };
                 for frame in frames {
                     let body = frame.get(4..).expect("a request frame has a size prefix");
-                    let (_, reply) = self.cluster.handle_frame(0, body, self.now, FrameFaults::default(), &mut |_| None);
+                    let (_, reply) =
+                        self.cluster.handle_frame(0, body, self.now, FrameFaults::default(), &mut |_| None);
                     let Reply::Response(mut bytes) = reply else { continue };
                     let n = self.conns.len();
                     while bytes.len() % n != idx {
@@ -205,10 +207,10 @@ fn session(sends: &[u16]) -> Generator {
 #[test]
 fn session_scripts_reach_deliveries() {
     let sessions: [&[u16]; 4] = [
-        &[2],                     // one keyed record to t0
-        &[2, 4, 3, 10, 7, 1500],  // both topics, an explicit partition, a 1.5 KB value
+        &[2],                      // one keyed record to t0
+        &[2, 4, 3, 10, 7, 1500],   // both topics, an explicit partition, a 1.5 KB value
         &[8, 8, 8, 8, 8, 8, 8, 8], // a run of records to one partition
-        &[1, 3, 5, 9, 11, 13],    // t1 only, explicit partition 1 (arg 5)
+        &[1, 3, 5, 9, 11, 13],     // t1 only, explicit partition 1 (arg 5)
     ];
     let write = std::env::var_os("KPROD_WRITE_FUZZ_SEEDS").is_some();
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/engine");

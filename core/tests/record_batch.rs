@@ -7,8 +7,8 @@
 
 use kprod_core::compression::Compression;
 use kprod_core::record::{
-    crc32c, set_producer_state, AppendError, BatchBuilder, BatchConfig, BatchError, Batches,
-    Header, NewBatchError, ProducerState, Record, RecordBatch, TimestampType, BATCH_HEADER_LEN,
+    crc32c, set_producer_state, AppendError, BatchBuilder, BatchConfig, BatchError, Batches, Header, NewBatchError,
+    ProducerState, Record, RecordBatch, TimestampType, BATCH_HEADER_LEN,
 };
 
 const T: i64 = 1_700_000_000_000;
@@ -35,31 +35,13 @@ static TWO_WITH_HEADERS: [u8; 89] = [
     0x02, 0x01, 0x0a, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x00,
 ];
 
-const IDEMPOTENT: ProducerState = ProducerState {
-    producer_id: 4_242_424_242,
-    producer_epoch: 3,
-    base_sequence: 17,
-};
+const IDEMPOTENT: ProducerState = ProducerState { producer_id: 4_242_424_242, producer_epoch: 3, base_sequence: 17 };
 
-const HEADERS: [Header<'static>; 2] = [
-    Header {
-        key: "a",
-        value: None,
-    },
-    Header {
-        key: "b",
-        value: Some(b""),
-    },
-];
+const HEADERS: [Header<'static>; 2] = [Header { key: "a", value: None }, Header { key: "b", value: Some(b"") }];
 
 fn two_records() -> [Record<'static>; 2] {
     [
-        Record {
-            timestamp: T,
-            key: Some(b"key"),
-            value: None,
-            headers: &HEADERS,
-        },
+        Record { timestamp: T, key: Some(b"key"), value: None, headers: &HEADERS },
         Record::new(T - 5, None, Some(b"value")),
     ]
 }
@@ -77,10 +59,7 @@ fn test_emit_single() {
 #[test]
 fn test_emit_two_with_headers() {
     let mut buf = [0u8; 128];
-    let config = BatchConfig {
-        transactional: true,
-        ..BatchConfig::default()
-    };
+    let config = BatchConfig { transactional: true, ..BatchConfig::default() };
     let mut b = BatchBuilder::new(&mut buf[..], config).unwrap();
     for r in &two_records() {
         b.append(r).unwrap();
@@ -112,10 +91,7 @@ fn test_parse_single() {
     let recs: Vec<_> = b.records().unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!(recs.len(), 1);
     let r = &recs[0];
-    assert_eq!(
-        (r.offset, r.offset_delta, r.timestamp, r.timestamp_delta),
-        (0, 0, T, 0)
-    );
+    assert_eq!((r.offset, r.offset_delta, r.timestamp, r.timestamp_delta), (0, 0, T, 0));
     assert_eq!((r.key, r.value), (Some(&b"k"[..]), Some(&b"v"[..])));
     assert_eq!(r.header_count(), 0);
 }
@@ -164,18 +140,13 @@ fn soft_limit_first_record_and_too_large() {
     // 109 bytes per record at small deltas; the soft limit allows the header and 2 records.
     let per = 109;
     let mut buf = [0u8; 1000];
-    let mut b =
-        BatchBuilder::new(&mut buf[..], BatchConfig::new(BATCH_HEADER_LEN + 2 * per)).unwrap();
+    let mut b = BatchBuilder::new(&mut buf[..], BatchConfig::new(BATCH_HEADER_LEN + 2 * per)).unwrap();
     assert_eq!(b.encoded_len(&r), per);
     b.append(&r).unwrap();
     b.append(&r).unwrap();
     let len = b.len();
     assert_eq!(b.append(&r), Err(AppendError::Full));
-    assert_eq!(
-        (b.len(), b.record_count()),
-        (len, 2),
-        "a refused record writes nothing"
-    );
+    assert_eq!((b.len(), b.record_count()), (len, 2), "a refused record writes nothing");
 
     // First record above the soft limit but within the buffer: taken, then the batch is full.
     let big = [1u8; 500];
@@ -199,10 +170,7 @@ fn soft_limit_first_record_and_too_large() {
 #[test]
 fn new_rejects_tiny_buffers() {
     let mut buf = [0u8; 60];
-    assert_eq!(
-        BatchBuilder::new(&mut buf[..], BatchConfig::default()).err(),
-        Some(NewBatchError::BufferTooSmall(60))
-    );
+    assert_eq!(BatchBuilder::new(&mut buf[..], BatchConfig::default()).err(), Some(NewBatchError::BufferTooSmall(60)));
 }
 
 #[test]
@@ -213,11 +181,7 @@ fn encoded_len_is_exact_across_varint_widths() {
     for i in 0..2000i64 {
         // Timestamps jump around the base so deltas take 1..10 bytes.
         let ts = T + (i * i * 7919) * if i % 2 == 0 { 1 } else { -1 };
-        let r = Record::new(
-            ts,
-            if i % 3 == 0 { None } else { Some(b"k") },
-            Some(&value[..(i % 70) as usize]),
-        );
+        let r = Record::new(ts, if i % 3 == 0 { None } else { Some(b"k") }, Some(&value[..(i % 70) as usize]));
         let before = b.len();
         let want = b.encoded_len(&r);
         b.append(&r).unwrap();
@@ -226,10 +190,7 @@ fn encoded_len_is_exact_across_varint_widths() {
     let batch = b.finish(ProducerState::NONE, &mut []).unwrap();
     let parsed = RecordBatch::parse(batch.as_bytes()).unwrap();
     assert_eq!(parsed.record_count(), 2000);
-    assert_eq!(
-        parsed.records().unwrap().filter(|r| r.is_ok()).count(),
-        2000
-    );
+    assert_eq!(parsed.records().unwrap().filter(|r| r.is_ok()).count(), 2000);
 }
 
 #[test]
@@ -238,11 +199,7 @@ fn restamp_producer_state() {
     let mut b = BatchBuilder::new(&mut buf[..], BatchConfig::default()).unwrap();
     b.append(&Record::new(T, Some(b"k"), Some(b"v"))).unwrap();
     let mut batch = b.finish(ProducerState::NONE, &mut []).unwrap();
-    let bumped = ProducerState {
-        producer_id: 7,
-        producer_epoch: 2,
-        base_sequence: 0,
-    };
+    let bumped = ProducerState { producer_id: 7, producer_epoch: 2, base_sequence: 0 };
     batch.set_producer_state(bumped);
     let parsed = RecordBatch::parse(batch.as_bytes()).unwrap();
     assert_eq!(parsed.producer_state(), bumped);
@@ -251,17 +208,11 @@ fn restamp_producer_state() {
     let mut bytes = SINGLE.to_vec();
     bytes.extend_from_slice(&[0xaa; 5]);
     set_producer_state(&mut bytes, IDEMPOTENT).unwrap();
-    assert_eq!(
-        RecordBatch::parse(&bytes).unwrap().producer_state(),
-        IDEMPOTENT
-    );
+    assert_eq!(RecordBatch::parse(&bytes).unwrap().producer_state(), IDEMPOTENT);
     assert_eq!(&bytes[70..], &[0xaa; 5]);
     assert!(matches!(
         set_producer_state(&mut bytes[..69], IDEMPOTENT),
-        Err(BatchError::Truncated {
-            needed: 70,
-            available: 69
-        })
+        Err(BatchError::Truncated { needed: 70, available: 69 })
     ));
 }
 
@@ -278,30 +229,18 @@ fn build(config: BatchConfig, records: &[Record<'_>]) -> (Vec<u8>, Compression) 
 
 #[test]
 fn compressed_batches_round_trip() {
-    let values: Vec<Vec<u8>> = (0..300)
-        .map(|i| format!("value number {i} of a compressible batch").into_bytes())
-        .collect();
-    let records: Vec<_> = values
-        .iter()
-        .map(|v| Record::new(T, None, Some(v)))
-        .collect();
+    let values: Vec<Vec<u8>> =
+        (0..300).map(|i| format!("value number {i} of a compressible batch").into_bytes()).collect();
+    let records: Vec<_> = values.iter().map(|v| Record::new(T, None, Some(v))).collect();
     let (plain, _) = build(BatchConfig::new(1 << 20), &records);
     for codec in Compression::ALL.into_iter().filter(|c| c.can_compress()) {
-        let config = BatchConfig {
-            compression: codec,
-            ..BatchConfig::new(1 << 20)
-        };
+        let config = BatchConfig { compression: codec, ..BatchConfig::new(1 << 20) };
         let (bytes, used) = build(config, &records);
         assert_eq!(used, codec, "{codec}");
         let batch = RecordBatch::parse(&bytes).unwrap();
         assert_eq!(batch.compression(), codec);
         if codec != Compression::None {
-            assert!(
-                bytes.len() < plain.len() / 2,
-                "{codec}: {} vs {}",
-                bytes.len(),
-                plain.len()
-            );
+            assert!(bytes.len() < plain.len() / 2, "{codec}: {} vs {}", bytes.len(), plain.len());
             assert_eq!(batch.records().err(), Some(BatchError::Compressed(codec)));
         }
         // Both decompression paths give the plain records back.
@@ -309,38 +248,23 @@ fn compressed_batches_round_trip() {
         assert_eq!(owned.as_bytes(), &plain[BATCH_HEADER_LEN..]);
         let mut out = vec![0u8; plain.len()];
         let recs = batch.decompress_into(&mut out).unwrap();
-        assert!(recs
-            .map(|r| r.unwrap().value.unwrap())
-            .eq(values.iter().map(|v| &v[..])));
+        assert!(recs.map(|r| r.unwrap().value.unwrap()).eq(values.iter().map(|v| &v[..])));
         // A cap below the real size fails cleanly.
         if codec != Compression::None {
-            let e = batch
-                .decompress(plain.len() - BATCH_HEADER_LEN - 1)
-                .unwrap_err();
-            assert_eq!(
-                e,
-                BatchError::Decompress(kprod_core::compression::DecompressError::LimitExceeded)
-            );
+            let e = batch.decompress(plain.len() - BATCH_HEADER_LEN - 1).unwrap_err();
+            assert_eq!(e, BatchError::Decompress(kprod_core::compression::DecompressError::LimitExceeded));
         }
     }
 }
 
 #[test]
 fn incompressible_or_no_scratch_falls_back_to_none() {
-    let value: Vec<u8> = (0..200u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+    let value: Vec<u8> = (0..200u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let r = [Record::new(T, None, Some(&value))];
-    let config = BatchConfig {
-        compression: Compression::Lz4,
-        ..BatchConfig::default()
-    };
+    let config = BatchConfig { compression: Compression::Lz4, ..BatchConfig::default() };
     let (bytes, used) = build(config, &r);
     assert_eq!(used, Compression::None);
-    assert_eq!(
-        RecordBatch::parse(&bytes).unwrap().compression(),
-        Compression::None
-    );
+    assert_eq!(RecordBatch::parse(&bytes).unwrap().compression(), Compression::None);
 
     let zeros = [0u8; 1000];
     let mut buf = [0u8; 2000];
@@ -350,10 +274,7 @@ fn incompressible_or_no_scratch_falls_back_to_none() {
     let batch = b.finish(ProducerState::NONE, &mut [0u8; 10]).unwrap();
     assert_eq!(batch.compression(), Compression::None);
     let parsed = RecordBatch::parse(batch.as_bytes()).unwrap();
-    assert_eq!(
-        parsed.records().unwrap().next().unwrap().unwrap().value,
-        Some(&zeros[..])
-    );
+    assert_eq!(parsed.records().unwrap().next().unwrap().unwrap().value, Some(&zeros[..]));
 }
 
 #[test]
@@ -392,8 +313,5 @@ fn builder_over_owned_buffers() {
 
     let mut b = BatchBuilder::new([0u8; 128], BatchConfig::default()).unwrap();
     b.append(&Record::new(T, Some(b"k"), Some(b"v"))).unwrap();
-    assert_eq!(
-        b.finish(ProducerState::NONE, &mut []).unwrap().as_bytes(),
-        &SINGLE[..]
-    );
+    assert_eq!(b.finish(ProducerState::NONE, &mut []).unwrap().as_bytes(), &SINGLE[..]);
 }

@@ -3,56 +3,30 @@
 #![cfg(feature = "std")]
 
 use kprod_core::compression::Compression;
-use kprod_core::record::{
-    crc32c, BatchBuilder, BatchConfig, BatchError, Header, ProducerState, Record, RecordBatch,
-};
+use kprod_core::record::{crc32c, BatchBuilder, BatchConfig, BatchError, Header, ProducerState, Record, RecordBatch};
 use kprod_core::wire::DecodeError;
 
 const T: i64 = 1_700_000_000_000;
 
 fn sample(codec: Compression) -> Vec<u8> {
-    let headers = [
-        Header {
-            key: "trace",
-            value: Some(b"abc"),
-        },
-        Header {
-            key: "n",
-            value: None,
-        },
-    ];
+    let headers = [Header { key: "trace", value: Some(b"abc") }, Header { key: "n", value: None }];
     let mut buf = vec![0u8; 64 * 1024];
-    let config = BatchConfig {
-        compression: codec,
-        ..BatchConfig::new(64 * 1024)
-    };
+    let config = BatchConfig { compression: codec, ..BatchConfig::new(64 * 1024) };
     let mut b = BatchBuilder::new(&mut buf[..], config).unwrap();
     for i in 0..20u8 {
         let value = [i; 40];
         let key = [b'k', i];
-        let r = Record {
-            timestamp: T + i64::from(i),
-            key: Some(&key),
-            value: Some(&value),
-            headers: &headers,
-        };
+        let r = Record { timestamp: T + i64::from(i), key: Some(&key), value: Some(&value), headers: &headers };
         b.append(&r).unwrap();
     }
     let mut scratch = Vec::new();
-    b.finish_with_vec(ProducerState::NONE, &mut scratch)
-        .expect("at least one record")
-        .as_bytes()
-        .to_vec()
+    b.finish_with_vec(ProducerState::NONE, &mut scratch).expect("at least one record").as_bytes().to_vec()
 }
 
 /// Walks everything a consumer could: header fields, records, headers.
 fn consume(bytes: &[u8]) -> Result<usize, String> {
     let batch = RecordBatch::parse(bytes).map_err(|e| e.to_string())?;
-    let _ = (
-        batch.producer_state(),
-        batch.max_timestamp(),
-        batch.is_control(),
-    );
+    let _ = (batch.producer_state(), batch.max_timestamp(), batch.is_control());
     let owned = batch.decompress(1 << 20).map_err(|e| e.to_string())?;
     let mut n = 0;
     for r in owned.iter() {
@@ -96,15 +70,10 @@ fn any_flipped_bit_fails_the_crc_or_an_early_check() {
             // A shorter Length cuts the CRC'd range; a longer one runs past the buffer.
             8..=11 => assert!(matches!(
                 r,
-                Err(BatchError::InvalidLength(_)
-                    | BatchError::Truncated { .. }
-                    | BatchError::CrcMismatch { .. })
+                Err(BatchError::InvalidLength(_) | BatchError::Truncated { .. } | BatchError::CrcMismatch { .. })
             )),
             16 => assert_eq!(r, Err(BatchError::UnsupportedMagic(6))),
-            _ => assert!(
-                matches!(r, Err(BatchError::CrcMismatch { .. })),
-                "byte {i}: {r:?}"
-            ),
+            _ => assert!(matches!(r, Err(BatchError::CrcMismatch { .. })), "byte {i}: {r:?}"),
         }
     }
 }
@@ -130,10 +99,7 @@ fn lying_lengths_and_counts() {
     // Length field larger than the buffer, and negative.
     let mut bad = full.clone();
     bad[8..12].copy_from_slice(&i32::MAX.to_be_bytes());
-    assert!(matches!(
-        RecordBatch::parse(&bad),
-        Err(BatchError::Truncated { .. })
-    ));
+    assert!(matches!(RecordBatch::parse(&bad), Err(BatchError::Truncated { .. })));
     bad[8..12].copy_from_slice(&(-5i32).to_be_bytes());
     assert_eq!(RecordBatch::parse(&bad), Err(BatchError::InvalidLength(-5)));
     bad[8..12].copy_from_slice(&10i32.to_be_bytes());
@@ -145,10 +111,7 @@ fn lying_lengths_and_counts() {
         bad[57..61].copy_from_slice(&count.to_be_bytes());
         fix_crc(&mut bad);
         match check {
-            "negative" => assert_eq!(
-                RecordBatch::parse(&bad),
-                Err(BatchError::InvalidRecordCount(-1))
-            ),
+            "negative" => assert_eq!(RecordBatch::parse(&bad), Err(BatchError::InvalidRecordCount(-1))),
             _ => {
                 let batch = RecordBatch::parse(&bad).unwrap();
                 let last = batch.records().unwrap().last().unwrap();
@@ -228,14 +191,8 @@ fn unknown_codec_and_wrong_magic() {
     let mut bad = sample(Compression::None);
     bad[22] = 5;
     fix_crc(&mut bad);
-    assert_eq!(
-        RecordBatch::parse(&bad),
-        Err(BatchError::UnknownCompression(5))
-    );
+    assert_eq!(RecordBatch::parse(&bad), Err(BatchError::UnknownCompression(5)));
     let mut v1 = sample(Compression::None);
     v1[16] = 1;
-    assert_eq!(
-        RecordBatch::parse(&v1),
-        Err(BatchError::UnsupportedMagic(1))
-    );
+    assert_eq!(RecordBatch::parse(&v1), Err(BatchError::UnsupportedMagic(1)));
 }

@@ -7,9 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use kprod_core::compression::Compression;
-use kprod_core::record::{
-    BatchBuilder, BatchConfig, Header, ProducerState, Record, RecordBatch, TimestampType,
-};
+use kprod_core::record::{BatchBuilder, BatchConfig, Header, ProducerState, Record, RecordBatch, TimestampType};
 use serde_json::Value;
 
 fn dir() -> PathBuf {
@@ -22,10 +20,7 @@ fn b64(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len() / 4 * 3);
     let (mut acc, mut bits) = (0u32, 0);
     for c in s.bytes().filter(|&c| c != b'=') {
-        let v = ABC
-            .iter()
-            .position(|&a| a == c)
-            .unwrap_or_else(|| panic!("bad base64 {c}"));
+        let v = ABC.iter().position(|&a| a == c).unwrap_or_else(|| panic!("bad base64 {c}"));
         acc = acc << 6 | v as u32;
         bits += 6;
         if bits >= 8 {
@@ -75,62 +70,26 @@ fn check_header(name: &str, b: &RecordBatch<'_>, json: &Value) {
     let codec = Compression::from_name(json["codec"].as_str().unwrap()).unwrap();
     assert_eq!(b.compression(), codec, "{name}");
     assert_eq!(i64::from(b.magic()), i64_of(json, "magic"), "{name}");
-    assert_eq!(
-        i64::from(b.attributes()),
-        i64_of(json, "attributes"),
-        "{name}"
-    );
+    assert_eq!(i64::from(b.attributes()), i64_of(json, "attributes"), "{name}");
     assert_eq!(b.base_offset(), i64_of(json, "base_offset"), "{name}");
-    assert_eq!(
-        i64::from(b.partition_leader_epoch()),
-        i64_of(json, "partition_leader_epoch"),
-        "{name}"
-    );
+    assert_eq!(i64::from(b.partition_leader_epoch()), i64_of(json, "partition_leader_epoch"), "{name}");
     assert_eq!(b.producer_id(), i64_of(json, "producer_id"), "{name}");
-    assert_eq!(
-        i64::from(b.producer_epoch()),
-        i64_of(json, "producer_epoch"),
-        "{name}"
-    );
-    assert_eq!(
-        i64::from(b.base_sequence()),
-        i64_of(json, "base_sequence"),
-        "{name}"
-    );
-    assert_eq!(
-        b.is_transactional(),
-        json["is_transactional"].as_bool().unwrap(),
-        "{name}"
-    );
-    let ts_type = if i64_of(json, "timestamp_type") == 0 {
-        TimestampType::CreateTime
-    } else {
-        TimestampType::LogAppendTime
-    };
+    assert_eq!(i64::from(b.producer_epoch()), i64_of(json, "producer_epoch"), "{name}");
+    assert_eq!(i64::from(b.base_sequence()), i64_of(json, "base_sequence"), "{name}");
+    assert_eq!(b.is_transactional(), json["is_transactional"].as_bool().unwrap(), "{name}");
+    let ts_type =
+        if i64_of(json, "timestamp_type") == 0 { TimestampType::CreateTime } else { TimestampType::LogAppendTime };
     assert_eq!(b.timestamp_type(), ts_type, "{name}");
     assert_eq!(b.base_timestamp(), i64_of(json, "base_timestamp"), "{name}");
     assert_eq!(b.max_timestamp(), i64_of(json, "max_timestamp"), "{name}");
-    assert_eq!(
-        i64::from(b.last_offset_delta()),
-        i64_of(json, "last_offset_delta"),
-        "{name}"
-    );
+    assert_eq!(i64::from(b.last_offset_delta()), i64_of(json, "last_offset_delta"), "{name}");
     assert_eq!(i64::from(b.crc()), i64_of(json, "crc"), "{name}");
-    assert_eq!(
-        i64::from(b.record_count()),
-        i64_of(json, "record_count"),
-        "{name}"
-    );
+    assert_eq!(i64::from(b.record_count()), i64_of(json, "record_count"), "{name}");
 }
 
 fn check_records(name: &str, b: &RecordBatch<'_>, want: &[Expected]) {
-    let owned = b
-        .decompress(16 << 20)
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let got: Vec<_> = owned
-        .iter()
-        .collect::<Result<_, _>>()
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let owned = b.decompress(16 << 20).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let got: Vec<_> = owned.iter().collect::<Result<_, _>>().unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(got.len(), want.len(), "{name}");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         assert_eq!(g.offset_delta, w.offset_delta, "{name} #{i}");
@@ -138,28 +97,15 @@ fn check_records(name: &str, b: &RecordBatch<'_>, want: &[Expected]) {
         assert_eq!(g.timestamp, w.timestamp, "{name} #{i}");
         assert_eq!(g.key, w.key.as_deref(), "{name} #{i}");
         assert_eq!(g.value, w.value.as_deref(), "{name} #{i}");
-        let headers: Vec<_> = g
-            .headers()
-            .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-            .collect();
+        let headers: Vec<_> = g.headers().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect();
         assert_eq!(headers, w.headers, "{name} #{i}");
     }
 }
 
 /// Encodes the JSON inputs with kprod; returns the batch and the codec actually used.
 fn reencode(json: &Value, want: &[Expected], codec: Compression) -> (Vec<u8>, Compression) {
-    let headers: Vec<Vec<Header<'_>>> = want
-        .iter()
-        .map(|r| {
-            r.headers
-                .iter()
-                .map(|(k, v)| Header {
-                    key: k,
-                    value: v.as_deref(),
-                })
-                .collect()
-        })
-        .collect();
+    let headers: Vec<Vec<Header<'_>>> =
+        want.iter().map(|r| r.headers.iter().map(|(k, v)| Header { key: k, value: v.as_deref() }).collect()).collect();
     let mut buf = vec![0u8; 4 << 20];
     let config = BatchConfig {
         compression: codec,
@@ -168,12 +114,7 @@ fn reencode(json: &Value, want: &[Expected], codec: Compression) -> (Vec<u8>, Co
     };
     let mut b = BatchBuilder::new(&mut buf[..], config).unwrap();
     for (r, h) in want.iter().zip(&headers) {
-        let rec = Record {
-            timestamp: r.timestamp,
-            key: r.key.as_deref(),
-            value: r.value.as_deref(),
-            headers: h,
-        };
+        let rec = Record { timestamp: r.timestamp, key: r.key.as_deref(), value: r.value.as_deref(), headers: h };
         b.append(&rec).unwrap();
     }
     let producer = ProducerState {
@@ -194,17 +135,14 @@ fn reencode(json: &Value, want: &[Expected], codec: Compression) -> (Vec<u8>, Co
 #[test]
 fn every_vector_decodes_and_reencodes() {
     let index: Value =
-        serde_json::from_slice(&std::fs::read(dir().join("index.json")).expect("vectors index"))
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(dir().join("index.json")).expect("vectors index")).unwrap();
     let index = index.as_array().unwrap();
     assert!(index.len() >= 80, "only {} vectors", index.len());
     let (mut exact, mut round_trips) = (0, 0);
     for entry in index {
         let name = entry["name"].as_str().unwrap();
         let bytes = std::fs::read(dir().join(format!("{name}.bin"))).unwrap();
-        let json: Value =
-            serde_json::from_slice(&std::fs::read(dir().join(format!("{name}.json"))).unwrap())
-                .unwrap();
+        let json: Value = serde_json::from_slice(&std::fs::read(dir().join(format!("{name}.json"))).unwrap()).unwrap();
         let batch = RecordBatch::parse(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(batch.len(), bytes.len(), "{name}");
         check_header(name, &batch, &json);

@@ -43,10 +43,16 @@ fn random_seeds_keep_every_property() {
     if report.failures.is_empty() {
         return;
     }
-    let mut msg = format!("{} of {count} seeds failed. By kind (seeds, first seed's violations):\n", report.failures.len());
+    let mut msg =
+        format!("{} of {count} seeds failed. By kind (seeds, first seed's violations):\n", report.failures.len());
     for (kind, seeds, example) in group(&report.failures).iter().take(30) {
         let shown: Vec<String> = seeds.iter().take(8).map(u64::to_string).collect();
-        msg += &format!("\n== {kind}\n   {} seeds: {} ...\n   e.g. seed {}: {example}\n", seeds.len(), shown.join(", "), seeds[0]);
+        msg += &format!(
+            "\n== {kind}\n   {} seeds: {} ...\n   e.g. seed {}: {example}\n",
+            seeds.len(),
+            shown.join(", "),
+            seeds[0]
+        );
     }
     msg += "\nreplay one: KPROD_SIM_SEED=<seed> cargo test -p kprod-core --test sim_properties -- --nocapture\n";
     panic!("{msg}");

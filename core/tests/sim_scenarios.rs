@@ -319,7 +319,8 @@ fn an_unanswered_batch_keeps_its_retry_within_the_dedup_window() {
     }
     sc.faults.events = vec![(at(5), ClusterEvent::LeaderMove { topic: 0, partition: 0, to: 1 })];
     let mut sim = sim(sc);
-    sim.response_hook = Some(Box::new(|ctx| (ctx.api == ApiKey::Produce && ctx.nth == 0).then_some(Fate::Delay(2_500_000))));
+    sim.response_hook =
+        Some(Box::new(|ctx| (ctx.api == ApiKey::Produce && ctx.nth == 0).then_some(Fate::Delay(2_500_000))));
     run_clean(&mut sim);
     assert_eq!(delivered(&sim), 20);
 }
@@ -349,7 +350,13 @@ fn spaced_sends_are_delivered_within_linger_and_a_few_round_trips() {
     for seed in 0..10 {
         let mut sc = Scenario::simple(seed, 1, 0);
         sc.records = (0..20)
-            .map(|i| Planned { topic: "t0".into(), partition: None, key: None, value: value_for(i, 30), at: at(500 + i as u64 * 200) })
+            .map(|i| Planned {
+                topic: "t0".into(),
+                partition: None,
+                key: None,
+                value: value_for(i, 30),
+                at: at(500 + i as u64 * 200),
+            })
             .collect();
         let mut sim = sim(sc);
         run_clean(&mut sim);
@@ -358,7 +365,13 @@ fn spaced_sends_are_delivered_within_linger_and_a_few_round_trips() {
         let bound = sim.sc.config.linger + Duration::from_micros(8 * hi.max(lo)) + ms(5);
         for a in &sim.out.accepted {
             let c = sim.out.completions.get(&a.id.batch).expect("completed");
-            assert!(c.at <= a.at + bound, "seed {seed}: record {} sent at {:?} delivered at {:?} (bound {bound:?})", a.planned, a.at, c.at);
+            assert!(
+                c.at <= a.at + bound,
+                "seed {seed}: record {} sent at {:?} delivered at {:?} (bound {bound:?})",
+                a.planned,
+                a.at,
+                c.at
+            );
         }
     }
 }

@@ -5,13 +5,13 @@
 extern crate alloc;
 
 use alloc::collections::BTreeMap;
+use core::time::Duration;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use core::time::Duration;
 use std::time::Instant as StdInstant;
 
-use kprod_core::producer::{Event, Producer, ProducerRecord, SendError, TransmitError};
 use kprod_core::producer::RecordId;
+use kprod_core::producer::{Event, Producer, ProducerRecord, SendError, TransmitError};
 use kprod_core::time::Instant;
 
 /// Runs a [`Producer`] over std sockets.

@@ -144,9 +144,7 @@ impl Broker {
             probe(bootstrap, brokers),
             "no Kafka answering with {brokers} broker(s) at {bootstrap}; start one with tests/broker/kafka.sh"
         );
-        Self {
-            bootstrap: bootstrap.to_owned(),
-        }
+        Self { bootstrap: bootstrap.to_owned() }
     }
 
     /// The bootstrap list, `host:port[,host:port...]`.
@@ -191,10 +189,7 @@ impl Broker {
     pub fn describe_topic(&self, name: &str) -> TopicDescription {
         let out = self.verifier_ok(&["describe-topic", "--topic", name]);
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "describe-topic printed bad JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
+            panic!("describe-topic printed bad JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
         })
     }
 
@@ -205,25 +200,9 @@ impl Broker {
     ///
     /// # Panics
     /// If fewer than `expected_count` records arrive within `timeout`.
-    pub fn read_back(
-        &self,
-        topic: &str,
-        expected_count: usize,
-        timeout: Duration,
-    ) -> Vec<ConsumedRecord> {
-        let (count, secs) = (
-            expected_count.to_string(),
-            format!("{:.3}", timeout.as_secs_f64()),
-        );
-        let args = [
-            "consume",
-            "--topic",
-            topic,
-            "--count",
-            &count,
-            "--timeout",
-            &secs,
-        ];
+    pub fn read_back(&self, topic: &str, expected_count: usize, timeout: Duration) -> Vec<ConsumedRecord> {
+        let (count, secs) = (expected_count.to_string(), format!("{:.3}", timeout.as_secs_f64()));
+        let args = ["consume", "--topic", topic, "--count", &count, "--timeout", &secs];
         let out = self.verifier(&args);
         let records = parse_records(&out.stdout);
         assert!(
@@ -244,15 +223,7 @@ impl Broker {
     /// If the verifier fails.
     pub fn produce_with_verifier(&self, topic: &str, count: usize, compression: &str) {
         let count = count.to_string();
-        self.verifier_ok(&[
-            "produce",
-            "--topic",
-            topic,
-            "--count",
-            &count,
-            "--compression",
-            compression,
-        ]);
+        self.verifier_ok(&["produce", "--topic", topic, "--count", &count, "--compression", compression]);
     }
 
     /// Run `verify.py SUBCOMMAND --bootstrap <this> ARGS...` in the venv and
@@ -261,20 +232,13 @@ impl Broker {
         ensure_venv();
         let (sub, rest) = args.split_first().expect("verifier needs a subcommand");
         let mut cmd = Command::new("bash");
-        cmd.arg(script())
-            .args(["verify", sub, "--bootstrap", &self.bootstrap])
-            .args(rest);
-        cmd.output()
-            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+        cmd.arg(script()).args(["verify", sub, "--bootstrap", &self.bootstrap]).args(rest);
+        cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
     }
 
     fn verifier_ok(&self, args: &[&str]) -> Output {
         let out = self.verifier(args);
-        assert!(
-            out.status.success(),
-            "verify.py {args:?} failed: {}",
-            describe_output(&out)
-        );
+        assert!(out.status.success(), "verify.py {args:?} failed: {}", describe_output(&out));
         out
     }
 }
@@ -317,9 +281,7 @@ impl Cluster {
 pub fn unique_topic(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     // A clock before 1970 only makes names less unique, so 0 is fine.
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
+    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{prefix}-{}-{ms}-{n}", std::process::id())
 }
@@ -339,15 +301,7 @@ fn probe(bootstrap: &str, brokers: usize) -> bool {
     let brokers = brokers.to_string();
     Command::new("python3")
         .arg(verify)
-        .args([
-            "probe",
-            "--bootstrap",
-            bootstrap,
-            "--brokers",
-            &brokers,
-            "--timeout",
-            "2",
-        ])
+        .args(["probe", "--bootstrap", bootstrap, "--brokers", &brokers, "--timeout", "2"])
         .output()
         .is_ok_and(|o| o.status.success())
 }
@@ -356,14 +310,8 @@ fn probe(bootstrap: &str, brokers: usize) -> bool {
 fn run_script(args: &[&str]) -> Output {
     let mut cmd = Command::new("bash");
     cmd.arg(script()).args(args);
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "kafka.sh {args:?} failed: {}",
-        describe_output(&out)
-    );
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(out.status.success(), "kafka.sh {args:?} failed: {}", describe_output(&out));
     out
 }
 
@@ -398,11 +346,7 @@ struct RawRecord {
 }
 
 fn decode(field: Option<String>) -> Option<Vec<u8>> {
-    field.map(|s| {
-        BASE64
-            .decode(s)
-            .unwrap_or_else(|e| panic!("verifier printed bad base64: {e}"))
-    })
+    field.map(|s| BASE64.decode(s).unwrap_or_else(|e| panic!("verifier printed bad base64: {e}")))
 }
 
 /// The records of the verifier's `consume` output (one JSON line each; `bulk.py` prints the same).
@@ -411,8 +355,8 @@ pub fn parse_records(stdout: &[u8]) -> Vec<ConsumedRecord> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
-            let raw: RawRecord = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("verifier printed bad JSON ({e}): {line}"));
+            let raw: RawRecord =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("verifier printed bad JSON ({e}): {line}"));
             ConsumedRecord {
                 topic: raw.topic,
                 partition: raw.partition,
@@ -421,11 +365,7 @@ pub fn parse_records(stdout: &[u8]) -> Vec<ConsumedRecord> {
                 timestamp_type: raw.timestamp_type,
                 key: decode(raw.key),
                 value: decode(raw.value),
-                headers: raw
-                    .headers
-                    .into_iter()
-                    .map(|(k, v)| (k, decode(v)))
-                    .collect(),
+                headers: raw.headers.into_iter().map(|(k, v)| (k, decode(v))).collect(),
             }
         })
         .collect()

@@ -30,12 +30,9 @@ use std::time::Instant;
 
 use kprod_core::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use kprod_core::protocol::metadata::{MetadataRequest, MetadataRequestTopic, MetadataResponse};
-use kprod_core::protocol::produce::{
-    PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
-};
+use kprod_core::protocol::produce::{PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData};
 use kprod_core::protocol::{
-    choose_version, encode_request, split_frame, ApiKey, ErrorCode, Request, Response,
-    ResponseHeader, VersionRange,
+    choose_version, encode_request, split_frame, ApiKey, ErrorCode, Request, Response, ResponseHeader, VersionRange,
 };
 use kprod_core::wire::{DecodeError, EncodeError};
 
@@ -140,18 +137,13 @@ impl TopicMetadata {
             .partitions
             .iter()
             .find(|p| p.index == partition)
-            .ok_or_else(|| {
-                WireError::Protocol(format!("{}: no partition {partition}", self.name))
-            })?;
-        self.brokers
-            .iter()
-            .find(|b| b.node_id == p.leader_id)
-            .ok_or_else(|| {
-                WireError::Protocol(format!(
-                    "{}-{partition}: leader {} is not among the brokers {:?}",
-                    self.name, p.leader_id, self.brokers
-                ))
-            })
+            .ok_or_else(|| WireError::Protocol(format!("{}: no partition {partition}", self.name)))?;
+        self.brokers.iter().find(|b| b.node_id == p.leader_id).ok_or_else(|| {
+            WireError::Protocol(format!(
+                "{}-{partition}: leader {} is not among the brokers {:?}",
+                self.name, p.leader_id, self.brokers
+            ))
+        })
     }
 }
 
@@ -194,9 +186,7 @@ impl WireClient {
     /// # Errors
     /// If the connection or ApiVersions fails.
     pub fn connect(addr: &str) -> Result<Self> {
-        let newest = ApiKey::ApiVersions
-            .supported_versions()
-            .map_or(0, |r| r.max);
+        let newest = ApiKey::ApiVersions.supported_versions().map_or(0, |r| r.max);
         Self::connect_with_api_versions(addr, newest)
     }
 
@@ -250,9 +240,7 @@ impl WireClient {
             client_software_name: "kprod-tests",
             client_software_version: env!("CARGO_PKG_VERSION"),
         };
-        let newest = ApiKey::ApiVersions
-            .supported_versions()
-            .map_or(0, |r| r.max);
+        let newest = ApiKey::ApiVersions.supported_versions().map_or(0, |r| r.max);
         let mut version = first_version;
         // At most two attempts: the one asked for, then kprod's choice from
         // the list an UNSUPPORTED_VERSION answer carries.
@@ -270,11 +258,8 @@ impl WireClient {
             self.stream.write_all(&frame)?;
             let body = self.read_response(ApiKey::ApiVersions, version, correlation_id)?;
             let resp = <ApiVersionsResponse<'_> as Response<'_>>::decode(version, &body)?;
-            self.ranges = resp
-                .api_keys
-                .iter()
-                .map(|k| (k.api_key, VersionRange::new(k.min_version, k.max_version)))
-                .collect();
+            self.ranges =
+                resp.api_keys.iter().map(|k| (k.api_key, VersionRange::new(k.min_version, k.max_version))).collect();
             match resp.error_code {
                 ErrorCode::None => {
                     self.api_versions_version = version;
@@ -293,9 +278,7 @@ impl WireClient {
                 }
             }
         }
-        Err(WireError::Protocol(
-            "ApiVersions: still UNSUPPORTED_VERSION after the fallback".into(),
-        ))
+        Err(WireError::Protocol("ApiVersions: still UNSUPPORTED_VERSION after the fallback".into()))
     }
 
     /// Encodes a request frame with the next correlation id.
@@ -309,20 +292,14 @@ impl WireClient {
 
     /// Sends `body` at `version` and, if `expect_response`, returns the
     /// response body (after the header, whose correlation id is checked).
-    fn round_trip<R: Request>(
-        &mut self,
-        version: i16,
-        body: &R,
-        expect_response: bool,
-    ) -> Result<Option<Vec<u8>>> {
+    fn round_trip<R: Request>(&mut self, version: i16, body: &R, expect_response: bool) -> Result<Option<Vec<u8>>> {
         let frame = self.encode(version, body)?;
         let correlation_id = self.next_correlation_id - 1;
         self.stream.write_all(&frame)?;
         if !expect_response {
             return Ok(None);
         }
-        self.read_response(R::API_KEY, version, correlation_id)
-            .map(Some)
+        self.read_response(R::API_KEY, version, correlation_id).map(Some)
     }
 
     /// Reads one frame and returns its body after checking the header.
@@ -355,34 +332,24 @@ impl WireClient {
     /// # Errors
     /// On a failed request, a non-retriable topic error, or no leader in time.
     pub fn metadata(&mut self, topic: &str) -> Result<TopicMetadata> {
-        let version = self
-            .choose(ApiKey::Metadata)
-            .ok_or_else(|| WireError::Protocol("no common Metadata version".into()))?;
+        let version =
+            self.choose(ApiKey::Metadata).ok_or_else(|| WireError::Protocol("no common Metadata version".into()))?;
         let topics = [MetadataRequestTopic::named(topic)];
         let mut req = MetadataRequest::new(Some(&topics));
         req.allow_auto_topic_creation = false;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let body = self
-                .round_trip(version, &req, true)?
-                .expect("Metadata has a response");
+            let body = self.round_trip(version, &req, true)?.expect("Metadata has a response");
             let resp = <MetadataResponse<'_> as Response<'_>>::decode(version, &body)?;
             let problem = match resp.topics.iter().find(|t| t.name == Some(topic)) {
                 None => "not in the response".to_owned(),
                 Some(t) if !t.error_code.is_ok() => {
                     if !t.error_code.is_retriable() {
-                        return Err(WireError::Protocol(format!(
-                            "Metadata {topic}: {}",
-                            t.error_code
-                        )));
+                        return Err(WireError::Protocol(format!("Metadata {topic}: {}", t.error_code)));
                     }
                     t.error_code.to_string()
                 }
-                Some(t)
-                    if t.partitions
-                        .iter()
-                        .any(|p| p.leader_id < 0 || !p.error_code.is_ok()) =>
-                {
+                Some(t) if t.partitions.iter().any(|p| p.leader_id < 0 || !p.error_code.is_ok()) => {
                     "a partition has no leader".to_owned()
                 }
                 Some(t) => {
@@ -399,23 +366,13 @@ impl WireClient {
                     let brokers = resp
                         .brokers
                         .iter()
-                        .map(|b| BrokerAddr {
-                            node_id: b.node_id,
-                            addr: format!("{}:{}", b.host, b.port),
-                        })
+                        .map(|b| BrokerAddr { node_id: b.node_id, addr: format!("{}:{}", b.host, b.port) })
                         .collect();
-                    return Ok(TopicMetadata {
-                        name: topic.to_owned(),
-                        topic_id: t.topic_id,
-                        partitions,
-                        brokers,
-                    });
+                    return Ok(TopicMetadata { name: topic.to_owned(), topic_id: t.topic_id, partitions, brokers });
                 }
             };
             if Instant::now() >= deadline {
-                return Err(WireError::Protocol(format!(
-                    "Metadata {topic}: {problem} after 10 s"
-                )));
+                return Err(WireError::Protocol(format!("Metadata {topic}: {problem} after 10 s")));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -454,45 +411,23 @@ impl WireClient {
         acks: i16,
         version: i16,
     ) -> Result<Vec<PartitionResult>> {
-        let partition_data: Vec<PartitionProduceData<'_>> = data
-            .iter()
-            .map(|&(index, records)| PartitionProduceData { index, records })
-            .collect();
-        let topic_data = [TopicProduceData {
-            name: &topic.name,
-            topic_id: Some(topic.topic_id),
-            partition_data: &partition_data,
-        }];
-        let req = ProduceRequest {
-            transactional_id: None,
-            acks,
-            timeout_ms: 30_000,
-            topic_data: &topic_data,
-        };
+        let partition_data: Vec<PartitionProduceData<'_>> =
+            data.iter().map(|&(index, records)| PartitionProduceData { index, records }).collect();
+        let topic_data =
+            [TopicProduceData { name: &topic.name, topic_id: Some(topic.topic_id), partition_data: &partition_data }];
+        let req = ProduceRequest { transactional_id: None, acks, timeout_ms: 30_000, topic_data: &topic_data };
         let Some(body) = self.round_trip(version, &req, req.expects_response())? else {
             return Ok(Vec::new());
         };
         let resp = <ProduceResponse<'_> as Response<'_>>::decode(version, &body)?;
-        let mismatch = |what: String| {
-            WireError::Protocol(format!("Produce v{version} to {}: {what}", topic.name))
-        };
+        let mismatch = |what: String| WireError::Protocol(format!("Produce v{version} to {}: {what}", topic.name));
         let mut topics = resp.responses.iter();
         let (Some(t), None) = (topics.next(), topics.next()) else {
-            return Err(mismatch(format!(
-                "{} topics in the response",
-                resp.responses.len()
-            )));
+            return Err(mismatch(format!("{} topics in the response", resp.responses.len())));
         };
-        let same_topic = if version >= 13 {
-            t.topic_id == topic.topic_id
-        } else {
-            t.name == topic.name
-        };
+        let same_topic = if version >= 13 { t.topic_id == topic.topic_id } else { t.name == topic.name };
         if !same_topic {
-            return Err(mismatch(format!(
-                "response for topic {:?} / {:?}",
-                t.name, t.topic_id
-            )));
+            return Err(mismatch(format!("response for topic {:?} / {:?}", t.name, t.topic_id)));
         }
         let got: Vec<PartitionResult> = t
             .partition_responses
@@ -506,22 +441,13 @@ impl WireClient {
                 record_errors: p
                     .record_errors
                     .iter()
-                    .map(|e| {
-                        (
-                            e.batch_index,
-                            e.batch_index_error_message.map(str::to_owned),
-                        )
-                    })
+                    .map(|e| (e.batch_index, e.batch_index_error_message.map(str::to_owned)))
                     .collect(),
                 error_message: p.error_message.map(str::to_owned),
             })
             .collect();
         if got.len() != data.len() {
-            return Err(mismatch(format!(
-                "{} partitions answered, {} sent",
-                got.len(),
-                data.len()
-            )));
+            return Err(mismatch(format!("{} partitions answered, {} sent", got.len(), data.len())));
         }
         data.iter()
             .map(|&(index, _)| {
@@ -550,11 +476,7 @@ impl Leaders {
     ///
     /// # Errors
     /// If the partition has no known leader or the connection fails.
-    pub fn for_partition(
-        &mut self,
-        topic: &TopicMetadata,
-        partition: i32,
-    ) -> Result<&mut WireClient> {
+    pub fn for_partition(&mut self, topic: &TopicMetadata, partition: i32) -> Result<&mut WireClient> {
         let leader = topic.leader(partition)?;
         Ok(match self.clients.entry(leader.node_id) {
             Entry::Occupied(e) => e.into_mut(),

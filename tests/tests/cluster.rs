@@ -12,9 +12,7 @@ fn sorted(ids: &[i32]) -> Vec<i32> {
 #[test]
 fn rf3_topic_has_full_isr() {
     let Some(cluster) = Cluster::shared() else {
-        eprintln!(
-            "SKIPPED rf3_topic_has_full_isr: KPROD_CLUSTER=skip says no cluster is available"
-        );
+        eprintln!("SKIPPED rf3_topic_has_full_isr: KPROD_CLUSTER=skip says no cluster is available");
         return;
     };
     let topic = unique_topic("rf3");
@@ -23,17 +21,8 @@ fn rf3_topic_has_full_isr() {
     assert_eq!(d.partitions.len(), 3);
     let all: Vec<i32> = (1..=cluster.size() as i32).collect();
     for p in &d.partitions {
-        assert_eq!(
-            sorted(&p.replicas),
-            all,
-            "replicas of partition {}",
-            p.partition
-        );
+        assert_eq!(sorted(&p.replicas), all, "replicas of partition {}", p.partition);
         assert_eq!(sorted(&p.isr), all, "ISR of partition {}", p.partition);
-        assert!(
-            all.contains(&p.leader),
-            "leader of partition {}",
-            p.partition
-        );
+        assert!(all.contains(&p.leader), "leader of partition {}", p.partition);
     }
 }

@@ -71,11 +71,7 @@ fn mixed(seed: i64, i: usize) -> Spec {
     let value = match i % 11 {
         0 => None,
         1 => Some(Vec::new()),
-        _ => Some(
-            format!("value {seed}/{i}; ")
-                .repeat(1 + (i * 13) % 40)
-                .into_bytes(),
-        ),
+        _ => Some(format!("value {seed}/{i}; ").repeat(1 + (i * 13) % 40).into_bytes()),
     };
     let headers = match i % 4 {
         0 => Vec::new(),
@@ -92,21 +88,12 @@ fn mixed(seed: i64, i: usize) -> Spec {
             ("キー".to_owned(), Some(vec![0xc3, 0x28])),
         ],
     };
-    Spec {
-        timestamp,
-        key,
-        value,
-        headers,
-    }
+    Spec { timestamp, key, value, headers }
 }
 
 /// Record `i` of the 10,000-record run.
 fn bulk(i: usize) -> Spec {
-    let headers = if i % 10 == 0 {
-        vec![("i".to_owned(), Some(i.to_string().into_bytes()))]
-    } else {
-        Vec::new()
-    };
+    let headers = if i % 10 == 0 { vec![("i".to_owned(), Some(i.to_string().into_bytes()))] } else { Vec::new() };
     Spec {
         timestamp: BASE_TS + i as i64,
         key: (i % 100 != 0).then(|| format!("k{i}").into_bytes()),
@@ -128,34 +115,21 @@ fn build(codec: Compression, batch_size: usize, specs: &[Spec]) -> Vec<Built> {
     let largest = specs
         .iter()
         .map(|s| {
-            let h: usize = s
-                .headers
-                .iter()
-                .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + 10)
-                .sum();
+            let h: usize = s.headers.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + 10).sum();
             s.key.as_ref().map_or(0, Vec::len) + s.value.as_ref().map_or(0, Vec::len) + h + 64
         })
         .max()
         .unwrap_or(0);
     let buf_len = batch_size.max(largest + 61);
-    let config = BatchConfig {
-        compression: codec,
-        ..BatchConfig::new(batch_size)
-    };
+    let config = BatchConfig { compression: codec, ..BatchConfig::new(batch_size) };
     let new = || BatchBuilder::new(vec![0u8; buf_len], config).expect("builder");
     let mut scratch = Vec::new();
     let mut out = Vec::new();
     let mut builder = new();
     let mut taken: Vec<Spec> = Vec::new();
     for spec in specs {
-        let headers: Vec<Header<'_>> = spec
-            .headers
-            .iter()
-            .map(|(k, v)| Header {
-                key: k,
-                value: v.as_deref(),
-            })
-            .collect();
+        let headers: Vec<Header<'_>> =
+            spec.headers.iter().map(|(k, v)| Header { key: k, value: v.as_deref() }).collect();
         let record = Record {
             timestamp: spec.timestamp,
             key: spec.key.as_deref(),
@@ -172,9 +146,7 @@ fn build(codec: Compression, batch_size: usize, specs: &[Spec]) -> Vec<Built> {
                     specs: core::mem::take(&mut taken),
                     compression: done.compression(),
                 });
-                builder
-                    .append(&record)
-                    .expect("a record fits an empty batch");
+                builder.append(&record).expect("a record fits an empty batch");
             }
             Err(e) => panic!("append: {e}"),
         }
@@ -182,11 +154,7 @@ fn build(codec: Compression, batch_size: usize, specs: &[Spec]) -> Vec<Built> {
     }
     if !builder.is_empty() {
         let done = builder.finish_with_vec(ProducerState::NONE, &mut scratch).expect("checked non-empty");
-        out.push(Built {
-            bytes: done.as_bytes().to_vec(),
-            specs: taken,
-            compression: done.compression(),
-        });
+        out.push(Built { bytes: done.as_bytes().to_vec(), specs: taken, compression: done.compression() });
     }
     out
 }
@@ -197,10 +165,7 @@ fn one_batch(codec: Compression, specs: &[Spec]) -> Built {
     let mut batches = build(codec, 4 * 1024 * 1024, specs);
     assert_eq!(batches.len(), 1, "one batch");
     let b = batches.pop().expect("one batch");
-    assert_eq!(
-        b.compression, codec,
-        "the content compresses, so the codec is used"
-    );
+    assert_eq!(b.compression, codec, "the content compresses, so the codec is used");
     b
 }
 
@@ -216,12 +181,7 @@ struct Log {
 impl Log {
     fn new(bootstrap: &mut WireClient, topic: &str) -> Self {
         let topic = bootstrap.metadata(topic).expect("metadata");
-        Self {
-            next_offset: vec![0; topic.partitions.len()],
-            topic,
-            leaders: Leaders::new(),
-            expected: Vec::new(),
-        }
+        Self { next_offset: vec![0; topic.partitions.len()], topic, leaders: Leaders::new(), expected: Vec::new() }
     }
 
     /// Sends each `(partition, bytes)` to its leader, one Produce per
@@ -246,10 +206,7 @@ impl Log {
             let mut again = Vec::new();
             for group in by_leader.values() {
                 let part: Vec<(i32, &[u8])> = group.iter().map(|&i| data[i]).collect();
-                let client = self
-                    .leaders
-                    .for_partition(&self.topic, part[0].0)
-                    .expect("connect to the leader");
+                let client = self.leaders.for_partition(&self.topic, part[0].0).expect("connect to the leader");
                 let results = client
                     .produce_many(&self.topic, &part, acks, version)
                     .unwrap_or_else(|e| panic!("Produce v{version} acks={acks}: {e}"));
@@ -265,10 +222,7 @@ impl Log {
                             | ErrorCode::UnknownTopicOrPartition
                     );
                     if not_appended && Instant::now() < deadline {
-                        eprintln!(
-                            "{}-{}: {}, sending again",
-                            self.topic.name, r.index, r.error_code
-                        );
+                        eprintln!("{}-{}: {}, sending again", self.topic.name, r.index, r.error_code);
                         again.push(i);
                     } else {
                         done[i] = Some(r);
@@ -291,10 +245,7 @@ impl Log {
     /// every batch was appended where the log ends. With acks=0 nothing is
     /// checked, but the records are expected all the same.
     fn send(&mut self, batches: &[(i32, &Built)], acks: i16, version: i16) {
-        let data: Vec<(i32, &[u8])> = batches
-            .iter()
-            .map(|&(p, b)| (p, b.bytes.as_slice()))
-            .collect();
+        let data: Vec<(i32, &[u8])> = batches.iter().map(|&(p, b)| (p, b.bytes.as_slice())).collect();
         let results = self.request(&data, acks, version);
         if acks != 0 {
             assert_eq!(results.len(), batches.len());
@@ -320,10 +271,7 @@ impl Log {
         assert_eq!(r.error_code, ErrorCode::None, "{at}: {:?}", r.error_message);
         assert!(r.record_errors.is_empty(), "{at}: {:?}", r.record_errors);
         assert_eq!(r.error_message, None, "{at}");
-        assert_eq!(
-            r.base_offset, self.next_offset[partition as usize],
-            "{at}: base offset"
-        );
+        assert_eq!(r.base_offset, self.next_offset[partition as usize], "{at}: base offset");
         assert_eq!(r.log_append_time_ms, -1, "{at}: CreateTime topic");
         if version >= 5 {
             assert_eq!(r.log_start_offset, 0, "{at}: log start offset");
@@ -357,19 +305,11 @@ impl Log {
 }
 
 fn compare(got: &[ConsumedRecord], want: &[ConsumedRecord]) {
-    assert_eq!(
-        got.len(),
-        want.len(),
-        "record count (no loss, no duplicates)"
-    );
+    assert_eq!(got.len(), want.len(), "record count (no loss, no duplicates)");
     for (g, w) in got.iter().zip(want) {
         let at = format!("{} partition {} offset {}", w.topic, w.partition, w.offset);
         assert_eq!(g.topic, w.topic, "topic at {at}");
-        assert_eq!(
-            (g.partition, g.offset),
-            (w.partition, w.offset),
-            "position at {at}"
-        );
+        assert_eq!((g.partition, g.offset), (w.partition, w.offset), "position at {at}");
         assert_eq!(g.timestamp, w.timestamp, "timestamp at {at}");
         assert_eq!(g.timestamp_type, w.timestamp_type, "timestamp type at {at}");
         assert_eq!(g.key, w.key, "key at {at}");
@@ -379,19 +319,13 @@ fn compare(got: &[ConsumedRecord], want: &[ConsumedRecord]) {
 }
 
 fn bootstrap_client(broker: &Broker) -> WireClient {
-    let first = broker
-        .bootstrap()
-        .split(',')
-        .next()
-        .expect("a bootstrap address");
+    let first = broker.bootstrap().split(',').next().expect("a bootstrap address");
     WireClient::connect(first).expect("connect")
 }
 
 /// The newest Produce version kprod and the broker share.
 fn newest_produce(client: &WireClient) -> i16 {
-    let v = client
-        .choose(ApiKey::Produce)
-        .expect("a common Produce version");
+    let v = client.choose(ApiKey::Produce).expect("a common Produce version");
     assert!(v >= FLEXIBLE, "Kafka 4.x speaks flexible Produce, got v{v}");
     v
 }
@@ -420,11 +354,7 @@ fn codec_round_trip(codec: Compression) {
     if codec == Compression::Zstd {
         let batch = one_batch(codec, &[mixed(9, 3), mixed(9, 4)]);
         let r = log.request_one(0, &batch.bytes, 3);
-        assert_eq!(
-            r.error_code,
-            ErrorCode::UnsupportedCompressionType,
-            "zstd at v3: {r:?}"
-        );
+        assert_eq!(r.error_code, ErrorCode::UnsupportedCompressionType, "zstd at v3: {r:?}");
     }
 
     // A single record, acks=1.
@@ -465,34 +395,18 @@ fn codec_round_trip(codec: Compression) {
             build(codec, 16 * 1024, &specs)
         })
         .collect();
-    let rounds = per_partition
-        .iter()
-        .map(Vec::len)
-        .max()
-        .expect("3 partitions");
-    assert!(
-        per_partition.iter().all(|b| b.len() >= 2),
-        "several batches per partition"
-    );
+    let rounds = per_partition.iter().map(Vec::len).max().expect("3 partitions");
+    assert!(per_partition.iter().all(|b| b.len() >= 2), "several batches per partition");
     let sent: usize = per_partition.iter().flatten().map(|b| b.specs.len()).sum();
     assert_eq!(sent, 10_000);
     for round in 0..rounds {
-        let batches: Vec<(i32, &Built)> = per_partition
-            .iter()
-            .enumerate()
-            .filter_map(|(p, bs)| bs.get(round).map(|b| (p as i32, b)))
-            .collect();
+        let batches: Vec<(i32, &Built)> =
+            per_partition.iter().enumerate().filter_map(|(p, bs)| bs.get(round).map(|b| (p as i32, b))).collect();
         let acks = if round % 2 == 0 { -1 } else { 1 };
         log.send(&batches, acks, versions[round % 3]);
     }
     if codec != Compression::None {
-        assert!(
-            per_partition
-                .iter()
-                .flatten()
-                .all(|b| b.compression == codec),
-            "every bulk batch compressed"
-        );
+        assert!(per_partition.iter().flatten().all(|b| b.compression == codec), "every bulk batch compressed");
     }
 
     // acks=0: no response; a later acknowledged append on the same
@@ -577,14 +491,8 @@ fn one_mebibyte_value() {
     assert_eq!(plain.len(), 1);
     assert!(plain[0].bytes.len() > MIB);
     log.send(&[(0, &plain[0])], -1, newest);
-    for (n, codec) in [
-        Compression::Gzip,
-        Compression::Snappy,
-        Compression::Lz4,
-        Compression::Zstd,
-    ]
-    .into_iter()
-    .enumerate()
+    for (n, codec) in
+        [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd].into_iter().enumerate()
     {
         let batch = one_batch(codec, &[big(10 + n as u64, true)]);
         log.send(&[(0, &batch)], -1, newest);
@@ -613,25 +521,15 @@ fn zero_records() {
     let mut log = Log::new(&mut client, &topic);
 
     for codec in Compression::ALL {
-        let builder = BatchBuilder::new(
-            vec![0u8; 1024],
-            BatchConfig {
-                compression: codec,
-                ..BatchConfig::new(1024)
-            },
-        )
-        .expect("builder");
+        let builder = BatchBuilder::new(vec![0u8; 1024], BatchConfig { compression: codec, ..BatchConfig::new(1024) })
+            .expect("builder");
         assert!(builder.is_empty());
         let refused = builder.finish(ProducerState::NONE, &mut []).expect_err("an empty batch is refused");
         assert_eq!(refused.0.len(), 1024, "{codec}: the buffer comes back");
     }
     for version in [3, newest] {
         let r = log.request_one(0, &[], version);
-        assert_eq!(
-            r.error_code,
-            ErrorCode::InvalidRecord,
-            "no batch v{version}: {r:?}"
-        );
+        assert_eq!(r.error_code, ErrorCode::InvalidRecord, "no batch v{version}: {r:?}");
     }
 
     // Nothing was written: the next record gets offset 0 (checked by send).
@@ -646,17 +544,11 @@ fn zero_records() {
 #[test]
 fn api_versions_fallback() {
     let broker = Broker::shared();
-    let first = broker
-        .bootstrap()
-        .split(',')
-        .next()
-        .expect("a bootstrap address");
+    let first = broker.bootstrap().split(',').next().expect("a bootstrap address");
     let client = WireClient::connect_with_api_versions(first, 99).expect("connect with fallback");
     let want = kprod_core::protocol::choose_version(
         ApiKey::ApiVersions,
-        client
-            .broker_range(ApiKey::ApiVersions)
-            .expect("ApiVersions listed"),
+        client.broker_range(ApiKey::ApiVersions).expect("ApiVersions listed"),
     )
     .expect("a common version");
     assert_eq!(client.api_versions_version(), want);

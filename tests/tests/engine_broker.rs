@@ -150,9 +150,11 @@ fn unknown_topic_is_a_retriable_error_until_max_block() {
     let storage = Storage::with_capacity(&config, Capacities::default());
     let boot = bootstrap(broker);
     let boot_refs: Vec<(&str, u16)> = boot.iter().map(|(h, p)| (h.as_str(), *p)).collect();
-    let producer = Producer::new(config.validate().unwrap(), &boot_refs, storage, kprod_core::time::Instant::ZERO).unwrap();
+    let producer =
+        Producer::new(config.validate().unwrap(), &boot_refs, storage, kprod_core::time::Instant::ZERO).unwrap();
     let mut d = EngineDriver::new(producer);
-    let rec = ProducerRecord { topic: "bad/name", partition: None, key: None, value: Some(b"v"), headers: &[], timestamp: 0 };
+    let rec =
+        ProducerRecord { topic: "bad/name", partition: None, key: None, value: Some(b"v"), headers: &[], timestamp: 0 };
     let err = d.send(&rec, Duration::from_secs(2)).unwrap_err();
     assert!(matches!(err, SendError::Metadata(_)), "{err}");
 }

@@ -5,10 +5,10 @@ extern crate alloc;
 
 mod std_util;
 
-use core::sync::atomic::{AtomicUsize, Ordering};
 use alloc::sync::Arc;
-use std::sync::Mutex;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use kprod_std::{BlockedOn, DeliveryError, Error, Producer, Record};
@@ -50,7 +50,8 @@ fn close_delivers_what_was_sent_then_refuses_sends() {
     let started = Instant::now();
     producer.close(Duration::from_secs(30)).expect("close delivers everything in time");
     assert!(started.elapsed() < Duration::from_secs(10), "close flushes instead of lingering");
-    let reported: Vec<_> = handles.iter().map(|h| h.try_get().expect("complete after close").expect("delivered")).collect();
+    let reported: Vec<_> =
+        handles.iter().map(|h| h.try_get().expect("complete after close").expect("delivered")).collect();
     let err = producer.send(&Record::new(&topic).value(b"late".as_slice())).expect_err("closed");
     assert_eq!(err, Error::Closed);
     producer.close(Duration::from_secs(1)).expect("a second close is a no-op");
@@ -134,7 +135,11 @@ fn an_idle_producer_sleeps() {
     let topic = unique_topic("std-idle");
     broker.create_topic(&topic, 1, 1);
     let producer = Producer::new(config(broker).linger(Duration::from_secs(1))).expect("producer");
-    producer.send(&Record::new(&topic).value(b"x".as_slice())).expect("send").wait(Duration::from_secs(30)).expect("delivered");
+    producer
+        .send(&Record::new(&topic).value(b"x".as_slice()))
+        .expect("send")
+        .wait(Duration::from_secs(30))
+        .expect("delivered");
     // One record lingering and a connection open: the IO thread has a timer and a socket.
     let h = producer.send(&Record::new(&topic).value(b"y".as_slice())).expect("send");
     let Some(before) = process_cpu() else {

@@ -29,7 +29,9 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use kprod_core::partitioner::key_partition;
-use kprod_std::{Acks, AsyncProducer, DeliveryFuture, DeliveryHandle, Error, Producer, ProducerConfig, Record, RecordMetadata};
+use kprod_std::{
+    Acks, AsyncProducer, DeliveryFuture, DeliveryHandle, Error, Producer, ProducerConfig, Record, RecordMetadata,
+};
 use kprod_tests::{unique_topic, Broker, ConsumedRecord};
 
 const PARTITIONS: u32 = 3;
@@ -191,7 +193,9 @@ fn check_read_back(broker: &Broker, topic: &str, done: &[Completion]) {
     assert_eq!(read.len(), done.len(), "read back exactly what was sent: no loss, no duplicate");
     let by_place: HashMap<(i32, i64), &ConsumedRecord> = read.iter().map(|r| ((r.partition, r.offset), r)).collect();
     for c in done {
-        let r = by_place.get(&(c.partition as i32, c.offset)).unwrap_or_else(|| panic!("record {}: nothing at {c:?}", c.index));
+        let r = by_place
+            .get(&(c.partition as i32, c.offset))
+            .unwrap_or_else(|| panic!("record {}: nothing at {c:?}", c.index));
         assert_eq!(r.value.as_deref(), Some(value(c.index).as_bytes()), "record {}: value at its place", c.index);
         assert_eq!(r.key.as_deref(), Some(key(c.index).as_bytes()), "record {}: key", c.index);
     }
@@ -407,7 +411,11 @@ fn tokio_futures_of_a_partition_resolve_in_offset_order() {
         (futures, ready_at_first_poll)
     });
     eprintln!("tokio futures: {n} records in {:?}", started.elapsed());
-    assert!(ready_at_first_poll.is_empty(), "complete before the driver ran: {:?}", &ready_at_first_poll[..ready_at_first_poll.len().min(10)]);
+    assert!(
+        ready_at_first_poll.is_empty(),
+        "complete before the driver ran: {:?}",
+        &ready_at_first_poll[..ready_at_first_poll.len().min(10)]
+    );
     let mut log = Log::default();
     for &i in lock_vec(&order).iter() {
         let result = futures[i].try_get().unwrap_or_else(|| panic!("record {i}: woken but not complete"));

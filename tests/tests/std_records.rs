@@ -62,7 +62,12 @@ fn headers_tombstones_and_timestamps() {
         shape(Some(b"tomb"), None, vec![], Some(now - 10)),
         shape(Some(b""), Some(b""), vec![], Some(now - 9)),
         shape(None, None, vec![h("only", None)], Some(now - 8)),
-        shape(Some(b"k"), Some(b"\x00\xffbinary"), vec![h("a", Some(b"1")), h("a", Some(b"2")), h("nul", None), h("", Some(b""))], Some(0)),
+        shape(
+            Some(b"k"),
+            Some(b"\x00\xffbinary"),
+            vec![h("a", Some(b"1")), h("a", Some(b"2")), h("nul", None), h("", Some(b""))],
+            Some(0),
+        ),
         shape(Some("clé".as_bytes()), Some("välue ✓".as_bytes()), vec![h("ü", Some("ß".as_bytes()))], Some(1)),
         shape(Some(b"stamped-by-producer"), Some(b"x"), vec![], None),
     ];
@@ -124,8 +129,9 @@ fn string_and_json_serializers() {
     let a = strings.send(&Record::new(&topic).key("k-1").value("hello")).expect("send");
     let a = a.wait(Duration::from_secs(60)).expect("delivered");
     strings.close(Duration::from_secs(30)).expect("close");
-    let json = Producer::<u32, Order>::with_serializers(config(broker), kprod_std::JsonSerializer, kprod_std::JsonSerializer)
-        .expect("producer");
+    let json =
+        Producer::<u32, Order>::with_serializers(config(broker), kprod_std::JsonSerializer, kprod_std::JsonSerializer)
+            .expect("producer");
     let order = Order { id: 7, item: "tea".into() };
     let b = json.send(&Record::new(&topic).key(&7).value(&order)).expect("send").wait(Duration::from_secs(60));
     let b = b.expect("delivered");

@@ -9,8 +9,8 @@ extern crate alloc;
 mod std_util;
 
 use alloc::collections::BTreeMap;
-use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use core::time::Duration;
 use std::time::Instant;
 

@@ -47,7 +47,8 @@ fn current_thread() -> tokio::runtime::Runtime {
 async fn enqueue_all(producer: &AsyncProducer, topic: &str, records: &[Sent]) -> Vec<DeliveryFuture> {
     let mut out = Vec::with_capacity(records.len());
     for (i, s) in records.iter().enumerate() {
-        let headers: Vec<Header<'_>> = s.headers.iter().map(|(k, v)| Header { key: k.as_str(), value: v.as_deref() }).collect();
+        let headers: Vec<Header<'_>> =
+            s.headers.iter().map(|(k, v)| Header { key: k.as_str(), value: v.as_deref() }).collect();
         let record = Record {
             topic,
             partition: s.partition,
@@ -93,8 +94,12 @@ fn many_tasks_share_one_producer() {
                 for i in 0..n {
                     let key = format!("t{t}-k{}", i % 64);
                     let value = format!("t{t}-{i}");
-                    let record = Record::new(&topic).key(key.as_bytes()).value(value.as_bytes()).timestamp(1_700_000_000_000 + i as i64);
-                    futures.push(producer.enqueue(&record).await.unwrap_or_else(|e| panic!("task {t} record {i}: {e}")));
+                    let record = Record::new(&topic)
+                        .key(key.as_bytes())
+                        .value(value.as_bytes())
+                        .timestamp(1_700_000_000_000 + i as i64);
+                    futures
+                        .push(producer.enqueue(&record).await.unwrap_or_else(|e| panic!("task {t} record {i}: {e}")));
                 }
                 await_all(futures).await
             }));
@@ -124,9 +129,14 @@ fn many_tasks_share_one_producer() {
         assert_eq!(metas.len(), n);
         let mut last_offset: BTreeMap<u32, i64> = BTreeMap::new();
         for (i, m) in metas.iter().enumerate() {
-            let r = by_place.get(&(m.partition as i32, m.offset)).unwrap_or_else(|| panic!("t{t}-{i}: nothing at {m:?}"));
+            let r =
+                by_place.get(&(m.partition as i32, m.offset)).unwrap_or_else(|| panic!("t{t}-{i}: nothing at {m:?}"));
             let key = format!("t{t}-k{}", i % 64).into_bytes();
-            assert_eq!(r.value.as_deref(), Some(format!("t{t}-{i}").as_bytes()), "t{t}-{i}: value at its reported place");
+            assert_eq!(
+                r.value.as_deref(),
+                Some(format!("t{t}-{i}").as_bytes()),
+                "t{t}-{i}: value at its reported place"
+            );
             assert_eq!(r.key.as_deref(), Some(key.as_slice()), "t{t}-{i}: key");
             assert_eq!(m.partition, key_partition(&key, PARTITIONS), "t{t}-{i}: the Java client's partition");
             assert_eq!((r.timestamp, m.timestamp), (1_700_000_000_000 + i as i64, r.timestamp), "t{t}-{i}: timestamp");
@@ -291,7 +301,8 @@ fn cancelled_sends_leave_no_trace_or_complete_exactly_once() {
     let broker = Broker::shared();
     let topic = unique_topic("tokio-cancel");
     broker.create_topic(&topic, 1, 1);
-    let seed = std::env::var("KPROD_TOKIO_CANCEL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x9e37_79b9_7f4a_7c15_u64);
+    let seed =
+        std::env::var("KPROD_TOKIO_CANCEL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x9e37_79b9_7f4a_7c15_u64);
     eprintln!("cancellation seed {seed} (KPROD_TOKIO_CANCEL_SEED replays it)");
     let mut rng = Rng(seed | 1);
     // A small buffer, so enqueue often has to wait (and can be dropped while waiting).
@@ -350,7 +361,8 @@ fn cancelled_sends_leave_no_trace_or_complete_exactly_once() {
             fates[i] = Fate::Delivered(m.partition as i32, m.offset);
         }
         // The producer still works after all that cancelling.
-        let last = producer.send(&Record::new(topic.as_str()).value(b"last".as_slice())).await.expect("send after cancels");
+        let last =
+            producer.send(&Record::new(topic.as_str()).value(b"last".as_slice())).await.expect("send after cancels");
         let delivered = producer.metrics().records_delivered;
         producer.close(Duration::from_secs(30)).await.expect("close");
         (fates, last, delivered)
@@ -370,7 +382,8 @@ fn cancelled_sends_leave_no_trace_or_complete_exactly_once() {
     assert_eq!(last.offset + 1, delivered_count as i64, "the last record closes the log");
     let read = broker.read_back(&topic, total, Duration::from_secs(60));
     assert_eq!(read.len(), total, "the broker holds what the producer reported delivered");
-    let by_value: BTreeMap<&[u8], &ConsumedRecord> = read.iter().map(|r| (r.value.as_deref().expect("value"), r)).collect();
+    let by_value: BTreeMap<&[u8], &ConsumedRecord> =
+        read.iter().map(|r| (r.value.as_deref().expect("value"), r)).collect();
     assert_eq!(by_value.len(), total, "no record twice");
     assert_eq!(by_value.get(b"last".as_slice()).map(|r| r.offset), Some(last.offset));
     let known: BTreeSet<&[u8]> = values.iter().map(Vec::as_slice).chain([b"last".as_slice()]).collect();
@@ -424,7 +437,8 @@ fn max_block_ms_ends_with_a_typed_timeout() {
         tokio::task::block_in_place(|| broker.create_topic(&dotted, 1, 1));
         let producer = AsyncProducer::new(config(broker).max_block(Duration::from_millis(2000))).expect("producer");
         let started = Instant::now();
-        let err = producer.send(&Record::new(underscored.as_str()).value(b"v".as_slice())).await.expect_err("no such topic");
+        let err =
+            producer.send(&Record::new(underscored.as_str()).value(b"v".as_slice())).await.expect_err("no such topic");
         assert!(
             matches!(&err, Error::Timeout {
                 topic: Some(t),
@@ -567,7 +581,7 @@ fn a_runtime_shutdown_fails_what_waits_and_nothing_hangs() {
         (producer, futures)
     });
     drop(rt); // the driver task is dropped mid-linger
-    // The delivery futures resolve without any runtime.
+              // The delivery futures resolve without any runtime.
     let waker = core::task::Waker::noop();
     let mut cx = core::task::Context::from_waker(waker);
     for (i, mut f) in futures.into_iter().enumerate() {
@@ -599,7 +613,8 @@ fn a_runtime_shutdown_fails_what_waits_and_nothing_hangs() {
 
 #[test]
 fn new_outside_a_runtime_is_a_clear_error() {
-    let err = AsyncProducer::new(kprod_std::ProducerConfig::new("127.0.0.1:9092").expect("config")).expect_err("no runtime");
+    let err =
+        AsyncProducer::new(kprod_std::ProducerConfig::new("127.0.0.1:9092").expect("config")).expect_err("no runtime");
     assert!(matches!(&err, Error::Io(msg) if msg.contains("tokio runtime")), "{err}");
 }
 

@@ -144,9 +144,11 @@ impl Io<'_, '_, '_> {
         let ip = resolve(host, self.net.config.hosts).map_err(|e| (None, e))?;
         let remote = IpEndpoint::new(ip, port);
         let sockets = &mut *self.sockets;
-        let free = self.net.slots.iter().position(|slot| {
-            slot.is_free() && tcp_socket(sockets, slot.handle).is_none_or(|s| !s.is_open())
-        });
+        let free = self
+            .net
+            .slots
+            .iter()
+            .position(|slot| slot.is_free() && tcp_socket(sockets, slot.handle).is_none_or(|s| !s.is_open()));
         let i = free.ok_or((None, ConnectError::NoFreeSocket))?;
         let local_port = self.net.ports.take(|port| port_in_use(sockets, port));
         let config = self.net.config;

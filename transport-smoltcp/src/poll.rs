@@ -49,7 +49,8 @@ impl<P: Partitioner> Driver<'_, P> {
         self.now = now;
         let t = to_core(now);
         let config = &self.net.config;
-        let budget = Budget { frames: config.max_frames_per_poll, events: config.max_events_per_poll, rounds: usize::MAX };
+        let budget =
+            Budget { frames: config.max_frames_per_poll, events: config.max_events_per_poll, rounds: usize::MAX };
         let mut io = Io {
             net: &mut self.net,
             iface,
@@ -191,7 +192,14 @@ impl Io<'_, '_, '_> {
 
     /// An open connection is gone: its slot is freed and reported, and the engine retries
     /// what was in flight.
-    fn lose<P: Partitioner>(&mut self, i: usize, conn: ConnId, error: LinkError, engine: &mut Producer<'_, P>, t: CoreInstant) {
+    fn lose<P: Partitioner>(
+        &mut self,
+        i: usize,
+        conn: ConnId,
+        error: LinkError,
+        engine: &mut Producer<'_, P>,
+        t: CoreInstant,
+    ) {
         self.drop_link(i, conn, error);
         engine.handle_disconnected(conn, t);
     }

@@ -74,7 +74,10 @@ pub(crate) enum Phase {
 
 /// The TCP socket `handle` names, or `None` if it is not a TCP socket of `sockets` (a caller
 /// error, reported instead of smoltcp's panic in `SocketSet::get_mut`).
-pub(crate) fn tcp_socket<'s, 'x>(sockets: &'s mut SocketSet<'x>, handle: SocketHandle) -> Option<&'s mut tcp::Socket<'x>> {
+pub(crate) fn tcp_socket<'s, 'x>(
+    sockets: &'s mut SocketSet<'x>,
+    handle: SocketHandle,
+) -> Option<&'s mut tcp::Socket<'x>> {
     sockets.iter_mut().find(|(h, _)| *h == handle).and_then(|(_, s)| tcp::Socket::downcast_mut(s))
 }
 

@@ -43,7 +43,8 @@ fn firmware_bytes() -> usize {
     // Every slot table, the arena and the chunk bitmap, exactly as the engine stores them.
     let engine = size_of::<FirmwareStorage>();
     let driver = size_of::<Driver<'static>>() + CONNECTIONS * (size_of::<Slot<'static>>() + SLOT_RX) + TX;
-    let sockets = CONNECTIONS * (size_of::<SocketStorage<'static>>() + size_of::<tcp::Socket<'static>>() + SOCKET_TX + SOCKET_RX);
+    let sockets =
+        CONNECTIONS * (size_of::<SocketStorage<'static>>() + size_of::<tcp::Socket<'static>>() + SOCKET_TX + SOCKET_RX);
     engine + driver + sockets + size_of::<Interface>()
 }
 

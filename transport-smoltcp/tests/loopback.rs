@@ -48,7 +48,8 @@ fn every_record_is_delivered_once_over_two_brokers_with_tiny_buffers() {
     assert_eq!(stats.frames_dropped, 0, "{stats:?}");
     assert!(stats.max_response > 0 && stats.max_response <= 4096, "{stats:?}");
     // The bootstrap connection and one per broker, on ports counted up from the seed.
-    let ports: Vec<u16> = lab.seen.iter().filter_map(|s| if let Seen::Connected(_, p) = s { Some(*p) } else { None }).collect();
+    let ports: Vec<u16> =
+        lab.seen.iter().filter_map(|s| if let Seen::Connected(_, p) = s { Some(*p) } else { None }).collect();
     assert_eq!(ports, [EPHEMERAL_FIRST + 5, EPHEMERAL_FIRST + 6, EPHEMERAL_FIRST + 7]);
     assert_eq!(count(&lab, |s| matches!(s, Seen::ConnectFailed(..) | Seen::Disconnected(..))), 0, "{:?}", lab.seen);
 }
@@ -67,7 +68,10 @@ fn a_reset_after_the_broker_appended_loses_nothing_and_duplicates_nothing() {
 
 #[test]
 fn a_broker_that_falls_silent_is_reported_with_the_engines_reason() {
-    let spec = Spec { config: Config { request_timeout: Duration::from_secs(2), ..Spec::default().config }, ..Spec::default() };
+    let spec = Spec {
+        config: Config { request_timeout: Duration::from_secs(2), ..Spec::default().config },
+        ..Spec::default()
+    };
     let mut lab = Lab::new(spec);
     lab.faults = vec![Fault::Silent { nth: 2 }];
     send_many(&mut lab, "t", 300, 100);
@@ -135,7 +139,11 @@ fn one_socket_for_three_connections_still_delivers_everything() {
         brokers: 2,
         topics: vec![("t", 2)],
         sockets: 1,
-        config: Config { connections_max_idle: Duration::from_millis(300), linger: Duration::from_millis(2), ..Config::default() },
+        config: Config {
+            connections_max_idle: Duration::from_millis(300),
+            linger: Duration::from_millis(2),
+            ..Config::default()
+        },
         ..Spec::default()
     };
     let mut lab = Lab::new(spec);
@@ -150,7 +158,12 @@ fn one_socket_for_three_connections_still_delivers_everything() {
 fn a_response_larger_than_the_slot_buffer_fails_the_connection_not_the_process() {
     let spec = Spec {
         slot_rx: 64,
-        config: Config { delivery_timeout: Duration::from_secs(3), request_timeout: Duration::from_secs(1), linger: Duration::ZERO, ..Config::default() },
+        config: Config {
+            delivery_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(1),
+            linger: Duration::ZERO,
+            ..Config::default()
+        },
         ..Spec::default()
     };
     let mut lab = Lab::new(spec);
@@ -168,7 +181,12 @@ fn a_response_larger_than_the_slot_buffer_fails_the_connection_not_the_process()
 fn a_transmit_buffer_too_small_is_reported_once_and_the_records_time_out() {
     let spec = Spec {
         tx: 256,
-        config: Config { delivery_timeout: Duration::from_secs(3), request_timeout: Duration::from_secs(1), linger: Duration::ZERO, ..Config::default() },
+        config: Config {
+            delivery_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(1),
+            linger: Duration::ZERO,
+            ..Config::default()
+        },
         ..Spec::default()
     };
     let mut lab = Lab::new(spec);
@@ -176,11 +194,20 @@ fn a_transmit_buffer_too_small_is_reported_once_and_the_records_time_out() {
         lab.send("t", Some(b"k".to_vec()), value(i, 300));
     }
     assert!(lab.finish(Duration::from_secs(10)));
-    let reports: Vec<(usize, usize)> =
-        lab.seen.iter().filter_map(|s| if let Seen::TxTooSmall { needed, capacity } = s { Some((*needed, *capacity)) } else { None }).collect();
+    let reports: Vec<(usize, usize)> = lab
+        .seen
+        .iter()
+        .filter_map(|s| if let Seen::TxTooSmall { needed, capacity } = s { Some((*needed, *capacity)) } else { None })
+        .collect();
     assert_eq!(reports.len(), 1, "{:?}", lab.seen);
     assert!(reports[0].0 > 256 && reports[0].1 == 256, "{reports:?}");
-    let failed: u32 = lab.seen.iter().map(|s| if let Seen::Failed { records, reason: DeliveryError::DeliveryTimeout, .. } = s { *records } else { 0 }).sum();
+    let failed: u32 = lab
+        .seen
+        .iter()
+        .map(
+            |s| if let Seen::Failed { records, reason: DeliveryError::DeliveryTimeout, .. } = s { *records } else { 0 },
+        )
+        .sum();
     assert_eq!(failed, 5, "every record fails exactly once: {:?}", lab.seen);
     assert_eq!(lab.idle_wakes, 0, "a frame that does not fit names no deadline");
 }
@@ -199,12 +226,19 @@ fn an_owned_transmit_buffer_grows_to_the_frame() {
 
 #[test]
 fn acks_0_and_a_graceful_close_free_every_socket() {
-    let spec = Spec { config: Config { acks: Acks::None, linger: Duration::from_millis(1), ..Config::default() }, ..Spec::default() };
+    let spec = Spec {
+        config: Config { acks: Acks::None, linger: Duration::from_millis(1), ..Config::default() },
+        ..Spec::default()
+    };
     let mut lab = Lab::new(spec);
     send_many(&mut lab, "t", 50, 10);
     lab.driver.close(Duration::from_secs(5), lab.now);
     assert!(lab.run_until(Duration::from_secs(30), |l| l.driver.is_closed()), "{:?}", lab.driver.slots());
-    let delivered: u32 = lab.seen.iter().map(|s| if let Seen::Delivered { records, base_offset: -1, .. } = s { *records } else { 0 }).sum();
+    let delivered: u32 = lab
+        .seen
+        .iter()
+        .map(|s| if let Seen::Delivered { records, base_offset: -1, .. } = s { *records } else { 0 })
+        .sum();
     assert_eq!(delivered, 50);
     let total: usize = lab.cluster.topics[0].partitions.iter().map(|p| p.log.len()).sum();
     assert_eq!(total, 50);
@@ -214,5 +248,12 @@ fn acks_0_and_a_graceful_close_free_every_socket() {
 }
 
 fn record(topic: &str) -> kprod_core::producer::ProducerRecord<'_> {
-    kprod_core::producer::ProducerRecord { topic, partition: None, key: None, value: Some(b"v"), headers: &[], timestamp: 1 }
+    kprod_core::producer::ProducerRecord {
+        topic,
+        partition: None,
+        key: None,
+        value: Some(b"v"),
+        headers: &[],
+        timestamp: 1,
+    }
 }

@@ -355,7 +355,8 @@ pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, Error> {
         }
         pending.push_str(line);
         let entry = core::mem::take(&mut pending);
-        let split = entry.find(['=', ':']).ok_or_else(|| Error::Config(format!("line {}: expected key=value", n + 1)))?;
+        let split =
+            entry.find(['=', ':']).ok_or_else(|| Error::Config(format!("line {}: expected key=value", n + 1)))?;
         let (k, v) = (entry[..split].trim(), entry[split + 1..].trim());
         if k.is_empty() {
             return Err(Error::Config(format!("line {}: empty key", n + 1)));

@@ -219,7 +219,12 @@ pub(crate) struct Registry {
 
 impl Registry {
     /// Registers a record the engine accepted: a handle, or the callback.
-    pub(crate) fn register(&mut self, id: RecordId, timestamp: i64, callback: Option<Callback>) -> Option<DeliveryHandle> {
+    pub(crate) fn register(
+        &mut self,
+        id: RecordId,
+        timestamp: i64,
+        callback: Option<Callback>,
+    ) -> Option<DeliveryHandle> {
         let entry = self.batches.entry(id.batch).or_default();
         match callback {
             Some(cb) => {
@@ -281,13 +286,18 @@ mod tests {
         let h1 = reg.register(id(3, 1), 101, None).unwrap();
         let seen = Arc::new(AtomicI64::new(0));
         let s = Arc::clone(&seen);
-        assert!(reg.register(id(3, 2), 102, Some(Box::new(move |r| s.store(r.unwrap().offset, Ordering::SeqCst)))).is_none());
+        assert!(reg
+            .register(id(3, 2), 102, Some(Box::new(move |r| s.store(r.unwrap().offset, Ordering::SeqCst))))
+            .is_none());
         let other = reg.register(id(4, 0), 5, None).unwrap();
         assert_eq!((reg.oldest(), reg.newest()), (Some(BatchId(3)), Some(BatchId(4))));
         assert!(h0.try_get().is_none());
         assert!(matches!(h0.wait(Duration::from_millis(1)), Err(Error::Timeout { .. })));
         let topic: Arc<str> = Arc::from("t");
-        let done = reg.complete(BatchId(3), BatchOutcome::Delivered { topic, partition: 2, base_offset: 40, log_append_time: -1 });
+        let done = reg.complete(
+            BatchId(3),
+            BatchOutcome::Delivered { topic, partition: 2, base_offset: 40, log_append_time: -1 },
+        );
         done.unwrap().dispatch_to(None);
         let m = h1.wait(Duration::from_secs(1)).unwrap();
         assert_eq!((m.partition, m.offset, m.timestamp), (2, 41, 101));
@@ -312,7 +322,8 @@ mod tests {
             });
             assert!(reg.register(id(7, index), 0, Some(cb)).is_none());
         }
-        let outcome = BatchOutcome::Delivered { topic: Arc::from("t"), partition: 0, base_offset: 10, log_append_time: -1 };
+        let outcome =
+            BatchOutcome::Delivered { topic: Arc::from("t"), partition: 0, base_offset: 10, log_append_time: -1 };
         let panicked = reg.complete(BatchId(7), outcome).unwrap().dispatch_to(None);
         assert_eq!(panicked, 2);
         // Records 0 and 2 (offsets 10 and 12) ran although 1 panicked between them, and 3 after.

@@ -273,12 +273,8 @@ mod tests {
         );
         assert_eq!(e.connection_error(), Some(&refused));
         assert!(std::error::Error::source(&e).is_some());
-        let e = Error::Timeout {
-            topic: None,
-            blocked_on: BlockedOn::Buffer,
-            after: Duration::from_millis(5),
-            cause: None,
-        };
+        let e =
+            Error::Timeout { topic: None, blocked_on: BlockedOn::Buffer, after: Duration::from_millis(5), cause: None };
         assert!(e.to_string().starts_with("buffer full"), "{e}");
         assert_eq!(Error::UnknownProperty("lingr.ms".into()).to_string(), "unrecognized producer config: \"lingr.ms\"");
         assert!(e.is_retriable());

@@ -16,8 +16,8 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::Arc;
 
-use kprod_core::producer::{Completion, ConnError, DeliveryError, FatalError, Producer as Engine};
 use kprod_core::producer::conn::ConnId;
+use kprod_core::producer::{Completion, ConnError, DeliveryError, FatalError, Producer as Engine};
 use kprod_core::time::Instant;
 
 use crate::delivery::{BatchOutcome, Completed, Registry};
@@ -131,8 +131,11 @@ impl EventBook {
                 ConnectionError::Connect { broker: peer.to_owned(), kind, reason, attempts: log.failed_connects }
             }
             LinkDown::Lost(error) => {
-                let reason =
-                    if error.kind() == io::ErrorKind::UnexpectedEof { "closed by the broker".into() } else { error.to_string() };
+                let reason = if error.kind() == io::ErrorKind::UnexpectedEof {
+                    "closed by the broker".into()
+                } else {
+                    error.to_string()
+                };
                 ConnectionError::Lost { broker: peer.to_owned(), reason }
             }
         };
@@ -202,7 +205,8 @@ mod tests {
     fn state() -> State {
         let config = Config::default();
         let storage = Storage::with_capacity(&config, Capacities::default());
-        let engine = Engine::new(config.validate().expect("valid"), &[("h", 1)], storage, Instant::ZERO).expect("engine");
+        let engine =
+            Engine::new(config.validate().expect("valid"), &[("h", 1)], storage, Instant::ZERO).expect("engine");
         State::new(engine)
     }
 
@@ -234,7 +238,13 @@ mod tests {
         let cause = st.cause_since(Instant::ZERO).expect("a cause");
         assert_eq!(*cause, ConnectionError::Broker { broker: "h:1".into(), error });
         let dns = io::Error::other("failed to lookup address information: Name or service not known");
-        book.link_down(&mut st, ConnId(1), "nosuch.invalid:9092", LinkDown::Dns { host: "nosuch.invalid".into(), error: dns }, Instant::ZERO);
+        book.link_down(
+            &mut st,
+            ConnId(1),
+            "nosuch.invalid:9092",
+            LinkDown::Dns { host: "nosuch.invalid".into(), error: dns },
+            Instant::ZERO,
+        );
         let cause = st.cause_since(Instant::ZERO).expect("a cause");
         assert_eq!(cause.to_string(), "DNS lookup of nosuch.invalid failed: Name or service not known");
     }

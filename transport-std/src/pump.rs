@@ -275,11 +275,13 @@ mod tests {
     fn the_drain_loop_runs_over_the_driver_links() {
         let config = Config::default();
         let storage = Storage::with_capacity(&config, Capacities::default());
-        let engine = Engine::new(config.validate().expect("valid"), &[("h", 1)], storage, Instant::ZERO).expect("engine");
+        let engine =
+            Engine::new(config.validate().expect("valid"), &[("h", 1)], storage, Instant::ZERO).expect("engine");
         let mut st = State::new(engine);
         let mut pump = Pump::new(1 << 20);
         let mut sockets = FakeSockets::default();
-        let record = ProducerRecord { topic: "t", partition: None, key: None, value: Some(b"v"), headers: &[], timestamp: 0 };
+        let record =
+            ProducerRecord { topic: "t", partition: None, key: None, value: Some(b"v"), headers: &[], timestamp: 0 };
         let now = Instant::from_millis(1);
         assert_eq!(st.engine.send(&record, now), Err(SendError::MetadataPending));
         let round = pump.round(&mut sockets, &mut st, now);

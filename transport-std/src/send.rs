@@ -33,7 +33,11 @@ impl<'a> Serialized<'a> {
 
     /// The engine's view of `record` with these bytes; `now_ms` (the wall clock at the send)
     /// is its timestamp if it has none.
-    pub(crate) fn record<'r, K: ?Sized, V: ?Sized>(&'r self, record: &Record<'r, K, V>, now_ms: i64) -> ProducerRecord<'r> {
+    pub(crate) fn record<'r, K: ?Sized, V: ?Sized>(
+        &'r self,
+        record: &Record<'r, K, V>,
+        now_ms: i64,
+    ) -> ProducerRecord<'r> {
         ProducerRecord {
             topic: record.topic,
             partition: record.partition,
@@ -59,7 +63,12 @@ pub(crate) fn partition_count(engine: &mut Engine<'static>, topic: &str, now: In
 
 /// The timeout error for a `max.block.ms` wait that ended on `err`, naming the last connection
 /// error (`cause`) if there is one.
-pub(crate) fn blocked_error(topic: &str, err: SendError, after: Duration, cause: Option<Arc<ConnectionError>>) -> Error {
+pub(crate) fn blocked_error(
+    topic: &str,
+    err: SendError,
+    after: Duration,
+    cause: Option<Arc<ConnectionError>>,
+) -> Error {
     let blocked_on = match err {
         SendError::BufferFull => BlockedOn::Buffer,
         SendError::Topic(code) => BlockedOn::Metadata(Some(code)),

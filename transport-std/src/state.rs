@@ -121,7 +121,8 @@ pub(crate) fn build_engine(config: &ProducerConfig) -> Result<Engine<'static>, E
     let valid = config.validate()?;
     let storage = Storage::with_capacity(valid.config(), config.capacities);
     let bootstrap: Vec<(&str, u16)> = config.bootstrap.iter().map(|(h, p)| (h.as_str(), *p)).collect();
-    Engine::new(valid, &bootstrap, storage, Instant::ZERO).map_err(|e| Error::Config(format!("cannot build the producer: {e:?}")))
+    Engine::new(valid, &bootstrap, storage, Instant::ZERO)
+        .map_err(|e| Error::Config(format!("cannot build the producer: {e:?}")))
 }
 
 /// The engine's clock: microseconds since the producer was built. It also gives record

@@ -48,7 +48,10 @@ fn assert_metadata_timeout(bootstrap: &str) -> Error {
 fn refused_connection_times_out_naming_the_refusal() {
     let err = assert_metadata_timeout("127.0.0.1:1");
     common::assert_refused(&err, "127.0.0.1:1");
-    assert!(matches!(err.connection_error(), Some(ConnectionError::Connect { attempts, .. }) if *attempts > 1), "retried: {err}");
+    assert!(
+        matches!(err.connection_error(), Some(ConnectionError::Connect { attempts, .. }) if *attempts > 1),
+        "retried: {err}"
+    );
     assert!(err.to_string().ends_with(" attempts)"), "{err}");
 }
 

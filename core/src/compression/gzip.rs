@@ -28,18 +28,11 @@ pub(super) const fn max_compressed_len(n: usize) -> usize {
 }
 
 #[cfg(feature = "alloc")]
-pub(super) fn compress(
-    level: Option<i32>,
-    input: &[u8],
-    out: &mut [u8],
-) -> Result<usize, super::CompressError> {
+pub(super) fn compress(level: Option<i32>, input: &[u8], out: &mut [u8]) -> Result<usize, super::CompressError> {
     use miniz_oxide::deflate::core::{
-        compress as deflate, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush,
-        TDEFLStatus,
+        compress as deflate, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush, TDEFLStatus,
     };
-    let too_small = super::CompressError::OutputTooSmall {
-        needed: max_compressed_len(input.len()),
-    };
+    let too_small = super::CompressError::OutputTooSmall { needed: max_compressed_len(input.len()) };
     if out.len() < HEADER.len() + 8 {
         return Err(too_small);
     }
@@ -50,12 +43,7 @@ pub(super) fn compress(
     // Boxed: the compressor state is ~64 KiB.
     let mut c = alloc::boxed::Box::new(CompressorOxide::new(flags));
     let end = out.len() - 8;
-    let (status, used_in, written) = deflate(
-        &mut c,
-        input,
-        &mut out[HEADER.len()..end],
-        TDEFLFlush::Finish,
-    );
+    let (status, used_in, written) = deflate(&mut c, input, &mut out[HEADER.len()..end], TDEFLFlush::Finish);
     if status != TDEFLStatus::Done || used_in != input.len() {
         return Err(too_small);
     }
@@ -133,13 +121,8 @@ fn inflate_raw<O: Output>(input: &[u8], out: &mut O) -> Result<usize, Decompress
         let buf = out.grow(INFLATE_STEP);
         let free = buf.len() - pos;
         // Non-wrapping: `buf` holds everything written so far, so back references reach it.
-        let (status, used_in, used_out) = inflate(
-            &mut d,
-            &input[in_pos..],
-            buf,
-            pos,
-            TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
-        );
+        let (status, used_in, used_out) =
+            inflate(&mut d, &input[in_pos..], buf, pos, TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF);
         in_pos += used_in;
         out.advance(used_out);
         match status {
@@ -165,9 +148,8 @@ mod tests {
 
     /// `printf 'hello, kafka' | gzip -n | xxd -i` (gzip 1.12; OS byte 3 = Unix).
     static HELLO_GZ: [u8; 32] = [
-        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xcb, 0x48, 0xcd, 0xc9, 0xc9,
-        0xd7, 0x51, 0xc8, 0x4e, 0x4c, 0xcb, 0x4e, 0x04, 0x00, 0x6e, 0x16, 0x60, 0x9e, 0x0c, 0x00,
-        0x00, 0x00,
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xcb, 0x48, 0xcd, 0xc9, 0xc9, 0xd7, 0x51, 0xc8,
+        0x4e, 0x4c, 0xcb, 0x4e, 0x04, 0x00, 0x6e, 0x16, 0x60, 0x9e, 0x0c, 0x00, 0x00, 0x00,
     ];
 
     #[test]

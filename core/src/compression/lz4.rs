@@ -2,8 +2,7 @@
 //! it works without std and without an allocator.
 
 use lz4_flex::block::{
-    compress_into, decompress_into, decompress_into_with_dict, get_maximum_output_size,
-    DecompressError as BlockError,
+    compress_into, decompress_into, decompress_into_with_dict, get_maximum_output_size, DecompressError as BlockError,
 };
 use xxhash_rust::xxh32::xxh32;
 
@@ -56,9 +55,7 @@ pub(super) const fn max_compressed_len(n: usize) -> usize {
 }
 
 pub(super) fn compress(input: &[u8], out: &mut [u8]) -> Result<usize, CompressError> {
-    let too_small = CompressError::OutputTooSmall {
-        needed: max_compressed_len(input.len()),
-    };
+    let too_small = CompressError::OutputTooSmall { needed: max_compressed_len(input.len()) };
     if out.len() < HEADER_LEN + END_MARK_LEN {
         return Err(too_small);
     }
@@ -136,11 +133,7 @@ fn descriptor(r: &mut Reader<'_>) -> Result<Descriptor, DecompressError> {
         7 => 4 << 20,
         _ => return Err(DecompressError::Corrupt("lz4 block size")),
     };
-    let content_size = if flags & FLG_CONTENT_SIZE != 0 {
-        Some(u64::from_le_bytes(r.array()?))
-    } else {
-        None
-    };
+    let content_size = if flags & FLG_CONTENT_SIZE != 0 { Some(u64::from_le_bytes(r.array()?)) } else { None };
     if flags & FLG_DICT_ID != 0 {
         // Kafka has no way to agree on a dictionary.
         return Err(DecompressError::Corrupt("lz4 dictionary id"));
@@ -150,11 +143,7 @@ fn descriptor(r: &mut Reader<'_>) -> Result<Descriptor, DecompressError> {
     if hc != header_checksum(descriptor) {
         return Err(DecompressError::ChecksumMismatch("lz4 header"));
     }
-    Ok(Descriptor {
-        flags,
-        block_max,
-        content_size,
-    })
+    Ok(Descriptor { flags, block_max, content_size })
 }
 
 fn frame<O: Output>(r: &mut Reader<'_>, out: &mut O) -> Result<(), DecompressError> {
@@ -167,9 +156,7 @@ fn frame<O: Output>(r: &mut Reader<'_>, out: &mut O) -> Result<(), DecompressErr
         }
         let len = (word & !UNCOMPRESSED_BIT) as usize;
         if len > d.block_max {
-            return Err(DecompressError::Corrupt(
-                "lz4 block larger than its maximum",
-            ));
+            return Err(DecompressError::Corrupt("lz4 block larger than its maximum"));
         }
         let data = r.take(len)?;
         if d.flags & FLG_BLOCK_CHECKSUM != 0 {
@@ -198,12 +185,7 @@ fn frame<O: Output>(r: &mut Reader<'_>, out: &mut O) -> Result<(), DecompressErr
 }
 
 /// Decompresses one compressed block; linked blocks see the frame's last 64 KiB of output.
-fn block<O: Output>(
-    data: &[u8],
-    d: &Descriptor,
-    frame_start: usize,
-    out: &mut O,
-) -> Result<(), DecompressError> {
+fn block<O: Output>(data: &[u8], d: &Descriptor, frame_start: usize, out: &mut O) -> Result<(), DecompressError> {
     let pos = out.pos();
     let buf = out.grow(d.block_max);
     let (before, free) = buf.split_at_mut(pos);
@@ -218,9 +200,7 @@ fn block<O: Output>(
     };
     let n = n.map_err(|e| match e {
         BlockError::OutputTooSmall { .. } if capped => DecompressError::LimitExceeded,
-        BlockError::OutputTooSmall { .. } => {
-            DecompressError::Corrupt("lz4 block larger than its maximum")
-        }
+        BlockError::OutputTooSmall { .. } => DecompressError::Corrupt("lz4 block larger than its maximum"),
         _ => DecompressError::Corrupt("lz4 block"),
     })?;
     out.advance(n);
@@ -236,9 +216,8 @@ mod tests {
     /// `printf 'hello, kafka' | lz4 -BX -c | xxd -i` (lz4 1.9.4): FLG 0x74 (independent blocks,
     /// block and content checksums), one uncompressed block since 12 bytes do not shrink.
     static HELLO_LZ4: [u8; 35] = [
-        0x04, 0x22, 0x4d, 0x18, 0x74, 0x40, 0xbd, 0x0c, 0x00, 0x00, 0x80, 0x68, 0x65, 0x6c, 0x6c,
-        0x6f, 0x2c, 0x20, 0x6b, 0x61, 0x66, 0x6b, 0x61, 0x17, 0xd7, 0x87, 0xfd, 0x00, 0x00, 0x00,
-        0x00, 0x17, 0xd7, 0x87, 0xfd,
+        0x04, 0x22, 0x4d, 0x18, 0x74, 0x40, 0xbd, 0x0c, 0x00, 0x00, 0x80, 0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x2c, 0x20,
+        0x6b, 0x61, 0x66, 0x6b, 0x61, 0x17, 0xd7, 0x87, 0xfd, 0x00, 0x00, 0x00, 0x00, 0x17, 0xd7, 0x87, 0xfd,
     ];
 
     #[test]
@@ -251,10 +230,7 @@ mod tests {
         // KafkaLZ4BlockOutputStream: FLG 0x60, BD 0x40, HC 0x82.
         let mut out = [0u8; 64];
         let n = compress(b"", &mut out).unwrap();
-        assert_eq!(
-            &out[..n],
-            &[0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x82, 0, 0, 0, 0]
-        );
+        assert_eq!(&out[..n], &[0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x82, 0, 0, 0, 0]);
     }
 
     #[test]

@@ -108,9 +108,7 @@ impl Compression {
 
     /// The codec for a `compression.type` name (ASCII case-insensitive).
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|c| c.name().eq_ignore_ascii_case(name))
+        Self::ALL.into_iter().find(|c| c.name().eq_ignore_ascii_case(name))
     }
 
     /// The lowest Produce version that may carry this codec (zstd needs v7).
@@ -165,20 +163,11 @@ impl Compression {
     /// Compresses `input` into `out` at `level` (`None`: the codec's default, as the Java
     /// client's); returns the bytes written. Levels follow KIP-390: gzip 0-9 (10 is miniz's
     /// slowest), zstd as libzstd; snappy and lz4 ignore it.
-    pub fn compress_with_level(
-        self,
-        level: Option<i32>,
-        input: &[u8],
-        out: &mut [u8],
-    ) -> Result<usize, CompressError> {
+    pub fn compress_with_level(self, level: Option<i32>, input: &[u8], out: &mut [u8]) -> Result<usize, CompressError> {
         let _ = level; // unused when neither gzip nor zstd is compiled in
         match self {
             Self::None => {
-                let dst = out
-                    .get_mut(..input.len())
-                    .ok_or(CompressError::OutputTooSmall {
-                        needed: input.len(),
-                    })?;
+                let dst = out.get_mut(..input.len()).ok_or(CompressError::OutputTooSmall { needed: input.len() })?;
                 dst.copy_from_slice(input);
                 Ok(input.len())
             }
@@ -218,11 +207,7 @@ impl Compression {
 
     /// Compresses `input` into a new `Vec` at `level` (`None`: the default).
     #[cfg(feature = "alloc")]
-    pub fn compress_to_vec(
-        self,
-        level: Option<i32>,
-        input: &[u8],
-    ) -> Result<alloc::vec::Vec<u8>, CompressError> {
+    pub fn compress_to_vec(self, level: Option<i32>, input: &[u8]) -> Result<alloc::vec::Vec<u8>, CompressError> {
         if !self.can_compress() {
             return Err(CompressError::Unavailable(self));
         }
@@ -235,11 +220,7 @@ impl Compression {
     /// Decompresses `input` into a new `Vec` of at most `max` bytes. The `Vec` grows with the
     /// output, so memory follows the real size, not `max`.
     #[cfg(feature = "alloc")]
-    pub fn decompress_to_vec(
-        self,
-        input: &[u8],
-        max: usize,
-    ) -> Result<alloc::vec::Vec<u8>, DecompressError> {
+    pub fn decompress_to_vec(self, input: &[u8], max: usize) -> Result<alloc::vec::Vec<u8>, DecompressError> {
         let mut o = output::VecOut::new(max);
         self.decompress_to(input, &mut o)?;
         Ok(o.into_vec())
@@ -272,10 +253,7 @@ impl fmt::Display for CompressError {
         match *self {
             Self::Unavailable(c) => write!(f, "codec {c} is not compiled in"),
             Self::OutputTooSmall { needed } => {
-                write!(
-                    f,
-                    "compression output buffer too small; {needed} bytes suffice"
-                )
+                write!(f, "compression output buffer too small; {needed} bytes suffice")
             }
             Self::Failed(what) => write!(f, "{what} compression failed"),
         }
@@ -363,9 +341,6 @@ mod tests {
         let mut out = [0u8; 4];
         assert_eq!(Compression::None.compress(b"abc", &mut out), Ok(3));
         assert_eq!(Compression::None.decompress(b"abcd", &mut out), Ok(4));
-        assert_eq!(
-            Compression::None.decompress(b"abcde", &mut out),
-            Err(DecompressError::LimitExceeded)
-        );
+        assert_eq!(Compression::None.decompress(b"abcde", &mut out), Err(DecompressError::LimitExceeded));
     }
 }

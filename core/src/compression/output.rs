@@ -91,11 +91,7 @@ pub(crate) struct VecOut {
 #[cfg(feature = "alloc")]
 impl VecOut {
     pub(crate) const fn new(max: usize) -> Self {
-        Self {
-            vec: alloc::vec::Vec::new(),
-            pos: 0,
-            max,
-        }
+        Self { vec: alloc::vec::Vec::new(), pos: 0, max }
     }
 
     /// The output, trimmed to what was written.

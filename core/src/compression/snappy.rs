@@ -7,9 +7,7 @@ use super::{CompressError, DecompressError};
 use crate::wire::Reader;
 
 /// xerial `SnappyOutputStream` magic, then version 1 and minimum compatible version 1.
-const XERIAL_HEADER: [u8; 16] = [
-    0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1,
-];
+const XERIAL_HEADER: [u8; 16] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1];
 const XERIAL_MAGIC_LEN: usize = 8;
 /// The Java client's chunk size (xerial's default block size).
 const CHUNK: usize = 32 * 1024;
@@ -27,21 +25,15 @@ pub(super) fn max_compressed_len(n: usize) -> usize {
 }
 
 pub(super) fn compress(input: &[u8], out: &mut [u8]) -> Result<usize, CompressError> {
-    let too_small = CompressError::OutputTooSmall {
-        needed: max_compressed_len(input.len()),
-    };
+    let too_small = CompressError::OutputTooSmall { needed: max_compressed_len(input.len()) };
     let header = out.get_mut(..XERIAL_HEADER.len()).ok_or(too_small)?;
     header.copy_from_slice(&XERIAL_HEADER);
     let mut pos = XERIAL_HEADER.len();
     let mut enc = Encoder::new();
     for chunk in input.chunks(CHUNK) {
-        let dst = out
-            .get_mut(pos + 4..)
-            .filter(|d| d.len() >= max_compress_len(chunk.len()));
+        let dst = out.get_mut(pos + 4..).filter(|d| d.len() >= max_compress_len(chunk.len()));
         let dst = dst.ok_or(too_small)?;
-        let n = enc
-            .compress(chunk, dst)
-            .map_err(|_| CompressError::Failed("snappy"))?;
+        let n = enc.compress(chunk, dst).map_err(|_| CompressError::Failed("snappy"))?;
         // A chunk is at most 32 KiB, so its compressed length fits an i32.
         out[pos..pos + 4].copy_from_slice(&(n as i32).to_be_bytes());
         pos += 4 + n;
@@ -50,17 +42,14 @@ pub(super) fn compress(input: &[u8], out: &mut [u8]) -> Result<usize, CompressEr
 }
 
 pub(super) fn decompress<O: Output>(input: &[u8], out: &mut O) -> Result<(), DecompressError> {
-    if input.len() < XERIAL_HEADER.len()
-        || input[..XERIAL_MAGIC_LEN] != XERIAL_HEADER[..XERIAL_MAGIC_LEN]
-    {
+    if input.len() < XERIAL_HEADER.len() || input[..XERIAL_MAGIC_LEN] != XERIAL_HEADER[..XERIAL_MAGIC_LEN] {
         return raw_block(input, out);
     }
     // Version and compatible version: every version so far uses the same chunk layout.
     let mut r = Reader::new(&input[XERIAL_HEADER.len()..]);
     while !r.is_empty() {
         let len = r.i32()?;
-        let len =
-            usize::try_from(len).map_err(|_| DecompressError::Corrupt("xerial chunk length"))?;
+        let len = usize::try_from(len).map_err(|_| DecompressError::Corrupt("xerial chunk length"))?;
         raw_block(r.take(len)?, out)?;
     }
     Ok(())
@@ -91,9 +80,7 @@ mod tests {
 
     /// A raw block per the snappy format description: varint length 12, then one literal
     /// (tag `(12 - 1) << 2`) with the bytes. Compressors write exactly this for short input.
-    static HELLO_RAW: [u8; 14] = [
-        0x0c, 0x2c, b'h', b'e', b'l', b'l', b'o', b',', b' ', b'k', b'a', b'f', b'k', b'a',
-    ];
+    static HELLO_RAW: [u8; 14] = [0x0c, 0x2c, b'h', b'e', b'l', b'l', b'o', b',', b' ', b'k', b'a', b'f', b'k', b'a'];
 
     #[test]
     fn test_parse_raw_and_xerial() {

@@ -20,17 +20,11 @@ pub(super) fn max_compressed_len(n: usize) -> usize {
     zstd::zstd_safe::compress_bound(n)
 }
 
-pub(super) fn compress(
-    level: Option<i32>,
-    input: &[u8],
-    out: &mut [u8],
-) -> Result<usize, CompressError> {
+pub(super) fn compress(level: Option<i32>, input: &[u8], out: &mut [u8]) -> Result<usize, CompressError> {
     let level = level.unwrap_or(DEFAULT_LEVEL);
     zstd::bulk::compress_to_buffer(input, out, level).map_err(|_| {
         if out.len() < max_compressed_len(input.len()) {
-            CompressError::OutputTooSmall {
-                needed: max_compressed_len(input.len()),
-            }
+            CompressError::OutputTooSmall { needed: max_compressed_len(input.len()) }
         } else {
             CompressError::Failed("zstd")
         }
@@ -46,8 +40,7 @@ fn window_log_max(max: usize) -> u32 {
 pub(super) fn decompress<O: Output>(input: &[u8], out: &mut O) -> Result<(), DecompressError> {
     let corrupt = |_| DecompressError::Corrupt("zstd");
     let mut d = Decoder::new().map_err(|_| DecompressError::Corrupt("zstd context"))?;
-    d.set_parameter(DParameter::WindowLogMax(window_log_max(out.cap())))
-        .map_err(corrupt)?;
+    d.set_parameter(DParameter::WindowLogMax(window_log_max(out.cap()))).map_err(corrupt)?;
     let mut inb = InBuffer::around(input);
     // libzstd decodes straight into a large enough output but through its own buffer into a
     // small one, and the two paths judge some corrupt frames differently (found by fuzzing). A

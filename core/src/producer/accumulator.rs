@@ -424,7 +424,11 @@ impl<'s> Accumulator<'s> {
 
     /// Every occupied batch slot, in slot order.
     pub(crate) fn iter_slots(&self) -> impl Iterator<Item = (u16, &BatchSlot)> + '_ {
-        self.slots[..usize::from(self.high)].iter().enumerate().filter(|(_, s)| !s.is_empty()).map(|(i, s)| (i as u16, s))
+        self.slots[..usize::from(self.high)]
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(i, s)| (i as u16, s))
     }
 
     /// Appends a record to the partition's open batch, opening a new batch when there is none or
@@ -483,10 +487,8 @@ impl<'s> Accumulator<'s> {
         now: Instant,
     ) -> Result<RecordId, AccumulateError> {
         let limit = max_batch.min(self.max_batch_len());
-        let needed = record
-            .max_encoded_len()
-            .and_then(|n| n.checked_add(record::BATCH_HEADER_LEN))
-            .unwrap_or(usize::MAX);
+        let needed =
+            record.max_encoded_len().and_then(|n| n.checked_add(record::BATCH_HEADER_LEN)).unwrap_or(usize::MAX);
         if needed > limit {
             return Err(AccumulateError::RecordTooLarge { needed, limit });
         }
@@ -549,7 +551,13 @@ impl<'s> Accumulator<'s> {
     /// Seals a batch: compresses it (into `scratch`; too small a scratch sends it uncompressed)
     /// and writes its header, `producer` state and CRC. Sealing a sealed batch changes nothing.
     /// Returns the sealed length.
-    pub(crate) fn seal(&mut self, slot: u16, producer: ProducerState, seal_no: u32, scratch: &mut [u8]) -> Option<usize> {
+    pub(crate) fn seal(
+        &mut self,
+        slot: u16,
+        producer: ProducerState,
+        seal_no: u32,
+        scratch: &mut [u8],
+    ) -> Option<usize> {
         let s = *self.slot(slot)?;
         let state = match s.stage {
             Stage::Open(state) | Stage::Closed(state) => state,

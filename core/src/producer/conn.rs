@@ -292,7 +292,12 @@ mod tests {
         assert!(c.want_connect);
         c.connected(Instant::from_millis(1));
         let id = c.next_correlation_id();
-        assert!(c.push(InFlight { correlation_id: id, kind: RequestKind::ApiVersions, version: 3, sent: Instant::from_millis(1) }));
+        assert!(c.push(InFlight {
+            correlation_id: id,
+            kind: RequestKind::ApiVersions,
+            version: 3,
+            sent: Instant::from_millis(1)
+        }));
         assert_eq!(c.request_deadline(Duration::from_secs(30)), Some(Instant::from_millis(30_001)));
         assert!(c.can_send(2) && !c.can_send(1));
         c.disconnected(Instant::from_millis(5), Duration::from_millis(50));

@@ -106,7 +106,8 @@ impl<P: Partitioner> Producer<'_, P> {
             let Some(node) = self.meta.leader(PartitionIdx(pi)) else {
                 continue;
             };
-            let carrier = self.conns.iter().any(|c| c.node == node && self.can_request(c) && c.versions.produce.is_some());
+            let carrier =
+                self.conns.iter().any(|c| c.node == node && self.can_request(c) && c.versions.produce.is_some());
             if !carrier {
                 continue;
             }

@@ -2,23 +2,22 @@
 //! timers and connection bookkeeping. Requests are built in `transmit.rs` and responses handled
 //! in `receive.rs`.
 
-
 use managed::ManagedSlice;
 
 use super::accumulator::{Accumulator, BatchSlot};
+use super::conn::ConnError;
 use super::conn::{ConnId, ConnState, Connection};
 use super::idempotence::Idempotence;
 use super::ledger::Ledger;
 use super::metadata::{Metadata, MetadataError, PartitionIdx, TopicIdx, TopicSlot, TopicState};
+use super::metrics::Metrics;
 use super::storage::{NewError, Storage};
 use super::types::RecordId;
-use super::metrics::Metrics;
-use super::conn::ConnError;
 use super::types::{Completion, DeliveryError, Event, FatalError, Outcome, ProducerRecord, SendError};
-use crate::protocol::ApiKey;
 use crate::backoff::Backoff;
 use crate::config::ValidConfig;
 use crate::partitioner::{DefaultPartitioner, Partitioner};
+use crate::protocol::ApiKey;
 use crate::record::{BatchConfig, ProducerState, Record, TimestampType};
 use crate::rng::Rng;
 use crate::time::Instant;
@@ -78,7 +77,17 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         now: Instant,
     ) -> Result<Self, NewError> {
         let Storage {
-            brokers, topics, partitions, queues, in_flight, sequences, connections, batches, memory, chunk_map, scratch,
+            brokers,
+            topics,
+            partitions,
+            queues,
+            in_flight,
+            sequences,
+            connections,
+            batches,
+            memory,
+            chunk_map,
+            scratch,
         } = storage;
         if connections.is_empty() {
             return Err(NewError::StorageMismatch);
@@ -92,7 +101,8 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             timestamp_type: TimestampType::CreateTime,
             transactional: false,
         };
-        let acc = Accumulator::new(batches, queues, memory, chunk_map, batch, config.linger).map_err(NewError::Storage)?;
+        let acc =
+            Accumulator::new(batches, queues, memory, chunk_map, batch, config.linger).map_err(NewError::Storage)?;
         let meta = Metadata::new(brokers, topics, partitions, bootstrap).map_err(NewError::Metadata)?;
         let mut conns = connections;
         conns.iter_mut().for_each(|c| *c = Connection::EMPTY);
@@ -508,6 +518,4 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     pub(super) fn topic_id(&self, topic: u16) -> Option<[u8; 16]> {
         self.meta.topic_slot(TopicIdx(topic)).map(TopicSlot::topic_id).filter(|id| *id != [0; 16])
     }
-
-
 }

@@ -23,8 +23,7 @@ impl<'s> Ledger<'s> {
     /// may reorder: Kafka's documented rule).
     pub(super) fn new(mut counts: ManagedSlice<'s, u8>, idempotent: bool, max_in_flight: u32) -> Self {
         counts.iter_mut().for_each(|c| *c = 0);
-        let limit =
-            if idempotent { DEDUP_WINDOW } else { u8::try_from(max_in_flight).unwrap_or(u8::MAX) };
+        let limit = if idempotent { DEDUP_WINDOW } else { u8::try_from(max_in_flight).unwrap_or(u8::MAX) };
         Self { counts, limit }
     }
 

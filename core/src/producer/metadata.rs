@@ -119,7 +119,9 @@ impl fmt::Display for MetadataError {
             Self::TooManyTopics => f.write_str("too many topics for the metadata topic slots"),
             Self::TooManyPartitions => f.write_str("too many partitions for the metadata partition slots"),
             Self::TooManyBrokers => f.write_str("too many brokers for the metadata broker slots"),
-            Self::InvalidTopicName => f.write_str("invalid topic name (1-249 characters of [a-zA-Z0-9._-], not . or ..)"),
+            Self::InvalidTopicName => {
+                f.write_str("invalid topic name (1-249 characters of [a-zA-Z0-9._-], not . or ..)")
+            }
             Self::HostTooLong => f.write_str("broker host name longer than 255 bytes"),
             Self::InvalidEndpoint => f.write_str("broker endpoint with an empty host or port 0"),
             Self::Response(code) => write!(f, "metadata response error {}", code.name()),

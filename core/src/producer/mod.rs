@@ -78,20 +78,25 @@ mod storage;
 mod transmit;
 pub mod types;
 
-pub use drain::{Budget, Connecting, Drained, Links};
 pub use accumulator::StorageError;
 pub use conn::{ConnError, ConnId};
+pub use drain::{Budget, Connecting, Drained, Links};
 pub use engine::Producer;
 pub use metadata::{MetadataError, MAX_HOST_LEN};
-pub use storage::{chunk_map_words, Capacities, NewError, StaticStorage, Storage};
 pub use receive::MAX_RESPONSE_FRAME;
+pub use storage::{chunk_map_words, Capacities, NewError, StaticStorage, Storage};
 pub use transmit::{Transmit, TransmitError, MAX_PARTITIONS_PER_REQUEST};
 pub use types::{BatchId, Completion, DeliveryError, Event, FatalError, Outcome, ProducerRecord, RecordId, SendError};
 
 /// Makes `slice` at least `len` long, filling with `fill`, when it owns a `Vec` (the `alloc`
 /// feature; std storage grows as needed, within `limit` elements). Borrowed storage (no_std)
 /// keeps its fixed capacity: returns whether `slice` is now long enough.
-pub(crate) fn grow_slice<T: Clone>(slice: &mut managed::ManagedSlice<'_, T>, len: usize, limit: usize, fill: T) -> bool {
+pub(crate) fn grow_slice<T: Clone>(
+    slice: &mut managed::ManagedSlice<'_, T>,
+    len: usize,
+    limit: usize,
+    fill: T,
+) -> bool {
     if slice.len() >= len {
         return true;
     }

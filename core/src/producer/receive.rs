@@ -48,7 +48,9 @@ impl<P: Partitioner> Producer<'_, P> {
                 Framing::TooLarge(total) => {
                     ConnError::FrameLength { announced: total as i64 - 4, limit: MAX_RESPONSE_FRAME }
                 }
-                Framing::Malformed(size) => ConnError::FrameLength { announced: size.into(), limit: MAX_RESPONSE_FRAME },
+                Framing::Malformed(size) => {
+                    ConnError::FrameLength { announced: size.into(), limit: MAX_RESPONSE_FRAME }
+                }
             };
             self.close_broken(i, error, now);
             return bytes.len();
@@ -148,7 +150,10 @@ impl<P: Partitioner> Producer<'_, P> {
             let gone = r.old_first.0 + p;
             let slots: heapless::Vec<u16, 256> = self.acc.iter_queue(gone).take(256).collect();
             for slot in slots {
-                self.complete(slot, Outcome::Failed(super::types::DeliveryError::Broker(ErrorCode::UnknownTopicOrPartition)));
+                self.complete(
+                    slot,
+                    Outcome::Failed(super::types::DeliveryError::Broker(ErrorCode::UnknownTopicOrPartition)),
+                );
             }
         }
     }
@@ -200,7 +205,8 @@ impl<P: Partitioner> Producer<'_, P> {
                 continue;
             };
             for p in topic.partition_responses.iter() {
-                let Some(pi) = u32::try_from(p.index).ok().and_then(|idx| self.meta.partition(t, idx)).map(|pi| pi.0) else {
+                let Some(pi) = u32::try_from(p.index).ok().and_then(|idx| self.meta.partition(t, idx)).map(|pi| pi.0)
+                else {
                     continue;
                 };
                 if let Some(slot) = Ledger::answered_by(&self.acc, pi, (i as u16, corr)) {
@@ -223,7 +229,10 @@ impl<P: Partitioner> Producer<'_, P> {
     ) {
         let code = p.error_code;
         if matches!(code, ErrorCode::None | ErrorCode::DuplicateSequenceNumber) {
-            self.complete(slot, Outcome::Delivered { base_offset: p.base_offset, log_append_time: p.log_append_time_ms });
+            self.complete(
+                slot,
+                Outcome::Delivered { base_offset: p.base_offset, log_append_time: p.log_append_time_ms },
+            );
             return;
         }
         self.metrics.broker_error();
@@ -248,7 +257,10 @@ impl<P: Partitioner> Producer<'_, P> {
             ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId if self.idem.enabled() => {
                 // Only the partition's oldest unacknowledged batch proves a lost sequence; later
                 // ones fail because of it and are simply retried (the Java client's rule).
-                let oldest = self.acc.iter_queue(pi).find(|&s| self.acc.slot(s).is_some_and(|b| b.send().outcome == Outcome::Pending));
+                let oldest = self
+                    .acc
+                    .iter_queue(pi)
+                    .find(|&s| self.acc.slot(s).is_some_and(|b| b.send().outcome == Outcome::Pending));
                 if oldest == Some(slot) {
                     self.idem.request_bump(now);
                 }

@@ -9,20 +9,20 @@ use super::accumulator::{BatchSlot, Stage};
 use super::conn::{ConnId, ConnState, Connection, InFlight, RequestKind};
 use super::engine::{Producer, REQUEST_OVERHEAD};
 use super::idempotence::DEDUP_WINDOW;
+use super::metadata::{PartitionIdx, TopicIdx};
 use super::types::{FatalError, Outcome};
 use crate::config::{Acks, ApiVersionPolicy};
 use crate::partitioner::Partitioner;
 use crate::protocol::api_versions::ApiVersionsRequest;
 use crate::protocol::header::{encode_request, request_frame_len};
 use crate::protocol::init_producer_id::InitProducerIdRequest;
-use super::metadata::{PartitionIdx, TopicIdx};
 use crate::protocol::metadata::MetadataRequest;
 use crate::protocol::produce::{PartitionProduceData, ProduceRequest, TopicProduceData};
 use crate::protocol::{ApiKey, Ctx, Encode, Request};
-use crate::wire::{EncodeError, Sink};
 use crate::record::ProducerState;
 use crate::time::Instant;
 use crate::wire::SliceSink;
+use crate::wire::{EncodeError, Sink};
 
 /// The most partitions one Produce request carries (the rest go in the next request).
 pub const MAX_PARTITIONS_PER_REQUEST: usize = 128;
@@ -98,8 +98,18 @@ impl<P: Partitioner> Producer<'_, P> {
 
     fn send_api_versions(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Polled {
         let version = self.conns[i].api_versions_version;
-        let req = ApiVersionsRequest { client_software_name: "kprod", client_software_version: env!("CARGO_PKG_VERSION") };
-        let sent = write_request(&mut self.conns[i], i, self.config.client_id, (RequestKind::ApiVersions, version), &req, true, now, buf)?;
+        let req =
+            ApiVersionsRequest { client_software_name: "kprod", client_software_version: env!("CARGO_PKG_VERSION") };
+        let sent = write_request(
+            &mut self.conns[i],
+            i,
+            self.config.client_id,
+            (RequestKind::ApiVersions, version),
+            &req,
+            true,
+            now,
+            buf,
+        )?;
         Ok(sent.map(|(t, _)| t))
     }
 
@@ -113,7 +123,8 @@ impl<P: Partitioner> Producer<'_, P> {
         }
         let req = WantedTopics { meta: &self.meta };
         let kind = (RequestKind::Metadata, version);
-        let sent = write_request(&mut self.conns[i], i, self.config.client_id, kind, &req, true, now, buf)?.map(|(t, _)| t);
+        let sent =
+            write_request(&mut self.conns[i], i, self.config.client_id, kind, &req, true, now, buf)?.map(|(t, _)| t);
         if sent.is_some() {
             self.meta.refresh_sent(i as u16, now);
         }
@@ -179,9 +190,9 @@ impl<P: Partitioner> Producer<'_, P> {
         // the first pending batch never sent, instead of walking a queue that may hold
         // thousands of batches on every call.
         let sent = || {
-            self.acc
-                .iter_queue(pi)
-                .map_while(|s| self.acc.slot(s).filter(|b| b.send().outcome != Outcome::Pending || b.send().attempts > 0))
+            self.acc.iter_queue(pi).map_while(|s| {
+                self.acc.slot(s).filter(|b| b.send().outcome != Outcome::Pending || b.send().attempts > 0)
+            })
         };
         // A retrying batch holds back new ones (idempotence: keep it inside the broker's
         // window of 5; otherwise: keep order when max.in.flight allows it). Only a batch that
@@ -196,8 +207,7 @@ impl<P: Partitioner> Producer<'_, P> {
             .find_map(|b| (b.send().outcome == Outcome::Pending && b.send().attempts > 0).then_some(b.send().seal_no));
         let outside_window = |b: &BatchSlot| {
             let seal_no = if matches!(b.stage(), Stage::Sealed { .. }) { b.send().seal_no } else { sealed };
-            self.idem.enabled()
-                && oldest_unanswered.is_some_and(|n| seal_no.wrapping_sub(n) >= u32::from(DEDUP_WINDOW))
+            self.idem.enabled() && oldest_unanswered.is_some_and(|n| seal_no.wrapping_sub(n) >= u32::from(DEDUP_WINDOW))
         };
         for slot in self.acc.iter_queue(pi) {
             let b = self.acc.slot(slot)?;
@@ -285,9 +295,19 @@ impl<P: Partitioner> Producer<'_, P> {
                 });
                 at += n;
             }
-            let req = ProduceRequest { transactional_id: None, acks: acks.wire(), timeout_ms: timeout, topic_data: &topics };
+            let req =
+                ProduceRequest { transactional_id: None, acks: acks.wire(), timeout_ms: timeout, topic_data: &topics };
             let kind = (RequestKind::Produce, version);
-            match write_request(&mut self.conns[i], i, self.config.client_id, kind, &req, req.expects_response(), now, buf)? {
+            match write_request(
+                &mut self.conns[i],
+                i,
+                self.config.client_id,
+                kind,
+                &req,
+                req.expects_response(),
+                now,
+                buf,
+            )? {
                 Some((t, corr)) => (Some(t), corr),
                 None => (None, 0),
             }
@@ -451,4 +471,3 @@ impl Encode for WantedTopics<'_, '_> {
 impl Request for WantedTopics<'_, '_> {
     const API_KEY: ApiKey = ApiKey::Metadata;
 }
-

@@ -199,7 +199,9 @@ pub enum DeliveryError {
 impl fmt::Display for DeliveryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::DeliveryTimeout => f.write_str("delivery.timeout.ms expired before the broker acknowledged the batch"),
+            Self::DeliveryTimeout => {
+                f.write_str("delivery.timeout.ms expired before the broker acknowledged the batch")
+            }
             Self::Broker(code) => write!(f, "the broker refused the batch: {code}"),
             Self::Closed => f.write_str("the producer was closed before the batch was delivered"),
             Self::Fatal(e) => write!(f, "fatal producer error: {e}"),
@@ -274,7 +276,6 @@ impl SendError {
         }
     }
 }
-
 
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -21,7 +21,11 @@ pub struct Ctx {
 impl Ctx {
     /// The context for `version` of `api`, or `None` outside [`ApiKey::schema_versions`].
     pub fn for_api(api: ApiKey, version: i16) -> Option<Self> {
-        api.schema_versions()?.contains(version).then(|| Self { version, flexible: api.is_flexible(version), limits: Limits::DEFAULT })
+        api.schema_versions()?.contains(version).then(|| Self {
+            version,
+            flexible: api.is_flexible(version),
+            limits: Limits::DEFAULT,
+        })
     }
 
     /// Skips a tagged-field section when flexible.
@@ -214,7 +218,12 @@ impl<'a, T: Decode<'a>> Array<'a, T> {
 
     /// The elements, parsed on the fly.
     pub fn iter(&self) -> ArrayIter<'a, T> {
-        ArrayIter { reader: Reader::with_limits(self.bytes, self.cx.limits), left: self.len, cx: self.cx, item: PhantomData }
+        ArrayIter {
+            reader: Reader::with_limits(self.bytes, self.cx.limits),
+            left: self.len,
+            cx: self.cx,
+            item: PhantomData,
+        }
     }
 
     /// The element at `index`, parsing the elements before it.

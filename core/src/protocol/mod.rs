@@ -76,8 +76,8 @@ pub mod sasl_handshake;
 pub use codec::{Array, ArrayIter, Ctx, Decode, Encode, Node};
 pub use error::ErrorCode;
 pub use header::{
-    encode_request, encode_response, framing, request_frame_len, response_frame_len, split_frame, Framing, RequestHeader,
-    ResponseHeader,
+    encode_request, encode_response, framing, request_frame_len, response_frame_len, split_frame, Framing,
+    RequestHeader, ResponseHeader,
 };
 
 use crate::wire::{DecodeError, EncodeError, Limits, Sink};

@@ -98,10 +98,7 @@ impl fmt::Display for AppendError {
         match *self {
             Self::Full => f.write_str("the batch is full"),
             Self::TooLarge { needed } => {
-                write!(
-                    f,
-                    "the record needs a {needed}-byte batch, larger than the buffer"
-                )
+                write!(f, "the record needs a {needed}-byte batch, larger than the buffer")
             }
         }
     }
@@ -191,14 +188,7 @@ impl<B: AsMut<[u8]>> BatchBuilder<B> {
         if !config.compression.can_compress() {
             return Err(NewBatchError::CodecUnavailable(config.compression));
         }
-        Ok(Self {
-            buf,
-            config,
-            len: BATCH_HEADER_LEN,
-            count: 0,
-            base_timestamp: -1,
-            max_timestamp: -1,
-        })
+        Ok(Self { buf, config, len: BATCH_HEADER_LEN, count: 0, base_timestamp: -1, max_timestamp: -1 })
     }
 
     /// Splits the builder into its buffer and its progress, so an engine can park an open batch
@@ -272,16 +262,8 @@ impl<B: AsMut<[u8]>> BatchBuilder<B> {
     /// The deltas `record` would get, and its exact encoded size with them.
     #[inline]
     fn place(&self, record: &Record<'_>) -> (i32, i64, Option<usize>) {
-        let ts_delta = if self.count == 0 {
-            0
-        } else {
-            record.timestamp.wrapping_sub(self.base_timestamp)
-        };
-        (
-            self.count,
-            ts_delta,
-            record.encoded_len(self.count, ts_delta),
-        )
+        let ts_delta = if self.count == 0 { 0 } else { record.timestamp.wrapping_sub(self.base_timestamp) };
+        (self.count, ts_delta, record.encoded_len(self.count, ts_delta))
     }
 
     /// Exact bytes [`BatchBuilder::append`] would add for `record` now (`usize::MAX` if the
@@ -322,15 +304,11 @@ impl<B: AsMut<[u8]>> BatchBuilder<B> {
     /// Full, or too large for any batch in this buffer: alone, the record gets deltas of 0.
     #[cold]
     fn refusal(&mut self, record: &Record<'_>) -> AppendError {
-        let alone = record
-            .encoded_len(0, 0)
-            .and_then(|s| s.checked_add(BATCH_HEADER_LEN));
+        let alone = record.encoded_len(0, 0).and_then(|s| s.checked_add(BATCH_HEADER_LEN));
         let cap = self.buf.as_mut().len().min(MAX_BATCH_LEN);
         match alone {
             Some(n) if n <= cap && self.count > 0 => AppendError::Full,
-            n => AppendError::TooLarge {
-                needed: n.unwrap_or(usize::MAX),
-            },
+            n => AppendError::TooLarge { needed: n.unwrap_or(usize::MAX) },
         }
     }
 
@@ -372,28 +350,16 @@ impl<B: AsMut<[u8]>> BatchBuilder<B> {
         let b = &mut buf[..end];
         put(b, 0, 0i64.to_be_bytes());
         // Appends keep `end` within MAX_BATCH_LEN, so the Length fits an i32.
-        put(
-            b,
-            offset::LENGTH,
-            ((end - LOG_OVERHEAD) as i32).to_be_bytes(),
-        );
+        put(b, offset::LENGTH, ((end - LOG_OVERHEAD) as i32).to_be_bytes());
         put(b, offset::PARTITION_LEADER_EPOCH, (-1i32).to_be_bytes());
         b[offset::MAGIC] = MAGIC as u8;
-        put(
-            b,
-            offset::ATTRIBUTES,
-            self.config.attributes(codec).to_be_bytes(),
-        );
+        put(b, offset::ATTRIBUTES, self.config.attributes(codec).to_be_bytes());
         put(b, offset::LAST_OFFSET_DELTA, (self.count - 1).to_be_bytes());
         put(b, offset::BASE_TIMESTAMP, self.base_timestamp.to_be_bytes());
         put(b, offset::MAX_TIMESTAMP, self.max_timestamp.to_be_bytes());
         put(b, offset::RECORD_COUNT, self.count.to_be_bytes());
         stamp(b, producer);
-        Ok(FinishedBatch {
-            buf: self.buf,
-            len: end,
-            compression: codec,
-        })
+        Ok(FinishedBatch { buf: self.buf, len: end, compression: codec })
     }
 
     /// [`BatchBuilder::finish`] with a reusable `Vec` as scratch, grown as needed.
@@ -478,10 +444,7 @@ impl<B: AsMut<[u8]>> FinishedBatch<B> {
 /// `batch` starts with the batch (as [`FinishedBatch::as_bytes`] or a parsed
 /// [`super::RecordBatch::as_bytes`]); bytes after it are left alone. It is checked for length
 /// and magic, not for its old CRC.
-pub fn set_producer_state(
-    batch: &mut [u8],
-    producer: ProducerState,
-) -> Result<(), super::BatchError> {
+pub fn set_producer_state(batch: &mut [u8], producer: ProducerState) -> Result<(), super::BatchError> {
     let len = super::decode::check_frame(batch)?;
     stamp(&mut batch[..len], producer);
     Ok(())

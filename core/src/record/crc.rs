@@ -26,8 +26,7 @@ pub fn crc32c(data: &[u8]) -> u32 {
 #[cfg(any(test, not(feature = "std")))]
 fn table_crc32c(data: &[u8]) -> u32 {
     // A static, not a const: a const would copy the 16 KiB table at every use.
-    static CASTAGNOLI: crc::Crc<u32, crc::Table<16>> =
-        crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISCSI);
+    static CASTAGNOLI: crc::Crc<u32, crc::Table<16>> = crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISCSI);
     CASTAGNOLI.checksum(data)
 }
 

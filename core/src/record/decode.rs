@@ -44,18 +44,12 @@ impl fmt::Display for BatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Self::Truncated { needed, available } => {
-                write!(
-                    f,
-                    "truncated batch: needs {needed} bytes, {available} available"
-                )
+                write!(f, "truncated batch: needs {needed} bytes, {available} available")
             }
             Self::InvalidLength(n) => write!(f, "invalid batch length {n}"),
             Self::UnsupportedMagic(m) => write!(f, "unsupported record batch magic {m}"),
             Self::CrcMismatch { stored, computed } => {
-                write!(
-                    f,
-                    "batch CRC mismatch: stored {stored:#010x}, computed {computed:#010x}"
-                )
+                write!(f, "batch CRC mismatch: stored {stored:#010x}, computed {computed:#010x}")
             }
             Self::UnknownCompression(c) => write!(f, "unknown compression codec {c}"),
             Self::InvalidRecordCount(n) => write!(f, "invalid record count {n}"),
@@ -82,10 +76,7 @@ fn be<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
 /// Checks that `buf` starts with a whole v2 batch (header, Length, magic); returns its length.
 pub(super) fn check_frame(buf: &[u8]) -> Result<usize, BatchError> {
     if buf.len() < BATCH_HEADER_LEN {
-        return Err(BatchError::Truncated {
-            needed: BATCH_HEADER_LEN,
-            available: buf.len(),
-        });
+        return Err(BatchError::Truncated { needed: BATCH_HEADER_LEN, available: buf.len() });
     }
     let length = i32::from_be_bytes(be(buf, offset::LENGTH));
     let total = usize::try_from(length)
@@ -99,10 +90,7 @@ pub(super) fn check_frame(buf: &[u8]) -> Result<usize, BatchError> {
         return Err(BatchError::UnsupportedMagic(magic));
     }
     if total > buf.len() {
-        return Err(BatchError::Truncated {
-            needed: total,
-            available: buf.len(),
-        });
+        return Err(BatchError::Truncated { needed: total, available: buf.len() });
     }
     Ok(total)
 }
@@ -195,8 +183,7 @@ impl<'a> RecordBatch<'a> {
     /// The codec of the records.
     pub fn compression(&self) -> Compression {
         // `parse` checked the codec bits.
-        Compression::from_id((self.attributes() & attr::COMPRESSION_MASK) as u8)
-            .unwrap_or(Compression::None)
+        Compression::from_id((self.attributes() & attr::COMPRESSION_MASK) as u8).unwrap_or(Compression::None)
     }
 
     /// Attribute bit 3.
@@ -268,12 +255,7 @@ impl<'a> RecordBatch<'a> {
     }
 
     fn records_over<'s>(&self, data: &'s [u8]) -> Records<'s> {
-        Records::new(
-            data,
-            self.record_count(),
-            self.base_offset(),
-            self.base_timestamp(),
-        )
+        Records::new(data, self.record_count(), self.base_offset(), self.base_timestamp())
     }
 
     /// The records of an uncompressed batch; [`BatchError::Compressed`] otherwise.
@@ -303,9 +285,7 @@ impl<'a> RecordBatch<'a> {
     /// with the real output (uncompressed records are copied).
     #[cfg(feature = "alloc")]
     pub fn decompress(&self, max: usize) -> Result<OwnedRecords, BatchError> {
-        let data = self
-            .compression()
-            .decompress_to_vec(self.records_data(), max)?;
+        let data = self.compression().decompress_to_vec(self.records_data(), max)?;
         Ok(OwnedRecords {
             data,
             count: self.record_count(),
@@ -368,12 +348,7 @@ impl OwnedRecords {
 
     /// Walks the records.
     pub fn iter(&self) -> Records<'_> {
-        Records::new(
-            &self.data,
-            self.count,
-            self.base_offset,
-            self.base_timestamp,
-        )
+        Records::new(&self.data, self.count, self.base_offset, self.base_timestamp)
     }
 }
 
@@ -406,10 +381,7 @@ impl<'a> RecordView<'a> {
 
     /// The headers, in order (already validated when the record was read).
     pub fn headers(&self) -> HeaderIter<'a> {
-        HeaderIter {
-            r: Reader::new(self.headers),
-            left: self.header_count,
-        }
+        HeaderIter { r: Reader::new(self.headers), left: self.header_count }
     }
 }
 
@@ -467,13 +439,7 @@ pub struct Records<'a> {
 impl<'a> Records<'a> {
     /// Records over uncompressed record bytes `data` that hold `count` records.
     pub const fn new(data: &'a [u8], count: i32, base_offset: i64, base_timestamp: i64) -> Self {
-        Self {
-            r: Reader::new(data),
-            left: count,
-            base_offset,
-            base_timestamp,
-            done: false,
-        }
+        Self { r: Reader::new(data), left: count, base_offset, base_timestamp, done: false }
     }
 
     fn read(&mut self) -> Result<RecordView<'a>, DecodeError> {
@@ -486,14 +452,10 @@ impl<'a> Records<'a> {
         let key = nullable_bytes(&mut r)?;
         let value = nullable_bytes(&mut r)?;
         let count = r.varint()?;
-        let header_count =
-            usize::try_from(count).map_err(|_| DecodeError::NegativeLength(count.into()))?;
+        let header_count = usize::try_from(count).map_err(|_| DecodeError::NegativeLength(count.into()))?;
         // Every header takes at least 2 bytes: a lying count fails here, not after a long walk.
         if header_count > r.remaining() / 2 {
-            return Err(DecodeError::Truncated {
-                needed: header_count * 2,
-                remaining: r.remaining(),
-            });
+            return Err(DecodeError::Truncated { needed: header_count * 2, remaining: r.remaining() });
         }
         let headers = r.rest();
         for _ in 0..header_count {

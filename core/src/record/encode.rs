@@ -106,12 +106,7 @@ impl Writer<'_> {
 /// Writes `record` at the start of `out`, which is exactly its encoded size at these deltas
 /// (from [`Record::encoded_len`]). Returns the bytes written.
 #[inline]
-pub(super) fn write_record(
-    out: &mut [u8],
-    record: &Record<'_>,
-    offset_delta: i32,
-    timestamp_delta: i64,
-) -> usize {
+pub(super) fn write_record(out: &mut [u8], record: &Record<'_>, offset_delta: i32, timestamp_delta: i64) -> usize {
     let body = record.body_len(offset_delta, timestamp_delta);
     let mut w = Writer { buf: out, pos: 0 };
     w.uvarint(body << 1);
@@ -136,22 +131,8 @@ mod tests {
 
     #[test]
     fn test_emit_record() {
-        let headers = [
-            Header {
-                key: "h",
-                value: None,
-            },
-            Header {
-                key: "k",
-                value: Some(b"v"),
-            },
-        ];
-        let r = Record {
-            timestamp: 0,
-            key: Some(b"key"),
-            value: None,
-            headers: &headers,
-        };
+        let headers = [Header { key: "h", value: None }, Header { key: "k", value: Some(b"v") }];
+        let r = Record { timestamp: 0, key: Some(b"key"), value: None, headers: &headers };
         let n = r.encoded_len(1, -1).unwrap();
         let mut buf = [0u8; 32];
         assert_eq!(write_record(&mut buf[..n], &r, 1, -1), n);

@@ -113,12 +113,7 @@ pub struct Record<'a> {
 impl<'a> Record<'a> {
     /// A record without headers.
     pub const fn new(timestamp: i64, key: Option<&'a [u8]>, value: Option<&'a [u8]>) -> Self {
-        Self {
-            timestamp,
-            key,
-            value,
-            headers: &[],
-        }
+        Self { timestamp, key, value, headers: &[] }
     }
 }
 
@@ -135,11 +130,7 @@ pub struct ProducerState {
 
 impl ProducerState {
     /// What a producer without idempotence writes: all -1.
-    pub const NONE: Self = Self {
-        producer_id: -1,
-        producer_epoch: -1,
-        base_sequence: -1,
-    };
+    pub const NONE: Self = Self { producer_id: -1, producer_epoch: -1, base_sequence: -1 };
 }
 
 impl Default for ProducerState {

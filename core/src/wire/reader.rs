@@ -18,11 +18,7 @@ pub struct Limits {
 
 impl Limits {
     /// Defaults suited to producer responses: 64 MiB blobs, 32 KiB strings, 1 M array elements.
-    pub const DEFAULT: Self = Self {
-        max_bytes: 64 * 1024 * 1024,
-        max_string: i16::MAX as usize,
-        max_array: 1 << 20,
-    };
+    pub const DEFAULT: Self = Self { max_bytes: 64 * 1024 * 1024, max_string: i16::MAX as usize, max_array: 1 << 20 };
 }
 
 impl Default for Limits {

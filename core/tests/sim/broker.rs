@@ -166,8 +166,11 @@ impl Cluster {
         // A lagging broker has not noticed failures either: it lists every broker.
         let listed = if stale { &all } else { &up };
         let hosts: Vec<String> = listed.iter().map(|&id| host(id)).collect();
-        let nodes: Vec<Node<'_>> =
-            listed.iter().zip(&hosts).map(|(&node_id, h)| Node { node_id, host: h, port: i32::from(PORT), rack: None }).collect();
+        let nodes: Vec<Node<'_>> = listed
+            .iter()
+            .zip(&hosts)
+            .map(|(&node_id, h)| Node { node_id, host: h, port: i32::from(PORT), rack: None })
+            .collect();
         let parts: Vec<Vec<MetadataResponsePartitionData<'_>>> = names
             .iter()
             .map(|name| {
@@ -225,7 +228,8 @@ impl Cluster {
             self.violations.push("InitProducerId with a transactional id".into());
         }
         if (req.producer_id < 0) != (req.producer_epoch < 0) {
-            self.violations.push(format!("InitProducerId with id {} and epoch {}", req.producer_id, req.producer_epoch));
+            self.violations
+                .push(format!("InitProducerId with id {} and epoch {}", req.producer_id, req.producer_epoch));
             return respond(v, corr, &init_response(ErrorCode::InvalidRequest, -1, -1));
         }
         if fail {
@@ -253,7 +257,8 @@ impl Cluster {
             let mut parts = Vec::new();
             for pd in td.partition_data.iter() {
                 let (resp, hint_node) = self.produce_partition(node, t, pd.index, pd.records, v, now, inject);
-                any_error |= resp.error_code != ErrorCode::None && resp.error_code != ErrorCode::DuplicateSequenceNumber;
+                any_error |=
+                    resp.error_code != ErrorCode::None && resp.error_code != ErrorCode::DuplicateSequenceNumber;
                 endpoints.extend(hint_node.filter(|n| !endpoints.contains(n)));
                 parts.push(resp);
             }
@@ -264,7 +269,11 @@ impl Cluster {
         }
         let responses: Vec<TopicProduceResponseData<'_>> = topics
             .iter()
-            .map(|(name, topic_id, parts)| TopicProduceResponseData { name, topic_id: *topic_id, partition_responses: parts })
+            .map(|(name, topic_id, parts)| TopicProduceResponseData {
+                name,
+                topic_id: *topic_id,
+                partition_responses: parts,
+            })
             .collect();
         let hosts: Vec<String> = endpoints.iter().map(|&id| host(id)).collect();
         let nodes: Vec<Node<'_>> = endpoints
@@ -289,7 +298,8 @@ impl Cluster {
         inject: Injector<'_>,
     ) -> (PartitionProduceResponseData<'static>, Option<i32>) {
         self.stats.produce_partitions += 1;
-        let found = topic.and_then(|t| Some((t, usize::try_from(index).ok().filter(|&p| p < self.topics[t].partitions.len())?)));
+        let found = topic
+            .and_then(|t| Some((t, usize::try_from(index).ok().filter(|&p| p < self.topics[t].partitions.len())?)));
         let Some((t, p)) = found else {
             return (PartitionProduceResponseData::failed(index, ErrorCode::UnknownTopicOrPartition), None);
         };
@@ -321,7 +331,10 @@ impl Cluster {
                     let Appended { code, base_offset, wrote } = self.append(t, p, b);
                     let resp = match injected {
                         Some(Injected::After(code)) if wrote => PartitionProduceResponseData::failed(index, code),
-                        _ => PartitionProduceResponseData { base_offset, ..PartitionProduceResponseData::failed(index, code) },
+                        _ => PartitionProduceResponseData {
+                            base_offset,
+                            ..PartitionProduceResponseData::failed(index, code)
+                        },
                     };
                     (resp, None, wrote)
                 }
@@ -355,20 +368,32 @@ impl Cluster {
             problems.push(format!("{} bytes after the batch", records.len() - batch.len()));
         }
         if batch.base_offset() != 0 || batch.partition_leader_epoch() != -1 {
-            problems.push(format!("base offset {} / leader epoch {}", batch.base_offset(), batch.partition_leader_epoch()));
+            problems.push(format!(
+                "base offset {} / leader epoch {}",
+                batch.base_offset(),
+                batch.partition_leader_epoch()
+            ));
         }
         if batch.record_count() <= 0 || batch.last_offset_delta() != batch.record_count() - 1 {
-            problems.push(format!("record count {} / last offset delta {}", batch.record_count(), batch.last_offset_delta()));
+            problems.push(format!(
+                "record count {} / last offset delta {}",
+                batch.record_count(),
+                batch.last_offset_delta()
+            ));
         }
         let s = batch.producer_state();
         let idempotent = s.producer_id >= 0;
-        if idempotent && (s.producer_epoch < 0 || s.base_sequence < 0) || !idempotent && (s.producer_epoch, s.base_sequence) != (-1, -1) {
+        if idempotent && (s.producer_epoch < 0 || s.base_sequence < 0)
+            || !idempotent && (s.producer_epoch, s.base_sequence) != (-1, -1)
+        {
             problems.push(format!("producer state {s:?}"));
         }
         let decoded: Result<Vec<_>, String> = match batch.decompress(1 << 24) {
             Ok(owned) => owned
                 .iter()
-                .map(|r| r.map(|r| (r.key.map(<[u8]>::to_vec), r.value.map(<[u8]>::to_vec))).map_err(|e| format!("{e:?}")))
+                .map(|r| {
+                    r.map(|r| (r.key.map(<[u8]>::to_vec), r.value.map(<[u8]>::to_vec))).map_err(|e| format!("{e:?}"))
+                })
                 .collect(),
             Err(e) => Err(format!("{e:?}")),
         };
@@ -383,7 +408,11 @@ impl Cluster {
             self.violations.push(format!("bad record batch: {}", problems.join("; ")));
             return None;
         }
-        Some(BatchIn { producer: (s.producer_id, s.producer_epoch, s.base_sequence), records, compression: batch.compression() })
+        Some(BatchIn {
+            producer: (s.producer_id, s.producer_epoch, s.base_sequence),
+            records,
+            compression: batch.compression(),
+        })
     }
 }
 

@@ -113,7 +113,15 @@ fn check_completions(sim: &Sim, placed: &Placement, v: &mut Vec<String>) {
     }
 }
 
-fn check_record(sim: &Sim, placed: &Placement, batch: BatchId, c: &Completion, index: u32, planned: usize, v: &mut Vec<String>) {
+fn check_record(
+    sim: &Sim,
+    placed: &Placement,
+    batch: BatchId,
+    c: &Completion,
+    index: u32,
+    planned: usize,
+    v: &mut Vec<String>,
+) {
     let r = &sim.sc.records[planned];
     if c.topic != r.topic {
         v.push(format!("#{planned} for {} completed as {}", r.topic, c.topic));
@@ -240,7 +248,10 @@ fn check_idle_wakeups(sim: &Sim, v: &mut Vec<String>) {
     }
     let (idle, timer) = (sim.out.idle.len(), sim.out.timer_wakeups);
     for (n, w) in by_cause.values() {
-        v.push(format!("idle wake-up on {} (seed {seed}; {n} such, {idle} idle of {timer} timer wake-ups): first {w}", w.cause));
+        v.push(format!(
+            "idle wake-up on {} (seed {seed}; {n} such, {idle} idle of {timer} timer wake-ups): first {w}",
+            w.cause
+        ));
     }
 }
 

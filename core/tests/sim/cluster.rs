@@ -134,11 +134,14 @@ pub struct Versions {
 
 impl Versions {
     /// Kafka 4.1: Produce up to v13 (topic ids). Kafka still advertises Produce v0 (KIP-896).
-    pub const KAFKA_4_1: Self = Self { produce: (0, 13), metadata: (0, 13), init_producer_id: (0, 6), api_versions: (0, 4) };
+    pub const KAFKA_4_1: Self =
+        Self { produce: (0, 13), metadata: (0, 13), init_producer_id: (0, 6), api_versions: (0, 4) };
     /// Kafka 4.0: Produce up to v12.
-    pub const KAFKA_4_0: Self = Self { produce: (0, 12), metadata: (0, 13), init_producer_id: (0, 5), api_versions: (0, 4) };
+    pub const KAFKA_4_0: Self =
+        Self { produce: (0, 12), metadata: (0, 13), init_producer_id: (0, 5), api_versions: (0, 4) };
     /// A broker capped at Produce v9 (flexible, but no KIP-951 leader hints).
-    pub const NO_HINTS: Self = Self { produce: (3, 9), metadata: (0, 12), init_producer_id: (0, 4), api_versions: (0, 3) };
+    pub const NO_HINTS: Self =
+        Self { produce: (3, 9), metadata: (0, 12), init_producer_id: (0, 4), api_versions: (0, 3) };
 }
 
 /// What the cluster did with one partition of a Produce request.
@@ -350,7 +353,12 @@ impl Cluster {
         Self::write(p, batch, Some((pid, epoch, first_seq)), &mut self.stats)
     }
 
-    fn write(p: &mut Partition, batch: &BatchIn, producer: Option<(i64, i16, i32)>, stats: &mut ClusterStats) -> Appended {
+    fn write(
+        p: &mut Partition,
+        batch: &BatchIn,
+        producer: Option<(i64, i16, i32)>,
+        stats: &mut ClusterStats,
+    ) -> Appended {
         let base = p.end_offset();
         for (i, (key, value)) in batch.records.iter().enumerate() {
             let producer = producer.map_or((-1, -1, -1), |(id, e, s)| (id, e, s.wrapping_add(i as i32)));

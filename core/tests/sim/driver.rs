@@ -12,8 +12,8 @@
 use alloc::collections::BTreeMap;
 
 use kprod_core::config::Config;
-use kprod_core::producer::{BatchId, RecordId};
 use kprod_core::producer::conn::ConnId;
+use kprod_core::producer::{BatchId, RecordId};
 use kprod_core::producer::{
     DeliveryError, Event, FatalError, Producer, ProducerRecord, SendError, Storage, Transmit, TransmitError,
 };
@@ -332,7 +332,9 @@ impl Sim {
                 let pending = self.producer.pending_batches();
                 if pending == 0 || self.now >= deadline {
                     if pending > 0 {
-                        self.violation(format!("{pending} batches incomplete at delivery.timeout + request.timeout after flush"));
+                        self.violation(format!(
+                            "{pending} batches incomplete at delivery.timeout + request.timeout after flush"
+                        ));
                     }
                     let deadline = self.now + self.sc.close_timeout;
                     self.log(|| "close".into());
@@ -434,7 +436,10 @@ impl Sim {
                     Ok(None) => break,
                     Err(TransmitError::BufferTooSmall { needed }) => {
                         if needed <= self.tx.len() {
-                            self.violation(format!("BufferTooSmall needs {needed} but the buffer has {}", self.tx.len()));
+                            self.violation(format!(
+                                "BufferTooSmall needs {needed} but the buffer has {}",
+                                self.tx.len()
+                            ));
                             return;
                         }
                         self.tx.resize(needed, 0);
@@ -650,8 +655,9 @@ impl Sim {
                 init_error: self.rng.chance(self.sc.faults.init_error),
             };
             let (rng, faults, hook, sick) = (&mut self.rng, &self.sc.faults, &mut self.produce_hook, &mut self.sick);
-            let mut inject =
-                |ctx: &ProduceCtx<'_>| hook.as_mut().and_then(|h| h(ctx)).or_else(|| random_error(rng, faults, sick, ctx));
+            let mut inject = |ctx: &ProduceCtx<'_>| {
+                hook.as_mut().and_then(|h| h(ctx)).or_else(|| random_error(rng, faults, sick, ctx))
+            };
             let (api, reply) = self.cluster.handle_frame(node, &frame, self.now, frame_faults, &mut inject);
             for note in core::mem::take(&mut self.cluster.notes) {
                 self.log(|| note);
@@ -678,7 +684,10 @@ impl Sim {
         let limit = 2 * 1000 / backoff + 20;
         if self.metadata_window.len() > limit && !self.hot_loop_reported {
             self.hot_loop_reported = true;
-            self.violation(format!("metadata hot loop: {} Metadata requests within one second", self.metadata_window.len()));
+            self.violation(format!(
+                "metadata hot loop: {} Metadata requests within one second",
+                self.metadata_window.len()
+            ));
             // Going on would only repeat it, slowly: stop here.
             self.out.aborted = true;
             self.phase = Phase::Done;

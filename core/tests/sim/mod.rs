@@ -138,7 +138,8 @@ pub fn run_seed(seed: u64) -> Result<Summary, Vec<String>> {
         }
     }));
     CAPTURING.with(|c| c.set(false));
-    result.unwrap_or_else(|_| Err(vec![format!("panic: {}", PANIC.with(|p| p.borrow_mut().take()).unwrap_or_default())]))
+    result
+        .unwrap_or_else(|_| Err(vec![format!("panic: {}", PANIC.with(|p| p.borrow_mut().take()).unwrap_or_default())]))
 }
 
 /// Replays one seed with a trace on stderr and returns its violations.

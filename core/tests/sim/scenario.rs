@@ -132,7 +132,13 @@ impl Scenario {
     /// A fault-free single broker with one topic of `partitions` partitions and `records`
     /// keyed and null-key records sent 1 ms apart.
     pub fn simple(seed: u64, partitions: usize, records: usize) -> Self {
-        let config = Config { seed, request_timeout: ms(1000), delivery_timeout: ms(5000), max_block: ms(2000), ..Config::default() };
+        let config = Config {
+            seed,
+            request_timeout: ms(1000),
+            delivery_timeout: ms(5000),
+            max_block: ms(2000),
+            ..Config::default()
+        };
         let records = (0..records)
             .map(|i| Planned {
                 topic: "t0".into(),

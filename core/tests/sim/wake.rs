@@ -131,12 +131,18 @@ pub fn cause(sim: &Sim, at: Instant) -> String {
     }
     // Batches still pending, by when they opened. A delivery timeout fails its batch (an
     // event), so a linger expiry at the same instant is the likelier cause.
-    let opened = || sim.out.accepted.iter().filter(|a| a.id.index == 0 && !sim.out.completions.contains_key(&a.id.batch));
+    let opened =
+        || sim.out.accepted.iter().filter(|a| a.id.index == 0 && !sim.out.completions.contains_key(&a.id.batch));
     // The sim cannot tell which of the batches opened at one instant are in flight: it names
     // the first.
     let whose = |a: &Accepted| {
         let topic = &sim.sc.records[a.planned].topic;
-        format!("a batch opened at {}µs (the first: {:?} of {topic}, record #{})", a.at.as_micros(), a.id.batch, a.planned)
+        format!(
+            "a batch opened at {}µs (the first: {:?} of {topic}, record #{})",
+            a.at.as_micros(),
+            a.id.batch,
+            a.planned
+        )
     };
     if let Some(a) = opened().find(|a| a.at + c.linger == at) {
         return format!("linger expiry of {}", whose(a));

@@ -43,7 +43,13 @@ pub(crate) fn expected(i: usize) -> Owned {
 /// every record exactly once, every field equal, in the partition and at the offset its
 /// completion reported, keyed records in their murmur2 partition. Returns the problems found
 /// (at most 20 described, then a count).
-pub(crate) fn compare(topic: &str, partitions: u32, expected: &[Owned], produced: &Produced, read: &[ConsumedRecord]) -> Vec<String> {
+pub(crate) fn compare(
+    topic: &str,
+    partitions: u32,
+    expected: &[Owned],
+    produced: &Produced,
+    read: &[ConsumedRecord],
+) -> Vec<String> {
     let mut problems = Vec::new();
     let mut more = 0usize;
     let mut note = |p: String| {
@@ -59,7 +65,11 @@ pub(crate) fn compare(topic: &str, partitions: u32, expected: &[Owned], produced
     let mut seen = vec![0u32; expected.len()];
     for r in read {
         let seq = r.headers.first().filter(|(k, _)| k == "seq").and_then(|(_, v)| v.as_deref());
-        let Some(i) = seq.and_then(|v| core::str::from_utf8(v).ok()).and_then(|s| s.parse::<usize>().ok()).filter(|&i| i < expected.len()) else {
+        let Some(i) = seq
+            .and_then(|v| core::str::from_utf8(v).ok())
+            .and_then(|s| s.parse::<usize>().ok())
+            .filter(|&i| i < expected.len())
+        else {
             note(format!("a record without a valid seq header at {}-{}@{}", r.topic, r.partition, r.offset));
             continue;
         };
@@ -73,16 +83,26 @@ pub(crate) fn compare(topic: &str, partitions: u32, expected: &[Owned], produced
             note(format!("record {i} differs: read {r:?}, expected {e:?}"));
         }
         if r.timestamp != e.timestamp || r.timestamp_type != 0 {
-            note(format!("record {i}: timestamp {} type {}, expected {} CreateTime", r.timestamp, r.timestamp_type, e.timestamp));
+            note(format!(
+                "record {i}: timestamp {} type {}, expected {} CreateTime",
+                r.timestamp, r.timestamp_type, e.timestamp
+            ));
         }
-        let reported = produced.ids.get(i).and_then(|id| produced.batches.get(&id.batch).map(|&(p, base)| (p, base + i64::from(id.index))));
+        let reported = produced
+            .ids
+            .get(i)
+            .and_then(|id| produced.batches.get(&id.batch).map(|&(p, base)| (p, base + i64::from(id.index))));
         if reported != Some((r.partition as u32, r.offset)) {
             note(format!("record {i} is at {}@{}, its completion said {reported:?}", r.partition, r.offset));
         }
         if let Some(key) = &e.key {
             let p = key_partition(key, partitions);
             if r.partition as u32 != p {
-                note(format!("record {i} (key {:?}) is in partition {}, murmur2 says {p}", String::from_utf8_lossy(key), r.partition));
+                note(format!(
+                    "record {i} (key {:?}) is in partition {}, murmur2 says {p}",
+                    String::from_utf8_lossy(key),
+                    r.partition
+                ));
             }
         }
     }

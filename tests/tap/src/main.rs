@@ -78,7 +78,8 @@ impl Args {
     }
 
     fn broker_addr(&self) -> Result<(&str, u16), String> {
-        let (host, port) = self.broker.rsplit_once(':').ok_or_else(|| format!("{}: expected HOST:PORT", self.broker))?;
+        let (host, port) =
+            self.broker.rsplit_once(':').ok_or_else(|| format!("{}: expected HOST:PORT", self.broker))?;
         Ok((host, number(port)?))
     }
 }
@@ -114,8 +115,12 @@ fn test(args: &Args) -> Result<(), String> {
         ..Config::default()
     };
     let mut driver = net.driver(config, args.broker_addr()?, Sizes::HOST)?;
-    println!("tap-test: producing {} records to {topic} (lz4, acks=all, idempotent) via {} (seed {})", args.records, args.tap, net.seed);
-    let produced = run::produce(&mut net, &mut driver, &topic, args.records, check::expected, Duration::from_secs(300))?;
+    println!(
+        "tap-test: producing {} records to {topic} (lz4, acks=all, idempotent) via {} (seed {})",
+        args.records, args.tap, net.seed
+    );
+    let produced =
+        run::produce(&mut net, &mut driver, &topic, args.records, check::expected, Duration::from_secs(300))?;
     report_run(&produced);
     if !produced.errors.is_empty() || produced.delivered != args.records as u64 {
         return Err(format!("{} delivered of {}; errors: {:?}", produced.delivered, args.records, produced.errors));

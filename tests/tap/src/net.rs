@@ -51,7 +51,8 @@ impl Net {
     /// Attaches to the TAP device `tap` (created and addressed by the script) with address
     /// `local`.
     pub(crate) fn open(tap: &str, local: IpCidr) -> Result<Self, String> {
-        let mut device = TunTapInterface::new(tap, Medium::Ethernet).map_err(|e| format!("cannot open TAP {tap}: {e}"))?;
+        let mut device =
+            TunTapInterface::new(tap, Medium::Ethernet).map_err(|e| format!("cannot open TAP {tap}: {e}"))?;
         std::thread::sleep(TAP_SETTLE);
         let seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
         let mut config = IfaceConfig::new(EthernetAddress([0x02, 0x6b, 0x70, 0x72, 0x6f, 0x02]).into());
@@ -59,7 +60,9 @@ impl Net {
         let epoch = StdInstant::now();
         let mut iface = Interface::new(config, &mut device, NetInstant::ZERO);
         let mut added = Ok(());
-        iface.update_ip_addrs(|a| added = a.push(local).map_err(|_| "the interface has no room for an address".to_owned()));
+        iface.update_ip_addrs(|a| {
+            added = a.push(local).map_err(|_| "the interface has no room for an address".to_owned())
+        });
         added?;
         Ok(Self { device, iface, sockets: SocketSet::new(vec![]), epoch, seed })
     }
@@ -70,7 +73,12 @@ impl Net {
     }
 
     /// A driver for a producer with `config` bootstrapping from `broker`, over new sockets.
-    pub(crate) fn driver(&mut self, config: Config<'static>, broker: (&str, u16), sizes: Sizes) -> Result<Driver<'static>, String> {
+    pub(crate) fn driver(
+        &mut self,
+        config: Config<'static>,
+        broker: (&str, u16),
+        sizes: Sizes,
+    ) -> Result<Driver<'static>, String> {
         let mut slots = Vec::new();
         for _ in 0..sizes.sockets {
             let rx = tcp::SocketBuffer::new(vec![0u8; sizes.socket_rx]);
@@ -83,7 +91,8 @@ impl Net {
         let caps = Capacities { connections: sizes.sockets, ..Capacities::default() };
         let storage = Storage::with_capacity(&config, caps);
         let valid = config.validate().map_err(|e| format!("configuration: {e}"))?;
-        let producer = Producer::new(valid, &[broker], storage, to_core(self.now())).map_err(|e| format!("producer: {e:?}"))?;
+        let producer =
+            Producer::new(valid, &[broker], storage, to_core(self.now())).map_err(|e| format!("producer: {e:?}"))?;
         let driver_config = DriverConfig {
             port_seed: (self.seed >> 7) as u16,
             max_frames_per_poll: 64,

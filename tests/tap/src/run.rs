@@ -5,8 +5,8 @@ use core::time::Duration;
 use std::collections::HashMap;
 use std::time::Instant as StdInstant;
 
-use kprod_core::producer::{BatchId, Completion, RecordId};
 use kprod_core::producer::ProducerRecord;
+use kprod_core::producer::{BatchId, Completion, RecordId};
 use kprod_core::record::Header;
 use kprod_smoltcp::{Driver, Report, Stats};
 
@@ -59,7 +59,9 @@ impl Produced {
             Report::Connected { conn, remote, local_port } => {
                 self.links.push(format!("conn {} connected to {remote} from port {local_port}", conn.0));
             }
-            Report::ConnectFailed { conn, error } => self.links.push(format!("conn {} connect failed: {error}", conn.0)),
+            Report::ConnectFailed { conn, error } => {
+                self.links.push(format!("conn {} connect failed: {error}", conn.0))
+            }
             Report::Disconnected { conn, error } => self.links.push(format!("conn {} lost: {error}", conn.0)),
             Report::TxBufferTooSmall { needed, capacity } => {
                 self.errors.push(format!("tx buffer too small: {needed} > {capacity}"));
@@ -98,7 +100,8 @@ pub(crate) fn produce(
                 break;
             }
             let rec = current.get_or_insert_with(|| make(i));
-            let headers: Vec<Header<'_>> = rec.headers.iter().map(|(k, v)| Header { key: k, value: v.as_deref() }).collect();
+            let headers: Vec<Header<'_>> =
+                rec.headers.iter().map(|(k, v)| Header { key: k, value: v.as_deref() }).collect();
             let record = ProducerRecord {
                 topic,
                 partition: None,

@@ -29,11 +29,7 @@ impl<'a> BulkTopics<'a> {
         let started = Instant::now();
         let out = run(broker, &["create-topics", "--partitions", &partitions.to_string()], &names);
         assert!(out.status.success(), "bulk.py create-topics: {}", describe_output(&out));
-        eprintln!(
-            "  {} ({:?} in all)",
-            String::from_utf8_lossy(&out.stdout).trim(),
-            started.elapsed()
-        );
+        eprintln!("  {} ({:?} in all)", String::from_utf8_lossy(&out.stdout).trim(), started.elapsed());
         Self { broker, names }
     }
 
@@ -103,4 +99,3 @@ fn venv_python() -> PathBuf {
     })
     .clone()
 }
-

@@ -116,7 +116,8 @@ impl<'a, C: Connector, K: Clock, const N: usize> Streams<'a, C, K, N> {
         // Every lost stream is reported to the engine at once, so it does not write for a
         // connection without one; if it did, the request is retried.
         let i = self.link_of(t.conn).ok_or(Users::new())?;
-        let full = self.links[i].as_mut().is_some_and(|l| t.expects_response && l.expected.push_back(Some(t.conn)).is_err());
+        let full =
+            self.links[i].as_mut().is_some_and(|l| t.expects_response && l.expected.push_back(Some(t.conn)).is_err());
         if full {
             return Err(self.fail_link(i, LinkError::TooManyRequests, on_event));
         }
@@ -190,7 +191,12 @@ impl<'a, C: Connector, K: Clock, const N: usize> Streams<'a, C, K, N> {
 
     /// Closes slot `i`'s stream because it failed: reports it and returns the engine
     /// connections that used it (their requests are retried once the engine hears).
-    pub(super) fn fail_link(&mut self, i: usize, error: LinkErrorOf<C>, on_event: &mut impl FnMut(EventOf<'_, C>)) -> Users {
+    pub(super) fn fail_link(
+        &mut self,
+        i: usize,
+        error: LinkErrorOf<C>,
+        on_event: &mut impl FnMut(EventOf<'_, C>),
+    ) -> Users {
         let Some(link) = self.links[i].take() else {
             return Users::new();
         };

@@ -26,8 +26,8 @@ use core::time::Duration;
 use std::collections::HashMap;
 
 use kprod_core::config::Config;
-use kprod_core::producer::{BatchId, Completion, RecordId};
 use kprod_core::producer::conn::ConnId;
+use kprod_core::producer::{BatchId, Completion, RecordId};
 use kprod_core::producer::{Capacities, DeliveryError, Producer, ProducerRecord, Storage};
 use kprod_core::protocol::split_frame;
 use kprod_smoltcp::{to_core, ConnectError, Driver, DriverConfig, LinkError, Report, Slot};
@@ -224,13 +224,14 @@ impl Lab {
                 servers.push(Server { node, handle, rx: Vec::new(), out: Vec::new(), silent: false });
             }
         }
-        let hosts: Vec<(&'static str, IpAddress)> = (0..spec.brokers as i32)
-            .map(|n| (&*Box::leak(cluster::host(n).into_boxed_str()), broker_ip(n)))
-            .collect();
+        let hosts: Vec<(&'static str, IpAddress)> =
+            (0..spec.brokers as i32).map(|n| (&*Box::leak(cluster::host(n).into_boxed_str()), broker_ip(n))).collect();
         let hosts: &'static [(&'static str, IpAddress)] = Box::leak(hosts.into_boxed_slice());
         let caps = Capacities { connections: spec.connections, ..Capacities::default() };
-        let storage = spec.storage.map_or_else(|| Storage::with_capacity(&spec.config, caps), |make| make(&spec.config));
-        let producer = Producer::new(spec.config.validate().unwrap(), &[spec.bootstrap], storage, to_core(now)).unwrap();
+        let storage =
+            spec.storage.map_or_else(|| Storage::with_capacity(&spec.config, caps), |make| make(&spec.config));
+        let producer =
+            Producer::new(spec.config.validate().unwrap(), &[spec.bootstrap], storage, to_core(now)).unwrap();
         let slots: &'static mut [Slot<'static>] = Box::leak(slots.into_boxed_slice());
         let driver_config = DriverConfig { hosts, ..spec.driver };
         let driver = if spec.owned_tx {
@@ -273,7 +274,11 @@ impl Lab {
         } else {
             let (net, driver) = (self.iface.poll_at(self.now, &self.sockets), self.driver.poll_at());
             let next = [net, driver].into_iter().flatten().min();
-            let wait = next.map_or(NetDuration::from_millis(50), |t| if t > self.now { t - self.now } else { NetDuration::ZERO });
+            let wait =
+                next.map_or(
+                    NetDuration::from_millis(50),
+                    |t| if t > self.now { t - self.now } else { NetDuration::ZERO },
+                );
             self.woke_for_driver = driver.is_some() && next == driver && wait <= NetDuration::from_millis(50);
             wait.clamp(NetDuration::from_micros(20), NetDuration::from_millis(50))
         };
@@ -296,7 +301,14 @@ impl Lab {
     pub fn send(&mut self, topic: &'static str, key: Option<Vec<u8>>, value: Vec<u8>) {
         let end = self.now + NetDuration::from_secs(60);
         loop {
-            let record = ProducerRecord { topic, partition: None, key: key.as_deref(), value: Some(&value), headers: &[], timestamp: 1 };
+            let record = ProducerRecord {
+                topic,
+                partition: None,
+                key: key.as_deref(),
+                value: Some(&value),
+                headers: &[],
+                timestamp: 1,
+            };
             match self.driver.send(&record, self.now) {
                 Ok(id) => {
                     self.sent.push((id, key, value));
@@ -343,7 +355,8 @@ impl Lab {
                 if produce {
                     self.produce_requests += 1;
                 }
-                let (_, reply) = self.cluster.handle_frame(srv.node, &frame, now, FrameFaults::default(), &mut |_| None);
+                let (_, reply) =
+                    self.cluster.handle_frame(srv.node, &frame, now, FrameFaults::default(), &mut |_| None);
                 let fault = self.faults.iter().find(|f| produce && f.nth() == self.produce_requests);
                 srv.silent |= matches!(fault, Some(Fault::Silent { .. }));
                 match (fault, reply) {
@@ -385,7 +398,10 @@ impl Lab {
         for s in &self.seen {
             match s {
                 Seen::Delivered { batch, topic: t, partition, base_offset, records } if t == topic => {
-                    assert!(batches.insert(*batch, (*partition, *base_offset, *records)).is_none(), "batch {batch:?} completed twice");
+                    assert!(
+                        batches.insert(*batch, (*partition, *base_offset, *records)).is_none(),
+                        "batch {batch:?} completed twice"
+                    );
                 }
                 Seen::Failed { batch, .. } => panic!("batch {batch:?} failed: {s:?}"),
                 _ => {}
@@ -394,11 +410,16 @@ impl Lab {
         let t = self.cluster.topic(topic).expect("topic");
         let logs = &self.cluster.topics[t].partitions;
         for (id, key, value) in &self.sent {
-            let (partition, base, records) = batches.get(&id.batch).unwrap_or_else(|| panic!("no completion for {id:?}"));
+            let (partition, base, records) =
+                batches.get(&id.batch).unwrap_or_else(|| panic!("no completion for {id:?}"));
             assert!(id.index < *records, "{id:?} outside its batch of {records}");
             let offset = base + i64::from(id.index);
             let stored = &logs[*partition as usize].log[usize::try_from(offset).unwrap()];
-            assert_eq!((stored.offset, &stored.key, stored.value.as_deref()), (offset, key, Some(&value[..])), "record {id:?}");
+            assert_eq!(
+                (stored.offset, &stored.key, stored.value.as_deref()),
+                (offset, key, Some(&value[..])),
+                "record {id:?}"
+            );
         }
         let total: usize = logs.iter().map(|p| p.log.len()).sum();
         assert_eq!(total, self.sent.len(), "the logs hold {total} records, {} were sent: duplicates", self.sent.len());

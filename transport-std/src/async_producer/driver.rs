@@ -267,7 +267,10 @@ impl Drop for StopGuard {
         if std::thread::panicking() {
             log::error!("kprod: the driver task panicked; {} batch(es) fail with Closed", left.len());
         } else if !left.is_empty() {
-            log::warn!("kprod: the driver task was stopped (runtime shut down?); {} batch(es) fail with Closed", left.len());
+            log::warn!(
+                "kprod: the driver task was stopped (runtime shut down?); {} batch(es) fail with Closed",
+                left.len()
+            );
         }
         for done in left {
             done.dispatch_to(None);

@@ -92,7 +92,8 @@ mod tests {
         assert!(Pin::new(&mut c).poll(&mut cx).is_pending());
         drop(c); // its waker goes with it
         assert!(!a.is_done() && a.try_get().is_none());
-        let outcome = BatchOutcome::Delivered { topic: Arc::from("t"), partition: 3, base_offset: 70, log_append_time: -1 };
+        let outcome =
+            BatchOutcome::Delivered { topic: Arc::from("t"), partition: 3, base_offset: 70, log_append_time: -1 };
         reg.complete(BatchId(1), outcome).expect("registered").dispatch_to(None);
         assert_eq!(count.0.load(Ordering::SeqCst), 2, "each waiting future woken once, the dropped one not");
         let Poll::Ready(Ok(m)) = Pin::new(&mut b).poll(&mut cx) else { panic!("b is complete") };

@@ -238,7 +238,8 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
                 // in-flight limit (the partition's next response wakes the driver).
                 let opens_batch = id.index == 0 && !st.engine.last_partition_saturated();
                 // Without a callback, `register` always gives a handle.
-                let handle = st.registry.register(id, rec.timestamp, None).expect("a handle for a send without callback");
+                let handle =
+                    st.registry.register(id, rec.timestamp, None).expect("a handle for a send without callback");
                 Ok((handle, opens_batch))
             })
             .await;
@@ -282,9 +283,7 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
                 }
             };
             shared.wake.notify_one();
-            if StdInstant::now() >= deadline
-                || tokio::time::timeout_at(deadline.into(), progress).await.is_err()
-            {
+            if StdInstant::now() >= deadline || tokio::time::timeout_at(deadline.into(), progress).await.is_err() {
                 let cause = shared.lock().cause_since(first);
                 return Err(blocked_error(topic, err, start.elapsed(), cause));
             }

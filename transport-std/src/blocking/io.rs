@@ -21,7 +21,7 @@ use kprod_core::producer::conn::ConnId;
 use kprod_core::time::Instant;
 use mio::{Events, Poll, Token};
 
-use super::net::{ConnectStatus, Conn, Phase};
+use super::net::{Conn, ConnectStatus, Phase};
 use super::shared::Shared;
 use crate::config::SocketOptions;
 use crate::events::{LinkDown, CONN_LOG};
@@ -72,7 +72,13 @@ pub(crate) struct IoLoop {
 }
 
 impl IoLoop {
-    pub(crate) fn new(shared: Arc<Shared>, poll: Poll, opts: SocketOptions, connections: usize, max_request: usize) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        poll: Poll,
+        opts: SocketOptions,
+        connections: usize,
+        max_request: usize,
+    ) -> Self {
         Self {
             shared,
             poll,
@@ -115,7 +121,8 @@ impl IoLoop {
         let now = shared.now();
         shared.clock().resync_wall();
         let had_inputs = self.apply_inputs(st, now);
-        let mut sockets = StdSockets { conns: &mut self.conns, lingering: &mut self.lingering, registry: self.poll.registry() };
+        let mut sockets =
+            StdSockets { conns: &mut self.conns, lingering: &mut self.lingering, registry: self.poll.registry() };
         let round = self.pump.round(&mut sockets, st, now);
         if (had_inputs || round.progressed) && st.wake_waiters() {
             shared.progress.notify_all();
@@ -127,7 +134,8 @@ impl IoLoop {
 
     fn apply_inputs(&mut self, st: &mut State, now: Instant) -> bool {
         let any = !self.inputs.is_empty();
-        let mut sockets = StdSockets { conns: &mut self.conns, lingering: &mut self.lingering, registry: self.poll.registry() };
+        let mut sockets =
+            StdSockets { conns: &mut self.conns, lingering: &mut self.lingering, registry: self.poll.registry() };
         let inputs = (&mut self.inputs.connected, &mut self.inputs.readable);
         self.pump.feed(&mut sockets, st, inputs, now);
         for (id, token, peer, down) in core::mem::take(&mut self.inputs.lost) {

@@ -80,7 +80,8 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
     ) -> Result<Self, Error> {
         let engine = build_engine(&config)?;
         let poll = Poll::new().map_err(|e| Error::Io(format!("cannot create a poller: {e}")))?;
-        let waker = mio::Waker::new(poll.registry(), WAKER).map_err(|e| Error::Io(format!("cannot create a waker: {e}")))?;
+        let waker =
+            mio::Waker::new(poll.registry(), WAKER).map_err(|e| Error::Io(format!("cannot create a waker: {e}")))?;
         let shared = Arc::new(Shared::new(engine, waker, StdInstant::now()));
         let io = IoLoop::new(
             Arc::clone(&shared),

@@ -63,9 +63,9 @@ impl Metadata<'_> {
     fn apply_topic_error(&mut self, t: usize, code: ErrorCode) {
         let slot = &mut self.topics[t];
         slot.state = match code {
-            ErrorCode::UnknownTopicOrPartition | ErrorCode::InvalidTopicException | ErrorCode::TopicAuthorizationFailed => {
-                TopicState::Failed(code)
-            }
+            ErrorCode::UnknownTopicOrPartition
+            | ErrorCode::InvalidTopicException
+            | ErrorCode::TopicAuthorizationFailed => TopicState::Failed(code),
             // LEADER_NOT_AVAILABLE while a topic is being created, and the like: ask again soon.
             _ if code.is_retriable() => {
                 self.requested = true;
@@ -171,7 +171,8 @@ impl Metadata<'_> {
     fn grow_partition_slots(&mut self, n: usize) -> Option<usize> {
         let used = self.partition_slots().iter().rposition(|p| p.topic != FREE).map_or(0, |i| i + 1);
         let len = used.checked_add(n)?;
-        super::super::grow_slice(&mut self.partitions, len, super::PARTITION_LIMIT, PartitionSlot::EMPTY).then_some(used)
+        super::super::grow_slice(&mut self.partitions, len, super::PARTITION_LIMIT, PartitionSlot::EMPTY)
+            .then_some(used)
     }
 
     /// The first of `n` consecutive free partition slots.

@@ -93,7 +93,14 @@ impl Metadata<'_> {
     /// answer leaves something unresolved (a topic pending, a partition without leader) or did
     /// not apply, refreshes are spaced by the growing retry backoff, so an unsettled cluster is
     /// not asked in a hot loop.
-    pub(crate) fn refresh_answered(&mut self, applied: bool, now: Instant, max_age: Duration, backoff: &Backoff, rng: &mut Rng) {
+    pub(crate) fn refresh_answered(
+        &mut self,
+        applied: bool,
+        now: Instant,
+        max_age: Duration,
+        backoff: &Backoff,
+        rng: &mut Rng,
+    ) {
         self.refresh_conn = u16::MAX;
         if !applied || self.needs_refresh(now, max_age) {
             self.back_off(now, backoff, rng);

@@ -89,7 +89,11 @@ fn part(index: i32, leader: i32, epoch: i32) -> MetadataResponsePartitionData<'s
     }
 }
 
-fn topic<'a>(name: &'a str, id: [u8; 16], partitions: &'a [MetadataResponsePartitionData<'a>]) -> MetadataResponseTopicData<'a> {
+fn topic<'a>(
+    name: &'a str,
+    id: [u8; 16],
+    partitions: &'a [MetadataResponsePartitionData<'a>],
+) -> MetadataResponseTopicData<'a> {
     MetadataResponseTopicData {
         error_code: ErrorCode::None,
         name: Some(name),
@@ -124,7 +128,12 @@ fn encode(version: i16, brokers: &[Node<'_>], topics: &[MetadataResponseTopicDat
 }
 
 /// Decodes `bytes` at `version` and applies them.
-fn apply_bytes(md: &mut Metadata<'_>, version: i16, bytes: &[u8], now: Instant) -> Result<MetadataUpdate, MetadataError> {
+fn apply_bytes(
+    md: &mut Metadata<'_>,
+    version: i16,
+    bytes: &[u8],
+    now: Instant,
+) -> Result<MetadataUpdate, MetadataError> {
     let resp = MetadataResponse::decode(version, bytes).unwrap();
     md.apply(&resp, now)
 }
@@ -295,7 +304,11 @@ fn growth_moves_or_extends_blocks() {
     let mut md = cache(4, 4, 8);
     let a = md.add_topic("a", at(0)).unwrap();
     let b = md.add_topic("b", at(0)).unwrap();
-    refresh(&mut md, &[topic("a", ID_A, &[part(0, 1, 1), part(1, 2, 1)]), topic("b", [0xb; 16], &[part(0, 1, 1), part(1, 1, 1)])], at(1));
+    refresh(
+        &mut md,
+        &[topic("a", ID_A, &[part(0, 1, 1), part(1, 2, 1)]), topic("b", [0xb; 16], &[part(0, 1, 1), part(1, 1, 1)])],
+        at(1),
+    );
     assert_eq!((md.partition(a, 0), md.partition(b, 0)), (Some(PartitionIdx(0)), Some(PartitionIdx(2))));
 
     // a grows to 4: the slots after it are b's, so it moves to 4..8. A new topic c in the same
@@ -303,7 +316,14 @@ fn growth_moves_or_extends_blocks() {
     let c = md.add_topic("c", at(1)).unwrap();
     let a4 = [part(0, 1, 1), part(1, 2, 1), part(2, 2, 1), part(3, 1, 1)];
     let up = apply(&mut md, &[topic("a", ID_A, &a4), topic("c", [0xc; 16], &[part(0, 1, 1)])], at(2));
-    let resize = TopicResize { topic: a, old_first: PartitionIdx(0), new_first: PartitionIdx(4), old_count: 2, new_count: 4, recreated: false };
+    let resize = TopicResize {
+        topic: a,
+        old_first: PartitionIdx(0),
+        new_first: PartitionIdx(4),
+        old_count: 2,
+        new_count: 4,
+        recreated: false,
+    };
     assert_eq!(up.resized.as_slice(), &[resize]);
     assert_eq!(up.capacity_error, Some(MetadataError::TooManyPartitions));
     assert_eq!(md.topic_slot(c).unwrap().state(), TopicState::TooManyPartitions);
@@ -346,7 +366,14 @@ fn shrink_is_ignored_unless_recreated() {
 
     // Deleted and recreated with one partition: new id, epochs restart at 0.
     let up = apply(&mut md, &[topic("t", [0xe; 16], &[part(0, 2, 0)])], at(3));
-    let resize = TopicResize { topic: t, old_first: PartitionIdx(0), new_first: PartitionIdx(0), old_count: 3, new_count: 1, recreated: true };
+    let resize = TopicResize {
+        topic: t,
+        old_first: PartitionIdx(0),
+        new_first: PartitionIdx(0),
+        old_count: 3,
+        new_count: 1,
+        recreated: true,
+    };
     assert_eq!(up.resized.as_slice(), &[resize]);
     assert_eq!(md.partition_count(t), Some(1));
     assert_eq!((leader(&md, t, 0), epoch(&md, t, 0)), (Some(2), 0));
@@ -376,7 +403,11 @@ fn topic_errors() {
     assert_eq!(md.request_topics().count(), 3, "failed topics are still asked for");
 
     // Once only the non-retriable failure is left, refreshes are back to the max age.
-    refresh(&mut md, &[topic("creating", ID_A, &[part(0, 1, 0)]), failed("unknown", ErrorCode::InvalidTopicException)], at(2));
+    refresh(
+        &mut md,
+        &[topic("creating", ID_A, &[part(0, 1, 0)]), failed("unknown", ErrorCode::InvalidTopicException)],
+        at(2),
+    );
     assert_eq!(md.topic_slot(unknown).unwrap().state(), TopicState::Failed(ErrorCode::InvalidTopicException));
     assert!(!md.needs_refresh(at(2), MAX_AGE));
     assert_eq!(md.partition_count(creating), Some(1));
@@ -534,8 +565,24 @@ fn hostile_values_never_panic() {
     let t = md.add_topic("t", at(0)).unwrap();
     md.add_topic("huge", at(0)).unwrap();
     let long = "h".repeat(300);
-    let brokers = [node(-5, "neg", 1), node(3, "", 1), node(4, "p", 70000), node(5, "p", 0), node(6, &long, 1), node(1, "ok", 1), node(1, "dup", 2)];
-    let parts = [part(-1, 1, 0), part(7, 1, 0), part(i32::MAX, 1, 0), part(0, 1, 4), part(0, 1, 3), part(1, 1, 0), part(1, 2, 0)];
+    let brokers = [
+        node(-5, "neg", 1),
+        node(3, "", 1),
+        node(4, "p", 70000),
+        node(5, "p", 0),
+        node(6, &long, 1),
+        node(1, "ok", 1),
+        node(1, "dup", 2),
+    ];
+    let parts = [
+        part(-1, 1, 0),
+        part(7, 1, 0),
+        part(i32::MAX, 1, 0),
+        part(0, 1, 4),
+        part(0, 1, 3),
+        part(1, 1, 0),
+        part(1, 2, 0),
+    ];
     // "huge" announces 70,000 partitions (more than the u16 slot indices can hold).
     let huge: Vec<_> = (0..70_000).map(|p| part(p, 1, 0)).collect();
     let unnamed = MetadataResponseTopicData { name: None, ..topic("x", [1; 16], &parts) };
