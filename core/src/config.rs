@@ -41,6 +41,51 @@ pub enum ApiVersionPolicy {
     PinProduce(i16),
 }
 
+/// The codec levels of KIP-390, with the Java client's defaults and ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompressionLevels {
+    /// `compression.gzip.level`: 1 (fastest) to 9 (smallest), or -1 for the codec's default (6).
+    pub gzip: i32,
+    /// `compression.lz4.level`: 1 to 17 (default 9). Accepted and checked as in Java, but the
+    /// lz4 encoder (`lz4_flex`) has one fast level, so it does not change the output.
+    pub lz4: i32,
+    /// `compression.zstd.level`: -131072 to 22 (default 3).
+    pub zstd: i32,
+}
+
+impl Default for CompressionLevels {
+    fn default() -> Self {
+        Self { gzip: -1, lz4: 9, zstd: 3 }
+    }
+}
+
+impl CompressionLevels {
+    /// The level to hand to [`Compression::compress_with_level`] for `codec` (`None`: the
+    /// codec's default).
+    pub const fn for_codec(&self, codec: Compression) -> Option<i32> {
+        match codec {
+            Compression::Gzip if self.gzip != -1 => Some(self.gzip),
+            Compression::Lz4 => Some(self.lz4),
+            Compression::Zstd => Some(self.zstd),
+            _ => None,
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |setting, expected| Err(ConfigError::InvalidValue { setting, expected });
+        if !(self.gzip == -1 || (1..=9).contains(&self.gzip)) {
+            return invalid("compression.gzip.level", "1 to 9, or -1 for the default");
+        }
+        if !(1..=17).contains(&self.lz4) {
+            return invalid("compression.lz4.level", "1 to 17");
+        }
+        if !(-131_072..=22).contains(&self.zstd) {
+            return invalid("compression.zstd.level", "-131072 to 22");
+        }
+        Ok(())
+    }
+}
+
 /// The producer configuration. Build it with [`Config::default`] and field updates or
 /// [`Config::set_property`], then call [`Config::validate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +96,8 @@ pub struct Config<'a> {
     pub acks: Acks,
     /// `compression.type`.
     pub compression: Compression,
+    /// `compression.gzip.level`, `compression.lz4.level`, `compression.zstd.level` (KIP-390).
+    pub compression_levels: CompressionLevels,
     /// `retries`: how often a failed batch is retried (bounded by `delivery_timeout` anyway).
     pub retries: u32,
     /// `batch.size`: the target size of one partition's batch, in bytes.
@@ -98,6 +145,7 @@ impl Default for Config<'_> {
             client_id: "kprod",
             acks: Acks::All,
             compression: Compression::None,
+            compression_levels: CompressionLevels::default(),
             retries: i32::MAX as u32,
             batch_size: 16 * 1024,
             linger: Duration::from_millis(5),
@@ -147,7 +195,9 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UnknownProperty => f.write_str("unknown producer property"),
-            Self::InvalidValue { setting, expected } => write!(f, "invalid value for {setting}: expected {expected}"),
+            Self::InvalidValue { setting, expected } => {
+                write!(f, "invalid value for {setting}: expected {expected}")
+            }
             Self::Conflict { settings, rule } => {
                 f.write_str("conflicting settings ")?;
                 for (i, s) in settings.iter().enumerate() {
@@ -195,6 +245,7 @@ impl<'a> Config<'a> {
             client_id: _,
             acks,
             compression,
+            compression_levels,
             retries,
             batch_size,
             linger,
@@ -218,6 +269,7 @@ impl<'a> Config<'a> {
             client_id,
             acks,
             compression,
+            compression_levels,
             retries,
             batch_size,
             linger,
@@ -277,6 +329,7 @@ impl<'a> Config<'a> {
 
     fn check_ranges(&self) -> Result<(), ConfigError> {
         let invalid = |setting, expected| Err(ConfigError::InvalidValue { setting, expected });
+        self.compression_levels.check()?;
         if self.max_in_flight == 0 {
             return invalid("max.in.flight.requests.per.connection", "at least 1");
         }
@@ -335,6 +388,9 @@ impl<'a> Config<'a> {
                     expected: "none, gzip, snappy, lz4 or zstd",
                 })?;
             }
+            "compression.gzip.level" => self.compression_levels.gzip = parse_int("compression.gzip.level", value)?,
+            "compression.lz4.level" => self.compression_levels.lz4 = parse_int("compression.lz4.level", value)?,
+            "compression.zstd.level" => self.compression_levels.zstd = parse_int("compression.zstd.level", value)?,
             "retries" => self.retries = parse_num("retries", value)?,
             "batch.size" => self.batch_size = parse_num("batch.size", value)?,
             "linger.ms" => self.linger = parse_ms("linger.ms", value)?,
@@ -371,6 +427,10 @@ fn parse_acks(v: &str) -> Result<Acks, ConfigError> {
 
 fn parse_num<T: core::str::FromStr>(setting: &'static str, v: &str) -> Result<T, ConfigError> {
     v.parse().map_err(|_| ConfigError::InvalidValue { setting, expected: "a non-negative integer in range" })
+}
+
+fn parse_int(setting: &'static str, v: &str) -> Result<i32, ConfigError> {
+    v.parse().map_err(|_| ConfigError::InvalidValue { setting, expected: "an integer" })
 }
 
 fn parse_ms(setting: &'static str, v: &str) -> Result<Duration, ConfigError> {
@@ -459,6 +519,39 @@ mod tests {
             Err(ConfigError::InvalidValue { setting: "batch.size", .. })
         ));
         assert!(matches!(c.set_property("compression.type", "brotli"), Err(ConfigError::InvalidValue { .. })));
+    }
+
+    #[test]
+    fn compression_levels_take_java_names_ranges_and_defaults() {
+        let d = CompressionLevels::default();
+        // Java's defaults: gzip -1 (Deflater's default), lz4 9, zstd 3.
+        assert_eq!((d.gzip, d.lz4, d.zstd), (-1, 9, 3));
+        assert_eq!(d.for_codec(Compression::Gzip), None);
+        assert_eq!(d.for_codec(Compression::Snappy), None);
+        let mut c = Config::default();
+        c.set_property("compression.gzip.level", "1").unwrap();
+        c.set_property("compression.lz4.level", "17").unwrap();
+        c.set_property("compression.zstd.level", "-5").unwrap();
+        assert_eq!(c.compression_levels.for_codec(Compression::Gzip), Some(1));
+        assert_eq!(c.compression_levels.for_codec(Compression::Zstd), Some(-5));
+        assert!(c.clone().validate().is_ok());
+        for (k, v) in [
+            ("compression.gzip.level", "0"),
+            ("compression.gzip.level", "10"),
+            ("compression.lz4.level", "18"),
+            ("compression.zstd.level", "23"),
+        ] {
+            let mut bad = Config::default();
+            bad.set_property(k, v).unwrap();
+            match bad.validate() {
+                Err(ConfigError::InvalidValue { setting, .. }) => assert_eq!(setting, k),
+                other => panic!("{k}={v}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            c.set_property("compression.zstd.level", "x"),
+            Err(ConfigError::InvalidValue { setting: "compression.zstd.level", .. })
+        ));
     }
 
     #[test]

@@ -159,12 +159,16 @@ impl Generator {
                 return;
             }
             for (conn, frames) in pending {
-                let Some(idx) = self.conns.iter().position(|c| c.0 == conn) else { continue };
+                let Some(idx) = self.conns.iter().position(|c| c.0 == conn) else {
+                    continue;
+                };
                 for frame in frames {
                     let body = frame.get(4..).expect("a request frame has a size prefix");
                     let (_, reply) =
                         self.cluster.handle_frame(0, body, self.now, FrameFaults::default(), &mut |_| None);
-                    let Reply::Response(mut bytes) = reply else { continue };
+                    let Reply::Response(mut bytes) = reply else {
+                        continue;
+                    };
                     let n = self.conns.len();
                     while bytes.len() % n != idx {
                         bytes.push(0);

@@ -32,7 +32,9 @@ fn responses_decode_like_java() {
     let (cases, _) = parse();
     let mut n = 0;
     for c in &cases {
-        let Some(decoded) = decode_flat(&c.what, c.version, &c.body) else { continue };
+        let Some(decoded) = decode_flat(&c.what, c.version, &c.body) else {
+            continue;
+        };
         let ours = decoded.unwrap_or_else(|e| panic!("{} v{}: {e}", c.what, c.version));
         assert_eq!(ours, c.fields, "{} v{}", c.what, c.version);
         n += 1;

@@ -127,7 +127,9 @@ impl<'s> EngineDriver<'s> {
         let mut chunk = [0u8; 64 * 1024];
         let ids: Vec<u16> = self.socks.keys().copied().collect();
         for id in ids {
-            let Some((sock, rx)) = self.socks.get_mut(&id) else { continue };
+            let Some((sock, rx)) = self.socks.get_mut(&id) else {
+                continue;
+            };
             match sock.read(&mut chunk) {
                 Ok(0) => dead.push(id),
                 Ok(n) => {

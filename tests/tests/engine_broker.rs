@@ -83,7 +83,9 @@ fn produce_and_verify(compression: Compression, acks: Acks, records: usize) {
                     covered += 1;
                 }
             }
-            Event::Completed(Completion::Failed { reason, .. }) => panic!("a batch failed: {reason}"),
+            Event::Completed(Completion::Failed { reason, .. }) => {
+                panic!("a batch failed: {reason}")
+            }
             Event::Fatal(e) => panic!("fatal: {e}"),
             _ => {}
         }

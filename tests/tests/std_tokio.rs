@@ -587,7 +587,9 @@ fn a_runtime_shutdown_fails_what_waits_and_nothing_hangs() {
     for (i, mut f) in futures.into_iter().enumerate() {
         match core::pin::Pin::new(&mut f).poll(&mut cx) {
             core::task::Poll::Ready(r) => assert_eq!(r, Err(Error::Closed), "record {i}"),
-            core::task::Poll::Pending => panic!("record {i}: still pending after the runtime shut down"),
+            core::task::Poll::Pending => {
+                panic!("record {i}: still pending after the runtime shut down")
+            }
         }
     }
     let rt = current_thread();

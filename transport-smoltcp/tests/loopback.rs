@@ -201,13 +201,17 @@ fn a_transmit_buffer_too_small_is_reported_once_and_the_records_time_out() {
         .collect();
     assert_eq!(reports.len(), 1, "{:?}", lab.seen);
     assert!(reports[0].0 > 256 && reports[0].1 == 256, "{reports:?}");
-    let failed: u32 = lab
-        .seen
-        .iter()
-        .map(
-            |s| if let Seen::Failed { records, reason: DeliveryError::DeliveryTimeout, .. } = s { *records } else { 0 },
-        )
-        .sum();
+    let failed: u32 =
+        lab.seen
+            .iter()
+            .map(|s| {
+                if let Seen::Failed { records, reason: DeliveryError::DeliveryTimeout, .. } = s {
+                    *records
+                } else {
+                    0
+                }
+            })
+            .sum();
     assert_eq!(failed, 5, "every record fails exactly once: {:?}", lab.seen);
     assert_eq!(lab.idle_wakes, 0, "a frame that does not fit names no deadline");
 }

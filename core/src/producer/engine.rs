@@ -97,7 +97,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         let batch = BatchConfig {
             batch_size: config.batch_size,
             compression: config.compression,
-            compression_level: None,
+            compression_level: config.compression_levels.for_codec(config.compression),
             timestamp_type: TimestampType::CreateTime,
             transactional: false,
         };

@@ -106,7 +106,9 @@ impl fmt::Display for EncodeError {
             Self::ValueTooLarge(what) => write!(f, "{what} is too large for its wire field"),
             Self::UnsupportedVersion(v) => write!(f, "unsupported API version {v}"),
             Self::MissingField(what) => write!(f, "missing field {what} for this version"),
-            Self::UnsupportedField(what) => write!(f, "field {what} cannot be sent at this version"),
+            Self::UnsupportedField(what) => {
+                write!(f, "field {what} cannot be sent at this version")
+            }
         }
     }
 }

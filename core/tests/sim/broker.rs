@@ -174,7 +174,9 @@ impl Cluster {
         let parts: Vec<Vec<MetadataResponsePartitionData<'_>>> = names
             .iter()
             .map(|name| {
-                let Some(t) = self.topic(name) else { return Vec::new() };
+                let Some(t) = self.topic(name) else {
+                    return Vec::new();
+                };
                 let partitions = self.topics[t].partitions.iter().enumerate();
                 partitions
                     .map(|(i, p)| {
@@ -412,6 +414,7 @@ impl Cluster {
             producer: (s.producer_id, s.producer_epoch, s.base_sequence),
             records,
             compression: batch.compression(),
+            wire_len: batch.len(),
         })
     }
 }

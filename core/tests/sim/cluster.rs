@@ -168,6 +168,8 @@ pub struct ClusterStats {
     pub produce_partitions: u64,
     /// Batches written.
     pub appended: u64,
+    /// Bytes of the record batches written, as they came over the wire (compressed).
+    pub appended_bytes: u64,
     /// Duplicates answered with the original offset.
     pub duplicates: u64,
     /// OUT_OF_ORDER_SEQUENCE_NUMBER answers.
@@ -269,7 +271,9 @@ impl Cluster {
     /// (Kafka only ever grows a topic).
     pub fn grow_topic(&mut self, topic: usize, count: usize) {
         let up = self.up_brokers();
-        let Some(t) = self.topics.get_mut(topic) else { return };
+        let Some(t) = self.topics.get_mut(topic) else {
+            return;
+        };
         while t.partitions.len() < count {
             let leader = if up.is_empty() { -1 } else { up[t.partitions.len() % up.len()] };
             t.partitions.push(Partition::new(leader));
@@ -365,6 +369,7 @@ impl Cluster {
             p.log.push(Stored { offset: base + i as i64, key: key.clone(), value: value.clone(), producer });
         }
         stats.appended += 1;
+        stats.appended_bytes += batch.wire_len as u64;
         Appended { code: ErrorCode::None, base_offset: base, wrote: true }
     }
 }
@@ -381,6 +386,8 @@ pub struct BatchIn {
     pub records: Vec<KeyValue>,
     /// The batch's codec.
     pub compression: Compression,
+    /// The batch's size on the wire, header included.
+    pub wire_len: usize,
 }
 
 /// A deterministic, non-zero topic id.

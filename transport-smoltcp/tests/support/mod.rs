@@ -269,19 +269,22 @@ impl Lab {
             self.idle_wakes += 1;
         }
         self.woke_for_driver = false;
-        let step = if changed || served || progressed {
-            NetDuration::from_micros(20)
-        } else {
-            let (net, driver) = (self.iface.poll_at(self.now, &self.sockets), self.driver.poll_at());
-            let next = [net, driver].into_iter().flatten().min();
-            let wait =
-                next.map_or(
-                    NetDuration::from_millis(50),
-                    |t| if t > self.now { t - self.now } else { NetDuration::ZERO },
-                );
-            self.woke_for_driver = driver.is_some() && next == driver && wait <= NetDuration::from_millis(50);
-            wait.clamp(NetDuration::from_micros(20), NetDuration::from_millis(50))
-        };
+        let step =
+            if changed || served || progressed {
+                NetDuration::from_micros(20)
+            } else {
+                let (net, driver) = (self.iface.poll_at(self.now, &self.sockets), self.driver.poll_at());
+                let next = [net, driver].into_iter().flatten().min();
+                let wait = next.map_or(NetDuration::from_millis(50), |t| {
+                    if t > self.now {
+                        t - self.now
+                    } else {
+                        NetDuration::ZERO
+                    }
+                });
+                self.woke_for_driver = driver.is_some() && next == driver && wait <= NetDuration::from_millis(50);
+                wait.clamp(NetDuration::from_micros(20), NetDuration::from_millis(50))
+            };
         self.now += step;
     }
 

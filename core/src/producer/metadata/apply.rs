@@ -31,7 +31,9 @@ impl Metadata<'_> {
         self.partitions.iter_mut().for_each(|p| p.changed = false);
         let mut update = MetadataUpdate::default();
         for topic in &resp.topics {
-            let Some(t) = topic.name.and_then(|name| self.topic(name)) else { continue };
+            let Some(t) = topic.name.and_then(|name| self.topic(name)) else {
+                continue;
+            };
             if topic.error_code == ErrorCode::None {
                 self.apply_partitions(t.index(), &topic, &mut update);
             } else {
@@ -195,7 +197,9 @@ impl Metadata<'_> {
         let new_first = if tail.is_some_and(|s| s.iter().all(|p| p.topic == FREE)) {
             first
         } else {
-            let Some(new_first) = self.find_free_run(n).or_else(|| self.grow_partition_slots(n)) else { return false };
+            let Some(new_first) = self.find_free_run(n).or_else(|| self.grow_partition_slots(n)) else {
+                return false;
+            };
             for i in 0..old {
                 self.partitions[new_first + i] = self.partitions[first + i];
                 self.partitions[first + i].topic = RETIRING;
