@@ -52,6 +52,7 @@ pub struct ProducerConfig {
     pub(crate) socket: SocketOptions,
     pub(crate) capacities: Capacities,
     pub(crate) drop_timeout: Duration,
+    pub(crate) serializers: (StandardSerializer, StandardSerializer),
 }
 
 impl Default for ProducerConfig {
@@ -63,6 +64,7 @@ impl Default for ProducerConfig {
             socket: SocketOptions::default(),
             capacities: Capacities::default(),
             drop_timeout: Duration::from_secs(30),
+            serializers: (StandardSerializer::ByteArray, StandardSerializer::ByteArray),
         }
     }
 }
@@ -115,9 +117,8 @@ impl ProducerConfig {
             "kprod.tcp.nodelay" => {
                 self.socket.nodelay = value.parse().map_err(|_| invalid(name, "true or false"))?;
             }
-            "key.serializer" | "value.serializer" => {
-                log::warn!("{name} is ignored: serializers are chosen by type (Producer::with_serializers)");
-            }
+            "key.serializer" => self.serializers.0 = parse_serializer(name, value)?,
+            "value.serializer" => self.serializers.1 = parse_serializer(name, value)?,
             _ => set_core(&mut self.core, name, value)?,
         }
         Ok(())
@@ -131,6 +132,14 @@ impl ProducerConfig {
     /// The engine settings (read-only view).
     pub const fn engine(&self) -> &Config<'static> {
         &self.core
+    }
+
+    /// `key.serializer` and `value.serializer`, as named in the properties (default
+    /// `ByteArraySerializer`). The Rust producers take their serializers by type
+    /// ([`crate::Producer::with_serializers`]); this tells a binding or a CLI which one a
+    /// `client.properties` file asked for.
+    pub const fn serializers(&self) -> (StandardSerializer, StandardSerializer) {
+        self.serializers
     }
 
     /// The socket options.
@@ -287,6 +296,33 @@ fn intern(s: &str) -> &'static str {
     leaked
 }
 
+/// One of the Java client's standard serializers that kprod accepts in `key.serializer` and
+/// `value.serializer`: the two that map bytes and text without a schema, as the CLI does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StandardSerializer {
+    /// `org.apache.kafka.common.serialization.ByteArraySerializer` (also `ByteBufferSerializer`
+    /// and `BytesSerializer`, which write the same bytes).
+    ByteArray,
+    /// `org.apache.kafka.common.serialization.StringSerializer` (UTF-8).
+    String,
+}
+
+const SERIALIZER_PACKAGE: &str = "org.apache.kafka.common.serialization.";
+
+fn parse_serializer(name: &str, value: &str) -> Result<StandardSerializer, Error> {
+    // Java also takes the simple class name where the package is imported; accept both forms.
+    let class = value.strip_prefix(SERIALIZER_PACKAGE).unwrap_or(value);
+    match class {
+        "ByteArraySerializer" | "ByteBufferSerializer" | "BytesSerializer" => Ok(StandardSerializer::ByteArray),
+        "StringSerializer" => Ok(StandardSerializer::String),
+        _ => Err(Error::Config(format!(
+            "{name}={value} is not supported: kprod cannot load Java classes. Use \
+             {SERIALIZER_PACKAGE}StringSerializer or {SERIALIZER_PACKAGE}ByteArraySerializer, and serialize \
+             other types in the application (the Rust API takes serializers by type: Producer::with_serializers)"
+        ))),
+    }
+}
+
 fn invalid(name: &str, expected: &str) -> Error {
     Error::Config(format!("invalid value for {name}: expected {expected}"))
 }
@@ -408,6 +444,30 @@ mod tests {
         let v = c.validate().unwrap();
         assert_eq!(v.config().client_id, "app-1");
         assert!(!v.idempotent());
+    }
+
+    #[test]
+    fn standard_serializers_are_accepted_and_others_refused_with_the_reason() {
+        let c = ProducerConfig::from_properties([
+            ("key.serializer", "org.apache.kafka.common.serialization.StringSerializer"),
+            ("value.serializer", "org.apache.kafka.common.serialization.ByteArraySerializer"),
+        ])
+        .unwrap();
+        assert_eq!(c.serializers(), (StandardSerializer::String, StandardSerializer::ByteArray));
+        assert_eq!(
+            ProducerConfig::default().serializers(),
+            (StandardSerializer::ByteArray, StandardSerializer::ByteArray)
+        );
+        let c = ProducerConfig::default().set("value.serializer", "StringSerializer").unwrap();
+        assert_eq!(c.serializers().1, StandardSerializer::String);
+        for bad in [
+            "io.confluent.kafka.serializers.KafkaAvroSerializer",
+            "org.apache.kafka.common.serialization.LongSerializer",
+            "",
+        ] {
+            let e = ProducerConfig::default().set("value.serializer", bad).unwrap_err().to_string();
+            assert!(e.contains("value.serializer") && e.contains("StringSerializer"), "{bad}: {e}");
+        }
     }
 
     #[test]

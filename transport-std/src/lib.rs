@@ -79,7 +79,7 @@ mod state;
 #[cfg(feature = "tokio")]
 pub use async_producer::{AsyncProducer, DeliveryFuture};
 pub use blocking::Producer;
-pub use config::{parse_bootstrap, parse_properties, ProducerConfig, SocketOptions, DEFAULT_PORT};
+pub use config::{parse_bootstrap, parse_properties, ProducerConfig, SocketOptions, StandardSerializer, DEFAULT_PORT};
 pub use delivery::{Callback, DeliveryHandle};
 pub use error::{BlockedOn, ConfigError, ConnError, ConnectionError, DeliveryError, Error, FatalError, SendError};
 pub use kprod_core as core;
