@@ -15,6 +15,7 @@ use kprod_core::config::{Acks, Config, ConfigError, ValidConfig};
 use kprod_core::producer::Capacities;
 
 use crate::error::Error;
+use crate::properties::Support;
 
 /// The port used when a bootstrap entry names none (Kafka's default).
 pub const DEFAULT_PORT: u16 = 9092;
@@ -116,6 +117,14 @@ impl ProducerConfig {
             "socket.connection.setup.timeout.ms" => self.socket.connect_timeout = parse_ms(name, value)?,
             "kprod.tcp.nodelay" => {
                 self.socket.nodelay = value.parse().map_err(|_| invalid(name, "true or false"))?;
+            }
+            "client.dns.lookup" => {
+                if value != "use_all_dns_ips" {
+                    return Err(Error::Config(format!(
+                        "{name}={value} is not supported by kprod: only use_all_dns_ips (the default) is \
+                         implemented, which tries every address of a name in turn"
+                    )));
+                }
             }
             "key.serializer" => self.serializers.0 = parse_serializer(name, value)?,
             "value.serializer" => self.serializers.1 = parse_serializer(name, value)?,
@@ -275,7 +284,10 @@ impl ProducerConfig {
 fn set_core(core: &mut Config<'static>, name: &str, value: &str) -> Result<(), Error> {
     let mut tmp = core.clone();
     tmp.set_property(name, value).map_err(|e| match e {
-        ConfigError::UnknownProperty => Error::UnknownProperty(name.to_owned()),
+        ConfigError::UnknownProperty => match crate::properties::lookup(name).map(|p| p.support) {
+            Some(Support::Refused { reason }) => Error::Config(format!("{name} is not supported by kprod: {reason}")),
+            _ => Error::UnknownProperty(name.to_owned()),
+        },
         other => Error::Config(other.to_string()),
     })?;
     *core = tmp.with_client_id(core.client_id);

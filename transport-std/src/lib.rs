@@ -70,6 +70,7 @@ mod config;
 mod delivery;
 mod error;
 mod events;
+pub mod properties;
 mod pump;
 mod record;
 mod send;

@@ -1,0 +1,270 @@
+//! Every producer property of the Java client (Kafka 4.x `ProducerConfig`), and what kprod does
+//! with it: supported with the Java meaning, supported as an alias of another name, a kprod
+//! extension, or refused with the reason.
+//!
+//! [`PROPERTIES`] is the one source of that answer. [`crate::ProducerConfig::set_property`]
+//! gives a refused property's reason in its error, the README's property table is generated
+//! from it ([`markdown_table`]), and `tests/tests/property_table.rs` checks it both ways: every
+//! name of the Kafka jars' `ProducerConfig` has an entry, a supported entry is accepted, a
+//! refused one is refused, and the README table is the generated one.
+
+/// What kprod does with a property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Accepted, with the Java client's meaning. `sample` is a value the test sets.
+    Supported {
+        /// A valid value, for the test that checks the name is accepted.
+        sample: &'static str,
+    },
+    /// Accepted as another name for `of` (librdkafka's or kafka-python's spelling).
+    Alias {
+        /// The Java property it stands for.
+        of: &'static str,
+        /// A valid value, for the test.
+        sample: &'static str,
+    },
+    /// A kprod setting with no Java counterpart.
+    Extension {
+        /// A valid value, for the test.
+        sample: &'static str,
+    },
+    /// Refused: setting it is an error that gives this reason.
+    Refused {
+        /// Why, and what to do instead.
+        reason: &'static str,
+    },
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Property {
+    /// The property name.
+    pub name: &'static str,
+    /// What kprod does with it.
+    pub support: Support,
+    /// What differs from the Java client, if anything (empty: nothing).
+    pub note: &'static str,
+}
+
+const fn ok(name: &'static str, sample: &'static str) -> Property {
+    Property { name, support: Support::Supported { sample }, note: "" }
+}
+
+const fn ok_note(name: &'static str, sample: &'static str, note: &'static str) -> Property {
+    Property { name, support: Support::Supported { sample }, note }
+}
+
+const fn ext(name: &'static str, sample: &'static str, note: &'static str) -> Property {
+    Property { name, support: Support::Extension { sample }, note }
+}
+
+const fn no(name: &'static str, reason: &'static str) -> Property {
+    Property { name, support: Support::Refused { reason }, note: "" }
+}
+
+const JAVA_CLASS: &str = "it names a Java class, and kprod cannot load Java code";
+const KERBEROS: &str = "SASL GSSAPI (Kerberos) is not supported";
+const OIDC: &str = "kprod does not fetch OAuth tokens itself; the application supplies OAUTHBEARER tokens";
+const NOT_YET: &str = "not implemented yet";
+const METRICS: &str = "windowed metrics are not implemented yet; Producer::metrics() gives running totals";
+
+/// Every property, sorted by name: the Java client's, then kprod's own and the aliases.
+pub const PROPERTIES: &[Property] = &[
+    ok("acks", "all"),
+    ok("batch.size", "16384"),
+    ok("bootstrap.servers", "localhost:9092"),
+    ok("buffer.memory", "33554432"),
+    ok_note(
+        "client.dns.lookup",
+        "use_all_dns_ips",
+        "only `use_all_dns_ips` (the default): every address of a name is tried in turn",
+    ),
+    ok("client.id", "app-1"),
+    ok("compression.gzip.level", "9"),
+    ok_note("compression.lz4.level", "9", "checked, but the lz4 encoder (lz4_flex) has one level"),
+    ok("compression.type", "lz4"),
+    ok("compression.zstd.level", "3"),
+    no(
+        "config.providers",
+        "config providers are Java classes; resolve `${...}` placeholders before passing the properties",
+    ),
+    ok("connections.max.idle.ms", "540000"),
+    ok("delivery.timeout.ms", "120000"),
+    ok("enable.idempotence", "true"),
+    no("enable.metrics.push", "KIP-714 client metrics push is not implemented; read Producer::metrics()"),
+    no("interceptor.classes", JAVA_CLASS),
+    ok_note(
+        "key.serializer",
+        "org.apache.kafka.common.serialization.StringSerializer",
+        "String, ByteArray, ByteBuffer and Bytes serializers; the Rust API takes serializers by type",
+    ),
+    ok("linger.ms", "5"),
+    ok("max.block.ms", "60000"),
+    ok("max.in.flight.requests.per.connection", "5"),
+    ok("max.request.size", "1048576"),
+    ok("metadata.max.age.ms", "300000"),
+    no("metadata.max.idle.ms", NOT_YET),
+    no("metadata.recovery.rebootstrap.trigger.ms", NOT_YET),
+    no("metadata.recovery.strategy", NOT_YET),
+    no("metric.reporters", JAVA_CLASS),
+    no("metrics.num.samples", METRICS),
+    no("metrics.recording.level", METRICS),
+    no("metrics.sample.window.ms", METRICS),
+    no("partitioner.adaptive.partitioning.enable", NOT_YET),
+    no("partitioner.availability.timeout.ms", NOT_YET),
+    no("partitioner.class", JAVA_CLASS),
+    no("partitioner.ignore.keys", NOT_YET),
+    ok("receive.buffer.bytes", "32768"),
+    ok("reconnect.backoff.max.ms", "1000"),
+    ok("reconnect.backoff.ms", "50"),
+    ok("request.timeout.ms", "30000"),
+    ok("retries", "2147483647"),
+    ok("retry.backoff.max.ms", "1000"),
+    ok("retry.backoff.ms", "100"),
+    no("sasl.client.callback.handler.class", JAVA_CLASS),
+    no("sasl.jaas.config", NOT_YET),
+    no("sasl.kerberos.kinit.cmd", KERBEROS),
+    no("sasl.kerberos.min.time.before.relogin", KERBEROS),
+    no("sasl.kerberos.service.name", KERBEROS),
+    no("sasl.kerberos.ticket.renew.jitter", KERBEROS),
+    no("sasl.kerberos.ticket.renew.window.factor", KERBEROS),
+    no("sasl.login.callback.handler.class", JAVA_CLASS),
+    no("sasl.login.class", JAVA_CLASS),
+    no("sasl.login.connect.timeout.ms", OIDC),
+    no("sasl.login.read.timeout.ms", OIDC),
+    no("sasl.login.refresh.buffer.seconds", OIDC),
+    no("sasl.login.refresh.min.period.seconds", OIDC),
+    no("sasl.login.refresh.window.factor", OIDC),
+    no("sasl.login.refresh.window.jitter", OIDC),
+    no("sasl.login.retry.backoff.max.ms", OIDC),
+    no("sasl.login.retry.backoff.ms", OIDC),
+    no("sasl.mechanism", NOT_YET),
+    no("sasl.oauthbearer.assertion.algorithm", OIDC),
+    no("sasl.oauthbearer.assertion.claim.aud", OIDC),
+    no("sasl.oauthbearer.assertion.claim.exp.seconds", OIDC),
+    no("sasl.oauthbearer.assertion.claim.iss", OIDC),
+    no("sasl.oauthbearer.assertion.claim.jti.include", OIDC),
+    no("sasl.oauthbearer.assertion.claim.nbf.seconds", OIDC),
+    no("sasl.oauthbearer.assertion.claim.sub", OIDC),
+    no("sasl.oauthbearer.assertion.file", OIDC),
+    no("sasl.oauthbearer.assertion.private.key.file", OIDC),
+    no("sasl.oauthbearer.assertion.private.key.passphrase", OIDC),
+    no("sasl.oauthbearer.assertion.template.file", OIDC),
+    no("sasl.oauthbearer.client.credentials.client.id", OIDC),
+    no("sasl.oauthbearer.client.credentials.client.secret", OIDC),
+    no("sasl.oauthbearer.clock.skew.seconds", OIDC),
+    no("sasl.oauthbearer.expected.audience", OIDC),
+    no("sasl.oauthbearer.expected.issuer", OIDC),
+    no("sasl.oauthbearer.header.urlencode", OIDC),
+    no("sasl.oauthbearer.jwks.endpoint.refresh.ms", OIDC),
+    no("sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms", OIDC),
+    no("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", OIDC),
+    no("sasl.oauthbearer.jwks.endpoint.url", OIDC),
+    no("sasl.oauthbearer.jwt.retriever.class", JAVA_CLASS),
+    no("sasl.oauthbearer.jwt.validator.class", JAVA_CLASS),
+    no("sasl.oauthbearer.scope", OIDC),
+    no("sasl.oauthbearer.scope.claim.name", OIDC),
+    no("sasl.oauthbearer.sub.claim.name", OIDC),
+    no("sasl.oauthbearer.token.endpoint.url", OIDC),
+    no("security.protocol", NOT_YET),
+    no("security.providers", JAVA_CLASS),
+    ok("send.buffer.bytes", "131072"),
+    no("socket.connection.setup.timeout.max.ms", NOT_YET),
+    ok("socket.connection.setup.timeout.ms", "10000"),
+    no("ssl.cipher.suites", NOT_YET),
+    no("ssl.enabled.protocols", NOT_YET),
+    no("ssl.endpoint.identification.algorithm", NOT_YET),
+    no("ssl.engine.factory.class", JAVA_CLASS),
+    no("ssl.key.password", NOT_YET),
+    no("ssl.keymanager.algorithm", NOT_YET),
+    no("ssl.keystore.certificate.chain", NOT_YET),
+    no("ssl.keystore.key", NOT_YET),
+    no("ssl.keystore.location", NOT_YET),
+    no("ssl.keystore.password", NOT_YET),
+    no("ssl.keystore.type", NOT_YET),
+    no("ssl.protocol", NOT_YET),
+    no("ssl.provider", NOT_YET),
+    no("ssl.secure.random.implementation", NOT_YET),
+    no("ssl.trustmanager.algorithm", NOT_YET),
+    no("ssl.truststore.certificates", NOT_YET),
+    no("ssl.truststore.location", NOT_YET),
+    no("ssl.truststore.password", NOT_YET),
+    no("ssl.truststore.type", NOT_YET),
+    no("transaction.timeout.ms", NOT_YET),
+    no("transaction.two.phase.commit.enable", "KIP-939 two-phase commit is not supported"),
+    no("transactional.id", NOT_YET),
+    ok_note("value.serializer", "org.apache.kafka.common.serialization.ByteArraySerializer", "as key.serializer"),
+    // kprod's own settings.
+    ext("kprod.seed", "42", "seed of the engine's random choices (backoff jitter, sticky partition), for replay"),
+    ext("kprod.tcp.nodelay", "true", "TCP_NODELAY on broker sockets (default on)"),
+];
+
+/// The entry for `name`, if kprod knows it.
+pub fn lookup(name: &str) -> Option<&'static Property> {
+    PROPERTIES.iter().find(|p| p.name == name)
+}
+
+/// The README's property table, as Markdown.
+pub fn markdown_table() -> String {
+    let mut out = String::from("| property | in kprod | notes |\n|---|---|---|\n");
+    for p in PROPERTIES {
+        let (status, text) = match p.support {
+            Support::Supported { .. } => ("supported", String::from(p.note)),
+            Support::Alias { of, .. } => ("alias", format!("same as `{of}`. {}", p.note)),
+            Support::Extension { .. } => ("kprod only", String::from(p.note)),
+            Support::Refused { reason } => ("refused", String::from(reason)),
+        };
+        out.push_str(&format!("| `{}` | {status} | {} |\n", p.name, text.trim()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ProducerConfig;
+
+    #[test]
+    fn sorted_and_unique_within_each_group() {
+        let java: Vec<&str> = PROPERTIES
+            .iter()
+            .filter(|p| !matches!(p.support, Support::Extension { .. } | Support::Alias { .. }))
+            .map(|p| p.name)
+            .collect();
+        assert!(java.windows(2).all(|w| w[0] < w[1]), "the Java names must stay sorted and unique");
+        let mut all: Vec<&str> = PROPERTIES.iter().map(|p| p.name).collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), PROPERTIES.len(), "a name appears twice");
+    }
+
+    /// The table and the code agree: what the table supports is accepted, what it refuses is
+    /// refused with the table's reason.
+    #[test]
+    fn every_entry_behaves_as_the_table_says() {
+        for p in PROPERTIES {
+            let result = ProducerConfig::default().set(p.name, "");
+            match p.support {
+                Support::Supported { sample } | Support::Alias { sample, .. } | Support::Extension { sample } => {
+                    if let Err(e) = ProducerConfig::default().set(p.name, sample) {
+                        panic!("{}={sample} is supported by the table but refused: {e}", p.name);
+                    }
+                }
+                Support::Refused { reason } => {
+                    let e = result.expect_err(p.name).to_string();
+                    assert!(e.contains(p.name) && e.contains(reason), "{}: {e}", p.name);
+                    let e = ProducerConfig::default().set(p.name, "1").expect_err(p.name).to_string();
+                    assert!(e.contains(reason), "{}: {e}", p.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn table_rows_follow_the_entries() {
+        let t = markdown_table();
+        assert_eq!(t.lines().count(), PROPERTIES.len() + 2);
+        assert!(t.contains("| `acks` | supported |"), "{t}");
+        assert!(t.contains("| `interceptor.classes` | refused | it names a Java class"), "{t}");
+    }
+}
