@@ -86,6 +86,27 @@ impl CompressionLevels {
     }
 }
 
+/// How the built-in partitioner places records without an explicit partition (KIP-794).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionerConfig {
+    /// `partitioner.adaptive.partitioning.enable` (default on): the sticky partitioner prefers
+    /// partitions with fewer batches queued, so brokers that drain faster take more records.
+    pub adaptive: bool,
+    /// `partitioner.availability.timeout.ms` (default 0, off): a partition whose oldest batch
+    /// has waited longer than this past its linger time is skipped by the sticky partitioner
+    /// until it drains. Only with `adaptive`, as in the Java client.
+    pub availability_timeout: Duration,
+    /// `partitioner.ignore.keys` (default off): keyed records are placed like null-key ones
+    /// (sticky) instead of by the hash of their key. A custom partitioner sees keys anyway.
+    pub ignore_keys: bool,
+}
+
+impl Default for PartitionerConfig {
+    fn default() -> Self {
+        Self { adaptive: true, availability_timeout: Duration::ZERO, ignore_keys: false }
+    }
+}
+
 /// The producer configuration. Build it with [`Config::default`] and field updates or
 /// [`Config::set_property`], then call [`Config::validate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +155,9 @@ pub struct Config<'a> {
     pub enable_idempotence: Option<bool>,
     /// `api.version`.
     pub api_version: ApiVersionPolicy,
+    /// `partitioner.adaptive.partitioning.enable`, `partitioner.availability.timeout.ms` and
+    /// `partitioner.ignore.keys` (KIP-794).
+    pub partitioner: PartitionerConfig,
     /// Seed of the core's random generator (backoff jitter, sticky partition choice). The same
     /// seed and inputs replay the same run.
     pub seed: u64,
@@ -163,6 +187,7 @@ impl Default for Config<'_> {
             delivery_timeout: Duration::from_secs(120),
             enable_idempotence: None,
             api_version: ApiVersionPolicy::Auto,
+            partitioner: PartitionerConfig::default(),
             seed: 0x6b70_726f_6400_0001,
         }
     }
@@ -263,6 +288,7 @@ impl<'a> Config<'a> {
             delivery_timeout,
             enable_idempotence,
             api_version,
+            partitioner,
             seed,
         } = self;
         Config {
@@ -287,6 +313,7 @@ impl<'a> Config<'a> {
             delivery_timeout,
             enable_idempotence,
             api_version,
+            partitioner,
             seed,
         }
     }
@@ -409,6 +436,13 @@ impl<'a> Config<'a> {
             }
             "delivery.timeout.ms" => self.delivery_timeout = parse_ms("delivery.timeout.ms", value)?,
             "enable.idempotence" => self.enable_idempotence = Some(parse_bool("enable.idempotence", value)?),
+            "partitioner.adaptive.partitioning.enable" => {
+                self.partitioner.adaptive = parse_bool("partitioner.adaptive.partitioning.enable", value)?;
+            }
+            "partitioner.availability.timeout.ms" => {
+                self.partitioner.availability_timeout = parse_ms("partitioner.availability.timeout.ms", value)?;
+            }
+            "partitioner.ignore.keys" => self.partitioner.ignore_keys = parse_bool("partitioner.ignore.keys", value)?,
             "kprod.seed" => self.seed = parse_num("kprod.seed", value)?,
             _ => return Err(ConfigError::UnknownProperty),
         }

@@ -61,6 +61,13 @@ pub trait Partitioner {
     /// choose. `num_partitions` is at least 1. A result `>= num_partitions` fails that record
     /// with a typed error instead of being clamped.
     fn partition(&mut self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>, num_partitions: u32) -> Option<u32>;
+
+    /// Whether this is the built-in rule, which `partitioner.ignore.keys` turns off (the Java
+    /// client applies that setting only when no `partitioner.class` is set). Custom
+    /// partitioners keep the default, `false`, and see every key.
+    fn is_built_in(&self) -> bool {
+        false
+    }
 }
 
 /// The default rule: murmur2 for keyed records, sticky for null keys.
@@ -71,9 +78,13 @@ impl Partitioner for DefaultPartitioner {
     fn partition(&mut self, _topic: &str, key: Option<&[u8]>, _value: Option<&[u8]>, n: u32) -> Option<u32> {
         key.map(|k| key_partition(k, n))
     }
+
+    fn is_built_in(&self) -> bool {
+        true
+    }
 }
 
-/// Per-topic state of the uniform sticky partitioner (KIP-794).
+/// Per-topic state of the sticky partitioner (KIP-794).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sticky {
     current: Option<u32>,
@@ -81,14 +92,17 @@ pub struct Sticky {
 }
 
 impl Sticky {
-    /// The partition for the next null-key record. `available(p)` says whether partition `p`
-    /// has a known leader; when none does, any partition is chosen (the record then waits for
-    /// metadata like any other).
-    pub fn partition(&mut self, num_partitions: u32, rng: &mut Rng, available: impl Fn(u32) -> bool) -> u32 {
-        if let Some(p) = self.current.filter(|&p| p < num_partitions && available(p)) {
+    /// The partition for the next null-key record. `load(p)` is `None` when partition `p` is
+    /// unavailable (no known leader, or its leader is stuck), else the number of batches queued
+    /// for it. A new partition is drawn with a weight of `max_queue + 1 - queue`, as the Java
+    /// client's adaptive partitioner does (`partitioner.adaptive.partitioning.enable`; a load of
+    /// 0 everywhere is the uniform choice). When no partition is available, any is chosen (the
+    /// record then waits for metadata like any other).
+    pub fn partition(&mut self, num_partitions: u32, rng: &mut Rng, load: impl Fn(u32) -> Option<u32>) -> u32 {
+        if let Some(p) = self.current.filter(|&p| p < num_partitions && load(p).is_some()) {
             return p;
         }
-        let p = pick_available(num_partitions, rng, &available);
+        let p = pick_weighted(num_partitions, rng, &load);
         self.current = Some(p);
         self.appended = 0;
         p
@@ -104,15 +118,25 @@ impl Sticky {
     }
 }
 
-/// Uniform choice among available partitions (all partitions when none is available).
-fn pick_available(n: u32, rng: &mut Rng, available: &impl Fn(u32) -> bool) -> u32 {
-    let count = (0..n).filter(|&p| available(p)).count() as u32;
-    if count == 0 {
+/// A partition drawn among the available ones, each weighted by how much shorter its queue is
+/// than the longest (all partitions, uniformly, when none is available).
+fn pick_weighted(n: u32, rng: &mut Rng, load: &impl Fn(u32) -> Option<u32>) -> u32 {
+    let max = (0..n).filter_map(load).max();
+    let Some(max) = max else {
         return rng.below(n);
+    };
+    let weight = |p: u32| load(p).map_or(0, |q| u64::from(max - q.min(max)) + 1);
+    let total: u64 = (0..n).map(weight).sum();
+    // total >= 1: at least one partition is available, and each available one weighs >= 1.
+    let mut r = rng.between(0, total - 1);
+    for p in 0..n {
+        let w = weight(p);
+        if r < w {
+            return p;
+        }
+        r -= w;
     }
-    let nth = rng.below(count) as usize;
-    // nth < count, so the nth available partition exists; fall back to 0 defensively.
-    (0..n).filter(|&p| available(p)).nth(nth).unwrap_or(0)
+    n - 1
 }
 
 #[cfg(test)]
@@ -130,14 +154,14 @@ mod tests {
     fn sticky_stays_then_moves_and_spreads() {
         let mut rng = Rng::new(7);
         let mut s = Sticky::default();
-        let first = s.partition(6, &mut rng, |_| true);
+        let first = s.partition(6, &mut rng, |_| Some(0));
         for _ in 0..9 {
-            assert_eq!(s.partition(6, &mut rng, |_| true), first);
+            assert_eq!(s.partition(6, &mut rng, |_| Some(0)), first);
             s.on_append(100, 1000);
         }
         let mut counts = [0u32; 6];
         for _ in 0..6000 {
-            let p = s.partition(6, &mut rng, |_| true);
+            let p = s.partition(6, &mut rng, |_| Some(0));
             counts[p as usize] += 1;
             s.on_append(1000, 1000);
         }
@@ -149,13 +173,30 @@ mod tests {
         let mut rng = Rng::new(3);
         let mut s = Sticky::default();
         for _ in 0..200 {
-            let p = s.partition(5, &mut rng, |p| p == 1 || p == 3);
+            let p = s.partition(5, &mut rng, |p| (p == 1 || p == 3).then_some(0));
             assert!(p == 1 || p == 3);
             s.on_append(10, 10);
         }
         // A sticky choice whose leader disappears is abandoned at once.
-        let p = s.partition(5, &mut rng, |p| p == 3);
+        let p = s.partition(5, &mut rng, |p| (p == 3).then_some(0));
         assert_eq!(p, 3);
+    }
+
+    #[test]
+    fn adaptive_choice_favours_short_queues() {
+        let mut rng = Rng::new(11);
+        let mut s = Sticky::default();
+        // Queues of 0, 9 and 4 batches: weights 10, 1 and 6 (of 17).
+        let queues = [0u32, 9, 4];
+        let mut counts = [0u32; 3];
+        for _ in 0..17_000 {
+            counts[s.partition(3, &mut rng, |p| Some(queues[p as usize])) as usize] += 1;
+            s.on_append(10, 10);
+        }
+        let expected = [10_000u32, 1_000, 6_000];
+        for (c, e) in counts.iter().zip(expected) {
+            assert!(c.abs_diff(e) < e / 10 + 100, "{counts:?} vs {expected:?}");
+        }
     }
 
     #[test]

@@ -424,3 +424,53 @@ fn compression_levels_reach_the_wire() {
         assert!(zstd_small < zstd_fast, "zstd level 19 ({zstd_small} B) should beat level -50 ({zstd_fast} B)");
     }
 }
+
+/// KIP-794 on a cluster where broker 1 answers every Produce 100 ms late: the sticky
+/// partitioner sends null-key records to the partitions of the fast broker more often with
+/// `partitioner.adaptive.partitioning.enable` (the default) than without, and skips the slow
+/// broker's partitions almost entirely with a `partitioner.availability.timeout.ms` below that
+/// delay. `partitioner.ignore.keys` places keyed records the same way.
+#[test]
+fn adaptive_partitioning_favours_the_fast_broker() {
+    // The share of records written to broker 1's partitions (1 and 3 of 4).
+    let slow_share = |settings: &[(&str, &'static str)], keyed: bool| {
+        let mut sc = Scenario::simple(21, 4, 0);
+        sc.brokers = 2;
+        sc.bootstrap = vec![0, 1];
+        sc.config.batch_size = 1024;
+        sc.config.request_timeout = ms(5000);
+        sc.config.delivery_timeout = ms(30_000);
+        for (k, v) in settings {
+            sc.config.set_property(k, v).unwrap();
+        }
+        sc.records = (0..3000)
+            .map(|i| Planned {
+                topic: "t0".into(),
+                partition: None,
+                key: keyed.then(|| b"one-key".to_vec()),
+                value: value_for(i, 200),
+                at: at(i as u64),
+            })
+            .collect();
+        let mut sim = sim(sc);
+        sim.response_hook =
+            Some(Box::new(|ctx| (ctx.api == ApiKey::Produce && ctx.node == 1).then_some(Fate::Delay(100_000))));
+        run_clean(&mut sim);
+        assert_eq!(delivered(&sim), 3000);
+        let parts = &sim.cluster.topics[0].partitions;
+        let slow: usize = [1, 3].iter().map(|&p| parts[p].log.len()).sum();
+        slow as f64 / 3000.0
+    };
+    let uniform = slow_share(&[("partitioner.adaptive.partitioning.enable", "false")], false);
+    let adaptive = slow_share(&[], false);
+    let available = slow_share(&[("partitioner.availability.timeout.ms", "50")], false);
+    assert!((0.4..0.6).contains(&uniform), "uniform sticky: {uniform:.2} of records on the slow broker");
+    assert!(adaptive < uniform - 0.1, "adaptive {adaptive:.2} vs uniform {uniform:.2}");
+    assert!(available < adaptive, "availability timeout {available:.2} vs adaptive {adaptive:.2}");
+    // One key for every record: hashed, all go to one partition; with ignore.keys they spread.
+    let hashed = slow_share(&[], true);
+    assert!(hashed == 0.0 || hashed == 1.0, "{hashed}");
+    let ignored = slow_share(&[("partitioner.ignore.keys", "true")], true);
+    eprintln!("slow broker's share: uniform {uniform:.3}, adaptive {adaptive:.3}, availability timeout {available:.3}, ignore.keys {ignored:.3}");
+    assert!(ignored > 0.0 && ignored < 0.5, "ignore.keys: {ignored:.2}");
+}

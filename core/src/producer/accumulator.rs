@@ -407,6 +407,16 @@ impl<'s> Accumulator<'s> {
         self.report_tail = slot;
     }
 
+    /// Batches queued for a partition slot (0 for an unknown slot).
+    pub(crate) fn queue_len(&self, partition: u16) -> u32 {
+        self.queue(partition).map_or(0, |q| u32::from(q.len))
+    }
+
+    /// When the oldest batch of a partition that is not complete was created.
+    pub(crate) fn oldest_pending_created(&self, partition: u16) -> Option<Instant> {
+        self.iter_queue(partition).filter_map(|s| self.slot(s)).find(|b| !b.is_complete()).map(BatchSlot::created)
+    }
+
     /// The queue of a partition slot.
     pub(crate) fn queue(&self, partition: u16) -> Option<&PartitionQueue> {
         self.queues.get(usize::from(partition))

@@ -15,7 +15,7 @@ use super::storage::{NewError, Storage};
 use super::types::RecordId;
 use super::types::{Completion, DeliveryError, Event, FatalError, Outcome, ProducerRecord, SendError};
 use crate::backoff::Backoff;
-use crate::config::ValidConfig;
+use crate::config::{Config, ValidConfig};
 use crate::partitioner::{DefaultPartitioner, Partitioner};
 use crate::protocol::ApiKey;
 use crate::record::{BatchConfig, ProducerState, Record, TimestampType};
@@ -29,7 +29,7 @@ pub(super) const REQUEST_OVERHEAD: usize = 512;
 /// The sans-IO producer. See the module docs for the driver loop and the drain order.
 #[derive(Debug)]
 pub struct Producer<'s, P = DefaultPartitioner> {
-    pub(super) config: crate::config::Config<'s>,
+    pub(super) config: Config<'s>,
     /// The cluster metadata and when to refresh it.
     pub(super) meta: Metadata<'s>,
     /// Batches and their memory.
@@ -215,14 +215,14 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         if count == 0 {
             return Err(SendError::MetadataPending);
         }
-        let partition = self.choose_partition(topic, record, count)?;
+        let (partition, sticky_placed) = self.choose_partition(topic, record, count, now)?;
         let slot = self.meta.partition(topic, partition).ok_or(SendError::MetadataPending)?.0;
         let r = Record { timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers };
         let max_batch = self.config.max_request_size.saturating_sub(REQUEST_OVERHEAD);
         let id = self.acc.append(slot, &r, max_batch, now).inspect_err(|_| self.metrics.record_refused())?;
         self.last_partition = slot;
         let size = r.max_encoded_len().unwrap_or(0);
-        if record.partition.is_none() && record.key.is_none() {
+        if sticky_placed {
             if let Some(sticky) = self.meta.sticky_mut(topic) {
                 sticky.on_append(size, self.config.batch_size);
             }
@@ -231,23 +231,30 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         Ok(id)
     }
 
-    fn choose_partition(&mut self, topic: TopicIdx, record: &ProducerRecord<'_>, count: u32) -> Result<u32, SendError> {
+    fn choose_partition(
+        &mut self,
+        topic: TopicIdx,
+        record: &ProducerRecord<'_>,
+        count: u32,
+        now: Instant,
+    ) -> Result<(u32, bool), SendError> {
         let chosen = match record.partition {
             Some(p) => Some(p),
+            // `partitioner.ignore.keys` turns off only the built-in keyed rule (as in Java).
+            None if self.config.partitioner.ignore_keys && self.partitioner.is_built_in() => None,
             None => self.partitioner.partition(record.topic, record.key, record.value, count),
         };
         match chosen {
-            Some(p) if p < count => Ok(p),
+            Some(p) if p < count => Ok((p, false)),
             Some(p) => Err(SendError::InvalidPartition { partition: p, count }),
             None => {
                 let mut sticky = self.meta.sticky_mut(topic).map(|s| *s).unwrap_or_default();
-                let meta = &self.meta;
-                let available = |p: u32| meta.partition(topic, p).is_some_and(|pi| meta.leader(pi).is_some());
-                let p = sticky.partition(count, &mut self.rng, available);
+                let (meta, acc, config) = (&self.meta, &self.acc, &self.config);
+                let p = sticky.partition(count, &mut self.rng, |p| partition_load(meta, acc, config, (topic, p), now));
                 if let Some(s) = self.meta.sticky_mut(topic) {
                     *s = sticky;
                 }
-                Ok(p)
+                Ok((p, true))
             }
         }
     }
@@ -518,4 +525,30 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     pub(super) fn topic_id(&self, topic: u16) -> Option<[u8; 16]> {
         self.meta.topic_slot(TopicIdx(topic)).map(TopicSlot::topic_id).filter(|id| *id != [0; 16])
     }
+}
+
+/// The sticky partitioner's view of a partition: `None` if it is unavailable (no known
+/// leader, or with `partitioner.availability.timeout.ms` its oldest batch has waited past
+/// linger for longer than that), else its queued batches (0 for all without
+/// `partitioner.adaptive.partitioning.enable`, which makes the choice uniform).
+fn partition_load(
+    meta: &Metadata<'_>,
+    acc: &Accumulator<'_>,
+    config: &Config<'_>,
+    (topic, p): (TopicIdx, u32),
+    now: Instant,
+) -> Option<u32> {
+    let pi = meta.partition(topic, p)?;
+    meta.leader(pi)?;
+    let policy = config.partitioner;
+    if !policy.adaptive {
+        return Some(0);
+    }
+    if !policy.availability_timeout.is_zero() {
+        let waiting = acc.oldest_pending_created(pi.0).map(|t| t + config.linger);
+        if waiting.is_some_and(|t| now.saturating_duration_since(t) > policy.availability_timeout) {
+            return None;
+        }
+    }
+    Some(acc.queue_len(pi.0))
 }

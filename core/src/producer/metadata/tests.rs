@@ -634,9 +634,9 @@ fn old_versions_and_sticky() {
     }
     let mut rng = Rng::new(1);
     let sticky = md.sticky_mut(t).unwrap();
-    let p = sticky.partition(2, &mut rng, |_| true);
+    let p = sticky.partition(2, &mut rng, |_| Some(0));
     assert!(p < 2);
-    assert_eq!(md.sticky_mut(t).unwrap().partition(2, &mut rng, |_| true), p, "state is kept");
+    assert_eq!(md.sticky_mut(t).unwrap().partition(2, &mut rng, |_| Some(0)), p, "state is kept");
 }
 
 #[test]
