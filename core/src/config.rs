@@ -133,6 +133,9 @@ pub struct Config<'a> {
     pub max_request_size: usize,
     /// `metadata.max.age.ms`: metadata is refreshed at least this often.
     pub metadata_max_age: Duration,
+    /// `metadata.max.idle.ms`: a topic not produced to for this long leaves the Metadata
+    /// requests until it is produced to again.
+    pub metadata_max_idle: Duration,
     /// `connections.max.idle.ms`: idle connections are closed after this.
     pub connections_max_idle: Duration,
     /// `retry.backoff.ms`: the first retry delay.
@@ -177,6 +180,7 @@ impl Default for Config<'_> {
             max_block: Duration::from_secs(60),
             max_request_size: 1024 * 1024,
             metadata_max_age: Duration::from_secs(300),
+            metadata_max_idle: Duration::from_secs(300),
             connections_max_idle: Duration::from_secs(540),
             retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_secs(1),
@@ -278,6 +282,7 @@ impl<'a> Config<'a> {
             max_block,
             max_request_size,
             metadata_max_age,
+            metadata_max_idle,
             connections_max_idle,
             retry_backoff,
             retry_backoff_max,
@@ -303,6 +308,7 @@ impl<'a> Config<'a> {
             max_block,
             max_request_size,
             metadata_max_age,
+            metadata_max_idle,
             connections_max_idle,
             retry_backoff,
             retry_backoff_max,
@@ -369,6 +375,9 @@ impl<'a> Config<'a> {
         if !self.compression.can_compress() {
             return invalid("compression.type", "a codec compiled into this build (see the crate features)");
         }
+        if self.metadata_max_idle < Duration::from_secs(5) {
+            return invalid("metadata.max.idle.ms", "at least 5000 (as the Java client)");
+        }
         if self.request_timeout.is_zero() {
             return invalid("request.timeout.ms", "more than 0");
         }
@@ -425,6 +434,7 @@ impl<'a> Config<'a> {
             "max.block.ms" => self.max_block = parse_ms("max.block.ms", value)?,
             "max.request.size" => self.max_request_size = parse_num("max.request.size", value)?,
             "metadata.max.age.ms" => self.metadata_max_age = parse_ms("metadata.max.age.ms", value)?,
+            "metadata.max.idle.ms" => self.metadata_max_idle = parse_ms("metadata.max.idle.ms", value)?,
             "connections.max.idle.ms" => self.connections_max_idle = parse_ms("connections.max.idle.ms", value)?,
             "retry.backoff.ms" => self.retry_backoff = parse_ms("retry.backoff.ms", value)?,
             "retry.backoff.max.ms" => self.retry_backoff_max = parse_ms("retry.backoff.max.ms", value)?,

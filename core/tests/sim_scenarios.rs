@@ -474,3 +474,35 @@ fn adaptive_partitioning_favours_the_fast_broker() {
     eprintln!("slow broker's share: uniform {uniform:.3}, adaptive {adaptive:.3}, availability timeout {available:.3}, ignore.keys {ignored:.3}");
     assert!(ignored > 0.0 && ignored < 0.5, "ignore.keys: {ignored:.2}");
 }
+
+/// `metadata.max.idle.ms`: a topic not produced to for that long leaves the Metadata requests
+/// (the other keeps being refreshed), and a record sent to it later is delivered.
+#[test]
+fn idle_topics_leave_metadata_requests_and_come_back() {
+    let mut sc = Scenario::simple(5, 2, 0);
+    sc.topics = vec![("t0", 2), ("t1", 2)];
+    sc.config.metadata_max_age = ms(1000);
+    sc.config.set_property("metadata.max.idle.ms", "5000").unwrap();
+    let record = |i: usize, topic: &str, at_ms: u64| Planned {
+        topic: topic.into(),
+        partition: None,
+        key: None,
+        value: value_for(i, 10),
+        at: at(at_ms),
+    };
+    // t1 at 0 s and again at 20 s; t0 every 500 ms throughout.
+    let mut records = vec![record(0, "t1", 0)];
+    records.extend((1..=50).map(|i| record(i, "t0", i as u64 * 500)));
+    records.push(record(51, "t1", 20_000));
+    sc.records = records;
+    sc.close_timeout = ms(5000);
+    let mut sim = sim(sc);
+    run_clean(&mut sim);
+    assert_eq!(delivered(&sim), 52);
+    let names = |r: &Vec<String>| r.iter().map(String::as_str).collect::<Vec<_>>().join(",");
+    let requests: Vec<String> = sim.cluster.metadata_requests.iter().map(names).collect();
+    assert!(requests.iter().any(|r| r == "t0"), "t1 never left the requests: {requests:?}");
+    let first_without = requests.iter().position(|r| r == "t0").unwrap();
+    assert!(first_without >= 3, "t1 left before it was idle for 5 s: {requests:?}");
+    assert!(requests[first_without..].iter().any(|r| r.contains("t1")), "t1 came back: {requests:?}");
+}

@@ -103,7 +103,11 @@ pub const PROPERTIES: &[Property] = &[
     ok("max.in.flight.requests.per.connection", "5"),
     ok("max.request.size", "1048576"),
     ok("metadata.max.age.ms", "300000"),
-    no("metadata.max.idle.ms", NOT_YET),
+    ok_note(
+        "metadata.max.idle.ms",
+        "300000",
+        "an idle topic leaves Metadata requests; its table entries stay, so its sequence numbers survive",
+    ),
     no("metadata.recovery.rebootstrap.trigger.ms", NOT_YET),
     no("metadata.recovery.strategy", NOT_YET),
     no("metric.reporters", JAVA_CLASS),

@@ -46,7 +46,8 @@
 //! The caller applies retry backoff; the cache only keeps one refresh outstanding
 //! ([`Metadata::begin_refresh`], then [`Metadata::apply`] or [`Metadata::refresh_failed`]). An
 //! invalidation that arrives while a refresh is in flight asks for another one afterwards.
-//! Requests always name every wanted topic ([`Metadata::request_topics`]), never null (= all).
+//! Requests always name every wanted topic that is not idle ([`Metadata::request_topics`]),
+//! never null (= all).
 //!
 //! # Leader epochs
 //!
@@ -216,6 +217,9 @@ pub(crate) struct TopicSlot {
     first: u16,
     count: u16,
     last_used: Instant,
+    /// Not produced to for `metadata.max.idle.ms`: left out of Metadata requests (its slots,
+    /// and so its partitions' sequence numbers, are kept) until the engine uses it again.
+    idle: bool,
     sticky: Option<Sticky>,
 }
 
@@ -228,6 +232,7 @@ impl TopicSlot {
         first: 0,
         count: 0,
         last_used: Instant::ZERO,
+        idle: false,
         sticky: None,
     };
 
@@ -253,8 +258,7 @@ impl TopicSlot {
     }
 
     /// When the engine last used the topic ([`Metadata::add_topic`], [`Metadata::touch`]).
-    #[cfg(all(test, feature = "alloc"))]
-    const fn last_used(&self) -> Instant {
+    pub(crate) const fn last_used(&self) -> Instant {
         self.last_used
     }
 
@@ -581,11 +585,28 @@ impl<'s> Metadata<'s> {
         Ok(topic_idx(i))
     }
 
-    /// Records that the engine used topic `t` (for its idle-topic expiry).
+    /// Records that the engine used topic `t` (for its idle-topic expiry). An idle topic is
+    /// wanted again, and a refresh is asked for: its cached leaders were not kept up to date.
     pub(crate) fn touch(&mut self, t: TopicIdx, now: Instant) {
         if let Some(s) = self.topics.get_mut(t.index()) {
             s.last_used = now;
+            if core::mem::replace(&mut s.idle, false) {
+                self.requested = true;
+            }
         }
+    }
+
+    /// Marks topic `t` idle (`metadata.max.idle.ms`): Metadata requests leave it out until
+    /// [`Metadata::touch`]. The engine does this only for a topic with nothing queued.
+    pub(crate) fn set_idle(&mut self, t: TopicIdx) {
+        if let Some(s) = self.topics.get_mut(t.index()).filter(|s| s.is_used()) {
+            s.idle = true;
+        }
+    }
+
+    /// The topics Metadata requests name: every wanted topic that is not idle.
+    pub(crate) fn wanted_topics(&self) -> impl Iterator<Item = (TopicIdx, &TopicSlot)> {
+        self.topics().filter(|(_, s)| !s.idle)
     }
 
     /// Stops wanting topic `t` and frees its slots at once. The engine must have dropped its

@@ -118,7 +118,8 @@ impl<P: Partitioner> Producer<'_, P> {
         let Some(version) = self.conns[i].versions.metadata.filter(|_| due) else {
             return Ok(None);
         };
-        if self.meta.topics().next().is_none() {
+        self.retire_idle_topics(now);
+        if self.meta.wanted_topics().next().is_none() {
             return Ok(None);
         }
         let req = WantedTopics { meta: &self.meta };
@@ -129,6 +130,27 @@ impl<P: Partitioner> Producer<'_, P> {
             self.meta.refresh_sent(i as u16, now);
         }
         Ok(sent)
+    }
+
+    /// `metadata.max.idle.ms`: topics not produced to for that long, with nothing queued,
+    /// leave the Metadata requests (their slots stay; see [`super::metadata::Metadata::set_idle`]).
+    fn retire_idle_topics(&mut self, now: Instant) {
+        let max_idle = self.config.metadata_max_idle;
+        let idle: heapless::Vec<_, 8> = self
+            .meta
+            .wanted_topics()
+            .filter(|(_, s)| now.saturating_duration_since(s.last_used()) >= max_idle)
+            .filter(|&(t, _)| self.topic_is_empty(t))
+            .map(|(t, _)| t)
+            .take(8)
+            .collect();
+        idle.into_iter().for_each(|t| self.meta.set_idle(t));
+    }
+
+    /// Whether no batch of topic `t` is queued.
+    fn topic_is_empty(&self, t: TopicIdx) -> bool {
+        let count = self.meta.partition_count(t).unwrap_or(0);
+        (0..count).filter_map(|p| self.meta.partition(t, p)).all(|pi| self.acc.queue_len(pi.0) == 0)
     }
 
     fn send_init_producer_id(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Polled {
@@ -462,7 +484,7 @@ struct WantedTopics<'m, 's> {
 
 impl Encode for WantedTopics<'_, '_> {
     fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
-        out.put_array_len(self.meta.topics().count(), cx.flexible)?;
+        out.put_array_len(self.meta.wanted_topics().count(), cx.flexible)?;
         self.meta.request_topics().try_for_each(|t| t.write(out, cx))?;
         MetadataRequest::new(None).write_after_topics(out, cx)
     }

@@ -161,6 +161,7 @@ impl Cluster {
                 self.topics.iter().map(|t| t.name.clone()).collect()
             }
         };
+        self.metadata_requests.push(names.clone());
         let up = self.up_brokers();
         let all: Vec<i32> = self.brokers.iter().map(|b| b.id).collect();
         // A lagging broker has not noticed failures either: it lists every broker.

@@ -200,6 +200,8 @@ pub struct Cluster {
     pub stats: ClusterStats,
     /// Protocol violations by the producer (bad batches, wrong fields).
     pub violations: Vec<String>,
+    /// The topics each Metadata request named, in order.
+    pub metadata_requests: Vec<Vec<String>>,
     /// Keep a note of every Produce partition handled (for traces).
     pub trace: bool,
     /// Those notes, taken by the driver.
@@ -234,6 +236,7 @@ impl Cluster {
             duplicate_error: false,
             stats: ClusterStats::default(),
             violations: Vec::new(),
+            metadata_requests: Vec::new(),
             trace: false,
             notes: Vec::new(),
             next_producer_id: 1000,

@@ -21,7 +21,7 @@ impl Metadata<'_> {
     /// When a refresh becomes due: a past instant (the last refresh, or [`Instant::ZERO`]) when it
     /// is due already; `None` while one is outstanding or no topic is wanted.
     pub(super) fn next_refresh_at(&self, max_age: Duration) -> Option<Instant> {
-        if self.in_flight || self.topics().next().is_none() {
+        if self.in_flight || self.wanted_topics().next().is_none() {
             return None;
         }
         let last = self.refreshed_at.unwrap_or(Instant::ZERO);
@@ -41,10 +41,10 @@ impl Metadata<'_> {
         self.requested || self.topic_slots().iter().any(topic_urgent)
     }
 
-    /// The topics of the next MetadataRequest: every wanted topic, by name. Topic ids are left
+    /// The topics of the next MetadataRequest: every wanted topic that is not idle, by name. Topic ids are left
     /// zero: brokers reject ids below v12 and switch to lookup by id from v12.
     pub(crate) fn request_topics(&self) -> impl Iterator<Item = MetadataRequestTopic<'_>> {
-        self.topics().map(|(_, s)| MetadataRequestTopic::named(s.name()))
+        self.wanted_topics().map(|(_, s)| MetadataRequestTopic::named(s.name()))
     }
 
     /// Records that a MetadataRequest was sent. The reasons for it are kept until
