@@ -506,3 +506,32 @@ fn idle_topics_leave_metadata_requests_and_come_back() {
     assert!(first_without >= 3, "t1 left before it was idle for 5 s: {requests:?}");
     assert!(requests[first_without..].iter().any(|r| r.contains("t1")), "t1 came back: {requests:?}");
 }
+
+/// KIP-219: a broker that answers every Produce with `throttle_time_ms` = 200 gets no Produce
+/// request in the 200 ms after each answer, and everything is still delivered.
+#[test]
+fn broker_throttling_is_honoured() {
+    let produce_requests = |throttle_ms: i32| {
+        let mut sc = Scenario::simple(3, 1, 0);
+        sc.records = (0..400)
+            .map(|i| Planned {
+                topic: "t0".into(),
+                partition: Some(0),
+                key: None,
+                value: value_for(i, 50),
+                at: at(i as u64 * 5),
+            })
+            .collect();
+        let mut sim = sim(sc);
+        sim.cluster.throttle_ms = throttle_ms;
+        run_clean(&mut sim);
+        assert_eq!(delivered(&sim), 400);
+        (sim.answered.get(&ApiKey::Produce.code()).copied().unwrap_or(0), sim.now)
+    };
+    let (free, _) = produce_requests(0);
+    let (throttled, end) = produce_requests(200);
+    // 2 s of records: at most one request per 200 ms throttle window (plus the first).
+    let windows = end.as_millis() / 200 + 1;
+    assert!(throttled as u64 <= windows, "{throttled} Produce requests in {} ms", end.as_millis());
+    assert!(free > 2 * throttled, "unthrottled: {free}, throttled: {throttled}");
+}

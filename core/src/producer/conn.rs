@@ -174,6 +174,9 @@ pub(crate) struct Connection {
     pub(crate) want_close: bool,
     /// Why the engine gave up on it, to report before the close.
     pub(crate) error: Option<ConnError>,
+    /// KIP-219: the broker asked (`throttle_time_ms` of a Produce v6+ response) not to be sent
+    /// more Produce requests before this.
+    pub(crate) throttled_until: Instant,
     next_correlation: i32,
 }
 
@@ -191,6 +194,7 @@ impl Connection {
         want_connect: false,
         want_close: false,
         error: None,
+        throttled_until: Instant::ZERO,
         next_correlation: 1,
     };
 

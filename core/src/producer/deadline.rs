@@ -4,7 +4,7 @@
 //! The contract: a deadline returned here is one the engine acts on at that instant. Either
 //! `handle_timeout` acts (a request or delivery timeout, an idle connection, the close
 //! deadline), or `poll_transmit` does (a batch's linger or retry backoff ends on a connection
-//! that can take a request, a metadata refresh or an InitProducerId falls due with a
+//! that can take a request and is not throttled, a metadata refresh or an InitProducerId falls due with a
 //! connection to carry it or a broker to open one to, a reconnect backoff ends for a broker
 //! the engine needs). Anything else waits for an input (a response, a connect), which wakes
 //! the driver anyway. So drivers sleep exactly until the deadline and never back off; the
@@ -107,11 +107,15 @@ impl<P: Partitioner> Producer<'_, P> {
                 continue;
             };
             let carrier =
-                self.conns.iter().any(|c| c.node == node && self.can_request(c) && c.versions.produce.is_some());
-            if !carrier {
+                self.conns.iter().find(|c| c.node == node && self.can_request(c) && c.versions.produce.is_some());
+            let Some(carrier) = carrier else {
                 continue;
-            }
-            let ready = self.next_batch_candidate(pi, settling).and_then(|slot| self.batch_ready_at(slot));
+            };
+            // A throttled broker (KIP-219) takes the batch once its throttle time is over.
+            let ready = self
+                .next_batch_candidate(pi, settling)
+                .and_then(|slot| self.batch_ready_at(slot))
+                .map(|t| t.max(carrier.throttled_until));
             if let Some(t) = ready.filter(|&t| t > self.now) {
                 at.offer(t);
             }

@@ -195,6 +195,11 @@ impl<P: Partitioner> Producer<'_, P> {
         let Ok(resp) = ProduceResponse::decode(version, body) else {
             return false;
         };
+        // KIP-219: from v6 the broker answers at once and leaves the throttling to the client.
+        if version >= 6 && resp.throttle_time_ms > 0 {
+            let until = now + core::time::Duration::from_millis(resp.throttle_time_ms as u64);
+            self.conns[i].throttled_until = until;
+        }
         for topic in resp.responses.iter() {
             let t = if version >= 13 {
                 self.meta.topics().find(|(_, s)| s.topic_id() == topic.topic_id).map(|(t, _)| t)

@@ -257,6 +257,9 @@ impl<P: Partitioner> Producer<'_, P> {
     }
 
     fn send_produce(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Polled {
+        if self.conns[i].throttled_until > now {
+            return Ok(None);
+        }
         let Some(mut version) = self.produce_version(i) else {
             return Ok(None);
         };

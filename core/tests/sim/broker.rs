@@ -285,7 +285,11 @@ impl Cluster {
             .map(|(&node_id, h)| Node { node_id, host: h, port: i32::from(PORT), rack: None })
             .collect();
         let node_endpoints: &[Node<'_>] = if v >= 10 { &nodes } else { &[] };
-        respond(v, corr, &ProduceResponseData { responses: &responses, throttle_time_ms: 0, node_endpoints })
+        respond(
+            v,
+            corr,
+            &ProduceResponseData { responses: &responses, throttle_time_ms: self.throttle_ms, node_endpoints },
+        )
     }
 
     /// One partition of a Produce request: the answer and, for a leader hint, the node it names.

@@ -200,6 +200,8 @@ pub struct Cluster {
     pub stats: ClusterStats,
     /// Protocol violations by the producer (bad batches, wrong fields).
     pub violations: Vec<String>,
+    /// `throttle_time_ms` of every Produce response (KIP-219).
+    pub throttle_ms: i32,
     /// The topics each Metadata request named, in order.
     pub metadata_requests: Vec<Vec<String>>,
     /// Keep a note of every Produce partition handled (for traces).
@@ -237,6 +239,7 @@ impl Cluster {
             stats: ClusterStats::default(),
             violations: Vec::new(),
             metadata_requests: Vec::new(),
+            throttle_ms: 0,
             trace: false,
             notes: Vec::new(),
             next_producer_id: 1000,
