@@ -532,6 +532,6 @@ fn broker_throttling_is_honoured() {
     let (throttled, end) = produce_requests(200);
     // 2 s of records: at most one request per 200 ms throttle window (plus the first).
     let windows = end.as_millis() / 200 + 1;
-    assert!(throttled as u64 <= windows, "{throttled} Produce requests in {} ms", end.as_millis());
+    assert!(throttled <= windows, "{throttled} Produce requests in {} ms", end.as_millis());
     assert!(free > 2 * throttled, "unthrottled: {free}, throttled: {throttled}");
 }
