@@ -9,6 +9,7 @@ use core::fmt;
 use core::time::Duration;
 
 use crate::compression::Compression;
+use crate::producer::metrics::window::{Sampling, MAX_SAMPLES};
 
 /// How many acknowledgements the producer waits for (`acks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +159,8 @@ pub struct Config<'a> {
     pub enable_idempotence: Option<bool>,
     /// `api.version`.
     pub api_version: ApiVersionPolicy,
+    /// `metrics.sample.window.ms` and `metrics.num.samples`: how the windowed metrics sample.
+    pub metrics_sampling: Sampling,
     /// `partitioner.adaptive.partitioning.enable`, `partitioner.availability.timeout.ms` and
     /// `partitioner.ignore.keys` (KIP-794).
     pub partitioner: PartitionerConfig,
@@ -191,6 +194,7 @@ impl Default for Config<'_> {
             delivery_timeout: Duration::from_secs(120),
             enable_idempotence: None,
             api_version: ApiVersionPolicy::Auto,
+            metrics_sampling: Sampling::default(),
             partitioner: PartitionerConfig::default(),
             seed: 0x6b70_726f_6400_0001,
         }
@@ -293,6 +297,7 @@ impl<'a> Config<'a> {
             delivery_timeout,
             enable_idempotence,
             api_version,
+            metrics_sampling,
             partitioner,
             seed,
         } = self;
@@ -319,6 +324,7 @@ impl<'a> Config<'a> {
             delivery_timeout,
             enable_idempotence,
             api_version,
+            metrics_sampling,
             partitioner,
             seed,
         }
@@ -374,6 +380,12 @@ impl<'a> Config<'a> {
         }
         if !self.compression.can_compress() {
             return invalid("compression.type", "a codec compiled into this build (see the crate features)");
+        }
+        if !(1..=MAX_SAMPLES).contains(&self.metrics_sampling.samples) {
+            return invalid("metrics.num.samples", "1 to 8");
+        }
+        if self.metrics_sampling.window.is_zero() {
+            return invalid("metrics.sample.window.ms", "more than 0");
         }
         if self.metadata_max_idle < Duration::from_secs(5) {
             return invalid("metadata.max.idle.ms", "at least 5000 (as the Java client)");
@@ -453,6 +465,16 @@ impl<'a> Config<'a> {
                 self.partitioner.availability_timeout = parse_ms("partitioner.availability.timeout.ms", value)?;
             }
             "partitioner.ignore.keys" => self.partitioner.ignore_keys = parse_bool("partitioner.ignore.keys", value)?,
+            "metrics.sample.window.ms" => self.metrics_sampling.window = parse_ms("metrics.sample.window.ms", value)?,
+            "metrics.num.samples" => self.metrics_sampling.samples = parse_num("metrics.num.samples", value)?,
+            "metrics.recording.level" => {
+                if !matches!(value, "INFO" | "DEBUG" | "TRACE") {
+                    return Err(ConfigError::InvalidValue {
+                        setting: "metrics.recording.level",
+                        expected: "INFO, DEBUG or TRACE",
+                    });
+                }
+            }
             "kprod.seed" => self.seed = parse_num("kprod.seed", value)?,
             _ => return Err(ConfigError::UnknownProperty),
         }

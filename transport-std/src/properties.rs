@@ -66,7 +66,6 @@ const JAVA_CLASS: &str = "it names a Java class, and kprod cannot load Java code
 const KERBEROS: &str = "SASL GSSAPI (Kerberos) is not supported";
 const OIDC: &str = "kprod does not fetch OAuth tokens itself; the application supplies OAUTHBEARER tokens";
 const NOT_YET: &str = "not implemented yet";
-const METRICS: &str = "windowed metrics are not implemented yet; Producer::metrics() gives running totals";
 
 /// Every property, sorted by name: the Java client's, then kprod's own and the aliases.
 pub const PROPERTIES: &[Property] = &[
@@ -91,7 +90,7 @@ pub const PROPERTIES: &[Property] = &[
     ok("connections.max.idle.ms", "540000"),
     ok("delivery.timeout.ms", "120000"),
     ok("enable.idempotence", "true"),
-    no("enable.metrics.push", "KIP-714 client metrics push is not implemented; read Producer::metrics()"),
+    no("enable.metrics.push", "KIP-714 client metrics push is not implemented; read Producer::metrics_by_name()"),
     no("interceptor.classes", JAVA_CLASS),
     ok_note(
         "key.serializer",
@@ -111,9 +110,9 @@ pub const PROPERTIES: &[Property] = &[
     no("metadata.recovery.rebootstrap.trigger.ms", NOT_YET),
     no("metadata.recovery.strategy", NOT_YET),
     no("metric.reporters", JAVA_CLASS),
-    no("metrics.num.samples", METRICS),
-    no("metrics.recording.level", METRICS),
-    no("metrics.sample.window.ms", METRICS),
+    ok_note("metrics.num.samples", "2", "1 to 8 samples"),
+    ok_note("metrics.recording.level", "INFO", "accepted; every metric is recorded at every level"),
+    ok("metrics.sample.window.ms", "30000"),
     ok("partitioner.adaptive.partitioning.enable", "true"),
     ok_note(
         "partitioner.availability.timeout.ms",

@@ -108,7 +108,13 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         conns.iter_mut().for_each(|c| *c = Connection::EMPTY);
         Ok(Self {
             rng: Rng::new(config.seed),
-            metrics: Metrics::new(now, acc.free_bytes()),
+            metrics: {
+                #[allow(unused_mut)] // only alloc builds set the sampling
+                let mut m = Metrics::new(now, acc.free_bytes());
+                #[cfg(feature = "alloc")]
+                m.set_sampling(config.metrics_sampling);
+                m
+            },
             retry_backoff: Backoff { initial: config.retry_backoff, max: config.retry_backoff_max },
             reconnect_backoff: Backoff { initial: config.reconnect_backoff, max: config.reconnect_backoff_max },
             ledger: Ledger::new(in_flight, idempotent, config.max_in_flight),
@@ -128,6 +134,15 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     }
 
     // ---- getters ----
+
+    /// The Java producer's metrics by name (`record-send-rate`, `request-latency-avg`, ...),
+    /// windowed as `metrics.sample.window.ms` and `metrics.num.samples` say; see
+    /// [`Metrics::java`].
+    #[cfg(feature = "alloc")]
+    pub fn java_metrics(&self) -> alloc::vec::Vec<(&'static str, f64)> {
+        let open = self.conns.iter().filter(|c| c.state == ConnState::Ready).count();
+        self.metrics.java(self.now, (open, self.acc.free_bytes()))
+    }
 
     /// The metrics.
     pub const fn metrics(&self) -> &Metrics {
@@ -227,7 +242,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
                 sticky.on_append(size, self.config.batch_size);
             }
         }
-        self.metrics.record_accepted(size, self.acc.free_bytes());
+        self.metrics.record_accepted(size, self.acc.free_bytes(), now);
         Ok(id)
     }
 
@@ -413,7 +428,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         }
         match outcome {
             Outcome::Delivered { .. } => self.metrics.batch_delivered(records),
-            Outcome::Failed(_) => self.metrics.batch_failed(records),
+            Outcome::Failed(_) => self.metrics.batch_failed(records, self.now),
             Outcome::Pending => {}
         }
     }
@@ -421,7 +436,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     /// Puts a batch back for another attempt after the retry backoff, or fails it with `error`
     /// when `retries` are used up. `None` (the connection was lost) does not count as a retry.
     pub(super) fn retry_batch(&mut self, slot: u16, now: Instant, error: Option<crate::protocol::ErrorCode>) {
-        let Some(attempts) = self.acc.slot(slot).map(|b| b.send().attempts) else {
+        let Some((attempts, records)) = self.acc.slot(slot).map(|b| (b.send().attempts, b.records())) else {
             return;
         };
         self.ledger.returned(&mut self.acc, slot);
@@ -431,7 +446,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         }
         let delay = self.retry_backoff.delay(u32::from(attempts.saturating_sub(1)), &mut self.rng);
         self.acc.schedule_retry(slot, now + delay);
-        self.metrics.batch_retried();
+        self.metrics.batch_retried(records, now);
     }
 
     /// Puts every in-flight batch of the requests `lost` matches back for a retry, marking it

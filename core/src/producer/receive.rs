@@ -73,7 +73,7 @@ impl<P: Partitioner> Producer<'_, P> {
             return Err(ConnError::CorrelationMismatch { expected: f.correlation_id, got: header.correlation_id });
         }
         self.conns[i].pop(now);
-        self.metrics.response(now - f.sent, now);
+        self.metrics.response(now - f.sent, f.kind == RequestKind::Produce, now);
         let decoded = match f.kind {
             RequestKind::ApiVersions => return self.on_api_versions(i, f.version, body),
             RequestKind::Metadata => self.on_metadata(f.version, body, now),
@@ -196,6 +196,9 @@ impl<P: Partitioner> Producer<'_, P> {
             return false;
         };
         // KIP-219: from v6 the broker answers at once and leaves the throttling to the client.
+        if resp.throttle_time_ms > 0 {
+            self.metrics.throttled(resp.throttle_time_ms, now);
+        }
         if version >= 6 && resp.throttle_time_ms > 0 {
             let until = now + core::time::Duration::from_millis(resp.throttle_time_ms as u64);
             self.conns[i].throttled_until = until;

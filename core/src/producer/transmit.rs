@@ -10,6 +10,7 @@ use super::conn::{ConnId, ConnState, Connection, InFlight, RequestKind};
 use super::engine::{Producer, REQUEST_OVERHEAD};
 use super::idempotence::DEDUP_WINDOW;
 use super::metadata::{PartitionIdx, TopicIdx};
+use super::metrics::SentRequest;
 use super::types::{FatalError, Outcome};
 use crate::config::{Acks, ApiVersionPolicy};
 use crate::partitioner::Partitioner;
@@ -340,7 +341,9 @@ impl<P: Partitioner> Producer<'_, P> {
         if sent.is_none() {
             return Ok(None);
         }
-        self.metrics.request_sent(now);
+        let records = picked.iter().filter_map(|&(_, slot)| self.acc.slot(slot)).map(BatchSlot::records).sum();
+        let bytes = sent.map_or(0, |t| t.len);
+        self.metrics.request_sent(SentRequest { bytes, records }, now);
         for &(pi, slot) in &picked {
             let len = self.acc.sealed_bytes(slot).map_or(0, <[u8]>::len);
             self.metrics.batch_sent(len);
@@ -358,10 +361,15 @@ impl<P: Partitioner> Producer<'_, P> {
         if matches!(self.acc.slot(slot).map(|b| b.stage()), Some(Stage::Sealed { .. })) {
             return;
         }
-        let records = self.acc.slot(slot).map_or(0, |b| b.records());
+        let Some((records, plain, created)) = self.acc.slot(slot).map(|b| (b.records(), b.len(), b.created())) else {
+            return;
+        };
         let (state, seal_no) = self.idem.stamp(pi, producer, records);
         let scratch: &mut [u8] = &mut self.scratch;
-        self.acc.seal(slot, state, seal_no, scratch);
+        if let Some(sealed) = self.acc.seal(slot, state, seal_no, scratch) {
+            let now = self.now;
+            self.metrics.batch_sealed(records, (plain, sealed), now.saturating_duration_since(created), now);
+        }
     }
 
     /// Decides which connections should exist and asks the driver to open them.

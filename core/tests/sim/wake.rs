@@ -16,7 +16,7 @@ use super::driver::{Accepted, Phase, Sim};
 
 /// What the getters show of the engine: if none of it changes and nothing comes out, a
 /// wake-up did nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Observed {
     pending: usize,
     free: usize,

@@ -280,6 +280,14 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
         self.blocking(topic, |st, now| partition_count(&mut st.engine, topic, now)).map(|count| (0..count).collect())
     }
 
+    /// The Java producer's metrics by name (`record-send-rate`, `record-error-total`,
+    /// `request-latency-avg`, `batch-size-avg`, `buffer-available-bytes`, ...), windowed over
+    /// `metrics.num.samples` samples of `metrics.sample.window.ms`; NaN where nothing was
+    /// recorded in that time, as in Java.
+    pub fn metrics_by_name(&self) -> Vec<(&'static str, f64)> {
+        self.shared.lock().engine.java_metrics()
+    }
+
     /// A snapshot of the engine's metrics.
     pub fn metrics(&self) -> Metrics {
         *self.shared.lock().engine.metrics()
