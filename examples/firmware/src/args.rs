@@ -4,7 +4,8 @@
 //!
 //! - `bootstrap.servers=HOST:PORT`: one broker, an IP literal (10.0.2.2:9092; QEMU's
 //!   user-mode network reaches the host's 127.0.0.1 at 10.0.2.2);
-//! - `topic=NAME` (`firmware`), `records=N` (10000);
+//! - `topic=NAME` (`firmware`), `records=N` (10000), `rate=N`: at most N records a second
+//!   (0, the default: as fast as the producer takes them);
 //! - `ip=ADDR/PREFIX` (10.0.2.15/24) and `gateway=ADDR` (10.0.2.2): QEMU's user-mode network.
 
 use core::fmt;
@@ -17,6 +18,7 @@ pub struct Args {
     pub broker: (&'static str, u16),
     pub topic: &'static str,
     pub records: u32,
+    pub rate: u32,
     pub ip: IpCidr,
     pub gateway: Ipv4Address,
 }
@@ -34,7 +36,7 @@ impl fmt::Display for ArgError {
         match self {
             Self::Bad(word) => write!(
                 f,
-                "bad argument {word:?}: expected key=value with bootstrap.servers=IP:PORT, topic=NAME, records=N, \
+                "bad argument {word:?}: expected key=value with bootstrap.servers=IP:PORT, topic=NAME, records=N, rate=N, \
                  ip=ADDR/PREFIX, gateway=ADDR, or a producer property"
             ),
             Self::Property(word, e) => write!(f, "bad producer property {word:?}: {e}"),
@@ -49,6 +51,7 @@ impl Args {
             broker: ("10.0.2.2", 9092),
             topic: "firmware",
             records: 10_000,
+            rate: 0,
             ip: IpCidr::new(Ipv4Address::new(10, 0, 2, 15).into(), 24),
             gateway: Ipv4Address::new(10, 0, 2, 2),
         };
@@ -69,6 +72,7 @@ impl Args {
                 }
                 "topic" => args.topic = value,
                 "records" => args.records = value.parse().map_err(|_| bad())?,
+                "rate" => args.rate = value.parse().map_err(|_| bad())?,
                 "ip" => args.ip = value.parse().map_err(|_| bad())?,
                 "gateway" => args.gateway = value.parse().map_err(|_| bad())?,
                 _ => config

@@ -44,7 +44,7 @@ use static_cell::{ConstStaticCell, StaticCell};
 
 use crate::args::Args;
 use crate::lan9118::{Lan9118, FRAME, RX_BUFFER};
-use crate::run::{Net, Tally};
+use crate::run::{Net, Run, Tally};
 use crate::uart::Uart;
 
 /// `buffer.memory` and `batch.size`: a 16 KiB batch buffer in 4 KiB batches.
@@ -129,15 +129,7 @@ fn main() -> ! {
 fn run() -> ! {
     let mut out = Uart::init();
     let (driver, net, args) = setup(&mut out);
-    let result = run::produce(
-        driver,
-        net,
-        &mut out,
-        args.topic,
-        args.records,
-        args.epoch_ms,
-        args.max_block_ms,
-    );
+    let result = run::produce(driver, net, &mut out, &args);
     let status = match result {
         Ok(tally) => summary(&mut out, &tally, args.records),
         Err(e) => {
@@ -150,13 +142,6 @@ fn run() -> ! {
     board::exit(status)
 }
 
-/// What the loop needs besides the driver and the network.
-struct Run {
-    topic: &'static str,
-    records: u32,
-    epoch_ms: i64,
-    max_block_ms: i64,
-}
 
 /// Brings up the clock, the network and the producer, all in statics.
 #[inline(never)]
@@ -245,6 +230,7 @@ fn setup(out: &mut Uart) -> (&'static mut Driver<'static>, Net<'static>, Run) {
         Run {
             topic: args.topic,
             records: args.records,
+            rate: args.rate,
             epoch_ms,
             max_block_ms,
         },

@@ -15,7 +15,7 @@ use crate::uart::Uart;
 /// At most this many `send` calls per loop iteration, so the network is polled in between.
 const SENDS_PER_POLL: u32 = 64;
 /// A progress line every this many completed records.
-const PROGRESS_EVERY: u32 = 1000;
+const PROGRESS_EVERY: u32 = 250;
 
 /// What happened to the records.
 #[derive(Debug, Default, Clone, Copy)]
@@ -95,6 +95,19 @@ impl<const N: usize> Write for Text<N> {
     }
 }
 
+/// What to produce.
+pub struct Run {
+    pub topic: &'static str,
+    /// How many records.
+    pub records: u32,
+    /// At most this many a second (0: no limit).
+    pub rate: u32,
+    /// The wall clock at boot (the records' create time is `epoch_ms + now`).
+    pub epoch_ms: i64,
+    /// `max.block.ms`: how long `send` may keep refusing a record.
+    pub max_block_ms: i64,
+}
+
 /// The network side: interface, device and sockets.
 pub struct Net<'n> {
     pub iface: &'n mut Interface,
@@ -102,18 +115,11 @@ pub struct Net<'n> {
     pub sockets: &'n mut SocketSet<'static>,
 }
 
-/// Produces `records` records to `topic`: record `i` has key `fw-<i>`, value
+/// Produces `run.records` records to `run.topic`: record `i` has key `fw-<i>`, value
 /// `seq=<i> ts=<timestamp>`, headers `seq: <i>` and `board: mps2-an386`, and the create time
 /// `epoch_ms + now`. Returns when every accepted record has completed.
-pub fn produce(
-    driver: &mut Driver<'static>,
-    net: Net<'_>,
-    out: &mut Uart,
-    topic: &str,
-    records: u32,
-    epoch_ms: i64,
-    max_block_ms: i64,
-) -> Result<Tally, Abort> {
+pub fn produce(driver: &mut Driver<'static>, net: Net<'_>, out: &mut Uart, run: &Run) -> Result<Tally, Abort> {
+    let Run { topic, records, rate, epoch_ms, max_block_ms } = *run;
     let mut tally = Tally::default();
     let started = now().total_millis();
     let mut blocked_since: Option<i64> = None;
@@ -121,8 +127,12 @@ pub fn produce(
     let mut next_progress = PROGRESS_EVERY;
     while tally.completed() < records {
         let t = now();
+        let allowed = match rate {
+            0 => records,
+            _ => u32::try_from(i64::from(rate) * (t.total_millis() - started) / 1000).unwrap_or(records).min(records),
+        };
         for _ in 0..SENDS_PER_POLL {
-            if tally.accepted == records {
+            if tally.accepted >= allowed {
                 break;
             }
             match send(
@@ -202,7 +212,7 @@ pub fn produce(
             .into_iter()
             .flatten()
             .min();
-        let more_to_send = tally.accepted < records && blocked_since.is_none();
+        let more_to_send = tally.accepted < allowed && blocked_since.is_none();
         if !more_to_send && wake.is_none_or(|w| w > now()) {
             cortex_m::asm::wfi();
         }
