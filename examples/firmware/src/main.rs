@@ -142,7 +142,6 @@ fn run() -> ! {
     board::exit(status)
 }
 
-
 /// Brings up the clock, the network and the producer, all in statics.
 #[inline(never)]
 fn setup(out: &mut Uart) -> (&'static mut Driver<'static>, Net<'static>, Run) {

@@ -27,7 +27,7 @@ impl Regs {
     /// The address of the register at `offset`, checked to lie in the block and be aligned.
     fn addr(self, offset: usize) -> *mut u32 {
         assert!(
-            offset < self.len && offset % 4 == 0,
+            offset < self.len && offset.is_multiple_of(4),
             "register offset {offset:#x} outside its block"
         );
         (self.base + offset) as *mut u32

@@ -118,8 +118,19 @@ pub struct Net<'n> {
 /// Produces `run.records` records to `run.topic`: record `i` has key `fw-<i>`, value
 /// `seq=<i> ts=<timestamp>`, headers `seq: <i>` and `board: mps2-an386`, and the create time
 /// `epoch_ms + now`. Returns when every accepted record has completed.
-pub fn produce(driver: &mut Driver<'static>, net: Net<'_>, out: &mut Uart, run: &Run) -> Result<Tally, Abort> {
-    let Run { topic, records, rate, epoch_ms, max_block_ms } = *run;
+pub fn produce(
+    driver: &mut Driver<'static>,
+    net: Net<'_>,
+    out: &mut Uart,
+    run: &Run,
+) -> Result<Tally, Abort> {
+    let Run {
+        topic,
+        records,
+        rate,
+        epoch_ms,
+        max_block_ms,
+    } = *run;
     let mut tally = Tally::default();
     let started = now().total_millis();
     let mut blocked_since: Option<i64> = None;
@@ -129,7 +140,9 @@ pub fn produce(driver: &mut Driver<'static>, net: Net<'_>, out: &mut Uart, run: 
         let t = now();
         let allowed = match rate {
             0 => records,
-            _ => u32::try_from(i64::from(rate) * (t.total_millis() - started) / 1000).unwrap_or(records).min(records),
+            _ => u32::try_from(i64::from(rate) * (t.total_millis() - started) / 1000)
+                .unwrap_or(records)
+                .min(records),
         };
         for _ in 0..SENDS_PER_POLL {
             if tally.accepted >= allowed {
