@@ -36,10 +36,10 @@ impl fmt::Display for ArgError {
         match self {
             Self::Bad(word) => write!(
                 f,
-                "bad argument {word:?}: expected key=value with bootstrap.servers=IP:PORT, topic=NAME, records=N, rate=N, \
+                "bad argument `{word}`: expected key=value with bootstrap.servers=IP:PORT, topic=NAME, records=N, rate=N, \
                  ip=ADDR/PREFIX, gateway=ADDR, or a producer property"
             ),
-            Self::Property(word, e) => write!(f, "bad producer property {word:?}: {e}"),
+            Self::Property(word, e) => write!(f, "bad producer property `{word}`: {e}"),
         }
     }
 }
