@@ -93,9 +93,12 @@ type EngineStorage = StaticStorage<
     { chunk_map_words(MEMORY, BATCH) },
     0,
 >;
-/// Filled at start (not a `const` initialiser): its empty slots are not all zero bytes, and a
-/// static with any non-zero byte would be stored whole in flash (.data), arena included.
-static STORAGE: StaticCell<EngineStorage> = StaticCell::new();
+/// A `const` initialiser: its empty slots are not all zero bytes, so the whole value, 16 KiB
+/// arena included, is stored in flash (`.data`, 18 KiB) and copied to RAM at reset. The
+/// alternative, `StaticCell::init_with(EngineStorage::new)`, keeps it in `.bss` but builds the
+/// value on the stack first (a 20 KiB frame at boot, which the stack would have to hold): on a
+/// microcontroller RAM is the scarcer of the two (BENCHMARKS.md, issue 13).
+static STORAGE: ConstStaticCell<EngineStorage> = ConstStaticCell::new(EngineStorage::new());
 static TX_FRAME: ConstStaticCell<[u8; TX]> = ConstStaticCell::new([0; TX]);
 static RX0: ConstStaticCell<[u8; RX]> = ConstStaticCell::new([0; RX]);
 static RX1: ConstStaticCell<[u8; RX]> = ConstStaticCell::new([0; RX]);
@@ -186,7 +189,7 @@ fn setup(out: &mut Uart) -> (&'static mut Driver<'static>, Net<'static>, Run) {
     let h1 = sockets.add(socket(&mut SOCK1_RX.take()[..], &mut SOCK1_TX.take()[..]));
 
     // The engine on static arrays, with as many connection slots as sockets.
-    let storage = STORAGE.init_with(EngineStorage::new).storage();
+    let storage = STORAGE.take().storage();
     let config = config
         .validate()
         .unwrap_or_else(|e| fail(out, EXIT_SETUP, format_args!("config: {e}")));
