@@ -10,11 +10,12 @@
 //! | 3 | every record completed, and each one not delivered failed with `delivery.timeout.ms` (the broker is gone) |
 //! | 1 | a record failed for another reason, or the producer stopped (fatal error, blocked send) |
 //! | 2 | bad command line or no network controller |
-//! | 101 | a panic (a broken invariant of ours) |
+//! | 101 | a panic (a broken invariant of ours) or a hard fault |
 //!
 //! `scripts/qemu-test.sh` boots it against a real broker and reads the records back;
 //! `scripts/firmware-size.sh` reports its flash and RAM. Every buffer is a `static`, so
-//! `.bss` is the RAM the producer, its batch buffer, its two connections and the network take;
+//! `.data` + `.bss` is the RAM the producer, its batch buffer, its two connections and the
+//! network take;
 //! the stack is painted at boot and its high-water mark reported at exit (`memory.x` gives the
 //! firmware exactly its 64 KiB budget: statics plus stack).
 #![no_std]
