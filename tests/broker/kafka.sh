@@ -466,7 +466,7 @@ cmd_status() {
   while read -r d; do
     [[ -n "$d" && -f "$d/server.properties" ]] || continue
     any=1
-    listener="$(sed -n 's/^advertised.listeners=PLAINTEXT:\/\///p' "$d/server.properties")"
+    listener="$(sed -n 's/^advertised.listeners=PLAINTEXT:\/\/\([^,]*\).*/\1/p' "$d/server.properties")"
     if pid="$(live_pid "$d")"; then
       if probe "$listener" 1; then state="up, answers Metadata"; else state="running, not answering"; fi
       echo "  ${d#"$WORK"/}: pid $pid, $listener: $state"
