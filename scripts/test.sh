@@ -92,4 +92,6 @@ phase "firmware size" bash scripts/firmware-size.sh
 phase "stop brokers" stop_brokers
 # Its own broker, bound to 10.200.0.1 inside a private network namespace.
 phase "smoltcp TAP test" bash scripts/tap-test.sh
+# The example firmware on QEMU's mps2-an386 against its own broker (ports 39096-39097, 39196).
+phase "firmware on QEMU" bash scripts/qemu-test.sh
 phase "fuzz" run_fuzz

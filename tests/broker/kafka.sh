@@ -5,6 +5,11 @@
 #   kafka.sh venv                   create the Python venv for verify.py (reused when complete)
 #   kafka.sh up [--host H] [--port P] [--controller-port C]
 #                                   one broker, KRaft combined mode; idempotent
+#            [--extra-listener NAME://BIND:PORT --advertise HOST:PORT]
+#                                   plus a PLAINTEXT listener advertised under another address
+#                                   (an emulator's guest reaches the host at 10.0.2.2)
+#   kafka.sh restart [--host H] [--port P]
+#                                   stop that broker and start it again, keeping its data
 #   kafka.sh down [--host H] [--port P] | down --all
 #   kafka.sh cluster-up [N]         N (default 3) combined broker+controller nodes
 #   kafka.sh cluster-down
@@ -176,19 +181,24 @@ while True:
 # write_config DIR NODE_ID HOST PORT CONTROLLER_PORT VOTERS MODE(single|cluster)
 write_config() {
   local dir="$1" id="$2" host="$3" port="$4" cport="$5" voters="$6" mode="$7"
-  local rf=1 isr=1
+  local rf=1 isr=1 listeners="PLAINTEXT://$host:$port,CONTROLLER://$host:$cport"
+  local advertised="PLAINTEXT://$host:$port" protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
   [[ "$mode" == cluster ]] && rf=3 isr=2
+  if [[ -n "$EXTRA_LISTENER" ]]; then
+    local name="${EXTRA_LISTENER%%://*}"
+    listeners+=",$EXTRA_LISTENER" advertised+=",$name://$EXTRA_ADVERTISE" protocols+=",$name:PLAINTEXT"
+  fi
   mkdir -p "$dir/data" "$dir/logs"
   cat >"$dir/server.properties" <<EOF
 # Written by tests/broker/kafka.sh; rewritten on every start.
 process.roles=broker,controller
 node.id=$id
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://$host:$port,CONTROLLER://$host:$cport
-advertised.listeners=PLAINTEXT://$host:$port
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$dir/data
 num.partitions=1
 group.initial.rebalance.delay.ms=0
@@ -311,6 +321,8 @@ HOST="${KPROD_KAFKA_HOST:-127.0.0.1}"
 PORT="${KPROD_KAFKA_PORT:-9092}"
 CPORT="${KPROD_KAFKA_CONTROLLER_PORT:-9093}"
 ALL=0
+EXTRA_LISTENER=""
+EXTRA_ADVERTISE=""
 
 parse_single_opts() {
   while [[ $# -gt 0 ]]; do
@@ -319,6 +331,8 @@ parse_single_opts() {
       --port) PORT="$2"; shift 2 ;;
       --controller-port) CPORT="$2"; shift 2 ;;
       --all) ALL=1; shift ;;
+      --extra-listener) EXTRA_LISTENER="$2"; shift 2 ;;
+      --advertise) EXTRA_ADVERTISE="$2"; shift 2 ;;
       *) die "unknown option $1" ;;
     esac
   done
@@ -328,6 +342,8 @@ single_dir() { echo "$WORK/broker-$HOST-$PORT"; }
 
 cmd_up() {
   parse_single_opts "$@"
+  [[ -z "$EXTRA_LISTENER" || "$EXTRA_LISTENER" == *://*:* && -n "$EXTRA_ADVERTISE" ]] \
+    || die "--extra-listener takes NAME://BIND:PORT and needs --advertise HOST:PORT"
   local dir bootstrap="$HOST:$PORT"
   dir="$(single_dir)"
   mkdir -p "$dir"
@@ -353,6 +369,18 @@ cmd_up() {
   say "started pid $(cat "$dir/pid"), log $dir/server.log; waiting for Metadata from $bootstrap"
   wait_ready "$dir" "$bootstrap" 1
   say "up at $bootstrap after $((SECONDS - t0))s (Kafka $KAFKA_VERSION, KRaft combined, controller $HOST:$CPORT)"
+}
+
+cmd_restart() {
+  parse_single_opts "$@"
+  local dir bootstrap="$HOST:$PORT"
+  dir="$(single_dir)"
+  [[ -f "$dir/server.properties" ]] || die "no broker in $dir to restart"
+  stop_dirs 0 "$dir"
+  local t0=$SECONDS
+  start_jvm "$dir"
+  wait_ready "$dir" "$bootstrap" 1
+  say "restarted at $bootstrap after $((SECONDS - t0))s, data kept"
 }
 
 cmd_down() {
@@ -438,7 +466,7 @@ cmd_status() {
   while read -r d; do
     [[ -n "$d" && -f "$d/server.properties" ]] || continue
     any=1
-    listener="$(sed -n 's/^advertised.listeners=PLAINTEXT:\/\///p' "$d/server.properties")"
+    listener="$(sed -n 's/^advertised.listeners=PLAINTEXT:\/\/\([^,]*\).*/\1/p' "$d/server.properties")"
     if pid="$(live_pid "$d")"; then
       if probe "$listener" 1; then state="up, answers Metadata"; else state="running, not answering"; fi
       echo "  ${d#"$WORK"/}: pid $pid, $listener: $state"
@@ -461,6 +489,7 @@ main() {
     venv) cmd_venv ;;
     up) cmd_up "$@" ;;
     down) cmd_down "$@" ;;
+    restart) cmd_restart "$@" ;;
     cluster-up) cmd_cluster_up "$@" ;;
     cluster-down) cmd_cluster_down ;;
     status) cmd_status ;;

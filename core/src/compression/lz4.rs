@@ -54,6 +54,10 @@ pub(super) const fn max_compressed_len(n: usize) -> usize {
     HEADER_LEN + n / BLOCK * (4 + get_maximum_output_size(BLOCK)) + last + END_MARK_LEN
 }
 
+// Not inlined: lz4_flex keeps its 16 KiB match table on the stack, and inlined into the
+// engine's batch path that frame would be reserved on every poll even with compression off
+// (the example firmware's stack dropped by that much: BENCHMARKS.md, issue 13).
+#[inline(never)]
 pub(super) fn compress(input: &[u8], out: &mut [u8]) -> Result<usize, CompressError> {
     let too_small = CompressError::OutputTooSmall { needed: max_compressed_len(input.len()) };
     if out.len() < HEADER_LEN + END_MARK_LEN {
