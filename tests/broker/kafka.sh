@@ -8,6 +8,8 @@
 #   kafka.sh down [--host H] [--port P] | down --all
 #   kafka.sh cluster-up [N]         N (default 3) combined broker+controller nodes
 #   kafka.sh cluster-down
+#   kafka.sh secure-up              the secured broker: SSL, mTLS, SASL listeners (see secure.sh)
+#   kafka.sh secure-down
 #   kafka.sh status                 every instance under the work dir, and whether it answers
 #   kafka.sh verify ARGS...         run tests/broker/verify.py ARGS in the venv
 #   kafka.sh tool CLASS ARGS...     run a Java main class from the Kafka jars
@@ -15,6 +17,8 @@
 # Environment (defaults in brackets):
 #   KPROD_KAFKA_HOST [127.0.0.1]   KPROD_KAFKA_PORT [9092]   KPROD_KAFKA_CONTROLLER_PORT [9093]
 #   KPROD_CLUSTER_HOST [127.0.0.1] KPROD_CLUSTER_PORT [19092] KPROD_CLUSTER_CONTROLLER_PORT [19192]
+#   KPROD_SECURE_HOST [127.0.0.1]  KPROD_SECURE_PORT [29092, listeners up to +7]
+#   KPROD_SECURE_CONTROLLER_PORT [29190]  KPROD_SECURE_REAUTH_MS [10000]
 #     (node i of the cluster listens on PORT+i-1 and CONTROLLER_PORT+i-1)
 #   KPROD_KAFKA_HEAP [512m]        heap of each broker JVM
 #   KPROD_KAFKA_START_TIMEOUT [180] seconds to wait for a broker to answer Metadata
@@ -449,6 +453,11 @@ cmd_status() {
   ((any)) || echo "  no instances under $WORK"
 }
 
+# ---------------------------------------------------------------- secured broker
+
+# shellcheck source=tests/broker/secure.sh
+source "$BROKER_DIR/secure.sh"
+
 # ---------------------------------------------------------------- main
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
@@ -463,6 +472,8 @@ main() {
     down) cmd_down "$@" ;;
     cluster-up) cmd_cluster_up "$@" ;;
     cluster-down) cmd_cluster_down ;;
+    secure-up) cmd_secure_up ;;
+    secure-down) cmd_secure_down ;;
     status) cmd_status ;;
     verify) cmd_verify "$@" ;;
     tool) cmd_tool "$@" ;;

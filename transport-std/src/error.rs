@@ -10,6 +10,8 @@ pub use kprod_core::config::ConfigError;
 pub use kprod_core::producer::{ConnError, DeliveryError, FatalError, SendError};
 use kprod_core::protocol::ErrorCode;
 
+use crate::tls::TlsError;
+
 /// What a `max.block.ms` wait was waiting for when it ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -80,8 +82,16 @@ impl Error {
     }
 
     /// Buffered records did not complete within `after` (`flush`, `close`).
-    pub(crate) const fn completion_timeout(after: Duration, cause: Option<Arc<ConnectionError>>) -> Self {
-        Self::Timeout { topic: None, blocked_on: BlockedOn::Completion, after, cause }
+    pub(crate) const fn completion_timeout(
+        after: Duration,
+        cause: Option<Arc<ConnectionError>>,
+    ) -> Self {
+        Self::Timeout {
+            topic: None,
+            blocked_on: BlockedOn::Completion,
+            after,
+            cause,
+        }
     }
 
     pub(crate) fn from_send(e: SendError) -> Self {
@@ -105,7 +115,12 @@ impl fmt::Display for Error {
         match self {
             Self::UnknownProperty(name) => write!(f, "unrecognized producer config: {name:?}"),
             Self::Config(msg) => write!(f, "invalid producer config: {msg}"),
-            Self::Timeout { topic, blocked_on, after, cause } => {
+            Self::Timeout {
+                topic,
+                blocked_on,
+                after,
+                cause,
+            } => {
                 let ms = after.as_millis();
                 match (blocked_on, topic) {
                     (BlockedOn::Metadata(code), Some(t)) => {
@@ -114,11 +129,18 @@ impl fmt::Display for Error {
                             write!(f, " (the cluster answered {code})")?;
                         }
                     }
-                    (BlockedOn::Metadata(_), None) => write!(f, "metadata not available after {ms} ms")?,
-                    (BlockedOn::Buffer, _) => {
-                        write!(f, "buffer full: no buffer.memory freed within max.block.ms ({ms} ms)")?;
+                    (BlockedOn::Metadata(_), None) => {
+                        write!(f, "metadata not available after {ms} ms")?
                     }
-                    (BlockedOn::Completion, _) => write!(f, "buffered records not complete after {ms} ms")?,
+                    (BlockedOn::Buffer, _) => {
+                        write!(
+                            f,
+                            "buffer full: no buffer.memory freed within max.block.ms ({ms} ms)"
+                        )?;
+                    }
+                    (BlockedOn::Completion, _) => {
+                        write!(f, "buffered records not complete after {ms} ms")?
+                    }
                 }
                 match cause {
                     Some(cause) => write!(f, "; last error: {cause}"),
@@ -138,7 +160,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Timeout { cause: Some(cause), .. } => Some(&**cause),
+            Self::Timeout {
+                cause: Some(cause), ..
+            } => Some(&**cause),
             _ => None,
         }
     }
@@ -176,6 +200,16 @@ pub enum ConnectionError {
         /// Why (`closed by the broker`, the system's message).
         reason: String,
     },
+    /// TLS failed: the broker's certificate was refused (untrusted, wrong host, expired), the
+    /// broker refused ours, or the port does not speak TLS.
+    Tls {
+        /// `host:port`.
+        broker: String,
+        /// What went wrong, and what setting to change.
+        error: TlsError,
+        /// Connects to that broker that failed in a row.
+        attempts: u32,
+    },
     /// The producer dropped a connection because of what the broker sent or failed to send (a
     /// malformed response, no answer within `request.timeout.ms`, a refused handshake).
     Broker {
@@ -193,6 +227,7 @@ impl ConnectionError {
             Self::Dns { host: broker, .. }
             | Self::Connect { broker, .. }
             | Self::Lost { broker, .. }
+            | Self::Tls { broker, .. }
             | Self::Broker { broker, .. } => broker,
         }
     }
@@ -200,8 +235,26 @@ impl ConnectionError {
     /// Whether `other` is the same failure, but for the count of attempts.
     pub(crate) fn same_as(&self, other: &Self) -> bool {
         match (self, other) {
-            (Self::Dns { host, reason, .. }, Self::Dns { host: h, reason: r, .. }) => host == h && reason == r,
-            (Self::Connect { broker, kind, .. }, Self::Connect { broker: b, kind: k, .. }) => broker == b && kind == k,
+            (
+                Self::Dns { host, reason, .. },
+                Self::Dns {
+                    host: h, reason: r, ..
+                },
+            ) => host == h && reason == r,
+            (
+                Self::Connect { broker, kind, .. },
+                Self::Connect {
+                    broker: b, kind: k, ..
+                },
+            ) => broker == b && kind == k,
+            (
+                Self::Tls { broker, error, .. },
+                Self::Tls {
+                    broker: b,
+                    error: e,
+                    ..
+                },
+            ) => broker == b && error == e,
             _ => self == other,
         }
     }
@@ -210,11 +263,20 @@ impl ConnectionError {
 impl fmt::Display for ConnectionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let attempts = match self {
-            Self::Dns { host, reason, attempts } => {
+            Self::Dns {
+                host,
+                reason,
+                attempts,
+            } => {
                 write!(f, "DNS lookup of {host} failed: {reason}")?;
                 *attempts
             }
-            Self::Connect { broker, kind, reason, attempts } => {
+            Self::Connect {
+                broker,
+                kind,
+                reason,
+                attempts,
+            } => {
                 match kind {
                     ErrorKind::ConnectionRefused => write!(f, "connection refused by {broker}")?,
                     ErrorKind::TimedOut => write!(f, "connect to {broker} timed out")?,
@@ -222,7 +284,17 @@ impl fmt::Display for ConnectionError {
                 }
                 *attempts
             }
-            Self::Lost { broker, reason } => return write!(f, "connection to {broker} lost: {reason}"),
+            Self::Tls {
+                broker,
+                error,
+                attempts,
+            } => {
+                write!(f, "{broker}: {error}")?;
+                *attempts
+            }
+            Self::Lost { broker, reason } => {
+                return write!(f, "connection to {broker} lost: {reason}")
+            }
             Self::Broker { broker, error } => return write!(f, "{broker} {error}"),
         };
         if attempts > 1 {
@@ -257,7 +329,10 @@ mod tests {
             after: Duration::from_millis(60_000),
             cause: None,
         };
-        assert_eq!(e.to_string(), "topic orders not present in metadata after 60000 ms");
+        assert_eq!(
+            e.to_string(),
+            "topic orders not present in metadata after 60000 ms"
+        );
         let refused = ConnectionError::Connect {
             broker: "127.0.0.1:1".into(),
             kind: ErrorKind::ConnectionRefused,
@@ -280,7 +355,10 @@ mod tests {
             cause: None,
         };
         assert!(e.to_string().starts_with("buffer full"), "{e}");
-        assert_eq!(Error::UnknownProperty("lingr.ms".into()).to_string(), "unrecognized producer config: \"lingr.ms\"");
+        assert_eq!(
+            Error::UnknownProperty("lingr.ms".into()).to_string(),
+            "unrecognized producer config: \"lingr.ms\""
+        );
         assert!(e.is_retriable());
         assert!(!Error::Closed.is_retriable());
     }
@@ -292,10 +370,16 @@ mod tests {
             reason: "Name or service not known".into(),
             attempts: 1,
         };
-        assert_eq!(dns.to_string(), "DNS lookup of nosuchhost.invalid failed: Name or service not known");
+        assert_eq!(
+            dns.to_string(),
+            "DNS lookup of nosuchhost.invalid failed: Name or service not known"
+        );
         let garbage = ConnectionError::Broker {
             broker: "127.0.0.1:9092".into(),
-            error: ConnError::FrameLength { announced: 2_147_483_647, limit: 67_108_864 },
+            error: ConnError::FrameLength {
+                announced: 2_147_483_647,
+                limit: 67_108_864,
+            },
         };
         assert_eq!(
             garbage.to_string(),
@@ -307,9 +391,18 @@ mod tests {
             reason: String::new(),
             attempts: 2,
         };
-        assert_eq!(timed_out.to_string(), "connect to h:1 timed out (2 attempts)");
-        let lost = ConnectionError::Lost { broker: "h:1".into(), reason: "closed by the broker".into() };
-        assert_eq!(lost.to_string(), "connection to h:1 lost: closed by the broker");
+        assert_eq!(
+            timed_out.to_string(),
+            "connect to h:1 timed out (2 attempts)"
+        );
+        let lost = ConnectionError::Lost {
+            broker: "h:1".into(),
+            reason: "closed by the broker".into(),
+        };
+        assert_eq!(
+            lost.to_string(),
+            "connection to h:1 lost: closed by the broker"
+        );
         assert_eq!(lost.broker(), "h:1");
     }
 }

@@ -61,7 +61,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 // A std-only driver: std paths read more plainly here; the core keeps the no_std discipline.
-#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc, clippy::alloc_instead_of_core)]
+#![allow(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    clippy::alloc_instead_of_core
+)]
 
 #[cfg(feature = "tokio")]
 mod async_producer;
@@ -72,16 +76,20 @@ mod error;
 mod events;
 mod pump;
 mod record;
+mod security;
 mod send;
 mod serializer;
 mod state;
+mod tls;
 
 #[cfg(feature = "tokio")]
 pub use async_producer::{AsyncProducer, DeliveryFuture};
 pub use blocking::Producer;
 pub use config::{parse_bootstrap, parse_properties, ProducerConfig, SocketOptions, DEFAULT_PORT};
 pub use delivery::{Callback, DeliveryHandle};
-pub use error::{BlockedOn, ConfigError, ConnError, ConnectionError, DeliveryError, Error, FatalError, SendError};
+pub use error::{
+    BlockedOn, ConfigError, ConnError, ConnectionError, DeliveryError, Error, FatalError, SendError,
+};
 pub use kprod_core as core;
 pub use kprod_core::compression::Compression;
 pub use kprod_core::config::Acks;
@@ -89,6 +97,11 @@ pub use kprod_core::producer::metrics::Metrics;
 pub use kprod_core::producer::Capacities;
 pub use kprod_core::protocol::ErrorCode;
 pub use record::{Header, Record, RecordMetadata};
+pub use security::{
+    is_secret_property, SaslSettings, Secret, SecurityProtocol, SecuritySettings, SslSettings,
+    Store, StoreType, TlsVersions,
+};
 #[cfg(feature = "serde")]
 pub use serializer::JsonSerializer;
 pub use serializer::{BytesSerializer, Serializer, StringSerializer};
+pub use tls::TlsError;

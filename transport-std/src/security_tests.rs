@@ -1,0 +1,7 @@
+use super::*;
+use crate::ProducerConfig;
+
+#[test]
+fn placeholder() {
+    let _ = ProducerConfig::default();
+}
