@@ -30,6 +30,9 @@ pub mod wire_client;
 /// the engine against the real broker (the product drivers live in `kprod-std`).
 pub mod engine_driver;
 
+/// The secured broker (`kafka.sh secure-up`): its listeners and certificates.
+pub mod secure;
+
 use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 use std::path::PathBuf;
@@ -95,6 +98,8 @@ pub struct TopicDescription {
 #[derive(Debug)]
 pub struct Broker {
     bootstrap: String,
+    /// Extra arguments of every verifier run (the security settings of a secured listener).
+    verifier_args: Vec<String>,
 }
 
 /// The 3-node test cluster. Dereferences to [`Broker`] for topic
@@ -146,6 +151,7 @@ impl Broker {
         );
         Self {
             bootstrap: bootstrap.to_owned(),
+            verifier_args: Vec::new(),
         }
     }
 
@@ -263,7 +269,8 @@ impl Broker {
         let mut cmd = Command::new("bash");
         cmd.arg(script())
             .args(["verify", sub, "--bootstrap", &self.bootstrap])
-            .args(rest);
+            .args(rest)
+            .args(&self.verifier_args);
         cmd.output()
             .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
     }

@@ -295,7 +295,18 @@ impl fmt::Display for ConnectionError {
             Self::Lost { broker, reason } => {
                 return write!(f, "connection to {broker} lost: {reason}")
             }
-            Self::Broker { broker, error } => return write!(f, "{broker} {error}"),
+            Self::Broker { broker, error } => {
+                write!(f, "{broker} {error}")?;
+                if let ConnError::FrameLength { announced, .. } = error {
+                    if looks_like_tls(*announced) {
+                        f.write_str(
+                            " (these are the bytes of a TLS record: the port is a TLS listener; set \
+                             security.protocol=SSL)",
+                        )?;
+                    }
+                }
+                return Ok(());
+            }
         };
         if attempts > 1 {
             write!(f, " ({attempts} attempts)")?;
@@ -305,6 +316,13 @@ impl fmt::Display for ConnectionError {
 }
 
 impl std::error::Error for ConnectionError {}
+
+/// Whether a frame length a plaintext client read is the start of a TLS record (content type
+/// 20-23, version 3.x): what a TLS listener answers a plaintext request with (an alert).
+fn looks_like_tls(announced: i64) -> bool {
+    let b = announced.to_be_bytes();
+    b[..4] == [0; 4] && (0x14..=0x17).contains(&b[4]) && b[5] == 0x03
+}
 
 impl From<Error> for std::io::Error {
     fn from(e: Error) -> Self {

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use p12_keystore::{KeyStore, KeyStoreEntry, Pkcs12ImportPolicy};
+use p12_keystore::{KeyStore, Pkcs12Archive, Pkcs12ImportPolicy};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
@@ -155,21 +155,15 @@ fn pem_certs(setting: &str, data: &[u8]) -> Result<Vec<CertificateDer<'static>>,
     Ok(certs)
 }
 
-fn pkcs12(
-    setting: &str,
-    which: &str,
-    data: &[u8],
-    password: Option<&Secret>,
-) -> Result<KeyStore, Error> {
-    let password = password.map_or("", Secret::expose);
-    KeyStore::from_pkcs12(data, password, Pkcs12ImportPolicy::Relaxed).map_err(|e| match e {
+fn p12_error(setting: &str, which: &str, e: p12_keystore::error::Error) -> Error {
+    match e {
         p12_keystore::error::Error::MacError(_) => config_error(format!(
             "{setting}: wrong password (check ssl.{which}.password)"
         )),
         other => config_error(format!(
             "{setting}: not a PKCS12 store kprod can read: {other}"
         )),
-    })
+    }
 }
 
 /// The roots to trust.
@@ -198,13 +192,16 @@ fn roots(ssl: &SslSettings) -> Result<RootCertStore, Error> {
             StoreType::Jks => return Err(jks("truststore", path)),
             StoreType::Pem => pem_certs(&setting, &data)?,
             StoreType::Pkcs12 => {
-                let store = pkcs12(
-                    &setting,
-                    "truststore",
-                    &data,
-                    ssl.truststore.password.as_ref(),
-                )?;
-                let certs = store_certs(&store);
+                // Every certificate in the store is trusted: keytool marks trusted entries with a
+                // Java attribute that openssl-made stores lack.
+                let password = ssl.truststore.password.as_ref().map_or("", Secret::expose);
+                let store = Pkcs12Archive::from_pkcs12(&data, password)
+                    .map_err(|e| p12_error(&setting, "truststore", e))?;
+                let certs: Vec<_> = store
+                    .certs
+                    .iter()
+                    .map(|bag| CertificateDer::from(bag.cert.as_der().to_vec()))
+                    .collect();
                 if certs.is_empty() {
                     return Err(config_error(format!(
                         "{setting}: the store holds no certificate"
@@ -232,26 +229,6 @@ fn roots(ssl: &SslSettings) -> Result<RootCertStore, Error> {
     Ok(roots)
 }
 
-/// Every certificate in a PKCS12 store: trusted entries and the chains of key entries.
-fn store_certs(store: &KeyStore) -> Vec<CertificateDer<'static>> {
-    let mut certs = Vec::new();
-    for (_, entry) in store.entries() {
-        match entry {
-            KeyStoreEntry::Certificate(c) => certs.push(CertificateDer::from(c.as_der().to_vec())),
-            KeyStoreEntry::PrivateKeyChain(chain) => {
-                certs.extend(
-                    chain
-                        .certs()
-                        .iter()
-                        .map(|c| CertificateDer::from(c.as_der().to_vec())),
-                );
-            }
-            KeyStoreEntry::Secret(_) => {}
-        }
-    }
-    certs
-}
-
 type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
 /// The client certificate chain and key, if any is set.
@@ -268,7 +245,9 @@ fn client_identity(ssl: &SslSettings) -> Result<Option<Identity>, Error> {
                 Ok(Some((chain, key)))
             }
             StoreType::Pkcs12 => {
-                let store = pkcs12(&setting, "keystore", &data, ssl.keystore.password.as_ref())?;
+                let password = ssl.keystore.password.as_ref().map_or("", Secret::expose);
+                let store = KeyStore::from_pkcs12(&data, password, Pkcs12ImportPolicy::Relaxed)
+                    .map_err(|e| p12_error(&setting, "keystore", e))?;
                 let (_, chain) = store.private_key_chain().ok_or_else(|| {
                     config_error(format!("{setting}: the store holds no private key"))
                 })?;
