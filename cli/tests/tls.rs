@@ -4,11 +4,9 @@
 
 mod util;
 
-use std::path::PathBuf;
-
 use kprod_tests::secure::{Listener, SecureBroker};
 use kprod_tests::unique_topic;
-use util::{describe, kprod, read_all};
+use util::{describe, kprod, read_all, TempFile};
 
 fn secure() -> Option<&'static SecureBroker> {
     let broker = SecureBroker::shared();
@@ -16,28 +14,6 @@ fn secure() -> Option<&'static SecureBroker> {
         eprintln!("skipped: KPROD_SECURE=skip");
     }
     broker
-}
-
-/// A scratch file, removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(name: &str, content: &str) -> Self {
-        let path =
-            std::env::temp_dir().join(format!("kprod-cli-tls-{}-{name}", std::process::id()));
-        std::fs::write(&path, content).expect("write temp file");
-        Self(path)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().expect("UTF-8 temp path")
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 /// Everything a run printed.
@@ -62,12 +38,13 @@ fn produce_over_mtls_with_a_java_client_properties_file() {
     // PKCS12 stores, as a Java application's client.properties names them.
     let props = TempFile::new(
         "client.properties",
-        &format!(
+        format!(
             "security.protocol=SSL\nssl.truststore.type=PKCS12\nssl.truststore.location={}\nssl.truststore.password={password}\n\
              ssl.keystore.type=PKCS12\nssl.keystore.location={}\nssl.keystore.password={password}\nssl.key.password={password}\n",
             b.cert("truststore.p12"),
             b.cert("client.p12")
-        ),
+        )
+        .as_bytes(),
     );
     let lines: String = (0..50).map(|i| format!("k{}:value-{i}\n", i % 7)).collect();
     let mtls = b.bootstrap(Listener::Mtls);
@@ -166,112 +143,56 @@ fn failures_name_the_setting_and_never_print_a_secret() {
     let key_password = format!("ssl.key.password={wrong}");
     let jaas_setting = format!("sasl.jaas.config={jaas}");
     // A wrong key password: refused at start, naming the setting.
-    let out = kprod(
-        &[
-            "produce",
-            "-b",
-            &ssl,
-            "-t",
-            &topic,
-            "-X",
-            "security.protocol=SSL",
-            "-X",
-            &cert,
-            "-X",
-            &key,
-            "-X",
-            &key_password,
-            "-vv",
-        ],
-        b"x\n",
+    let text = produce_fails(
+        &ssl,
+        &topic,
+        &["security.protocol=SSL", &cert, &key, &key_password, "-vv"],
     );
-    assert!(!out.status.success(), "{}", describe(&out));
-    let text = output(&out);
-    assert!(
-        text.contains("ssl.key.password is wrong"),
-        "{}",
-        describe(&out)
-    );
+    assert!(text.contains("ssl.key.password is wrong"), "{text}");
     assert!(!text.contains(wrong), "the password was printed: {text}");
     // SASL (not wired yet) with a JAAS line, and a refused secret: nothing secret shows.
     let sasl = b.bootstrap(Listener::SaslPlaintext);
-    let out = kprod(
-        &[
-            "produce",
-            "-b",
-            &sasl,
-            "-t",
-            &topic,
-            "-X",
-            "security.protocol=SASL_PLAINTEXT",
-            "-X",
-            "sasl.mechanism=PLAIN",
-            "-X",
-            &jaas_setting,
-            "-vv",
-        ],
-        b"x\n",
-    );
-    assert!(!out.status.success(), "{}", describe(&out));
-    let text = output(&out);
-    assert!(
-        text.contains("security.protocol=SASL_PLAINTEXT"),
-        "{}",
-        describe(&out)
-    );
+    let settings = [
+        "security.protocol=SASL_PLAINTEXT",
+        "sasl.mechanism=PLAIN",
+        &jaas_setting,
+        "-vv",
+    ];
+    let text = produce_fails(&sasl, &topic, &settings);
+    assert!(text.contains("security.protocol=SASL_PLAINTEXT"), "{text}");
     assert!(
         !text.contains("jaas-secret-Xy7") && !text.contains("PlainLoginModule"),
         "the JAAS line was printed: {text}"
     );
-    let out = kprod(
-        &[
-            "produce",
-            "-b",
-            &ssl,
-            "-t",
-            &topic,
-            "-X",
-            &key_password,
-            "-X",
-            "ssl.provider=Custom",
-        ],
-        b"x\n",
-    );
-    let text = output(&out);
+    let text = produce_fails(&ssl, &topic, &[&key_password, "ssl.provider=Custom"]);
     assert!(
-        !out.status.success() && text.contains("ssl.provider"),
-        "{}",
-        describe(&out)
+        text.contains("ssl.provider") && !text.contains(wrong),
+        "{text}"
     );
-    assert!(!text.contains(wrong), "the password was printed: {text}");
     // A TLS failure at run time (untrusted CA) ends within max.block.ms, naming the setting.
     let other = format!("ssl.ca.location={}", b.cert("other-ca.pem"));
-    let out = kprod(
-        &[
-            "produce",
-            "-b",
-            &ssl,
-            "-t",
-            &topic,
-            "-X",
-            "security.protocol=SSL",
-            "-X",
-            &other,
-            "-X",
-            "max.block.ms=4000",
-            "-X",
-            "delivery.timeout.ms=5000",
-            "-X",
-            "request.timeout.ms=3000",
-            "-X",
-            "linger.ms=0",
-        ],
-        b"x\n",
-    );
+    let settings = [
+        "security.protocol=SSL",
+        &other,
+        "max.block.ms=4000",
+        "delivery.timeout.ms=5000",
+        "request.timeout.ms=3000",
+    ];
+    let text = produce_fails(&ssl, &topic, &settings);
+    assert!(text.contains("ssl.truststore.location"), "{text}");
+}
+
+/// Runs `kprod produce -b BOOTSTRAP -t TOPIC -X SETTING...` (`-v`/`-vv` are passed as they are) on
+/// one line; it must fail. Returns everything it printed.
+fn produce_fails(bootstrap: &str, topic: &str, settings: &[&str]) -> String {
+    let mut args = vec!["produce", "-b", bootstrap, "-t", topic];
+    for s in settings {
+        if !s.starts_with('-') {
+            args.push("-X");
+        }
+        args.push(s);
+    }
+    let out = kprod(&args, b"x\n");
     assert!(!out.status.success(), "{}", describe(&out));
-    assert!(
-        output(&out).contains("ssl.truststore.location"),
-        "{}",
-        describe(&out)
-    );
+    output(&out)
 }

@@ -161,22 +161,8 @@ fn tokio_producer_over_ssl_and_mtls() {
             let producer = AsyncProducer::new(cfg).expect("producer");
             let mut futures = Vec::new();
             for s in &records {
-                let headers: Vec<kprod_std::Header<'_>> = s
-                    .headers
-                    .iter()
-                    .map(|(k, v)| kprod_std::Header {
-                        key: k,
-                        value: v.as_deref(),
-                    })
-                    .collect();
-                let record = Record {
-                    topic: &topic,
-                    partition: s.partition,
-                    key: s.key.as_deref(),
-                    value: s.value.as_deref(),
-                    headers: &headers,
-                    timestamp: s.timestamp,
-                };
+                let headers = s.headers();
+                let record = s.record(&topic, &headers);
                 futures.push(producer.enqueue(&record).await.expect("enqueue"));
             }
             let mut reported = Vec::new();

@@ -260,6 +260,29 @@ fn versions(name: &str, value: &str) -> Result<TlsVersions, Error> {
     Ok(v)
 }
 
+fn protocol(name: &str, value: &str) -> Result<SecurityProtocol, Error> {
+    match value.to_ascii_uppercase().as_str() {
+        "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
+        "SSL" => Ok(SecurityProtocol::Ssl),
+        "SASL_PLAINTEXT" => Ok(SecurityProtocol::SaslPlaintext),
+        "SASL_SSL" => Ok(SecurityProtocol::SaslSsl),
+        _ => Err(invalid(name, "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")),
+    }
+}
+
+/// `ssl.endpoint.identification.algorithm`: `https` checks the host name, empty (Java) or `none`
+/// (librdkafka) does not.
+fn hostname_check(name: &str, value: &str) -> Result<bool, Error> {
+    match value.to_ascii_lowercase().as_str() {
+        "https" => Ok(true),
+        "" | "none" => Ok(false),
+        _ => Err(invalid(
+            name,
+            "https, or empty to turn hostname verification off",
+        )),
+    }
+}
+
 /// The Java settings that name a Java class or algorithm: accepted when they say what rustls
 /// does anyway, refused with the reason otherwise.
 fn java_only(name: &str, value: &str, accepted: &[&str], why: &str) -> Result<(), Error> {
@@ -276,15 +299,7 @@ impl SecuritySettings {
     pub(crate) fn set_property(&mut self, name: &str, value: &str) -> Option<Result<(), Error>> {
         let ssl = &mut self.ssl;
         match name {
-            "security.protocol" => {
-                return Some(match value.to_ascii_uppercase().as_str() {
-                    "PLAINTEXT" => Ok(self.protocol = SecurityProtocol::Plaintext),
-                    "SSL" => Ok(self.protocol = SecurityProtocol::Ssl),
-                    "SASL_PLAINTEXT" => Ok(self.protocol = SecurityProtocol::SaslPlaintext),
-                    "SASL_SSL" => Ok(self.protocol = SecurityProtocol::SaslSsl),
-                    _ => Err(invalid(name, "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")),
-                });
-            }
+            "security.protocol" => return Some(protocol(name, value).map(|p| self.protocol = p)),
             "ssl.truststore.type" => {
                 return Some(store_type(name, value).map(|t| ssl.truststore.kind = t))
             }
@@ -311,14 +326,7 @@ impl SecuritySettings {
             "ssl.key.location" => ssl.key_location = path(value),
             "ssl.key.password" => ssl.key_password = secret(value),
             "ssl.endpoint.identification.algorithm" => {
-                return Some(match value.to_ascii_lowercase().as_str() {
-                    "https" => Ok(ssl.verify_hostname = true),
-                    "" | "none" => Ok(ssl.verify_hostname = false),
-                    _ => Err(invalid(
-                        name,
-                        "https, or empty to turn hostname verification off",
-                    )),
-                });
+                return Some(hostname_check(name, value).map(|on| ssl.verify_hostname = on));
             }
             "ssl.enabled.protocols" => {
                 return Some(versions(name, value).map(|v| ssl.versions = v))

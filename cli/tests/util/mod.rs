@@ -4,6 +4,7 @@
 
 use core::time::Duration;
 use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -51,8 +52,17 @@ pub struct Timed {
 impl Timed {
     /// The stderr lines, for assertion messages.
     pub fn describe(&self) -> String {
-        let lines: Vec<String> = self.stderr.iter().map(|(at, l)| format!("[{:>5} ms] {l}", at.as_millis())).collect();
-        format!("{} after {} ms\n--- stderr\n{}", self.status, self.ended.as_millis(), lines.join("\n"))
+        let lines: Vec<String> = self
+            .stderr
+            .iter()
+            .map(|(at, l)| format!("[{:>5} ms] {l}", at.as_millis()))
+            .collect();
+        format!(
+            "{} after {} ms\n--- stderr\n{}",
+            self.status,
+            self.ended.as_millis(),
+            lines.join("\n")
+        )
     }
 }
 
@@ -61,11 +71,19 @@ pub fn kprod_timed(args: &[&str], stdin: &[u8]) -> Timed {
     let start = Instant::now();
     let (mut child, writer) = spawn(args, stdin, Stdio::null());
     let stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-    let lines: Vec<(Duration, String)> = stderr.lines().map_while(Result::ok).map(|l| (start.elapsed(), l)).collect();
+    let lines: Vec<(Duration, String)> = stderr
+        .lines()
+        .map_while(Result::ok)
+        .map(|l| (start.elapsed(), l))
+        .collect();
     let status = child.wait().expect("wait for kprod");
     let ended = start.elapsed();
     writer.join().expect("stdin writer");
-    Timed { status, stderr: lines, ended }
+    Timed {
+        status,
+        stderr: lines,
+        ended,
+    }
 }
 
 /// stdout and stderr as text, for assertion messages.
@@ -80,12 +98,17 @@ pub fn describe(out: &Output) -> String {
 
 /// The lines of stderr.
 pub fn stderr_lines(out: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&out.stderr).lines().map(str::to_owned).collect()
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970");
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970");
     i64::try_from(since.as_millis()).expect("ms fit i64")
 }
 
@@ -102,16 +125,30 @@ pub struct Read {
 }
 
 fn bytes(v: &serde_json::Value) -> Option<Vec<u8>> {
-    v.as_str().map(|s| BASE64.decode(s).expect("verifier prints base64"))
+    v.as_str()
+        .map(|s| BASE64.decode(s).expect("verifier prints base64"))
 }
 
 /// Every record of `topic`, sorted by (partition, offset): waits for `count`, then reads on
 /// for one more second so that any extra record (a duplicate) shows.
 pub fn read_all(broker: &Broker, topic: &str, count: usize) -> Vec<Read> {
     let count_arg = count.to_string();
-    let out =
-        broker.verifier(&["consume", "--topic", topic, "--count", &count_arg, "--timeout", "120", "--extra-wait", "1"]);
-    assert!(out.status.success(), "verifier consume failed: {}", describe(&out));
+    let out = broker.verifier(&[
+        "consume",
+        "--topic",
+        topic,
+        "--count",
+        &count_arg,
+        "--timeout",
+        "120",
+        "--extra-wait",
+        "1",
+    ]);
+    assert!(
+        out.status.success(),
+        "verifier consume failed: {}",
+        describe(&out)
+    );
     let text = String::from_utf8(out.stdout).expect("verifier prints UTF-8");
     text.lines()
         .filter(|l| !l.trim().is_empty())
@@ -147,3 +184,24 @@ pub fn unreachable_bootstrap() -> String {
 
 /// How long a test waits at most for a command that should fail fast.
 pub const QUICK: Duration = Duration::from_secs(20);
+
+/// A scratch file under the system temp dir, removed on drop.
+pub struct TempFile(PathBuf);
+
+impl TempFile {
+    pub fn new(name: &str, content: &[u8]) -> Self {
+        let path = std::env::temp_dir().join(format!("kprod-cli-{}-{name}", std::process::id()));
+        std::fs::write(&path, content).expect("write temp file");
+        Self(path)
+    }
+
+    pub fn path(&self) -> &str {
+        self.0.to_str().expect("UTF-8 temp path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -162,7 +162,8 @@ impl Connector {
 /// One connection's TLS state.
 #[derive(Debug)]
 pub(crate) struct TlsLink {
-    conn: ClientConnection,
+    /// Boxed: a connection is over 1 KiB, and sits in the drivers' connection tables.
+    conn: Box<ClientConnection>,
     host: String,
     /// Whether this client has a certificate to send (mTLS).
     has_cert: bool,
@@ -178,7 +179,7 @@ impl TlsLink {
         conn.set_buffer_limit(Some(PLAINTEXT_LIMIT));
         let has_cert = config.client_auth_cert_resolver.has_certs();
         Ok(Self {
-            conn,
+            conn: Box::new(conn),
             host: host.to_owned(),
             has_cert,
         })
