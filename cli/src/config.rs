@@ -20,16 +20,11 @@ pub(crate) struct KeyValue {
 
 /// clap value parser for `key=value`: the key must not be empty.
 pub(crate) fn parse_key_value(arg: &str) -> Result<KeyValue, String> {
-    let (key, value) = arg
-        .split_once('=')
-        .ok_or_else(|| format!("expected KEY=VALUE, got {arg:?}"))?;
+    let (key, value) = arg.split_once('=').ok_or_else(|| format!("expected KEY=VALUE, got {arg:?}"))?;
     if key.trim().is_empty() {
         return Err(format!("empty key in {arg:?}"));
     }
-    Ok(KeyValue {
-        key: key.trim().to_owned(),
-        value: value.to_owned(),
-    })
+    Ok(KeyValue { key: key.trim().to_owned(), value: value.to_owned() })
 }
 
 /// `value` as messages may show it: secret settings (passwords, keys, the JAAS line) never are.
@@ -69,27 +64,18 @@ impl Sources<'_> {
         if let Some(path) = self.file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
-            let entries = parse_properties(&text)
-                .map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+            let entries = parse_properties(&text).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
             for (key, value) in entries {
-                config
-                    .set_property(&key, &value)
-                    .map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+                config.set_property(&key, &value).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
             }
         }
         for KeyValue { key, value } in self.properties {
-            config.set_property(key, value).map_err(|e| {
-                Failure::new(format!(
-                    "{} {key}={}: {e}",
-                    self.properties_flag,
-                    shown(key, value)
-                ))
-            })?;
-        }
-        for (key, value, flag) in &self.flags {
             config
                 .set_property(key, value)
-                .map_err(|e| Failure::new(format!("{flag} {value}: {e}")))?;
+                .map_err(|e| Failure::new(format!("{} {key}={}: {e}", self.properties_flag, shown(key, value))))?;
+        }
+        for (key, value, flag) in &self.flags {
+            config.set_property(key, value).map_err(|e| Failure::new(format!("{flag} {value}: {e}")))?;
         }
         if config.bootstrap_servers().is_empty() {
             return Err(Failure::new(
@@ -108,13 +94,7 @@ mod tests {
 
     #[test]
     fn key_values_split_at_the_first_equals_sign() {
-        assert_eq!(
-            parse_key_value("a=b=c").unwrap(),
-            KeyValue {
-                key: "a".into(),
-                value: "b=c".into()
-            }
-        );
+        assert_eq!(parse_key_value("a=b=c").unwrap(), KeyValue { key: "a".into(), value: "b=c".into() });
         assert_eq!(parse_key_value("a=").unwrap().value, "");
         assert!(parse_key_value("novalue").is_err());
         assert!(parse_key_value("=v").is_err());
@@ -130,10 +110,7 @@ mod tests {
             file: Some(&dir),
             properties: &props,
             properties_flag: "-X",
-            flags: vec![
-                ("acks", "1".into(), "--acks"),
-                ("compression.type", "zstd".into(), "-z"),
-            ],
+            flags: vec![("acks", "1".into(), "--acks"), ("compression.type", "zstd".into(), "-z")],
         };
         let c = sources.build().unwrap();
         assert_eq!(c.bootstrap_servers(), [("file".to_owned(), 1)]);
@@ -142,48 +119,21 @@ mod tests {
         assert_eq!(c.engine().compression, Compression::Zstd);
 
         let bad = [parse_key_value("lingr.ms=9").unwrap()];
-        let e = Sources {
-            file: Some(&dir),
-            properties: &bad,
-            properties_flag: "-X",
-            ..Sources::default()
-        }
-        .build()
-        .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "-X lingr.ms=9: unrecognized producer config: \"lingr.ms\""
-        );
+        let e = Sources { file: Some(&dir), properties: &bad, properties_flag: "-X", ..Sources::default() }
+            .build()
+            .unwrap_err();
+        assert_eq!(e.to_string(), "-X lingr.ms=9: unrecognized producer config: \"lingr.ms\"");
         std::fs::write(&dir, "linger.ms=soon\n").unwrap();
-        let e = Sources {
-            file: Some(&dir),
-            ..Sources::default()
-        }
-        .build()
-        .unwrap_err();
-        assert!(
-            e.to_string().starts_with(&format!("{}: ", dir.display())),
-            "{e}"
-        );
+        let e = Sources { file: Some(&dir), ..Sources::default() }.build().unwrap_err();
+        assert!(e.to_string().starts_with(&format!("{}: ", dir.display())), "{e}");
         let _ = std::fs::remove_file(&dir);
         // A refused secret setting is named, its value is not shown.
-        let bad = [
-            parse_key_value("ssl.key.password=hunter2-secret").unwrap(),
-            parse_key_value("ssl.provider=X").unwrap(),
-        ];
-        let e = Sources {
-            properties: &bad,
-            properties_flag: "-X",
-            ..Sources::default()
-        }
-        .build()
-        .unwrap_err();
+        let bad =
+            [parse_key_value("ssl.key.password=hunter2-secret").unwrap(), parse_key_value("ssl.provider=X").unwrap()];
+        let e = Sources { properties: &bad, properties_flag: "-X", ..Sources::default() }.build().unwrap_err();
         assert!(e.to_string().starts_with("-X ssl.provider=X: "), "{e}");
         assert_eq!(shown("ssl.key.password", "hunter2-secret"), "[hidden]");
-        assert_eq!(
-            shown("sasl.jaas.config", "x required password=\"p\";"),
-            "[hidden]"
-        );
+        assert_eq!(shown("sasl.jaas.config", "x required password=\"p\";"), "[hidden]");
         assert_eq!(shown("linger.ms", "5"), "5");
         let e = Sources::default().build().unwrap_err();
         assert!(e.to_string().contains("bootstrap"), "{e}");

@@ -52,76 +52,42 @@ fn text_output_has_kafkas_shape_and_the_topic_holds_every_record() {
     assert!(out.status.success(), "{}", describe(&out));
     let stdout = String::from_utf8(out.stdout.clone()).expect("UTF-8 output");
     let lines: Vec<&str> = stdout.lines().collect();
-    let (last, progress) = lines
-        .split_last()
-        .unwrap_or_else(|| panic!("no output: {}", describe(&out)));
-    let fin = Regex::new(KAFKA_FINAL)
-        .unwrap()
-        .captures(last)
-        .unwrap_or_else(|| panic!("final line not Kafka's: {last}"));
+    let (last, progress) = lines.split_last().unwrap_or_else(|| panic!("no output: {}", describe(&out)));
+    let fin =
+        Regex::new(KAFKA_FINAL).unwrap().captures(last).unwrap_or_else(|| panic!("final line not Kafka's: {last}"));
     let progress_re = Regex::new(KAFKA_PROGRESS).unwrap();
-    assert!(
-        progress.len() >= 2,
-        "progress lines every 200 ms over ~1 s: {}",
-        describe(&out)
-    );
+    assert!(progress.len() >= 2, "progress lines every 200 ms over ~1 s: {}", describe(&out));
     let mut in_windows = 0;
     for line in progress {
-        let c = progress_re
-            .captures(line)
-            .unwrap_or_else(|| panic!("progress line not Kafka's: {line}"));
+        let c = progress_re.captures(line).unwrap_or_else(|| panic!("progress line not Kafka's: {line}"));
         in_windows += c[1].parse::<usize>().unwrap();
     }
     assert!(in_windows <= RECORDS);
     assert_eq!(fin[1].parse::<usize>().unwrap(), RECORDS);
     // The throttle held the rate near 20,000/s (so the run took about a second).
     let rate: f64 = fin[2].parse().unwrap();
-    assert!(
-        rate <= 20_000.0 * 1.1,
-        "{rate} records/s with --throughput 20000"
-    );
+    assert!(rate <= 20_000.0 * 1.1, "{rate} records/s with --throughput 20000");
     assert!(took.as_secs_f64() >= 0.9, "{took:?}");
     let pct: Vec<u64> = (6..=9).map(|i| fin[i].parse().unwrap()).collect();
     let max: f64 = fin[5].parse().unwrap();
-    assert!(
-        pct.windows(2).all(|w| w[0] <= w[1]) && pct[3] as f64 <= max,
-        "{last}"
-    );
+    assert!(pct.windows(2).all(|w| w[0] <= w[1]) && pct[3] as f64 <= max, "{last}");
     let mb: f64 = fin[3].parse().unwrap();
-    assert!(
-        (mb - rate * 100.0 / (1024.0 * 1024.0)).abs() < 0.01,
-        "{last}"
-    );
+    assert!((mb - rate * 100.0 / (1024.0 * 1024.0)).abs() < 0.01, "{last}");
 
     let read = read_all(broker, &topic, RECORDS);
     assert_eq!(read.len(), RECORDS, "exactly --num-records records");
     let first = read[0].value.clone().expect("a value");
     assert_eq!(first.len(), 100);
-    assert!(
-        first.iter().all(u8::is_ascii_uppercase),
-        "random capital letters"
-    );
+    assert!(first.iter().all(u8::is_ascii_uppercase), "random capital letters");
     for r in &read {
         assert_eq!(r.key, None);
-        assert_eq!(
-            r.value.as_ref(),
-            Some(&first),
-            "one payload, generated once"
-        );
+        assert_eq!(r.value.as_ref(), Some(&first), "one payload, generated once");
         assert!(r.headers.is_empty());
     }
     let partitions: BTreeSet<i32> = read.iter().map(|r| r.partition).collect();
     for p in partitions {
-        let offsets: Vec<i64> = read
-            .iter()
-            .filter(|r| r.partition == p)
-            .map(|r| r.offset)
-            .collect();
-        assert_eq!(
-            offsets,
-            (0..offsets.len() as i64).collect::<Vec<_>>(),
-            "partition {p}: no gaps, no duplicates"
-        );
+        let offsets: Vec<i64> = read.iter().filter(|r| r.partition == p).map(|r| r.offset).collect();
+        assert_eq!(offsets, (0..offsets.len() as i64).collect::<Vec<_>>(), "partition {p}: no gaps, no duplicates");
     }
 }
 
@@ -130,13 +96,8 @@ fn json_output_parses_and_fresh_payloads_differ() {
     let broker = Broker::shared();
     let topic = unique_topic("cli-perf-json");
     broker.create_topic(&topic, 1, 1);
-    let dir =
-        std::env::temp_dir().join(format!("kprod-cli-perf-{}.properties", std::process::id()));
-    std::fs::write(
-        &dir,
-        format!("bootstrap.servers={}\nacks=1\n", broker.bootstrap()),
-    )
-    .unwrap();
+    let dir = std::env::temp_dir().join(format!("kprod-cli-perf-{}.properties", std::process::id()));
+    std::fs::write(&dir, format!("bootstrap.servers={}\nacks=1\n", broker.bootstrap())).unwrap();
     let n = RECORDS.to_string();
     let out = kprod(
         &[
@@ -164,22 +125,13 @@ fn json_output_parses_and_fresh_payloads_differ() {
     let _ = std::fs::remove_file(&dir);
     assert!(out.status.success(), "{}", describe(&out));
     let stdout = String::from_utf8(out.stdout.clone()).unwrap();
-    let objects: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
+    let objects: Vec<serde_json::Value> =
+        stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
     let (fin, progress) = objects.split_last().expect("output");
     assert!(!progress.is_empty(), "progress objects: {stdout}");
     for p in progress {
         assert_eq!(p["type"], "progress", "{p}");
-        for field in [
-            "records",
-            "records_per_sec",
-            "mb_per_sec",
-            "avg_latency_ms",
-            "max_latency_ms",
-            "elapsed_s",
-        ] {
+        for field in ["records", "records_per_sec", "mb_per_sec", "avg_latency_ms", "max_latency_ms", "elapsed_s"] {
             assert!(p[field].is_number(), "{field} in {p}");
         }
     }
@@ -188,35 +140,21 @@ fn json_output_parses_and_fresh_payloads_differ() {
     assert_eq!(fin["errors"].as_u64(), Some(0));
     assert!(fin["error"].is_null());
     let num = |k: &str| fin[k].as_f64().unwrap_or_else(|| panic!("{k} in {fin}"));
-    let lat: Vec<f64> = ["p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_latency_ms"]
-        .iter()
-        .map(|k| num(k))
-        .collect();
+    let lat: Vec<f64> = ["p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_latency_ms"].iter().map(|k| num(k)).collect();
     assert!(lat.windows(2).all(|w| w[0] <= w[1]), "{fin}");
     assert!(num("avg_latency_ms") > 0.0 && num("avg_latency_ms") <= num("max_latency_ms"));
     let elapsed = num("elapsed_s");
-    assert!(
-        (num("records_per_sec") - RECORDS as f64 / elapsed).abs() < 1.0,
-        "{fin}"
-    );
+    assert!((num("records_per_sec") - RECORDS as f64 / elapsed).abs() < 1.0, "{fin}");
     assert!(num("cpu_user_s") + num("cpu_sys_s") > 0.0, "{fin}");
 
     let read = read_all(broker, &topic, RECORDS);
     assert_eq!(read.len(), RECORDS, "exactly --num-records records");
-    assert_eq!(
-        read.iter().map(|r| r.offset).collect::<Vec<_>>(),
-        (0..RECORDS as i64).collect::<Vec<_>>()
-    );
-    assert!(read.iter().all(|r| r
-        .value
-        .as_ref()
-        .is_some_and(|v| v.len() == 64 && v.iter().all(u8::is_ascii_uppercase))));
+    assert_eq!(read.iter().map(|r| r.offset).collect::<Vec<_>>(), (0..RECORDS as i64).collect::<Vec<_>>());
+    assert!(read
+        .iter()
+        .all(|r| r.value.as_ref().is_some_and(|v| v.len() == 64 && v.iter().all(u8::is_ascii_uppercase))));
     let distinct: BTreeSet<&Vec<u8>> = read.iter().filter_map(|r| r.value.as_ref()).collect();
-    assert_eq!(
-        distinct.len(),
-        RECORDS,
-        "--fresh-payload: new letters for every record"
-    );
+    assert_eq!(distinct.len(), RECORDS, "--fresh-payload: new letters for every record");
 }
 
 #[test]
@@ -267,67 +205,19 @@ fn perf_errors_are_one_line() {
     let lines = stderr_lines(&out);
     // The refused connection as it happened (stderr; stdout stays JSON), then the error.
     assert_eq!(lines.len(), 2, "{}", describe(&out));
-    assert_eq!(
-        lines[0],
-        format!("kprod: connection refused by {bootstrap}"),
-        "{}",
-        describe(&out)
-    );
+    assert_eq!(lines[0], format!("kprod: connection refused by {bootstrap}"), "{}", describe(&out));
     let re = Regex::new(r"^kprod: error: record 0: topic t not present in metadata after (\d+) ms; last error: connection refused by ").unwrap();
-    let waited: u64 = re
-        .captures(&lines[1])
-        .unwrap_or_else(|| panic!("{}", lines[1]))[1]
-        .parse()
-        .unwrap();
+    let waited: u64 = re.captures(&lines[1]).unwrap_or_else(|| panic!("{}", lines[1]))[1].parse().unwrap();
     assert!((500..5000).contains(&waited), "{}", lines[1]);
     let fin: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the final object");
-    assert_eq!(
-        (fin["records"].as_u64(), fin["error"].is_string()),
-        (Some(0), true),
-        "{fin}"
-    );
+    assert_eq!((fin["records"].as_u64(), fin["error"].is_string()), (Some(0), true), "{fin}");
 
     for usage in [
-        &[
-            "perf",
-            "--topic",
-            "t",
-            "--num-records",
-            "0",
-            "--record-size",
-            "10",
-        ][..],
-        &[
-            "perf",
-            "--topic",
-            "t",
-            "--num-records",
-            "10",
-            "--record-size",
-            "0",
-        ],
-        &[
-            "perf",
-            "--topic",
-            "t",
-            "--num-records",
-            "10",
-            "--record-size",
-            "10",
-            "--throughput",
-            "0",
-        ],
+        &["perf", "--topic", "t", "--num-records", "0", "--record-size", "10"][..],
+        &["perf", "--topic", "t", "--num-records", "10", "--record-size", "0"],
+        &["perf", "--topic", "t", "--num-records", "10", "--record-size", "10", "--throughput", "0"],
         &["perf", "--topic", "t", "--num-records", "10"],
-        &[
-            "perf",
-            "--topic",
-            "t",
-            "--num-records",
-            "10",
-            "--record-size",
-            "10",
-            "--producer-props",
-        ],
+        &["perf", "--topic", "t", "--num-records", "10", "--record-size", "10", "--producer-props"],
     ] {
         let out = kprod(usage, b"");
         assert_eq!(out.status.code(), Some(2), "{usage:?}: {}", describe(&out));

@@ -18,11 +18,7 @@ fn secure() -> Option<&'static SecureBroker> {
 
 /// Everything a run printed.
 fn output(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 fn verifier_args(b: &SecureBroker) -> Vec<String> {
@@ -48,44 +44,19 @@ fn produce_over_mtls_with_a_java_client_properties_file() {
     );
     let lines: String = (0..50).map(|i| format!("k{}:value-{i}\n", i % 7)).collect();
     let mtls = b.bootstrap(Listener::Mtls);
-    let out = kprod(
-        &[
-            "produce",
-            "-b",
-            &mtls,
-            "-t",
-            &topic,
-            "-K",
-            ":",
-            "--config",
-            props.path(),
-            "-vv",
-        ],
-        lines.as_bytes(),
-    );
+    let out =
+        kprod(&["produce", "-b", &mtls, "-t", &topic, "-K", ":", "--config", props.path(), "-vv"], lines.as_bytes());
     assert!(out.status.success(), "{}", describe(&out));
-    assert!(
-        !output(&out).contains(&password),
-        "a password was printed: {}",
-        describe(&out)
-    );
+    assert!(!output(&out).contains(&password), "a password was printed: {}", describe(&out));
     let args = verifier_args(b);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let read = read_all(&b.verifier_on(Listener::Mtls, &args), &topic, 50);
     assert_eq!(read.len(), 50, "no loss, no duplicate");
-    let mut seen: Vec<(Vec<u8>, Vec<u8>)> = read
-        .iter()
-        .map(|r| (r.key.clone().expect("key"), r.value.clone().expect("value")))
-        .collect();
+    let mut seen: Vec<(Vec<u8>, Vec<u8>)> =
+        read.iter().map(|r| (r.key.clone().expect("key"), r.value.clone().expect("value"))).collect();
     seen.sort();
-    let mut expected: Vec<(Vec<u8>, Vec<u8>)> = (0..50)
-        .map(|i| {
-            (
-                format!("k{}", i % 7).into_bytes(),
-                format!("value-{i}").into_bytes(),
-            )
-        })
-        .collect();
+    let mut expected: Vec<(Vec<u8>, Vec<u8>)> =
+        (0..50).map(|i| (format!("k{}", i % 7).into_bytes(), format!("value-{i}").into_bytes())).collect();
     expected.sort();
     assert_eq!(seen, expected);
 }
@@ -117,18 +88,12 @@ fn perf_over_ssl_with_librdkafka_names() {
         b"",
     );
     assert!(out.status.success(), "{}", describe(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("5000 records sent"),
-        "{}",
-        describe(&out)
-    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("5000 records sent"), "{}", describe(&out));
     let args = verifier_args(b);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let read = read_all(&b.verifier_on(Listener::Ssl, &args), &topic, 5000);
     assert_eq!(read.len(), 5000, "no loss, no duplicate");
-    assert!(read
-        .iter()
-        .all(|r| r.value.as_ref().is_some_and(|v| v.len() == 100)));
+    assert!(read.iter().all(|r| r.value.as_ref().is_some_and(|v| v.len() == 100)));
 }
 
 #[test]
@@ -143,21 +108,12 @@ fn failures_name_the_setting_and_never_print_a_secret() {
     let key_password = format!("ssl.key.password={wrong}");
     let jaas_setting = format!("sasl.jaas.config={jaas}");
     // A wrong key password: refused at start, naming the setting.
-    let text = produce_fails(
-        &ssl,
-        &topic,
-        &["security.protocol=SSL", &cert, &key, &key_password, "-vv"],
-    );
+    let text = produce_fails(&ssl, &topic, &["security.protocol=SSL", &cert, &key, &key_password, "-vv"]);
     assert!(text.contains("ssl.key.password is wrong"), "{text}");
     assert!(!text.contains(wrong), "the password was printed: {text}");
     // SASL (not wired yet) with a JAAS line, and a refused secret: nothing secret shows.
     let sasl = b.bootstrap(Listener::SaslPlaintext);
-    let settings = [
-        "security.protocol=SASL_PLAINTEXT",
-        "sasl.mechanism=PLAIN",
-        &jaas_setting,
-        "-vv",
-    ];
+    let settings = ["security.protocol=SASL_PLAINTEXT", "sasl.mechanism=PLAIN", &jaas_setting, "-vv"];
     let text = produce_fails(&sasl, &topic, &settings);
     assert!(text.contains("security.protocol=SASL_PLAINTEXT"), "{text}");
     assert!(
@@ -165,19 +121,11 @@ fn failures_name_the_setting_and_never_print_a_secret() {
         "the JAAS line was printed: {text}"
     );
     let text = produce_fails(&ssl, &topic, &[&key_password, "ssl.provider=Custom"]);
-    assert!(
-        text.contains("ssl.provider") && !text.contains(wrong),
-        "{text}"
-    );
+    assert!(text.contains("ssl.provider") && !text.contains(wrong), "{text}");
     // A TLS failure at run time (untrusted CA) ends within max.block.ms, naming the setting.
     let other = format!("ssl.ca.location={}", b.cert("other-ca.pem"));
-    let settings = [
-        "security.protocol=SSL",
-        &other,
-        "max.block.ms=4000",
-        "delivery.timeout.ms=5000",
-        "request.timeout.ms=3000",
-    ];
+    let settings =
+        ["security.protocol=SSL", &other, "max.block.ms=4000", "delivery.timeout.ms=5000", "request.timeout.ms=3000"];
     let text = produce_fails(&ssl, &topic, &settings);
     assert!(text.contains("ssl.truststore.location"), "{text}");
 }

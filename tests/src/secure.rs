@@ -60,7 +60,8 @@ impl SecureBroker {
                 Some(port) => (
                     var("KPROD_SECURE_HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
                     port,
-                    var("KPROD_SECURE_CERTS").map_or_else(|| repo_root().join("target/kafka/secure/certs"), PathBuf::from),
+                    var("KPROD_SECURE_CERTS")
+                        .map_or_else(|| repo_root().join("target/kafka/secure/certs"), PathBuf::from),
                 ),
                 None => {
                     eprintln!("kprod-tests: KPROD_SECURE_PORT unset; running kafka.sh secure-up");
@@ -77,7 +78,10 @@ impl SecureBroker {
             let port: u16 = port.parse().expect("KPROD_SECURE_PORT is a port");
             let broker = Self { host, port, certs };
             let admin = broker.bootstrap(Listener::Plaintext);
-            assert!(probe(&admin, 1), "no secured broker answers at {admin}; start it with tests/broker/kafka.sh secure-up");
+            assert!(
+                probe(&admin, 1),
+                "no secured broker answers at {admin}; start it with tests/broker/kafka.sh secure-up"
+            );
             broker
         }))
     }
@@ -115,11 +119,9 @@ impl SecureBroker {
     /// mTLS listener needs and the others ignore).
     pub fn verifier_tls_args(&self) -> Vec<String> {
         let mut args = vec!["--security-protocol".to_owned(), "SSL".to_owned()];
-        for (flag, file) in [
-            ("--ssl-cafile", "ca.pem"),
-            ("--ssl-certfile", "client.pem"),
-            ("--ssl-keyfile", "client.key"),
-        ] {
+        for (flag, file) in
+            [("--ssl-cafile", "ca.pem"), ("--ssl-certfile", "client.pem"), ("--ssl-keyfile", "client.key")]
+        {
             args.push(flag.to_owned());
             args.push(self.cert(file));
         }

@@ -166,9 +166,7 @@ fn build(codec: Compression, batch_size: usize, specs: &[Spec]) -> Vec<Built> {
             Ok(()) => {}
             Err(AppendError::Full) => {
                 let full = core::mem::replace(&mut builder, new());
-                let done = full
-                    .finish_with_vec(ProducerState::NONE, &mut scratch)
-                    .expect("a full batch has records");
+                let done = full.finish_with_vec(ProducerState::NONE, &mut scratch).expect("a full batch has records");
                 out.push(Built {
                     bytes: done.as_bytes().to_vec(),
                     specs: core::mem::take(&mut taken),
@@ -183,9 +181,7 @@ fn build(codec: Compression, batch_size: usize, specs: &[Spec]) -> Vec<Built> {
         taken.push(spec.clone());
     }
     if !builder.is_empty() {
-        let done = builder
-            .finish_with_vec(ProducerState::NONE, &mut scratch)
-            .expect("checked non-empty");
+        let done = builder.finish_with_vec(ProducerState::NONE, &mut scratch).expect("checked non-empty");
         out.push(Built {
             bytes: done.as_bytes().to_vec(),
             specs: taken,
@@ -626,9 +622,7 @@ fn zero_records() {
         )
         .expect("builder");
         assert!(builder.is_empty());
-        let refused = builder
-            .finish(ProducerState::NONE, &mut [])
-            .expect_err("an empty batch is refused");
+        let refused = builder.finish(ProducerState::NONE, &mut []).expect_err("an empty batch is refused");
         assert_eq!(refused.0.len(), 1024, "{codec}: the buffer comes back");
     }
     for version in [3, newest] {

@@ -10,9 +10,7 @@ use core::time::Duration;
 use kprod_core::compression::Compression;
 use kprod_core::config::{Acks, Config};
 use kprod_core::partitioner::key_partition;
-use kprod_core::producer::{
-    Capacities, Completion, Event, Producer, ProducerRecord, SendError, Storage,
-};
+use kprod_core::producer::{Capacities, Completion, Event, Producer, ProducerRecord, SendError, Storage};
 use kprod_core::record::Header;
 use kprod_tests::engine_driver::EngineDriver;
 use kprod_tests::{unique_topic, Broker};
@@ -39,19 +37,13 @@ fn produce_and_verify(compression: Compression, acks: Acks, records: usize) {
     let broker = Broker::shared();
     let topic = unique_topic(&format!("engine-{}", compression.name()));
     broker.create_topic(&topic, 3, 1);
-    let config = Config {
-        compression,
-        acks,
-        linger: Duration::from_millis(2),
-        ..Config::default()
-    };
+    let config = Config { compression, acks, linger: Duration::from_millis(2), ..Config::default() };
     let idempotent_expected = acks == Acks::All;
     let storage = Storage::with_capacity(&config, Capacities::default());
     let boot = bootstrap(broker);
     let boot_refs: Vec<(&str, u16)> = boot.iter().map(|(h, p)| (h.as_str(), *p)).collect();
     let valid = config.clone().validate().expect("valid config");
-    let producer = Producer::new(valid, &boot_refs, storage, kprod_core::time::Instant::ZERO)
-        .expect("producer");
+    let producer = Producer::new(valid, &boot_refs, storage, kprod_core::time::Instant::ZERO).expect("producer");
     assert_eq!(producer.idempotent(), idempotent_expected);
     let mut d = EngineDriver::new(producer);
 
@@ -61,10 +53,7 @@ fn produce_and_verify(compression: Compression, acks: Acks, records: usize) {
         let key = (i % 3 != 0).then(|| format!("key-{}", i % 50).into_bytes());
         let value = format!("value-{i}-{}", "x".repeat(i % 40)).into_bytes();
         let header = format!("h{i}").into_bytes();
-        let headers = [Header {
-            key: "idx",
-            value: Some(&header),
-        }];
+        let headers = [Header { key: "idx", value: Some(&header) }];
         let rec = ProducerRecord {
             topic: &topic,
             partition: None,
@@ -73,59 +62,28 @@ fn produce_and_verify(compression: Compression, acks: Acks, records: usize) {
             headers: &headers,
             timestamp: base_ts + i as i64,
         };
-        let id = d
-            .send(&rec, Duration::from_secs(30))
-            .unwrap_or_else(|e| panic!("send {i}: {e}"));
-        sent.insert(
-            id,
-            Sent {
-                key,
-                value,
-                header,
-                timestamp: base_ts + i as i64,
-            },
-        );
+        let id = d.send(&rec, Duration::from_secs(30)).unwrap_or_else(|e| panic!("send {i}: {e}"));
+        sent.insert(id, Sent { key, value, header, timestamp: base_ts + i as i64 });
     }
     let now = d.now();
     d.producer.flush(now);
-    let done = d.run_until(Duration::from_secs(60), |d| {
-        d.producer.pending_batches() == 0
-    });
-    assert!(
-        done,
-        "flush did not complete: {} batches pending",
-        d.producer.pending_batches()
-    );
+    let done = d.run_until(Duration::from_secs(60), |d| d.producer.pending_batches() == 0);
+    assert!(done, "flush did not complete: {} batches pending", d.producer.pending_batches());
 
     // Exactly one completion per accepted record, all delivered.
     let mut placed = BTreeMap::new();
     let mut covered = 0usize;
     for e in &d.events {
         match *e {
-            Event::Completed(Completion::Delivered {
-                batch,
-                partition,
-                base_offset,
-                records,
-                ..
-            }) => {
+            Event::Completed(Completion::Delivered { batch, partition, base_offset, records, .. }) => {
                 for index in 0..records {
                     let id = kprod_core::producer::RecordId { batch, index };
-                    let offset = if acks == Acks::None {
-                        -1
-                    } else {
-                        base_offset + i64::from(index)
-                    };
-                    assert!(
-                        placed.insert(id, (partition as i32, offset)).is_none(),
-                        "two completions for {id:?}"
-                    );
+                    let offset = if acks == Acks::None { -1 } else { base_offset + i64::from(index) };
+                    assert!(placed.insert(id, (partition as i32, offset)).is_none(), "two completions for {id:?}");
                     covered += 1;
                 }
             }
-            Event::Completed(Completion::Failed { reason, .. }) => {
-                panic!("a batch failed: {reason}")
-            }
+            Event::Completed(Completion::Failed { reason, .. }) => panic!("a batch failed: {reason}"),
             Event::Fatal(e) => panic!("fatal: {e}"),
             _ => {}
         }
@@ -142,20 +100,12 @@ fn produce_and_verify(compression: Compression, acks: Acks, records: usize) {
     for (id, s) in &sent {
         let (partition, offset) = placed[id];
         if let Some(k) = &s.key {
-            assert_eq!(
-                partition as u32,
-                key_partition(k, 3),
-                "keyed records land where the Java client puts them"
-            );
+            assert_eq!(partition as u32, key_partition(k, 3), "keyed records land where the Java client puts them");
         }
         let r = if acks == Acks::None {
-            read.iter()
-                .find(|r| r.value.as_deref() == Some(&s.value[..]))
-                .expect("record present")
+            read.iter().find(|r| r.value.as_deref() == Some(&s.value[..])).expect("record present")
         } else {
-            by_place
-                .get(&(partition, offset))
-                .unwrap_or_else(|| panic!("nothing at {partition}/{offset}"))
+            by_place.get(&(partition, offset)).unwrap_or_else(|| panic!("nothing at {partition}/{offset}"))
         };
         assert_eq!(r.partition, partition);
         assert_eq!(r.key, s.key);
@@ -164,20 +114,10 @@ fn produce_and_verify(compression: Compression, acks: Acks, records: usize) {
         assert_eq!(r.headers, vec![("idx".to_owned(), Some(s.header.clone()))]);
     }
     // Null keys spread over the partitions (sticky, switching per batch).
-    let null_partitions: alloc::collections::BTreeSet<i32> = sent
-        .iter()
-        .filter(|(_, s)| s.key.is_none())
-        .map(|(id, _)| placed[id].0)
-        .collect();
-    assert!(
-        null_partitions.len() > 1 || records < 1000,
-        "null keys all went to {null_partitions:?}"
-    );
-    assert_eq!(
-        d.producer.producer_id().is_some(),
-        idempotent_expected,
-        "InitProducerId ran iff idempotent"
-    );
+    let null_partitions: alloc::collections::BTreeSet<i32> =
+        sent.iter().filter(|(_, s)| s.key.is_none()).map(|(id, _)| placed[id].0).collect();
+    assert!(null_partitions.len() > 1 || records < 1000, "null keys all went to {null_partitions:?}");
+    assert_eq!(d.producer.producer_id().is_some(), idempotent_expected, "InitProducerId ran iff idempotent");
     if let Some(p) = d.producer.producer_id() {
         assert!(p.producer_id >= 0 && p.producer_epoch >= 0, "{p:?}");
     }
@@ -210,22 +150,9 @@ fn unknown_topic_is_a_retriable_error_until_max_block() {
     let storage = Storage::with_capacity(&config, Capacities::default());
     let boot = bootstrap(broker);
     let boot_refs: Vec<(&str, u16)> = boot.iter().map(|(h, p)| (h.as_str(), *p)).collect();
-    let producer = Producer::new(
-        config.validate().unwrap(),
-        &boot_refs,
-        storage,
-        kprod_core::time::Instant::ZERO,
-    )
-    .unwrap();
+    let producer = Producer::new(config.validate().unwrap(), &boot_refs, storage, kprod_core::time::Instant::ZERO).unwrap();
     let mut d = EngineDriver::new(producer);
-    let rec = ProducerRecord {
-        topic: "bad/name",
-        partition: None,
-        key: None,
-        value: Some(b"v"),
-        headers: &[],
-        timestamp: 0,
-    };
+    let rec = ProducerRecord { topic: "bad/name", partition: None, key: None, value: Some(b"v"), headers: &[], timestamp: 0 };
     let err = d.send(&rec, Duration::from_secs(2)).unwrap_err();
     assert!(matches!(err, SendError::Metadata(_)), "{err}");
 }

@@ -21,17 +21,11 @@ fn codec_matrix(compression: Compression) {
     broker.create_topic(&topic, PARTITIONS as i32, 1);
     let (mut sent, mut reported) = (Vec::new(), Vec::new());
     for acks in [Acks::None, Acks::Leader, Acks::All] {
-        let producer =
-            Producer::new(config(broker).compression(compression).acks(acks)).expect("producer");
-        let records: Vec<Sent> = (0..PER_ACKS)
-            .map(|i| Sent::numbered(&format!("{acks:?}"), i))
-            .collect();
+        let producer = Producer::new(config(broker).compression(compression).acks(acks)).expect("producer");
+        let records: Vec<Sent> = (0..PER_ACKS).map(|i| Sent::numbered(&format!("{acks:?}"), i)).collect();
         let handles = send_all(&producer, &topic, &records);
         producer.flush(Duration::from_secs(60)).expect("flush");
-        assert!(
-            handles.iter().all(|h| h.is_done()),
-            "flush returns after every earlier record completed"
-        );
+        assert!(handles.iter().all(|h| h.is_done()), "flush returns after every earlier record completed");
         let metas = wait_all(&handles);
         for m in &metas {
             if acks == Acks::None {
@@ -40,11 +34,7 @@ fn codec_matrix(compression: Compression) {
                 assert!(m.offset >= 0, "{m:?}");
             }
         }
-        assert_eq!(
-            producer.producer_id().is_some(),
-            acks == Acks::All,
-            "idempotent by default only with acks=all"
-        );
+        assert_eq!(producer.producer_id().is_some(), acks == Acks::All, "idempotent by default only with acks=all");
         let m = producer.metrics();
         assert_eq!(m.records_sent, PER_ACKS as u64);
         assert_eq!(m.records_delivered, PER_ACKS as u64);

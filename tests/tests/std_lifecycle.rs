@@ -5,10 +5,10 @@ extern crate alloc;
 
 mod std_util;
 
-use alloc::sync::Arc;
 use core::sync::atomic::{AtomicUsize, Ordering};
-use core::time::Duration;
+use alloc::sync::Arc;
 use std::sync::Mutex;
+use core::time::Duration;
 use std::time::Instant;
 
 use kprod_std::{BlockedOn, DeliveryError, Error, Producer, Record};
@@ -26,16 +26,10 @@ fn flush_sends_lingering_records_at_once() {
     let records: Vec<Sent> = (0..500).map(|i| Sent::numbered("f", i)).collect();
     let handles = send_all(&producer, &topic, &records);
     std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        handles.iter().all(|h| h.try_get().is_none()),
-        "linger holds the records back"
-    );
+    assert!(handles.iter().all(|h| h.try_get().is_none()), "linger holds the records back");
     let started = Instant::now();
     producer.flush(Duration::from_secs(30)).expect("flush");
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "flush does not wait for linger.ms"
-    );
+    assert!(started.elapsed() < Duration::from_secs(10), "flush does not wait for linger.ms");
     assert!(handles.iter().all(|h| h.is_done()));
     let reported = wait_all(&handles);
     // Nothing buffered: flush returns at once.
@@ -54,31 +48,13 @@ fn close_delivers_what_was_sent_then_refuses_sends() {
     let records: Vec<Sent> = (0..300).map(|i| Sent::numbered("c", i)).collect();
     let handles = send_all(&producer, &topic, &records);
     let started = Instant::now();
-    producer
-        .close(Duration::from_secs(30))
-        .expect("close delivers everything in time");
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "close flushes instead of lingering"
-    );
-    let reported: Vec<_> = handles
-        .iter()
-        .map(|h| {
-            h.try_get()
-                .expect("complete after close")
-                .expect("delivered")
-        })
-        .collect();
-    let err = producer
-        .send(&Record::new(&topic).value(b"late".as_slice()))
-        .expect_err("closed");
+    producer.close(Duration::from_secs(30)).expect("close delivers everything in time");
+    assert!(started.elapsed() < Duration::from_secs(10), "close flushes instead of lingering");
+    let reported: Vec<_> = handles.iter().map(|h| h.try_get().expect("complete after close").expect("delivered")).collect();
+    let err = producer.send(&Record::new(&topic).value(b"late".as_slice())).expect_err("closed");
     assert_eq!(err, Error::Closed);
-    producer
-        .close(Duration::from_secs(1))
-        .expect("a second close is a no-op");
-    producer
-        .flush(Duration::from_secs(1))
-        .expect("flush after close");
+    producer.close(Duration::from_secs(1)).expect("a second close is a no-op");
+    producer.flush(Duration::from_secs(1)).expect("flush after close");
     let read = broker.read_back(&topic, records.len(), Duration::from_secs(60));
     verify(&read, &records, &reported, 2);
 }
@@ -100,32 +76,13 @@ fn close_with_zero_timeout_fails_what_is_not_done_each_record_once() {
             })
             .expect("send");
     }
-    let err = producer
-        .close(Duration::ZERO)
-        .expect_err("records were failed for the deadline");
-    assert!(
-        matches!(
-            err,
-            Error::Timeout {
-                blocked_on: BlockedOn::Completion,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    let err = producer.close(Duration::ZERO).expect_err("records were failed for the deadline");
+    assert!(matches!(err, Error::Timeout { blocked_on: BlockedOn::Completion, .. }), "{err}");
     let mut calls = calls.lock().expect("lock").clone();
     calls.sort_by_key(|(i, _)| *i);
-    assert_eq!(
-        calls.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
-        (0..100).collect::<Vec<_>>(),
-        "each callback once"
-    );
+    assert_eq!(calls.iter().map(|(i, _)| *i).collect::<Vec<_>>(), (0..100).collect::<Vec<_>>(), "each callback once");
     for (i, r) in &calls {
-        assert_eq!(
-            r,
-            &Err(Error::Delivery(DeliveryError::Closed)),
-            "record {i}"
-        );
+        assert_eq!(r, &Err(Error::Delivery(DeliveryError::Closed)), "record {i}");
     }
 }
 
@@ -135,10 +92,7 @@ fn drop_closes_gracefully_and_callbacks_run_once() {
     let topic = unique_topic("std-drop");
     broker.create_topic(&topic, 4, 1);
     let producer = Producer::new(config(broker).linger(LONG_LINGER)).expect("producer");
-    assert_eq!(
-        producer.partitions_for(&topic).expect("metadata"),
-        vec![0, 1, 2, 3]
-    );
+    assert_eq!(producer.partitions_for(&topic).expect("metadata"), vec![0, 1, 2, 3]);
     let delivered = Arc::new(AtomicUsize::new(0));
     let offsets = Arc::new(Mutex::new(Vec::new()));
     for i in 0..200 {
@@ -157,11 +111,7 @@ fn drop_closes_gracefully_and_callbacks_run_once() {
     let started = Instant::now();
     drop(producer);
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert_eq!(
-        delivered.load(Ordering::SeqCst),
-        200,
-        "drop delivered every record and ran every callback"
-    );
+    assert_eq!(delivered.load(Ordering::SeqCst), 200, "drop delivered every record and ran every callback");
     let mut offsets = offsets.lock().expect("lock").clone();
     offsets.sort_unstable();
     offsets.dedup();
@@ -184,15 +134,9 @@ fn an_idle_producer_sleeps() {
     let topic = unique_topic("std-idle");
     broker.create_topic(&topic, 1, 1);
     let producer = Producer::new(config(broker).linger(Duration::from_secs(1))).expect("producer");
-    producer
-        .send(&Record::new(&topic).value(b"x".as_slice()))
-        .expect("send")
-        .wait(Duration::from_secs(30))
-        .expect("delivered");
+    producer.send(&Record::new(&topic).value(b"x".as_slice())).expect("send").wait(Duration::from_secs(30)).expect("delivered");
     // One record lingering and a connection open: the IO thread has a timer and a socket.
-    let h = producer
-        .send(&Record::new(&topic).value(b"y".as_slice()))
-        .expect("send");
+    let h = producer.send(&Record::new(&topic).value(b"y".as_slice())).expect("send");
     let Some(before) = process_cpu() else {
         return; // not Linux
     };
@@ -215,10 +159,7 @@ fn delivery_listener_reports_every_tagged_record_once() {
     broker.create_topic(&topic, 3, 1);
     let producer = Producer::new(config(broker)).expect("producer");
     let probe = Record::new(&topic).value(b"x".as_slice());
-    assert!(
-        matches!(producer.send_tagged(&probe, 0), Err(Error::Config(_))),
-        "no listener yet"
-    );
+    assert!(matches!(producer.send_tagged(&probe, 0), Err(Error::Config(_))), "no listener yet");
 
     let records: Vec<Sent> = (0..5_000).map(|i| Sent::numbered("t", i)).collect();
     let results = Arc::new(Mutex::new(vec![None; records.len()]));
@@ -231,22 +172,10 @@ fn delivery_listener_reports_every_tagged_record_once() {
             *slot = Some(result);
         })
         .expect("first listener");
-    assert!(
-        matches!(
-            producer.set_delivery_listener(|_, _| {}),
-            Err(Error::Config(_))
-        ),
-        "only one listener"
-    );
+    assert!(matches!(producer.set_delivery_listener(|_, _| {}), Err(Error::Config(_))), "only one listener");
     for (i, s) in records.iter().enumerate() {
-        let headers: Vec<kprod_std::Header<'_>> = s
-            .headers
-            .iter()
-            .map(|(k, v)| kprod_std::Header {
-                key: k.as_str(),
-                value: v.as_deref(),
-            })
-            .collect();
+        let headers: Vec<kprod_std::Header<'_>> =
+            s.headers.iter().map(|(k, v)| kprod_std::Header { key: k.as_str(), value: v.as_deref() }).collect();
         let record = Record {
             topic: &topic,
             partition: s.partition,
@@ -255,9 +184,7 @@ fn delivery_listener_reports_every_tagged_record_once() {
             headers: &headers,
             timestamp: s.timestamp,
         };
-        producer
-            .send_tagged(&record, i as u64)
-            .expect("send_tagged");
+        producer.send_tagged(&record, i as u64).expect("send_tagged");
     }
     producer.flush(Duration::from_secs(60)).expect("flush");
     let reported: Vec<_> = {
@@ -265,11 +192,7 @@ fn delivery_listener_reports_every_tagged_record_once() {
         results
             .iter()
             .enumerate()
-            .map(|(i, r)| {
-                r.clone()
-                    .unwrap_or_else(|| panic!("tag {i} never reported"))
-                    .expect("delivered")
-            })
+            .map(|(i, r)| r.clone().unwrap_or_else(|| panic!("tag {i} never reported")).expect("delivered"))
             .collect()
     };
     drop(producer);

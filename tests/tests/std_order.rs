@@ -29,10 +29,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use kprod_core::partitioner::key_partition;
-use kprod_std::{
-    Acks, AsyncProducer, DeliveryFuture, DeliveryHandle, Error, Producer, ProducerConfig, Record,
-    RecordMetadata,
-};
+use kprod_std::{Acks, AsyncProducer, DeliveryFuture, DeliveryHandle, Error, Producer, ProducerConfig, Record, RecordMetadata};
 use kprod_tests::{unique_topic, Broker, ConsumedRecord};
 
 const PARTITIONS: u32 = 3;
@@ -42,10 +39,7 @@ const KEYS: usize = 1000;
 const EXAMPLES: usize = 5;
 
 fn records() -> usize {
-    std::env::var("KPROD_ORDER_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300_000)
+    std::env::var("KPROD_ORDER_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(300_000)
 }
 
 /// The key of record `i`.
@@ -102,11 +96,7 @@ impl Log {
         match result {
             Ok(m) => {
                 self.wrong_topic += usize::from(&*m.topic != topic);
-                self.done.push(Completion {
-                    index,
-                    partition: m.partition,
-                    offset: m.offset,
-                });
+                self.done.push(Completion { index, partition: m.partition, offset: m.offset });
             }
             Err(e) => self.failed.push((index, e.to_string())),
         }
@@ -127,21 +117,11 @@ fn check_log(log: &Log, n: usize) {
 /// No failure, every record exactly once, each in its key's partition, offsets growing per
 /// partition in send order.
 fn check_outcomes(log: &Log, n: usize) {
-    assert!(
-        log.failed.is_empty(),
-        "{} record(s) failed, first: {:?}",
-        log.failed.len(),
-        log.failed.first()
-    );
+    assert!(log.failed.is_empty(), "{} record(s) failed, first: {:?}", log.failed.len(), log.failed.first());
     assert_eq!(log.wrong_topic, 0, "completions reported another topic");
     check_exactly_once(&log.done, n);
     for c in &log.done {
-        assert_eq!(
-            c.partition,
-            key_partition(key(c.index).as_bytes(), PARTITIONS),
-            "record {}: partition",
-            c.index
-        );
+        assert_eq!(c.partition, key_partition(key(c.index).as_bytes(), PARTITIONS), "record {}: partition", c.index);
     }
     check_send_order(&log.done, n);
 }
@@ -151,17 +131,8 @@ fn check_exactly_once(done: &[Completion], n: usize) {
     for c in done {
         count[c.index] += 1;
     }
-    let wrong: Vec<(usize, u32)> = count
-        .iter()
-        .copied()
-        .enumerate()
-        .filter(|&(_, k)| k != 1)
-        .take(10)
-        .collect();
-    assert!(
-        wrong.is_empty(),
-        "records without exactly one completion (index, count): {wrong:?}"
-    );
+    let wrong: Vec<(usize, u32)> = count.iter().copied().enumerate().filter(|&(_, k)| k != 1).take(10).collect();
+    assert!(wrong.is_empty(), "records without exactly one completion (index, count): {wrong:?}");
 }
 
 /// The assertion of this file: per partition, no completion comes after one with a higher
@@ -174,10 +145,7 @@ fn check_completion_order(done: &[Completion]) {
     let (mut late, mut steps_back) = (0usize, 0usize);
     let mut examples = Vec::new();
     for (position, c) in done.iter().enumerate() {
-        if let Some(p) = previous
-            .insert(c.partition, *c)
-            .filter(|p| p.offset > c.offset)
-        {
+        if let Some(p) = previous.insert(c.partition, *c).filter(|p| p.offset > c.offset) {
             steps_back += 1;
             if examples.len() < EXAMPLES {
                 examples.push(format!(
@@ -210,12 +178,7 @@ fn check_send_order(done: &[Completion], n: usize) {
     let mut last: HashMap<u32, Completion> = HashMap::new();
     for c in by_index.into_iter().flatten() {
         if let Some(prev) = last.insert(c.partition, c) {
-            assert!(
-                prev.offset < c.offset,
-                "record {} written before record {}: {prev:?} {c:?}",
-                c.index,
-                prev.index
-            );
+            assert!(prev.offset < c.offset, "record {} written before record {}: {prev:?} {c:?}", c.index, prev.index);
         }
     }
 }
@@ -225,35 +188,14 @@ fn check_send_order(done: &[Completion], n: usize) {
 fn check_read_back(broker: &Broker, topic: &str, done: &[Completion]) {
     let started = Instant::now();
     let read = broker.read_back(topic, done.len(), Duration::from_secs(120));
-    assert_eq!(
-        read.len(),
-        done.len(),
-        "read back exactly what was sent: no loss, no duplicate"
-    );
-    let by_place: HashMap<(i32, i64), &ConsumedRecord> =
-        read.iter().map(|r| ((r.partition, r.offset), r)).collect();
+    assert_eq!(read.len(), done.len(), "read back exactly what was sent: no loss, no duplicate");
+    let by_place: HashMap<(i32, i64), &ConsumedRecord> = read.iter().map(|r| ((r.partition, r.offset), r)).collect();
     for c in done {
-        let r = by_place
-            .get(&(c.partition as i32, c.offset))
-            .unwrap_or_else(|| panic!("record {}: nothing at {c:?}", c.index));
-        assert_eq!(
-            r.value.as_deref(),
-            Some(value(c.index).as_bytes()),
-            "record {}: value at its place",
-            c.index
-        );
-        assert_eq!(
-            r.key.as_deref(),
-            Some(key(c.index).as_bytes()),
-            "record {}: key",
-            c.index
-        );
+        let r = by_place.get(&(c.partition as i32, c.offset)).unwrap_or_else(|| panic!("record {}: nothing at {c:?}", c.index));
+        assert_eq!(r.value.as_deref(), Some(value(c.index).as_bytes()), "record {}: value at its place", c.index);
+        assert_eq!(r.key.as_deref(), Some(key(c.index).as_bytes()), "record {}: key", c.index);
     }
-    eprintln!(
-        "  read back {} records in {:?}",
-        read.len(),
-        started.elapsed()
-    );
+    eprintln!("  read back {} records in {:?}", read.len(), started.elapsed());
 }
 
 /// Sends `n` records, each with a callback that appends its result to `log` (on the IO thread,
@@ -264,12 +206,9 @@ fn send_with_callbacks(producer: &Producer, topic: &str, n: usize, log: &SharedL
         let (k, v) = (key(i), value(i));
         let (log, topic_name) = (Arc::clone(log), Arc::clone(&topic_name));
         producer
-            .send_with_callback(
-                &Record::new(topic).key(k.as_bytes()).value(v.as_bytes()),
-                move |r| {
-                    lock(&log).push(&topic_name, i, r);
-                },
-            )
+            .send_with_callback(&Record::new(topic).key(k.as_bytes()).value(v.as_bytes()), move |r| {
+                lock(&log).push(&topic_name, i, r);
+            })
             .unwrap_or_else(|e| panic!("send {i}: {e}"));
     }
 }
@@ -326,10 +265,7 @@ fn the_delivery_listener_reports_a_partition_in_offset_order() {
     for i in 0..n {
         let (k, v) = (key(i), value(i));
         producer
-            .send_tagged(
-                &Record::new(&topic).key(k.as_bytes()).value(v.as_bytes()),
-                i as u64,
-            )
+            .send_tagged(&Record::new(&topic).key(k.as_bytes()).value(v.as_bytes()), i as u64)
             .unwrap_or_else(|e| panic!("send {i}: {e}"));
     }
     producer.flush(Duration::from_secs(120)).expect("flush");
@@ -365,19 +301,13 @@ fn handles_of_a_partition_complete_before_callbacks_of_later_records() {
         let record = Record::new(&topic).key(k.as_bytes()).value(v.as_bytes());
         let partition = key_partition(k.as_bytes(), PARTITIONS);
         if i % 2 == 0 {
-            let handle = producer
-                .send(&record)
-                .unwrap_or_else(|e| panic!("send {i}: {e}"));
+            let handle = producer.send(&record).unwrap_or_else(|e| panic!("send {i}: {e}"));
             last_handle.insert(partition, (i, handle.clone()));
             handles.push((i, handle));
             continue;
         }
         let earlier = last_handle.get(&partition).cloned();
-        let (log, early, topic_name) = (
-            Arc::clone(&log),
-            Arc::clone(&early),
-            Arc::clone(&topic_name),
-        );
+        let (log, early, topic_name) = (Arc::clone(&log), Arc::clone(&early), Arc::clone(&topic_name));
         producer
             .send_with_callback(&record, move |r| {
                 if let Some((j, h)) = &earlier {
@@ -390,10 +320,7 @@ fn handles_of_a_partition_complete_before_callbacks_of_later_records() {
             .unwrap_or_else(|e| panic!("send {i}: {e}"));
     }
     producer.flush(Duration::from_secs(120)).expect("flush");
-    eprintln!(
-        "handles and callbacks: {n} records in {:?}",
-        started.elapsed()
-    );
+    eprintln!("handles and callbacks: {n} records in {:?}", started.elapsed());
     producer.close(Duration::from_secs(30)).expect("close");
     let early = lock_vec(&early);
     assert!(
@@ -405,9 +332,7 @@ fn handles_of_a_partition_complete_before_callbacks_of_later_records() {
     );
     let mut log = lock(&log);
     for (i, h) in &handles {
-        let result = h
-            .try_get()
-            .unwrap_or_else(|| panic!("record {i}: flushed but not complete"));
+        let result = h.try_get().unwrap_or_else(|| panic!("record {i}: flushed but not complete"));
         log.push(&topic, *i, result);
     }
     // The handles' results are appended after the callbacks': only the callbacks' part is in
@@ -457,10 +382,7 @@ fn tokio_futures_of_a_partition_resolve_in_offset_order() {
     let broker = Broker::shared();
     let topic = topic(broker, "tokio-order");
     let n = records();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let order: Arc<Mutex<Vec<usize>>> = Arc::default();
     let started = Instant::now();
     let (futures, ready_at_first_poll) = rt.block_on(async {
@@ -470,18 +392,9 @@ fn tokio_futures_of_a_partition_resolve_in_offset_order() {
         for i in 0..n {
             let (k, v) = (key(i), value(i));
             let record = Record::new(&topic).key(k.as_bytes()).value(v.as_bytes());
-            let mut future = producer
-                .enqueue(&record)
-                .await
-                .unwrap_or_else(|e| panic!("enqueue {i}: {e}"));
-            let waker = Waker::from(Arc::new(WakeOrder {
-                index: i,
-                order: Arc::clone(&order),
-            }));
-            if Pin::new(&mut future)
-                .poll(&mut Context::from_waker(&waker))
-                .is_ready()
-            {
+            let mut future = producer.enqueue(&record).await.unwrap_or_else(|e| panic!("enqueue {i}: {e}"));
+            let waker = Waker::from(Arc::new(WakeOrder { index: i, order: Arc::clone(&order) }));
+            if Pin::new(&mut future).poll(&mut Context::from_waker(&waker)).is_ready() {
                 ready_at_first_poll.push(i);
             }
             futures.push(future);
@@ -489,26 +402,15 @@ fn tokio_futures_of_a_partition_resolve_in_offset_order() {
                 tokio::task::yield_now().await;
             }
         }
-        tokio::time::timeout(Duration::from_secs(120), producer.flush())
-            .await
-            .expect("flush within 120 s");
-        producer
-            .close(Duration::from_secs(30))
-            .await
-            .expect("close");
+        tokio::time::timeout(Duration::from_secs(120), producer.flush()).await.expect("flush within 120 s");
+        producer.close(Duration::from_secs(30)).await.expect("close");
         (futures, ready_at_first_poll)
     });
     eprintln!("tokio futures: {n} records in {:?}", started.elapsed());
-    assert!(
-        ready_at_first_poll.is_empty(),
-        "complete before the driver ran: {:?}",
-        &ready_at_first_poll[..ready_at_first_poll.len().min(10)]
-    );
+    assert!(ready_at_first_poll.is_empty(), "complete before the driver ran: {:?}", &ready_at_first_poll[..ready_at_first_poll.len().min(10)]);
     let mut log = Log::default();
     for &i in lock_vec(&order).iter() {
-        let result = futures[i]
-            .try_get()
-            .unwrap_or_else(|| panic!("record {i}: woken but not complete"));
+        let result = futures[i].try_get().unwrap_or_else(|| panic!("record {i}: woken but not complete"));
         log.push(&topic, i, result);
     }
     check_log(&log, n);

@@ -15,10 +15,7 @@ use kprod_tests::{unique_topic, Broker};
 use std_util::{config, send_all, verify, wait_all, Sent};
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as i64
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as i64
 }
 
 #[test]
@@ -28,10 +25,7 @@ fn keyed_records_use_the_java_partition_and_null_keys_spread() {
     broker.create_topic(&topic, 6, 1);
     // Small batches, so the sticky partitioner moves on several times.
     let producer = Producer::new(config(broker).batch_size(2048)).expect("producer");
-    assert_eq!(
-        producer.partitions_for(&topic).expect("metadata"),
-        (0..6).collect::<Vec<u32>>()
-    );
+    assert_eq!(producer.partitions_for(&topic).expect("metadata"), (0..6).collect::<Vec<u32>>());
     let mut records: Vec<Sent> = (0..3000).map(|i| Sent::numbered("p", i)).collect();
     for (i, r) in records.iter_mut().enumerate().filter(|(i, _)| i % 10 == 5) {
         r.partition = Some((i % 6) as u32);
@@ -44,10 +38,7 @@ fn keyed_records_use_the_java_partition_and_null_keys_spread() {
         .filter(|(s, _)| s.key.is_none() && s.partition.is_none())
         .map(|(_, m)| m.partition)
         .collect();
-    assert!(
-        null_key_partitions.len() >= 3,
-        "null keys went only to {null_key_partitions:?}"
-    );
+    assert!(null_key_partitions.len() >= 3, "null keys went only to {null_key_partitions:?}");
     let read = broker.read_back(&topic, records.len(), Duration::from_secs(60));
     verify(&read, &records, &reported, 6);
 }
@@ -71,32 +62,14 @@ fn headers_tombstones_and_timestamps() {
         shape(Some(b"tomb"), None, vec![], Some(now - 10)),
         shape(Some(b""), Some(b""), vec![], Some(now - 9)),
         shape(None, None, vec![h("only", None)], Some(now - 8)),
-        shape(
-            Some(b"k"),
-            Some(b"\x00\xffbinary"),
-            vec![
-                h("a", Some(b"1")),
-                h("a", Some(b"2")),
-                h("nul", None),
-                h("", Some(b"")),
-            ],
-            Some(0),
-        ),
-        shape(
-            Some("clé".as_bytes()),
-            Some("välue ✓".as_bytes()),
-            vec![h("ü", Some("ß".as_bytes()))],
-            Some(1),
-        ),
+        shape(Some(b"k"), Some(b"\x00\xffbinary"), vec![h("a", Some(b"1")), h("a", Some(b"2")), h("nul", None), h("", Some(b""))], Some(0)),
+        shape(Some("clé".as_bytes()), Some("välue ✓".as_bytes()), vec![h("ü", Some("ß".as_bytes()))], Some(1)),
         shape(Some(b"stamped-by-producer"), Some(b"x"), vec![], None),
     ];
     let before = now_ms();
     let reported = wait_all(&send_all(&producer, &topic, &records));
     let stamped = reported[5].timestamp;
-    assert!(
-        stamped >= before && stamped <= now_ms(),
-        "the producer stamps the wall clock: {stamped}"
-    );
+    assert!(stamped >= before && stamped <= now_ms(), "the producer stamps the wall clock: {stamped}");
     producer.close(Duration::from_secs(30)).expect("close");
     let read = broker.read_back(&topic, records.len(), Duration::from_secs(60));
     verify(&read, &records, &reported, 2);
@@ -108,31 +81,14 @@ fn a_rejected_timestamp_fails_its_record_with_the_broker_error() {
     let topic = unique_topic("std-bad-ts");
     broker.create_topic_with_config(&topic, 1, 1, &[("message.timestamp.after.max.ms", "60000")]);
     let producer = Producer::new(config(broker)).expect("producer");
-    let good = producer
-        .send(&Record::new(&topic).value(b"ok".as_slice()))
-        .expect("send");
+    let good = producer.send(&Record::new(&topic).value(b"ok".as_slice())).expect("send");
     producer.flush(Duration::from_secs(30)).expect("flush");
     let future = now_ms() + 86_400_000;
-    let bad = producer
-        .send(
-            &Record::new(&topic)
-                .value(b"late".as_slice())
-                .timestamp(future),
-        )
-        .expect("send");
-    let err = bad
-        .wait(Duration::from_secs(60))
-        .expect_err("a timestamp a day ahead is refused");
-    assert_eq!(
-        err,
-        Error::Delivery(DeliveryError::Broker(ErrorCode::InvalidTimestamp)),
-        "{err}"
-    );
+    let bad = producer.send(&Record::new(&topic).value(b"late".as_slice()).timestamp(future)).expect("send");
+    let err = bad.wait(Duration::from_secs(60)).expect_err("a timestamp a day ahead is refused");
+    assert_eq!(err, Error::Delivery(DeliveryError::Broker(ErrorCode::InvalidTimestamp)), "{err}");
     assert!(!err.is_retriable());
-    assert_eq!(
-        good.wait(Duration::from_secs(1)).expect("delivered").offset,
-        0
-    );
+    assert_eq!(good.wait(Duration::from_secs(1)).expect("delivered").offset, 0);
     producer.close(Duration::from_secs(30)).expect("close");
 }
 
@@ -147,10 +103,7 @@ fn log_append_time_is_reported() {
     let reported = wait_all(&send_all(&producer, &topic, &records));
     producer.close(Duration::from_secs(30)).expect("close");
     for m in &reported {
-        assert!(
-            m.timestamp >= before - 1000,
-            "broker append time, not the 2023 create time: {m:?}"
-        );
+        assert!(m.timestamp >= before - 1000, "broker append time, not the 2023 create time: {m:?}");
     }
     let read = broker.read_back(&topic, records.len(), Duration::from_secs(60));
     assert!(read.iter().all(|r| r.timestamp_type == 1));
@@ -168,38 +121,20 @@ fn string_and_json_serializers() {
     let topic = unique_topic("std-serde");
     broker.create_topic(&topic, 1, 1);
     let strings = Producer::strings(config(broker)).expect("producer");
-    let a = strings
-        .send(&Record::new(&topic).key("k-1").value("hello"))
-        .expect("send");
+    let a = strings.send(&Record::new(&topic).key("k-1").value("hello")).expect("send");
     let a = a.wait(Duration::from_secs(60)).expect("delivered");
     strings.close(Duration::from_secs(30)).expect("close");
-    let json = Producer::<u32, Order>::with_serializers(
-        config(broker),
-        kprod_std::JsonSerializer,
-        kprod_std::JsonSerializer,
-    )
-    .expect("producer");
-    let order = Order {
-        id: 7,
-        item: "tea".into(),
-    };
-    let b = json
-        .send(&Record::new(&topic).key(&7).value(&order))
-        .expect("send")
-        .wait(Duration::from_secs(60));
+    let json = Producer::<u32, Order>::with_serializers(config(broker), kprod_std::JsonSerializer, kprod_std::JsonSerializer)
+        .expect("producer");
+    let order = Order { id: 7, item: "tea".into() };
+    let b = json.send(&Record::new(&topic).key(&7).value(&order)).expect("send").wait(Duration::from_secs(60));
     let b = b.expect("delivered");
     drop(json);
     let read = broker.read_back(&topic, 2, Duration::from_secs(60));
     assert_eq!((read[0].offset, read[1].offset), (a.offset, b.offset));
-    assert_eq!(
-        (read[0].key.as_deref(), read[0].value.as_deref()),
-        (Some(&b"k-1"[..]), Some(&b"hello"[..]))
-    );
+    assert_eq!((read[0].key.as_deref(), read[0].value.as_deref()), (Some(&b"k-1"[..]), Some(&b"hello"[..])));
     assert_eq!(read[1].key.as_deref(), Some(&b"7"[..]));
-    assert_eq!(
-        read[1].value.as_deref(),
-        Some(&br#"{"id":7,"item":"tea"}"#[..])
-    );
+    assert_eq!(read[1].value.as_deref(), Some(&br#"{"id":7,"item":"tea"}"#[..]));
 }
 
 /// Pseudo-random bytes, so compression cannot shrink a large record.
@@ -234,17 +169,9 @@ fn one_mib_records_and_one_too_large() {
     let reported = wait_all(&send_all(&producer, &topic, &records));
     let started = Instant::now();
     let huge = noise(max_request + 1, 99);
-    let err = producer
-        .send(&Record::new(&topic).value(huge.as_slice()))
-        .expect_err("over max.request.size");
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "refused at once, not after max.block.ms"
-    );
-    assert!(
-        matches!(err, Error::Send(SendError::RecordTooLarge { .. })),
-        "{err}"
-    );
+    let err = producer.send(&Record::new(&topic).value(huge.as_slice())).expect_err("over max.request.size");
+    assert!(started.elapsed() < Duration::from_secs(1), "refused at once, not after max.block.ms");
+    assert!(matches!(err, Error::Send(SendError::RecordTooLarge { .. })), "{err}");
     assert!(err.to_string().contains("max.request.size"), "{err}");
     assert!(!err.is_retriable());
     producer.close(Duration::from_secs(30)).expect("close");
@@ -255,16 +182,11 @@ fn one_mib_records_and_one_too_large() {
 #[test]
 fn an_invalid_topic_name_fails_at_once_with_a_clear_error() {
     let broker = Broker::shared();
-    let producer =
-        Producer::new(config(broker).max_block(Duration::from_secs(5))).expect("producer");
+    let producer = Producer::new(config(broker).max_block(Duration::from_secs(5))).expect("producer");
     let started = Instant::now();
-    let err = producer
-        .send(&Record::new("bad/name").value(b"v".as_slice()))
-        .expect_err("invalid name");
+    let err = producer.send(&Record::new("bad/name").value(b"v".as_slice())).expect_err("invalid name");
     assert!(started.elapsed() < Duration::from_secs(1));
     assert!(matches!(err, Error::Send(SendError::Metadata(_))), "{err}");
-    let err = producer
-        .partitions_for("bad/name")
-        .expect_err("invalid name");
+    let err = producer.partitions_for("bad/name").expect_err("invalid name");
     assert!(matches!(err, Error::Send(SendError::Metadata(_))), "{err}");
 }

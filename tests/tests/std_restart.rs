@@ -29,10 +29,7 @@ fn broker_stopped_and_restarted_mid_stream() {
         return;
     }
     std_util::init_log();
-    let port: u16 = std::env::var("KPROD_STD_RESTART_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(29092);
+    let port: u16 = std::env::var("KPROD_STD_RESTART_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(29092);
     let own = OwnBroker::start(port);
     let bootstrap = format!("127.0.0.1:{port}");
     let broker = Broker::attach(&bootstrap, 1);
@@ -54,28 +51,14 @@ fn broker_stopped_and_restarted_mid_stream() {
     let doomed_handles = send_all(&impatient, &topic, &doomed);
     for (i, h) in doomed_handles.iter().enumerate() {
         let r = h.wait(Duration::from_secs(60));
-        assert_eq!(
-            r,
-            Err(Error::Delivery(DeliveryError::DeliveryTimeout)),
-            "doomed record {i}"
-        );
+        assert_eq!(r, Err(Error::Delivery(DeliveryError::DeliveryTimeout)), "doomed record {i}");
     }
-    assert!(
-        stopped.elapsed() < Duration::from_secs(30),
-        "failed after delivery.timeout.ms, not much later"
-    );
-    assert!(
-        patient_handles.iter().all(|h| !h.is_done()),
-        "the patient producer still holds its records"
-    );
+    assert!(stopped.elapsed() < Duration::from_secs(30), "failed after delivery.timeout.ms, not much later");
+    assert!(patient_handles.iter().all(|h| !h.is_done()), "the patient producer still holds its records");
 
     own.up();
     let reported = wait_all(&patient_handles);
-    eprintln!(
-        "delivered {} records {:?} after the broker stopped",
-        reported.len(),
-        stopped.elapsed()
-    );
+    eprintln!("delivered {} records {:?} after the broker stopped", reported.len(), stopped.elapsed());
     patient.close(Duration::from_secs(30)).expect("close");
     impatient.close(Duration::from_secs(30)).expect("close");
     let read = broker.read_back(&topic, during.len(), Duration::from_secs(60));

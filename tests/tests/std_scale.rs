@@ -53,14 +53,8 @@ fn records(topic: &str, partitions: u32, keyed: usize) -> Vec<Sent> {
 
 /// Checks that `producer` sees all `partitions` of `topic`.
 fn check_partitions(producer: &Producer, topic: &str, partitions: u32) {
-    let seen = producer
-        .partitions_for(topic)
-        .unwrap_or_else(|e| panic!("partitions_for {topic}: {e} ({e:?})"));
-    assert_eq!(
-        seen,
-        (0..partitions).collect::<Vec<u32>>(),
-        "{topic}: the producer sees every partition"
-    );
+    let seen = producer.partitions_for(topic).unwrap_or_else(|e| panic!("partitions_for {topic}: {e} ({e:?})"));
+    assert_eq!(seen, (0..partitions).collect::<Vec<u32>>(), "{topic}: the producer sees every partition");
 }
 
 /// One topic of `partitions` partitions: one record per partition and `keyed` keyed records,
@@ -113,17 +107,9 @@ fn one_producer_writes_to_1000_topics() {
     let broker = Broker::shared();
     let prefix = unique_topic("std-scale-topics");
     let started = Instant::now();
-    let topics = BulkTopics::create(
-        broker,
-        (0..TOPICS).map(|t| format!("{prefix}-{t}")).collect(),
-        PARTITIONS,
-    );
+    let topics = BulkTopics::create(broker, (0..TOPICS).map(|t| format!("{prefix}-{t}")).collect(), PARTITIONS);
     let created = started.elapsed();
-    let sent: Vec<Vec<Sent>> = topics
-        .names()
-        .iter()
-        .map(|t| records(t, PARTITIONS, KEYED))
-        .collect();
+    let sent: Vec<Vec<Sent>> = topics.names().iter().map(|t| records(t, PARTITIONS, KEYED)).collect();
     let producer = Producer::new(config(broker)).expect("producer");
     let (known, reported) = deliver_to_topics(&producer, topics.names(), PARTITIONS, &sent);
     producer.close(Duration::from_secs(30)).expect("close");
@@ -135,25 +121,13 @@ fn one_producer_writes_to_1000_topics() {
          had {total} records delivered after {delivered:?}; read back in {:?}",
         started.elapsed() - created - delivered
     );
-    assert_eq!(
-        read.len(),
-        total,
-        "read back exactly what was sent: no loss, no duplicate"
-    );
+    assert_eq!(read.len(), total, "read back exactly what was sent: no loss, no duplicate");
     let mut by_topic: BTreeMap<&str, Vec<ConsumedRecord>> = BTreeMap::new();
     for r in &read {
-        by_topic
-            .entry(r.topic.as_str())
-            .or_default()
-            .push(r.clone());
+        by_topic.entry(r.topic.as_str()).or_default().push(r.clone());
     }
     for ((topic, s), m) in topics.names().iter().zip(&sent).zip(&reported) {
-        verify(
-            by_topic.get(topic.as_str()).map_or(&[][..], Vec::as_slice),
-            s,
-            m,
-            PARTITIONS,
-        );
+        verify(by_topic.get(topic.as_str()).map_or(&[][..], Vec::as_slice), s, m, PARTITIONS);
     }
 }
 
@@ -171,10 +145,6 @@ fn deliver_to_topics(
         check_partitions(producer, t, partitions);
     }
     let known = started.elapsed();
-    let handles: Vec<_> = topics
-        .iter()
-        .zip(sent)
-        .map(|(t, s)| send_all(producer, t, s))
-        .collect();
+    let handles: Vec<_> = topics.iter().zip(sent).map(|(t, s)| send_all(producer, t, s)).collect();
     (known, handles.iter().map(|h| wait_all(h)).collect())
 }

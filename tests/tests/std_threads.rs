@@ -9,8 +9,8 @@ extern crate alloc;
 mod std_util;
 
 use alloc::collections::BTreeMap;
-use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use alloc::sync::Arc;
 use core::time::Duration;
 use std::time::Instant;
 
@@ -22,10 +22,7 @@ const THREADS: usize = 8;
 const PARTITIONS: u32 = 6;
 
 fn per_thread() -> usize {
-    std::env::var("KPROD_STD_RECORDS_PER_THREAD")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000)
+    std::env::var("KPROD_STD_RECORDS_PER_THREAD").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
 }
 
 #[test]
@@ -42,12 +39,7 @@ fn eight_threads_share_one_producer() {
     let started = Instant::now();
     std::thread::scope(|s| {
         for t in 0..THREADS {
-            let (producer, results, failures, topic) = (
-                &producer,
-                Arc::clone(&results),
-                Arc::clone(&failures),
-                &topic,
-            );
+            let (producer, results, failures, topic) = (&producer, Arc::clone(&results), Arc::clone(&failures), &topic);
             s.spawn(move || {
                 let mut key = String::new();
                 let mut value = String::new();
@@ -57,9 +49,7 @@ fn eight_threads_share_one_producer() {
                     use core::fmt::Write;
                     let _ = write!(key, "t{t}-k{}", i % 64);
                     let _ = write!(value, "t{t}-{i}");
-                    let record = Record::new(topic)
-                        .key(key.as_bytes())
-                        .value(value.as_bytes());
+                    let record = Record::new(topic).key(key.as_bytes()).value(value.as_bytes());
                     let (results, failures) = (Arc::clone(&results), Arc::clone(&failures));
                     producer
                         .send_with_callback(&record, move |r| {
@@ -87,22 +77,12 @@ fn eight_threads_share_one_producer() {
         metrics.batch_size_avg()
     );
     assert_eq!(failures.load(Ordering::Relaxed), 0, "no delivery failed");
-    let not_once: Vec<usize> = (0..total)
-        .filter(|&k| results[k].load(Ordering::Relaxed) != 1)
-        .take(10)
-        .collect();
-    assert!(
-        not_once.is_empty(),
-        "records without exactly one completion: {not_once:?}"
-    );
+    let not_once: Vec<usize> = (0..total).filter(|&k| results[k].load(Ordering::Relaxed) != 1).take(10).collect();
+    assert!(not_once.is_empty(), "records without exactly one completion: {not_once:?}");
     assert_eq!(metrics.records_delivered as usize, total);
 
     let read = broker.read_back(&topic, total, Duration::from_secs(300));
-    assert_eq!(
-        read.len(),
-        total,
-        "every record once: nothing lost, nothing duplicated"
-    );
+    assert_eq!(read.len(), total, "every record once: nothing lost, nothing duplicated");
     // Per thread and key, values come back in send order (one partition per key).
     let mut last: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
     let mut seen = vec![false; total];
@@ -114,15 +94,9 @@ fn eight_threads_share_one_producer() {
         seen[t * n + i] = true;
         let key = r.key.clone().expect("key");
         assert_eq!(key, format!("t{t}-k{}", i % 64).into_bytes());
-        assert_eq!(
-            r.partition as u32,
-            kprod_core::partitioner::key_partition(&key, PARTITIONS)
-        );
+        assert_eq!(r.partition as u32, kprod_core::partitioner::key_partition(&key, PARTITIONS));
         if let Some(prev) = last.insert(key, i) {
-            assert!(
-                prev < i,
-                "{value} came back after record {prev} of the same key"
-            );
+            assert!(prev < i, "{value} came back after record {prev} of the same key");
         }
     }
 }

@@ -11,9 +11,7 @@ mod std_util;
 use core::time::Duration;
 use std::time::Instant;
 
-use kprod_std::{
-    AsyncProducer, ConnectionError, Error, Producer, ProducerConfig, Record, TlsError,
-};
+use kprod_std::{AsyncProducer, ConnectionError, Error, Producer, ProducerConfig, Record, TlsError};
 use kprod_tests::secure::{Listener, SecureBroker};
 use kprod_tests::unique_topic;
 use std_util::{send_all, verify, wait_all, Sent};
@@ -30,9 +28,8 @@ fn secure() -> Option<&'static SecureBroker> {
 }
 
 fn config(broker: &SecureBroker, listener: Listener, props: &[(&str, String)]) -> ProducerConfig {
-    let mut config = ProducerConfig::new(&broker.bootstrap(listener))
-        .expect("bootstrap")
-        .linger(Duration::from_millis(5));
+    let mut config =
+        ProducerConfig::new(&broker.bootstrap(listener)).expect("bootstrap").linger(Duration::from_millis(5));
     for (k, v) in props {
         config = config.set(k, v).unwrap_or_else(|e| panic!("{k}: {e}"));
     }
@@ -40,12 +37,7 @@ fn config(broker: &SecureBroker, listener: Listener, props: &[(&str, String)]) -
 }
 
 /// Produces 200 records with `config` (blocking) and reads them back over `listener` with TLS.
-fn produce_and_verify(
-    broker: &SecureBroker,
-    listener: Listener,
-    config: ProducerConfig,
-    tag: &str,
-) {
+fn produce_and_verify(broker: &SecureBroker, listener: Listener, config: ProducerConfig, tag: &str) {
     produce_and_verify_with(broker, listener, config, tag, &[]);
 }
 
@@ -66,11 +58,7 @@ fn produce_and_verify_with(
     let args = broker.verifier_tls_args();
     let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
     args.extend(more);
-    let read = broker.verifier_on(listener, &args).read_back(
-        &topic,
-        records.len(),
-        Duration::from_secs(60),
-    );
+    let read = broker.verifier_on(listener, &args).read_back(&topic, records.len(), Duration::from_secs(60));
     verify(&read, &records, &reported, 3);
 }
 
@@ -82,12 +70,7 @@ fn blocking_producer_over_ssl_with_pem_truststore_and_hostname_check() {
         ("ssl.truststore.type", "PEM".into()),
         ("ssl.truststore.location", b.cert("ca.pem")),
     ];
-    produce_and_verify(
-        b,
-        Listener::Ssl,
-        config(b, Listener::Ssl, &props),
-        "tls-pem",
-    );
+    produce_and_verify(b, Listener::Ssl, config(b, Listener::Ssl, &props), "tls-pem");
     // The same CA inline (`ssl.truststore.certificates`), and by name (localhost is in the SAN).
     let pem = std::fs::read_to_string(b.cert("ca.pem")).expect("ca.pem");
     let inline = [
@@ -95,10 +78,8 @@ fn blocking_producer_over_ssl_with_pem_truststore_and_hostname_check() {
         ("ssl.truststore.type", "PEM".into()),
         ("ssl.truststore.certificates", pem),
     ];
-    let by_name = config(b, Listener::Ssl, &inline).set(
-        "bootstrap.servers",
-        &b.bootstrap(Listener::Ssl).replace("127.0.0.1", "localhost"),
-    );
+    let by_name = config(b, Listener::Ssl, &inline)
+        .set("bootstrap.servers", &b.bootstrap(Listener::Ssl).replace("127.0.0.1", "localhost"));
     produce_and_verify(b, Listener::Ssl, by_name.expect("bootstrap"), "tls-inline");
 }
 
@@ -141,11 +122,7 @@ fn blocking_producer_over_mtls_with_pem_pkcs12_and_encrypted_keys() {
 #[test]
 fn tokio_producer_over_ssl_and_mtls() {
     let Some(b) = secure() else { return };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     for (listener, tag) in [(Listener::Ssl, "tokio-tls"), (Listener::Mtls, "tokio-mtls")] {
         let topic = unique_topic(tag);
         b.admin().create_topic(&topic, 2, 1);
@@ -167,26 +144,15 @@ fn tokio_producer_over_ssl_and_mtls() {
             }
             let mut reported = Vec::new();
             for f in futures {
-                reported.push(
-                    tokio::time::timeout(Duration::from_secs(60), f)
-                        .await
-                        .expect("in time")
-                        .expect("delivered"),
-                );
+                reported
+                    .push(tokio::time::timeout(Duration::from_secs(60), f).await.expect("in time").expect("delivered"));
             }
-            producer
-                .close(Duration::from_secs(30))
-                .await
-                .expect("close");
+            producer.close(Duration::from_secs(30)).await.expect("close");
             reported
         });
         let args = b.verifier_tls_args();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let read = b.verifier_on(listener, &args).read_back(
-            &topic,
-            records.len(),
-            Duration::from_secs(60),
-        );
+        let read = b.verifier_on(listener, &args).read_back(&topic, records.len(), Duration::from_secs(60));
         verify(&read, &records, &reported, 2);
     }
 }
@@ -217,10 +183,7 @@ fn fails_with(config: ProducerConfig) -> ConnectionError {
     let took = started.elapsed();
     let err = result.expect_err("the send must fail");
     assert!(took < MAX_BLOCK + Duration::from_secs(3), "took {took:?}");
-    let Error::Timeout {
-        cause: Some(cause), ..
-    } = &err
-    else {
+    let Error::Timeout { cause: Some(cause), .. } = &err else {
         panic!("expected a timeout with a cause, got {err:?}");
     };
     eprintln!("error as the user sees it: {err}");
@@ -242,29 +205,14 @@ fn tls_error(config: ProducerConfig) -> (TlsError, String) {
 fn wrong_ca_wrong_host_and_expired_certificates_are_named() {
     let Some(b) = secure() else { return };
     let tls = |listener, ca: &str| {
-        config(
-            b,
-            listener,
-            &[
-                ("security.protocol", "SSL".into()),
-                ("ssl.ca.location", b.cert(ca)),
-            ],
-        )
+        config(b, listener, &[("security.protocol", "SSL".into()), ("ssl.ca.location", b.cert(ca))])
     };
     let (e, text) = tls_error(tls(Listener::Ssl, "other-ca.pem"));
     assert_eq!(e, TlsError::UnknownIssuer);
     assert!(text.contains("ssl.truststore.location"), "{text}");
     let (e, text) = tls_error(tls(Listener::WrongHost, "ca.pem"));
-    assert_eq!(
-        e,
-        TlsError::WrongHost {
-            host: "127.0.0.1".into()
-        }
-    );
-    assert!(
-        text.contains("ssl.endpoint.identification.algorithm"),
-        "{text}"
-    );
+    assert_eq!(e, TlsError::WrongHost { host: "127.0.0.1".into() });
+    assert!(text.contains("ssl.endpoint.identification.algorithm"), "{text}");
     let (e, text) = tls_error(tls(Listener::Expired, "ca.pem"));
     assert_eq!(e, TlsError::Expired);
     assert!(text.contains("expired"), "{text}");
@@ -273,43 +221,25 @@ fn wrong_ca_wrong_host_and_expired_certificates_are_named() {
 #[test]
 fn mtls_without_or_with_an_untrusted_client_certificate_is_named() {
     let Some(b) = secure() else { return };
-    let base = [
-        ("security.protocol", "SSL".to_owned()),
-        ("ssl.ca.location", b.cert("ca.pem")),
-    ];
+    let base = [("security.protocol", "SSL".to_owned()), ("ssl.ca.location", b.cert("ca.pem"))];
     let (e, text) = tls_error(config(b, Listener::Mtls, &base));
-    assert!(
-        matches!(e, TlsError::ClientCertificateRejected { sent: false, .. }),
-        "{e:?}"
-    );
+    assert!(matches!(e, TlsError::ClientCertificateRejected { sent: false, .. }), "{e:?}");
     assert!(text.contains("ssl.keystore.location"), "{text}");
     let mut other = base.to_vec();
     other.push(("ssl.certificate.location", b.cert("other-client.pem")));
     other.push(("ssl.key.location", b.cert("other-client.key")));
     let (e, _) = tls_error(config(b, Listener::Mtls, &other));
-    assert!(
-        matches!(e, TlsError::ClientCertificateRejected { sent: true, .. }),
-        "{e:?}"
-    );
+    assert!(matches!(e, TlsError::ClientCertificateRejected { sent: true, .. }), "{e:?}");
 }
 
 #[test]
 fn a_tls_client_on_a_plaintext_port_and_the_reverse_are_named() {
     let Some(b) = secure() else { return };
-    let tls = [
-        ("security.protocol", "SSL".to_owned()),
-        ("ssl.ca.location", b.cert("ca.pem")),
-    ];
+    let tls = [("security.protocol", "SSL".to_owned()), ("ssl.ca.location", b.cert("ca.pem"))];
     let (e, text) = tls_error(config(b, Listener::Plaintext, &tls));
-    assert!(
-        matches!(e, TlsError::ClosedDuringHandshake | TlsError::NotTls(_)),
-        "{e:?}"
-    );
+    assert!(matches!(e, TlsError::ClosedDuringHandshake | TlsError::NotTls(_)), "{e:?}");
     assert!(text.contains("security.protocol=PLAINTEXT"), "{text}");
     let cause = fails_with(config(b, Listener::Ssl, &[]));
     let text = cause.to_string();
-    assert!(
-        text.contains("security.protocol=SSL"),
-        "a plaintext client on the TLS port: {text}"
-    );
+    assert!(text.contains("security.protocol=SSL"), "a plaintext client on the TLS port: {text}");
 }

@@ -21,8 +21,7 @@ use std::time::Instant;
 
 use kprod_core::partitioner::key_partition;
 use kprod_std::{
-    Acks, AsyncProducer, BlockedOn, DeliveryError, DeliveryFuture, Error, ErrorCode, Header,
-    Record, RecordMetadata,
+    Acks, AsyncProducer, BlockedOn, DeliveryError, DeliveryFuture, Error, ErrorCode, Header, Record, RecordMetadata,
 };
 use kprod_tests::{unique_topic, Broker, ConsumedRecord};
 use std_util::{config, restart_config, verify, OwnBroker, Sent};
@@ -33,43 +32,22 @@ const LONG_LINGER: Duration = Duration::from_secs(20);
 const DELIVERY_WAIT: Duration = Duration::from_secs(60);
 
 fn per_task() -> usize {
-    std::env::var("KPROD_TOKIO_RECORDS_PER_TASK")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000)
+    std::env::var("KPROD_TOKIO_RECORDS_PER_TASK").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000)
 }
 
 fn multi_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
 }
 
 fn current_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
 
 /// Buffers `records` (awaiting buffer space as needed) and returns their delivery futures.
-async fn enqueue_all(
-    producer: &AsyncProducer,
-    topic: &str,
-    records: &[Sent],
-) -> Vec<DeliveryFuture> {
+async fn enqueue_all(producer: &AsyncProducer, topic: &str, records: &[Sent]) -> Vec<DeliveryFuture> {
     let mut out = Vec::with_capacity(records.len());
     for (i, s) in records.iter().enumerate() {
-        let headers: Vec<Header<'_>> = s
-            .headers
-            .iter()
-            .map(|(k, v)| Header {
-                key: k.as_str(),
-                value: v.as_deref(),
-            })
-            .collect();
+        let headers: Vec<Header<'_>> = s.headers.iter().map(|(k, v)| Header { key: k.as_str(), value: v.as_deref() }).collect();
         let record = Record {
             topic,
             partition: s.partition,
@@ -78,12 +56,7 @@ async fn enqueue_all(
             headers: &headers,
             timestamp: s.timestamp,
         };
-        out.push(
-            producer
-                .enqueue(&record)
-                .await
-                .unwrap_or_else(|e| panic!("enqueue {i}: {e}")),
-        );
+        out.push(producer.enqueue(&record).await.unwrap_or_else(|e| panic!("enqueue {i}: {e}")));
     }
     out
 }
@@ -92,9 +65,7 @@ async fn enqueue_all(
 async fn await_all(futures: Vec<DeliveryFuture>) -> Vec<RecordMetadata> {
     let mut out = Vec::with_capacity(futures.len());
     for (i, f) in futures.into_iter().enumerate() {
-        let m = tokio::time::timeout(DELIVERY_WAIT, f)
-            .await
-            .unwrap_or_else(|_| panic!("delivery {i} not complete"));
+        let m = tokio::time::timeout(DELIVERY_WAIT, f).await.unwrap_or_else(|_| panic!("delivery {i} not complete"));
         out.push(m.unwrap_or_else(|e| panic!("delivery {i}: {e}")));
     }
     out
@@ -122,16 +93,8 @@ fn many_tasks_share_one_producer() {
                 for i in 0..n {
                     let key = format!("t{t}-k{}", i % 64);
                     let value = format!("t{t}-{i}");
-                    let record = Record::new(&topic)
-                        .key(key.as_bytes())
-                        .value(value.as_bytes())
-                        .timestamp(1_700_000_000_000 + i as i64);
-                    futures.push(
-                        producer
-                            .enqueue(&record)
-                            .await
-                            .unwrap_or_else(|e| panic!("task {t} record {i}: {e}")),
-                    );
+                    let record = Record::new(&topic).key(key.as_bytes()).value(value.as_bytes()).timestamp(1_700_000_000_000 + i as i64);
+                    futures.push(producer.enqueue(&record).await.unwrap_or_else(|e| panic!("task {t} record {i}: {e}")));
                 }
                 await_all(futures).await
             }));
@@ -141,10 +104,7 @@ fn many_tasks_share_one_producer() {
             reported.push(task.await.expect("task"));
         }
         let metrics = producer.metrics();
-        producer
-            .close(Duration::from_secs(30))
-            .await
-            .expect("close");
+        producer.close(Duration::from_secs(30)).await.expect("close");
         (reported, metrics)
     });
     let elapsed = started.elapsed();
@@ -156,52 +116,26 @@ fn many_tasks_share_one_producer() {
     );
     assert_eq!(metrics.records_delivered as usize, total);
     let read = broker.read_back(&topic, total, Duration::from_secs(300));
-    assert_eq!(
-        read.len(),
-        total,
-        "every record once: nothing lost, nothing duplicated"
-    );
-    let by_place: BTreeMap<(i32, i64), &ConsumedRecord> =
-        read.iter().map(|r| ((r.partition, r.offset), r)).collect();
+    assert_eq!(read.len(), total, "every record once: nothing lost, nothing duplicated");
+    let by_place: BTreeMap<(i32, i64), &ConsumedRecord> = read.iter().map(|r| ((r.partition, r.offset), r)).collect();
     assert_eq!(by_place.len(), total, "distinct places");
     let mut seen = BTreeSet::new();
     for (t, metas) in reported.iter().enumerate() {
         assert_eq!(metas.len(), n);
         let mut last_offset: BTreeMap<u32, i64> = BTreeMap::new();
         for (i, m) in metas.iter().enumerate() {
-            let r = by_place
-                .get(&(m.partition as i32, m.offset))
-                .unwrap_or_else(|| panic!("t{t}-{i}: nothing at {m:?}"));
+            let r = by_place.get(&(m.partition as i32, m.offset)).unwrap_or_else(|| panic!("t{t}-{i}: nothing at {m:?}"));
             let key = format!("t{t}-k{}", i % 64).into_bytes();
-            assert_eq!(
-                r.value.as_deref(),
-                Some(format!("t{t}-{i}").as_bytes()),
-                "t{t}-{i}: value at its reported place"
-            );
+            assert_eq!(r.value.as_deref(), Some(format!("t{t}-{i}").as_bytes()), "t{t}-{i}: value at its reported place");
             assert_eq!(r.key.as_deref(), Some(key.as_slice()), "t{t}-{i}: key");
-            assert_eq!(
-                m.partition,
-                key_partition(&key, PARTITIONS),
-                "t{t}-{i}: the Java client's partition"
-            );
-            assert_eq!(
-                (r.timestamp, m.timestamp),
-                (1_700_000_000_000 + i as i64, r.timestamp),
-                "t{t}-{i}: timestamp"
-            );
+            assert_eq!(m.partition, key_partition(&key, PARTITIONS), "t{t}-{i}: the Java client's partition");
+            assert_eq!((r.timestamp, m.timestamp), (1_700_000_000_000 + i as i64, r.timestamp), "t{t}-{i}: timestamp");
             assert!(r.headers.is_empty());
             assert_eq!(&*m.topic, topic.as_str());
-            assert!(
-                seen.insert((m.partition, m.offset)),
-                "t{t}-{i}: two records reported at {m:?}"
-            );
+            assert!(seen.insert((m.partition, m.offset)), "t{t}-{i}: two records reported at {m:?}");
             // One partition per key: a task's records of one partition keep their order.
             if let Some(prev) = last_offset.insert(m.partition, m.offset) {
-                assert!(
-                    prev < m.offset,
-                    "t{t}-{i}: order within partition {}",
-                    m.partition
-                );
+                assert!(prev < m.offset, "t{t}-{i}: order within partition {}", m.partition);
             }
         }
     }
@@ -221,20 +155,13 @@ fn acks_none_leader_and_all_with_concurrent_sends() {
             // 50 tasks, each awaiting its sends one by one: `send` resolves to the delivery.
             let mut tasks = Vec::new();
             for t in 0..50 {
-                let (producer, topic, records) =
-                    (producer.clone(), topic.clone(), Arc::clone(&records));
+                let (producer, topic, records) = (producer.clone(), topic.clone(), Arc::clone(&records));
                 tasks.push(tokio::spawn(async move {
                     let mut out = Vec::new();
                     for i in (t..records.len()).step_by(50) {
                         let s = &records[i];
-                        let headers: Vec<Header<'_>> = s
-                            .headers
-                            .iter()
-                            .map(|(k, v)| Header {
-                                key: k.as_str(),
-                                value: v.as_deref(),
-                            })
-                            .collect();
+                        let headers: Vec<Header<'_>> =
+                            s.headers.iter().map(|(k, v)| Header { key: k.as_str(), value: v.as_deref() }).collect();
                         let record = Record {
                             topic: &topic,
                             partition: None,
@@ -243,10 +170,7 @@ fn acks_none_leader_and_all_with_concurrent_sends() {
                             headers: &headers,
                             timestamp: s.timestamp,
                         };
-                        let m = producer
-                            .send(&record)
-                            .await
-                            .unwrap_or_else(|e| panic!("{acks:?} record {i}: {e}"));
+                        let m = producer.send(&record).await.unwrap_or_else(|e| panic!("{acks:?} record {i}: {e}"));
                         out.push((i, m));
                     }
                     out
@@ -258,25 +182,13 @@ fn acks_none_leader_and_all_with_concurrent_sends() {
                     reported[i] = Some(m);
                 }
             }
-            producer
-                .close(Duration::from_secs(30))
-                .await
-                .expect("close");
-            reported
-                .into_iter()
-                .map(|m| m.expect("every record reported"))
-                .collect::<Vec<_>>()
+            producer.close(Duration::from_secs(30)).await.expect("close");
+            reported.into_iter().map(|m| m.expect("every record reported")).collect::<Vec<_>>()
         });
         if acks == Acks::None {
-            assert!(
-                reported.iter().all(|m| m.offset == -1),
-                "acks=0 learns no offsets"
-            );
+            assert!(reported.iter().all(|m| m.offset == -1), "acks=0 learns no offsets");
         } else {
-            assert!(
-                reported.iter().all(|m| m.offset >= 0),
-                "{acks:?} reports offsets"
-            );
+            assert!(reported.iter().all(|m| m.offset >= 0), "{acks:?} reports offsets");
         }
         let read = broker.read_back(&topic, records.len(), Duration::from_secs(60));
         verify(&read, &records, &reported, 3);
@@ -290,14 +202,9 @@ fn backpressure_awaits_and_the_thread_keeps_running() {
     let topic = unique_topic("tokio-backpressure");
     broker.create_topic(&topic, 2, 1);
     // 64 KiB of buffer for 2 MiB of records: sends must wait for deliveries to free space.
-    let cfg = config(broker)
-        .batch_size(16 * 1024)
-        .buffer_memory(64 * 1024);
+    let cfg = config(broker).batch_size(16 * 1024).buffer_memory(64 * 1024);
     let records: Vec<Sent> = (0..2000)
-        .map(|i| Sent {
-            value: Some(format!("bp-{i}-{}", "x".repeat(1024)).into_bytes()),
-            ..Sent::numbered("bp", i)
-        })
+        .map(|i| Sent { value: Some(format!("bp-{i}-{}", "x".repeat(1024)).into_bytes()), ..Sent::numbered("bp", i) })
         .collect();
     // One thread for everything: the test task, the ticker and the producer's driver. A send
     // that blocked the thread would stop all three.
@@ -329,12 +236,7 @@ fn backpressure_awaits_and_the_thread_keeps_running() {
             };
             // This loop never yields by itself: the ticker only moves while `enqueue` awaits.
             let before = ticks.load(Ordering::Relaxed);
-            futures.push(
-                producer
-                    .enqueue(&record)
-                    .await
-                    .expect("enqueue waits, then succeeds"),
-            );
+            futures.push(producer.enqueue(&record).await.expect("enqueue waits, then succeeds"));
             if ticks.load(Ordering::Relaxed) != before {
                 waited += 1;
             }
@@ -342,32 +244,14 @@ fn backpressure_awaits_and_the_thread_keeps_running() {
         let ticks_while_sending = ticks.load(Ordering::Relaxed) - ticks_before;
         let reported = await_all(futures).await;
         ticker.abort();
-        producer
-            .close(Duration::from_secs(30))
-            .await
-            .expect("close");
+        producer.close(Duration::from_secs(30)).await.expect("close");
         (reported, waited, ticks_while_sending)
     });
-    eprintln!(
-        "backpressure: {waited} of {} enqueues awaited; {ticks_while_sending} ticks meanwhile",
-        records.len()
-    );
-    assert!(
-        waited >= 10,
-        "a full buffer makes enqueue await ({waited} did)"
-    );
-    assert!(
-        ticks_while_sending >= 10,
-        "other tasks ran while sends waited ({ticks_while_sending} ticks)"
-    );
+    eprintln!("backpressure: {waited} of {} enqueues awaited; {ticks_while_sending} ticks meanwhile", records.len());
+    assert!(waited >= 10, "a full buffer makes enqueue await ({waited} did)");
+    assert!(ticks_while_sending >= 10, "other tasks ran while sends waited ({ticks_while_sending} ticks)");
     // Headers are not sent in this test.
-    let records: Vec<Sent> = records
-        .into_iter()
-        .map(|s| Sent {
-            headers: vec![],
-            ..s
-        })
-        .collect();
+    let records: Vec<Sent> = records.into_iter().map(|s| Sent { headers: vec![], ..s }).collect();
     let read = broker.read_back(&topic, records.len(), Duration::from_secs(60));
     verify(&read, &records, &reported, 2);
 }
@@ -407,22 +291,14 @@ fn cancelled_sends_leave_no_trace_or_complete_exactly_once() {
     let broker = Broker::shared();
     let topic = unique_topic("tokio-cancel");
     broker.create_topic(&topic, 1, 1);
-    let seed = std::env::var("KPROD_TOKIO_CANCEL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x9e37_79b9_7f4a_7c15_u64);
+    let seed = std::env::var("KPROD_TOKIO_CANCEL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x9e37_79b9_7f4a_7c15_u64);
     eprintln!("cancellation seed {seed} (KPROD_TOKIO_CANCEL_SEED replays it)");
     let mut rng = Rng(seed | 1);
     // A small buffer, so enqueue often has to wait (and can be dropped while waiting).
-    let cfg = config(broker)
-        .batch_size(4096)
-        .buffer_memory(8 * 1024)
-        .linger(Duration::from_millis(2));
+    let cfg = config(broker).batch_size(4096).buffer_memory(8 * 1024).linger(Duration::from_millis(2));
     let n = 3000;
     // ~1 KiB each: 8 records fill the buffer.
-    let values: Vec<Vec<u8>> = (0..n)
-        .map(|i| format!("c-{i}-{}", "z".repeat(1000)).into_bytes())
-        .collect();
+    let values: Vec<Vec<u8>> = (0..n).map(|i| format!("c-{i}-{}", "z".repeat(1000)).into_bytes()).collect();
     let rt = multi_thread();
     let (fates, last, delivered_count) = rt.block_on(async {
         let producer = AsyncProducer::new(cfg).expect("producer");
@@ -430,9 +306,7 @@ fn cancelled_sends_leave_no_trace_or_complete_exactly_once() {
         let mut fates = Vec::with_capacity(n);
         let mut kept = Vec::new();
         for (i, value) in values.iter().enumerate() {
-            let record = Record::new(topic.as_str())
-                .key(b"k".as_slice())
-                .value(value.as_slice());
+            let record = Record::new(topic.as_str()).key(b"k".as_slice()).value(value.as_slice());
             let limit = Duration::from_micros(rng.below(3000));
             let fate = match rng.below(10) {
                 0..=6 => match tokio::time::timeout(limit, producer.enqueue(&record)).await {
@@ -471,22 +345,14 @@ fn cancelled_sends_leave_no_trace_or_complete_exactly_once() {
         }
         producer.flush().await;
         for (i, delivery) in kept {
-            let m = delivery
-                .try_get()
-                .unwrap_or_else(|| panic!("record {i}: complete after flush"));
+            let m = delivery.try_get().unwrap_or_else(|| panic!("record {i}: complete after flush"));
             let m = m.unwrap_or_else(|e| panic!("record {i}: {e}"));
             fates[i] = Fate::Delivered(m.partition as i32, m.offset);
         }
         // The producer still works after all that cancelling.
-        let last = producer
-            .send(&Record::new(topic.as_str()).value(b"last".as_slice()))
-            .await
-            .expect("send after cancels");
+        let last = producer.send(&Record::new(topic.as_str()).value(b"last".as_slice())).await.expect("send after cancels");
         let delivered = producer.metrics().records_delivered;
-        producer
-            .close(Duration::from_secs(30))
-            .await
-            .expect("close");
+        producer.close(Duration::from_secs(30)).await.expect("close");
         (fates, last, delivered)
     });
     let count = |f: fn(&Fate) -> bool| fates.iter().filter(|x| f(x)).count();
@@ -497,63 +363,28 @@ fn cancelled_sends_leave_no_trace_or_complete_exactly_once() {
         count(|f| matches!(f, Fate::Delivered(..))),
         count(|f| *f == Fate::Unknown)
     );
-    assert!(
-        count(|f| *f == Fate::NotAccepted) > 0,
-        "some enqueues were dropped while waiting"
-    );
-    assert!(
-        count(|f| *f == Fate::Unknown) > 0,
-        "some sends were dropped"
-    );
+    assert!(count(|f| *f == Fate::NotAccepted) > 0, "some enqueues were dropped while waiting");
+    assert!(count(|f| *f == Fate::Unknown) > 0, "some sends were dropped");
     let total = usize::try_from(delivered_count).expect("count");
     // The last record went out after everything else completed: nothing may follow it.
-    assert_eq!(
-        last.offset + 1,
-        delivered_count as i64,
-        "the last record closes the log"
-    );
+    assert_eq!(last.offset + 1, delivered_count as i64, "the last record closes the log");
     let read = broker.read_back(&topic, total, Duration::from_secs(60));
-    assert_eq!(
-        read.len(),
-        total,
-        "the broker holds what the producer reported delivered"
-    );
-    let by_value: BTreeMap<&[u8], &ConsumedRecord> = read
-        .iter()
-        .map(|r| (r.value.as_deref().expect("value"), r))
-        .collect();
+    assert_eq!(read.len(), total, "the broker holds what the producer reported delivered");
+    let by_value: BTreeMap<&[u8], &ConsumedRecord> = read.iter().map(|r| (r.value.as_deref().expect("value"), r)).collect();
     assert_eq!(by_value.len(), total, "no record twice");
-    assert_eq!(
-        by_value.get(b"last".as_slice()).map(|r| r.offset),
-        Some(last.offset)
-    );
-    let known: BTreeSet<&[u8]> = values
-        .iter()
-        .map(Vec::as_slice)
-        .chain([b"last".as_slice()])
-        .collect();
+    assert_eq!(by_value.get(b"last".as_slice()).map(|r| r.offset), Some(last.offset));
+    let known: BTreeSet<&[u8]> = values.iter().map(Vec::as_slice).chain([b"last".as_slice()]).collect();
     for r in &read {
-        assert!(
-            known.contains(r.value.as_deref().expect("value")),
-            "nothing but what was sent: {r:?}"
-        );
+        assert!(known.contains(r.value.as_deref().expect("value")), "nothing but what was sent: {r:?}");
     }
     for (i, (fate, value)) in fates.iter().zip(&values).enumerate() {
         let found = by_value.get(value.as_slice());
         match *fate {
             Fate::Accepted => assert!(found.is_some(), "record {i}: accepted, so delivered"),
-            Fate::NotAccepted => assert!(
-                found.is_none(),
-                "record {i}: dropped before acceptance, yet written"
-            ),
+            Fate::NotAccepted => assert!(found.is_none(), "record {i}: dropped before acceptance, yet written"),
             Fate::Delivered(p, o) => {
-                let r =
-                    found.unwrap_or_else(|| panic!("record {i}: reported delivered, not found"));
-                assert_eq!(
-                    (r.partition, r.offset),
-                    (p, o),
-                    "record {i}: at its reported place"
-                );
+                let r = found.unwrap_or_else(|| panic!("record {i}: reported delivered, not found"));
+                assert_eq!((r.partition, r.offset), (p, o), "record {i}: at its reported place");
                 assert_eq!(r.key.as_deref(), Some(b"k".as_slice()));
             }
             Fate::Unknown => {}
@@ -591,13 +422,9 @@ fn max_block_ms_ends_with_a_typed_timeout() {
         let dotted = format!("{base}.x");
         let underscored = format!("{base}_x");
         tokio::task::block_in_place(|| broker.create_topic(&dotted, 1, 1));
-        let producer = AsyncProducer::new(config(broker).max_block(Duration::from_millis(2000)))
-            .expect("producer");
+        let producer = AsyncProducer::new(config(broker).max_block(Duration::from_millis(2000))).expect("producer");
         let started = Instant::now();
-        let err = producer
-            .send(&Record::new(underscored.as_str()).value(b"v".as_slice()))
-            .await
-            .expect_err("no such topic");
+        let err = producer.send(&Record::new(underscored.as_str()).value(b"v".as_slice())).await.expect_err("no such topic");
         assert!(
             matches!(&err, Error::Timeout {
                 topic: Some(t),
@@ -607,21 +434,12 @@ fn max_block_ms_ends_with_a_typed_timeout() {
             "{err:?}"
         );
         eprintln!("colliding topic: {err}");
-        assert!(
-            err.to_string().contains("not present in metadata after"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("not present in metadata after"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(6));
         // The producer goes on working for topics that exist.
-        let m = producer
-            .send(&Record::new(dotted.as_str()).value(b"ok".as_slice()))
-            .await
-            .expect("send");
+        let m = producer.send(&Record::new(dotted.as_str()).value(b"ok".as_slice())).await.expect("send");
         assert_eq!((m.partition, m.offset), (0, 0));
-        producer
-            .close(Duration::from_secs(30))
-            .await
-            .expect("close");
+        producer.close(Duration::from_secs(30)).await.expect("close");
     });
 }
 
@@ -637,29 +455,15 @@ fn flush_sends_lingering_records_at_once() {
         let producer = AsyncProducer::new(config(broker).linger(LONG_LINGER)).expect("producer");
         let futures = enqueue_all(&producer, &topic, &records).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(
-            futures.iter().all(|f| !f.is_done()),
-            "linger holds the records back"
-        );
+        assert!(futures.iter().all(|f| !f.is_done()), "linger holds the records back");
         let started = Instant::now();
         producer.flush().await;
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "flush does not wait for linger.ms"
-        );
-        assert!(
-            futures.iter().all(DeliveryFuture::is_done),
-            "flush resolves after every earlier record"
-        );
+        assert!(started.elapsed() < Duration::from_secs(10), "flush does not wait for linger.ms");
+        assert!(futures.iter().all(DeliveryFuture::is_done), "flush resolves after every earlier record");
         let reported = await_all(futures).await;
         // Nothing buffered: flush returns at once.
-        tokio::time::timeout(Duration::from_secs(1), producer.flush())
-            .await
-            .expect("empty flush");
-        producer
-            .close(Duration::from_secs(30))
-            .await
-            .expect("close");
+        tokio::time::timeout(Duration::from_secs(1), producer.flush()).await.expect("empty flush");
+        producer.close(Duration::from_secs(30)).await.expect("close");
         reported
     });
     let read = broker.read_back(&topic, records.len(), Duration::from_secs(60));
@@ -679,37 +483,17 @@ fn close_delivers_what_was_sent_then_refuses_sends() {
         let futures = enqueue_all(&producer, &topic, &records).await;
         let other = producer.clone();
         let started = Instant::now();
-        producer
-            .close(Duration::from_secs(30))
-            .await
-            .expect("close delivers everything in time");
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "close flushes instead of lingering"
-        );
-        let reported: Vec<RecordMetadata> = futures
-            .iter()
-            .map(|f| {
-                f.try_get()
-                    .expect("complete after close")
-                    .expect("delivered")
-            })
-            .collect();
+        producer.close(Duration::from_secs(30)).await.expect("close delivers everything in time");
+        assert!(started.elapsed() < Duration::from_secs(10), "close flushes instead of lingering");
+        let reported: Vec<RecordMetadata> =
+            futures.iter().map(|f| f.try_get().expect("complete after close").expect("delivered")).collect();
         // Every clone is closed.
-        let err = other
-            .send(&Record::new(&topic).value(b"late".as_slice()))
-            .await
-            .expect_err("closed");
+        let err = other.send(&Record::new(&topic).value(b"late".as_slice())).await.expect_err("closed");
         assert_eq!(err, Error::Closed);
         let err = other.partitions_for(&topic).await.expect_err("closed");
         assert_eq!(err, Error::Closed);
-        other
-            .close(Duration::from_secs(1))
-            .await
-            .expect("a second close is a no-op");
-        tokio::time::timeout(Duration::from_secs(1), other.flush())
-            .await
-            .expect("flush after close");
+        other.close(Duration::from_secs(1)).await.expect("a second close is a no-op");
+        tokio::time::timeout(Duration::from_secs(1), other.flush()).await.expect("flush after close");
         reported
     });
     let read = broker.read_back(&topic, records.len(), Duration::from_secs(60));
@@ -728,32 +512,13 @@ fn close_with_zero_timeout_fails_what_is_not_done_each_record_once() {
         producer.partitions_for(&topic).await.expect("metadata");
         let records: Vec<Sent> = (0..100).map(|i| Sent::numbered("z", i)).collect();
         let futures = enqueue_all(&producer, &topic, &records).await;
-        let err = producer
-            .close(Duration::ZERO)
-            .await
-            .expect_err("records were failed for the deadline");
-        assert!(
-            matches!(
-                err,
-                Error::Timeout {
-                    blocked_on: BlockedOn::Completion,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        let err = producer.close(Duration::ZERO).await.expect_err("records were failed for the deadline");
+        assert!(matches!(err, Error::Timeout { blocked_on: BlockedOn::Completion, .. }), "{err}");
         for (i, f) in futures.into_iter().enumerate() {
-            assert_eq!(
-                f.await,
-                Err(Error::Delivery(DeliveryError::Closed)),
-                "record {i}"
-            );
+            assert_eq!(f.await, Err(Error::Delivery(DeliveryError::Closed)), "record {i}");
         }
         let m = producer.metrics();
-        assert_eq!(
-            (m.records_sent, m.records_failed, m.records_delivered),
-            (100, 100, 0)
-        );
+        assert_eq!((m.records_sent, m.records_failed, m.records_delivered), (100, 100, 0));
     });
 }
 
@@ -775,22 +540,12 @@ fn dropping_every_clone_still_delivers_what_was_accepted() {
         let mut futures = enqueue_all(&producer, &topic, first).await;
         futures.extend(other.await.expect("task"));
         let m = producer.metrics();
-        assert_eq!(
-            (m.records_sent, m.records_delivered),
-            (200, 0),
-            "all lingering"
-        );
+        assert_eq!((m.records_sent, m.records_delivered), (200, 0), "all lingering");
         let started = Instant::now();
         drop(producer); // the last clone: closes without waiting
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "drop does not wait for the deliveries"
-        );
+        assert!(started.elapsed() < Duration::from_secs(1), "drop does not wait for the deliveries");
         let reported = await_all(futures).await;
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "delivered at once, not after linger.ms"
-        );
+        assert!(started.elapsed() < Duration::from_secs(10), "delivered at once, not after linger.ms");
         reported
     });
     let read = broker.read_back(&topic, records.len(), Duration::from_secs(60));
@@ -812,41 +567,28 @@ fn a_runtime_shutdown_fails_what_waits_and_nothing_hangs() {
         (producer, futures)
     });
     drop(rt); // the driver task is dropped mid-linger
-              // The delivery futures resolve without any runtime.
+    // The delivery futures resolve without any runtime.
     let waker = core::task::Waker::noop();
     let mut cx = core::task::Context::from_waker(waker);
     for (i, mut f) in futures.into_iter().enumerate() {
         match core::pin::Pin::new(&mut f).poll(&mut cx) {
             core::task::Poll::Ready(r) => assert_eq!(r, Err(Error::Closed), "record {i}"),
-            core::task::Poll::Pending => {
-                panic!("record {i}: still pending after the runtime shut down")
-            }
+            core::task::Poll::Pending => panic!("record {i}: still pending after the runtime shut down"),
         }
     }
     let rt = current_thread();
     rt.block_on(async {
-        let err = producer
-            .send(&Record::new(&topic).value(b"late".as_slice()))
-            .await
-            .expect_err("driver gone");
+        let err = producer.send(&Record::new(&topic).value(b"late".as_slice())).await.expect_err("driver gone");
         assert_eq!(err, Error::Closed);
-        tokio::time::timeout(Duration::from_secs(1), producer.flush())
+        tokio::time::timeout(Duration::from_secs(1), producer.flush()).await.expect("flush returns");
+        tokio::time::timeout(Duration::from_secs(1), producer.close(Duration::from_secs(1)))
             .await
-            .expect("flush returns");
-        tokio::time::timeout(
-            Duration::from_secs(1),
-            producer.close(Duration::from_secs(1)),
-        )
-        .await
-        .expect("close returns")
-        .expect("nothing left to fail");
+            .expect("close returns")
+            .expect("nothing left to fail");
         drop(producer);
         // None of the lingering records reached the broker: a new producer writes offset 0.
         let fresh = AsyncProducer::new(config(broker)).expect("producer");
-        let m = fresh
-            .send(&Record::new(&topic).value(b"fresh".as_slice()))
-            .await
-            .expect("send");
+        let m = fresh.send(&Record::new(&topic).value(b"fresh".as_slice())).await.expect("send");
         assert_eq!(m.offset, 0);
         fresh.close(Duration::from_secs(30)).await.expect("close");
     });
@@ -857,12 +599,8 @@ fn a_runtime_shutdown_fails_what_waits_and_nothing_hangs() {
 
 #[test]
 fn new_outside_a_runtime_is_a_clear_error() {
-    let err = AsyncProducer::new(kprod_std::ProducerConfig::new("127.0.0.1:9092").expect("config"))
-        .expect_err("no runtime");
-    assert!(
-        matches!(&err, Error::Io(msg) if msg.contains("tokio runtime")),
-        "{err}"
-    );
+    let err = AsyncProducer::new(kprod_std::ProducerConfig::new("127.0.0.1:9092").expect("config")).expect_err("no runtime");
+    assert!(matches!(&err, Error::Io(msg) if msg.contains("tokio runtime")), "{err}");
 }
 
 #[test]
@@ -871,42 +609,24 @@ fn idle_connections_close_and_come_back() {
     let broker = Broker::shared();
     let topic = unique_topic("tokio-idle-conn");
     broker.create_topic(&topic, 1, 1);
-    let cfg = config(broker)
-        .set("connections.max.idle.ms", "300")
-        .expect("property");
+    let cfg = config(broker).set("connections.max.idle.ms", "300").expect("property");
     let rt = current_thread();
     let reported = rt.block_on(async {
         let producer = AsyncProducer::new(cfg).expect("producer");
         let mut reported = Vec::new();
         for i in 0..3 {
             let value = format!("idle-{i}");
-            reported.push(
-                producer
-                    .send(&Record::new(&topic).value(value.as_bytes()))
-                    .await
-                    .expect("send"),
-            );
+            reported.push(producer.send(&Record::new(&topic).value(value.as_bytes())).await.expect("send"));
             // Long enough for the engine to close the idle connections.
             tokio::time::sleep(Duration::from_millis(800)).await;
         }
-        producer
-            .close(Duration::from_secs(30))
-            .await
-            .expect("close");
+        producer.close(Duration::from_secs(30)).await.expect("close");
         reported
     });
-    assert_eq!(
-        reported.iter().map(|m| m.offset).collect::<Vec<_>>(),
-        vec![0, 1, 2]
-    );
+    assert_eq!(reported.iter().map(|m| m.offset).collect::<Vec<_>>(), vec![0, 1, 2]);
     let read = broker.read_back(&topic, 3, Duration::from_secs(60));
     let values: Vec<Option<Vec<u8>>> = read.iter().map(|r| r.value.clone()).collect();
-    assert_eq!(
-        values,
-        (0..3)
-            .map(|i| Some(format!("idle-{i}").into_bytes()))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(values, (0..3).map(|i| Some(format!("idle-{i}").into_bytes())).collect::<Vec<_>>());
 }
 
 /// CPU time of the calling thread, from /proc (Linux).
@@ -927,52 +647,30 @@ fn idle_and_unreachable_producers_sleep() {
     // time is theirs, whatever the other tests of this binary do meanwhile.
     let rt = current_thread();
     rt.block_on(async {
-        let producer =
-            AsyncProducer::new(config(broker).linger(Duration::from_secs(1))).expect("producer");
-        producer
-            .send(&Record::new(&topic).value(b"x".as_slice()))
-            .await
-            .expect("send");
+        let producer = AsyncProducer::new(config(broker).linger(Duration::from_secs(1))).expect("producer");
+        producer.send(&Record::new(&topic).value(b"x".as_slice())).await.expect("send");
         // One record lingering and a connection open: the driver has a timer and a socket.
-        let lingering = producer
-            .enqueue(&Record::new(&topic).value(b"y".as_slice()))
-            .await
-            .expect("enqueue");
+        let lingering = producer.enqueue(&Record::new(&topic).value(b"y".as_slice())).await.expect("enqueue");
         // And a producer whose every connect fails (reconnect backoff, metadata retries).
-        let cfg = kprod_std::ProducerConfig::new("127.0.0.1:1")
-            .expect("config")
-            .max_block(Duration::from_secs(10));
+        let cfg = kprod_std::ProducerConfig::new("127.0.0.1:1").expect("config").max_block(Duration::from_secs(10));
         let nowhere = AsyncProducer::new(cfg).expect("producer");
         let waiting = tokio::spawn({
             let nowhere = nowhere.clone();
-            async move {
-                nowhere
-                    .send(&Record::new("tokio-nowhere").value(b"v".as_slice()))
-                    .await
-            }
+            async move { nowhere.send(&Record::new("tokio-nowhere").value(b"v".as_slice())).await }
         });
         let Some(before) = thread_cpu() else {
             return; // not Linux
         };
         tokio::time::sleep(Duration::from_secs(2)).await;
         let used = thread_cpu().expect("cpu") - before;
-        assert!(
-            lingering.is_done(),
-            "the lingering record went out after linger.ms"
-        );
+        assert!(lingering.is_done(), "the lingering record went out after linger.ms");
         assert!(!waiting.is_finished(), "still waiting for metadata");
         // A spinning driver would use about 2 s.
         eprintln!("idle and unreachable producers: {used:?} of CPU in 2 s");
         assert!(used < Duration::from_millis(300), "{used:?} of CPU in 2 s");
         waiting.abort();
-        producer
-            .close(Duration::from_secs(30))
-            .await
-            .expect("close");
-        nowhere
-            .close(Duration::ZERO)
-            .await
-            .expect("nothing was accepted");
+        producer.close(Duration::from_secs(30)).await.expect("close");
+        nowhere.close(Duration::ZERO).await.expect("nothing was accepted");
     });
 }
 
@@ -983,10 +681,7 @@ fn broker_stopped_and_restarted_mid_stream() {
         return;
     }
     std_util::init_log();
-    let port: u16 = std::env::var("KPROD_TOKIO_RESTART_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(29392);
+    let port: u16 = std::env::var("KPROD_TOKIO_RESTART_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(29392);
     let own = OwnBroker::start(port);
     let bootstrap = format!("127.0.0.1:{port}");
     let broker = Broker::attach(&bootstrap, 1);
@@ -1009,41 +704,18 @@ fn broker_stopped_and_restarted_mid_stream() {
         tokio::task::block_in_place(|| own.down());
         let stopped = Instant::now();
         let patient_futures = enqueue_all(&patient, &topic, &during).await;
-        for (i, f) in enqueue_all(&impatient, &topic, &doomed)
-            .await
-            .into_iter()
-            .enumerate()
-        {
-            let r = tokio::time::timeout(DELIVERY_WAIT, f)
-                .await
-                .expect("complete");
-            assert_eq!(
-                r,
-                Err(Error::Delivery(DeliveryError::DeliveryTimeout)),
-                "doomed record {i}"
-            );
+        for (i, f) in enqueue_all(&impatient, &topic, &doomed).await.into_iter().enumerate() {
+            let r = tokio::time::timeout(DELIVERY_WAIT, f).await.expect("complete");
+            assert_eq!(r, Err(Error::Delivery(DeliveryError::DeliveryTimeout)), "doomed record {i}");
         }
-        assert!(
-            stopped.elapsed() < Duration::from_secs(30),
-            "failed after delivery.timeout.ms, not much later"
-        );
-        assert!(
-            patient_futures.iter().all(|f| !f.is_done()),
-            "the patient producer still holds its records"
-        );
+        assert!(stopped.elapsed() < Duration::from_secs(30), "failed after delivery.timeout.ms, not much later");
+        assert!(patient_futures.iter().all(|f| !f.is_done()), "the patient producer still holds its records");
 
         tokio::task::block_in_place(|| own.up());
         let reported = await_all(patient_futures).await;
-        eprintln!(
-            "delivered {} records {:?} after the broker stopped",
-            reported.len(),
-            stopped.elapsed()
-        );
+        eprintln!("delivered {} records {:?} after the broker stopped", reported.len(), stopped.elapsed());
         patient.close(Duration::from_secs(30)).await.expect("close");
-        impatient
-            .close(Duration::from_secs(30))
-            .await
-            .expect("close");
+        impatient.close(Duration::from_secs(30)).await.expect("close");
         reported
     });
     let read = broker.read_back(&topic, during.len(), Duration::from_secs(60));

@@ -19,14 +19,11 @@ use kprod_core::config::{Acks, Config};
 use kprod_core::partitioner::key_partition;
 
 use kprod_core::producer::{
-    chunk_map_words, Capacities, DeliveryError, Producer, ProducerRecord, RecordId, StaticStorage,
-    Storage,
+    chunk_map_words, Capacities, DeliveryError, Producer, ProducerRecord, RecordId, StaticStorage, Storage,
 };
 use kprod_core::record::Header;
 use kprod_core::time::Instant;
-use kprod_smoltcp::stream::{
-    Bootstrap, BootstrapError, Clock, Connector, Event, LinkError, StreamProducer,
-};
+use kprod_smoltcp::stream::{Bootstrap, BootstrapError, Clock, Connector, Event, LinkError, StreamProducer};
 use kprod_tests::{unique_topic, Broker, ConsumedRecord};
 
 const PARTITIONS: u32 = 3;
@@ -44,17 +41,11 @@ const OUTBOX: usize = 32 * 1024;
 
 impl TcpLink {
     fn open(host: &str, port: u16) -> io::Result<Self> {
-        let addr = (host, port)
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| io::Error::from(ErrorKind::NotFound))?;
+        let addr = (host, port).to_socket_addrs()?.next().ok_or_else(|| io::Error::from(ErrorKind::NotFound))?;
         let sock = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
         sock.set_nodelay(true)?;
         sock.set_nonblocking(true)?;
-        Ok(Self {
-            inner: FromStd::new(sock),
-            out: Vec::new(),
-        })
+        Ok(Self { inner: FromStd::new(sock), out: Vec::new() })
     }
 
     /// Moves the outbox into the socket until it would block.
@@ -147,11 +138,7 @@ impl Clock for StdClock {
 }
 
 fn broker_address(broker: &Broker) -> (String, u16) {
-    let first = broker
-        .bootstrap()
-        .split(',')
-        .next()
-        .expect("a bootstrap address");
+    let first = broker.bootstrap().split(',').next().expect("a bootstrap address");
     let (host, port) = first.rsplit_once(':').expect("host:port");
     (host.to_owned(), port.parse().expect("port"))
 }
@@ -176,17 +163,12 @@ fn recs(n: usize, tombstones: bool) -> Vec<Rec> {
             },
             value: (!tombstones || i % 97 != 3).then(|| {
                 let len = (i * 7) % 600;
-                (0..len)
-                    .map(|j| b"abcdefghijklmnopqrstuvwxyz0123456789"[(i + j) % 36])
-                    .collect()
+                (0..len).map(|j| b"abcdefghijklmnopqrstuvwxyz0123456789"[(i + j) % 36]).collect()
             }),
             headers: match i % 3 {
                 0 => Vec::new(),
                 1 => vec![("trace".to_owned(), Some(format!("t-{i}").into_bytes()))],
-                _ => vec![
-                    ("trace".to_owned(), Some(format!("t-{i}").into_bytes())),
-                    ("empty".to_owned(), None),
-                ],
+                _ => vec![("trace".to_owned(), Some(format!("t-{i}").into_bytes())), ("empty".to_owned(), None)],
             },
             timestamp: 1_700_000_000_000 + i as i64,
         })
@@ -202,11 +184,7 @@ fn on_event<CE: core::fmt::Debug, SE: core::fmt::Debug>(
     e: Event<'_, CE, SE>,
 ) {
     let (batch, records, outcome) = match e {
-        Event::Completed(c) => (
-            c.batch(),
-            c.records(),
-            c.result().map(|base| (c.partition(), base)),
-        ),
+        Event::Completed(c) => (c.batch(), c.records(), c.result().map(|base| (c.partition(), base))),
         other => {
             trouble.push(other.to_string());
             return;
@@ -214,10 +192,7 @@ fn on_event<CE: core::fmt::Debug, SE: core::fmt::Debug>(
     };
     for index in 0..records {
         let at = outcome.map(|(p, base)| (p, base + i64::from(index)));
-        assert!(
-            placed.insert(RecordId { batch, index }, at).is_none(),
-            "two completions for {batch:?}/{index}"
-        );
+        assert!(placed.insert(RecordId { batch, index }, at).is_none(), "two completions for {batch:?}/{index}");
     }
 }
 
@@ -233,14 +208,7 @@ where
     let (mut placed, mut trouble) = (Placed::new(), Vec::new());
     let mut ids = Vec::with_capacity(recs.len());
     for r in recs {
-        let headers: Vec<Header<'_>> = r
-            .headers
-            .iter()
-            .map(|(k, v)| Header {
-                key: k,
-                value: v.as_deref(),
-            })
-            .collect();
+        let headers: Vec<Header<'_>> = r.headers.iter().map(|(k, v)| Header { key: k, value: v.as_deref() }).collect();
         let record = ProducerRecord {
             topic,
             partition: None,
@@ -250,9 +218,7 @@ where
             timestamp: r.timestamp,
         };
         let id = p
-            .send_blocking(&record, Duration::from_secs(60), |e| {
-                on_event(&mut placed, &mut trouble, e)
-            })
+            .send_blocking(&record, Duration::from_secs(60), |e| on_event(&mut placed, &mut trouble, e))
             .unwrap_or_else(|e| panic!("send: {e}; stream trouble: {trouble:?}"));
         ids.push(id);
         let _ = p.poll(|e| on_event(&mut placed, &mut trouble, e));
@@ -268,11 +234,7 @@ where
 
 /// Every record delivered once, read back once, field by field, where its completion said.
 fn verify(broker: &Broker, topic: &str, recs: &[Rec], ids: &[RecordId], placed: &Placed) {
-    assert_eq!(
-        placed.len(),
-        ids.len(),
-        "one completion per accepted record"
-    );
+    assert_eq!(placed.len(), ids.len(), "one completion per accepted record");
     let read = broker.read_back(topic, recs.len(), Duration::from_secs(120));
     assert_eq!(read.len(), recs.len(), "nothing missing, nothing twice");
     let mut by_place: BTreeMap<(i32, i64), &ConsumedRecord> = BTreeMap::new();
@@ -286,25 +248,16 @@ fn verify(broker: &Broker, topic: &str, recs: &[Rec], ids: &[RecordId], placed: 
     }
     for (id, sent) in ids.iter().zip(recs) {
         let (partition, offset) = placed[id].unwrap_or_else(|e| panic!("{id:?} failed: {e}"));
-        let got = by_place
-            .get(&(partition as i32, offset))
-            .unwrap_or_else(|| panic!("nothing at {partition}/{offset}"));
+        let got =
+            by_place.get(&(partition as i32, offset)).unwrap_or_else(|| panic!("nothing at {partition}/{offset}"));
         if let Some(k) = sent.key.as_deref() {
-            assert_eq!(
-                partition,
-                key_partition(k, PARTITIONS),
-                "keyed records go where the Java client puts them"
-            );
+            assert_eq!(partition, key_partition(k, PARTITIONS), "keyed records go where the Java client puts them");
         }
         assert_eq!(got.topic, topic);
         assert_eq!(got.key, sent.key, "key at {partition}/{offset}");
         assert_eq!(got.value, sent.value, "value at {partition}/{offset}");
         assert_eq!(got.headers, sent.headers, "headers at {partition}/{offset}");
-        assert_eq!(
-            (got.timestamp, got.timestamp_type),
-            (sent.timestamp, 0),
-            "timestamp at {partition}/{offset}"
-        );
+        assert_eq!((got.timestamp, got.timestamp_type), (sent.timestamp, 0), "timestamp at {partition}/{offset}");
     }
 }
 
@@ -330,16 +283,8 @@ fn lz4_on_arrays() {
     let (host, port) = broker_address(broker);
 
     // 4 brokers, 2 topics, 16 partitions, 4 connections, 512 batches, the arena, lz4 scratch.
-    let mut storage = StaticStorage::<
-        4,
-        2,
-        16,
-        4,
-        512,
-        MEMORY,
-        { chunk_map_words(MEMORY, BATCH) },
-        { MAX_REQUEST + 1024 },
-    >::new();
+    let mut storage =
+        StaticStorage::<4, 2, 16, 4, 512, MEMORY, { chunk_map_words(MEMORY, BATCH) }, { MAX_REQUEST + 1024 }>::new();
     let storage = storage.storage();
     let config = Config {
         compression: Compression::Lz4,
@@ -349,33 +294,19 @@ fn lz4_on_arrays() {
         max_request_size: MAX_REQUEST,
         ..Config::default()
     };
-    let engine = Producer::new(
-        config.validate().unwrap(),
-        &[(&host, port)],
-        storage,
-        Instant::ZERO,
-    )
-    .unwrap();
+    let engine = Producer::new(config.validate().unwrap(), &[(&host, port)], storage, Instant::ZERO).unwrap();
     assert!(engine.idempotent());
     let mut tx = [0u8; MAX_REQUEST + 8 * 1024];
     let mut rx = [0u8; 16 * 1024];
     let clock = StdClock(StdInstant::now());
     let mut p: StreamProducer<'_, _, _> =
-        StreamProducer::new(engine, TcpConnector::default(), clock, &mut tx, &mut rx)
-            .expect("driver");
+        StreamProducer::new(engine, TcpConnector::default(), clock, &mut tx, &mut rx).expect("driver");
     let recs = recs(50_000, false);
     let (ids, placed, trouble) = produce(&mut p, &topic, &recs);
     assert!(trouble.is_empty(), "{trouble:?}");
-    assert_eq!(
-        p.connector().connects.len(),
-        1,
-        "the bootstrap and leader connections share one stream"
-    );
+    assert_eq!(p.connector().connects.len(), 1, "the bootstrap and leader connections share one stream");
     let m = p.engine().metrics();
-    assert_eq!(
-        (m.records_sent as usize, m.records_delivered as usize),
-        (recs.len(), recs.len())
-    );
+    assert_eq!((m.records_sent as usize, m.records_delivered as usize), (recs.len(), recs.len()));
     verify(broker, &topic, &recs, &ids, &placed);
 }
 
@@ -386,38 +317,19 @@ fn gzip_acks_1_bootstrap_only() {
     let topic = unique_topic("stream-gzip");
     broker.create_topic(&topic, PARTITIONS as i32, 1);
     let (host, port) = broker_address(broker);
-    let config = Config {
-        compression: Compression::Gzip,
-        acks: Acks::Leader,
-        ..Config::default()
-    };
+    let config = Config { compression: Compression::Gzip, acks: Acks::Leader, ..Config::default() };
     let storage = Storage::with_capacity(&config, Capacities::default());
-    let engine = Producer::new(
-        config.validate().unwrap(),
-        &[(&host, port)],
-        storage,
-        Instant::ZERO,
-    )
-    .unwrap();
+    let engine = Producer::new(config.validate().unwrap(), &[(&host, port)], storage, Instant::ZERO).unwrap();
     let stream = TcpLink::open(&host, port).expect("connect");
     let (mut tx, mut rx) = (vec![0u8; (1 << 20) + 16 * 1024], vec![0u8; 16 * 1024]);
     let clock = StdClock(StdInstant::now());
-    let mut p: StreamProducer<'_, _, _> = StreamProducer::new(
-        engine,
-        Bootstrap::new(stream, &host, port),
-        clock,
-        &mut tx,
-        &mut rx,
-    )
-    .expect("driver");
+    let mut p: StreamProducer<'_, _, _> =
+        StreamProducer::new(engine, Bootstrap::new(stream, &host, port), clock, &mut tx, &mut rx).expect("driver");
     let recs = recs(20_000, false);
     let (ids, placed, trouble) = produce(&mut p, &topic, &recs);
     assert!(trouble.is_empty(), "{trouble:?}");
     let (_, connector, _) = p.into_parts();
-    assert!(
-        connector.into_stream().is_some(),
-        "the stream came back clean after close"
-    );
+    assert!(connector.into_stream().is_some(), "the stream came back clean after close");
     verify(broker, &topic, &recs, &ids, &placed);
 }
 
@@ -428,23 +340,13 @@ fn uncompressed_tombstones_two_slots() {
     let topic = unique_topic("stream-none");
     broker.create_topic(&topic, PARTITIONS as i32, 1);
     let (host, port) = broker_address(broker);
-    let config = Config {
-        linger: Duration::from_millis(1),
-        ..Config::default()
-    };
+    let config = Config { linger: Duration::from_millis(1), ..Config::default() };
     let storage = Storage::with_capacity(&config, Capacities::default());
-    let engine = Producer::new(
-        config.validate().unwrap(),
-        &[(&host, port)],
-        storage,
-        Instant::ZERO,
-    )
-    .unwrap();
+    let engine = Producer::new(config.validate().unwrap(), &[(&host, port)], storage, Instant::ZERO).unwrap();
     let (mut tx, mut rx) = (vec![0u8; (1 << 20) + 16 * 1024], vec![0u8; 2 * 8192]);
     let clock = StdClock(StdInstant::now());
     let mut p: StreamProducer<'_, _, _, 2> =
-        StreamProducer::new(engine, TcpConnector::default(), clock, &mut tx, &mut rx)
-            .expect("driver");
+        StreamProducer::new(engine, TcpConnector::default(), clock, &mut tx, &mut rx).expect("driver");
     let recs = recs(10_000, true);
     let (ids, placed, trouble) = produce(&mut p, &topic, &recs);
     assert!(trouble.is_empty(), "{trouble:?}");
@@ -467,33 +369,20 @@ fn bootstrap_only_refuses_a_broker_it_cannot_reach() {
         ..Config::default()
     };
     let storage = Storage::with_capacity(&config, Capacities::default());
-    let engine = Producer::new(
-        config.validate().unwrap(),
-        &[("localhost", port)],
-        storage,
-        Instant::ZERO,
-    )
-    .unwrap();
+    let engine = Producer::new(config.validate().unwrap(), &[("localhost", port)], storage, Instant::ZERO).unwrap();
     let stream = TcpLink::open(&host, port).expect("connect");
     let (mut tx, mut rx) = (vec![0u8; (1 << 20) + 16 * 1024], vec![0u8; 16 * 1024]);
     let clock = StdClock(StdInstant::now());
-    let mut p: StreamProducer<'_, _, _> = StreamProducer::new(
-        engine,
-        Bootstrap::new(stream, "localhost", port),
-        clock,
-        &mut tx,
-        &mut rx,
-    )
-    .expect("driver");
+    let mut p: StreamProducer<'_, _, _> =
+        StreamProducer::new(engine, Bootstrap::new(stream, "localhost", port), clock, &mut tx, &mut rx)
+            .expect("driver");
     let recs = recs(100, false);
     let (mut placed, mut refused) = (Placed::new(), Vec::new());
     let mut ids = Vec::new();
     let mut on = |e: Event<'_, BootstrapError, io::Error>| match e {
-        Event::Link {
-            host,
-            port: at,
-            error: LinkError::Connect(BootstrapError::OtherBroker),
-        } => refused.push((host.to_owned(), at)),
+        Event::Link { host, port: at, error: LinkError::Connect(BootstrapError::OtherBroker) } => {
+            refused.push((host.to_owned(), at))
+        }
         other => on_event(&mut placed, &mut Vec::new(), other),
     };
     for r in &recs {
@@ -511,21 +400,12 @@ fn bootstrap_only_refuses_a_broker_it_cannot_reach() {
         );
     }
     let deadline = p.now() + Duration::from_secs(30);
-    p.flush_blocking(deadline, &mut on)
-        .expect("every batch completes");
+    p.flush_blocking(deadline, &mut on).expect("every batch completes");
     let deadline = p.now() + Duration::from_secs(5);
     p.close(deadline, &mut on);
-    assert!(
-        refused.contains(&(host.clone(), port)),
-        "the refusal names the broker: {refused:?}"
-    );
+    assert!(refused.contains(&(host.clone(), port)), "the refusal names the broker: {refused:?}");
     assert_eq!(placed.len(), ids.len());
-    assert!(
-        placed
-            .values()
-            .all(|o| *o == Err(DeliveryError::DeliveryTimeout)),
-        "{placed:?}"
-    );
+    assert!(placed.values().all(|o| *o == Err(DeliveryError::DeliveryTimeout)), "{placed:?}");
     assert_eq!(p.engine().metrics().records_delivered, 0);
 }
 
@@ -538,32 +418,15 @@ fn smallest_buffers_against_kafka() {
     let topic = unique_topic("stream-small");
     broker.create_topic(&topic, PARTITIONS as i32, 1);
     let (host, port) = broker_address(broker);
-    let config = Config {
-        batch_size: 1024,
-        max_request_size: 2048,
-        buffer_memory: 64 * 1024,
-        ..Config::default()
-    };
+    let config = Config { batch_size: 1024, max_request_size: 2048, buffer_memory: 64 * 1024, ..Config::default() };
     let storage = Storage::with_capacity(&config, Capacities::default());
-    let engine = Producer::new(
-        config.validate().unwrap(),
-        &[(&host, port)],
-        storage,
-        Instant::ZERO,
-    )
-    .unwrap();
-    let (mut tx, mut rx) = (
-        vec![0u8; 2048 + 2048],
-        vec![0u8; kprod_smoltcp::stream::MIN_RX_PER_STREAM],
-    );
+    let engine = Producer::new(config.validate().unwrap(), &[(&host, port)], storage, Instant::ZERO).unwrap();
+    let (mut tx, mut rx) = (vec![0u8; 2048 + 2048], vec![0u8; kprod_smoltcp::stream::MIN_RX_PER_STREAM]);
     let clock = StdClock(StdInstant::now());
     let mut p: StreamProducer<'_, _, _> =
-        StreamProducer::new(engine, TcpConnector::default(), clock, &mut tx, &mut rx)
-            .expect("driver");
-    let recs: Vec<Rec> = recs(3_000, false)
-        .into_iter()
-        .filter(|r| r.value.as_ref().is_some_and(|v| v.len() < 400))
-        .collect();
+        StreamProducer::new(engine, TcpConnector::default(), clock, &mut tx, &mut rx).expect("driver");
+    let recs: Vec<Rec> =
+        recs(3_000, false).into_iter().filter(|r| r.value.as_ref().is_some_and(|v| v.len() < 400)).collect();
     let (ids, placed, trouble) = produce(&mut p, &topic, &recs);
     assert!(trouble.is_empty(), "{trouble:?}");
     verify(broker, &topic, &recs, &ids, &placed);

@@ -37,12 +37,7 @@ pub struct SocketOptions {
 
 impl Default for SocketOptions {
     fn default() -> Self {
-        Self {
-            nodelay: true,
-            send_buffer: None,
-            receive_buffer: None,
-            connect_timeout: Duration::from_secs(10),
-        }
+        Self { nodelay: true, send_buffer: None, receive_buffer: None, connect_timeout: Duration::from_secs(10) }
     }
 }
 
@@ -102,8 +97,7 @@ impl ProducerConfig {
     /// `key: value` lines, `#`/`!` comments).
     pub fn from_properties_file(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
         Self::from_properties(parse_properties(&text)?)
     }
 
@@ -122,9 +116,7 @@ impl ProducerConfig {
             "client.id" => value.clone_into(&mut self.client_id),
             "send.buffer.bytes" => self.socket.send_buffer = parse_buffer_size(name, value)?,
             "receive.buffer.bytes" => self.socket.receive_buffer = parse_buffer_size(name, value)?,
-            "socket.connection.setup.timeout.ms" => {
-                self.socket.connect_timeout = parse_ms(name, value)?
-            }
+            "socket.connection.setup.timeout.ms" => self.socket.connect_timeout = parse_ms(name, value)?,
             "kprod.tcp.nodelay" => {
                 self.socket.nodelay = value.parse().map_err(|_| invalid(name, "true or false"))?;
             }
@@ -280,15 +272,10 @@ impl ProducerConfig {
     /// Checks everything and resolves the engine configuration.
     pub(crate) fn validate(&self) -> Result<ValidConfig<'static>, Error> {
         if self.bootstrap.is_empty() {
-            return Err(Error::Config(
-                "bootstrap.servers is required (host:port, ...)".into(),
-            ));
+            return Err(Error::Config("bootstrap.servers is required (host:port, ...)".into()));
         }
         self.security.validate()?;
-        let core = Config {
-            client_id: intern(&self.client_id),
-            ..self.core.clone()
-        };
+        let core = Config { client_id: intern(&self.client_id), ..self.core.clone() };
         core.validate().map_err(|e| Error::Config(e.to_string()))
     }
 
@@ -299,10 +286,7 @@ impl ProducerConfig {
             true => Some(crate::tls::client_config(&self.security.ssl)?),
             false => None,
         };
-        Ok(Connector {
-            socket: self.socket,
-            tls,
-        })
+        Ok(Connector { socket: self.socket, tls })
     }
 }
 
@@ -324,10 +308,7 @@ fn set_core(core: &mut Config<'static>, name: &str, value: &str) -> Result<(), E
 /// producer).
 fn intern(s: &str) -> &'static str {
     static IDS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut ids = IDS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let mut ids = IDS.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(&known) = ids.get(s) {
         return known;
     }
@@ -341,18 +322,13 @@ fn invalid(name: &str, expected: &str) -> Error {
 }
 
 fn parse_ms(name: &str, value: &str) -> Result<Duration, Error> {
-    value
-        .parse()
-        .map(Duration::from_millis)
-        .map_err(|_| invalid(name, "milliseconds (a non-negative integer)"))
+    value.parse().map(Duration::from_millis).map_err(|_| invalid(name, "milliseconds (a non-negative integer)"))
 }
 
 fn parse_buffer_size(name: &str, value: &str) -> Result<Option<usize>, Error> {
     match value.parse::<i64>() {
         Ok(-1) => Ok(None),
-        Ok(n) if n > 0 => usize::try_from(n)
-            .map(Some)
-            .map_err(|_| invalid(name, "a size in bytes")),
+        Ok(n) if n > 0 => usize::try_from(n).map(Some).map_err(|_| invalid(name, "a size in bytes")),
         _ => Err(invalid(name, "a size in bytes, or -1 for the OS default")),
     }
 }
@@ -360,11 +336,7 @@ fn parse_buffer_size(name: &str, value: &str) -> Result<Option<usize>, Error> {
 /// Parses `bootstrap.servers`: `host[:port]` entries separated by commas (or whitespace),
 /// IPv6 literals in brackets (`[::1]:9092`). A missing port is 9092.
 pub fn parse_bootstrap(value: &str) -> Result<Vec<(String, u16)>, Error> {
-    let entries: Vec<&str> = value
-        .split([',', ' ', '\t', '\n'])
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .collect();
+    let entries: Vec<&str> = value.split([',', ' ', '\t', '\n']).map(str::trim).filter(|e| !e.is_empty()).collect();
     if entries.is_empty() {
         return Err(invalid("bootstrap.servers", "at least one host:port"));
     }
@@ -372,19 +344,12 @@ pub fn parse_bootstrap(value: &str) -> Result<Vec<(String, u16)>, Error> {
 }
 
 fn parse_endpoint(entry: &str) -> Result<(String, u16), Error> {
-    let bad =
-        |why: &str| Error::Config(format!("invalid bootstrap.servers entry {entry:?}: {why}"));
+    let bad = |why: &str| Error::Config(format!("invalid bootstrap.servers entry {entry:?}: {why}"));
     let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
         let (host, after) = rest.split_once(']').ok_or_else(|| bad("missing ']'"))?;
         match after {
             "" => (host, None),
-            p => (
-                host,
-                Some(
-                    p.strip_prefix(':')
-                        .ok_or_else(|| bad("expected ':' after ']'"))?,
-                ),
-            ),
+            p => (host, Some(p.strip_prefix(':').ok_or_else(|| bad("expected ':' after ']'"))?)),
         }
     } else if entry.matches(':').count() > 1 {
         return Err(bad("IPv6 addresses need brackets, as in [::1]:9092"));
@@ -399,11 +364,7 @@ fn parse_endpoint(entry: &str) -> Result<(String, u16), Error> {
     }
     let port = match port {
         None => DEFAULT_PORT,
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|&p| p != 0)
-            .ok_or_else(|| bad("port must be 1..65535"))?,
+        Some(p) => p.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(|| bad("port must be 1..65535"))?,
     };
     Ok((host.to_owned(), port))
 }
@@ -415,8 +376,7 @@ pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, Error> {
     let mut pending = String::new();
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim_start();
-        if pending.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!'))
-        {
+        if pending.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!')) {
             continue;
         }
         if let Some(cont) = line.strip_suffix('\\') {
@@ -425,9 +385,8 @@ pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, Error> {
         }
         pending.push_str(line);
         let entry = core::mem::take(&mut pending);
-        let split = entry
-            .find(['=', ':'])
-            .ok_or_else(|| Error::Config(format!("line {}: expected key=value", n + 1)))?;
+        let split =
+            entry.find(['=', ':']).ok_or_else(|| Error::Config(format!("line {}: expected key=value", n + 1)))?;
         let (k, v) = (entry[..split].trim(), entry[split + 1..].trim());
         if k.is_empty() {
             return Err(Error::Config(format!("line {}: empty key", n + 1)));
@@ -443,8 +402,7 @@ mod tests {
 
     #[test]
     fn bootstrap_lists_dns_names_and_ipv6() {
-        let b =
-            parse_bootstrap("kafka-1.example.com:9093, 10.0.0.7,[::1]:19092 [fe80::1]").unwrap();
+        let b = parse_bootstrap("kafka-1.example.com:9093, 10.0.0.7,[::1]:19092 [fe80::1]").unwrap();
         assert_eq!(
             b,
             vec![
@@ -476,14 +434,7 @@ mod tests {
         assert_eq!(c.core.linger, Duration::from_millis(20));
         assert_eq!(c.core.compression, Compression::Lz4);
         assert_eq!(c.client_id, "app-1");
-        assert_eq!(
-            c.socket,
-            SocketOptions {
-                nodelay: false,
-                send_buffer: Some(131_072),
-                ..SocketOptions::default()
-            }
-        );
+        assert_eq!(c.socket, SocketOptions { nodelay: false, send_buffer: Some(131_072), ..SocketOptions::default() });
         let v = c.validate().unwrap();
         assert_eq!(v.config().client_id, "app-1");
         assert!(!v.idempotent());
@@ -497,19 +448,13 @@ mod tests {
         assert!(e.to_string().contains("acks"), "{e}");
         let e = ProducerConfig::default().validate().unwrap_err();
         assert!(e.to_string().contains("bootstrap.servers"), "{e}");
-        let e = ProducerConfig::new("h:1")
-            .unwrap()
-            .acks(Acks::Leader)
-            .enable_idempotence(true)
-            .validate()
-            .unwrap_err();
+        let e = ProducerConfig::new("h:1").unwrap().acks(Acks::Leader).enable_idempotence(true).validate().unwrap_err();
         assert!(e.to_string().contains("enable.idempotence"), "{e}");
     }
 
     #[test]
     fn properties_file_syntax() {
-        let text =
-            "# comment\n! other\nbootstrap.servers = a:1,\\\n  b:2\nacks: all\n\nlinger.ms=7\n";
+        let text = "# comment\n! other\nbootstrap.servers = a:1,\\\n  b:2\nacks: all\n\nlinger.ms=7\n";
         let p = parse_properties(text).unwrap();
         assert_eq!(p[0], ("bootstrap.servers".to_owned(), "a:1,b:2".to_owned()));
         let c = ProducerConfig::from_properties(p).unwrap();
@@ -518,13 +463,7 @@ mod tests {
         assert!(parse_properties("novalue\n").is_err());
         let dir = std::env::temp_dir().join(format!("kprod-std-props-{}", std::process::id()));
         std::fs::write(&dir, text).unwrap();
-        assert_eq!(
-            ProducerConfig::from_properties_file(&dir)
-                .unwrap()
-                .core
-                .acks,
-            Acks::All
-        );
+        assert_eq!(ProducerConfig::from_properties_file(&dir).unwrap().core.acks, Acks::All);
         let _ = std::fs::remove_file(&dir);
     }
 

@@ -27,36 +27,18 @@ pub(crate) type Listener = Box<dyn Fn(u64, Result<RecordMetadata, Error>) + Send
 /// How a batch ended.
 #[derive(Debug, Clone)]
 pub(crate) enum BatchOutcome {
-    Delivered {
-        topic: Arc<str>,
-        partition: u32,
-        base_offset: i64,
-        log_append_time: i64,
-    },
+    Delivered { topic: Arc<str>, partition: u32, base_offset: i64, log_append_time: i64 },
     Failed(Error),
 }
 
 impl BatchOutcome {
     fn record(&self, index: u32, timestamp: i64) -> Result<RecordMetadata, Error> {
         match self {
-            Self::Delivered {
-                topic,
-                partition,
-                base_offset,
-                log_append_time,
-            } => Ok(RecordMetadata {
+            Self::Delivered { topic, partition, base_offset, log_append_time } => Ok(RecordMetadata {
                 topic: Arc::clone(topic),
                 partition: *partition,
-                offset: if *base_offset < 0 {
-                    -1
-                } else {
-                    base_offset + i64::from(index)
-                },
-                timestamp: if *log_append_time >= 0 {
-                    *log_append_time
-                } else {
-                    timestamp
-                },
+                offset: if *base_offset < 0 { -1 } else { base_offset + i64::from(index) },
+                timestamp: if *log_append_time >= 0 { *log_append_time } else { timestamp },
             }),
             Self::Failed(e) => Err(e.clone()),
         }
@@ -109,11 +91,7 @@ pub struct DeliveryHandle {
 impl DeliveryHandle {
     /// The result if the record is complete, else `None`. Never blocks.
     pub fn try_get(&self) -> Option<Result<RecordMetadata, Error>> {
-        self.cell
-            .lock()
-            .outcome
-            .as_ref()
-            .map(|o| o.record(self.index, self.timestamp))
+        self.cell.lock().outcome.as_ref().map(|o| o.record(self.index, self.timestamp))
     }
 
     /// Whether the record is complete (delivered or failed).
@@ -137,12 +115,7 @@ impl DeliveryHandle {
             if left.is_zero() {
                 return Err(Error::completion_timeout(timeout, None));
             }
-            state = self
-                .cell
-                .done
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            state = self.cell.done.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
         }
     }
 
@@ -151,10 +124,7 @@ impl DeliveryHandle {
     pub fn get(&self) -> Result<RecordMetadata, Error> {
         loop {
             match self.wait(Duration::from_secs(3600)) {
-                Err(Error::Timeout {
-                    blocked_on: BlockedOn::Completion,
-                    ..
-                }) => {}
+                Err(Error::Timeout { blocked_on: BlockedOn::Completion, .. }) => {}
                 done => return done,
             }
         }
@@ -227,10 +197,7 @@ impl Completed {
         }
         // `send_tagged` refuses records while no listener is set, so there is one here.
         let Some(listener) = listener else {
-            log::error!(
-                "kprod: {} tagged record(s) completed without a delivery listener",
-                self.entry.tagged.len()
-            );
+            log::error!("kprod: {} tagged record(s) completed without a delivery listener", self.entry.tagged.len());
             return panicked;
         };
         for &(index, timestamp, tag) in &self.entry.tagged {
@@ -252,12 +219,7 @@ pub(crate) struct Registry {
 
 impl Registry {
     /// Registers a record the engine accepted: a handle, or the callback.
-    pub(crate) fn register(
-        &mut self,
-        id: RecordId,
-        timestamp: i64,
-        callback: Option<Callback>,
-    ) -> Option<DeliveryHandle> {
+    pub(crate) fn register(&mut self, id: RecordId, timestamp: i64, callback: Option<Callback>) -> Option<DeliveryHandle> {
         let entry = self.batches.entry(id.batch).or_default();
         match callback {
             Some(cb) => {
@@ -266,40 +228,25 @@ impl Registry {
             }
             None => {
                 let cell = Arc::clone(entry.cell.get_or_insert_with(Default::default));
-                Some(DeliveryHandle {
-                    cell,
-                    index: id.index,
-                    timestamp,
-                })
+                Some(DeliveryHandle { cell, index: id.index, timestamp })
             }
         }
     }
 
     /// Registers a record the engine accepted for the delivery listener, with its tag.
     pub(crate) fn register_tagged(&mut self, id: RecordId, timestamp: i64, tag: u64) {
-        self.batches
-            .entry(id.batch)
-            .or_default()
-            .tagged
-            .push((id.index, timestamp, tag));
+        self.batches.entry(id.batch).or_default().tagged.push((id.index, timestamp, tag));
     }
 
     /// Takes a completed batch out.
     pub(crate) fn complete(&mut self, batch: BatchId, outcome: BatchOutcome) -> Option<Completed> {
-        self.batches
-            .remove(&batch)
-            .map(|entry| Completed { entry, outcome })
+        self.batches.remove(&batch).map(|entry| Completed { entry, outcome })
     }
 
     /// Takes every batch out, failing it with `error` (the IO thread stopped).
     pub(crate) fn fail_all(&mut self, error: &Error) -> Vec<Completed> {
         let all = core::mem::take(&mut self.batches);
-        all.into_values()
-            .map(|entry| Completed {
-                entry,
-                outcome: BatchOutcome::Failed(error.clone()),
-            })
-            .collect()
+        all.into_values().map(|entry| Completed { entry, outcome: BatchOutcome::Failed(error.clone()) }).collect()
     }
 
     /// The newest batch with waiters.
@@ -324,10 +271,7 @@ mod tests {
     use std::sync::atomic::{AtomicI64, Ordering};
 
     fn id(batch: u64, index: u32) -> RecordId {
-        RecordId {
-            batch: BatchId(batch),
-            index,
-        }
+        RecordId { batch: BatchId(batch), index }
     }
 
     #[test]
@@ -337,35 +281,13 @@ mod tests {
         let h1 = reg.register(id(3, 1), 101, None).unwrap();
         let seen = Arc::new(AtomicI64::new(0));
         let s = Arc::clone(&seen);
-        assert!(reg
-            .register(
-                id(3, 2),
-                102,
-                Some(Box::new(
-                    move |r| s.store(r.unwrap().offset, Ordering::SeqCst)
-                ))
-            )
-            .is_none());
+        assert!(reg.register(id(3, 2), 102, Some(Box::new(move |r| s.store(r.unwrap().offset, Ordering::SeqCst)))).is_none());
         let other = reg.register(id(4, 0), 5, None).unwrap();
-        assert_eq!(
-            (reg.oldest(), reg.newest()),
-            (Some(BatchId(3)), Some(BatchId(4)))
-        );
+        assert_eq!((reg.oldest(), reg.newest()), (Some(BatchId(3)), Some(BatchId(4))));
         assert!(h0.try_get().is_none());
-        assert!(matches!(
-            h0.wait(Duration::from_millis(1)),
-            Err(Error::Timeout { .. })
-        ));
+        assert!(matches!(h0.wait(Duration::from_millis(1)), Err(Error::Timeout { .. })));
         let topic: Arc<str> = Arc::from("t");
-        let done = reg.complete(
-            BatchId(3),
-            BatchOutcome::Delivered {
-                topic,
-                partition: 2,
-                base_offset: 40,
-                log_append_time: -1,
-            },
-        );
+        let done = reg.complete(BatchId(3), BatchOutcome::Delivered { topic, partition: 2, base_offset: 40, log_append_time: -1 });
         done.unwrap().dispatch_to(None);
         let m = h1.wait(Duration::from_secs(1)).unwrap();
         assert_eq!((m.partition, m.offset, m.timestamp), (2, 41, 101));
@@ -390,12 +312,7 @@ mod tests {
             });
             assert!(reg.register(id(7, index), 0, Some(cb)).is_none());
         }
-        let outcome = BatchOutcome::Delivered {
-            topic: Arc::from("t"),
-            partition: 0,
-            base_offset: 10,
-            log_append_time: -1,
-        };
+        let outcome = BatchOutcome::Delivered { topic: Arc::from("t"), partition: 0, base_offset: 10, log_append_time: -1 };
         let panicked = reg.complete(BatchId(7), outcome).unwrap().dispatch_to(None);
         assert_eq!(panicked, 2);
         // Records 0 and 2 (offsets 10 and 12) ran although 1 panicked between them, and 3 after.
@@ -404,12 +321,7 @@ mod tests {
 
     #[test]
     fn acks_0_and_log_append_time() {
-        let o = BatchOutcome::Delivered {
-            topic: Arc::from("t"),
-            partition: 0,
-            base_offset: -1,
-            log_append_time: 77,
-        };
+        let o = BatchOutcome::Delivered { topic: Arc::from("t"), partition: 0, base_offset: -1, log_append_time: 77 };
         let m = o.record(5, 1).unwrap();
         assert_eq!((m.offset, m.timestamp), (-1, 77));
     }

@@ -82,16 +82,8 @@ impl Error {
     }
 
     /// Buffered records did not complete within `after` (`flush`, `close`).
-    pub(crate) const fn completion_timeout(
-        after: Duration,
-        cause: Option<Arc<ConnectionError>>,
-    ) -> Self {
-        Self::Timeout {
-            topic: None,
-            blocked_on: BlockedOn::Completion,
-            after,
-            cause,
-        }
+    pub(crate) const fn completion_timeout(after: Duration, cause: Option<Arc<ConnectionError>>) -> Self {
+        Self::Timeout { topic: None, blocked_on: BlockedOn::Completion, after, cause }
     }
 
     pub(crate) fn from_send(e: SendError) -> Self {
@@ -115,12 +107,7 @@ impl fmt::Display for Error {
         match self {
             Self::UnknownProperty(name) => write!(f, "unrecognized producer config: {name:?}"),
             Self::Config(msg) => write!(f, "invalid producer config: {msg}"),
-            Self::Timeout {
-                topic,
-                blocked_on,
-                after,
-                cause,
-            } => {
+            Self::Timeout { topic, blocked_on, after, cause } => {
                 let ms = after.as_millis();
                 match (blocked_on, topic) {
                     (BlockedOn::Metadata(code), Some(t)) => {
@@ -129,18 +116,11 @@ impl fmt::Display for Error {
                             write!(f, " (the cluster answered {code})")?;
                         }
                     }
-                    (BlockedOn::Metadata(_), None) => {
-                        write!(f, "metadata not available after {ms} ms")?
-                    }
+                    (BlockedOn::Metadata(_), None) => write!(f, "metadata not available after {ms} ms")?,
                     (BlockedOn::Buffer, _) => {
-                        write!(
-                            f,
-                            "buffer full: no buffer.memory freed within max.block.ms ({ms} ms)"
-                        )?;
+                        write!(f, "buffer full: no buffer.memory freed within max.block.ms ({ms} ms)")?;
                     }
-                    (BlockedOn::Completion, _) => {
-                        write!(f, "buffered records not complete after {ms} ms")?
-                    }
+                    (BlockedOn::Completion, _) => write!(f, "buffered records not complete after {ms} ms")?,
                 }
                 match cause {
                     Some(cause) => write!(f, "; last error: {cause}"),
@@ -160,9 +140,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Timeout {
-                cause: Some(cause), ..
-            } => Some(&**cause),
+            Self::Timeout { cause: Some(cause), .. } => Some(&**cause),
             _ => None,
         }
     }
@@ -235,26 +213,9 @@ impl ConnectionError {
     /// Whether `other` is the same failure, but for the count of attempts.
     pub(crate) fn same_as(&self, other: &Self) -> bool {
         match (self, other) {
-            (
-                Self::Dns { host, reason, .. },
-                Self::Dns {
-                    host: h, reason: r, ..
-                },
-            ) => host == h && reason == r,
-            (
-                Self::Connect { broker, kind, .. },
-                Self::Connect {
-                    broker: b, kind: k, ..
-                },
-            ) => broker == b && kind == k,
-            (
-                Self::Tls { broker, error, .. },
-                Self::Tls {
-                    broker: b,
-                    error: e,
-                    ..
-                },
-            ) => broker == b && error == e,
+            (Self::Dns { host, reason, .. }, Self::Dns { host: h, reason: r, .. }) => host == h && reason == r,
+            (Self::Connect { broker, kind, .. }, Self::Connect { broker: b, kind: k, .. }) => broker == b && kind == k,
+            (Self::Tls { broker, error, .. }, Self::Tls { broker: b, error: e, .. }) => broker == b && error == e,
             _ => self == other,
         }
     }
@@ -263,20 +224,11 @@ impl ConnectionError {
 impl fmt::Display for ConnectionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let attempts = match self {
-            Self::Dns {
-                host,
-                reason,
-                attempts,
-            } => {
+            Self::Dns { host, reason, attempts } => {
                 write!(f, "DNS lookup of {host} failed: {reason}")?;
                 *attempts
             }
-            Self::Connect {
-                broker,
-                kind,
-                reason,
-                attempts,
-            } => {
+            Self::Connect { broker, kind, reason, attempts } => {
                 match kind {
                     ErrorKind::ConnectionRefused => write!(f, "connection refused by {broker}")?,
                     ErrorKind::TimedOut => write!(f, "connect to {broker} timed out")?,
@@ -284,17 +236,11 @@ impl fmt::Display for ConnectionError {
                 }
                 *attempts
             }
-            Self::Tls {
-                broker,
-                error,
-                attempts,
-            } => {
+            Self::Tls { broker, error, attempts } => {
                 write!(f, "{broker}: {error}")?;
                 *attempts
             }
-            Self::Lost { broker, reason } => {
-                return write!(f, "connection to {broker} lost: {reason}")
-            }
+            Self::Lost { broker, reason } => return write!(f, "connection to {broker} lost: {reason}"),
             Self::Broker { broker, error } => {
                 write!(f, "{broker} {error}")?;
                 if let ConnError::FrameLength { announced, .. } = error {
@@ -347,10 +293,7 @@ mod tests {
             after: Duration::from_millis(60_000),
             cause: None,
         };
-        assert_eq!(
-            e.to_string(),
-            "topic orders not present in metadata after 60000 ms"
-        );
+        assert_eq!(e.to_string(), "topic orders not present in metadata after 60000 ms");
         let refused = ConnectionError::Connect {
             broker: "127.0.0.1:1".into(),
             kind: ErrorKind::ConnectionRefused,
@@ -366,17 +309,10 @@ mod tests {
         );
         assert_eq!(e.connection_error(), Some(&refused));
         assert!(std::error::Error::source(&e).is_some());
-        let e = Error::Timeout {
-            topic: None,
-            blocked_on: BlockedOn::Buffer,
-            after: Duration::from_millis(5),
-            cause: None,
-        };
+        let e =
+            Error::Timeout { topic: None, blocked_on: BlockedOn::Buffer, after: Duration::from_millis(5), cause: None };
         assert!(e.to_string().starts_with("buffer full"), "{e}");
-        assert_eq!(
-            Error::UnknownProperty("lingr.ms".into()).to_string(),
-            "unrecognized producer config: \"lingr.ms\""
-        );
+        assert_eq!(Error::UnknownProperty("lingr.ms".into()).to_string(), "unrecognized producer config: \"lingr.ms\"");
         assert!(e.is_retriable());
         assert!(!Error::Closed.is_retriable());
     }
@@ -388,16 +324,10 @@ mod tests {
             reason: "Name or service not known".into(),
             attempts: 1,
         };
-        assert_eq!(
-            dns.to_string(),
-            "DNS lookup of nosuchhost.invalid failed: Name or service not known"
-        );
+        assert_eq!(dns.to_string(), "DNS lookup of nosuchhost.invalid failed: Name or service not known");
         let garbage = ConnectionError::Broker {
             broker: "127.0.0.1:9092".into(),
-            error: ConnError::FrameLength {
-                announced: 2_147_483_647,
-                limit: 67_108_864,
-            },
+            error: ConnError::FrameLength { announced: 2_147_483_647, limit: 67_108_864 },
         };
         assert_eq!(
             garbage.to_string(),
@@ -409,18 +339,9 @@ mod tests {
             reason: String::new(),
             attempts: 2,
         };
-        assert_eq!(
-            timed_out.to_string(),
-            "connect to h:1 timed out (2 attempts)"
-        );
-        let lost = ConnectionError::Lost {
-            broker: "h:1".into(),
-            reason: "closed by the broker".into(),
-        };
-        assert_eq!(
-            lost.to_string(),
-            "connection to h:1 lost: closed by the broker"
-        );
+        assert_eq!(timed_out.to_string(), "connect to h:1 timed out (2 attempts)");
+        let lost = ConnectionError::Lost { broker: "h:1".into(), reason: "closed by the broker".into() };
+        assert_eq!(lost.to_string(), "connection to h:1 lost: closed by the broker");
         assert_eq!(lost.broker(), "h:1");
     }
 }

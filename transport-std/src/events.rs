@@ -73,31 +73,11 @@ impl EventBook {
         completion: Completion<&str>,
     ) -> Option<Completed> {
         match completion {
-            Completion::Delivered {
-                batch,
-                topic,
-                partition,
-                base_offset,
-                log_append_time,
-                ..
-            } => {
+            Completion::Delivered { batch, topic, partition, base_offset, log_append_time, .. } => {
                 let topic = self.topic_name(topic);
-                registry.complete(
-                    batch,
-                    BatchOutcome::Delivered {
-                        topic,
-                        partition,
-                        base_offset,
-                        log_append_time,
-                    },
-                )
+                registry.complete(batch, BatchOutcome::Delivered { topic, partition, base_offset, log_append_time })
             }
-            Completion::Failed {
-                batch,
-                records,
-                reason,
-                ..
-            } => {
+            Completion::Failed { batch, records, reason, .. } => {
                 log::warn!("kprod: {completion}");
                 if reason == DeliveryError::Closed {
                     *failed_on_close += u64::from(records);
@@ -129,13 +109,7 @@ impl EventBook {
         if let Some(log) = self.peers.get_mut(peer) {
             log.failed_connects = 0;
             // The next outage is news again.
-            if matches!(
-                log.warned,
-                Some((
-                    ConnectionError::Dns { .. } | ConnectionError::Connect { .. },
-                    _
-                ))
-            ) {
+            if matches!(log.warned, Some((ConnectionError::Dns { .. } | ConnectionError::Connect { .. }, _))) {
                 log.warned = None;
             }
         }
@@ -145,14 +119,7 @@ impl EventBook {
 
     /// Connection `id` to `peer` failed or could not be made: logs the cause, keeps it as the
     /// last connection error, and tells the engine.
-    pub(crate) fn link_down(
-        &mut self,
-        st: &mut State,
-        id: ConnId,
-        peer: &str,
-        down: LinkDown,
-        now: Instant,
-    ) {
+    pub(crate) fn link_down(&mut self, st: &mut State, id: ConnId, peer: &str, down: LinkDown, now: Instant) {
         let log = self.peers.entry(peer.to_owned()).or_default();
         let tls = match &down {
             LinkDown::Connect(e) | LinkDown::Lost(e) => TlsError::from_io(e).cloned(),
@@ -161,29 +128,16 @@ impl EventBook {
         let error = match (down, tls) {
             (_, Some(error)) => {
                 log.failed_connects += 1;
-                ConnectionError::Tls {
-                    broker: peer.to_owned(),
-                    error,
-                    attempts: log.failed_connects,
-                }
+                ConnectionError::Tls { broker: peer.to_owned(), error, attempts: log.failed_connects }
             }
             (LinkDown::Dns { host, error }, None) => {
                 log.failed_connects += 1;
-                ConnectionError::Dns {
-                    host,
-                    reason: resolver_message(&error),
-                    attempts: log.failed_connects,
-                }
+                ConnectionError::Dns { host, reason: resolver_message(&error), attempts: log.failed_connects }
             }
             (LinkDown::Connect(error), None) => {
                 log.failed_connects += 1;
                 let (kind, reason) = (error.kind(), error.to_string());
-                ConnectionError::Connect {
-                    broker: peer.to_owned(),
-                    kind,
-                    reason,
-                    attempts: log.failed_connects,
-                }
+                ConnectionError::Connect { broker: peer.to_owned(), kind, reason, attempts: log.failed_connects }
             }
             (LinkDown::Lost(error), None) => {
                 let reason = if error.kind() == io::ErrorKind::UnexpectedEof {
@@ -191,10 +145,7 @@ impl EventBook {
                 } else {
                     error.to_string()
                 };
-                ConnectionError::Lost {
-                    broker: peer.to_owned(),
-                    reason,
-                }
+                ConnectionError::Lost { broker: peer.to_owned(), reason }
             }
         };
         self.failed(st, peer, error, now);
@@ -203,30 +154,17 @@ impl EventBook {
 
     /// The engine dropped a connection to `peer` because of what the broker sent (it closes
     /// the connection itself): logs the cause and keeps it as the last connection error.
-    pub(crate) fn broker_failed(
-        &mut self,
-        st: &mut State,
-        peer: &str,
-        error: ConnError,
-        now: Instant,
-    ) {
-        self.failed(
-            st,
-            peer,
-            ConnectionError::Broker {
-                broker: peer.to_owned(),
-                error,
-            },
-            now,
-        );
+    pub(crate) fn broker_failed(&mut self, st: &mut State, peer: &str, error: ConnError, now: Instant) {
+        self.failed(st, peer, ConnectionError::Broker { broker: peer.to_owned(), error }, now);
     }
 
     /// Logs a connection failure of `peer` (see the module docs) and keeps it in `st`.
     fn failed(&mut self, st: &mut State, peer: &str, error: ConnectionError, now: Instant) {
         let log = self.peers.entry(peer.to_owned()).or_default();
-        let repeat = log.warned.as_ref().is_some_and(|(last, at)| {
-            last.same_as(&error) && now.saturating_duration_since(*at) < REPEAT_WARNING
-        });
+        let repeat = log
+            .warned
+            .as_ref()
+            .is_some_and(|(last, at)| last.same_as(&error) && now.saturating_duration_since(*at) < REPEAT_WARNING);
         if repeat {
             log.suppressed += 1;
             log::debug!(target: CONN_LOG, "kprod: {error}");
@@ -234,9 +172,7 @@ impl EventBook {
             // A failed connect counts its attempts itself.
             let counted = matches!(
                 error,
-                ConnectionError::Dns { .. }
-                    | ConnectionError::Connect { .. }
-                    | ConnectionError::Tls { .. }
+                ConnectionError::Dns { .. } | ConnectionError::Connect { .. } | ConnectionError::Tls { .. }
             );
             match log.suppressed {
                 n if n > 0 && !counted => {
@@ -257,10 +193,7 @@ impl EventBook {
     pub(crate) fn log_retries(&mut self, engine: &Engine<'static>) {
         let retries = engine.metrics().retries;
         if retries > self.seen_retries {
-            log::debug!(
-                "kprod: {} batch retr(ies) scheduled",
-                retries - self.seen_retries
-            );
+            log::debug!("kprod: {} batch retr(ies) scheduled", retries - self.seen_retries);
             self.seen_retries = retries;
         }
     }
@@ -284,13 +217,8 @@ mod tests {
     fn state() -> State {
         let config = Config::default();
         let storage = Storage::with_capacity(&config, Capacities::default());
-        let engine = Engine::new(
-            config.validate().expect("valid"),
-            &[("h", 1)],
-            storage,
-            Instant::ZERO,
-        )
-        .expect("engine");
+        let engine =
+            Engine::new(config.validate().expect("valid"), &[("h", 1)], storage, Instant::ZERO).expect("engine");
         State::new(engine)
     }
 
@@ -300,40 +228,16 @@ mod tests {
         let mut st = state();
         let refused = || LinkDown::Connect(io::ErrorKind::ConnectionRefused.into());
         for ms in 0..3 {
-            book.link_down(
-                &mut st,
-                ConnId(0),
-                "h:1",
-                refused(),
-                Instant::from_millis(ms),
-            );
+            book.link_down(&mut st, ConnId(0), "h:1", refused(), Instant::from_millis(ms));
         }
         let cause = st.cause_since(Instant::ZERO).expect("a cause");
         assert_eq!(cause.to_string(), "connection refused by h:1 (3 attempts)");
-        assert_eq!(
-            book.peers["h:1"].suppressed, 2,
-            "repeats log at debug level"
-        );
+        assert_eq!(book.peers["h:1"].suppressed, 2, "repeats log at debug level");
         book.link_up(&mut st, ConnId(0), "h:1", Instant::from_millis(5));
-        assert!(
-            st.cause_since(Instant::from_millis(6)).is_none(),
-            "healed, and older than the wait"
-        );
-        assert!(
-            st.cause_since(Instant::from_millis(2)).is_some(),
-            "it happened during the wait"
-        );
-        book.link_down(
-            &mut st,
-            ConnId(0),
-            "h:1",
-            refused(),
-            Instant::from_millis(7),
-        );
-        assert_eq!(
-            st.cause_since(Instant::ZERO).expect("a cause").to_string(),
-            "connection refused by h:1"
-        );
+        assert!(st.cause_since(Instant::from_millis(6)).is_none(), "healed, and older than the wait");
+        assert!(st.cause_since(Instant::from_millis(2)).is_some(), "it happened during the wait");
+        book.link_down(&mut st, ConnId(0), "h:1", refused(), Instant::from_millis(7));
+        assert_eq!(st.cause_since(Instant::ZERO).expect("a cause").to_string(), "connection refused by h:1");
         assert_eq!(book.peers["h:1"].suppressed, 0, "a new outage warns again");
     }
 
@@ -341,35 +245,19 @@ mod tests {
     fn broker_errors_and_dns_failures_are_typed() {
         let mut book = EventBook::default();
         let mut st = state();
-        let error = ConnError::FrameLength {
-            announced: i64::from(i32::MAX),
-            limit: 64 << 20,
-        };
+        let error = ConnError::FrameLength { announced: i64::from(i32::MAX), limit: 64 << 20 };
         book.broker_failed(&mut st, "h:1", error, Instant::ZERO);
         let cause = st.cause_since(Instant::ZERO).expect("a cause");
-        assert_eq!(
-            *cause,
-            ConnectionError::Broker {
-                broker: "h:1".into(),
-                error
-            }
-        );
-        let dns =
-            io::Error::other("failed to lookup address information: Name or service not known");
+        assert_eq!(*cause, ConnectionError::Broker { broker: "h:1".into(), error });
+        let dns = io::Error::other("failed to lookup address information: Name or service not known");
         book.link_down(
             &mut st,
             ConnId(1),
             "nosuch.invalid:9092",
-            LinkDown::Dns {
-                host: "nosuch.invalid".into(),
-                error: dns,
-            },
+            LinkDown::Dns { host: "nosuch.invalid".into(), error: dns },
             Instant::ZERO,
         );
         let cause = st.cause_since(Instant::ZERO).expect("a cause");
-        assert_eq!(
-            cause.to_string(),
-            "DNS lookup of nosuch.invalid failed: Name or service not known"
-        );
+        assert_eq!(cause.to_string(), "DNS lookup of nosuch.invalid failed: Name or service not known");
     }
 }

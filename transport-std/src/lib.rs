@@ -61,11 +61,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 // A std-only driver: std paths read more plainly here; the core keeps the no_std discipline.
-#![allow(
-    clippy::std_instead_of_core,
-    clippy::std_instead_of_alloc,
-    clippy::alloc_instead_of_core
-)]
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc, clippy::alloc_instead_of_core)]
 
 #[cfg(feature = "tokio")]
 mod async_producer;
@@ -87,9 +83,7 @@ pub use async_producer::{AsyncProducer, DeliveryFuture};
 pub use blocking::Producer;
 pub use config::{parse_bootstrap, parse_properties, ProducerConfig, SocketOptions, DEFAULT_PORT};
 pub use delivery::{Callback, DeliveryHandle};
-pub use error::{
-    BlockedOn, ConfigError, ConnError, ConnectionError, DeliveryError, Error, FatalError, SendError,
-};
+pub use error::{BlockedOn, ConfigError, ConnError, ConnectionError, DeliveryError, Error, FatalError, SendError};
 pub use kprod_core as core;
 pub use kprod_core::compression::Compression;
 pub use kprod_core::config::Acks;
@@ -98,8 +92,8 @@ pub use kprod_core::producer::Capacities;
 pub use kprod_core::protocol::ErrorCode;
 pub use record::{Header, Record, RecordMetadata};
 pub use security::{
-    is_secret_property, SaslSettings, Secret, SecurityProtocol, SecuritySettings, SslSettings,
-    Store, StoreType, TlsVersions,
+    is_secret_property, SaslSettings, Secret, SecurityProtocol, SecuritySettings, SslSettings, Store, StoreType,
+    TlsVersions,
 };
 #[cfg(feature = "serde")]
 pub use serializer::JsonSerializer;

@@ -8,9 +8,7 @@
 use core::time::Duration;
 
 use kprod_core::producer::conn::ConnId;
-use kprod_core::producer::{
-    Budget, Completion, ConnError, Connecting, FatalError, Links, Transmit,
-};
+use kprod_core::producer::{Budget, Completion, ConnError, Connecting, FatalError, Links, Transmit};
 use kprod_core::time::Instant;
 
 use crate::delivery::{Completed, Registry};
@@ -146,12 +144,7 @@ impl Pump {
 
     /// The rest of a driver's round under the lock, after its inputs: `handle_timeout`, the
     /// drain loop, and what the driver does next.
-    pub(crate) fn round(
-        &mut self,
-        sockets: &mut impl Sockets,
-        st: &mut State,
-        now: Instant,
-    ) -> Round {
+    pub(crate) fn round(&mut self, sockets: &mut impl Sockets, st: &mut State, now: Instant) -> Round {
         st.engine.handle_timeout(now);
         let progressed = self.drain(sockets, st, now);
         let exit = st.closing && st.engine.pending_batches() == 0 && st.registry.is_empty();
@@ -159,22 +152,14 @@ impl Pump {
             st.dispatching = true;
         }
         self.book.log_retries(&st.engine);
-        Round {
-            progressed,
-            exit,
-            deadline: st.engine.poll_timeout(),
-        }
+        Round { progressed, exit, deadline: st.engine.poll_timeout() }
     }
 
     /// Runs the engine's drain loop into `sockets` (see [`DriverLinks`]). Returns whether
     /// anything happened.
     fn drain(&mut self, sockets: &mut impl Sockets, st: &mut State, now: Instant) -> bool {
-        let mut links = DriverLinks {
-            pump: self,
-            sockets,
-            registry: &mut st.registry,
-            failed_on_close: &mut st.failed_on_close,
-        };
+        let mut links =
+            DriverLinks { pump: self, sockets, registry: &mut st.registry, failed_on_close: &mut st.failed_on_close };
         let drained = st.engine.drain(&mut links, now, Budget::UNLIMITED);
         self.throttled = drained.backlog;
         for (peer, error) in self.broker_failures.drain(..) {
@@ -234,19 +219,13 @@ impl<S: Sockets> Links for DriverLinks<'_, S> {
     }
 
     fn completed(&mut self, completion: Completion<&str>) {
-        let done = self
-            .pump
-            .book
-            .on_completion(self.registry, self.failed_on_close, completion);
+        let done = self.pump.book.on_completion(self.registry, self.failed_on_close, completion);
         self.pump.completed.extend(done);
     }
 
     fn connection_failed(&mut self, conn: ConnId, error: ConnError) {
         // Named now: the engine's `Close` of this connection follows.
-        let peer = self
-            .sockets
-            .peer(conn)
-            .map_or_else(|| format!("connection {}", conn.0), str::to_owned);
+        let peer = self.sockets.peer(conn).map_or_else(|| format!("connection {}", conn.0), str::to_owned);
         self.pump.broker_failures.push((peer, error));
     }
 
@@ -259,9 +238,7 @@ impl<S: Sockets> Links for DriverLinks<'_, S> {
 mod tests {
     use super::*;
     use kprod_core::config::Config;
-    use kprod_core::producer::{
-        Capacities, Producer as Engine, ProducerRecord, SendError, Storage,
-    };
+    use kprod_core::producer::{Capacities, Producer as Engine, ProducerRecord, SendError, Storage};
 
     use crate::error::ConnectionError;
 
@@ -298,29 +275,13 @@ mod tests {
     fn the_drain_loop_runs_over_the_driver_links() {
         let config = Config::default();
         let storage = Storage::with_capacity(&config, Capacities::default());
-        let engine = Engine::new(
-            config.validate().expect("valid"),
-            &[("h", 1)],
-            storage,
-            Instant::ZERO,
-        )
-        .expect("engine");
+        let engine = Engine::new(config.validate().expect("valid"), &[("h", 1)], storage, Instant::ZERO).expect("engine");
         let mut st = State::new(engine);
         let mut pump = Pump::new(1 << 20);
         let mut sockets = FakeSockets::default();
-        let record = ProducerRecord {
-            topic: "t",
-            partition: None,
-            key: None,
-            value: Some(b"v"),
-            headers: &[],
-            timestamp: 0,
-        };
+        let record = ProducerRecord { topic: "t", partition: None, key: None, value: Some(b"v"), headers: &[], timestamp: 0 };
         let now = Instant::from_millis(1);
-        assert_eq!(
-            st.engine.send(&record, now),
-            Err(SendError::MetadataPending)
-        );
+        assert_eq!(st.engine.send(&record, now), Err(SendError::MetadataPending));
         let round = pump.round(&mut sockets, &mut st, now);
         // The connect is queued for the driver (answered later), nothing is sent yet.
         assert!(round.progressed && !round.exit);
@@ -328,33 +289,16 @@ mod tests {
         assert!(sockets.frames.is_empty());
         let (conn, ..) = pump.to_connect.pop().expect("a connect");
         sockets.open = true;
-        pump.feed(
-            &mut sockets,
-            &mut st,
-            (&mut vec![conn], &mut Vec::new()),
-            now,
-        );
+        pump.feed(&mut sockets, &mut st, (&mut vec![conn], &mut Vec::new()), now);
         assert!(pump.round(&mut sockets, &mut st, now).progressed);
-        assert_eq!(
-            sockets.frames.len(),
-            1,
-            "the handshake went to the connection"
-        );
+        assert_eq!(sockets.frames.len(), 1, "the handshake went to the connection");
         // The broker answers garbage: the engine drops the connection, the cause names it.
         sockets.rx.extend_from_slice(&[0x7f, 0xff, 0xff, 0xff]);
-        pump.feed(
-            &mut sockets,
-            &mut st,
-            (&mut Vec::new(), &mut vec![conn]),
-            now,
-        );
+        pump.feed(&mut sockets, &mut st, (&mut Vec::new(), &mut vec![conn]), now);
         pump.round(&mut sockets, &mut st, now);
         assert_eq!(sockets.closed, [conn]);
         let cause = st.cause_since(now).expect("a cause");
-        assert!(
-            matches!(&*cause, ConnectionError::Broker { broker, .. } if broker == "h:1"),
-            "{cause}"
-        );
+        assert!(matches!(&*cause, ConnectionError::Broker { broker, .. } if broker == "h:1"), "{cause}");
     }
 
     #[test]

@@ -40,14 +40,7 @@ impl<K: ?Sized, V: ?Sized> Copy for Record<'_, K, V> {}
 impl<'a, K: ?Sized, V: ?Sized> Record<'a, K, V> {
     /// A record to `topic` with a null key and a null value.
     pub const fn new(topic: &'a str) -> Self {
-        Self {
-            topic,
-            partition: None,
-            key: None,
-            value: None,
-            headers: &[],
-            timestamp: None,
-        }
+        Self { topic, partition: None, key: None, value: None, headers: &[], timestamp: None }
     }
 
     /// Sets the key.

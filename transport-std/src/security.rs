@@ -111,10 +111,7 @@ pub struct TlsVersions {
 
 impl Default for TlsVersions {
     fn default() -> Self {
-        Self {
-            tls12: true,
-            tls13: true,
-        }
+        Self { tls12: true, tls13: true }
     }
 }
 
@@ -238,10 +235,7 @@ fn list(value: &str) -> impl Iterator<Item = &str> {
 }
 
 fn versions(name: &str, value: &str) -> Result<TlsVersions, Error> {
-    let mut v = TlsVersions {
-        tls12: false,
-        tls13: false,
-    };
+    let mut v = TlsVersions { tls12: false, tls13: false };
     for p in list(value) {
         match p {
             "TLSv1.2" => v.tls12 = true,
@@ -276,10 +270,7 @@ fn hostname_check(name: &str, value: &str) -> Result<bool, Error> {
     match value.to_ascii_lowercase().as_str() {
         "https" => Ok(true),
         "" | "none" => Ok(false),
-        _ => Err(invalid(
-            name,
-            "https, or empty to turn hostname verification off",
-        )),
+        _ => Err(invalid(name, "https, or empty to turn hostname verification off")),
     }
 }
 
@@ -289,9 +280,7 @@ fn java_only(name: &str, value: &str, accepted: &[&str], why: &str) -> Result<()
     if value.is_empty() || accepted.iter().any(|a| a.eq_ignore_ascii_case(value)) {
         return Ok(());
     }
-    Err(Error::Config(format!(
-        "{name}={value} is not supported: {why}; remove the setting"
-    )))
+    Err(Error::Config(format!("{name}={value} is not supported: {why}; remove the setting")))
 }
 
 impl SecuritySettings {
@@ -300,27 +289,19 @@ impl SecuritySettings {
         let ssl = &mut self.ssl;
         match name {
             "security.protocol" => return Some(protocol(name, value).map(|p| self.protocol = p)),
-            "ssl.truststore.type" => {
-                return Some(store_type(name, value).map(|t| ssl.truststore.kind = t))
-            }
-            "ssl.keystore.type" => {
-                return Some(store_type(name, value).map(|t| ssl.keystore.kind = t))
-            }
+            "ssl.truststore.type" => return Some(store_type(name, value).map(|t| ssl.truststore.kind = t)),
+            "ssl.keystore.type" => return Some(store_type(name, value).map(|t| ssl.keystore.kind = t)),
             "ssl.truststore.location" => ssl.truststore.location = path(value),
             // librdkafka's CA file is always PEM.
             "ssl.ca.location" => {
                 ssl.truststore.location = path(value);
                 ssl.truststore.kind = Some(StoreType::Pem);
             }
-            "ssl.truststore.certificates" | "ssl.ca.pem" => {
-                ssl.truststore_certificates = text(value)
-            }
+            "ssl.truststore.certificates" | "ssl.ca.pem" => ssl.truststore_certificates = text(value),
             "ssl.truststore.password" => ssl.truststore.password = secret(value),
             "ssl.keystore.location" => ssl.keystore.location = path(value),
             "ssl.keystore.password" => ssl.keystore.password = secret(value),
-            "ssl.keystore.certificate.chain" | "ssl.certificate.pem" => {
-                ssl.keystore_certificate_chain = text(value)
-            }
+            "ssl.keystore.certificate.chain" | "ssl.certificate.pem" => ssl.keystore_certificate_chain = text(value),
             "ssl.keystore.key" | "ssl.key.pem" => ssl.keystore_key = secret(value),
             "ssl.certificate.location" => ssl.certificate_location = path(value),
             "ssl.key.location" => ssl.key_location = path(value),
@@ -328,9 +309,7 @@ impl SecuritySettings {
             "ssl.endpoint.identification.algorithm" => {
                 return Some(hostname_check(name, value).map(|on| ssl.verify_hostname = on));
             }
-            "ssl.enabled.protocols" => {
-                return Some(versions(name, value).map(|v| ssl.versions = v))
-            }
+            "ssl.enabled.protocols" => return Some(versions(name, value).map(|v| ssl.versions = v)),
             // Java's SSLContext protocol; the enabled protocols decide what is negotiated.
             "ssl.protocol" => {
                 return Some(match value {
@@ -340,28 +319,13 @@ impl SecuritySettings {
             }
             "ssl.cipher.suites" => ssl.cipher_suites = list(value).map(str::to_owned).collect(),
             "ssl.provider" => {
-                return Some(java_only(
-                    name,
-                    value,
-                    &[],
-                    "Java security providers do not apply, kprod uses rustls",
-                ));
+                return Some(java_only(name, value, &[], "Java security providers do not apply, kprod uses rustls"));
             }
             "ssl.engine.factory.class" => {
-                return Some(java_only(
-                    name,
-                    value,
-                    &[],
-                    "kprod cannot load Java classes; its TLS engine is rustls",
-                ));
+                return Some(java_only(name, value, &[], "kprod cannot load Java classes; its TLS engine is rustls"));
             }
             "ssl.secure.random.implementation" => {
-                return Some(java_only(
-                    name,
-                    value,
-                    &[],
-                    "rustls takes its randomness from the operating system",
-                ));
+                return Some(java_only(name, value, &[], "rustls takes its randomness from the operating system"));
             }
             "ssl.trustmanager.algorithm" => {
                 let why = "rustls verifies certificates with PKIX (X.509 path validation) only";
@@ -369,20 +333,13 @@ impl SecuritySettings {
             }
             "ssl.keymanager.algorithm" => {
                 let why = "rustls presents the keystore's one key and chain (as SunX509 does)";
-                return Some(java_only(
-                    name,
-                    value,
-                    &["SunX509", "NewSunX509", "PKIX"],
-                    why,
-                ));
+                return Some(java_only(name, value, &["SunX509", "NewSunX509", "PKIX"], why));
             }
             "sasl.mechanism" | "sasl.mechanisms" => self.sasl.mechanism = text(value),
             "sasl.jaas.config" => self.sasl.jaas_config = secret(value),
             "sasl.username" => self.sasl.username = text(value),
             "sasl.password" => self.sasl.password = secret(value),
-            "sasl.client.callback.handler.class"
-            | "sasl.login.callback.handler.class"
-            | "sasl.login.class" => {
+            "sasl.client.callback.handler.class" | "sasl.login.callback.handler.class" | "sasl.login.class" => {
                 let why = "kprod cannot load Java classes; it supports PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER";
                 return Some(java_only(name, value, &[], why));
             }
@@ -410,14 +367,10 @@ impl SecuritySettings {
 /// warning, as the Java producer ignores configs it does not use. `Some(reason)` for those.
 pub(crate) fn other_client_setting(name: &str) -> Option<&'static str> {
     match name {
-        "session.timeout.ms"
-        | "group.id"
-        | "auto.offset.reset"
-        | "enable.auto.commit"
-        | "heartbeat.interval.ms" => Some("a consumer setting"),
-        "client.dns.lookup" => {
-            Some("kprod always tries every address a name resolves to (use_all_dns_ips)")
+        "session.timeout.ms" | "group.id" | "auto.offset.reset" | "enable.auto.commit" | "heartbeat.interval.ms" => {
+            Some("a consumer setting")
         }
+        "client.dns.lookup" => Some("kprod always tries every address a name resolves to (use_all_dns_ips)"),
         "default.api.timeout.ms" => Some("an admin/consumer setting"),
         _ if name.starts_with("schema.registry.") || name.starts_with("basic.auth.") => {
             Some("a Schema Registry setting (for serializers)")

@@ -51,9 +51,7 @@ pub struct JsonSerializer;
 #[cfg(feature = "serde")]
 impl<T: serde::Serialize + ?Sized> Serializer<T> for JsonSerializer {
     fn serialize<'a>(&self, topic: &str, data: &'a T) -> Result<Cow<'a, [u8]>, Error> {
-        serde_json::to_vec(data)
-            .map(Cow::Owned)
-            .map_err(|e| Error::Serialization(format!("{topic}: {e}")))
+        serde_json::to_vec(data).map(Cow::Owned).map_err(|e| Error::Serialization(format!("{topic}: {e}")))
     }
 }
 
@@ -63,13 +61,8 @@ mod tests {
 
     #[test]
     fn built_ins_borrow() {
-        assert!(matches!(
-            BytesSerializer.serialize("t", b"ab".as_slice()),
-            Ok(Cow::Borrowed(b"ab"))
-        ));
-        assert!(
-            matches!(StringSerializer.serialize("t", "hé"), Ok(Cow::Borrowed(b)) if b == "hé".as_bytes())
-        );
+        assert!(matches!(BytesSerializer.serialize("t", b"ab".as_slice()), Ok(Cow::Borrowed(b"ab"))));
+        assert!(matches!(StringSerializer.serialize("t", "hé"), Ok(Cow::Borrowed(b)) if b == "hé".as_bytes()));
         let upper = |_: &str, s: &str| Ok::<_, Error>(s.to_uppercase().into_bytes());
         assert_eq!(upper.serialize("t", "ab").unwrap().as_ref(), b"AB");
     }
@@ -82,9 +75,7 @@ mod tests {
             id: u32,
             item: &'static str,
         }
-        let bytes = JsonSerializer
-            .serialize("t", &Order { id: 7, item: "tea" })
-            .unwrap();
+        let bytes = JsonSerializer.serialize("t", &Order { id: 7, item: "tea" }).unwrap();
         assert_eq!(bytes.as_ref(), br#"{"id":7,"item":"tea"}"#);
     }
 }

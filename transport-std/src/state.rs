@@ -98,11 +98,7 @@ impl State {
 
     /// Remembers `error` as the last connection error.
     pub(crate) fn note_error(&mut self, error: ConnectionError, now: Instant) {
-        self.last_error = Some(LastError {
-            error: Arc::new(error),
-            at: now,
-            healed: false,
-        });
+        self.last_error = Some(LastError { error: Arc::new(error), at: now, healed: false });
     }
 
     /// A connection came up: the last error may no longer explain a wait that starts now.
@@ -124,13 +120,8 @@ impl State {
 pub(crate) fn build_engine(config: &ProducerConfig) -> Result<Engine<'static>, Error> {
     let valid = config.validate()?;
     let storage = Storage::with_capacity(valid.config(), config.capacities);
-    let bootstrap: Vec<(&str, u16)> = config
-        .bootstrap
-        .iter()
-        .map(|(h, p)| (h.as_str(), *p))
-        .collect();
-    Engine::new(valid, &bootstrap, storage, Instant::ZERO)
-        .map_err(|e| Error::Config(format!("cannot build the producer: {e:?}")))
+    let bootstrap: Vec<(&str, u16)> = config.bootstrap.iter().map(|(h, p)| (h.as_str(), *p)).collect();
+    Engine::new(valid, &bootstrap, storage, Instant::ZERO).map_err(|e| Error::Config(format!("cannot build the producer: {e:?}")))
 }
 
 /// The engine's clock: microseconds since the producer was built. It also gives record
@@ -146,10 +137,7 @@ pub(crate) struct Clock {
 
 impl Clock {
     pub(crate) fn new(start: StdInstant) -> Self {
-        let clock = Self {
-            start,
-            wall_offset_ms: AtomicI64::new(0),
-        };
+        let clock = Self { start, wall_offset_ms: AtomicI64::new(0) };
         clock.resync_wall();
         clock
     }
@@ -157,16 +145,13 @@ impl Clock {
     /// Reads the wall clock against the monotonic one again.
     pub(crate) fn resync_wall(&self) {
         let mono = self.now();
-        let offset =
-            wall_clock_ms().saturating_sub(i64::try_from(mono.as_millis()).unwrap_or(i64::MAX));
+        let offset = wall_clock_ms().saturating_sub(i64::try_from(mono.as_millis()).unwrap_or(i64::MAX));
         self.wall_offset_ms.store(offset, Ordering::Relaxed);
     }
 
     /// The wall-clock time of engine instant `t`, in milliseconds since the Unix epoch.
     pub(crate) fn wall_ms(&self, t: Instant) -> i64 {
-        self.wall_offset_ms
-            .load(Ordering::Relaxed)
-            .saturating_add(i64::try_from(t.as_millis()).unwrap_or(i64::MAX))
+        self.wall_offset_ms.load(Ordering::Relaxed).saturating_add(i64::try_from(t.as_millis()).unwrap_or(i64::MAX))
     }
 
     /// Now, on the engine's clock.
@@ -176,9 +161,7 @@ impl Clock {
 
     /// An std instant on the engine's clock.
     pub(crate) fn at(&self, t: StdInstant) -> Instant {
-        Instant::from_micros(
-            u64::try_from(t.saturating_duration_since(self.start).as_micros()).unwrap_or(u64::MAX),
-        )
+        Instant::from_micros(u64::try_from(t.saturating_duration_since(self.start).as_micros()).unwrap_or(u64::MAX))
     }
 
     /// The std instant of an engine instant.
@@ -195,9 +178,7 @@ pub(crate) fn lock_state(state: &Mutex<State>) -> MutexGuard<'_, State> {
 
 /// Milliseconds since the Unix epoch, by the system clock (0 before 1970).
 fn wall_clock_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -212,10 +193,7 @@ mod tests {
         let ts = clock.wall_ms(clock.now());
         let after = wall_clock_ms();
         // Millisecond truncation of two clocks: allow one step either way.
-        assert!(
-            before - 1 <= ts && ts <= after + 1,
-            "{before} <= {ts} <= {after}"
-        );
+        assert!(before - 1 <= ts && ts <= after + 1, "{before} <= {ts} <= {after}");
         // A later instant maps to a later timestamp, by the same amount.
         let t = clock.now();
         let later = Instant::from_micros(t.as_micros() + 5_000_000);

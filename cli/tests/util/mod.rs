@@ -52,17 +52,8 @@ pub struct Timed {
 impl Timed {
     /// The stderr lines, for assertion messages.
     pub fn describe(&self) -> String {
-        let lines: Vec<String> = self
-            .stderr
-            .iter()
-            .map(|(at, l)| format!("[{:>5} ms] {l}", at.as_millis()))
-            .collect();
-        format!(
-            "{} after {} ms\n--- stderr\n{}",
-            self.status,
-            self.ended.as_millis(),
-            lines.join("\n")
-        )
+        let lines: Vec<String> = self.stderr.iter().map(|(at, l)| format!("[{:>5} ms] {l}", at.as_millis())).collect();
+        format!("{} after {} ms\n--- stderr\n{}", self.status, self.ended.as_millis(), lines.join("\n"))
     }
 }
 
@@ -71,19 +62,11 @@ pub fn kprod_timed(args: &[&str], stdin: &[u8]) -> Timed {
     let start = Instant::now();
     let (mut child, writer) = spawn(args, stdin, Stdio::null());
     let stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-    let lines: Vec<(Duration, String)> = stderr
-        .lines()
-        .map_while(Result::ok)
-        .map(|l| (start.elapsed(), l))
-        .collect();
+    let lines: Vec<(Duration, String)> = stderr.lines().map_while(Result::ok).map(|l| (start.elapsed(), l)).collect();
     let status = child.wait().expect("wait for kprod");
     let ended = start.elapsed();
     writer.join().expect("stdin writer");
-    Timed {
-        status,
-        stderr: lines,
-        ended,
-    }
+    Timed { status, stderr: lines, ended }
 }
 
 /// stdout and stderr as text, for assertion messages.
@@ -98,17 +81,12 @@ pub fn describe(out: &Output) -> String {
 
 /// The lines of stderr.
 pub fn stderr_lines(out: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    String::from_utf8_lossy(&out.stderr).lines().map(str::to_owned).collect()
 }
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970");
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970");
     i64::try_from(since.as_millis()).expect("ms fit i64")
 }
 
@@ -125,30 +103,16 @@ pub struct Read {
 }
 
 fn bytes(v: &serde_json::Value) -> Option<Vec<u8>> {
-    v.as_str()
-        .map(|s| BASE64.decode(s).expect("verifier prints base64"))
+    v.as_str().map(|s| BASE64.decode(s).expect("verifier prints base64"))
 }
 
 /// Every record of `topic`, sorted by (partition, offset): waits for `count`, then reads on
 /// for one more second so that any extra record (a duplicate) shows.
 pub fn read_all(broker: &Broker, topic: &str, count: usize) -> Vec<Read> {
     let count_arg = count.to_string();
-    let out = broker.verifier(&[
-        "consume",
-        "--topic",
-        topic,
-        "--count",
-        &count_arg,
-        "--timeout",
-        "120",
-        "--extra-wait",
-        "1",
-    ]);
-    assert!(
-        out.status.success(),
-        "verifier consume failed: {}",
-        describe(&out)
-    );
+    let out =
+        broker.verifier(&["consume", "--topic", topic, "--count", &count_arg, "--timeout", "120", "--extra-wait", "1"]);
+    assert!(out.status.success(), "verifier consume failed: {}", describe(&out));
     let text = String::from_utf8(out.stdout).expect("verifier prints UTF-8");
     text.lines()
         .filter(|l| !l.trim().is_empty())

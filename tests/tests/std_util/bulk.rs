@@ -27,16 +27,8 @@ impl<'a> BulkTopics<'a> {
     /// If a topic exists already or the broker refuses it.
     pub fn create(broker: &'a Broker, names: Vec<String>, partitions: u32) -> Self {
         let started = Instant::now();
-        let out = run(
-            broker,
-            &["create-topics", "--partitions", &partitions.to_string()],
-            &names,
-        );
-        assert!(
-            out.status.success(),
-            "bulk.py create-topics: {}",
-            describe_output(&out)
-        );
+        let out = run(broker, &["create-topics", "--partitions", &partitions.to_string()], &names);
+        assert!(out.status.success(), "bulk.py create-topics: {}", describe_output(&out));
         eprintln!(
             "  {} ({:?} in all)",
             String::from_utf8_lossy(&out.stdout).trim(),
@@ -58,11 +50,7 @@ impl<'a> BulkTopics<'a> {
     /// If fewer arrive within `timeout`.
     pub fn read_back(&self, count: usize, timeout: Duration) -> Vec<ConsumedRecord> {
         let (count_arg, secs) = (count.to_string(), format!("{:.3}", timeout.as_secs_f64()));
-        let out = run(
-            self.broker,
-            &["consume", "--count", &count_arg, "--timeout", &secs],
-            &self.names,
-        );
+        let out = run(self.broker, &["consume", "--count", &count_arg, "--timeout", &secs], &self.names);
         let records = parse_records(&out.stdout);
         assert!(
             out.status.success(),
@@ -93,17 +81,11 @@ fn run(broker: &Broker, args: &[&str], names: &[String]) -> Output {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     let mut stdin = child.stdin.take().expect("stdin is piped");
-    stdin
-        .write_all(names.join("\n").as_bytes())
-        .expect("write topic names");
+    stdin.write_all(names.join("\n").as_bytes()).expect("write topic names");
     drop(stdin);
-    child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+    child.wait_with_output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
 }
 
 /// The venv's python (`kafka.sh venv` makes it, once per process; it is reused when complete).
@@ -115,14 +97,10 @@ fn venv_python() -> PathBuf {
             .arg("venv")
             .output()
             .expect("run kafka.sh venv");
-        assert!(
-            out.status.success(),
-            "kafka.sh venv: {}",
-            describe_output(&out)
-        );
-        let cache = std::env::var_os("KPROD_CACHE_DIR")
-            .map_or_else(|| repo_root().join(".cache"), PathBuf::from);
+        assert!(out.status.success(), "kafka.sh venv: {}", describe_output(&out));
+        let cache = std::env::var_os("KPROD_CACHE_DIR").map_or_else(|| repo_root().join(".cache"), PathBuf::from);
         cache.join("venv/bin/python")
     })
     .clone()
 }
+

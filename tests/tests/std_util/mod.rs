@@ -17,9 +17,7 @@ pub const DELIVERY_WAIT: Duration = Duration::from_secs(60);
 
 /// A config for the shared broker with a short linger.
 pub fn config(broker: &Broker) -> ProducerConfig {
-    ProducerConfig::new(broker.bootstrap())
-        .expect("bootstrap")
-        .linger(Duration::from_millis(5))
+    ProducerConfig::new(broker.bootstrap()).expect("bootstrap").linger(Duration::from_millis(5))
 }
 
 /// One record as a test sent it.
@@ -49,13 +47,7 @@ impl Sent {
 impl Sent {
     /// The headers, as a `Record` takes them.
     pub fn headers(&self) -> Vec<Header<'_>> {
-        self.headers
-            .iter()
-            .map(|(k, v)| Header {
-                key: k.as_str(),
-                value: v.as_deref(),
-            })
-            .collect()
+        self.headers.iter().map(|(k, v)| Header { key: k.as_str(), value: v.as_deref() }).collect()
     }
 
     /// This record for `topic`, with `headers` from [`Sent::headers`].
@@ -79,9 +71,7 @@ pub fn send_all(producer: &Producer, topic: &str, records: &[Sent]) -> Vec<Deliv
         .map(|(i, s)| {
             let headers = s.headers();
             let record = s.record(topic, &headers);
-            producer
-                .send(&record)
-                .unwrap_or_else(|e| panic!("send {i}: {e}"))
+            producer.send(&record).unwrap_or_else(|e| panic!("send {i}: {e}"))
         })
         .collect()
 }
@@ -91,10 +81,7 @@ pub fn wait_all(handles: &[DeliveryHandle]) -> Vec<RecordMetadata> {
     handles
         .iter()
         .enumerate()
-        .map(|(i, h)| {
-            h.wait(DELIVERY_WAIT)
-                .unwrap_or_else(|e| panic!("delivery {i}: {e}"))
-        })
+        .map(|(i, h)| h.wait(DELIVERY_WAIT).unwrap_or_else(|e| panic!("delivery {i}: {e}")))
         .collect()
 }
 
@@ -102,41 +89,23 @@ pub fn wait_all(handles: &[DeliveryHandle]) -> Vec<RecordMetadata> {
 /// sits exactly at its reported partition and offset (or, with `acks=0`, where offsets are
 /// unknown, is found by its unique value), with the same key, value, headers and timestamp,
 /// and keyed records without an explicit partition sit where the Java client puts them.
-pub fn verify(
-    read: &[ConsumedRecord],
-    sent: &[Sent],
-    reported: &[RecordMetadata],
-    partitions: u32,
-) {
+pub fn verify(read: &[ConsumedRecord], sent: &[Sent], reported: &[RecordMetadata], partitions: u32) {
     assert_eq!(sent.len(), reported.len());
-    assert_eq!(
-        read.len(),
-        sent.len(),
-        "read back exactly what was sent: no loss, no duplicate"
-    );
-    let by_place: BTreeMap<(i32, i64), &ConsumedRecord> =
-        read.iter().map(|r| ((r.partition, r.offset), r)).collect();
+    assert_eq!(read.len(), sent.len(), "read back exactly what was sent: no loss, no duplicate");
+    let by_place: BTreeMap<(i32, i64), &ConsumedRecord> = read.iter().map(|r| ((r.partition, r.offset), r)).collect();
     assert_eq!(by_place.len(), read.len());
-    let by_value: BTreeMap<Option<&[u8]>, &ConsumedRecord> =
-        read.iter().map(|r| (r.value.as_deref(), r)).collect();
+    let by_value: BTreeMap<Option<&[u8]>, &ConsumedRecord> = read.iter().map(|r| (r.value.as_deref(), r)).collect();
     for (i, (s, m)) in sent.iter().zip(reported).enumerate() {
         let r = if m.offset >= 0 {
-            by_place
-                .get(&(m.partition as i32, m.offset))
-                .unwrap_or_else(|| panic!("record {i}: nothing at {m:?}"))
+            by_place.get(&(m.partition as i32, m.offset)).unwrap_or_else(|| panic!("record {i}: nothing at {m:?}"))
         } else {
-            by_value
-                .get(&s.value.as_deref())
-                .unwrap_or_else(|| panic!("record {i}: value not found"))
+            by_value.get(&s.value.as_deref()).unwrap_or_else(|| panic!("record {i}: value not found"))
         };
         assert_eq!(r.partition as u32, m.partition, "record {i}: partition");
         assert_eq!(r.key, s.key, "record {i}: key");
         assert_eq!(r.value, s.value, "record {i}: value");
         assert_eq!(r.headers, s.headers, "record {i}: headers");
-        assert_eq!(
-            r.timestamp, m.timestamp,
-            "record {i}: timestamp as reported"
-        );
+        assert_eq!(r.timestamp, m.timestamp, "record {i}: timestamp as reported");
         if let Some(ts) = s.timestamp {
             if r.timestamp_type == 0 {
                 assert_eq!(r.timestamp, ts, "record {i}: create time");
@@ -145,11 +114,7 @@ pub fn verify(
         assert_eq!(&*m.topic, r.topic.as_str());
         match (s.partition, &s.key) {
             (Some(p), _) => assert_eq!(m.partition, p, "record {i}: explicit partition"),
-            (None, Some(k)) => assert_eq!(
-                m.partition,
-                key_partition(k, partitions),
-                "record {i}: Java partition"
-            ),
+            (None, Some(k)) => assert_eq!(m.partition, key_partition(k, partitions), "record {i}: Java partition"),
             (None, None) => {}
         }
     }
@@ -163,16 +128,8 @@ pub fn init_log() {
             true
         }
         fn log(&self, record: &log::Record<'_>) {
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            eprintln!(
-                "[{}.{:03} {}] {}",
-                t.as_secs() % 1000,
-                t.subsec_millis(),
-                record.level(),
-                record.args()
-            );
+            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            eprintln!("[{}.{:03} {}] {}", t.as_secs() % 1000, t.subsec_millis(), record.level(), record.args());
         }
         fn flush(&self) {}
     }
@@ -222,10 +179,7 @@ impl OwnBroker {
                 return;
             }
             let err = String::from_utf8_lossy(&out.stderr);
-            assert!(
-                attempt < 3 && err.contains("storage format failed"),
-                "kafka.sh {cmd} --port {port}: {err}"
-            );
+            assert!(attempt < 3 && err.contains("storage format failed"), "kafka.sh {cmd} --port {port}: {err}");
         }
     }
 }

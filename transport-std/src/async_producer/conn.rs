@@ -29,8 +29,7 @@ const READ_BUDGET: usize = 4 << 20;
 
 /// A connect under way: DNS and the TCP connects to each resolved address in turn, then the
 /// TLS handshake.
-type Connecting =
-    Pin<Box<dyn Future<Output = Result<(TcpStream, Option<TlsLink>), LinkDown>> + Send>>;
+type Connecting = Pin<Box<dyn Future<Output = Result<(TcpStream, Option<TlsLink>), LinkDown>> + Send>>;
 
 enum Phase {
     Connecting(Connecting),
@@ -64,19 +63,9 @@ pub(super) struct Conn {
 impl Conn {
     /// Starts connecting to `host:port` (nothing runs until the first poll).
     pub(super) fn connect(id: ConnId, host: String, port: u16, connector: &Connector) -> Self {
-        let peer = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
+        let peer = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
         let connecting = Box::pin(connect(host, port, connector.clone()));
-        Self {
-            id,
-            peer,
-            phase: Phase::Connecting(connecting),
-            out: Outbox::default(),
-            rx: Vec::new(),
-        }
+        Self { id, peer, phase: Phase::Connecting(connecting), out: Outbox::default(), rx: Vec::new() }
     }
 
     /// Whether the connect has finished.
@@ -132,9 +121,7 @@ impl Conn {
     /// to finish writing on its own).
     pub(super) fn into_unsent(mut self) -> Option<(TcpStream, Vec<u8>)> {
         match self.phase {
-            Phase::Open(stream, None) if self.out.unsent() > 0 => {
-                Some((stream, self.out.into_unsent()))
-            }
+            Phase::Open(stream, None) if self.out.unsent() > 0 => Some((stream, self.out.into_unsent())),
             Phase::Open(stream, Some(mut tls)) if self.out.unsent() > 0 || tls.wants_write() => {
                 // Encrypted into memory (a Vec never blocks), written as plain bytes from there.
                 let mut records = Vec::new();
@@ -239,11 +226,7 @@ impl Write for TryIo<'_> {
 
 /// Connects (see [`connect_tcp`]), then runs the TLS handshake if TLS is on, within the
 /// connect timeout.
-async fn connect(
-    host: String,
-    port: u16,
-    connector: Connector,
-) -> Result<(TcpStream, Option<TlsLink>), LinkDown> {
+async fn connect(host: String, port: u16, connector: Connector) -> Result<(TcpStream, Option<TlsLink>), LinkDown> {
     let mut tls = connector.session(&host).map_err(LinkDown::Connect)?;
     let limit = connector.socket.connect_timeout;
     let stream = connect_tcp(host, port, connector.socket).await?;
@@ -274,34 +257,23 @@ async fn handshake(stream: &TcpStream, tls: &mut TlsLink) -> io::Result<()> {
 /// a runtime thread) and connects to its addresses in turn, each within the connect timeout.
 async fn connect_tcp(host: String, port: u16, opts: SocketOptions) -> Result<TcpStream, LinkDown> {
     let limit = opts.connect_timeout;
-    let found =
-        match tokio::time::timeout(limit, tokio::net::lookup_host((host.as_str(), port))).await {
-            Ok(found) => found,
-            Err(_) => Err(io::Error::new(ErrorKind::TimedOut, "timed out")),
-        };
+    let found = match tokio::time::timeout(limit, tokio::net::lookup_host((host.as_str(), port))).await {
+        Ok(found) => found,
+        Err(_) => Err(io::Error::new(ErrorKind::TimedOut, "timed out")),
+    };
     let addrs: Vec<SocketAddr> = match found {
         Ok(addrs) => addrs.collect(),
-        Err(error) => {
-            return Err(LinkDown::Dns {
-                host: host.clone(),
-                error,
-            })
-        }
+        Err(error) => return Err(LinkDown::Dns { host: host.clone(), error }),
     };
     if addrs.is_empty() {
-        return Err(LinkDown::Dns {
-            host: host.clone(),
-            error: io::Error::new(ErrorKind::NotFound, "no address"),
-        });
+        return Err(LinkDown::Dns { host: host.clone(), error: io::Error::new(ErrorKind::NotFound, "no address") });
     }
     let mut last = io::Error::from(ErrorKind::NotFound);
     for addr in addrs {
         match tokio::time::timeout(limit, open(addr, &opts)).await {
             Ok(Ok(stream)) => return Ok(stream),
             Ok(Err(e)) => last = e,
-            Err(_) => {
-                last = io::Error::new(ErrorKind::TimedOut, format!("connect to {addr} timed out"))
-            }
+            Err(_) => last = io::Error::new(ErrorKind::TimedOut, format!("connect to {addr} timed out")),
         }
         log::debug!("kprod: connect to {addr} failed: {last}");
     }
@@ -311,11 +283,7 @@ async fn connect_tcp(host: String, port: u16, opts: SocketOptions) -> Result<Tcp
 /// A TCP connect to `addr` with the socket options set before the SYN (so the window scale
 /// matches the buffer sizes).
 async fn open(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpStream> {
-    let sock = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
+    let sock = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     sock.set_nodelay(opts.nodelay)?;
     if let Some(n) = opts.send_buffer {
         sock.set_send_buffer_size(u32::try_from(n).unwrap_or(u32::MAX))?;

@@ -82,17 +82,11 @@ impl Sockets for TokioSockets<'_> {
     }
 
     fn peer(&self, conn: ConnId) -> Option<&str> {
-        self.0
-            .get(usize::from(conn.0))
-            .and_then(Option::as_ref)
-            .map(|c| c.peer.as_str())
+        self.0.get(usize::from(conn.0)).and_then(Option::as_ref).map(|c| c.peer.as_str())
     }
 
     fn rx(&mut self, conn: ConnId) -> Option<&mut Vec<u8>> {
-        self.0
-            .get_mut(usize::from(conn.0))
-            .and_then(Option::as_mut)
-            .map(|c| &mut c.rx)
+        self.0.get_mut(usize::from(conn.0)).and_then(Option::as_mut).map(|c| &mut c.rx)
     }
 }
 
@@ -112,12 +106,7 @@ pub(super) struct Driver {
 impl Driver {
     /// A driver for `shared`'s engine. Build it outside the task and move it in: its stop
     /// guard then runs even if the runtime drops the task before its first poll.
-    pub(super) fn new(
-        shared: Arc<AsyncShared>,
-        opts: Connector,
-        connections: usize,
-        max_request: usize,
-    ) -> Self {
+    pub(super) fn new(shared: Arc<AsyncShared>, opts: Connector, connections: usize, max_request: usize) -> Self {
         Self {
             _stop: StopGuard(Arc::clone(&shared)),
             shared,
@@ -140,11 +129,7 @@ impl Driver {
             if exit {
                 break;
             }
-            let timeout = if self.inputs.is_empty() {
-                timeout
-            } else {
-                Some(Duration::ZERO)
-            };
+            let timeout = if self.inputs.is_empty() { timeout } else { Some(Duration::ZERO) };
             self.wait(timeout).await;
             // A busy producer always has input: let the runtime's other tasks run in between.
             tokio::task::consume_budget().await;
@@ -172,8 +157,7 @@ impl Driver {
     fn apply_inputs(&mut self, st: &mut State, now: Instant) -> bool {
         let any = !self.inputs.is_empty();
         let inputs = (&mut self.inputs.connected, &mut self.inputs.readable);
-        self.pump
-            .feed(&mut TokioSockets(&mut self.conns), st, inputs, now);
+        self.pump.feed(&mut TokioSockets(&mut self.conns), st, inputs, now);
         for (id, peer, down) in core::mem::take(&mut self.inputs.lost) {
             self.pump.book.link_down(st, id, &peer, down, now);
         }
@@ -216,9 +200,7 @@ impl Driver {
     /// Step 3: waits until the notification, the timer, or a connection has news.
     async fn wait(&mut self, timeout: Option<Duration>) {
         if let Some(t) = timeout {
-            let at = TokioInstant::now()
-                .checked_add(t)
-                .unwrap_or_else(|| TokioInstant::now() + IDLE);
+            let at = TokioInstant::now().checked_add(t).unwrap_or_else(|| TokioInstant::now() + IDLE);
             self.timer.as_mut().reset(at);
         }
         let shared = Arc::clone(&self.shared);
@@ -283,12 +265,12 @@ impl Drop for StopGuard {
     fn drop(&mut self) {
         let left = self.0.lock().stop();
         if std::thread::panicking() {
-            log::error!(
-                "kprod: the driver task panicked; {} batch(es) fail with Closed",
+            log::error!("kprod: the driver task panicked; {} batch(es) fail with Closed", left.len());
+        } else if !left.is_empty() {
+            log::warn!(
+                "kprod: the driver task was stopped (runtime shut down?); {} batch(es) fail with Closed",
                 left.len()
             );
-        } else if !left.is_empty() {
-            log::warn!("kprod: the driver task was stopped (runtime shut down?); {} batch(es) fail with Closed", left.len());
         }
         for done in left {
             done.dispatch_to(None);

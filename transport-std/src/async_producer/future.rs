@@ -74,54 +74,28 @@ mod tests {
     }
 
     fn future(reg: &mut Registry, batch: u64, index: u32) -> DeliveryFuture {
-        let id = RecordId {
-            batch: BatchId(batch),
-            index,
-        };
-        DeliveryFuture::new(
-            reg.register(id, 1000 + i64::from(index), None)
-                .expect("handle"),
-        )
+        let id = RecordId { batch: BatchId(batch), index };
+        DeliveryFuture::new(reg.register(id, 1000 + i64::from(index), None).expect("handle"))
     }
 
     #[test]
     fn futures_wake_once_per_batch_and_dropped_ones_leave_nothing() {
         let mut reg = Registry::default();
-        let (mut a, mut b, c) = (
-            future(&mut reg, 1, 0),
-            future(&mut reg, 1, 1),
-            future(&mut reg, 1, 2),
-        );
+        let (mut a, mut b, c) = (future(&mut reg, 1, 0), future(&mut reg, 1, 1), future(&mut reg, 1, 2));
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = core::task::Waker::from(Arc::clone(&count));
         let mut cx = Context::from_waker(&waker);
         assert!(Pin::new(&mut a).poll(&mut cx).is_pending());
-        assert!(
-            Pin::new(&mut a).poll(&mut cx).is_pending(),
-            "a second poll reuses the slot"
-        );
+        assert!(Pin::new(&mut a).poll(&mut cx).is_pending(), "a second poll reuses the slot");
         assert!(Pin::new(&mut b).poll(&mut cx).is_pending());
         let mut c = c;
         assert!(Pin::new(&mut c).poll(&mut cx).is_pending());
         drop(c); // its waker goes with it
         assert!(!a.is_done() && a.try_get().is_none());
-        let outcome = BatchOutcome::Delivered {
-            topic: Arc::from("t"),
-            partition: 3,
-            base_offset: 70,
-            log_append_time: -1,
-        };
-        reg.complete(BatchId(1), outcome)
-            .expect("registered")
-            .dispatch_to(None);
-        assert_eq!(
-            count.0.load(Ordering::SeqCst),
-            2,
-            "each waiting future woken once, the dropped one not"
-        );
-        let Poll::Ready(Ok(m)) = Pin::new(&mut b).poll(&mut cx) else {
-            panic!("b is complete")
-        };
+        let outcome = BatchOutcome::Delivered { topic: Arc::from("t"), partition: 3, base_offset: 70, log_append_time: -1 };
+        reg.complete(BatchId(1), outcome).expect("registered").dispatch_to(None);
+        assert_eq!(count.0.load(Ordering::SeqCst), 2, "each waiting future woken once, the dropped one not");
+        let Poll::Ready(Ok(m)) = Pin::new(&mut b).poll(&mut cx) else { panic!("b is complete") };
         assert_eq!((m.partition, m.offset, m.timestamp), (3, 71, 1001));
         assert!(matches!(Pin::new(&mut a).poll(&mut cx), Poll::Ready(Ok(ref m)) if m.offset == 70));
         assert!(a.is_done());
@@ -136,9 +110,6 @@ mod tests {
             done.dispatch_to(None);
         }
         let mut cx = Context::from_waker(core::task::Waker::noop());
-        assert_eq!(
-            Pin::new(&mut f).poll(&mut cx),
-            Poll::Ready(Err(Error::Closed))
-        );
+        assert_eq!(Pin::new(&mut f).poll(&mut cx), Poll::Ready(Err(Error::Closed)));
     }
 }

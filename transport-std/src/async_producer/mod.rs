@@ -151,17 +151,13 @@ struct Inner<K: ?Sized, V: ?Sized> {
 
 impl<K: ?Sized, V: ?Sized> Clone for AsyncProducer<K, V> {
     fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
+        Self { inner: Arc::clone(&self.inner) }
     }
 }
 
 impl<K: ?Sized, V: ?Sized> core::fmt::Debug for AsyncProducer<K, V> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("AsyncProducer")
-            .field("max_block", &self.inner.max_block)
-            .finish_non_exhaustive()
+        f.debug_struct("AsyncProducer").field("max_block", &self.inner.max_block).finish_non_exhaustive()
     }
 }
 
@@ -190,11 +186,8 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
         key_serializer: impl Serializer<K> + 'static,
         value_serializer: impl Serializer<V> + 'static,
     ) -> Result<Self, Error> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
-            Error::Io(format!(
-                "AsyncProducer needs a tokio runtime to spawn its driver task on: {e}"
-            ))
-        })?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| Error::Io(format!("AsyncProducer needs a tokio runtime to spawn its driver task on: {e}")))?;
         let engine = build_engine(&config)?;
         let connector = config.connector()?;
         let shared = Arc::new(AsyncShared {
@@ -219,9 +212,7 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
             drop_timeout: config.drop_timeout,
             _types: PhantomData,
         };
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
+        Ok(Self { inner: Arc::new(inner) })
     }
 
     /// Sends a record and resolves to its delivery: awaits buffer space (or the topic's
@@ -248,10 +239,8 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
                 // in-flight limit (the partition's next response wakes the driver).
                 let opens_batch = id.index == 0 && !st.engine.last_partition_saturated();
                 // Without a callback, `register` always gives a handle.
-                let handle = st
-                    .registry
-                    .register(id, rec.timestamp, None)
-                    .expect("a handle for a send without callback");
+                let handle =
+                    st.registry.register(id, rec.timestamp, None).expect("a handle for a send without callback");
                 Ok((handle, opens_batch))
             })
             .await;
@@ -295,11 +284,7 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
                 }
             };
             shared.wake.notify_one();
-            if StdInstant::now() >= deadline
-                || tokio::time::timeout_at(deadline.into(), progress)
-                    .await
-                    .is_err()
-            {
+            if StdInstant::now() >= deadline || tokio::time::timeout_at(deadline.into(), progress).await.is_err() {
                 let cause = shared.lock().cause_since(first);
                 return Err(blocked_error(topic, err, start.elapsed(), cause));
             }
@@ -332,10 +317,7 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
         let started = start_close(shared, timeout);
         let failed = self.wait_for(|st| st.io_stopped).await;
         if failed > 0 {
-            return Err(Error::completion_timeout(
-                timeout,
-                shared.lock().cause_since(started),
-            ));
+            return Err(Error::completion_timeout(timeout, shared.lock().cause_since(started)));
         }
         Ok(())
     }
@@ -360,9 +342,7 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
     /// The partitions of `topic`, fetching its metadata if needed (awaits up to
     /// `max.block.ms`).
     pub async fn partitions_for(&self, topic: &str) -> Result<Vec<u32>, Error> {
-        let count = self
-            .accept(topic, |st, now| partition_count(&mut st.engine, topic, now))
-            .await?;
+        let count = self.accept(topic, |st, now| partition_count(&mut st.engine, topic, now)).await?;
         Ok((0..count).collect())
     }
 
@@ -373,12 +353,7 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
 
     /// The producer id and epoch in use (idempotence), once known.
     pub fn producer_id(&self) -> Option<(i64, i16)> {
-        self.inner
-            .shared
-            .lock()
-            .engine
-            .producer_id()
-            .map(|p| (p.producer_id, p.producer_epoch))
+        self.inner.shared.lock().engine.producer_id().map(|p| (p.producer_id, p.producer_epoch))
     }
 }
 
@@ -412,9 +387,7 @@ fn start_close(shared: &AsyncShared, timeout: Duration) -> Instant {
 
 /// `start + limit`, or a far future if that overflows.
 fn deadline_after(start: StdInstant, limit: Duration) -> StdInstant {
-    start
-        .checked_add(limit)
-        .unwrap_or_else(|| start + Duration::from_secs(100 * 365 * 86_400))
+    start.checked_add(limit).unwrap_or_else(|| start + Duration::from_secs(100 * 365 * 86_400))
 }
 
 /// Compile-time checks that the handles and futures can cross tasks and threads.
@@ -422,12 +395,7 @@ fn deadline_after(start: StdInstant, limit: Duration) -> StdInstant {
 fn assert_send_sync() {
     fn is_send_sync<T: Send + Sync>(_: &T) {}
     fn is_send<T: Send>(_: &T) {}
-    fn check(
-        p: &AsyncProducer,
-        s: &AsyncProducer<str, str>,
-        r: &Record<'_>,
-        rs: &Record<'_, str, str>,
-    ) {
+    fn check(p: &AsyncProducer, s: &AsyncProducer<str, str>, r: &Record<'_>, rs: &Record<'_, str, str>) {
         is_send_sync(p);
         is_send(&p.send(r));
         is_send(&p.enqueue(r));

@@ -105,11 +105,7 @@ impl IoLoop {
             if exit {
                 break;
             }
-            let timeout = if self.inputs.is_empty() {
-                timeout
-            } else {
-                Some(Duration::ZERO)
-            };
+            let timeout = if self.inputs.is_empty() { timeout } else { Some(Duration::ZERO) };
             self.wait(timeout);
         }
         self.linger();
@@ -125,11 +121,8 @@ impl IoLoop {
         let now = shared.now();
         shared.clock().resync_wall();
         let had_inputs = self.apply_inputs(st, now);
-        let mut sockets = StdSockets {
-            conns: &mut self.conns,
-            lingering: &mut self.lingering,
-            registry: self.poll.registry(),
-        };
+        let mut sockets =
+            StdSockets { conns: &mut self.conns, lingering: &mut self.lingering, registry: self.poll.registry() };
         let round = self.pump.round(&mut sockets, st, now);
         if (had_inputs || round.progressed) && st.wake_waiters() {
             shared.progress.notify_all();
@@ -141,11 +134,8 @@ impl IoLoop {
 
     fn apply_inputs(&mut self, st: &mut State, now: Instant) -> bool {
         let any = !self.inputs.is_empty();
-        let mut sockets = StdSockets {
-            conns: &mut self.conns,
-            lingering: &mut self.lingering,
-            registry: self.poll.registry(),
-        };
+        let mut sockets =
+            StdSockets { conns: &mut self.conns, lingering: &mut self.lingering, registry: self.poll.registry() };
         let inputs = (&mut self.inputs.connected, &mut self.inputs.readable);
         self.pump.feed(&mut sockets, st, inputs, now);
         for (id, token, peer, down) in core::mem::take(&mut self.inputs.lost) {
@@ -224,9 +214,7 @@ impl IoLoop {
         for c in self.conns.iter_mut().flatten() {
             if c.unsent() > 0 && c.phase == Phase::Open {
                 if let Err(e) = c.flush() {
-                    self.inputs
-                        .lost
-                        .push((c.id, Some(c.token), c.peer.clone(), LinkDown::Lost(e)));
+                    self.inputs.lost.push((c.id, Some(c.token), c.peer.clone(), LinkDown::Lost(e)));
                 }
             }
         }
@@ -255,23 +243,13 @@ impl IoLoop {
             if ev.token() == WAKER {
                 continue;
             }
-            if let Some(c) = self
-                .conns
-                .iter_mut()
-                .flatten()
-                .find(|c| c.token == ev.token())
-            {
+            if let Some(c) = self.conns.iter_mut().flatten().find(|c| c.token == ev.token()) {
                 if c.phase != Phase::Open {
                     match c.check_connect(&self.opts.socket, registry, false) {
                         ConnectStatus::Connected => self.inputs.connected.push(c.id),
                         ConnectStatus::Pending => {}
                         ConnectStatus::Failed(e) => {
-                            self.inputs.lost.push((
-                                c.id,
-                                Some(c.token),
-                                c.peer.clone(),
-                                LinkDown::Connect(e),
-                            ));
+                            self.inputs.lost.push((c.id, Some(c.token), c.peer.clone(), LinkDown::Connect(e)));
                         }
                     }
                     continue;
@@ -282,23 +260,15 @@ impl IoLoop {
                 }
                 let err = err.or_else(|| c.flush().err());
                 if let Some(e) = err {
-                    self.inputs
-                        .lost
-                        .push((c.id, Some(c.token), c.peer.clone(), LinkDown::Lost(e)));
+                    self.inputs.lost.push((c.id, Some(c.token), c.peer.clone(), LinkDown::Lost(e)));
                 }
             }
         }
         let now = StdInstant::now();
         for c in self.conns.iter_mut().flatten() {
             if c.deadline().is_some_and(|d| d <= now) {
-                if let ConnectStatus::Failed(e) = c.check_connect(&self.opts.socket, registry, true)
-                {
-                    self.inputs.lost.push((
-                        c.id,
-                        Some(c.token),
-                        c.peer.clone(),
-                        LinkDown::Connect(e),
-                    ));
+                if let ConnectStatus::Failed(e) = c.check_connect(&self.opts.socket, registry, true) {
+                    self.inputs.lost.push((c.id, Some(c.token), c.peer.clone(), LinkDown::Connect(e)));
                 }
             }
         }
@@ -316,9 +286,7 @@ impl IoLoop {
             if self.lingering.is_empty() {
                 break;
             }
-            let _ = self
-                .poll
-                .poll(&mut self.events, Some(Duration::from_millis(50)));
+            let _ = self.poll.poll(&mut self.events, Some(Duration::from_millis(50)));
         }
     }
 }
@@ -332,11 +300,7 @@ struct StdSockets<'a> {
 
 impl Sockets for StdSockets<'_> {
     fn queue(&mut self, conn: ConnId, frame: &[u8]) -> bool {
-        match self
-            .conns
-            .get_mut(usize::from(conn.0))
-            .and_then(Option::as_mut)
-        {
+        match self.conns.get_mut(usize::from(conn.0)).and_then(Option::as_mut) {
             Some(c) if c.phase == Phase::Open => {
                 c.queue(frame);
                 true
@@ -350,11 +314,7 @@ impl Sockets for StdSockets<'_> {
     }
 
     fn close(&mut self, conn: ConnId) {
-        if let Some(mut c) = self
-            .conns
-            .get_mut(usize::from(conn.0))
-            .and_then(Option::take)
-        {
+        if let Some(mut c) = self.conns.get_mut(usize::from(conn.0)).and_then(Option::take) {
             log::debug!(target: CONN_LOG, "kprod: closing connection to {}", c.peer);
             if c.unsent() > 0 {
                 self.lingering.push((c, StdInstant::now() + LINGER));
@@ -365,17 +325,11 @@ impl Sockets for StdSockets<'_> {
     }
 
     fn peer(&self, conn: ConnId) -> Option<&str> {
-        self.conns
-            .get(usize::from(conn.0))
-            .and_then(Option::as_ref)
-            .map(|c| c.peer.as_str())
+        self.conns.get(usize::from(conn.0)).and_then(Option::as_ref).map(|c| c.peer.as_str())
     }
 
     fn rx(&mut self, conn: ConnId) -> Option<&mut Vec<u8>> {
-        self.conns
-            .get_mut(usize::from(conn.0))
-            .and_then(Option::as_mut)
-            .map(|c| &mut c.rx)
+        self.conns.get_mut(usize::from(conn.0)).and_then(Option::as_mut).map(|c| &mut c.rx)
     }
 }
 
@@ -386,10 +340,7 @@ impl Drop for StopGuard {
     fn drop(&mut self) {
         let left = self.0.lock().stop();
         if std::thread::panicking() {
-            log::error!(
-                "kprod: the IO thread panicked; {} batch(es) fail with Closed",
-                left.len()
-            );
+            log::error!("kprod: the IO thread panicked; {} batch(es) fail with Closed", left.len());
         }
         for done in left {
             done.dispatch_to(self.0.listener.get());

@@ -52,9 +52,7 @@ pub struct Producer<K: ?Sized = [u8], V: ?Sized = [u8]> {
 
 impl<K: ?Sized, V: ?Sized> core::fmt::Debug for Producer<K, V> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Producer")
-            .field("max_block", &self.max_block)
-            .finish_non_exhaustive()
+        f.debug_struct("Producer").field("max_block", &self.max_block).finish_non_exhaustive()
     }
 }
 
@@ -83,8 +81,8 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
         let engine = build_engine(&config)?;
         let connector = config.connector()?;
         let poll = Poll::new().map_err(|e| Error::Io(format!("cannot create a poller: {e}")))?;
-        let waker = mio::Waker::new(poll.registry(), WAKER)
-            .map_err(|e| Error::Io(format!("cannot create a waker: {e}")))?;
+        let waker =
+            mio::Waker::new(poll.registry(), WAKER).map_err(|e| Error::Io(format!("cannot create a waker: {e}")))?;
         let shared = Arc::new(Shared::new(engine, waker, StdInstant::now()));
         let io = IoLoop::new(
             Arc::clone(&shared),
@@ -137,9 +135,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
     /// listener is set. Blocks like [`Producer::send`].
     pub fn send_tagged(&self, record: &Record<'_, K, V>, tag: u64) -> Result<(), Error> {
         if self.shared.listener.get().is_none() {
-            return Err(Error::Config(
-                "send_tagged needs a delivery listener (set_delivery_listener)".into(),
-            ));
+            return Err(Error::Config("send_tagged needs a delivery listener (set_delivery_listener)".into()));
         }
         self.send_inner(record, Waiter::Tag(tag)).map(|_| ())
     }
@@ -150,15 +146,10 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
     where
         F: FnOnce(Result<RecordMetadata, Error>) + Send + 'static,
     {
-        self.send_inner(record, Waiter::Callback(Box::new(callback)))
-            .map(|_| ())
+        self.send_inner(record, Waiter::Callback(Box::new(callback))).map(|_| ())
     }
 
-    fn send_inner(
-        &self,
-        record: &Record<'_, K, V>,
-        waiter: Waiter,
-    ) -> Result<Option<DeliveryHandle>, Error> {
+    fn send_inner(&self, record: &Record<'_, K, V>, waiter: Waiter) -> Result<Option<DeliveryHandle>, Error> {
         let topic = record.topic;
         let bytes = Serialized::new(record, &*self.key_serializer, &*self.value_serializer)?;
         let mut waiter = Some(waiter);
@@ -218,12 +209,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
             st = guard;
             now = self.shared.now();
             if !time_left {
-                return Err(blocked_error(
-                    topic,
-                    err,
-                    start.elapsed(),
-                    st.cause_since(first),
-                ));
+                return Err(blocked_error(topic, err, start.elapsed(), st.cause_since(first)));
             }
         }
     }
@@ -231,11 +217,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
     /// Makes every buffered record sendable now and waits until all records sent before this
     /// call are complete (delivered or failed), and their callbacks have run.
     pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
-        let timeout = if on_io_thread() {
-            Duration::ZERO
-        } else {
-            timeout
-        };
+        let timeout = if on_io_thread() { Duration::ZERO } else { timeout };
         let deadline = StdInstant::now() + timeout;
         let mut st = self.shared.lock();
         let now = self.shared.now();
@@ -260,11 +242,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
     /// from another thread) waits for the same close, with the earlier deadline.
     pub fn close(&self, timeout: Duration) -> Result<(), Error> {
         // From a callback the IO thread cannot be joined: fail what is left at once.
-        let timeout = if on_io_thread() {
-            Duration::ZERO
-        } else {
-            timeout
-        };
+        let timeout = if on_io_thread() { Duration::ZERO } else { timeout };
         let started = self.shared.now();
         {
             let mut st = self.shared.lock();
@@ -275,11 +253,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
         if on_io_thread() {
             return Ok(());
         }
-        let thread = self
-            .io
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let thread = self.io.lock().unwrap_or_else(PoisonError::into_inner).take();
         match thread {
             Some(t) => {
                 if t.join().is_err() {
@@ -290,10 +264,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
                 // Another thread is joining: wait until the IO thread says it stopped.
                 let mut st = self.shared.lock();
                 while !st.io_stopped {
-                    st = self
-                        .shared
-                        .wait_until(st, StdInstant::now() + Duration::from_millis(100))
-                        .0;
+                    st = self.shared.wait_until(st, StdInstant::now() + Duration::from_millis(100)).0;
                 }
             }
         }
@@ -307,8 +278,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
     /// The partitions of `topic`, fetching its metadata if needed (waits up to
     /// `max.block.ms`).
     pub fn partitions_for(&self, topic: &str) -> Result<Vec<u32>, Error> {
-        self.blocking(topic, |st, now| partition_count(&mut st.engine, topic, now))
-            .map(|count| (0..count).collect())
+        self.blocking(topic, |st, now| partition_count(&mut st.engine, topic, now)).map(|count| (0..count).collect())
     }
 
     /// A snapshot of the engine's metrics.
@@ -318,11 +288,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
 
     /// The producer id and epoch in use (idempotence), once known.
     pub fn producer_id(&self) -> Option<(i64, i16)> {
-        self.shared
-            .lock()
-            .engine
-            .producer_id()
-            .map(|p| (p.producer_id, p.producer_epoch))
+        self.shared.lock().engine.producer_id().map(|p| (p.producer_id, p.producer_epoch))
     }
 
     fn block_limit(&self) -> Duration {

@@ -67,19 +67,12 @@ impl Conn {
         registry: &Registry,
     ) -> Result<Self, LinkDown> {
         let opts = &connector.socket;
-        let dns = |error| LinkDown::Dns {
-            host: host.to_owned(),
-            error,
-        };
+        let dns = |error| LinkDown::Dns { host: host.to_owned(), error };
         let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(dns)?.collect();
         if addrs.is_empty() {
             return Err(dns(io::Error::new(ErrorKind::NotFound, "no address")));
         }
-        let peer = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
+        let peer = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
         let mut tls = connector.session(host).map_err(LinkDown::Connect)?;
         let mut rest = addrs.into_iter().rev().collect::<Vec<_>>();
         let deadline = StdInstant::now() + opts.connect_timeout;
@@ -88,9 +81,7 @@ impl Conn {
             match open(addr, opts) {
                 Ok(mut sock) => {
                     let interest = Interest::READABLE | Interest::WRITABLE;
-                    registry
-                        .register(&mut sock, token, interest)
-                        .map_err(LinkDown::Connect)?;
+                    registry.register(&mut sock, token, interest).map_err(LinkDown::Connect)?;
                     let phase = Phase::Connecting { deadline };
                     // Taken once: this returns.
                     let tls = tls.take();
@@ -110,20 +101,13 @@ impl Conn {
             }
         }
         // `addrs` is not empty, so the loop ran and set `last`.
-        Err(LinkDown::Connect(
-            last.unwrap_or_else(|| ErrorKind::NotFound.into()),
-        ))
+        Err(LinkDown::Connect(last.unwrap_or_else(|| ErrorKind::NotFound.into())))
     }
 
     /// Checks a connecting socket after a readiness event (or its deadline, `expired`): the TCP
     /// connect, then the TLS handshake. On a failed TCP connect, moves on to the next resolved
     /// address if there is one.
-    pub(crate) fn check_connect(
-        &mut self,
-        opts: &SocketOptions,
-        registry: &Registry,
-        expired: bool,
-    ) -> ConnectStatus {
+    pub(crate) fn check_connect(&mut self, opts: &SocketOptions, registry: &Registry, expired: bool) -> ConnectStatus {
         let deadline = match self.phase {
             Phase::Open => return ConnectStatus::Connected,
             Phase::Handshaking { deadline } => return self.handshake(expired, deadline),
@@ -151,18 +135,9 @@ impl Conn {
             log::debug!("kprod: connect to {} ({why}); trying {addr}", self.peer);
             let _ = registry.deregister(&mut self.sock);
             if let Ok(mut sock) = open(addr, opts) {
-                if registry
-                    .register(
-                        &mut sock,
-                        self.token,
-                        Interest::READABLE | Interest::WRITABLE,
-                    )
-                    .is_ok()
-                {
+                if registry.register(&mut sock, self.token, Interest::READABLE | Interest::WRITABLE).is_ok() {
                     self.sock = sock;
-                    self.phase = Phase::Connecting {
-                        deadline: StdInstant::now() + opts.connect_timeout,
-                    };
+                    self.phase = Phase::Connecting { deadline: StdInstant::now() + opts.connect_timeout };
                     return ConnectStatus::Pending;
                 }
             }
@@ -182,10 +157,9 @@ impl Conn {
                 self.phase = Phase::Open;
                 ConnectStatus::Connected
             }
-            Ok(false) if expired => ConnectStatus::Failed(io::Error::new(
-                ErrorKind::TimedOut,
-                "TLS handshake timed out",
-            )),
+            Ok(false) if expired => {
+                ConnectStatus::Failed(io::Error::new(ErrorKind::TimedOut, "TLS handshake timed out"))
+            }
             Ok(false) => ConnectStatus::Pending,
             Err(e) => ConnectStatus::Failed(e),
         }

@@ -105,11 +105,7 @@ impl Shared {
         }
         state.waiters += 1;
         state.space_waiters += usize::from(for_space);
-        let mut state = self
-            .progress
-            .wait_timeout(state, left)
-            .unwrap_or_else(PoisonError::into_inner)
-            .0;
+        let mut state = self.progress.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
         state.waiters -= 1;
         state.space_waiters -= usize::from(for_space);
         (state, true)

@@ -14,9 +14,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
-};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::error::Error;
 use crate::security::{Secret, SslSettings, Store, StoreType};
@@ -37,11 +35,7 @@ pub(crate) fn client_config(ssl: &SslSettings) -> Result<Arc<ClientConfig>, Erro
     }
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&versions)
-        .map_err(|e| {
-            config_error(format!(
-                "ssl.enabled.protocols and ssl.cipher.suites do not fit together: {e}"
-            ))
-        })?;
+        .map_err(|e| config_error(format!("ssl.enabled.protocols and ssl.cipher.suites do not fit together: {e}")))?;
     let roots = Arc::new(roots(ssl)?);
     let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
         .build()
@@ -49,15 +43,11 @@ pub(crate) fn client_config(ssl: &SslSettings) -> Result<Arc<ClientConfig>, Erro
     let builder = if ssl.verify_hostname {
         builder.with_webpki_verifier(webpki)
     } else {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyHostname(webpki)))
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(AnyHostname(webpki)))
     };
     let config = match client_identity(ssl)? {
         Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
-            config_error(format!(
-                "the keystore's private key does not fit its certificate, or is unsupported: {e}"
-            ))
+            config_error(format!("the keystore's private key does not fit its certificate, or is unsupported: {e}"))
         })?,
         None => builder.with_no_client_auth(),
     };
@@ -70,30 +60,18 @@ fn provider(names: &[String]) -> Result<CryptoProvider, Error> {
     if names.is_empty() {
         return Ok(provider);
     }
-    let known: Vec<&str> = provider
-        .cipher_suites
-        .iter()
-        .filter_map(|s| s.suite().as_str())
-        .collect();
+    let known: Vec<&str> = provider.cipher_suites.iter().filter_map(|s| s.suite().as_str()).collect();
     for name in names {
         // Java names the TLS 1.3 suites TLS_AES_128_GCM_SHA256; rustls TLS13_AES_128_GCM_SHA256.
         let ours = rustls_name(name);
         if !known.contains(&ours.as_str()) {
             return Err(config_error(format!(
                 "ssl.cipher.suites: {name} is not supported; rustls offers {}",
-                known
-                    .iter()
-                    .map(|k| java_name(k))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                known.iter().map(|k| java_name(k)).collect::<Vec<_>>().join(", ")
             )));
         }
     }
-    provider.cipher_suites.retain(|s| {
-        s.suite()
-            .as_str()
-            .is_some_and(|n| names.iter().any(|w| rustls_name(w) == n))
-    });
+    provider.cipher_suites.retain(|s| s.suite().as_str().is_some_and(|n| names.iter().any(|w| rustls_name(w) == n)));
     Ok(provider)
 }
 
@@ -107,15 +85,12 @@ fn rustls_name(java: &str) -> String {
 }
 
 fn java_name(rustls: &str) -> String {
-    rustls
-        .strip_prefix("TLS13_")
-        .map_or_else(|| rustls.to_owned(), |rest| format!("TLS_{rest}"))
+    rustls.strip_prefix("TLS13_").map_or_else(|| rustls.to_owned(), |rest| format!("TLS_{rest}"))
 }
 
 /// Reads a file named by `setting`.
 fn read(setting: &str, path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path)
-        .map_err(|e| config_error(format!("{setting}={}: cannot read it: {e}", path.display())))
+    std::fs::read(path).map_err(|e| config_error(format!("{setting}={}: cannot read it: {e}", path.display())))
 }
 
 /// The kind of store at `path`: the type set, or else told by its content (PEM text, the JKS
@@ -148,21 +123,17 @@ fn pem_certs(setting: &str, data: &[u8]) -> Result<Vec<CertificateDer<'static>>,
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| config_error(format!("{setting}: invalid PEM: {e}")))?;
     if certs.is_empty() {
-        return Err(config_error(format!(
-            "{setting}: no certificate (-----BEGIN CERTIFICATE-----) found"
-        )));
+        return Err(config_error(format!("{setting}: no certificate (-----BEGIN CERTIFICATE-----) found")));
     }
     Ok(certs)
 }
 
 fn p12_error(setting: &str, which: &str, e: p12_keystore::error::Error) -> Error {
     match e {
-        p12_keystore::error::Error::MacError(_) => config_error(format!(
-            "{setting}: wrong password (check ssl.{which}.password)"
-        )),
-        other => config_error(format!(
-            "{setting}: not a PKCS12 store kprod can read: {other}"
-        )),
+        p12_keystore::error::Error::MacError(_) => {
+            config_error(format!("{setting}: wrong password (check ssl.{which}.password)"))
+        }
+        other => config_error(format!("{setting}: not a PKCS12 store kprod can read: {other}")),
     }
 }
 
@@ -171,19 +142,14 @@ fn roots(ssl: &SslSettings) -> Result<RootCertStore, Error> {
     let mut roots = RootCertStore::empty();
     let mut add = |setting: &str, certs: Vec<CertificateDer<'static>>| -> Result<(), Error> {
         for cert in certs {
-            roots.add(cert).map_err(|e| {
-                config_error(format!(
-                    "{setting}: a certificate cannot be a trust anchor: {e}"
-                ))
-            })?;
+            roots
+                .add(cert)
+                .map_err(|e| config_error(format!("{setting}: a certificate cannot be a trust anchor: {e}")))?;
         }
         Ok(())
     };
     if let Some(pem) = &ssl.truststore_certificates {
-        add(
-            "ssl.truststore.certificates",
-            pem_certs("ssl.truststore.certificates", pem.as_bytes())?,
-        )?;
+        add("ssl.truststore.certificates", pem_certs("ssl.truststore.certificates", pem.as_bytes())?)?;
     }
     if let Some(path) = &ssl.truststore.location {
         let setting = format!("ssl.truststore.location={}", path.display());
@@ -195,17 +161,12 @@ fn roots(ssl: &SslSettings) -> Result<RootCertStore, Error> {
                 // Every certificate in the store is trusted: keytool marks trusted entries with a
                 // Java attribute that openssl-made stores lack.
                 let password = ssl.truststore.password.as_ref().map_or("", Secret::expose);
-                let store = Pkcs12Archive::from_pkcs12(&data, password)
-                    .map_err(|e| p12_error(&setting, "truststore", e))?;
-                let certs: Vec<_> = store
-                    .certs
-                    .iter()
-                    .map(|bag| CertificateDer::from(bag.cert.as_der().to_vec()))
-                    .collect();
+                let store =
+                    Pkcs12Archive::from_pkcs12(&data, password).map_err(|e| p12_error(&setting, "truststore", e))?;
+                let certs: Vec<_> =
+                    store.certs.iter().map(|bag| CertificateDer::from(bag.cert.as_der().to_vec())).collect();
                 if certs.is_empty() {
-                    return Err(config_error(format!(
-                        "{setting}: the store holds no certificate"
-                    )));
+                    return Err(config_error(format!("{setting}: the store holds no certificate")));
                 }
                 certs
             }
@@ -248,41 +209,25 @@ fn client_identity(ssl: &SslSettings) -> Result<Option<Identity>, Error> {
                 let password = ssl.keystore.password.as_ref().map_or("", Secret::expose);
                 let store = KeyStore::from_pkcs12(&data, password, Pkcs12ImportPolicy::Relaxed)
                     .map_err(|e| p12_error(&setting, "keystore", e))?;
-                let (_, chain) = store.private_key_chain().ok_or_else(|| {
-                    config_error(format!("{setting}: the store holds no private key"))
-                })?;
-                let certs = chain
-                    .certs()
-                    .iter()
-                    .map(|c| CertificateDer::from(c.as_der().to_vec()))
-                    .collect();
-                let key =
-                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(chain.key().as_der().to_vec()));
+                let (_, chain) = store
+                    .private_key_chain()
+                    .ok_or_else(|| config_error(format!("{setting}: the store holds no private key")))?;
+                let certs = chain.certs().iter().map(|c| CertificateDer::from(c.as_der().to_vec())).collect();
+                let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(chain.key().as_der().to_vec()));
                 Ok(Some((certs, key)))
             }
         };
     }
     let chain = match (&ssl.keystore_certificate_chain, &ssl.certificate_location) {
         (Some(pem), _) => Some(pem_certs("ssl.keystore.certificate.chain", pem.as_bytes())?),
-        (None, Some(path)) => Some(pem_certs(
-            "ssl.certificate.location",
-            &read("ssl.certificate.location", path)?,
-        )?),
+        (None, Some(path)) => Some(pem_certs("ssl.certificate.location", &read("ssl.certificate.location", path)?)?),
         (None, None) => None,
     };
     let key = match (&ssl.keystore_key, &ssl.key_location) {
-        (Some(pem), _) => Some(pem_key(
-            "ssl.keystore.key",
-            pem.expose().as_bytes(),
-            ssl.key_password.as_ref(),
-        )?),
+        (Some(pem), _) => Some(pem_key("ssl.keystore.key", pem.expose().as_bytes(), ssl.key_password.as_ref())?),
         (None, Some(path)) => {
             let setting = format!("ssl.key.location={}", path.display());
-            Some(pem_key(
-                &setting,
-                &read("ssl.key.location", path)?,
-                ssl.key_password.as_ref(),
-            )?)
+            Some(pem_key(&setting, &read("ssl.key.location", path)?, ssl.key_password.as_ref())?)
         }
         (None, None) => None,
     };
@@ -305,21 +250,13 @@ const ENCRYPTED_END: &[u8] = b"-----END ENCRYPTED PRIVATE KEY-----";
 
 /// The private key in PEM `data`: PKCS#8, PKCS#1 (RSA) or SEC1 (EC); an encrypted PKCS#8 key
 /// is decrypted with `ssl.key.password`.
-fn pem_key(
-    setting: &str,
-    data: &[u8],
-    password: Option<&Secret>,
-) -> Result<PrivateKeyDer<'static>, Error> {
+fn pem_key(setting: &str, data: &[u8], password: Option<&Secret>) -> Result<PrivateKeyDer<'static>, Error> {
     if let Some(start) = find(data, ENCRYPTED) {
         let end = find(&data[start..], ENCRYPTED_END).map(|e| start + e + ENCRYPTED_END.len());
-        let block = end
-            .map(|end| &data[start..end])
-            .ok_or_else(|| config_error(format!("{setting}: unterminated PEM key")))?;
-        let password = password.ok_or_else(|| {
-            config_error(format!(
-                "{setting}: the private key is encrypted: set ssl.key.password"
-            ))
-        })?;
+        let block =
+            end.map(|end| &data[start..end]).ok_or_else(|| config_error(format!("{setting}: unterminated PEM key")))?;
+        let password = password
+            .ok_or_else(|| config_error(format!("{setting}: the private key is encrypted: set ssl.key.password")))?;
         let (_, der) = pkcs8::der::pem::decode_vec(block)
             .map_err(|e| config_error(format!("{setting}: invalid encrypted PEM key: {e}")))?;
         let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice())
@@ -330,9 +267,7 @@ fn pem_key(
                  encryption other than PBES2 (PBKDF2 or scrypt with AES)"
             ))
         })?;
-        return Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-            plain.as_bytes().to_vec(),
-        )));
+        return Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(plain.as_bytes().to_vec())));
     }
     if find(data, b"Proc-Type: 4,ENCRYPTED").is_some() {
         return Err(config_error(format!(
@@ -340,8 +275,7 @@ fn pem_key(
              with `openssl pkcs8 -topk8 -v2 aes-256-cbc -in KEY -out KEY.p8` and keep ssl.key.password"
         )));
     }
-    PrivateKeyDer::from_pem_slice(data)
-        .map_err(|e| config_error(format!("{setting}: no usable private key: {e}")))
+    PrivateKeyDer::from_pem_slice(data).map_err(|e| config_error(format!("{setting}: no usable private key: {e}")))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -362,10 +296,7 @@ impl ServerCertVerifier for AnyHostname {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             // webpki checks the name last, after the chain, validity and signatures.
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },

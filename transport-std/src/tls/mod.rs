@@ -57,19 +57,12 @@ impl TlsError {
     fn from_rustls(e: &rustls::Error, host: &str, sent_cert: bool) -> Self {
         use CertificateError as C;
         match e {
-            rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
-                Self::UnknownIssuer
+            rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => Self::UnknownIssuer,
+            rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+                Self::WrongHost { host: host.to_owned() }
             }
             rustls::Error::InvalidCertificate(
-                C::NotValidForName | C::NotValidForNameContext { .. },
-            ) => Self::WrongHost {
-                host: host.to_owned(),
-            },
-            rustls::Error::InvalidCertificate(
-                C::Expired
-                | C::ExpiredContext { .. }
-                | C::NotValidYet
-                | C::NotValidYetContext { .. },
+                C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
             ) => Self::Expired,
             rustls::Error::InvalidCertificate(other) => Self::BadCertificate(format!("{other:?}")),
             rustls::Error::AlertReceived(
@@ -79,10 +72,7 @@ impl TlsError {
                 | AlertDescription::CertificateUnknown
                 | AlertDescription::CertificateExpired
                 | AlertDescription::AccessDenied),
-            ) => Self::ClientCertificateRejected {
-                sent: sent_cert,
-                alert: format!("{alert:?}"),
-            },
+            ) => Self::ClientCertificateRejected { sent: sent_cert, alert: format!("{alert:?}") },
             rustls::Error::InvalidMessage(m) => Self::NotTls(format!("{m:?}")),
             other => Self::Other(other.to_string()),
         }
@@ -152,10 +142,7 @@ pub(crate) struct Connector {
 impl Connector {
     /// A TLS session for a connection to `host`, if TLS is on.
     pub(crate) fn session(&self, host: &str) -> io::Result<Option<TlsLink>> {
-        self.tls
-            .as_ref()
-            .map(|config| TlsLink::new(config, host))
-            .transpose()
+        self.tls.as_ref().map(|config| TlsLink::new(config, host)).transpose()
     }
 }
 
@@ -171,18 +158,13 @@ pub(crate) struct TlsLink {
 
 impl TlsLink {
     fn new(config: &Arc<ClientConfig>, host: &str) -> io::Result<Self> {
-        let name = ServerName::try_from(host.to_owned()).map_err(|e| {
-            TlsError::Other(format!("{host} is not a valid server name: {e}")).into_io()
-        })?;
-        let mut conn = ClientConnection::new(Arc::clone(config), name)
-            .map_err(|e| TlsError::Other(e.to_string()).into_io())?;
+        let name = ServerName::try_from(host.to_owned())
+            .map_err(|e| TlsError::Other(format!("{host} is not a valid server name: {e}")).into_io())?;
+        let mut conn =
+            ClientConnection::new(Arc::clone(config), name).map_err(|e| TlsError::Other(e.to_string()).into_io())?;
         conn.set_buffer_limit(Some(PLAINTEXT_LIMIT));
         let has_cert = config.client_auth_cert_resolver.has_certs();
-        Ok(Self {
-            conn: Box::new(conn),
-            host: host.to_owned(),
-            has_cert,
-        })
+        Ok(Self { conn: Box::new(conn), host: host.to_owned(), has_cert })
     }
 
     fn fail(&mut self, e: &rustls::Error, io: &mut impl Write) -> io::Error {
@@ -229,11 +211,7 @@ impl TlsLink {
 
     /// One read of TLS records from `io`, decrypted into `rx`: the ciphertext bytes read (0: the
     /// broker closed the connection), or the socket's error (`WouldBlock` included).
-    pub(crate) fn read(
-        &mut self,
-        io: &mut (impl Read + Write),
-        rx: &mut Vec<u8>,
-    ) -> io::Result<usize> {
+    pub(crate) fn read(&mut self, io: &mut (impl Read + Write), rx: &mut Vec<u8>) -> io::Result<usize> {
         let n = self.conn.read_tls(io)?;
         if n == 0 {
             return Ok(0);
