@@ -5,7 +5,7 @@
 #   kafka.sh venv                   create the Python venv for verify.py (reused when complete)
 #   kafka.sh up [--host H] [--port P] [--controller-port C]
 #                                   one broker, KRaft combined mode; idempotent
-#   kafka.sh down [--host H] [--port P] | down --all
+#   kafka.sh down [--host H] [--port P] | down --all (every broker, the cluster and the secured one)
 #   kafka.sh cluster-up [N]         N (default 3) combined broker+controller nodes
 #   kafka.sh cluster-down
 #   kafka.sh secure-up              the secured broker: SSL, mTLS, SASL listeners (see secure.sh)
@@ -366,6 +366,7 @@ cmd_down() {
     mapfile -t dirs < <(find "$WORK" -mindepth 1 -maxdepth 1 -type d -name 'broker-*' 2>/dev/null | sort)
     if ((${#dirs[@]})); then stop_dirs 0 "${dirs[@]}"; fi
     cmd_cluster_down
+    cmd_secure_down
     return 0
   fi
   stop_dirs 0 "$(single_dir)"

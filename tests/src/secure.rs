@@ -6,13 +6,20 @@
 //!   they are skipped.
 //! - `KPROD_SECURE_PORT` set: the broker whose listeners start there (on `KPROD_SECURE_HOST`,
 //!   default 127.0.0.1) must answer; its certificates are in `KPROD_SECURE_CERTS` (default
-//!   `target/kafka/secure/certs`).
+//!   `secure/certs` in kafka.sh's work dir: `KPROD_KAFKA_WORK_DIR`, else `target/kafka`).
 //! - Neither: `kafka.sh secure-up` starts it (or finds it up) on its defaults.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use crate::{probe, repo_root, run_script, Broker};
+
+/// Where `kafka.sh secure-up` puts the certificates: `$KPROD_KAFKA_WORK_DIR/secure/certs`, by
+/// default `target/kafka/secure/certs`.
+fn default_certs() -> PathBuf {
+    let work = std::env::var("KPROD_KAFKA_WORK_DIR").map_or_else(|_| repo_root().join("target/kafka"), PathBuf::from);
+    work.join("secure/certs")
+}
 
 /// The listeners of the secured broker, by their offset from its first port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +67,7 @@ impl SecureBroker {
                 Some(port) => (
                     var("KPROD_SECURE_HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
                     port,
-                    var("KPROD_SECURE_CERTS")
-                        .map_or_else(|| repo_root().join("target/kafka/secure/certs"), PathBuf::from),
+                    var("KPROD_SECURE_CERTS").map_or_else(default_certs, PathBuf::from),
                 ),
                 None => {
                     eprintln!("kprod-tests: KPROD_SECURE_PORT unset; running kafka.sh secure-up");
