@@ -7,7 +7,8 @@
 #   PORT+2 SSL (MTLS)      the same, with ssl.client.auth=required (client certificates of the CA)
 #   PORT+3 SASL_PLAINTEXT  PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (unsecured tokens)
 #   PORT+4 SASL_SSL        the same mechanisms over TLS
-#   PORT+5 SASL_PLAINTEXT (REAUTH)  the same, with connections.max.reauth.ms=KPROD_SECURE_REAUTH_MS [10000]
+#   PORT+5 SASL_PLAINTEXT (REAUTH)  connections.max.reauth.ms=KPROD_SECURE_REAUTH_MS [10000]; PLAIN,
+#                          SCRAM-SHA-256 and OAUTHBEARER only (SCRAM-SHA-512 is "not enabled" there)
 #   PORT+6 SSL (EXPIRED)   a CA-signed certificate that expired in 2020
 #   PORT+7 SSL (WRONGHOST) a CA-signed certificate for wrong.example.com only
 # Users (PLAIN and both SCRAMs): alice / alice-secret, admin / admin-secret; OAUTHBEARER accepts
@@ -56,7 +57,10 @@ listener.name.expired.ssl.keystore.location=$certs/expired-keystore.pem
 listener.name.wronghost.ssl.keystore.type=PEM
 listener.name.wronghost.ssl.keystore.location=$certs/wronghost-keystore.pem
 sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER
+listener.name.reauth.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,OAUTHBEARER
 listener.name.reauth.connections.max.reauth.ms=$SECURE_REAUTH_MS
+# Tests write records with old timestamps (2023): keep them whatever the clock says.
+log.retention.ms=-1
 $(secure_jaas sasl_plaintext)
 $(secure_jaas sasl_ssl)
 $(secure_jaas reauth)

@@ -83,17 +83,21 @@ def b64(data):
     return None if data is None else base64.b64encode(data).decode("ascii")
 
 
-class _StaticToken:
-    """An OAUTHBEARER token provider that always gives the same token."""
+def _static_token(token):
+    """An OAUTHBEARER token provider (kafka-python's AbstractTokenProvider) giving `token`."""
+    try:
+        from kafka.net.sasl.oauth import AbstractTokenProvider  # kafka-python 3
+    except ImportError:
+        from kafka.sasl.oauth import AbstractTokenProvider  # kafka-python 2
 
-    def __init__(self, token):
-        self._token = token
+    class StaticToken(AbstractTokenProvider):
+        def token(self):
+            return token
 
-    def token(self):
-        return self._token
+        def extensions(self):
+            return {}
 
-    def extensions(self):
-        return {}
+    return StaticToken()
 
 
 def security(args):
@@ -114,7 +118,7 @@ def security(args):
     if args.sasl_password is not None:
         kw["sasl_plain_password"] = args.sasl_password
     if args.sasl_oauth_token:
-        kw["sasl_oauth_token_provider"] = _StaticToken(args.sasl_oauth_token)
+        kw["sasl_oauth_token_provider"] = _static_token(args.sasl_oauth_token)
     return kw
 
 
