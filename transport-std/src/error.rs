@@ -340,6 +340,14 @@ mod tests {
             attempts: 2,
         };
         assert_eq!(timed_out.to_string(), "connect to h:1 timed out (2 attempts)");
+        // A plaintext client on a TLS port reads a TLS alert as a frame length.
+        let alert = ConnError::FrameLength { announced: 0x1503_0300, limit: 64 << 20 };
+        let text = ConnectionError::Broker { broker: "h:1".into(), error: alert }.to_string();
+        assert!(text.ends_with("the port is a TLS listener; set security.protocol=SSL)"), "{text}");
+        assert!(!garbage.to_string().contains("TLS"), "{garbage}");
+        let tls = ConnectionError::Tls { broker: "h:1".into(), error: TlsError::Expired, attempts: 2 };
+        assert!(tls.to_string().starts_with("h:1: TLS: the broker's certificate has expired"), "{tls}");
+        assert!(tls.to_string().ends_with(" (2 attempts)"), "{tls}");
         let lost = ConnectionError::Lost { broker: "h:1".into(), reason: "closed by the broker".into() };
         assert_eq!(lost.to_string(), "connection to h:1 lost: closed by the broker");
         assert_eq!(lost.broker(), "h:1");

@@ -381,4 +381,4 @@ pub(crate) fn other_client_setting(name: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 #[path = "security_tests.rs"]
-mod tests;
+pub(crate) mod tests;

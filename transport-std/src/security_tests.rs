@@ -26,7 +26,8 @@ fn certs() -> &'static Path {
     })
 }
 
-fn cert(name: &str) -> String {
+/// The path of a test certificate file (see [`certs`]).
+pub(crate) fn cert(name: &str) -> String {
     certs().join(name).to_string_lossy().into_owned()
 }
 

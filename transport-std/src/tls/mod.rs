@@ -256,3 +256,6 @@ impl TlsLink {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
