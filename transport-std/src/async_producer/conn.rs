@@ -19,7 +19,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use crate::config::SocketOptions;
 use crate::events::LinkDown;
 use crate::pump::Outbox;
-use crate::tls::{Connector, TlsLink};
+use crate::tls::{Connector, TlsError, TlsLink};
 
 /// How much room a read asks for at least.
 const READ_CHUNK: usize = 64 * 1024;
@@ -231,11 +231,10 @@ async fn connect(host: String, port: u16, connector: Connector) -> Result<(TcpSt
     let limit = connector.socket.connect_timeout;
     let stream = connect_tcp(host, port, connector.socket).await?;
     if let Some(session) = &mut tls {
-        let timed_out = || io::Error::new(ErrorKind::TimedOut, "TLS handshake timed out");
         match tokio::time::timeout(limit, handshake(&stream, session)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(LinkDown::Connect(e)),
-            Err(_) => return Err(LinkDown::Connect(timed_out())),
+            Err(_) => return Err(LinkDown::Connect(TlsError::handshake_timed_out())),
         }
     }
     Ok((stream, tls))

@@ -14,7 +14,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::config::SocketOptions;
 use crate::events::LinkDown;
 use crate::pump::Outbox;
-use crate::tls::{Connector, TlsLink};
+use crate::tls::{Connector, TlsError, TlsLink};
 
 /// How much is read from a socket per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
@@ -157,9 +157,7 @@ impl Conn {
                 self.phase = Phase::Open;
                 ConnectStatus::Connected
             }
-            Ok(false) if expired => {
-                ConnectStatus::Failed(io::Error::new(ErrorKind::TimedOut, "TLS handshake timed out"))
-            }
+            Ok(false) if expired => ConnectStatus::Failed(TlsError::handshake_timed_out()),
             Ok(false) => ConnectStatus::Pending,
             Err(e) => ConnectStatus::Failed(e),
         }

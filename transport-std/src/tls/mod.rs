@@ -46,6 +46,8 @@ pub enum TlsError {
     },
     /// The broker closed the connection during the handshake: most likely not a TLS listener.
     ClosedDuringHandshake,
+    /// The handshake did not finish within `socket.connection.setup.timeout.ms`.
+    HandshakeTimedOut,
     /// The broker sent bytes that are not TLS: not a TLS listener.
     NotTls(String),
     /// Any other TLS failure (rustls's message).
@@ -83,6 +85,11 @@ impl TlsError {
         e.get_ref().and_then(|inner| inner.downcast_ref::<Self>())
     }
 
+    /// The error of a handshake that ran out of time.
+    pub(crate) fn handshake_timed_out() -> io::Error {
+        Self::HandshakeTimedOut.into_io()
+    }
+
     fn into_io(self) -> io::Error {
         io::Error::new(ErrorKind::InvalidData, self)
     }
@@ -118,6 +125,10 @@ impl fmt::Display for TlsError {
             Self::ClosedDuringHandshake => f.write_str(
                 "TLS: the broker closed the connection during the handshake; is this port a TLS listener? (use \
                  security.protocol=PLAINTEXT for a plaintext one)",
+            ),
+            Self::HandshakeTimedOut => f.write_str(
+                "TLS: the handshake did not finish within socket.connection.setup.timeout.ms; is this port a TLS \
+                 listener? (use security.protocol=PLAINTEXT for a plaintext one)",
             ),
             Self::NotTls(what) => write!(
                 f,
