@@ -292,6 +292,8 @@ impl SecuritySettings {
             "ssl.truststore.type" => return Some(store_type(name, value).map(|t| ssl.truststore.kind = t)),
             "ssl.keystore.type" => return Some(store_type(name, value).map(|t| ssl.keystore.kind = t)),
             "ssl.truststore.location" => ssl.truststore.location = path(value),
+            // librdkafka's `probe`: the platform's roots, which is what no truststore means here.
+            "ssl.ca.location" if value == "probe" => ssl.truststore.location = None,
             // librdkafka's CA file is always PEM.
             "ssl.ca.location" => {
                 ssl.truststore.location = path(value);
@@ -326,6 +328,12 @@ impl SecuritySettings {
             }
             "ssl.secure.random.implementation" => {
                 return Some(java_only(name, value, &[], "rustls takes its randomness from the operating system"));
+            }
+            "enable.ssl.certificate.verification" => {
+                let why =
+                    "kprod always verifies the broker's certificate (ssl.endpoint.identification.algorithm= skips \
+                           only the hostname check)";
+                return Some(java_only(name, value, &["true"], why));
             }
             "ssl.trustmanager.algorithm" => {
                 let why = "rustls verifies certificates with PKIX (X.509 path validation) only";

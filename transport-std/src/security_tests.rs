@@ -129,6 +129,8 @@ fn java_settings_map_onto_rustls_or_are_refused_with_the_reason() {
         ("ssl.engine.factory.class", ""),
         ("ssl.secure.random.implementation", ""),
         ("ssl.endpoint.identification.algorithm", ""),
+        ("enable.ssl.certificate.verification", "true"),
+        ("ssl.ca.location", "probe"),
     ] {
         c.set_property(k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
     }
@@ -141,6 +143,7 @@ fn java_settings_map_onto_rustls_or_are_refused_with_the_reason() {
         ("ssl.trustmanager.algorithm", "Custom", "PKIX"),
         ("security.protocol", "TLS", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
         ("ssl.endpoint.identification.algorithm", "ldaps", "https"),
+        ("enable.ssl.certificate.verification", "false", "always verifies"),
         ("sasl.client.callback.handler.class", "software.amazon.msk.auth.iam.IAMClientCallbackHandler", "OAUTHBEARER"),
     ] {
         let e = c.set_property(k, v).expect_err(k).to_string();
