@@ -15,6 +15,8 @@ use kprod_core::config::{Acks, Config, ConfigError, ValidConfig};
 use kprod_core::producer::Capacities;
 
 use crate::error::Error;
+use crate::security::{other_client_setting, SecuritySettings};
+use crate::tls::Connector;
 
 /// The port used when a bootstrap entry names none (Kafka's default).
 pub const DEFAULT_PORT: u16 = 9092;
@@ -52,6 +54,8 @@ pub struct ProducerConfig {
     pub(crate) socket: SocketOptions,
     pub(crate) capacities: Capacities,
     pub(crate) drop_timeout: Duration,
+    /// `security.protocol`, `ssl.*`, `sasl.*` (secrets hidden from `Debug`).
+    pub(crate) security: SecuritySettings,
 }
 
 impl Default for ProducerConfig {
@@ -63,6 +67,7 @@ impl Default for ProducerConfig {
             socket: SocketOptions::default(),
             capacities: Capacities::default(),
             drop_timeout: Duration::from_secs(30),
+            security: SecuritySettings::default(),
         }
     }
 }
@@ -118,7 +123,16 @@ impl ProducerConfig {
             "key.serializer" | "value.serializer" => {
                 log::warn!("{name} is ignored: serializers are chosen by type (Producer::with_serializers)");
             }
-            _ => set_core(&mut self.core, name, value)?,
+            _ => {
+                if let Some(done) = self.security.set_property(name, value) {
+                    return done;
+                }
+                if let Some(why) = other_client_setting(name) {
+                    log::warn!("{name} is ignored: {why}");
+                    return Ok(());
+                }
+                set_core(&mut self.core, name, value)?;
+            }
         }
         Ok(())
     }
@@ -136,6 +150,11 @@ impl ProducerConfig {
     /// The socket options.
     pub const fn socket_options(&self) -> &SocketOptions {
         &self.socket
+    }
+
+    /// `security.protocol` and the `ssl.*` and `sasl.*` settings.
+    pub const fn security(&self) -> &SecuritySettings {
+        &self.security
     }
 
     /// `client.id`.
@@ -255,8 +274,19 @@ impl ProducerConfig {
         if self.bootstrap.is_empty() {
             return Err(Error::Config("bootstrap.servers is required (host:port, ...)".into()));
         }
+        self.security.validate()?;
         let core = Config { client_id: intern(&self.client_id), ..self.core.clone() };
         core.validate().map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// How the drivers open connections: the socket options and, with `security.protocol=SSL`,
+    /// the TLS client configuration (reads the truststore and keystore files).
+    pub(crate) fn connector(&self) -> Result<Connector, Error> {
+        let tls = match self.security.protocol.uses_tls() {
+            true => Some(crate::tls::client_config(&self.security.ssl)?),
+            false => None,
+        };
+        Ok(Connector { socket: self.socket, tls })
     }
 }
 
