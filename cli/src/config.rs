@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use kprod_std::{parse_properties, ProducerConfig};
+use kprod_std::{is_secret_property, parse_properties, ProducerConfig};
 
 use crate::Failure;
 
@@ -25,6 +25,15 @@ pub(crate) fn parse_key_value(arg: &str) -> Result<KeyValue, String> {
         return Err(format!("empty key in {arg:?}"));
     }
     Ok(KeyValue { key: key.trim().to_owned(), value: value.to_owned() })
+}
+
+/// `value` as messages may show it: secret settings (passwords, keys, the JAAS line) never are.
+fn shown<'a>(key: &str, value: &'a str) -> &'a str {
+    if is_secret_property(key) {
+        "[hidden]"
+    } else {
+        value
+    }
 }
 
 /// Where the producer settings come from, lowest precedence first.
@@ -48,7 +57,9 @@ impl Sources<'_> {
     pub(crate) fn build(&self) -> Result<ProducerConfig, Failure> {
         let mut config = ProducerConfig::default();
         for (key, value) in self.defaults {
-            config.set_property(key, value).map_err(|e| Failure::new(format!("default {key}={value}: {e}")))?;
+            config
+                .set_property(key, value)
+                .map_err(|e| Failure::new(format!("default {key}={}: {e}", shown(key, value))))?;
         }
         if let Some(path) = self.file {
             let text = std::fs::read_to_string(path)
@@ -61,7 +72,7 @@ impl Sources<'_> {
         for KeyValue { key, value } in self.properties {
             config
                 .set_property(key, value)
-                .map_err(|e| Failure::new(format!("{} {key}={value}: {e}", self.properties_flag)))?;
+                .map_err(|e| Failure::new(format!("{} {key}={}: {e}", self.properties_flag, shown(key, value))))?;
         }
         for (key, value, flag) in &self.flags {
             config.set_property(key, value).map_err(|e| Failure::new(format!("{flag} {value}: {e}")))?;
@@ -116,6 +127,14 @@ mod tests {
         let e = Sources { file: Some(&dir), ..Sources::default() }.build().unwrap_err();
         assert!(e.to_string().starts_with(&format!("{}: ", dir.display())), "{e}");
         let _ = std::fs::remove_file(&dir);
+        // A refused secret setting is named, its value is not shown.
+        let bad =
+            [parse_key_value("ssl.key.password=hunter2-secret").unwrap(), parse_key_value("ssl.provider=X").unwrap()];
+        let e = Sources { properties: &bad, properties_flag: "-X", ..Sources::default() }.build().unwrap_err();
+        assert!(e.to_string().starts_with("-X ssl.provider=X: "), "{e}");
+        assert_eq!(shown("ssl.key.password", "hunter2-secret"), "[hidden]");
+        assert_eq!(shown("sasl.jaas.config", "x required password=\"p\";"), "[hidden]");
+        assert_eq!(shown("linger.ms", "5"), "5");
         let e = Sources::default().build().unwrap_err();
         assert!(e.to_string().contains("bootstrap"), "{e}");
     }

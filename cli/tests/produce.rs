@@ -3,33 +3,11 @@
 
 mod util;
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use kprod_tests::{unique_topic, Broker};
 use regex::Regex;
-use util::{describe, kprod, now_ms, read_all, stderr_lines, unreachable_bootstrap, Read, QUICK};
-
-/// A scratch file under the system temp dir, removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(name: &str, content: &[u8]) -> Self {
-        let path = std::env::temp_dir().join(format!("kprod-cli-{}-{name}", std::process::id()));
-        std::fs::write(&path, content).expect("write temp file");
-        Self(path)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().expect("UTF-8 temp path")
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+use util::{describe, kprod, now_ms, read_all, stderr_lines, unreachable_bootstrap, Read, TempFile, QUICK};
 
 /// The summary line's numbers: (records, bytes, errors, lines).
 fn summary(out: &std::process::Output) -> (u64, u64, u64, u64) {

@@ -10,9 +10,11 @@
 #                                   (an emulator's guest reaches the host at 10.0.2.2)
 #   kafka.sh restart [--host H] [--port P]
 #                                   stop that broker and start it again, keeping its data
-#   kafka.sh down [--host H] [--port P] | down --all
+#   kafka.sh down [--host H] [--port P] | down --all (every broker, the cluster and the secured one)
 #   kafka.sh cluster-up [N]         N (default 3) combined broker+controller nodes
 #   kafka.sh cluster-down
+#   kafka.sh secure-up              the secured broker: SSL, mTLS, SASL listeners (see secure.sh)
+#   kafka.sh secure-down
 #   kafka.sh status                 every instance under the work dir, and whether it answers
 #   kafka.sh verify ARGS...         run tests/broker/verify.py ARGS in the venv
 #   kafka.sh tool CLASS ARGS...     run a Java main class from the Kafka jars
@@ -20,6 +22,8 @@
 # Environment (defaults in brackets):
 #   KPROD_KAFKA_HOST [127.0.0.1]   KPROD_KAFKA_PORT [9092]   KPROD_KAFKA_CONTROLLER_PORT [9093]
 #   KPROD_CLUSTER_HOST [127.0.0.1] KPROD_CLUSTER_PORT [19092] KPROD_CLUSTER_CONTROLLER_PORT [19192]
+#   KPROD_SECURE_HOST [127.0.0.1]  KPROD_SECURE_PORT [29092, listeners up to +7]
+#   KPROD_SECURE_CONTROLLER_PORT [29190]  KPROD_SECURE_REAUTH_MS [10000]
 #     (node i of the cluster listens on PORT+i-1 and CONTROLLER_PORT+i-1)
 #   KPROD_KAFKA_HEAP [512m]        heap of each broker JVM
 #   KPROD_KAFKA_START_TIMEOUT [180] seconds to wait for a broker to answer Metadata
@@ -390,6 +394,7 @@ cmd_down() {
     mapfile -t dirs < <(find "$WORK" -mindepth 1 -maxdepth 1 -type d -name 'broker-*' 2>/dev/null | sort)
     if ((${#dirs[@]})); then stop_dirs 0 "${dirs[@]}"; fi
     cmd_cluster_down
+    cmd_secure_down
     return 0
   fi
   stop_dirs 0 "$(single_dir)"
@@ -477,6 +482,11 @@ cmd_status() {
   ((any)) || echo "  no instances under $WORK"
 }
 
+# ---------------------------------------------------------------- secured broker
+
+# shellcheck source=tests/broker/secure.sh
+source "$BROKER_DIR/secure.sh"
+
 # ---------------------------------------------------------------- main
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
@@ -492,6 +502,8 @@ main() {
     restart) cmd_restart "$@" ;;
     cluster-up) cmd_cluster_up "$@" ;;
     cluster-down) cmd_cluster_down ;;
+    secure-up) cmd_secure_up ;;
+    secure-down) cmd_secure_down ;;
     status) cmd_status ;;
     verify) cmd_verify "$@" ;;
     tool) cmd_tool "$@" ;;

@@ -31,6 +31,13 @@ Subcommands (every one takes --bootstrap HOST:PORT[,HOST:PORT...]):
       Print {"topic", "partitions": [{"partition", "leader", "replicas",
       "isr"}, ...]} as one JSON line.
 
+Every subcommand but probe also takes the client's security settings, to read
+back over a secured listener (kafka.sh secure-up):
+  --security-protocol PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL
+  --ssl-cafile F --ssl-certfile F --ssl-keyfile F [--ssl-no-check-hostname]
+  --sasl-mechanism M --sasl-username U --sasl-password P   (PLAIN, SCRAM-SHA-*)
+  --sasl-oauth-token T                                     (OAUTHBEARER)
+
 Exit status 1 means an error (a message goes to stderr).
 """
 
@@ -74,6 +81,45 @@ def expected_record(i):
 
 def b64(data):
     return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+def _static_token(token):
+    """An OAUTHBEARER token provider (kafka-python's AbstractTokenProvider) giving `token`."""
+    try:
+        from kafka.net.sasl.oauth import AbstractTokenProvider  # kafka-python 3
+    except ImportError:
+        from kafka.sasl.oauth import AbstractTokenProvider  # kafka-python 2
+
+    class StaticToken(AbstractTokenProvider):
+        def token(self):
+            return token
+
+        def extensions(self):
+            return {}
+
+    return StaticToken()
+
+
+def security(args):
+    """kafka-python keyword arguments for the --security-protocol/--ssl-*/--sasl-* options."""
+    kw = {"security_protocol": args.security_protocol}
+    if args.ssl_cafile:
+        kw["ssl_cafile"] = args.ssl_cafile
+    if args.ssl_certfile:
+        kw["ssl_certfile"] = args.ssl_certfile
+    if args.ssl_keyfile:
+        kw["ssl_keyfile"] = args.ssl_keyfile
+    if args.ssl_no_check_hostname:
+        kw["ssl_check_hostname"] = False
+    if args.sasl_mechanism:
+        kw["sasl_mechanism"] = args.sasl_mechanism
+    if args.sasl_username is not None:
+        kw["sasl_plain_username"] = args.sasl_username
+    if args.sasl_password is not None:
+        kw["sasl_plain_password"] = args.sasl_password
+    if args.sasl_oauth_token:
+        kw["sasl_oauth_token_provider"] = _static_token(args.sasl_oauth_token)
+    return kw
 
 
 def fail(message):
@@ -154,6 +200,7 @@ def cmd_consume(args):
         isolation_level=args.isolation,
         check_crcs=True,
         client_id="kprod-verify",
+        **security(args),
     )
     try:
         tps = [TopicPartition(args.topic, p) for p in _partitions(consumer, args.topic, deadline)]
@@ -200,6 +247,7 @@ def cmd_produce(args):
         max_in_flight_requests_per_connection=1,
         compression_type=None if args.compression == "none" else args.compression,
         client_id="kprod-verify",
+        **security(args),
     )
     try:
         deadline = time.monotonic() + 30
@@ -228,7 +276,8 @@ def cmd_produce(args):
 def _admin(args):
     from kafka import KafkaAdminClient
 
-    return KafkaAdminClient(bootstrap_servers=args.bootstrap.split(","), client_id="kprod-verify")
+    return KafkaAdminClient(bootstrap_servers=args.bootstrap.split(","), client_id="kprod-verify",
+                            **security(args))
 
 
 def cmd_create_topic(args):
@@ -285,6 +334,17 @@ def main():
         p = sub.add_parser(name)
         p.add_argument("--bootstrap", required=True, help="HOST:PORT[,HOST:PORT...]")
         p.set_defaults(func=func)
+        if name != "probe":
+            p.add_argument("--security-protocol", default="PLAINTEXT",
+                           choices=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"])
+            p.add_argument("--ssl-cafile")
+            p.add_argument("--ssl-certfile")
+            p.add_argument("--ssl-keyfile")
+            p.add_argument("--ssl-no-check-hostname", action="store_true")
+            p.add_argument("--sasl-mechanism")
+            p.add_argument("--sasl-username")
+            p.add_argument("--sasl-password")
+            p.add_argument("--sasl-oauth-token")
         return p
 
     p = command("probe", cmd_probe)

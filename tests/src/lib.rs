@@ -30,6 +30,9 @@ pub mod wire_client;
 /// the engine against the real broker (the product drivers live in `kprod-std`).
 pub mod engine_driver;
 
+/// The secured broker (`kafka.sh secure-up`): its listeners and certificates.
+pub mod secure;
+
 use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 use std::path::PathBuf;
@@ -95,6 +98,8 @@ pub struct TopicDescription {
 #[derive(Debug)]
 pub struct Broker {
     bootstrap: String,
+    /// Extra arguments of every verifier run (the security settings of a secured listener).
+    verifier_args: Vec<String>,
 }
 
 /// The 3-node test cluster. Dereferences to [`Broker`] for topic
@@ -144,7 +149,7 @@ impl Broker {
             probe(bootstrap, brokers),
             "no Kafka answering with {brokers} broker(s) at {bootstrap}; start one with tests/broker/kafka.sh"
         );
-        Self { bootstrap: bootstrap.to_owned() }
+        Self { bootstrap: bootstrap.to_owned(), verifier_args: Vec::new() }
     }
 
     /// The bootstrap list, `host:port[,host:port...]`.
@@ -232,7 +237,7 @@ impl Broker {
         ensure_venv();
         let (sub, rest) = args.split_first().expect("verifier needs a subcommand");
         let mut cmd = Command::new("bash");
-        cmd.arg(script()).args(["verify", sub, "--bootstrap", &self.bootstrap]).args(rest);
+        cmd.arg(script()).args(["verify", sub, "--bootstrap", &self.bootstrap]).args(rest).args(&self.verifier_args);
         cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
     }
 

@@ -16,6 +16,8 @@ use kprod_core::producer::Capacities;
 
 use crate::error::Error;
 use crate::properties::Support;
+use crate::security::{other_client_setting, SecuritySettings};
+use crate::tls::Connector;
 
 /// The port used when a bootstrap entry names none (Kafka's default).
 pub const DEFAULT_PORT: u16 = 9092;
@@ -54,6 +56,8 @@ pub struct ProducerConfig {
     pub(crate) capacities: Capacities,
     pub(crate) drop_timeout: Duration,
     pub(crate) serializers: (StandardSerializer, StandardSerializer),
+    /// `security.protocol`, `ssl.*`, `sasl.*` (secrets hidden from `Debug`).
+    pub(crate) security: SecuritySettings,
 }
 
 impl Default for ProducerConfig {
@@ -66,6 +70,7 @@ impl Default for ProducerConfig {
             capacities: Capacities::default(),
             drop_timeout: Duration::from_secs(30),
             serializers: (StandardSerializer::ByteArray, StandardSerializer::ByteArray),
+            security: SecuritySettings::default(),
         }
     }
 }
@@ -128,7 +133,16 @@ impl ProducerConfig {
             }
             "key.serializer" => self.serializers.0 = parse_serializer(name, value)?,
             "value.serializer" => self.serializers.1 = parse_serializer(name, value)?,
-            _ => set_core(&mut self.core, name, value)?,
+            _ => {
+                if let Some(done) = self.security.set_property(name, value) {
+                    return done;
+                }
+                if let Some(why) = other_client_setting(name) {
+                    log::warn!("{name} is ignored: {why}");
+                    return Ok(());
+                }
+                set_core(&mut self.core, name, value)?;
+            }
         }
         Ok(())
     }
@@ -154,6 +168,11 @@ impl ProducerConfig {
     /// The socket options.
     pub const fn socket_options(&self) -> &SocketOptions {
         &self.socket
+    }
+
+    /// `security.protocol` and the `ssl.*` and `sasl.*` settings.
+    pub const fn security(&self) -> &SecuritySettings {
+        &self.security
     }
 
     /// `client.id`.
@@ -273,8 +292,19 @@ impl ProducerConfig {
         if self.bootstrap.is_empty() {
             return Err(Error::Config("bootstrap.servers is required (host:port, ...)".into()));
         }
+        self.security.validate()?;
         let core = Config { client_id: intern(&self.client_id), ..self.core.clone() };
         core.validate().map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// How the drivers open connections: the socket options and, with `security.protocol=SSL`,
+    /// the TLS client configuration (reads the truststore and keystore files).
+    pub(crate) fn connector(&self) -> Result<Connector, Error> {
+        let tls = match self.security.protocol.uses_tls() {
+            true => Some(crate::tls::client_config(&self.security.ssl)?),
+            false => None,
+        };
+        Ok(Connector { socket: self.socket, tls })
     }
 }
 

@@ -10,6 +10,8 @@ pub use kprod_core::config::ConfigError;
 pub use kprod_core::producer::{ConnError, DeliveryError, FatalError, SendError};
 use kprod_core::protocol::ErrorCode;
 
+use crate::tls::TlsError;
+
 /// What a `max.block.ms` wait was waiting for when it ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -176,6 +178,16 @@ pub enum ConnectionError {
         /// Why (`closed by the broker`, the system's message).
         reason: String,
     },
+    /// TLS failed: the broker's certificate was refused (untrusted, wrong host, expired), the
+    /// broker refused ours, or the port does not speak TLS.
+    Tls {
+        /// `host:port`.
+        broker: String,
+        /// What went wrong, and what setting to change.
+        error: TlsError,
+        /// Connects to that broker that failed in a row.
+        attempts: u32,
+    },
     /// The producer dropped a connection because of what the broker sent or failed to send (a
     /// malformed response, no answer within `request.timeout.ms`, a refused handshake).
     Broker {
@@ -193,6 +205,7 @@ impl ConnectionError {
             Self::Dns { host: broker, .. }
             | Self::Connect { broker, .. }
             | Self::Lost { broker, .. }
+            | Self::Tls { broker, .. }
             | Self::Broker { broker, .. } => broker,
         }
     }
@@ -202,6 +215,7 @@ impl ConnectionError {
         match (self, other) {
             (Self::Dns { host, reason, .. }, Self::Dns { host: h, reason: r, .. }) => host == h && reason == r,
             (Self::Connect { broker, kind, .. }, Self::Connect { broker: b, kind: k, .. }) => broker == b && kind == k,
+            (Self::Tls { broker, error, .. }, Self::Tls { broker: b, error: e, .. }) => broker == b && error == e,
             _ => self == other,
         }
     }
@@ -222,8 +236,23 @@ impl fmt::Display for ConnectionError {
                 }
                 *attempts
             }
+            Self::Tls { broker, error, attempts } => {
+                write!(f, "{broker}: {error}")?;
+                *attempts
+            }
             Self::Lost { broker, reason } => return write!(f, "connection to {broker} lost: {reason}"),
-            Self::Broker { broker, error } => return write!(f, "{broker} {error}"),
+            Self::Broker { broker, error } => {
+                write!(f, "{broker} {error}")?;
+                if let ConnError::FrameLength { announced, .. } = error {
+                    if looks_like_tls(*announced) {
+                        f.write_str(
+                            " (these are the bytes of a TLS record: the port is a TLS listener; set \
+                             security.protocol=SSL)",
+                        )?;
+                    }
+                }
+                return Ok(());
+            }
         };
         if attempts > 1 {
             write!(f, " ({attempts} attempts)")?;
@@ -233,6 +262,13 @@ impl fmt::Display for ConnectionError {
 }
 
 impl std::error::Error for ConnectionError {}
+
+/// Whether a frame length a plaintext client read is the start of a TLS record (content type
+/// 20-23, version 3.x): what a TLS listener answers a plaintext request with (an alert).
+fn looks_like_tls(announced: i64) -> bool {
+    let b = announced.to_be_bytes();
+    b[..4] == [0; 4] && (0x14..=0x17).contains(&b[4]) && b[5] == 0x03
+}
 
 impl From<Error> for std::io::Error {
     fn from(e: Error) -> Self {
@@ -304,6 +340,14 @@ mod tests {
             attempts: 2,
         };
         assert_eq!(timed_out.to_string(), "connect to h:1 timed out (2 attempts)");
+        // A plaintext client on a TLS port reads a TLS alert as a frame length.
+        let alert = ConnError::FrameLength { announced: 0x1503_0300, limit: 64 << 20 };
+        let text = ConnectionError::Broker { broker: "h:1".into(), error: alert }.to_string();
+        assert!(text.ends_with("the port is a TLS listener; set security.protocol=SSL)"), "{text}");
+        assert!(!garbage.to_string().contains("TLS"), "{garbage}");
+        let tls = ConnectionError::Tls { broker: "h:1".into(), error: TlsError::Expired, attempts: 2 };
+        assert!(tls.to_string().starts_with("h:1: TLS: the broker's certificate has expired"), "{tls}");
+        assert!(tls.to_string().ends_with(" (2 attempts)"), "{tls}");
         let lost = ConnectionError::Lost { broker: "h:1".into(), reason: "closed by the broker".into() };
         assert_eq!(lost.to_string(), "connection to h:1 lost: closed by the broker");
         assert_eq!(lost.broker(), "h:1");

@@ -23,6 +23,7 @@ use kprod_core::time::Instant;
 use crate::delivery::{BatchOutcome, Completed, Registry};
 use crate::error::{ConnectionError, Error};
 use crate::state::State;
+use crate::tls::TlsError;
 
 /// The log target of connects, connection failures and closes.
 pub(crate) const CONN_LOG: &str = "kprod_std::connection";
@@ -120,17 +121,25 @@ impl EventBook {
     /// last connection error, and tells the engine.
     pub(crate) fn link_down(&mut self, st: &mut State, id: ConnId, peer: &str, down: LinkDown, now: Instant) {
         let log = self.peers.entry(peer.to_owned()).or_default();
-        let error = match down {
-            LinkDown::Dns { host, error } => {
+        let tls = match &down {
+            LinkDown::Connect(e) | LinkDown::Lost(e) => TlsError::from_io(e).cloned(),
+            LinkDown::Dns { .. } => None,
+        };
+        let error = match (down, tls) {
+            (_, Some(error)) => {
+                log.failed_connects += 1;
+                ConnectionError::Tls { broker: peer.to_owned(), error, attempts: log.failed_connects }
+            }
+            (LinkDown::Dns { host, error }, None) => {
                 log.failed_connects += 1;
                 ConnectionError::Dns { host, reason: resolver_message(&error), attempts: log.failed_connects }
             }
-            LinkDown::Connect(error) => {
+            (LinkDown::Connect(error), None) => {
                 log.failed_connects += 1;
                 let (kind, reason) = (error.kind(), error.to_string());
                 ConnectionError::Connect { broker: peer.to_owned(), kind, reason, attempts: log.failed_connects }
             }
-            LinkDown::Lost(error) => {
+            (LinkDown::Lost(error), None) => {
                 let reason = if error.kind() == io::ErrorKind::UnexpectedEof {
                     "closed by the broker".into()
                 } else {
@@ -161,7 +170,10 @@ impl EventBook {
             log::debug!(target: CONN_LOG, "kprod: {error}");
         } else {
             // A failed connect counts its attempts itself.
-            let counted = matches!(error, ConnectionError::Dns { .. } | ConnectionError::Connect { .. });
+            let counted = matches!(
+                error,
+                ConnectionError::Dns { .. } | ConnectionError::Connect { .. } | ConnectionError::Tls { .. }
+            );
             match log.suppressed {
                 n if n > 0 && !counted => {
                     log::warn!(target: CONN_LOG, "kprod: {error} (and {n} more like it since the last report)");

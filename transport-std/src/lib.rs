@@ -73,9 +73,11 @@ mod events;
 pub mod properties;
 mod pump;
 mod record;
+mod security;
 mod send;
 mod serializer;
 mod state;
+mod tls;
 
 #[cfg(feature = "tokio")]
 pub use async_producer::{AsyncProducer, DeliveryFuture};
@@ -90,6 +92,11 @@ pub use kprod_core::producer::metrics::Metrics;
 pub use kprod_core::producer::Capacities;
 pub use kprod_core::protocol::ErrorCode;
 pub use record::{Header, Record, RecordMetadata};
+pub use security::{
+    is_secret_property, SaslSettings, Secret, SecurityProtocol, SecuritySettings, SslSettings, Store, StoreType,
+    TlsVersions,
+};
 #[cfg(feature = "serde")]
 pub use serializer::JsonSerializer;
 pub use serializer::{BytesSerializer, Serializer, StringSerializer};
+pub use tls::TlsError;

@@ -28,6 +28,18 @@ pub enum Support {
         /// A valid value, for the test.
         sample: &'static str,
     },
+    /// Accepted only empty or at a value that means what kprod does anyway; any other value is
+    /// refused with this reason.
+    DefaultOnly {
+        /// Why other values are refused.
+        reason: &'static str,
+    },
+    /// Accepted and ignored with a logged warning: a setting of another Kafka client that
+    /// cloud providers' `client.properties` snippets carry.
+    Ignored {
+        /// Why it does not apply.
+        reason: &'static str,
+    },
     /// Refused: setting it is an error that gives this reason.
     Refused {
         /// Why, and what to do instead.
@@ -58,6 +70,18 @@ const fn ext(name: &'static str, sample: &'static str, note: &'static str) -> Pr
     Property { name, support: Support::Extension { sample }, note }
 }
 
+const fn alias(name: &'static str, of: &'static str, sample: &'static str) -> Property {
+    Property { name, support: Support::Alias { of, sample }, note: "" }
+}
+
+const fn default_only(name: &'static str, reason: &'static str) -> Property {
+    Property { name, support: Support::DefaultOnly { reason }, note: "" }
+}
+
+const fn ignored(name: &'static str, reason: &'static str) -> Property {
+    Property { name, support: Support::Ignored { reason }, note: "" }
+}
+
 const fn no(name: &'static str, reason: &'static str) -> Property {
     Property { name, support: Support::Refused { reason }, note: "" }
 }
@@ -66,6 +90,7 @@ const JAVA_CLASS: &str = "it names a Java class, and kprod cannot load Java code
 const KERBEROS: &str = "SASL GSSAPI (Kerberos) is not supported";
 const OIDC: &str = "kprod does not fetch OAuth tokens itself; the application supplies OAUTHBEARER tokens";
 const NOT_YET: &str = "not implemented yet";
+const SASL_CLASS: &str = "kprod cannot load Java classes; it supports PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER";
 
 /// Every property, sorted by name: the Java client's, then kprod's own and the aliases.
 pub const PROPERTIES: &[Property] = &[
@@ -128,15 +153,19 @@ pub const PROPERTIES: &[Property] = &[
     ok("retries", "2147483647"),
     ok("retry.backoff.max.ms", "1000"),
     ok("retry.backoff.ms", "100"),
-    no("sasl.client.callback.handler.class", JAVA_CLASS),
-    no("sasl.jaas.config", NOT_YET),
+    default_only("sasl.client.callback.handler.class", SASL_CLASS),
+    ok_note(
+        "sasl.jaas.config",
+        "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"p\";",
+        "Java's syntax, for the PLAIN, SCRAM and OAUTHBEARER login modules",
+    ),
     no("sasl.kerberos.kinit.cmd", KERBEROS),
     no("sasl.kerberos.min.time.before.relogin", KERBEROS),
     no("sasl.kerberos.service.name", KERBEROS),
     no("sasl.kerberos.ticket.renew.jitter", KERBEROS),
     no("sasl.kerberos.ticket.renew.window.factor", KERBEROS),
-    no("sasl.login.callback.handler.class", JAVA_CLASS),
-    no("sasl.login.class", JAVA_CLASS),
+    default_only("sasl.login.callback.handler.class", SASL_CLASS),
+    default_only("sasl.login.class", SASL_CLASS),
     no("sasl.login.connect.timeout.ms", OIDC),
     no("sasl.login.read.timeout.ms", OIDC),
     no("sasl.login.refresh.buffer.seconds", OIDC),
@@ -145,7 +174,7 @@ pub const PROPERTIES: &[Property] = &[
     no("sasl.login.refresh.window.jitter", OIDC),
     no("sasl.login.retry.backoff.max.ms", OIDC),
     no("sasl.login.retry.backoff.ms", OIDC),
-    no("sasl.mechanism", NOT_YET),
+    ok_note("sasl.mechanism", "SCRAM-SHA-512", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER"),
     no("sasl.oauthbearer.assertion.algorithm", OIDC),
     no("sasl.oauthbearer.assertion.claim.aud", OIDC),
     no("sasl.oauthbearer.assertion.claim.exp.seconds", OIDC),
@@ -173,34 +202,72 @@ pub const PROPERTIES: &[Property] = &[
     no("sasl.oauthbearer.scope.claim.name", OIDC),
     no("sasl.oauthbearer.sub.claim.name", OIDC),
     no("sasl.oauthbearer.token.endpoint.url", OIDC),
-    no("security.protocol", NOT_YET),
+    ok("security.protocol", "SSL"),
     no("security.providers", JAVA_CLASS),
     ok("send.buffer.bytes", "131072"),
     no("socket.connection.setup.timeout.max.ms", NOT_YET),
     ok("socket.connection.setup.timeout.ms", "10000"),
-    no("ssl.cipher.suites", NOT_YET),
-    no("ssl.enabled.protocols", NOT_YET),
-    no("ssl.endpoint.identification.algorithm", NOT_YET),
-    no("ssl.engine.factory.class", JAVA_CLASS),
-    no("ssl.key.password", NOT_YET),
-    no("ssl.keymanager.algorithm", NOT_YET),
-    no("ssl.keystore.certificate.chain", NOT_YET),
-    no("ssl.keystore.key", NOT_YET),
-    no("ssl.keystore.location", NOT_YET),
-    no("ssl.keystore.password", NOT_YET),
-    no("ssl.keystore.type", NOT_YET),
-    no("ssl.protocol", NOT_YET),
-    no("ssl.provider", NOT_YET),
-    no("ssl.secure.random.implementation", NOT_YET),
-    no("ssl.trustmanager.algorithm", NOT_YET),
-    no("ssl.truststore.certificates", NOT_YET),
-    no("ssl.truststore.location", NOT_YET),
-    no("ssl.truststore.password", NOT_YET),
-    no("ssl.truststore.type", NOT_YET),
+    ok_note("ssl.cipher.suites", "TLS_AES_128_GCM_SHA256", "rustls's suites, by their IANA names"),
+    ok_note("ssl.enabled.protocols", "TLSv1.3", "TLSv1.2 and TLSv1.3 (what rustls offers)"),
+    ok_note(
+        "ssl.endpoint.identification.algorithm",
+        "https",
+        "empty turns the hostname check off; the chain is still verified",
+    ),
+    default_only("ssl.engine.factory.class", "kprod cannot load Java classes; its TLS engine is rustls"),
+    ok_note("ssl.key.password", "secret", "for encrypted PKCS#8 keys"),
+    ok_note(
+        "ssl.keymanager.algorithm",
+        "SunX509",
+        "SunX509, NewSunX509 or PKIX: rustls presents the keystore's one key and chain",
+    ),
+    ok("ssl.keystore.certificate.chain", "-----BEGIN CERTIFICATE-----"),
+    ok("ssl.keystore.key", "-----BEGIN PRIVATE KEY-----"),
+    ok("ssl.keystore.location", "/etc/kafka/client.p12"),
+    ok("ssl.keystore.password", "secret"),
+    ok_note(
+        "ssl.keystore.type",
+        "PKCS12",
+        "PEM or PKCS12; a JKS store is refused with the keytool command that converts it",
+    ),
+    ok_note("ssl.protocol", "TLSv1.3", "TLS, TLSv1.2 or TLSv1.3; ssl.enabled.protocols decides what is negotiated"),
+    default_only("ssl.provider", "Java security providers do not apply, kprod uses rustls"),
+    default_only("ssl.secure.random.implementation", "rustls takes its randomness from the operating system"),
+    ok_note(
+        "ssl.trustmanager.algorithm",
+        "PKIX",
+        "PKIX or SunX509: rustls verifies certificates with X.509 path validation",
+    ),
+    ok("ssl.truststore.certificates", "-----BEGIN CERTIFICATE-----"),
+    ok("ssl.truststore.location", "/etc/kafka/ca.pem"),
+    ok("ssl.truststore.password", "secret"),
+    ok_note(
+        "ssl.truststore.type",
+        "PEM",
+        "PEM or PKCS12; a JKS store is refused with the keytool command that converts it",
+    ),
     no("transaction.timeout.ms", NOT_YET),
     no("transaction.two.phase.commit.enable", "KIP-939 two-phase commit is not supported"),
     no("transactional.id", NOT_YET),
     ok_note("value.serializer", "org.apache.kafka.common.serialization.ByteArraySerializer", "as key.serializer"),
+    // Other clients' names for the same settings (librdkafka, for kcat users).
+    alias("enable.ssl.certificate.verification", "ssl.endpoint.identification.algorithm", "true"),
+    alias("sasl.mechanisms", "sasl.mechanism", "PLAIN"),
+    alias("sasl.password", "sasl.jaas.config", "secret"),
+    alias("sasl.username", "sasl.jaas.config", "alice"),
+    alias("ssl.ca.location", "ssl.truststore.location", "/etc/kafka/ca.pem"),
+    alias("ssl.ca.pem", "ssl.truststore.certificates", "-----BEGIN CERTIFICATE-----"),
+    alias("ssl.certificate.location", "ssl.keystore.location", "/etc/kafka/client.pem"),
+    alias("ssl.certificate.pem", "ssl.keystore.certificate.chain", "-----BEGIN CERTIFICATE-----"),
+    alias("ssl.key.location", "ssl.keystore.location", "/etc/kafka/client.key"),
+    alias("ssl.key.pem", "ssl.keystore.key", "-----BEGIN PRIVATE KEY-----"),
+    // Other Kafka clients' settings that cloud providers' client.properties carry.
+    ignored("auto.offset.reset", "a consumer setting"),
+    ignored("default.api.timeout.ms", "an admin/consumer setting"),
+    ignored("enable.auto.commit", "a consumer setting"),
+    ignored("group.id", "a consumer setting"),
+    ignored("heartbeat.interval.ms", "a consumer setting"),
+    ignored("session.timeout.ms", "a consumer setting"),
     // kprod's own settings.
     ext("kprod.seed", "42", "seed of the engine's random choices (backoff jitter, sticky partition), for replay"),
     ext("kprod.tcp.nodelay", "true", "TCP_NODELAY on broker sockets (default on)"),
@@ -219,6 +286,8 @@ pub fn markdown_table() -> String {
             Support::Supported { .. } => ("supported", String::from(p.note)),
             Support::Alias { of, .. } => ("alias", format!("same as `{of}`. {}", p.note)),
             Support::Extension { .. } => ("kprod only", String::from(p.note)),
+            Support::DefaultOnly { reason } => ("default only", String::from(reason)),
+            Support::Ignored { reason } => ("ignored", format!("with a warning: {reason}")),
             Support::Refused { reason } => ("refused", String::from(reason)),
         };
         out.push_str(&format!("| `{}` | {status} | {} |\n", p.name, text.trim()));
@@ -235,7 +304,9 @@ mod tests {
     fn sorted_and_unique_within_each_group() {
         let java: Vec<&str> = PROPERTIES
             .iter()
-            .filter(|p| !matches!(p.support, Support::Extension { .. } | Support::Alias { .. }))
+            .filter(|p| {
+                !matches!(p.support, Support::Extension { .. } | Support::Alias { .. } | Support::Ignored { .. })
+            })
             .map(|p| p.name)
             .collect();
         assert!(java.windows(2).all(|w| w[0] < w[1]), "the Java names must stay sorted and unique");
@@ -257,6 +328,12 @@ mod tests {
                         panic!("{}={sample} is supported by the table but refused: {e}", p.name);
                     }
                 }
+                Support::DefaultOnly { reason } => {
+                    assert!(result.is_ok(), "{}: empty is the default and accepted", p.name);
+                    let e = ProducerConfig::default().set(p.name, "1").expect_err(p.name).to_string();
+                    assert!(e.contains(p.name) && e.contains(reason), "{}: {e}", p.name);
+                }
+                Support::Ignored { .. } => assert!(result.is_ok(), "{} is ignored, not refused", p.name),
                 Support::Refused { reason } => {
                     let e = result.expect_err(p.name).to_string();
                     assert!(e.contains(p.name) && e.contains(reason), "{}: {e}", p.name);

@@ -4,6 +4,7 @@
 
 use core::time::Duration;
 use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -147,3 +148,24 @@ pub fn unreachable_bootstrap() -> String {
 
 /// How long a test waits at most for a command that should fail fast.
 pub const QUICK: Duration = Duration::from_secs(20);
+
+/// A scratch file under the system temp dir, removed on drop.
+pub struct TempFile(PathBuf);
+
+impl TempFile {
+    pub fn new(name: &str, content: &[u8]) -> Self {
+        let path = std::env::temp_dir().join(format!("kprod-cli-{}-{name}", std::process::id()));
+        std::fs::write(&path, content).expect("write temp file");
+        Self(path)
+    }
+
+    pub fn path(&self) -> &str {
+        self.0.to_str().expect("UTF-8 temp path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

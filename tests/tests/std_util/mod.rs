@@ -44,22 +44,33 @@ impl Sent {
     }
 }
 
+impl Sent {
+    /// The headers, as a `Record` takes them.
+    pub fn headers(&self) -> Vec<Header<'_>> {
+        self.headers.iter().map(|(k, v)| Header { key: k.as_str(), value: v.as_deref() }).collect()
+    }
+
+    /// This record for `topic`, with `headers` from [`Sent::headers`].
+    pub fn record<'a>(&'a self, topic: &'a str, headers: &'a [Header<'a>]) -> Record<'a> {
+        Record {
+            topic,
+            partition: self.partition,
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            headers,
+            timestamp: self.timestamp,
+        }
+    }
+}
+
 /// Sends `records` and returns their handles (in order).
 pub fn send_all(producer: &Producer, topic: &str, records: &[Sent]) -> Vec<DeliveryHandle> {
     records
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let headers: Vec<Header<'_>> =
-                s.headers.iter().map(|(k, v)| Header { key: k.as_str(), value: v.as_deref() }).collect();
-            let record = Record {
-                topic,
-                partition: s.partition,
-                key: s.key.as_deref(),
-                value: s.value.as_deref(),
-                headers: &headers,
-                timestamp: s.timestamp,
-            };
+            let headers = s.headers();
+            let record = s.record(topic, &headers);
             producer.send(&record).unwrap_or_else(|e| panic!("send {i}: {e}"))
         })
         .collect()

@@ -1,6 +1,7 @@
 //! One broker connection of the tokio driver: a connect under way (DNS through
-//! `tokio::net::lookup_host`, then `TcpSocket` with the options set before the SYN), or an open
-//! `TcpStream` with an outbox of request bytes and an inbox of response bytes.
+//! `tokio::net::lookup_host`, then `TcpSocket` with the options set before the SYN, then the TLS
+//! handshake with `security.protocol=SSL`), or an open `TcpStream` (and its TLS session) with an
+//! outbox of request bytes and an inbox of response bytes.
 //!
 //! The driver task polls every connection from one `poll_fn` (readiness through
 //! `poll_read_ready` / `poll_write_ready`, then `try_read_buf` / `try_write`), so a round of
@@ -9,7 +10,7 @@
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
-use std::io::{self, ErrorKind};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 
 use kprod_core::producer::conn::ConnId;
@@ -18,6 +19,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use crate::config::SocketOptions;
 use crate::events::LinkDown;
 use crate::pump::Outbox;
+use crate::tls::{Connector, TlsError, TlsLink};
 
 /// How much room a read asks for at least.
 const READ_CHUNK: usize = 64 * 1024;
@@ -25,12 +27,13 @@ const READ_CHUNK: usize = 64 * 1024;
 /// round; the rest stays in the socket, whose readiness tokio keeps).
 const READ_BUDGET: usize = 4 << 20;
 
-/// A connect under way: DNS and the TCP connects to each resolved address in turn.
-type Connecting = Pin<Box<dyn Future<Output = Result<TcpStream, LinkDown>> + Send>>;
+/// A connect under way: DNS and the TCP connects to each resolved address in turn, then the
+/// TLS handshake.
+type Connecting = Pin<Box<dyn Future<Output = Result<(TcpStream, Option<TlsLink>), LinkDown>> + Send>>;
 
 enum Phase {
     Connecting(Connecting),
-    Open(TcpStream),
+    Open(TcpStream, Option<TlsLink>),
 }
 
 /// What one poll of a connection found.
@@ -59,15 +62,15 @@ pub(super) struct Conn {
 
 impl Conn {
     /// Starts connecting to `host:port` (nothing runs until the first poll).
-    pub(super) fn connect(id: ConnId, host: String, port: u16, opts: SocketOptions) -> Self {
+    pub(super) fn connect(id: ConnId, host: String, port: u16, connector: &Connector) -> Self {
         let peer = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
-        let connecting = Box::pin(connect(host, port, opts));
+        let connecting = Box::pin(connect(host, port, connector.clone()));
         Self { id, peer, phase: Phase::Connecting(connecting), out: Outbox::default(), rx: Vec::new() }
     }
 
     /// Whether the connect has finished.
     pub(super) const fn is_open(&self) -> bool {
-        matches!(self.phase, Phase::Open(_))
+        matches!(self.phase, Phase::Open(..))
     }
 
     /// Queues a request frame.
@@ -75,9 +78,10 @@ impl Conn {
         self.out.queue(frame);
     }
 
-    /// Bytes queued and not yet written.
+    /// Bytes queued and not yet written (plus one while TLS records wait).
     pub(super) fn unsent(&self) -> usize {
-        self.out.unsent()
+        let tls_waits = matches!(&self.phase, Phase::Open(_, Some(tls)) if tls.wants_write());
+        self.out.unsent() + usize::from(tls_waits)
     }
 
     /// Drives the connection: the connect while it is under way; once open, reads what is
@@ -92,21 +96,21 @@ impl Conn {
                     polled.lost = Some(down);
                     return polled;
                 }
-                Poll::Ready(Ok(stream)) => {
-                    self.phase = Phase::Open(stream);
+                Poll::Ready(Ok((stream, tls))) => {
+                    self.phase = Phase::Open(stream, tls);
                     polled.connected = true;
                 }
             },
-            Phase::Open(_) => {}
+            Phase::Open(..) => {}
         }
-        let Phase::Open(stream) = &self.phase else {
+        let Phase::Open(stream, tls) = &mut self.phase else {
             return polled;
         };
-        if let Err(e) = read_available(stream, &mut self.rx, cx, &mut polled.read) {
+        if let Err(e) = read_available(stream, tls.as_mut(), &mut self.rx, cx, &mut polled.read) {
             polled.lost = Some(LinkDown::Lost(e));
             return polled;
         }
-        match write_queued(stream, &mut self.out, cx) {
+        match write_queued(stream, tls.as_mut(), &mut self.out, cx) {
             Ok(wrote) => polled.wrote = wrote,
             Err(e) => polled.lost = Some(LinkDown::Lost(e)),
         }
@@ -115,9 +119,15 @@ impl Conn {
 
     /// The open stream and the bytes it still has to write, if any (for a closing connection
     /// to finish writing on its own).
-    pub(super) fn into_unsent(self) -> Option<(TcpStream, Vec<u8>)> {
+    pub(super) fn into_unsent(mut self) -> Option<(TcpStream, Vec<u8>)> {
         match self.phase {
-            Phase::Open(stream) if self.out.unsent() > 0 => Some((stream, self.out.into_unsent())),
+            Phase::Open(stream, None) if self.out.unsent() > 0 => Some((stream, self.out.into_unsent())),
+            Phase::Open(stream, Some(mut tls)) if self.out.unsent() > 0 || tls.wants_write() => {
+                // Encrypted into memory (a Vec never blocks), written as plain bytes from there.
+                let mut records = Vec::new();
+                tls.write(&mut records, &mut self.out).ok()?;
+                Some((stream, records))
+            }
             _ => None,
         }
     }
@@ -125,7 +135,13 @@ impl Conn {
 
 /// Reads until the socket would block, an error, or the budget; sets `got` if bytes arrived.
 /// An orderly close by the peer is `UnexpectedEof`.
-fn read_available(stream: &TcpStream, rx: &mut Vec<u8>, cx: &mut Context<'_>, got: &mut bool) -> io::Result<()> {
+fn read_available(
+    stream: &TcpStream,
+    mut tls: Option<&mut TlsLink>,
+    rx: &mut Vec<u8>,
+    cx: &mut Context<'_>,
+    got: &mut bool,
+) -> io::Result<()> {
     let mut budget = READ_BUDGET;
     while budget > 0 {
         match stream.poll_read_ready(cx) {
@@ -133,7 +149,11 @@ fn read_available(stream: &TcpStream, rx: &mut Vec<u8>, cx: &mut Context<'_>, go
             Poll::Ready(ready) => ready?,
         }
         rx.reserve(READ_CHUNK);
-        match stream.try_read_buf(rx) {
+        let read = match tls.as_deref_mut() {
+            Some(tls) => tls.read(&mut TryIo(stream), rx),
+            None => stream.try_read_buf(rx),
+        };
+        match read {
             Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
             Ok(n) => {
                 *got = true;
@@ -147,7 +167,24 @@ fn read_available(stream: &TcpStream, rx: &mut Vec<u8>, cx: &mut Context<'_>, go
 }
 
 /// Writes `out[*pos..]` until done or the socket would block; whether anything was written.
-fn write_queued(stream: &TcpStream, out: &mut Outbox, cx: &mut Context<'_>) -> io::Result<bool> {
+fn write_queued(
+    stream: &TcpStream,
+    tls: Option<&mut TlsLink>,
+    out: &mut Outbox,
+    cx: &mut Context<'_>,
+) -> io::Result<bool> {
+    if let Some(tls) = tls {
+        let mut wrote = false;
+        while out.unsent() > 0 || tls.wants_write() {
+            match stream.poll_write_ready(cx) {
+                Poll::Pending => break,
+                Poll::Ready(ready) => ready?,
+            }
+            // `false` with records left: the socket would block (its readiness is cleared).
+            wrote |= tls.write(&mut TryIo(stream), out)?;
+        }
+        return Ok(wrote);
+    }
     let mut wrote = false;
     while out.unsent() > 0 {
         match stream.poll_write_ready(cx) {
@@ -167,9 +204,57 @@ fn write_queued(stream: &TcpStream, out: &mut Outbox, cx: &mut Context<'_>) -> i
     Ok(wrote)
 }
 
+/// The stream as `Read + Write` for rustls: `try_read` / `try_write`, which answer `WouldBlock`
+/// (and clear tokio's readiness) when the socket has nothing.
+struct TryIo<'a>(&'a TcpStream);
+
+impl Read for TryIo<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+}
+
+impl Write for TryIo<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Connects (see [`connect_tcp`]), then runs the TLS handshake if TLS is on, within the
+/// connect timeout.
+async fn connect(host: String, port: u16, connector: Connector) -> Result<(TcpStream, Option<TlsLink>), LinkDown> {
+    let mut tls = connector.session(&host).map_err(LinkDown::Connect)?;
+    let limit = connector.socket.connect_timeout;
+    let stream = connect_tcp(host, port, connector.socket).await?;
+    if let Some(session) = &mut tls {
+        match tokio::time::timeout(limit, handshake(&stream, session)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(LinkDown::Connect(e)),
+            Err(_) => return Err(LinkDown::Connect(TlsError::handshake_timed_out())),
+        }
+    }
+    Ok((stream, tls))
+}
+
+/// Drives the TLS handshake, waiting for the socket between steps.
+async fn handshake(stream: &TcpStream, tls: &mut TlsLink) -> io::Result<()> {
+    while !tls.handshake(&mut TryIo(stream))? {
+        if tls.wants_write() {
+            stream.writable().await?;
+        } else {
+            stream.readable().await?;
+        }
+    }
+    Ok(())
+}
+
 /// Resolves `host` (tokio's resolver: IP literals at once, names on the blocking pool, never on
 /// a runtime thread) and connects to its addresses in turn, each within the connect timeout.
-async fn connect(host: String, port: u16, opts: SocketOptions) -> Result<TcpStream, LinkDown> {
+async fn connect_tcp(host: String, port: u16, opts: SocketOptions) -> Result<TcpStream, LinkDown> {
     let limit = opts.connect_timeout;
     let found = match tokio::time::timeout(limit, tokio::net::lookup_host((host.as_str(), port))).await {
         Ok(found) => found,

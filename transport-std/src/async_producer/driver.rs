@@ -26,10 +26,10 @@ use kprod_core::producer::conn::ConnId;
 
 use super::conn::Conn;
 use super::AsyncShared;
-use crate::config::SocketOptions;
 use crate::events::{LinkDown, CONN_LOG};
 use crate::pump::{wait_until, Pump, Sockets};
 use crate::state::State;
+use crate::tls::Connector;
 
 /// How long a closed connection may take to write what it still had queued.
 const LINGER: Duration = Duration::from_secs(5);
@@ -94,7 +94,7 @@ impl Sockets for TokioSockets<'_> {
 pub(super) struct Driver {
     shared: Arc<AsyncShared>,
     conns: Vec<Option<Conn>>,
-    opts: SocketOptions,
+    opts: Connector,
     inputs: Inputs,
     pump: Pump,
     timer: Pin<Box<Sleep>>,
@@ -106,7 +106,7 @@ pub(super) struct Driver {
 impl Driver {
     /// A driver for `shared`'s engine. Build it outside the task and move it in: its stop
     /// guard then runs even if the runtime drops the task before its first poll.
-    pub(super) fn new(shared: Arc<AsyncShared>, opts: SocketOptions, connections: usize, max_request: usize) -> Self {
+    pub(super) fn new(shared: Arc<AsyncShared>, opts: Connector, connections: usize, max_request: usize) -> Self {
         Self {
             _stop: StopGuard(Arc::clone(&shared)),
             shared,
@@ -184,7 +184,7 @@ impl Driver {
             }
             match self.conns.get_mut(usize::from(id.0)) {
                 Some(slot) => {
-                    let c = Conn::connect(id, host, port, self.opts);
+                    let c = Conn::connect(id, host, port, &self.opts);
                     log::debug!(target: CONN_LOG, "kprod: connecting to {}", c.peer);
                     // A connection still in the slot is replaced (and closed by the drop).
                     *slot = Some(c);

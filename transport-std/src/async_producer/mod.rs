@@ -189,6 +189,7 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| Error::Io(format!("AsyncProducer needs a tokio runtime to spawn its driver task on: {e}")))?;
         let engine = build_engine(&config)?;
+        let connector = config.connector()?;
         let shared = Arc::new(AsyncShared {
             state: Mutex::new(State::new(engine)),
             wake: Notify::new(),
@@ -197,7 +198,7 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
         });
         let driver = driver::Driver::new(
             Arc::clone(&shared),
-            config.socket,
+            connector,
             config.capacities.connections,
             config.core.max_request_size,
         );

@@ -23,10 +23,10 @@ use mio::{Events, Poll, Token};
 
 use super::net::{Conn, ConnectStatus, Phase};
 use super::shared::Shared;
-use crate::config::SocketOptions;
 use crate::events::{LinkDown, CONN_LOG};
 use crate::pump::{wait_until, Pump, Sockets};
 use crate::state::State;
+use crate::tls::Connector;
 
 /// The waker's token; sockets get tokens counting up from 0.
 pub(crate) const WAKER: Token = Token(usize::MAX);
@@ -65,7 +65,7 @@ pub(crate) struct IoLoop {
     events: Events,
     conns: Vec<Option<Conn>>,
     lingering: Vec<(Conn, StdInstant)>,
-    opts: SocketOptions,
+    opts: Connector,
     next_token: usize,
     inputs: Inputs,
     pump: Pump,
@@ -75,7 +75,7 @@ impl IoLoop {
     pub(crate) fn new(
         shared: Arc<Shared>,
         poll: Poll,
-        opts: SocketOptions,
+        opts: Connector,
         connections: usize,
         max_request: usize,
     ) -> Self {
@@ -245,7 +245,7 @@ impl IoLoop {
             }
             if let Some(c) = self.conns.iter_mut().flatten().find(|c| c.token == ev.token()) {
                 if c.phase != Phase::Open {
-                    match c.check_connect(&self.opts, registry, false) {
+                    match c.check_connect(&self.opts.socket, registry, false) {
                         ConnectStatus::Connected => self.inputs.connected.push(c.id),
                         ConnectStatus::Pending => {}
                         ConnectStatus::Failed(e) => {
@@ -267,7 +267,7 @@ impl IoLoop {
         let now = StdInstant::now();
         for c in self.conns.iter_mut().flatten() {
             if c.deadline().is_some_and(|d| d <= now) {
-                if let ConnectStatus::Failed(e) = c.check_connect(&self.opts, registry, true) {
+                if let ConnectStatus::Failed(e) = c.check_connect(&self.opts.socket, registry, true) {
                     self.inputs.lost.push((c.id, Some(c.token), c.peer.clone(), LinkDown::Connect(e)));
                 }
             }

@@ -79,6 +79,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
         value_serializer: impl Serializer<V> + 'static,
     ) -> Result<Self, Error> {
         let engine = build_engine(&config)?;
+        let connector = config.connector()?;
         let poll = Poll::new().map_err(|e| Error::Io(format!("cannot create a poller: {e}")))?;
         let waker =
             mio::Waker::new(poll.registry(), WAKER).map_err(|e| Error::Io(format!("cannot create a waker: {e}")))?;
@@ -86,7 +87,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
         let io = IoLoop::new(
             Arc::clone(&shared),
             poll,
-            config.socket,
+            connector,
             config.capacities.connections,
             config.core.max_request_size,
         );

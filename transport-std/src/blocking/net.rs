@@ -1,5 +1,6 @@
 //! One broker connection as the IO thread sees it: a nonblocking socket registered with `mio`,
-//! the addresses left to try, an outbox of request bytes and an inbox of response bytes.
+//! the addresses left to try, its TLS session (`security.protocol=SSL`), an outbox of request
+//! bytes and an inbox of response bytes.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -13,6 +14,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::config::SocketOptions;
 use crate::events::LinkDown;
 use crate::pump::Outbox;
+use crate::tls::{Connector, TlsError, TlsLink};
 
 /// How much is read from a socket per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
@@ -22,6 +24,8 @@ const READ_CHUNK: usize = 64 * 1024;
 pub(crate) enum Phase {
     /// TCP connect under way; fails at `deadline`.
     Connecting { deadline: StdInstant },
+    /// TLS handshake under way; fails at `deadline` (the same as the connect's).
+    Handshaking { deadline: StdInstant },
     /// Connected (the engine was told).
     Open,
 }
@@ -37,6 +41,8 @@ pub(crate) struct Conn {
     sock: TcpStream,
     /// Resolved addresses not tried yet.
     rest: Vec<SocketAddr>,
+    /// The TLS session, with TLS.
+    tls: Option<TlsLink>,
     out: Outbox,
     /// Bytes read and not yet consumed by the engine.
     pub(crate) rx: Vec<u8>,
@@ -57,15 +63,17 @@ impl Conn {
         id: ConnId,
         token: Token,
         (host, port): (&str, u16),
-        opts: &SocketOptions,
+        connector: &Connector,
         registry: &Registry,
     ) -> Result<Self, LinkDown> {
+        let opts = &connector.socket;
         let dns = |error| LinkDown::Dns { host: host.to_owned(), error };
         let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(dns)?.collect();
         if addrs.is_empty() {
             return Err(dns(io::Error::new(ErrorKind::NotFound, "no address")));
         }
         let peer = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        let mut tls = connector.session(host).map_err(LinkDown::Connect)?;
         let mut rest = addrs.into_iter().rev().collect::<Vec<_>>();
         let deadline = StdInstant::now() + opts.connect_timeout;
         let mut last = None;
@@ -75,7 +83,19 @@ impl Conn {
                     let interest = Interest::READABLE | Interest::WRITABLE;
                     registry.register(&mut sock, token, interest).map_err(LinkDown::Connect)?;
                     let phase = Phase::Connecting { deadline };
-                    return Ok(Self { id, token, phase, peer, sock, rest, out: Outbox::default(), rx: Vec::new() });
+                    // Taken once: this returns.
+                    let tls = tls.take();
+                    return Ok(Self {
+                        id,
+                        token,
+                        phase,
+                        peer,
+                        sock,
+                        rest,
+                        tls,
+                        out: Outbox::default(),
+                        rx: Vec::new(),
+                    });
                 }
                 Err(e) => last = Some(e),
             }
@@ -84,15 +104,19 @@ impl Conn {
         Err(LinkDown::Connect(last.unwrap_or_else(|| ErrorKind::NotFound.into())))
     }
 
-    /// Checks a connecting socket after a readiness event (or its deadline, `expired`). On a
-    /// failure, moves on to the next resolved address if there is one.
+    /// Checks a connecting socket after a readiness event (or its deadline, `expired`): the TCP
+    /// connect, then the TLS handshake. On a failed TCP connect, moves on to the next resolved
+    /// address if there is one.
     pub(crate) fn check_connect(&mut self, opts: &SocketOptions, registry: &Registry, expired: bool) -> ConnectStatus {
-        let Phase::Connecting { .. } = self.phase else {
-            return ConnectStatus::Connected;
+        let deadline = match self.phase {
+            Phase::Open => return ConnectStatus::Connected,
+            Phase::Handshaking { deadline } => return self.handshake(expired, deadline),
+            Phase::Connecting { deadline } => deadline,
         };
         let failure = match self.sock.take_error() {
             Ok(Some(e)) | Err(e) => Some(e),
             Ok(None) => match self.sock.peer_addr() {
+                Ok(_) if self.tls.is_some() => return self.handshake(false, deadline),
                 Ok(_) => {
                     self.phase = Phase::Open;
                     return ConnectStatus::Connected;
@@ -121,10 +145,28 @@ impl Conn {
         ConnectStatus::Failed(why)
     }
 
-    /// The connect deadline, while connecting.
+    /// Drives the TLS handshake (the socket is connected).
+    fn handshake(&mut self, expired: bool, deadline: StdInstant) -> ConnectStatus {
+        self.phase = Phase::Handshaking { deadline };
+        let Some(tls) = &mut self.tls else {
+            self.phase = Phase::Open;
+            return ConnectStatus::Connected;
+        };
+        match tls.handshake(&mut self.sock) {
+            Ok(true) => {
+                self.phase = Phase::Open;
+                ConnectStatus::Connected
+            }
+            Ok(false) if expired => ConnectStatus::Failed(TlsError::handshake_timed_out()),
+            Ok(false) => ConnectStatus::Pending,
+            Err(e) => ConnectStatus::Failed(e),
+        }
+    }
+
+    /// The connect deadline, while connecting (TCP, then TLS).
     pub(crate) const fn deadline(&self) -> Option<StdInstant> {
         match self.phase {
-            Phase::Connecting { deadline } => Some(deadline),
+            Phase::Connecting { deadline } | Phase::Handshaking { deadline } => Some(deadline),
             Phase::Open => None,
         }
     }
@@ -134,13 +176,16 @@ impl Conn {
         self.out.queue(frame);
     }
 
-    /// Bytes queued and not yet written.
+    /// Bytes queued and not yet written (plus one while TLS records wait).
     pub(crate) fn unsent(&self) -> usize {
-        self.out.unsent()
+        self.out.unsent() + usize::from(self.tls.as_ref().is_some_and(TlsLink::wants_write))
     }
 
     /// Writes queued bytes until the socket would block.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
+        if let Some(tls) = &mut self.tls {
+            return tls.write(&mut self.sock, &mut self.out).map(drop);
+        }
         while self.out.unsent() > 0 {
             match self.sock.write(self.out.pending()) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
@@ -159,9 +204,15 @@ impl Conn {
         let mut any = false;
         loop {
             let len = self.rx.len();
-            self.rx.resize(len + READ_CHUNK, 0);
-            let r = self.sock.read(&mut self.rx[len..]);
-            self.rx.truncate(len + r.as_ref().map_or(0, |n| *n));
+            let r = match &mut self.tls {
+                Some(tls) => tls.read(&mut self.sock, &mut self.rx),
+                None => {
+                    self.rx.resize(len + READ_CHUNK, 0);
+                    let r = self.sock.read(&mut self.rx[len..]);
+                    self.rx.truncate(len + r.as_ref().map_or(0, |n| *n));
+                    r
+                }
+            };
             match r {
                 Ok(0) => return (any, Some(ErrorKind::UnexpectedEof.into())),
                 Ok(_) => any = true,
