@@ -114,6 +114,8 @@
 //! producer.close(deadline, &mut on_event);
 //! ```
 
+#[cfg(feature = "embedded-io-async")]
+pub mod asynch;
 mod bootstrap;
 mod event;
 mod io;

@@ -6,7 +6,6 @@ use embedded_io::{Read, ReadReady, Write};
 use kprod_core::partitioner::Partitioner;
 use kprod_core::producer::conn::ConnId;
 use kprod_core::producer::Budget;
-use kprod_core::protocol::{framing, Framing};
 use kprod_core::time::Instant;
 
 use super::streams::{Drain, LinkErrorOf};
@@ -74,30 +73,12 @@ impl<C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<'_, 
         let Some(link) = self.streams.links[i].as_mut() else {
             return Ok(());
         };
-        let mut at = 0;
-        let result = loop {
-            match framing(&window[at..link.rx_len], share) {
-                Framing::Partial => break Ok(()),
-                Framing::TooLarge(needed) => break Err(LinkError::FrameTooLarge { needed, capacity: share }),
-                Framing::Malformed(_) => break Err(LinkError::Malformed),
-                Framing::Frame(len) => {
-                    match link.expected.pop_front() {
-                        None => break Err(LinkError::UnexpectedResponse),
-                        // Its connection let go of the stream: nobody waits for it.
-                        Some(None) => {}
-                        // One whole frame: the engine consumes all of it (or, if it finds it
-                        // broken, drops its connection, which comes back as an Event::Close).
-                        Some(Some(conn)) => {
-                            let _ = self.engine.handle_read(conn, &window[at..at + len], now);
-                        }
-                    }
-                    at += len;
-                }
-            }
-        };
-        window.copy_within(at..link.rx_len, 0);
-        link.rx_len -= at;
-        result
+        // One whole frame: the engine consumes all of it (or, if it finds it broken, drops its
+        // connection, which comes back as an Event::Close).
+        let engine = &mut self.engine;
+        link.dispatch(window, |conn, frame| {
+            let _ = engine.handle_read(conn, frame, now);
+        })
     }
 
     /// The engine's outputs in its drain order, into the streams. Returns whether anything
