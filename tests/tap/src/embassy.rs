@@ -26,7 +26,7 @@ use embassy_net_tuntap::TunTapDevice;
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use kprod_core::config::Config;
 use kprod_core::partitioner::DefaultPartitioner;
-use kprod_core::producer::{Capacities, Completion, Producer, ProducerRecord, Storage};
+use kprod_core::producer::{Capacities, Producer, ProducerRecord, Storage};
 use kprod_core::record::Header;
 use kprod_smoltcp::asynch::{AsyncConnector, AsyncProducer, EmbassyTimer, Event, Release, Runner, Timer};
 
@@ -187,16 +187,7 @@ fn check_offsets(out: &Produced, offsets: &[i64]) -> Result<(), String> {
 
 fn on_event<CE: core::fmt::Debug, SE: core::fmt::Debug>(out: &mut Produced, e: Event<'_, CE, SE>) {
     match e {
-        Event::Completed(Completion::Delivered { batch, partition, base_offset, records, .. }) => {
-            out.delivered += u64::from(records);
-            if out.batches.insert(batch, (partition, base_offset)).is_some() {
-                out.errors.push(format!("batch {batch:?} completed twice"));
-            }
-        }
-        Event::Completed(Completion::Failed { batch, records, reason, .. }) => {
-            out.failed += u64::from(records);
-            out.errors.push(format!("batch {batch:?} ({records} records) failed: {reason}"));
-        }
+        Event::Completed(c) => out.on_completion(c),
         Event::Fatal(e) => out.errors.push(format!("fatal: {e}")),
         Event::TxBufferTooSmall { needed, capacity } => {
             out.errors.push(format!("tx buffer too small: {needed} > {capacity}"))

@@ -135,19 +135,25 @@ fn test(args: &Args) -> Result<(), String> {
     println!("tap-test: producing {} records to {topic} (lz4, acks=all, idempotent) via {} (seed {})", args.records, args.tap, net.seed);
     let produced = run::produce(&mut net, &mut driver, &topic, args.records, check::expected, Duration::from_secs(300))?;
     report_run(&produced);
-    if !produced.errors.is_empty() || produced.delivered != args.records as u64 {
-        return Err(format!("{} delivered of {}; errors: {:?}", produced.delivered, args.records, produced.errors));
+    verify(&broker, &topic, args.records, &produced, "the completions")
+}
+
+/// Checks that all `records` were delivered, then reads the topic back with the independent
+/// verifier and compares every record with what was produced and what `reported` said.
+fn verify(broker: &Broker, topic: &str, records: usize, produced: &run::Produced, reported: &str) -> Result<(), String> {
+    if !produced.errors.is_empty() || produced.delivered != records as u64 {
+        return Err(format!("{} delivered of {records}; errors: {:?}", produced.delivered, produced.errors));
     }
     println!("tap-test: reading {topic} back with the independent verifier");
-    let read = broker.read_back(&topic, args.records, Duration::from_secs(300));
-    let expected: Vec<Owned> = (0..args.records).map(check::expected).collect();
-    let problems = check::compare(&topic, PARTITIONS, &expected, &produced, &read);
+    let read = broker.read_back(topic, records, Duration::from_secs(300));
+    let expected: Vec<Owned> = (0..records).map(check::expected).collect();
+    let problems = check::compare(topic, PARTITIONS, &expected, produced, &read);
     if !problems.is_empty() {
         return Err(format!("{} problem(s):\n  {}", problems.len(), problems.join("\n  ")));
     }
     println!(
         "tap-test: verified {} records: each read back exactly once, keys, values, headers and timestamps equal, \
-         partitions and offsets as the completions reported",
+         partitions and offsets as {reported} reported",
         read.len()
     );
     Ok(())
@@ -177,22 +183,7 @@ fn embassy_test(args: &Args) -> Result<(), String> {
         println!("  {l}");
     }
     println!("  {} records delivered, {} failed, in {:.2} s", produced.delivered, produced.failed, produced.elapsed.as_secs_f64());
-    if !produced.errors.is_empty() || produced.delivered != args.records as u64 {
-        return Err(format!("{} delivered of {}; errors: {:?}", produced.delivered, args.records, produced.errors));
-    }
-    println!("tap-test: reading {topic} back with the independent verifier");
-    let read = broker.read_back(&topic, args.records, Duration::from_secs(300));
-    let expected: Vec<Owned> = (0..args.records).map(check::expected).collect();
-    let problems = check::compare(&topic, PARTITIONS, &expected, &produced, &read);
-    if !problems.is_empty() {
-        return Err(format!("{} problem(s):\n  {}", problems.len(), problems.join("\n  ")));
-    }
-    println!(
-        "tap-test: verified {} records: each read back exactly once, keys, values, headers and timestamps equal, \
-         partitions and offsets as the completions and the delivery futures reported",
-        read.len()
-    );
-    Ok(())
+    verify(&broker, &topic, args.records, &produced, "the completions and the delivery futures")
 }
 
 /// The benchmark: payload throughput of 1 KiB records, no compression, acks=1.

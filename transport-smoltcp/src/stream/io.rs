@@ -36,7 +36,7 @@ impl<C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<'_, 
         let mut busy = false;
         for i in 0..N {
             for _ in 0..MAX_READS_PER_POLL {
-                let Some(link) = self.streams.links[i].as_mut() else {
+                let Some(link) = self.streams.slots.links[i].as_mut() else {
                     break;
                 };
                 let window = &mut self.streams.rx[i * share..(i + 1) * share];
@@ -70,7 +70,7 @@ impl<C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<'_, 
     fn dispatch(&mut self, i: usize, now: Instant) -> Result<(), LinkErrorOf<C>> {
         let share = self.streams.share();
         let window = &mut self.streams.rx[i * share..(i + 1) * share];
-        let Some(link) = self.streams.links[i].as_mut() else {
+        let Some(link) = self.streams.slots.links[i].as_mut() else {
             return Ok(());
         };
         // One whole frame: the engine consumes all of it (or, if it finds it broken, drops its
@@ -88,7 +88,7 @@ impl<C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<'_, 
         let drained = self.engine.drain(&mut links, now, BUDGET);
         // A frame waiting for the stream holds the rest up, not the budget: that is no reason
         // to poll again at once, unless the links answered with an input.
-        let blocked = links.streams.pending.is_some() && !links.input;
+        let blocked = links.streams.slots.pending.is_some() && !links.input;
         let busy = links.busy || drained.progressed() || (drained.backlog && !blocked);
         let lost = core::mem::take(&mut self.streams.lost);
         self.disconnect(&lost, now);
@@ -98,7 +98,7 @@ impl<C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<'_, 
     /// Flushes every stream written to since the last flush.
     pub(super) fn flush_links(&mut self, now: Instant, on_event: &mut impl FnMut(EventOf<'_, C>)) {
         for i in 0..N {
-            let flushed = match self.streams.links[i].as_mut() {
+            let flushed = match self.streams.slots.links[i].as_mut() {
                 Some(link) if link.dirty => {
                     link.dirty = false;
                     link.stream.flush()

@@ -8,7 +8,7 @@ use core::future::pending;
 
 use embassy_futures::select::select_array;
 use embedded_io_async::{Read, Write};
-use heapless::{Deque, Vec};
+use heapless::Deque;
 use kprod_core::producer::conn::ConnId;
 use kprod_core::producer::{Completion, ConnError, Connecting, FatalError, Links, Transmit};
 use kprod_core::time::Instant;
@@ -16,25 +16,14 @@ use kprod_core::time::Instant;
 use super::deliveries::Deliveries;
 use super::{AsyncConnector, AsyncEventOf, Event, LinkError, Release};
 use crate::stream::link::Link;
-use crate::stream::MAX_SHARES_PER_STREAM;
+use crate::stream::slots::{report_tx_stall, QueueError, Slots, Users};
 
 /// The [`LinkError`] type of a runner with connector `C`.
 pub(super) type LinkErrorOf<C> =
     LinkError<<C as AsyncConnector>::Error, <<C as AsyncConnector>::Stream as embedded_io_async::ErrorType>::Error>;
 
-/// The engine connections of a stream that failed.
-pub(super) type Users = Vec<ConnId, MAX_SHARES_PER_STREAM>;
-
 /// Connects the engine asked for that the runner has not made yet.
 pub(super) const MAX_CONNECTS: usize = 8;
-
-/// A frame being written: `tx[written..len]` still goes to stream slot `link`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct PendingTx {
-    pub(super) link: usize,
-    pub(super) len: usize,
-    pub(super) written: usize,
-}
 
 /// What one stream's IO future finished with.
 #[derive(Debug)]
@@ -49,8 +38,8 @@ pub(super) struct Io<'r, C: AsyncConnector, const N: usize> {
     pub(super) connector: C,
     pub(super) tx: &'r mut [u8],
     pub(super) rx: &'r mut [u8],
-    pub(super) links: [Option<Link<C::Stream>>; N],
-    pub(super) pending: Option<PendingTx>,
+    /// The open streams and the frame being written.
+    pub(super) slots: Slots<C::Stream, N>,
     /// Connects asked for during the drain, made by the runner after it.
     pub(super) connects: Deque<ConnId, MAX_CONNECTS>,
     /// The frame size last reported as not fitting `tx`.
@@ -61,16 +50,7 @@ pub(super) struct Io<'r, C: AsyncConnector, const N: usize> {
 
 impl<'r, C: AsyncConnector, const N: usize> Io<'r, C, N> {
     pub(super) fn new(connector: C, tx: &'r mut [u8], rx: &'r mut [u8]) -> Self {
-        Self {
-            connector,
-            tx,
-            rx,
-            links: core::array::from_fn(|_| None),
-            pending: None,
-            connects: Deque::new(),
-            tx_stall: None,
-            lost: Users::new(),
-        }
+        Self { connector, tx, rx, slots: Slots::new(), connects: Deque::new(), tx_stall: None, lost: Users::new() }
     }
 
     /// Bytes of the receive buffer per stream slot.
@@ -78,24 +58,14 @@ impl<'r, C: AsyncConnector, const N: usize> Io<'r, C, N> {
         self.rx.len() / N
     }
 
-    /// The stream slot serving engine connection `conn`.
-    pub(super) fn link_of(&self, conn: ConnId) -> Option<usize> {
-        self.links.iter().position(|l| l.as_ref().is_some_and(|l| l.serves(conn)))
-    }
-
-    /// Streams open now.
-    pub(super) fn open_streams(&self) -> usize {
-        self.links.iter().flatten().count()
-    }
-
     /// Waits until one open stream finished its IO: its pending write, else its flush after
     /// writes, else a read into its receive window. Cancel-safe if the streams are.
     pub(super) async fn wait_any(&mut self) -> (usize, Outcome<<C::Stream as embedded_io_async::ErrorType>::Error>) {
         let share = self.share();
-        let pending = self.pending;
+        let pending = self.slots.pending;
         let tx = &*self.tx;
         let mut windows = self.rx.chunks_mut(share.max(1));
-        let mut links = self.links.iter_mut();
+        let mut links = self.slots.links.iter_mut();
         let futures: [_; N] = core::array::from_fn(|i| {
             let link = links.next().and_then(Option::as_mut);
             let out = pending.filter(|p| p.link == i).map(|p| &tx[p.written..p.len]);
@@ -108,29 +78,16 @@ impl<'r, C: AsyncConnector, const N: usize> Io<'r, C, N> {
     /// Queues the frame the engine wrote into `tx` on `t.conn`'s stream. Fails with the
     /// stream's users if the connection has no stream (none then) or owes too many answers.
     fn start_frame(&mut self, t: Transmit, on_event: &mut impl FnMut(AsyncEventOf<'_, C>)) -> Result<(), Users> {
-        let i = self.link_of(t.conn).ok_or(Users::new())?;
-        let full =
-            self.links[i].as_mut().is_some_and(|l| t.expects_response && l.expected.push_back(Some(t.conn)).is_err());
-        if full {
-            return Err(self.fail_link(i, LinkError::TooManyRequests, on_event));
+        match self.slots.queue(t) {
+            Ok(_) => Ok(()),
+            Err(QueueError::NoStream) => Err(Users::new()),
+            Err(QueueError::TooManyRequests(i)) => Err(self.fail_link(i, LinkError::TooManyRequests, on_event)),
         }
-        self.pending = Some(PendingTx { link: i, len: t.len, written: 0 });
-        Ok(())
     }
 
-    /// Engine connection `conn` lets go of its stream; the stream is released when nobody
-    /// uses it any more.
+    /// Engine connection `conn` lets go of its stream.
     pub(super) fn detach(&mut self, conn: ConnId) {
-        let Some(i) = self.link_of(conn) else {
-            return;
-        };
-        let unused = self.links[i].as_mut().is_some_and(|l| {
-            l.detach(conn);
-            l.users.is_empty()
-        });
-        if unused {
-            self.release_link(i, Release::Clean);
-        }
+        self.slots.detach(conn, |stream, how| self.connector.release(stream, how));
     }
 
     /// Closes slot `i`'s stream because it failed: reports it and returns the engine
@@ -141,36 +98,12 @@ impl<'r, C: AsyncConnector, const N: usize> Io<'r, C, N> {
         error: LinkErrorOf<C>,
         on_event: &mut impl FnMut(AsyncEventOf<'_, C>),
     ) -> Users {
-        let Some(link) = self.links[i].take() else {
-            return Users::new();
-        };
-        if self.pending.is_some_and(|p| p.link == i) {
-            self.pending = None;
-        }
-        on_event(Event::Link { host: &link.host, port: link.port, error });
-        let users = link.users.clone();
-        self.connector.release(link.stream, Release::Broken);
-        users
-    }
-
-    /// Hands slot `i`'s stream back to the connector: `Clean` only if it is.
-    fn release_link(&mut self, i: usize, how: Release) {
-        let Some(link) = self.links[i].take() else {
-            return;
-        };
-        let writing = self.pending.is_some_and(|p| p.link == i);
-        if writing {
-            self.pending = None;
-        }
-        let clean = how == Release::Clean && link.is_clean() && !writing;
-        self.connector.release(link.stream, if clean { Release::Clean } else { Release::Broken });
+        self.slots.fail_link(i, error, on_event, |stream, how| self.connector.release(stream, how))
     }
 
     /// Releases every stream.
     pub(super) fn release_all(&mut self, how: Release) {
-        for i in 0..N {
-            self.release_link(i, how);
-        }
+        self.slots.release_all(how, |stream, how| self.connector.release(stream, how));
     }
 }
 
@@ -212,15 +145,13 @@ impl<C: AsyncConnector, const N: usize, const D: usize, F: FnMut(AsyncEventOf<'_
     }
 
     fn grow_tx(&mut self, needed: usize) -> bool {
-        if self.io.tx_stall != Some(needed) {
-            self.io.tx_stall = Some(needed);
-            (self.on_event)(Event::TxBufferTooSmall { needed, capacity: self.io.tx.len() });
-        }
+        let capacity = self.io.tx.len();
+        self.busy |= report_tx_stall(&mut self.io.tx_stall, needed, capacity, self.on_event);
         false
     }
 
     fn can_take(&self) -> bool {
-        self.io.pending.is_none() && self.io.lost.is_empty()
+        self.io.slots.pending.is_none() && self.io.lost.is_empty()
     }
 
     fn take(&mut self, t: Transmit, _: Instant) -> bool {
@@ -255,9 +186,7 @@ impl<C: AsyncConnector, const N: usize, const D: usize, F: FnMut(AsyncEventOf<'_
     }
 
     fn connection_failed(&mut self, conn: ConnId, error: ConnError) {
-        let link = self.io.link_of(conn).and_then(|i| self.io.links[i].as_ref());
-        let (host, port) = link.map_or(("", 0), |l| (l.host.as_str(), l.port));
-        (self.on_event)(Event::Link { host, port, error: LinkError::Broker(error) });
+        self.io.slots.connection_failed(conn, error, self.on_event);
     }
 
     fn fatal(&mut self, error: FatalError) {

@@ -16,7 +16,7 @@ use kprod_core::time::Instant;
 use super::io::{DrainLinks, Io, LinkErrorOf, Outcome};
 use super::{AsyncConnector, AsyncEventOf, AsyncProducer, Event, LinkError, NewError, Release, Timer};
 use crate::stream::link::{Host, Link};
-use crate::stream::{MAX_FRAMES_PER_POLL, MIN_RX_PER_STREAM, MIN_TX_BUFFER};
+use crate::stream::MAX_FRAMES_PER_POLL;
 
 /// Rounds of transmit-then-events in one step (as the blocking stream driver).
 const MAX_ROUNDS: usize = 8;
@@ -43,8 +43,8 @@ impl<M: RawMutex, T: Timer, C: AsyncConnector, P: Partitioner, const D: usize, c
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Runner")
-            .field("open_streams", &self.io.open_streams())
-            .field("tx_pending", &self.io.pending)
+            .field("open_streams", &self.io.slots.open_streams())
+            .field("tx_pending", &self.io.slots.pending)
             .finish_non_exhaustive()
     }
 }
@@ -64,22 +64,13 @@ where
         tx: &'r mut [u8],
         rx: &'r mut [u8],
     ) -> Result<Self, NewError> {
-        if N == 0 {
-            return Err(NewError::NoStreams);
-        }
-        if tx.len() < MIN_TX_BUFFER {
-            return Err(NewError::TxBufferTooSmall { len: tx.len() });
-        }
-        let per_stream = rx.len() / N;
-        if per_stream < MIN_RX_PER_STREAM {
-            return Err(NewError::RxBufferTooSmall { per_stream });
-        }
+        crate::stream::check_buffers::<N>(tx, rx)?;
         Ok(Self { producer, io: Io::new(connector, tx, rx) })
     }
 
     /// Streams open now.
     pub fn open_streams(&self) -> usize {
-        self.io.open_streams()
+        self.io.slots.open_streams()
     }
 
     /// The connector.
@@ -98,7 +89,7 @@ where
                 self.connect(conn, &mut on_event).await;
                 continue;
             }
-            if self.producer.with(|st| st.engine.closed()) && self.io.pending.is_none() {
+            if self.producer.with(|st| st.engine.closed()) && self.io.slots.pending.is_none() {
                 self.io.release_all(Release::Clean);
                 self.producer.with(|st| {
                     st.finished = true;
@@ -127,7 +118,7 @@ where
             let drained = st.engine.drain(&mut links, now, BUDGET);
             let busy = links.busy;
             // A frame waiting for its stream holds the rest up: no reason to go on at once.
-            let blocked = io.pending.is_some() && !busy;
+            let blocked = io.slots.pending.is_some() && !busy;
             for conn in core::mem::take(&mut io.lost) {
                 st.engine.handle_disconnected(conn, now);
             }
@@ -168,17 +159,14 @@ where
         on_event: &mut impl FnMut(AsyncEventOf<'_, C>),
     ) {
         let share = self.io.share();
-        let Some(link) = self.io.links[i].as_mut() else {
+        let Some(link) = self.io.slots.links[i].as_mut() else {
             return;
         };
         let error = match outcome {
             Outcome::Wrote(Ok(0)) => LinkError::WriteZero,
             Outcome::Wrote(Ok(n)) => {
                 link.dirty = true;
-                if let Some(p) = self.io.pending {
-                    let written = p.written + n.min(p.len - p.written);
-                    self.io.pending = (written < p.len).then_some(super::io::PendingTx { written, ..p });
-                }
+                self.io.slots.wrote(n);
                 return;
             }
             Outcome::Flushed(Ok(())) => {
@@ -243,11 +231,12 @@ where
     /// Gives `conn` a stream to `host:port`. On failure, what to report (nothing if the engine
     /// no longer names the connection).
     async fn open(&mut self, conn: ConnId, host: Host, port: u16) -> Result<(), Option<(Host, u16, LinkErrorOf<C>)>> {
-        let links = &mut self.io.links;
-        if let Some(link) = links.iter_mut().flatten().find(|l| l.goes_to(&host, port)) {
-            return link.users.push(conn).map_err(|_| Some((host, port, LinkError::ShareLimit)));
+        match self.io.slots.share(conn, &host, port) {
+            Some(true) => return Ok(()),
+            Some(false) => return Err(Some((host, port, LinkError::ShareLimit))),
+            None => {}
         }
-        let Some(i) = links.iter().position(Option::is_none) else {
+        let Some(i) = self.io.slots.free_slot() else {
             return Err(Some((host, port, LinkError::NoFreeStream)));
         };
         let timeout = self.producer.with(|st| st.engine.config().request_timeout);
@@ -258,7 +247,7 @@ where
                 let mut link = Link::new(stream, host, port);
                 // A new link has room for its first user (MAX_SHARES_PER_STREAM >= 1).
                 let _ = link.users.push(conn);
-                self.io.links[i] = Some(link);
+                self.io.slots.links[i] = Some(link);
                 Ok(())
             }
             Either::First(Err(e)) => Err(Some((host, port, LinkError::Connect(e)))),
