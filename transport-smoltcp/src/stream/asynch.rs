@@ -47,8 +47,8 @@
 //!
 //! # Example
 //! With embassy-net, `Socket` is `embassy_net::tcp::TcpSocket` (connected in the connector)
-//! and the timer [`EmbassyTimer`]; `transport-smoltcp/EMBASSY.md` and the TAP test
-//! (`tests/embassy-tap`) have the complete program.
+//! and the timer `EmbassyTimer` (feature `embassy-time`); `transport-smoltcp/EMBASSY.md` and the TAP test
+//! (`tests/tap/src/embassy.rs`) have the complete program.
 //! ```no_run
 //! use core::time::Duration;
 //! use embassy_futures::join::join;
@@ -137,7 +137,7 @@ pub use super::{Event, LinkError, NewError, Release};
 const WAITERS: usize = 4;
 
 /// The driver's time source and timer, in the core's microsecond [`Instant`]s (any epoch,
-/// monotonic). [`EmbassyTimer`] (feature `embassy-time`) is one.
+/// monotonic). `EmbassyTimer` (feature `embassy-time`) is one.
 pub trait Timer {
     /// The current time.
     fn now(&self) -> Instant;
