@@ -316,3 +316,26 @@ fn the_driver_state_and_futures_stay_small() {
     assert!(run_future <= 1280, "run future {run_future} B");
     assert!(send_future <= 256, "send future {send_future} B");
 }
+
+/// With a critical-section mutex, the producer can be shared across executors and interrupt
+/// priorities (a `static`): it is `Sync`, and so is what the runner borrows.
+#[test]
+fn a_critical_section_producer_is_sync() {
+    struct Clock;
+    impl Timer for Clock {
+        fn now(&self) -> kprod_core::time::Instant {
+            kprod_core::time::Instant::ZERO
+        }
+        async fn at(&self, _: kprod_core::time::Instant) {}
+    }
+    fn sync<T: Sync>() {}
+    sync::<
+        AsyncProducer<
+            'static,
+            embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex,
+            Clock,
+            kprod_core::partitioner::DefaultPartitioner,
+            4,
+        >,
+    >();
+}
