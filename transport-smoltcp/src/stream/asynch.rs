@@ -343,6 +343,7 @@ impl<'a, M: RawMutex, T: Timer, P: Partitioner, const D: usize> AsyncProducer<'a
     ) -> Result<(R, RecordId), SendFailed> {
         let start = self.timer.now();
         let deadline = start + self.with(|st| st.engine.config().max_block);
+        let mut first = true;
         loop {
             let now = self.timer.now();
             let tried = self.with(|st| {
@@ -352,11 +353,15 @@ impl<'a, M: RawMutex, T: Timer, P: Partitioner, const D: usize> AsyncProducer<'a
                     commit(st, r, id);
                     Ok((r, id))
                 });
-                // Accepted (a batch may be ready) or refused (metadata may be wanted): either
-                // way the runner has work.
-                st.kick();
+                // Accepted, a batch may be ready; refused the first time, the engine may want
+                // metadata. A retry refused again changes nothing for the runner: waking it
+                // would only wake this send again (a busy loop until something frees up).
+                if offered.is_ok() || first {
+                    st.kick();
+                }
                 offered.map_err(|e| (e, epoch))
             });
+            first = false;
             match tried {
                 Ok(accepted) => return Ok(accepted),
                 Err((e, epoch)) if e.is_retriable() && now < deadline => {

@@ -165,10 +165,13 @@ fn sends_wait_for_a_delivery_slot_and_give_up_after_max_block() {
         let h = [Header { key: "idx", value: Some(b"x") }];
         let first = p.send(&record(&recs[0], &h)).await.expect("first");
         let second = p.send(&record(&recs[1], &h)).await.expect("second");
-        // Both slots taken and nobody awaits them: the third send waits, then gives up.
+        // Both slots taken and nobody awaits them: the third send waits, then gives up. It
+        // waits asleep: the runner steps only for its own timers, not for the waiting send.
         let start = timer.now();
+        let steps = p.with(|st| st.epoch);
         let refused = p.send(&record(&recs[2], &h)).await.map(|d| d.id());
         let waited = timer.now() - start;
+        let steps = p.with(|st| st.epoch).wrapping_sub(steps);
         // Awaiting the first frees its slot, so the next send goes through.
         let third = async {
             let d = p.send(&record(&recs[3], &h)).await.expect("third");
@@ -181,9 +184,10 @@ fn sends_wait_for_a_delivery_slot_and_give_up_after_max_block() {
             r
         };
         let (a, c) = join(first, third).await;
-        (refused, waited, [a, second.await, c])
+        (refused, waited, steps, [a, second.await, c])
     };
-    let (log, (refused, waited, results)) = drive(&p, &mut connector, &timer, app);
+    let (log, (refused, waited, steps, results)) = drive(&p, &mut connector, &timer, app);
+    assert!(steps < 100, "{steps} runner steps while a send waited 300 ms");
     assert_eq!(refused, Err(SendFailed::NoDeliverySlot { slots: 2 }));
     assert!(waited >= Duration::from_millis(300), "waited {waited:?}");
     assert!(results.iter().all(Result::is_ok), "{results:?}");
