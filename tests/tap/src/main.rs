@@ -99,7 +99,8 @@ fn number<T: core::str::FromStr>(s: &str) -> Result<T, String> {
 
 fn main() -> ExitCode {
     let result = Args::parse().and_then(|args| match (args.bench, args.embassy) {
-        (true, _) => bench(&args),
+        (true, true) => Err("--bench measures the smoltcp driver; --embassy has no benchmark".into()),
+        (true, false) => bench(&args),
         (false, true) => embassy_test(&args),
         (false, false) => test(&args),
     });
