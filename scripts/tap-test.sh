@@ -6,6 +6,8 @@
 #   ./scripts/tap-test.sh --bench-only # only the benchmark
 #   ./scripts/tap-test.sh --bench-only -- --bytes 268435456 --batch-size 65536
 #                                      # arguments after -- go to kprod-tap-test
+#   ./scripts/tap-test.sh --embassy    # the test on the async driver in an embassy executor,
+#                                      # over embassy-net (tap1, 10.201.0.0/24)
 #
 # Everything is built and fetched first (the namespace has no network). Then, inside
 # `unshare -n`: lo comes up, tap0 gets 10.200.0.1/24 on the host side, a Kafka broker starts
@@ -23,6 +25,12 @@ PORT=9092
 CPORT=9093
 TAP=tap0
 LOCAL=10.200.0.2/24
+# --embassy: its own subnet, TAP name and broker state dir, so both variants can coexist.
+if [[ "${KPROD_TAP_EMBASSY:-}" == 1 ]]; then
+  HOST=10.201.0.1
+  TAP=tap1
+  LOCAL=10.201.0.2/24
+fi
 
 die() { echo "tap-test.sh: $*" >&2; exit 1; }
 
@@ -44,6 +52,7 @@ if [[ "${1:-}" == __inside ]]; then
   echo "=== broker at $HOST:$PORT (namespace $(readlink /proc/self/ns/net))"
   bash "$KAFKA" up --host "$HOST" --port "$PORT" --controller-port "$CPORT"
   common=(--tap "$TAP" --local "$LOCAL" --broker "$HOST:$PORT")
+  [[ "${KPROD_TAP_EMBASSY:-}" == 1 ]] && common+=(--embassy)
   if [[ "$MODE" != bench-only ]]; then
     echo "=== kprod-tap-test"
     "$TEST_BIN" "${common[@]}" "$@"
@@ -62,6 +71,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --bench) MODE=test+bench; shift ;;
     --bench-only) MODE=bench-only; shift ;;
+    --embassy) export KPROD_TAP_EMBASSY=1; HOST=10.201.0.1; TAP=tap1; LOCAL=10.201.0.2/24; shift ;;
     --) shift; break ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;

@@ -95,10 +95,13 @@ phase "cargo build (tests)" cargo test --workspace --no-run
 phase "brokers ready" wait_brokers
 phase "cargo test" cargo test --workspace
 phase "thumbv7em core build" cargo build -p kprod-core -p kprod-smoltcp --no-default-features --features kprod-smoltcp/embedded-io --target thumbv7em-none-eabihf
+phase "thumbv7em embassy build" cargo build -p kprod-core -p kprod-smoltcp --no-default-features --features kprod-smoltcp/embedded-io-async,kprod-smoltcp/embassy-time --target thumbv7em-none-eabihf
 phase "firmware size" bash scripts/firmware-size.sh
 phase "stop brokers" stop_brokers
 # Its own broker, bound to 10.200.0.1 inside a private network namespace.
 phase "smoltcp TAP test" bash scripts/tap-test.sh
 # The example firmware on QEMU's mps2-an386 against its own broker (ports 39096-39097, 39196).
 phase "firmware on QEMU" bash scripts/qemu-test.sh
+# The async driver in an embassy executor over embassy-net: its own broker on 10.201.0.1.
+phase "embassy TAP test" bash scripts/tap-test.sh --embassy
 phase "fuzz" run_fuzz

@@ -155,3 +155,5 @@ pub use slot::Slot;
 
 #[cfg(feature = "embedded-io")]
 pub mod stream;
+#[cfg(feature = "embedded-io-async")]
+pub use stream::asynch;

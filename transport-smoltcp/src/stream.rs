@@ -114,10 +114,13 @@
 //! producer.close(deadline, &mut on_event);
 //! ```
 
+#[cfg(feature = "embedded-io-async")]
+pub mod asynch;
 mod bootstrap;
 mod event;
 mod io;
 mod link;
+mod slots;
 mod streams;
 #[cfg(test)]
 mod tests;
@@ -212,6 +215,22 @@ pub enum Release {
     Broken,
 }
 
+/// Checks a driver's `N` stream slots, transmit buffer and receive buffer (split between the
+/// slots) against the minimums.
+fn check_buffers<const N: usize>(tx: &[u8], rx: &[u8]) -> Result<(), NewError> {
+    if N == 0 {
+        return Err(NewError::NoStreams);
+    }
+    if tx.len() < MIN_TX_BUFFER {
+        return Err(NewError::TxBufferTooSmall { len: tx.len() });
+    }
+    let per_stream = rx.len() / N;
+    if per_stream < MIN_RX_PER_STREAM {
+        return Err(NewError::RxBufferTooSmall { per_stream });
+    }
+    Ok(())
+}
+
 /// The [`Event`] type of a driver with connector `C`.
 pub type EventOf<'e, C> = Event<'e, <C as Connector>::Error, <<C as Connector>::Stream as ErrorType>::Error>;
 
@@ -229,7 +248,7 @@ impl<C: Connector, K: Clock, const N: usize, P: Partitioner> core::fmt::Debug fo
         f.debug_struct("StreamProducer")
             .field("open_streams", &self.open_streams())
             .field("pending_batches", &self.engine.pending_batches())
-            .field("tx_pending", &self.streams.pending)
+            .field("tx_pending", &self.streams.slots.pending)
             .finish_non_exhaustive()
     }
 }
@@ -244,16 +263,7 @@ impl<'a, C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<
         tx: &'a mut [u8],
         rx: &'a mut [u8],
     ) -> Result<Self, NewError> {
-        if N == 0 {
-            return Err(NewError::NoStreams);
-        }
-        if tx.len() < MIN_TX_BUFFER {
-            return Err(NewError::TxBufferTooSmall { len: tx.len() });
-        }
-        let per_stream = rx.len() / N;
-        if per_stream < MIN_RX_PER_STREAM {
-            return Err(NewError::RxBufferTooSmall { per_stream });
-        }
+        check_buffers::<N>(tx, rx)?;
         Ok(Self { engine, streams: Streams::new(connector, clock, tx, rx), poll_interval: DEFAULT_POLL_INTERVAL })
     }
 
@@ -291,7 +301,7 @@ impl<'a, C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<
 
     /// Whether a request frame is still being written.
     pub const fn is_writing(&self) -> bool {
-        self.streams.pending.is_some()
+        self.streams.slots.pending.is_some()
     }
 
     /// Sets how long the blocking helpers let the clock idle at most between two polls (the
@@ -400,7 +410,7 @@ impl<'a, C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<
             let now = self.now();
             if now >= deadline && self.engine.pending_batches() == 0 {
                 // Frames still unwritten at the deadline (acks=0, or answers nobody awaits).
-                self.streams.pending = None;
+                self.streams.slots.pending = None;
                 self.streams.release_all(Release::Broken);
                 return;
             }
@@ -413,9 +423,9 @@ impl<'a, C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<
     /// Connections that still used a stream are reported to the engine as disconnected, so it
     /// stays consistent if driven further.
     pub fn into_parts(mut self) -> (Producer<'a, P>, C, K) {
-        self.streams.pending = None;
+        self.streams.slots.pending = None;
         let now = self.now();
-        for link in self.streams.links.iter().flatten() {
+        for link in self.streams.slots.links.iter().flatten() {
             for &conn in &link.users {
                 self.engine.handle_disconnected(conn, now);
             }

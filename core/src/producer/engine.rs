@@ -175,6 +175,11 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         self.meta.topic(topic).and_then(|t| self.meta.partition_count(t))
     }
 
+    /// The settings it runs with (a driver reads `max.block.ms`, `request.timeout.ms`...).
+    pub const fn config(&self) -> &crate::config::Config<'s> {
+        &self.config
+    }
+
     /// Batches not yet reported complete (`flush` is done when this is 0).
     pub const fn pending_batches(&self) -> usize {
         self.acc.batch_count()

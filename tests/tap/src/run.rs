@@ -43,18 +43,25 @@ pub(crate) struct Produced {
 }
 
 impl Produced {
-    fn on_report(&mut self, r: Report<'_>) {
-        match r {
-            Report::Completed(Completion::Delivered { batch, partition, base_offset, records, .. }) => {
+    /// Counts a completion and keeps where a delivered batch went.
+    pub(crate) fn on_completion(&mut self, c: Completion<&str>) {
+        match c {
+            Completion::Delivered { batch, partition, base_offset, records, .. } => {
                 self.delivered += u64::from(records);
                 if self.batches.insert(batch, (partition, base_offset)).is_some() {
                     self.errors.push(format!("batch {batch:?} completed twice"));
                 }
             }
-            Report::Completed(Completion::Failed { batch, records, reason, .. }) => {
+            Completion::Failed { batch, records, reason, .. } => {
                 self.failed += u64::from(records);
                 self.errors.push(format!("batch {batch:?} ({records} records) failed: {reason}"));
             }
+        }
+    }
+
+    fn on_report(&mut self, r: Report<'_>) {
+        match r {
+            Report::Completed(c) => self.on_completion(c),
             Report::Fatal(e) => self.errors.push(format!("fatal: {e}")),
             Report::Connected { conn, remote, local_port } => {
                 self.links.push(format!("conn {} connected to {remote} from port {local_port}", conn.0));

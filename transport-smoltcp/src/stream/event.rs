@@ -65,6 +65,8 @@ pub enum LinkError<CE, SE> {
     /// [`super::Connector::connect`] failed (for [`super::Bootstrap`]: the engine asked for
     /// another broker than the stream's, or the one stream is spent).
     Connect(CE),
+    /// The async driver's connect did not finish within `request.timeout.ms`.
+    ConnectTimeout,
     /// `read` or `read_ready` failed.
     Read(SE),
     /// `write`, `write_ready` or `flush` failed.
@@ -108,6 +110,7 @@ impl<CE: fmt::Debug, SE: fmt::Debug> fmt::Display for LinkError<CE, SE> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Connect(e) => write!(f, "connect failed: {e:?}"),
+            Self::ConnectTimeout => f.write_str("connect did not finish within request.timeout.ms"),
             Self::Read(e) => write!(f, "read failed: {e:?}"),
             Self::Write(e) => write!(f, "write failed: {e:?}"),
             Self::Closed => f.write_str("closed by the broker"),

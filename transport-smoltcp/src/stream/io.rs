@@ -6,7 +6,6 @@ use embedded_io::{Read, ReadReady, Write};
 use kprod_core::partitioner::Partitioner;
 use kprod_core::producer::conn::ConnId;
 use kprod_core::producer::Budget;
-use kprod_core::protocol::{framing, Framing};
 use kprod_core::time::Instant;
 
 use super::streams::{Drain, LinkErrorOf};
@@ -37,7 +36,7 @@ impl<C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<'_, 
         let mut busy = false;
         for i in 0..N {
             for _ in 0..MAX_READS_PER_POLL {
-                let Some(link) = self.streams.links[i].as_mut() else {
+                let Some(link) = self.streams.slots.links[i].as_mut() else {
                     break;
                 };
                 let window = &mut self.streams.rx[i * share..(i + 1) * share];
@@ -71,33 +70,15 @@ impl<C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<'_, 
     fn dispatch(&mut self, i: usize, now: Instant) -> Result<(), LinkErrorOf<C>> {
         let share = self.streams.share();
         let window = &mut self.streams.rx[i * share..(i + 1) * share];
-        let Some(link) = self.streams.links[i].as_mut() else {
+        let Some(link) = self.streams.slots.links[i].as_mut() else {
             return Ok(());
         };
-        let mut at = 0;
-        let result = loop {
-            match framing(&window[at..link.rx_len], share) {
-                Framing::Partial => break Ok(()),
-                Framing::TooLarge(needed) => break Err(LinkError::FrameTooLarge { needed, capacity: share }),
-                Framing::Malformed(_) => break Err(LinkError::Malformed),
-                Framing::Frame(len) => {
-                    match link.expected.pop_front() {
-                        None => break Err(LinkError::UnexpectedResponse),
-                        // Its connection let go of the stream: nobody waits for it.
-                        Some(None) => {}
-                        // One whole frame: the engine consumes all of it (or, if it finds it
-                        // broken, drops its connection, which comes back as an Event::Close).
-                        Some(Some(conn)) => {
-                            let _ = self.engine.handle_read(conn, &window[at..at + len], now);
-                        }
-                    }
-                    at += len;
-                }
-            }
-        };
-        window.copy_within(at..link.rx_len, 0);
-        link.rx_len -= at;
-        result
+        // One whole frame: the engine consumes all of it (or, if it finds it broken, drops its
+        // connection, which comes back as an Event::Close).
+        let engine = &mut self.engine;
+        link.dispatch(window, |conn, frame| {
+            let _ = engine.handle_read(conn, frame, now);
+        })
     }
 
     /// The engine's outputs in its drain order, into the streams. Returns whether anything
@@ -107,7 +88,7 @@ impl<C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<'_, 
         let drained = self.engine.drain(&mut links, now, BUDGET);
         // A frame waiting for the stream holds the rest up, not the budget: that is no reason
         // to poll again at once, unless the links answered with an input.
-        let blocked = links.streams.pending.is_some() && !links.input;
+        let blocked = links.streams.slots.pending.is_some() && !links.input;
         let busy = links.busy || drained.progressed() || (drained.backlog && !blocked);
         let lost = core::mem::take(&mut self.streams.lost);
         self.disconnect(&lost, now);
@@ -117,7 +98,7 @@ impl<C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<'_, 
     /// Flushes every stream written to since the last flush.
     pub(super) fn flush_links(&mut self, now: Instant, on_event: &mut impl FnMut(EventOf<'_, C>)) {
         for i in 0..N {
-            let flushed = match self.streams.links[i].as_mut() {
+            let flushed = match self.streams.slots.links[i].as_mut() {
                 Some(link) if link.dirty => {
                     link.dirty = false;
                     link.stream.flush()

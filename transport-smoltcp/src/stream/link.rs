@@ -20,8 +20,9 @@
 use heapless::{Deque, String, Vec};
 use kprod_core::producer::conn::ConnId;
 use kprod_core::producer::MAX_HOST_LEN;
+use kprod_core::protocol::{framing, Framing};
 
-use super::{MAX_REQUESTS_PER_STREAM, MAX_SHARES_PER_STREAM};
+use super::{LinkError, MAX_REQUESTS_PER_STREAM, MAX_SHARES_PER_STREAM};
 
 /// A broker host name as the engine names it.
 pub(super) type Host = String<MAX_HOST_LEN, u8>;
@@ -63,6 +64,38 @@ impl<S> Link<S> {
         for e in self.expected.iter_mut().filter(|e| **e == Some(conn)) {
             *e = None;
         }
+    }
+
+    /// Hands the whole response frames at the start of `window` (the stream's receive window,
+    /// `rx_len` bytes filled) to `deliver` with the engine connection waiting for each, in
+    /// request order, and moves the partial rest to the front. Frames whose connection let go
+    /// of the stream are dropped.
+    pub(super) fn dispatch<CE, SE>(
+        &mut self,
+        window: &mut [u8],
+        mut deliver: impl FnMut(ConnId, &[u8]),
+    ) -> Result<(), LinkError<CE, SE>> {
+        let capacity = window.len();
+        let mut at = 0;
+        let result = loop {
+            match framing(&window[at..self.rx_len], capacity) {
+                Framing::Partial => break Ok(()),
+                Framing::TooLarge(needed) => break Err(LinkError::FrameTooLarge { needed, capacity }),
+                Framing::Malformed(_) => break Err(LinkError::Malformed),
+                Framing::Frame(len) => {
+                    match self.expected.pop_front() {
+                        None => break Err(LinkError::UnexpectedResponse),
+                        // Its connection let go of the stream: nobody waits for it.
+                        Some(None) => {}
+                        Some(Some(conn)) => deliver(conn, &window[at..at + len]),
+                    }
+                    at += len;
+                }
+            }
+        };
+        window.copy_within(at..self.rx_len, 0);
+        self.rx_len -= at;
+        result
     }
 
     /// Nothing owed, nothing half-read: the stream could be used again as it is.

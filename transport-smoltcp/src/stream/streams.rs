@@ -7,27 +7,16 @@
 //! (and no frame is taken meanwhile) until the poll tells the engine after the drain.
 
 use embedded_io::{ErrorType, Write, WriteReady};
-use heapless::Vec;
 use kprod_core::producer::conn::ConnId;
 use kprod_core::producer::{Completion, ConnError, Connecting, FatalError, Links, Transmit};
 use kprod_core::time::Instant;
 
 use super::link::{Host, Link};
-use super::{Clock, Connector, Event, EventOf, LinkError, Release, MAX_SHARES_PER_STREAM};
+use super::slots::{report_tx_stall, QueueError, Slots, Users};
+use super::{Clock, Connector, Event, EventOf, LinkError, Release};
 
 /// The [`LinkError`] type of a driver with connector `C`.
 pub(super) type LinkErrorOf<C> = LinkError<<C as Connector>::Error, <<C as Connector>::Stream as ErrorType>::Error>;
-
-/// The engine connections of a stream that failed: the engine must hear they are gone.
-pub(super) type Users = Vec<ConnId, MAX_SHARES_PER_STREAM>;
-
-/// A frame being written: `tx[written..len]` still goes to stream slot `link`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct PendingTx {
-    pub(super) link: usize,
-    pub(super) len: usize,
-    pub(super) written: usize,
-}
 
 /// The driver's streams and buffers: at most `N` open streams.
 pub(super) struct Streams<'a, C: Connector, K: Clock, const N: usize> {
@@ -35,8 +24,8 @@ pub(super) struct Streams<'a, C: Connector, K: Clock, const N: usize> {
     pub(super) clock: K,
     pub(super) tx: &'a mut [u8],
     pub(super) rx: &'a mut [u8],
-    pub(super) links: [Option<Link<C::Stream>>; N],
-    pub(super) pending: Option<PendingTx>,
+    /// The open streams and the frame being written.
+    pub(super) slots: Slots<C::Stream, N>,
     /// The frame size last reported as not fitting `tx` (reported once per stall).
     pub(super) tx_stall: Option<usize>,
     /// `write` calls left in this poll.
@@ -48,22 +37,7 @@ pub(super) struct Streams<'a, C: Connector, K: Clock, const N: usize> {
 
 impl<'a, C: Connector, K: Clock, const N: usize> Streams<'a, C, K, N> {
     pub(super) fn new(connector: C, clock: K, tx: &'a mut [u8], rx: &'a mut [u8]) -> Self {
-        Self {
-            connector,
-            clock,
-            tx,
-            rx,
-            links: core::array::from_fn(|_| None),
-            pending: None,
-            tx_stall: None,
-            write_budget: 0,
-            lost: Users::new(),
-        }
-    }
-
-    /// The stream slot serving engine connection `conn`.
-    pub(super) fn link_of(&self, conn: ConnId) -> Option<usize> {
-        self.links.iter().position(|l| l.as_ref().is_some_and(|l| l.serves(conn)))
+        Self { connector, clock, tx, rx, slots: Slots::new(), tx_stall: None, write_budget: 0, lost: Users::new() }
     }
 
     /// Bytes of the receive buffer per stream slot.
@@ -73,7 +47,7 @@ impl<'a, C: Connector, K: Clock, const N: usize> Streams<'a, C, K, N> {
 
     /// Streams open now.
     pub(super) fn open_streams(&self) -> usize {
-        self.links.iter().flatten().count()
+        self.slots.open_streams()
     }
 
     /// Writes the pending frame while the stream takes bytes without blocking, within the
@@ -81,12 +55,12 @@ impl<'a, C: Connector, K: Clock, const N: usize> Streams<'a, C, K, N> {
     /// it failed.
     pub(super) fn write_pending(&mut self, on_event: &mut impl FnMut(EventOf<'_, C>)) -> Result<bool, Users> {
         let mut busy = false;
-        while let Some(p) = self.pending {
+        while let Some(p) = self.slots.pending {
             if self.write_budget == 0 {
                 return Ok(true);
             }
-            let Some(link) = self.links[p.link].as_mut() else {
-                self.pending = None;
+            let Some(link) = self.slots.links[p.link].as_mut() else {
+                self.slots.pending = None;
                 break;
             };
             self.write_budget -= 1;
@@ -100,8 +74,7 @@ impl<'a, C: Connector, K: Clock, const N: usize> Streams<'a, C, K, N> {
                 Ok(0) => return Err(self.fail_link(p.link, LinkError::WriteZero, on_event)),
                 Ok(n) => {
                     link.dirty = true;
-                    let written = p.written + n.min(p.len - p.written);
-                    self.pending = (written < p.len).then_some(PendingTx { written, ..p });
+                    self.slots.wrote(n);
                 }
                 Err(e) => return Err(self.fail_link(p.link, LinkError::Write(e), on_event)),
             }
@@ -115,14 +88,11 @@ impl<'a, C: Connector, K: Clock, const N: usize> Streams<'a, C, K, N> {
     fn start_frame(&mut self, t: Transmit, on_event: &mut impl FnMut(EventOf<'_, C>)) -> Result<(), Users> {
         // Every lost stream is reported to the engine at once, so it does not write for a
         // connection without one; if it did, the request is retried.
-        let i = self.link_of(t.conn).ok_or(Users::new())?;
-        let full =
-            self.links[i].as_mut().is_some_and(|l| t.expects_response && l.expected.push_back(Some(t.conn)).is_err());
-        if full {
-            return Err(self.fail_link(i, LinkError::TooManyRequests, on_event));
+        match self.slots.queue(t) {
+            Ok(_) => self.write_pending(on_event).map(|_| ()),
+            Err(QueueError::NoStream) => Err(Users::new()),
+            Err(QueueError::TooManyRequests(i)) => Err(self.fail_link(i, LinkError::TooManyRequests, on_event)),
         }
-        self.pending = Some(PendingTx { link: i, len: t.len, written: 0 });
-        self.write_pending(on_event).map(|_| ())
     }
 
     /// Gives engine connection `conn` a stream to `host:port`: the one already open to that
@@ -141,18 +111,19 @@ impl<'a, C: Connector, K: Clock, const N: usize> Streams<'a, C, K, N> {
             on_event(Event::Link { host: "", port, error: LinkError::NoAddress });
             return Connecting::Failed(now);
         };
-        if let Some(i) = self.links.iter().position(|l| l.as_ref().is_some_and(|l| l.goes_to(&host, port))) {
-            if self.links[i].as_mut().is_some_and(|l| l.users.push(conn).is_ok()) {
-                return Connecting::Connected(now);
+        match self.slots.share(conn, &host, port) {
+            Some(true) => return Connecting::Connected(now),
+            Some(false) => {
+                on_event(Event::Link { host: &host, port, error: LinkError::ShareLimit });
+                return Connecting::Failed(now);
             }
-            on_event(Event::Link { host: &host, port, error: LinkError::ShareLimit });
-            return Connecting::Failed(now);
+            None => {}
         }
         if let Err(e) = self.connector.can_reach(&host, port) {
             on_event(Event::Link { host: &host, port, error: LinkError::Connect(e) });
             return Connecting::Failed(now);
         }
-        let Some(i) = self.links.iter().position(Option::is_none) else {
+        let Some(i) = self.slots.free_slot() else {
             on_event(Event::Link { host: &host, port, error: LinkError::NoFreeStream });
             return Connecting::Failed(now);
         };
@@ -164,7 +135,7 @@ impl<'a, C: Connector, K: Clock, const N: usize> Streams<'a, C, K, N> {
                 let mut link = Link::new(stream, host, port);
                 // A new link has room for its first user (MAX_SHARES_PER_STREAM >= 1).
                 let _ = link.users.push(conn);
-                self.links[i] = Some(link);
+                self.slots.links[i] = Some(link);
                 Connecting::Connected(now)
             }
             Err(e) => {
@@ -177,16 +148,7 @@ impl<'a, C: Connector, K: Clock, const N: usize> Streams<'a, C, K, N> {
     /// Engine connection `conn` lets go of its stream; the stream is released when nobody
     /// uses it any more.
     pub(super) fn detach(&mut self, conn: ConnId) {
-        let Some(i) = self.link_of(conn) else {
-            return;
-        };
-        let unused = self.links[i].as_mut().is_some_and(|l| {
-            l.detach(conn);
-            l.users.is_empty()
-        });
-        if unused {
-            self.release_link(i, Release::Clean);
-        }
+        self.slots.detach(conn, |stream, how| self.connector.release(stream, how));
     }
 
     /// Closes slot `i`'s stream because it failed: reports it and returns the engine
@@ -197,37 +159,12 @@ impl<'a, C: Connector, K: Clock, const N: usize> Streams<'a, C, K, N> {
         error: LinkErrorOf<C>,
         on_event: &mut impl FnMut(EventOf<'_, C>),
     ) -> Users {
-        let Some(link) = self.links[i].take() else {
-            return Users::new();
-        };
-        if self.pending.is_some_and(|p| p.link == i) {
-            self.pending = None;
-        }
-        on_event(Event::Link { host: &link.host, port: link.port, error });
-        let users = link.users.clone();
-        self.connector.release(link.stream, Release::Broken);
-        users
-    }
-
-    /// Hands slot `i`'s stream back to the connector: `Clean` only if it is (whole frames,
-    /// nothing owed, not mid-write).
-    fn release_link(&mut self, i: usize, how: Release) {
-        let Some(link) = self.links[i].take() else {
-            return;
-        };
-        let writing = self.pending.is_some_and(|p| p.link == i);
-        if writing {
-            self.pending = None;
-        }
-        let clean = how == Release::Clean && link.is_clean() && !writing;
-        self.connector.release(link.stream, if clean { Release::Clean } else { Release::Broken });
+        self.slots.fail_link(i, error, on_event, |stream, how| self.connector.release(stream, how))
     }
 
     /// Releases every stream.
     pub(super) fn release_all(&mut self, how: Release) {
-        for i in 0..N {
-            self.release_link(i, how);
-        }
+        self.slots.release_all(how, |stream, how| self.connector.release(stream, how));
     }
 }
 
@@ -248,16 +185,13 @@ impl<C: Connector, K: Clock, const N: usize, F: FnMut(EventOf<'_, C>)> Links for
     }
 
     fn grow_tx(&mut self, needed: usize) -> bool {
-        if self.streams.tx_stall != Some(needed) {
-            self.streams.tx_stall = Some(needed);
-            self.busy = true;
-            (self.on_event)(Event::TxBufferTooSmall { needed, capacity: self.streams.tx.len() });
-        }
+        let capacity = self.streams.tx.len();
+        self.busy |= report_tx_stall(&mut self.streams.tx_stall, needed, capacity, self.on_event);
         false
     }
 
     fn can_take(&self) -> bool {
-        self.streams.pending.is_none() && self.streams.lost.is_empty()
+        self.streams.slots.pending.is_none() && self.streams.lost.is_empty()
     }
 
     fn take(&mut self, t: Transmit, _: Instant) -> bool {
@@ -287,9 +221,7 @@ impl<C: Connector, K: Clock, const N: usize, F: FnMut(EventOf<'_, C>)> Links for
     // The engine drops the connection for what the broker sent or did not send; its `Close`
     // follows (the stream stays while other connections use it).
     fn connection_failed(&mut self, conn: ConnId, error: ConnError) {
-        let link = self.streams.link_of(conn).and_then(|i| self.streams.links[i].as_ref());
-        let (host, port) = link.map_or(("", 0), |l| (l.host.as_str(), l.port));
-        (self.on_event)(Event::Link { host, port, error: LinkError::Broker(error) });
+        self.streams.slots.connection_failed(conn, error, self.on_event);
     }
 
     fn fatal(&mut self, error: FatalError) {

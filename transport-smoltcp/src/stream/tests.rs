@@ -7,8 +7,8 @@
 extern crate alloc;
 extern crate std;
 
-mod broker;
-mod net;
+pub(super) mod broker;
+pub(super) mod net;
 
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -34,11 +34,11 @@ use super::{
     Bootstrap, BootstrapError, Clock, Event, LinkError, NewError, Release, StreamProducer, MAX_REQUESTS_PER_STREAM,
 };
 
-const TOPIC: &str = "events";
+pub(super) const TOPIC: &str = "events";
 
 /// An event as the tests keep it.
 #[derive(Debug, Clone, PartialEq)]
-enum Seen<CE> {
+pub(super) enum Seen<CE> {
     Delivered { batch: BatchId, partition: u32, base_offset: i64, records: u32 },
     Failed { batch: BatchId, records: u32, reason: DeliveryError },
     Fatal(FatalError),
@@ -46,7 +46,7 @@ enum Seen<CE> {
     TxTooSmall { needed: usize, capacity: usize },
 }
 
-fn seen<CE>(e: Event<'_, CE, ErrorKind>) -> Seen<CE> {
+pub(super) fn seen<CE>(e: Event<'_, CE, ErrorKind>) -> Seen<CE> {
     match e {
         Event::Completed(c) => {
             assert_eq!(*c.topic(), TOPIC, "completions name the topic");
@@ -64,14 +64,14 @@ fn seen<CE>(e: Event<'_, CE, ErrorKind>) -> Seen<CE> {
 }
 
 /// A record the test sent.
-struct Rec {
-    key: Option<Vec<u8>>,
-    value: Vec<u8>,
-    header: Vec<u8>,
-    timestamp: i64,
+pub(super) struct Rec {
+    pub(super) key: Option<Vec<u8>>,
+    pub(super) value: Vec<u8>,
+    pub(super) header: Vec<u8>,
+    pub(super) timestamp: i64,
 }
 
-fn recs(n: usize, value_len: usize) -> Vec<Rec> {
+pub(super) fn recs(n: usize, value_len: usize) -> Vec<Rec> {
     (0..n)
         .map(|i| Rec {
             key: (i % 4 != 0).then(|| format!("key-{}", i % 37).into_bytes()),
@@ -82,7 +82,7 @@ fn recs(n: usize, value_len: usize) -> Vec<Rec> {
         .collect()
 }
 
-fn config(acks: Acks, compression: Compression) -> Config<'static> {
+pub(super) fn config(acks: Acks, compression: Compression) -> Config<'static> {
     Config {
         acks,
         compression,
@@ -94,7 +94,7 @@ fn config(acks: Acks, compression: Compression) -> Config<'static> {
     }
 }
 
-fn engine(config: Config<'static>) -> Producer<'static> {
+pub(super) fn engine(config: Config<'static>) -> Producer<'static> {
     let caps = Capacities { brokers: 8, topics: 4, partitions: 256, connections: 4, batches: 256 };
     let storage = Storage::with_capacity(&config, caps);
     Producer::new(config.validate().expect("valid config"), &[("broker", 9092)], storage, Instant::ZERO)
@@ -140,7 +140,7 @@ where
 }
 
 /// Where each record went, from the completions; panics on a record covered twice.
-fn placements<CE>(log: &[Seen<CE>]) -> BTreeMap<RecordId, Result<(u32, i64), DeliveryError>> {
+pub(super) fn placements<CE>(log: &[Seen<CE>]) -> BTreeMap<RecordId, Result<(u32, i64), DeliveryError>> {
     let mut placed = BTreeMap::new();
     for e in log {
         let (batch, records, outcome) = match *e {
@@ -160,7 +160,7 @@ fn placements<CE>(log: &[Seen<CE>]) -> BTreeMap<RecordId, Result<(u32, i64), Del
 
 /// Every record delivered exactly once, and the broker holds exactly these records, each where
 /// its completion says, field by field.
-fn check_delivered<CE: core::fmt::Debug>(ids: &[RecordId], recs: &[Rec], log: &[Seen<CE>], net: &SharedNet) {
+pub(super) fn check_delivered<CE: core::fmt::Debug>(ids: &[RecordId], recs: &[Rec], log: &[Seen<CE>], net: &SharedNet) {
     let placed = placements(log);
     assert_eq!(placed.len(), ids.len(), "one completion per accepted record, none for others");
     let n = net.borrow();
@@ -183,7 +183,7 @@ fn check_delivered<CE: core::fmt::Debug>(ids: &[RecordId], recs: &[Rec], log: &[
     }
 }
 
-fn links<CE: Clone>(log: &[Seen<CE>]) -> Vec<LinkError<CE, ErrorKind>> {
+pub(super) fn links<CE: Clone>(log: &[Seen<CE>]) -> Vec<LinkError<CE, ErrorKind>> {
     log.iter()
         .filter_map(|e| match e {
             Seen::Link { error, .. } => Some(error.clone()),

@@ -24,16 +24,16 @@ use kprod_core::record::RecordBatch;
 
 /// A record as the broker stored it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Stored {
-    pub(super) key: Option<Vec<u8>>,
-    pub(super) value: Option<Vec<u8>>,
-    pub(super) headers: Vec<(String, Option<Vec<u8>>)>,
-    pub(super) timestamp: i64,
+pub(in crate::stream) struct Stored {
+    pub(in crate::stream) key: Option<Vec<u8>>,
+    pub(in crate::stream) value: Option<Vec<u8>>,
+    pub(in crate::stream) headers: Vec<(String, Option<Vec<u8>>)>,
+    pub(in crate::stream) timestamp: i64,
 }
 
 /// What the broker does with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Reply {
+pub(in crate::stream) enum Reply {
     /// Send this frame (length prefix included).
     Frame(Vec<u8>),
     /// Send nothing (acks=0, or a silent broker).
@@ -44,32 +44,32 @@ pub(super) enum Reply {
 
 /// The broker.
 #[derive(Debug)]
-pub(super) struct FakeBroker {
+pub(in crate::stream) struct FakeBroker {
     /// The node id and address it advertises in Metadata.
-    pub(super) node: i32,
-    pub(super) host: String,
-    pub(super) port: u16,
+    pub(in crate::stream) node: i32,
+    pub(in crate::stream) host: String,
+    pub(in crate::stream) port: u16,
     /// The one topic and its partition count.
-    pub(super) topic: String,
-    pub(super) partitions: u32,
+    pub(in crate::stream) topic: String,
+    pub(in crate::stream) partitions: u32,
     /// Per partition, the records in offset order.
-    pub(super) logs: Vec<Vec<Stored>>,
+    pub(in crate::stream) logs: Vec<Vec<Stored>>,
     /// Requests seen, by API.
-    pub(super) seen: Vec<ApiKey>,
+    pub(in crate::stream) seen: Vec<ApiKey>,
     /// Answer nothing at all.
-    pub(super) silent: bool,
+    pub(in crate::stream) silent: bool,
     /// Answer this many requests, then nothing.
-    pub(super) answer_limit: Option<usize>,
+    pub(in crate::stream) answer_limit: Option<usize>,
     answered: usize,
     /// Send one response frame nobody asked for, after the next response.
-    pub(super) unsolicited: bool,
+    pub(in crate::stream) unsolicited: bool,
     /// (producer id, partition, base sequence) of appended batches → their base offset.
     dedup: HashMap<(i64, i32, i32), i64>,
     next_producer_id: i64,
 }
 
 impl FakeBroker {
-    pub(super) fn new(topic: &str, partitions: u32) -> Self {
+    pub(in crate::stream) fn new(topic: &str, partitions: u32) -> Self {
         Self {
             node: 1,
             host: "broker".to_string(),
@@ -88,12 +88,12 @@ impl FakeBroker {
     }
 
     /// Records stored over all partitions.
-    pub(super) fn stored(&self) -> usize {
+    pub(in crate::stream) fn stored(&self) -> usize {
         self.logs.iter().map(Vec::len).sum()
     }
 
     /// Handles one request frame (without its length prefix).
-    pub(super) fn handle(&mut self, frame: &[u8]) -> Reply {
+    pub(in crate::stream) fn handle(&mut self, frame: &[u8]) -> Reply {
         let Ok((header, body)) = RequestHeader::decode(frame) else {
             return Reply::Close;
         };

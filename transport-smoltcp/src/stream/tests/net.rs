@@ -23,36 +23,36 @@ use crate::stream::{Clock, Connector, Release};
 
 /// One stream's two directions and its faults.
 #[derive(Debug, Default)]
-pub(super) struct Wire {
-    pub(super) to_broker: VecDeque<u8>,
+pub(in crate::stream) struct Wire {
+    pub(in crate::stream) to_broker: VecDeque<u8>,
     /// What the broker has received and not yet handled (a partial frame).
-    pub(super) inbox: VecDeque<u8>,
-    pub(super) to_client: VecDeque<u8>,
+    pub(in crate::stream) inbox: VecDeque<u8>,
+    pub(in crate::stream) to_client: VecDeque<u8>,
     /// The broker hung up: the client reads what is left, then end of stream.
-    pub(super) broker_closed: bool,
+    pub(in crate::stream) broker_closed: bool,
     /// The client let go of it.
-    pub(super) client_closed: bool,
+    pub(in crate::stream) client_closed: bool,
     /// Reads fail once the client has read this many bytes in total.
-    pub(super) read_error_after: Option<usize>,
+    pub(in crate::stream) read_error_after: Option<usize>,
     /// Writes fail once the client has written this many bytes in total.
-    pub(super) write_error_after: Option<usize>,
+    pub(in crate::stream) write_error_after: Option<usize>,
     /// The broker hangs up once it has answered this many requests on the stream.
-    pub(super) close_after_requests: Option<usize>,
+    pub(in crate::stream) close_after_requests: Option<usize>,
     /// While set, answers wait here (in order) instead of going out: a slow broker.
-    pub(super) held: Option<Vec<u8>>,
-    pub(super) read_total: usize,
-    pub(super) written_total: usize,
-    pub(super) requests: usize,
+    pub(in crate::stream) held: Option<Vec<u8>>,
+    pub(in crate::stream) read_total: usize,
+    pub(in crate::stream) written_total: usize,
+    pub(in crate::stream) requests: usize,
 }
 
 impl Wire {
     /// Bytes the client will read next, as if the broker sent them.
-    pub(super) fn push_to_client(&mut self, bytes: &[u8]) {
+    pub(in crate::stream) fn push_to_client(&mut self, bytes: &[u8]) {
         self.to_client.extend(bytes);
     }
 
     /// Sends the answers held back, and stops holding.
-    pub(super) fn release_held(&mut self) {
+    pub(in crate::stream) fn release_held(&mut self) {
         let held = self.held.take().unwrap_or_default();
         self.to_client.extend(held);
     }
@@ -60,21 +60,21 @@ impl Wire {
 
 /// The shared world: the broker, every stream opened, and the split sizes.
 #[derive(Debug)]
-pub(super) struct Net {
-    pub(super) broker: FakeBroker,
-    pub(super) wires: Vec<Wire>,
-    pub(super) max_read: usize,
-    pub(super) max_write: usize,
-    pub(super) write_window: usize,
+pub(in crate::stream) struct Net {
+    pub(in crate::stream) broker: FakeBroker,
+    pub(in crate::stream) wires: Vec<Wire>,
+    pub(in crate::stream) max_read: usize,
+    pub(in crate::stream) max_write: usize,
+    pub(in crate::stream) write_window: usize,
     /// Faults given to the next stream opened.
-    pub(super) next_faults: Vec<Wire>,
+    pub(in crate::stream) next_faults: Vec<Wire>,
     rng: u64,
 }
 
-pub(super) type SharedNet = Rc<RefCell<Net>>;
+pub(in crate::stream) type SharedNet = Rc<RefCell<Net>>;
 
 impl Net {
-    pub(super) fn new(broker: FakeBroker) -> SharedNet {
+    pub(in crate::stream) fn new(broker: FakeBroker) -> SharedNet {
         Rc::new(RefCell::new(Self {
             broker,
             wires: Vec::new(),
@@ -129,14 +129,14 @@ impl Net {
 
 /// The client end of a stream.
 #[derive(Debug)]
-pub(super) struct Pipe {
-    net: SharedNet,
-    id: usize,
+pub(in crate::stream) struct Pipe {
+    pub(in crate::stream) net: SharedNet,
+    pub(in crate::stream) id: usize,
 }
 
 impl Pipe {
     /// Opens a new stream to the broker.
-    pub(super) fn open(net: &SharedNet) -> Self {
+    pub(in crate::stream) fn open(net: &SharedNet) -> Self {
         let mut n = net.borrow_mut();
         let wire = n.next_faults.pop().unwrap_or_default();
         n.wires.push(wire);
@@ -227,18 +227,18 @@ impl Write for Pipe {
 
 /// Opens [`Pipe`]s to the fake broker, whatever the address; can refuse the first few.
 #[derive(Debug)]
-pub(super) struct TestConnector {
-    pub(super) net: SharedNet,
+pub(in crate::stream) struct TestConnector {
+    pub(in crate::stream) net: SharedNet,
     /// Every connect asked for.
-    pub(super) connects: Vec<(String, u16)>,
+    pub(in crate::stream) connects: Vec<(String, u16)>,
     /// Connects to refuse before succeeding again.
-    pub(super) refuse: usize,
+    pub(in crate::stream) refuse: usize,
     /// How each stream came back.
-    pub(super) released: Vec<Release>,
+    pub(in crate::stream) released: Vec<Release>,
 }
 
 impl TestConnector {
-    pub(super) fn new(net: &SharedNet) -> Self {
+    pub(in crate::stream) fn new(net: &SharedNet) -> Self {
         Self { net: Rc::clone(net), connects: Vec::new(), refuse: 0, released: Vec::new() }
     }
 }
@@ -265,7 +265,7 @@ impl Connector for TestConnector {
 /// Virtual time: each reading moves it on by 20 µs (so busy loops progress), and `idle` jumps
 /// to the instant asked for.
 #[derive(Debug, Clone, Default)]
-pub(super) struct TestClock(pub(super) Rc<Cell<u64>>);
+pub(in crate::stream) struct TestClock(pub(in crate::stream) Rc<Cell<u64>>);
 
 impl Clock for TestClock {
     fn now(&mut self) -> Instant {
