@@ -176,7 +176,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     }
 
     /// The settings it runs with (a driver reads `max.block.ms`, `request.timeout.ms`...).
-    pub const fn config(&self) -> &crate::config::Config<'s> {
+    pub const fn config(&self) -> &Config<'s> {
         &self.config
     }
 
