@@ -180,3 +180,4 @@ pub mod backoff;
 pub mod partitioner;
 pub mod config;
 pub mod producer;
+pub mod sasl;
