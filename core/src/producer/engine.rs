@@ -54,6 +54,8 @@ pub struct Producer<'s, P = DefaultPartitioner> {
     /// `reconnect.backoff.ms` .. `reconnect.backoff.max.ms`.
     reconnect_backoff: Backoff,
     pub(super) now: Instant,
+    /// SASL state shared by the connections (`sasl.rs`).
+    pub(super) auth: super::sasl::Auth,
 }
 
 impl<'s> Producer<'s, DefaultPartitioner> {
@@ -114,6 +116,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             last_partition: u16::MAX,
             close_deadline: None,
             now,
+            auth: super::sasl::Auth::default(),
         })
     }
 

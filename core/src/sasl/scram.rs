@@ -344,5 +344,14 @@ pub fn nonce(key: &[u8; 32], counter: u64) -> [u8; NONCE_LEN] {
     out
 }
 
+/// A new nonce key from the current one and more entropy: HMAC-SHA-256 keyed with the current
+/// key over the new bytes, so entropy accumulates and none is lost.
+pub fn mix_entropy(key: &[u8; 32], entropy: &[u8]) -> [u8; 32] {
+    let tag = hmac_of::<Sha256>(key, |m| m.update(entropy));
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&tag[..32]);
+    out
+}
+
 #[cfg(test)]
 mod tests;
