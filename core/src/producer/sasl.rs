@@ -486,3 +486,34 @@ impl Encode for AuthRequest<'_> {
 impl Request for AuthRequest<'_> {
     const API_KEY: ApiKey = ApiKey::SaslAuthenticate;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::sasl_authenticate::SaslAuthenticateRequest;
+    use crate::protocol::encode_request;
+    use crate::sasl::{JaasConfig, Secret};
+    use alloc::vec::Vec;
+
+    /// The streamed request must be byte for byte the codec's (checked against the Java client
+    /// in `tests/vectors/protocol`), at every version, classic and flexible.
+    #[test]
+    fn streamed_auth_request_matches_the_codec() {
+        let jaas = JaasConfig::parse(r#"x.PlainLoginModule required username="al\"ice" password="p\\w";"#).unwrap();
+        let sasl = SaslConfig { jaas: Some(jaas), ..SaslConfig::default() };
+        let (user, password) = sasl.credentials().unwrap();
+        let msgs = [
+            (AuthMsg::Plain(user, password), &b"\0al\"ice\0p\\w"[..]),
+            (AuthMsg::Raw(b"c=biws,r=abc,p=xyz"), b"c=biws,r=abc,p=xyz"),
+            (AuthMsg::OAuth(Text::new("t.k."), SaslConfig { token: Some(Secret::new("t.k.")), ..sasl }), b"n,,\x01auth=Bearer t.k.\x01\x01"),
+        ];
+        for (msg, bytes) in msgs {
+            for v in 0..=2 {
+                let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+                encode_request(&mut ours, v, 7, Some("kprod"), &AuthRequest(msg)).unwrap();
+                encode_request(&mut theirs, v, 7, Some("kprod"), &SaslAuthenticateRequest { auth_bytes: bytes }).unwrap();
+                assert_eq!(ours, theirs, "v{v} {msg:?}");
+            }
+        }
+    }
+}

@@ -79,9 +79,8 @@ impl<'a> JaasConfig<'a> {
     /// Parses and checks the whole text.
     pub fn parse(text: &'a str) -> Result<Self, JaasError> {
         let mut lx = Lexer { s: text, at: 0 };
-        let module = match lx.next()? {
-            Some(Tok::Word(w) | Tok::Quoted(w)) => w,
-            _ => return Err(JaasError::Empty),
+        let Some(Tok::Word(module) | Tok::Quoted(module)) = lx.next()? else {
+            return Err(JaasError::Empty);
         };
         match lx.next()? {
             Some(Tok::Word(flag))

@@ -174,7 +174,7 @@ pub fn write_plain(
 }
 
 /// How many bytes of a broker's message an error keeps (the core has no heap).
-pub const MESSAGE_CAPACITY: usize = 120;
+pub const MESSAGE_CAPACITY: usize = 110;
 
 /// A broker's text (an error message, a mechanism list), truncated to [`MESSAGE_CAPACITY`]
 /// bytes at a character boundary.

@@ -87,3 +87,45 @@ fn messages_are_bounded_at_a_char_boundary() {
     odd.push("é");
     assert_eq!(odd.as_str().len(), MESSAGE_CAPACITY - 1);
 }
+
+#[test]
+fn a_whole_config_prints_no_secret() {
+    use crate::config::Config;
+    let mut c = Config::default();
+    c.set_property("security.protocol", "SASL_PLAINTEXT").unwrap();
+    c.set_property("sasl.mechanism", "SCRAM-SHA-512").unwrap();
+    c.set_static_property("sasl.jaas.config", PLAIN).unwrap();
+    c.set_static_property("sasl.password", "override-secret").unwrap();
+    c.set_static_property("kprod.sasl.oauthbearer.token", "token-secret").unwrap();
+    c.set_static_property("linger.ms", "7").unwrap();
+    let shown = alloc::format!("{c:?} {:?}", c.clone().validate().unwrap());
+    for secret in ["alice-secret", "override-secret", "token-secret"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("ScramSha512") && shown.contains("password"), "{shown}");
+    assert_eq!(c.sasl.credentials().unwrap().1.expose(), Text::new("override-secret"));
+    assert_eq!(c.linger, core::time::Duration::from_millis(7));
+}
+
+#[test]
+fn sasl_properties_by_java_name() {
+    use crate::config::{Config, ConfigError};
+    let mut c = Config::default();
+    let setting = |r: Result<(), ConfigError>| match r {
+        Err(ConfigError::InvalidValue { setting, .. }) => setting,
+        other => panic!("expected an invalid value, got {other:?}"),
+    };
+    assert_eq!(setting(c.set_property("sasl.mechanism", "GSSAPI")), "sasl.mechanism");
+    assert_eq!(setting(c.set_property("security.protocol", "SASL_SSL")), "security.protocol");
+    // Borrowed text cannot outlive the call: these need set_static_property.
+    assert_eq!(setting(c.set_property("sasl.jaas.config", PLAIN)), "sasl.jaas.config");
+    assert_eq!(setting(c.set_property("sasl.password", "x")), "sasl.password");
+    assert_eq!(setting(c.set_static_property("sasl.jaas.config", "Module required a=;")), "sasl.jaas.config");
+    c.set_property("security.protocol", "SASL_PLAINTEXT").unwrap();
+    // SASL on without a mechanism: Java's default GSSAPI is not supported.
+    assert_eq!(setting(c.clone().validate().map(|_| ())), "sasl.mechanism");
+    c.set_property("sasl.mechanism", "PLAIN").unwrap();
+    assert_eq!(setting(c.clone().validate().map(|_| ())), "sasl.jaas.config");
+    c.set_static_property("sasl.jaas.config", PLAIN).unwrap();
+    assert!(c.validate().is_ok());
+}
