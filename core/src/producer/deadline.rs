@@ -6,7 +6,8 @@
 //! deadline), or `poll_transmit` does (a batch's linger or retry backoff ends on a connection
 //! that can take a request, a metadata refresh or an InitProducerId falls due with a
 //! connection to carry it or a broker to open one to, a reconnect backoff ends for a broker
-//! the engine needs). Anything else waits for an input (a response, a connect), which wakes
+//! the engine needs, a SASL session's re-authentication point on a connection with nothing in
+//! flight). Anything else waits for an input (a response, a connect, a token), which wakes
 //! the driver anyway. So drivers sleep exactly until the deadline and never back off; the
 //! simulator counts wake-ups that did nothing, and that count is 0.
 //!
