@@ -13,7 +13,7 @@ mod sim;
 
 use core::time::Duration;
 
-use kprod_core::producer::{ConnId, DeliveryError};
+use kprod_core::producer::{ConnId, DeliveryError, SendError};
 use kprod_core::protocol::{ApiKey, ErrorCode};
 use kprod_core::sasl::Mechanism;
 use kprod_core::time::Instant;
@@ -111,6 +111,11 @@ fn a_mechanism_the_broker_lacks_is_one_handshake_not_a_loop() {
     assert_eq!(delivered(&sim), 0);
     assert_eq!(answered(&sim, ApiKey::SaslHandshake), 1, "no reconnect to a broker that refused");
     assert_eq!(answered(&sim, ApiKey::Metadata), 0, "nothing before authentication");
+    // `send` fails at once with the typed refusal (the bootstrap address has a negative id).
+    assert_eq!(sim.out.refused.len(), 5);
+    for (_, e) in &sim.out.refused {
+        assert!(matches!(e, SendError::Authentication { code: ErrorCode::UnsupportedSaslMechanism, .. }), "{e:?}");
+    }
     let error = sim.producer.auth_error(ConnId(0)).expect("the broker's refusal is kept");
     assert_eq!(error.code(), ErrorCode::UnsupportedSaslMechanism);
     let shown = error.to_string();

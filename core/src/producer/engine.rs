@@ -194,6 +194,9 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         if self.close_deadline.is_some() {
             return Err(SendError::Closed);
         }
+        if let Some(e) = self.refused_everywhere() {
+            return Err(e);
+        }
         let Some(topic) = self.meta.topic(record.topic) else {
             self.meta.add_topic(record.topic, now).map_err(SendError::Metadata)?;
             return Err(SendError::MetadataPending);

@@ -28,7 +28,7 @@ use super::conn::{ConnError, ConnId, ConnState, Connection, RequestKind};
 use super::engine::Producer;
 use super::metadata::PartitionIdx;
 use super::transmit::{write_request, Transmit, TransmitError};
-use super::types::{DeliveryError, Outcome};
+use super::types::{DeliveryError, Outcome, SendError};
 use crate::partitioner::Partitioner;
 use crate::protocol::sasl_authenticate::SaslAuthenticateResponse;
 use crate::protocol::sasl_handshake::{SaslHandshakeRequest, SaslHandshakeResponse};
@@ -416,6 +416,20 @@ impl<P: Partitioner> Producer<'_, P> {
                 }
             }
         }
+    }
+
+    /// [`SendError::Authentication`] when every known broker refused authentication.
+    pub(super) fn refused_everywhere(&self) -> Option<SendError> {
+        if !self.auth.any_failed {
+            return None;
+        }
+        let mut refusal = None;
+        for b in self.meta.brokers() {
+            let failed = self.conns.iter().find(|c| c.is_used() && c.node == b.node_id).and_then(|c| c.sasl.failed);
+            let e = failed?;
+            refusal.get_or_insert(SendError::Authentication { node: b.node_id, code: e.code() });
+        }
+        refusal
     }
 
     /// Re-authentication deadlines: a ready connection with nothing in flight starts at its

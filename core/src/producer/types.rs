@@ -274,6 +274,15 @@ pub enum SendError {
     Closed,
     /// The producer hit a fatal error.
     Fatal(FatalError),
+    /// Every known broker refused SASL authentication (Java's `SaslAuthenticationException`):
+    /// no record can go anywhere. The broker's message is in
+    /// [`super::Producer::auth_error`].
+    Authentication {
+        /// One of the brokers.
+        node: i32,
+        /// Its refusal.
+        code: ErrorCode,
+    },
 }
 
 impl SendError {
@@ -303,6 +312,10 @@ impl fmt::Display for SendError {
             Self::Metadata(e) => write!(f, "{e}"),
             Self::Closed => f.write_str("the producer is closed"),
             Self::Fatal(e) => write!(f, "fatal producer error: {e}"),
+            Self::Authentication { node, code } => write!(
+                f,
+                "every broker refused SASL authentication (broker {node}: {code}); check sasl.mechanism and sasl.jaas.config"
+            ),
         }
     }
 }
