@@ -26,10 +26,13 @@
 //! # Method groups
 //! - getters: [`Producer::metrics`], [`Producer::address`], [`Producer::topic_name`],
 //!   [`Producer::partition_count`], [`Producer::pending_batches`], [`Producer::free_buffer`],
-//!   [`Producer::producer_id`], [`Producer::fatal_error`];
+//!   [`Producer::producer_id`], [`Producer::fatal_error`], [`Producer::oauth_token_wanted`],
+//!   [`Producer::auth_error`];
 //! - inputs: [`Producer::handle_connected`], [`Producer::handle_disconnected`],
 //!   [`Producer::handle_read`] (returns how many bytes it consumed: whole frames only),
-//!   [`Producer::handle_timeout`] (early calls are harmless);
+//!   [`Producer::handle_timeout`] (early calls are harmless); for SASL,
+//!   [`Producer::handle_entropy`] (the SCRAM nonce's entropy) and [`Producer::handle_oauth_token`]
+//!   (when [`Producer::oauth_token_wanted`]);
 //! - commands: [`Producer::send`], [`Producer::flush`], [`Producer::close`];
 //! - outputs: [`Producer::poll_transmit`], [`Producer::poll_event`], [`Producer::poll_timeout`],
 //!   and [`Producer::drain`], which runs the first two in order into a driver's [`Links`].
