@@ -41,6 +41,18 @@ RESPONSE_TARGETS = {
 SELECTOR = {name: i for i, name in enumerate(RESPONSE_TARGETS)}
 CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
+# `sasl_client`: the Java client's sasl.jaas.config lines (Kafka's docs) and RFC 7677's
+# SCRAM-SHA-256 server messages (the target's user is the RFC's `user`/`pencil`).
+JAAS_LINES = {
+    "plain": 'org.apache.kafka.common.security.plain.PlainLoginModule required username="alice" password="alice-secret";',
+    "scram": 'org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="a\\"b" tokenauth=true;',
+    "oauth": "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+             'unsecuredLoginStringClaim_sub="alice" unsecuredLoginListClaim_scope=",a,b" '
+             'unsecuredLoginNumberClaim_n="7" unsecuredLoginExtension_traceId="x" unsecuredLoginLifetimeSeconds="60";',
+}
+SCRAM_RFC7677 = (b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+                 b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+
 
 def read_protocol():
     """Response cases as (api name, version, label, body), and {(api key, version): header v}."""
@@ -124,6 +136,12 @@ def build():
         one = frame(version + 1, header_versions[(key, version)], body)
         add("response_frame", f"{api}-v{version:02d}{suffix}",
             bytes([SELECTOR[api]]) + struct.pack(">h", version) + one + one)
+
+    for name, line in JAAS_LINES.items():
+        add("sasl_client", f"jaas-{name}", b"\x00" + line.encode())
+    first, final = SCRAM_RFC7677
+    add("sasl_client", "scram-sha256-rfc7677", b"\x01" + first + b"\x00" + final)
+    add("sasl_client", "scram-sha512", b"\x03" + first + b"\x00" + b"e=invalid-proof")
 
     batches = batch_files()
     for stem, data, _ in batches:

@@ -10,6 +10,7 @@ use core::time::Duration;
 
 use crate::compression::Compression;
 use crate::producer::metrics::window::{Sampling, MAX_SAMPLES};
+use crate::sasl::{JaasConfig, Mechanism, SaslConfig, Secret, Text};
 
 /// How many acknowledgements the producer waits for (`acks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +168,10 @@ pub struct Config<'a> {
     /// Seed of the core's random generator (backoff jitter, sticky partition choice). The same
     /// seed and inputs replay the same run.
     pub seed: u64,
+    /// SASL: `security.protocol` (on for `SASL_PLAINTEXT` / `SASL_SSL`), `sasl.mechanism`,
+    /// `sasl.jaas.config`. Its text is `'static` (see [`Config::set_static_property`]), so it
+    /// survives [`Config::with_client_id`].
+    pub sasl: SaslConfig<'static>,
 }
 
 impl Default for Config<'_> {
@@ -197,6 +202,7 @@ impl Default for Config<'_> {
             metrics_sampling: Sampling::default(),
             partitioner: PartitionerConfig::default(),
             seed: 0x6b70_726f_6400_0001,
+            sasl: SaslConfig::default(),
         }
     }
 }
@@ -300,6 +306,7 @@ impl<'a> Config<'a> {
             metrics_sampling,
             partitioner,
             seed,
+            sasl,
         } = self;
         Config {
             client_id,
@@ -327,12 +334,14 @@ impl<'a> Config<'a> {
             metrics_sampling,
             partitioner,
             seed,
+            sasl,
         }
     }
 
     /// Checks every rule and resolves idempotence.
     pub fn validate(self) -> Result<ValidConfig<'a>, ConfigError> {
         self.check_ranges()?;
+        self.sasl.validate()?;
         let compatible = self.acks == Acks::All && self.retries > 0 && self.max_in_flight <= MAX_IN_FLIGHT_IDEMPOTENT;
         let idempotent = match self.enable_idempotence {
             Some(true) if !compatible => return Err(self.idempotence_conflict()),
@@ -476,9 +485,60 @@ impl<'a> Config<'a> {
                 }
             }
             "kprod.seed" => self.seed = parse_num("kprod.seed", value)?,
+            "security.protocol" => self.sasl.enabled = parse_security_protocol(value)?,
+            "sasl.mechanism" => {
+                self.sasl.mechanism = Some(Mechanism::from_name(value).ok_or(ConfigError::InvalidValue {
+                    setting: "sasl.mechanism",
+                    expected: "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER",
+                })?);
+            }
+            name if STATIC_PROPERTIES.contains(&name) => {
+                return Err(ConfigError::InvalidValue {
+                    setting: STATIC_PROPERTIES.iter().copied().find(|&p| p == name).unwrap_or("sasl.jaas.config"),
+                    expected: "a 'static value: set it with Config::set_static_property",
+                });
+            }
             _ => return Err(ConfigError::UnknownProperty),
         }
         Ok(())
+    }
+}
+
+/// The SASL properties whose text the engine keeps for its whole life.
+const STATIC_PROPERTIES: [&str; 4] =
+    ["sasl.jaas.config", "sasl.username", "sasl.password", "kprod.sasl.oauthbearer.token"];
+
+impl Config<'_> {
+    /// Like [`Config::set_property`], and also the properties whose text the engine keeps
+    /// (`sasl.jaas.config`, `sasl.username`, `sasl.password`, `kprod.sasl.oauthbearer.token`),
+    /// which need `'static` text: a literal, or text a driver keeps for the process (the std
+    /// driver interns it, as it does `client.id`).
+    pub fn set_static_property(&mut self, name: &str, value: &'static str) -> Result<(), ConfigError> {
+        match name {
+            "sasl.jaas.config" => {
+                let jaas = JaasConfig::parse(value.trim())
+                    .map_err(|e| ConfigError::InvalidValue { setting: "sasl.jaas.config", expected: e.expected() })?;
+                self.sasl.jaas = Some(jaas);
+            }
+            "sasl.username" => self.sasl.username = Some(Text::new(value)),
+            "sasl.password" => self.sasl.password = Some(Secret::new(value)),
+            "kprod.sasl.oauthbearer.token" => self.sasl.token = Some(Secret::new(value.trim())),
+            _ => self.set_property(name, value)?,
+        }
+        Ok(())
+    }
+}
+
+/// `security.protocol`: whether SASL is on. TLS is the driver's: the core refuses `SSL` and
+/// `SASL_SSL`, which a driver with TLS (kprod-std) handles before calling the core.
+fn parse_security_protocol(v: &str) -> Result<bool, ConfigError> {
+    match v {
+        "PLAINTEXT" => Ok(false),
+        "SASL_PLAINTEXT" => Ok(true),
+        _ => Err(ConfigError::InvalidValue {
+            setting: "security.protocol",
+            expected: "PLAINTEXT or SASL_PLAINTEXT here (SSL and SASL_SSL need a driver with TLS, e.g. kprod-std)",
+        }),
     }
 }
 

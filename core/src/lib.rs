@@ -178,5 +178,6 @@ pub mod producer;
 pub mod protocol;
 pub mod record;
 pub mod rng;
+pub mod sasl;
 pub mod time;
 pub mod wire;

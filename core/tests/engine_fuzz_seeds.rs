@@ -8,7 +8,9 @@
 //! engine_fuzz_seeds` writes them to `fuzz/corpus/engine/session-*`.
 //!
 //! The generator mirrors the fuzz target's interpreter exactly (same config, storage, opcodes
-//! and drain), so a script replays there as it ran here.
+//! and drain), so a script replays there as it ran here. The `engine_sasl` target's scripts
+//! start with a byte that picks the mechanism, and the simulated brokers authenticate
+//! (`sim/sasl.rs`); they go to `fuzz/corpus/engine_sasl/session-*`.
 #![cfg(feature = "std")]
 
 extern crate alloc;
@@ -24,8 +26,10 @@ use kprod_core::producer::conn::ConnId;
 use kprod_core::producer::{Capacities, Completion, Event, Producer, ProducerRecord, Storage, TransmitError};
 use kprod_core::time::Instant;
 
+use kprod_core::sasl::Mechanism;
 use sim::broker::{FrameFaults, Reply};
 use sim::cluster::Cluster;
+use sim::sasl::{intercept, LinkAuth, SimSasl};
 
 /// The fuzz target's opcodes (`op % 8`).
 const ADVANCE: u8 = 0;
@@ -46,17 +50,31 @@ struct Generator {
     delivered: u32,
     accepted: u32,
     script: Vec<u8>,
+    /// Authenticating brokers (the `engine_sasl` target), and each connection's state there.
+    sasl: Option<SimSasl>,
+    auth: BTreeMap<u16, LinkAuth>,
 }
 
 impl Generator {
-    fn new() -> Self {
+    fn new(sasl: Option<SimSasl>) -> Self {
         // As in the fuzz target.
-        let config =
+        let mut config =
             Config { buffer_memory: 64 * 1024, batch_size: 1024, max_request_size: 8 * 1024, ..Config::default() };
+        // The engine_sasl target's first byte picks the mechanism in this order.
+        const MECHANISMS: [Mechanism; 4] =
+            [Mechanism::Plain, Mechanism::ScramSha256, Mechanism::ScramSha512, Mechanism::OAuthBearer];
+        let mut script = Vec::new();
+        if let Some(s) = &sasl {
+            config.sasl = s.config();
+            script.push(MECHANISMS.iter().position(|&m| m == s.mechanism).expect("a known mechanism") as u8);
+        }
         let caps = Capacities { brokers: 4, topics: 2, partitions: 16, connections: 3, batches: 32 };
         let storage = Storage::with_capacity(&config, caps);
         let valid = config.validate().expect("the fuzz target's config is valid");
-        let p = Producer::new(valid, &[("b0", 9092), ("b1", 9093)], storage, Instant::ZERO).expect("engine");
+        let mut p = Producer::new(valid, &[("b0", 9092), ("b1", 9093)], storage, Instant::ZERO).expect("engine");
+        if sasl.is_some() {
+            p.handle_entropy(b"fuzz-entropy");
+        }
         Self {
             p,
             cluster: Cluster::new(1, &[("t0", 4), ("t1", 2)]),
@@ -66,7 +84,9 @@ impl Generator {
             requests: BTreeMap::new(),
             delivered: 0,
             accepted: 0,
-            script: Vec::new(),
+            script,
+            sasl,
+            auth: BTreeMap::new(),
         }
     }
 
@@ -129,6 +149,7 @@ impl Generator {
                     }
                     // The fuzz target tracks it; the script connects it (next step).
                     self.requests.remove(&c.0);
+                    self.auth.insert(c.0, LinkAuth::Fresh);
                 }
                 Event::Close(c) => {
                     self.requests.remove(&c.0);
@@ -164,11 +185,13 @@ impl Generator {
                 };
                 for frame in frames {
                     let body = frame.get(4..).expect("a request frame has a size prefix");
-                    let (_, reply) =
-                        self.cluster.handle_frame(0, body, self.now, FrameFaults::default(), &mut |_| None);
-                    let Reply::Response(mut bytes) = reply else {
-                        continue;
+                    let auth = self.auth.entry(conn).or_default();
+                    let (cluster, now) = (&mut self.cluster, self.now);
+                    let (_, reply) = match intercept(&self.sasl, auth, 0, body, now, &mut cluster.violations) {
+                        Some(handled) => handled,
+                        None => cluster.handle_frame(0, body, now, FrameFaults::default(), &mut |_| None),
                     };
+                    let Reply::Response(mut bytes) = reply else { continue };
                     let n = self.conns.len();
                     while bytes.len() % n != idx {
                         bytes.push(0);
@@ -191,8 +214,8 @@ impl Generator {
 
 /// One session: `sends` records (their SEND arguments), with time passing and every request
 /// answered, then a flush.
-fn session(sends: &[u16]) -> Generator {
-    let mut g = Generator::new();
+fn session(sends: &[u16], sasl: Option<SimSasl>) -> Generator {
+    let mut g = Generator::new(sasl);
     // The first send names the topic; its metadata is fetched after the handshake.
     g.op(SEND, sends[0], &[]);
     g.settle();
@@ -219,12 +242,32 @@ fn session_scripts_reach_deliveries() {
     let write = std::env::var_os("KPROD_WRITE_FUZZ_SEEDS").is_some();
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/engine");
     for (i, sends) in sessions.iter().enumerate() {
-        let g = session(sends);
+        let g = session(sends, None);
         assert!(g.cluster.violations.is_empty(), "session {i}: {:?}", g.cluster.violations);
         assert!(g.accepted > 0, "session {i}: no record accepted");
         assert_eq!(g.delivered, g.accepted, "session {i}: every accepted record is delivered by the script's end");
         assert!(g.p.producer_id().is_some(), "session {i}: no producer id");
         if write {
+            std::fs::write(dir.join(format!("session-{i}")), &g.script).expect("write seed");
+        }
+    }
+}
+
+#[test]
+fn sasl_session_scripts_authenticate_and_deliver() {
+    let all = vec![Mechanism::Plain, Mechanism::ScramSha256, Mechanism::ScramSha512, Mechanism::OAuthBearer];
+    let write = std::env::var_os("KPROD_WRITE_FUZZ_SEEDS").is_some();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/engine_sasl");
+    for (i, &mechanism) in all.iter().enumerate() {
+        // The last one has a 15 ms session: the script re-authenticates between sends.
+        let session_ms = if i == 3 { 15 } else { 0 };
+        let sasl = SimSasl { mechanism, enabled: all.clone(), session_ms, refuse_node: None };
+        let g = session(&[2, 4, 8, 8, 1500], Some(sasl));
+        assert!(g.cluster.violations.is_empty(), "{mechanism:?}: {:?}", g.cluster.violations);
+        assert!(g.accepted > 0, "{mechanism:?}: no record accepted");
+        assert_eq!(g.delivered, g.accepted, "{mechanism:?}: every accepted record is delivered");
+        if write {
+            std::fs::create_dir_all(&dir).expect("corpus dir");
             std::fs::write(dir.join(format!("session-{i}")), &g.script).expect("write seed");
         }
     }

@@ -7,6 +7,8 @@
 //! kprod-core's own API (an array that validated iterates to its length; a slice and a `Vec`
 //! decompress the same bytes the same way; round trips give back what went in).
 
+pub mod engine;
+
 use std::hint::black_box;
 
 use kprod_core::compression::{Compression, DecompressError};

@@ -10,7 +10,9 @@ use core::time::Duration;
 
 use core::fmt;
 
+use super::sasl::ConnSasl;
 use crate::protocol::{ApiKey, ErrorCode};
+use crate::sasl::AuthError;
 use crate::time::Instant;
 
 /// Why the engine gave up on a connection (see [`super::Event::ConnectionFailed`]). Its `Display`
@@ -50,6 +52,8 @@ pub enum ConnError {
     },
     /// The broker refused the ApiVersions handshake.
     Handshake(ErrorCode),
+    /// SASL authentication failed (fatal for this broker; see [`crate::sasl::AuthError`]).
+    Authentication(AuthError),
 }
 
 impl fmt::Display for ConnError {
@@ -72,6 +76,7 @@ impl fmt::Display for ConnError {
                 write!(f, "did not answer a {api:?} request within request.timeout.ms ({timeout_ms} ms)")
             }
             Self::Handshake(code) => write!(f, "refused the ApiVersions handshake: {code}"),
+            Self::Authentication(e) => write!(f, "{e}"),
         }
     }
 }
@@ -111,6 +116,10 @@ pub(crate) enum RequestKind {
     InitProducerId,
     /// Produce.
     Produce,
+    /// SaslHandshake.
+    SaslHandshake,
+    /// SaslAuthenticate.
+    SaslAuthenticate,
 }
 
 impl RequestKind {
@@ -121,6 +130,8 @@ impl RequestKind {
             Self::Metadata => ApiKey::Metadata,
             Self::InitProducerId => ApiKey::InitProducerId,
             Self::Produce => ApiKey::Produce,
+            Self::SaslHandshake => ApiKey::SaslHandshake,
+            Self::SaslAuthenticate => ApiKey::SaslAuthenticate,
         }
     }
 }
@@ -177,6 +188,8 @@ pub(crate) struct Connection {
     /// KIP-219: the broker asked (`throttle_time_ms` of a Produce v6+ response) not to be sent
     /// more Produce requests before this.
     pub(crate) throttled_until: Instant,
+    /// SASL authentication (`producer/sasl.rs`).
+    pub(crate) sasl: ConnSasl,
     next_correlation: i32,
 }
 
@@ -195,6 +208,7 @@ impl Connection {
         want_close: false,
         error: None,
         throttled_until: Instant::ZERO,
+        sasl: ConnSasl::EMPTY,
         next_correlation: 1,
     };
 
@@ -219,6 +233,7 @@ impl Connection {
     pub(crate) fn connected(&mut self, now: Instant) {
         self.state = ConnState::Handshake;
         self.last_active = now;
+        self.sasl.restart();
     }
 
     /// The socket is gone (or never came up): requests in flight are lost, and the next connect
@@ -230,6 +245,7 @@ impl Connection {
         self.failures = self.failures.saturating_add(1);
         self.retry_at = now + delay;
         self.want_connect = false;
+        self.sasl.restart();
     }
 
     /// The engine gives up on the connection because of `error`: the driver hears why, then

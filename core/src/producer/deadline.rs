@@ -6,7 +6,8 @@
 //! deadline), or `poll_transmit` does (a batch's linger or retry backoff ends on a connection
 //! that can take a request and is not throttled, a metadata refresh or an InitProducerId falls due with a
 //! connection to carry it or a broker to open one to, a reconnect backoff ends for a broker
-//! the engine needs). Anything else waits for an input (a response, a connect), which wakes
+//! the engine needs, a SASL session's re-authentication point on a connection with nothing in
+//! flight). Anything else waits for an input (a response, a connect, a token), which wakes
 //! the driver anyway. So drivers sleep exactly until the deadline and never back off; the
 //! simulator counts wake-ups that did nothing, and that count is 0.
 //!
@@ -46,6 +47,7 @@ impl<P: Partitioner> Producer<'_, P> {
             self.producer_id_deadline(&mut at);
             self.batch_deadlines(&mut at);
             self.reconnect_deadlines(&mut at);
+            self.conns.iter().filter_map(|c| self.reauth_deadline(c)).for_each(|t| at.offer(t));
         }
         at.0
     }
@@ -77,7 +79,7 @@ impl<P: Partitioner> Producer<'_, P> {
         let Some(t) = self.meta.refresh_at(self.config.metadata_max_age) else {
             return;
         };
-        if t > self.now && (self.any_conn(|c| c.versions.metadata.is_some()) || self.can_open_any_at(t)) {
+        if t > self.now && (self.any_conn(t, |c| c.versions.metadata.is_some()) || self.can_open_any_at(t)) {
             at.offer(t);
         }
     }
@@ -87,7 +89,8 @@ impl<P: Partitioner> Producer<'_, P> {
         let Some((_, retry_at)) = self.idem.wanted() else {
             return;
         };
-        let carrier = self.any_conn(|c| c.versions.init_producer_id.is_some()) || self.can_open_any_at(retry_at);
+        let carrier =
+            self.any_conn(retry_at, |c| c.versions.init_producer_id.is_some()) || self.can_open_any_at(retry_at);
         if retry_at > self.now && !self.id_request_waits() && carrier {
             at.offer(retry_at);
         }
@@ -106,17 +109,17 @@ impl<P: Partitioner> Producer<'_, P> {
             let Some(node) = self.meta.leader(PartitionIdx(pi)) else {
                 continue;
             };
-            let carrier =
-                self.conns.iter().find(|c| c.node == node && self.can_request(c) && c.versions.produce.is_some());
-            let Some(carrier) = carrier else {
-                continue;
-            };
+            let ready = self.next_batch_candidate(pi, settling).and_then(|slot| self.batch_ready_at(slot));
             // A throttled broker (KIP-219) takes the batch once its throttle time is over.
-            let ready = self
-                .next_batch_candidate(pi, settling)
-                .and_then(|slot| self.batch_ready_at(slot))
-                .map(|t| t.max(carrier.throttled_until));
-            if let Some(t) = ready.filter(|&t| t > self.now) {
+            let carried = ready.and_then(|t| {
+                self.conns
+                    .iter()
+                    .filter(|c| c.node == node && c.versions.produce.is_some())
+                    .map(|c| (c, t.max(c.throttled_until)))
+                    .find(|&(c, at)| self.can_request_at(c, at))
+                    .map(|(_, at)| at)
+            });
+            if let Some(t) = carried.filter(|&t| t > self.now) {
                 at.offer(t);
             }
         }
@@ -127,7 +130,8 @@ impl<P: Partitioner> Producer<'_, P> {
     /// something needs a connection and none is open or opening.
     fn reconnect_deadlines(&self, at: &mut Earliest) {
         for c in self.conns.iter() {
-            let waiting = c.state == ConnState::Idle && !c.want_close && c.retry_at > self.now;
+            let waiting =
+                c.state == ConnState::Idle && !c.want_close && c.retry_at > self.now && c.sasl.failed.is_none();
             if waiting && self.leads_queued_partition(c.node) {
                 at.offer(c.retry_at);
             }
@@ -139,9 +143,14 @@ impl<P: Partitioner> Producer<'_, P> {
         }
     }
 
-    /// Whether some ready connection can take a request and satisfies `f`.
-    fn any_conn(&self, f: impl Fn(&Connection) -> bool) -> bool {
-        self.conns.iter().any(|c| self.can_request(c) && f(c))
+    /// Whether some ready connection can take a request at `t` and satisfies `f`.
+    fn any_conn(&self, t: Instant, f: impl Fn(&Connection) -> bool) -> bool {
+        self.conns.iter().any(|c| self.can_request_at(c, t) && f(c))
+    }
+
+    /// [`Self::can_request`], and at `t` no re-authentication holds requests back.
+    fn can_request_at(&self, c: &Connection, t: Instant) -> bool {
+        self.can_request(c) && c.sasl.usable_at(t, c.in_flight.is_empty())
     }
 
     fn can_request(&self, c: &Connection) -> bool {
@@ -157,10 +166,12 @@ impl<P: Partitioner> Producer<'_, P> {
     /// When the first known broker (what `pick_any_node` chooses from) is out of its
     /// reconnect backoff.
     fn first_broker_usable_at(&self) -> Option<Instant> {
-        let usable_at = |node: i32| {
-            self.conns.iter().find(|c| c.is_used() && c.node == node).map_or(self.now, |c| c.retry_at.max(self.now))
+        let usable_at = |node: i32| match self.conns.iter().find(|c| c.is_used() && c.node == node) {
+            Some(c) if c.sasl.failed.is_some() => None,
+            Some(c) => Some(c.retry_at.max(self.now)),
+            None => Some(self.now),
         };
-        self.meta.brokers().map(|b| usable_at(b.node_id)).min()
+        self.meta.brokers().filter_map(|b| usable_at(b.node_id)).min()
     }
 
     fn leads_queued_partition(&self, node: i32) -> bool {

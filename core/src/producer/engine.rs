@@ -53,6 +53,8 @@ pub struct Producer<'s, P = DefaultPartitioner> {
     /// `reconnect.backoff.ms` .. `reconnect.backoff.max.ms`.
     reconnect_backoff: Backoff,
     pub(super) now: Instant,
+    /// SASL state shared by the connections (`sasl.rs`).
+    pub(super) auth: super::sasl::Auth,
 }
 
 impl<'s> Producer<'s, DefaultPartitioner> {
@@ -130,6 +132,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             last_partition: u16::MAX,
             close_deadline: None,
             now,
+            auth: super::sasl::Auth::default(),
         })
     }
 
@@ -220,6 +223,9 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         }
         if self.close_deadline.is_some() {
             return Err(SendError::Closed);
+        }
+        if let Some(e) = self.refused_everywhere() {
+            return Err(e);
         }
         let Some(topic) = self.meta.topic(record.topic) else {
             self.meta.add_topic(record.topic, now).map_err(SendError::Metadata)?;

@@ -17,6 +17,7 @@
 //! | which request goes out next (ApiVersions, Metadata, InitProducerId, Produce) | `Producer::poll_transmit` | `transmit.rs` |
 //! | response frames in | `Producer::handle_read` | `receive.rs` |
 //! | the next deadline, by the same predicates `poll_transmit` uses | `Producer::poll_timeout` | `deadline.rs` |
+//! | SASL on each connection (handshake, rounds, re-authentication, failures), nonce entropy, OAUTHBEARER tokens | `Producer::send_handshake` and friends | `sasl.rs` |
 //! | the drain loop every driver runs | [`Producer::drain`], [`Links`] | `drain.rs` |
 //!
 //! Imports run one way: `types` and `conn` name the vocabulary; `accumulator`, `metadata`,
@@ -25,10 +26,13 @@
 //! # Method groups
 //! - getters: [`Producer::metrics`], [`Producer::address`], [`Producer::topic_name`],
 //!   [`Producer::partition_count`], [`Producer::pending_batches`], [`Producer::free_buffer`],
-//!   [`Producer::producer_id`], [`Producer::fatal_error`];
+//!   [`Producer::producer_id`], [`Producer::fatal_error`], [`Producer::oauth_token_wanted`],
+//!   [`Producer::auth_error`];
 //! - inputs: [`Producer::handle_connected`], [`Producer::handle_disconnected`],
 //!   [`Producer::handle_read`] (returns how many bytes it consumed: whole frames only),
-//!   [`Producer::handle_timeout`] (early calls are harmless);
+//!   [`Producer::handle_timeout`] (early calls are harmless); for SASL,
+//!   [`Producer::handle_entropy`] (the SCRAM nonce's entropy) and [`Producer::handle_oauth_token`]
+//!   (when [`Producer::oauth_token_wanted`]);
 //! - commands: [`Producer::send`], [`Producer::flush`], [`Producer::close`];
 //! - outputs: [`Producer::poll_transmit`], [`Producer::poll_event`], [`Producer::poll_timeout`],
 //!   and [`Producer::drain`], which runs the first two in order into a driver's [`Links`].
@@ -62,8 +66,8 @@
 //! metadata; or from one [`StaticStorage`] value without a heap, whose const parameters are the
 //! capacities (a full table is a typed error). Budget (64-bit, checked by a test): the arena,
 //! plus at most 168 bytes per batch slot, 280 per broker slot, 304 per topic slot, 40 per
-//! partition (slot, queue, in-flight count and sequence), 600 per connection (its in-flight
-//! table), and one compression scratch of a batch's worst-case compressed size.
+//! partition (slot, queue, in-flight count and sequence), 960 per connection (its in-flight
+//! table and SASL state), and one compression scratch of a batch's worst-case compressed size.
 pub(crate) mod accumulator;
 pub mod conn;
 mod deadline;
@@ -74,6 +78,7 @@ mod ledger;
 pub(crate) mod metadata;
 pub mod metrics;
 mod receive;
+mod sasl;
 mod storage;
 mod transmit;
 pub mod types;

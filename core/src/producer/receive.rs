@@ -60,6 +60,7 @@ impl<P: Partitioner> Producer<'_, P> {
     /// Gives up on connection `i` because of `error`: its requests are retried, and the driver
     /// hears why ([`super::Event::ConnectionFailed`]) and is asked to close it.
     pub(super) fn close_broken(&mut self, i: usize, error: ConnError, now: Instant) {
+        self.on_auth_failure(i, &error);
         self.drop_connection(i as u16, now);
         self.conns[i].fail(error);
     }
@@ -79,6 +80,9 @@ impl<P: Partitioner> Producer<'_, P> {
             RequestKind::Metadata => self.on_metadata(f.version, body, now),
             RequestKind::InitProducerId => self.on_init_producer_id(f.version, body, now),
             RequestKind::Produce => self.on_produce(i, f.correlation_id, f.version, body, now),
+            RequestKind::SaslHandshake | RequestKind::SaslAuthenticate => {
+                return self.on_sasl(i, f.kind, f.version, body, now);
+            }
         };
         if decoded {
             Ok(())
@@ -107,6 +111,10 @@ impl<P: Partitioner> Producer<'_, P> {
         c.versions.metadata = resp.choose(ApiKey::Metadata);
         c.versions.produce = resp.choose(ApiKey::Produce);
         c.versions.init_producer_id = resp.choose(ApiKey::InitProducerId);
+        if self.begin_sasl(i, (resp.choose(ApiKey::SaslHandshake), resp.choose(ApiKey::SaslAuthenticate)))? {
+            return Ok(());
+        }
+        let c = &mut self.conns[i];
         c.state = ConnState::Ready;
         c.failures = 0;
         self.check_versions(i);

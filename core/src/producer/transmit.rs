@@ -70,10 +70,11 @@ impl<P: Partitioner> Producer<'_, P> {
             return Ok(None);
         }
         self.plan_connections(now);
+        self.fail_unauthenticated();
         for i in 0..self.conns.len() {
             let c = &self.conns[i];
             let polled = match c.state {
-                ConnState::Handshake if c.in_flight.is_empty() => self.send_api_versions(i, now, buf)?,
+                ConnState::Handshake if c.in_flight.is_empty() => self.send_handshake(i, now, buf)?,
                 ConnState::Ready => self.send_on_ready(i, now, buf)?,
                 _ => None,
             };
@@ -85,6 +86,9 @@ impl<P: Partitioner> Producer<'_, P> {
     }
 
     fn send_on_ready(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Polled {
+        if let Some(polled) = self.maybe_reauthenticate(i, now, buf) {
+            return polled;
+        }
         if !self.conns[i].can_send(self.config.max_in_flight) {
             return Ok(None);
         }
@@ -97,7 +101,7 @@ impl<P: Partitioner> Producer<'_, P> {
         self.send_produce(i, now, buf)
     }
 
-    fn send_api_versions(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Polled {
+    pub(super) fn send_api_versions(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Polled {
         let version = self.conns[i].api_versions_version;
         let req =
             ApiVersionsRequest { client_software_name: "kprod", client_software_version: env!("CARGO_PKG_VERSION") };
@@ -417,7 +421,11 @@ impl<P: Partitioner> Producer<'_, P> {
         let start = self.rng.below(count) as usize;
         (0..count as usize).map(|k| (start + k) % count as usize).find_map(|k| {
             let n = self.meta.brokers().nth(k)?.node_id;
-            let usable = self.conns.iter().find(|c| c.is_used() && c.node == n).is_none_or(|c| c.retry_at <= self.now);
+            let usable = self
+                .conns
+                .iter()
+                .find(|c| c.is_used() && c.node == n)
+                .is_none_or(|c| c.retry_at <= self.now && c.sasl.failed.is_none());
             usable.then_some(n)
         })
     }
@@ -425,7 +433,7 @@ impl<P: Partitioner> Producer<'_, P> {
     /// Makes sure a connection to `node` exists or is being made.
     fn want_node(&mut self, node: i32, now: Instant) {
         if let Some(c) = self.conns.iter_mut().find(|c| c.is_used() && c.node == node) {
-            if c.state == ConnState::Idle && c.retry_at <= now && !c.want_close {
+            if c.state == ConnState::Idle && c.retry_at <= now && !c.want_close && c.sasl.failed.is_none() {
                 c.start_connect(now);
             }
             return;
@@ -458,7 +466,7 @@ impl<P: Partitioner> Producer<'_, P> {
 /// response is expected, records it in flight. Sizes the frame first: a buffer too small is an
 /// error that changes nothing. Returns the frame and its correlation id.
 #[allow(clippy::too_many_arguments)]
-fn write_request<R: Request>(
+pub(super) fn write_request<R: Request>(
     c: &mut Connection,
     i: usize,
     client_id: &str,

@@ -194,6 +194,15 @@ pub enum DeliveryError {
     Closed,
     /// The producer hit a fatal error.
     Fatal(FatalError),
+    /// The partition's leader refused SASL authentication (Java's
+    /// `SaslAuthenticationException`). The broker's message is in the connection's
+    /// [`super::Event::ConnectionFailed`] and [`super::Producer::auth_error`].
+    Authentication {
+        /// The broker.
+        node: i32,
+        /// Its refusal, e.g. `SASL_AUTHENTICATION_FAILED` or `UNSUPPORTED_SASL_MECHANISM`.
+        code: ErrorCode,
+    },
 }
 
 impl fmt::Display for DeliveryError {
@@ -205,6 +214,12 @@ impl fmt::Display for DeliveryError {
             Self::Broker(code) => write!(f, "the broker refused the batch: {code}"),
             Self::Closed => f.write_str("the producer was closed before the batch was delivered"),
             Self::Fatal(e) => write!(f, "fatal producer error: {e}"),
+            Self::Authentication { node, code } => {
+                write!(
+                    f,
+                    "broker {node} refused SASL authentication ({code}); check sasl.mechanism and sasl.jaas.config"
+                )
+            }
         }
     }
 }
@@ -264,6 +279,15 @@ pub enum SendError {
     Closed,
     /// The producer hit a fatal error.
     Fatal(FatalError),
+    /// Every known broker refused SASL authentication (Java's `SaslAuthenticationException`):
+    /// no record can go anywhere. The broker's message is in
+    /// [`super::Producer::auth_error`].
+    Authentication {
+        /// One of the brokers.
+        node: i32,
+        /// Its refusal.
+        code: ErrorCode,
+    },
 }
 
 impl SendError {
@@ -292,6 +316,10 @@ impl fmt::Display for SendError {
             Self::Metadata(e) => write!(f, "{e}"),
             Self::Closed => f.write_str("the producer is closed"),
             Self::Fatal(e) => write!(f, "fatal producer error: {e}"),
+            Self::Authentication { node, code } => write!(
+                f,
+                "every broker refused SASL authentication (broker {node}: {code}); check sasl.mechanism and sasl.jaas.config"
+            ),
         }
     }
 }

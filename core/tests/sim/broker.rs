@@ -139,6 +139,8 @@ impl Cluster {
                 min_version: vs.init_producer_id.0,
                 max_version: vs.init_producer_id.1,
             },
+            ApiVersion { api_key: ApiKey::SaslHandshake, min_version: 0, max_version: 1 },
+            ApiVersion { api_key: ApiKey::SaslAuthenticate, min_version: 0, max_version: 2 },
         ];
         if v > vs.api_versions.1 {
             // KIP-511: answer v0 with UNSUPPORTED_VERSION and our ranges.
@@ -444,7 +446,7 @@ fn init_response(error_code: ErrorCode, producer_id: i64, producer_epoch: i16) -
     }
 }
 
-fn respond<R: EncodeResponse>(v: i16, corr: i32, body: &R) -> Reply {
+pub fn respond<R: EncodeResponse>(v: i16, corr: i32, body: &R) -> Reply {
     let mut out = Vec::new();
     match encode_response(&mut out, v, corr, body) {
         Ok(_) => Reply::Response(out),

@@ -192,7 +192,8 @@ impl Sim {
         let bootstrap: Vec<(&str, u16)> = hosts.iter().map(|h| (h.as_str(), PORT)).collect();
         let storage = Storage::with_capacity(&sc.config, sc.caps);
         let valid = sc.config.clone().validate().unwrap_or_else(|e| panic!("scenario config invalid: {e}"));
-        let producer = Producer::new(valid, &bootstrap, storage, Instant::ZERO).expect("engine storage fits");
+        let mut producer = Producer::new(valid, &bootstrap, storage, Instant::ZERO).expect("engine storage fits");
+        producer.handle_entropy(&sc.seed.to_le_bytes());
         let initial_free = producer.free_buffer();
         let mut net = Net::default();
         for &(at, ev) in &sc.faults.events {
@@ -658,7 +659,11 @@ impl Sim {
             let mut inject = |ctx: &ProduceCtx<'_>| {
                 hook.as_mut().and_then(|h| h(ctx)).or_else(|| random_error(rng, faults, sick, ctx))
             };
-            let (api, reply) = self.cluster.handle_frame(node, &frame, self.now, frame_faults, &mut inject);
+            let (auth, violations) = (&mut self.net.links[l].auth, &mut self.cluster.violations);
+            let (api, reply) = match super::sasl::intercept(&self.sc.sasl, auth, node, &frame, self.now, violations) {
+                Some(handled) => handled,
+                None => self.cluster.handle_frame(node, &frame, self.now, frame_faults, &mut inject),
+            };
             for note in core::mem::take(&mut self.cluster.notes) {
                 self.log(|| note);
             }

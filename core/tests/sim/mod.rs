@@ -24,6 +24,7 @@ pub mod cluster;
 pub mod driver;
 pub mod net;
 pub mod rng;
+pub mod sasl;
 pub mod scenario;
 pub mod wake;
 

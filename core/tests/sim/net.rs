@@ -79,6 +79,8 @@ pub struct Link {
     pub last_down: Instant,
     /// Requests the broker has answered on this link.
     pub requests: u64,
+    /// The broker side of SASL on this link.
+    pub auth: super::sasl::LinkAuth,
 }
 
 /// All links and the event queue.
@@ -139,6 +141,7 @@ impl Net {
             last_up: now,
             last_down: now,
             requests: 0,
+            auth: super::sasl::LinkAuth::Fresh,
         });
         self.by_conn.insert(conn.0, id);
         id

@@ -122,6 +122,8 @@ pub struct Scenario {
     pub expect: Expect,
     /// How long `close` may take.
     pub close_timeout: Duration,
+    /// Authenticating brokers (`sasl.rs`).
+    pub sasl: Option<super::sasl::SimSasl>,
 }
 
 const fn ms(n: u64) -> Duration {
@@ -161,6 +163,7 @@ impl Scenario {
             faults: Faults::none(),
             expect: Expect { all_delivered: true },
             close_timeout: ms(5000),
+            sasl: None,
         }
     }
 
@@ -194,6 +197,12 @@ impl Scenario {
         sc.faults = if faulty { random_faults(&mut rng, brokers, &sc.topics, &config) } else { random_net(&mut rng) };
         sc.expect = Expect { all_delivered: !faulty };
         sc.config = config;
+        if extra.chance(250) {
+            let sasl = super::sasl::SimSasl::random(&mut extra, brokers);
+            sc.config.sasl = sasl.config();
+            sc.expect.all_delivered &= sasl.refuse_node.is_none() && !sasl.refuses_all(brokers);
+            sc.sasl = Some(sasl);
+        }
         sc
     }
 }
@@ -202,8 +211,8 @@ impl Scenario {
     /// A compact description for traces: configuration, cluster, faults, one line per record.
     pub fn describe(&self) -> String {
         let mut out = format!(
-            "seed {}\nconfig {:?}\nbrokers {} topics {:?} bootstrap {:?} versions {:?} duplicate_error {}\nfaults {:?}\nexpect {:?}\n",
-            self.seed, self.config, self.brokers, self.topics, self.bootstrap, self.versions, self.duplicate_error, self.faults, self.expect
+            "seed {}\nconfig {:?}\nbrokers {} topics {:?} bootstrap {:?} versions {:?} duplicate_error {}\nfaults {:?}\nexpect {:?}\nsasl {:?}\n",
+            self.seed, self.config, self.brokers, self.topics, self.bootstrap, self.versions, self.duplicate_error, self.faults, self.expect, self.sasl
         );
         for (i, r) in self.records.iter().enumerate() {
             let key = r.key.as_deref().map(String::from_utf8_lossy);
