@@ -144,6 +144,9 @@ impl<P: Partitioner> Producer<'_, P> {
     /// hardware RNG) before the first SCRAM connection. More calls mix more in. The simulator
     /// passes seeded bytes, so runs replay.
     pub fn handle_entropy(&mut self, entropy: &[u8]) {
+        if !cfg!(feature = "sasl") {
+            return;
+        }
         let key = self.auth.entropy.unwrap_or([0; 32]);
         let mixed = scram::mix_entropy(&key, entropy);
         self.auth.entropy = Some(mixed);
@@ -182,7 +185,9 @@ impl<P: Partitioner> Producer<'_, P> {
     /// After ApiVersions: starts SASL if it is on. Returns whether it did (the connection stays
     /// in its handshake). `versions` are the broker's SaslHandshake and SaslAuthenticate.
     pub(super) fn begin_sasl(&mut self, i: usize, versions: (Option<i16>, Option<i16>)) -> Result<bool, ConnError> {
-        if !self.config.sasl.enabled {
+        // Without the `sasl` feature this is constant false: every SASL path is dead code and
+        // the linker leaves it (SHA-2, PBKDF2) out.
+        if !(cfg!(feature = "sasl") && self.config.sasl.enabled) {
             return Ok(false);
         }
         let (Some(handshake), Some(authenticate)) = versions else {
@@ -199,7 +204,7 @@ impl<P: Partitioner> Producer<'_, P> {
 
     /// The handshake state's next request: ApiVersions, or the SASL step under way.
     pub(super) fn send_handshake(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Polled {
-        if !self.conns[i].sasl.active() {
+        if !cfg!(feature = "sasl") || !self.conns[i].sasl.active() {
             return self.send_api_versions(i, now, buf);
         }
         let sasl = self.config.sasl;
@@ -256,7 +261,7 @@ impl<P: Partitioner> Producer<'_, P> {
     /// flight, it goes back to its handshake. Returns `None` while responses are awaited.
     pub(super) fn maybe_reauthenticate(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Option<Polled> {
         let c = &mut self.conns[i];
-        if !c.sasl.reauth_due(now) {
+        if !cfg!(feature = "sasl") || !c.sasl.reauth_due(now) {
             return None;
         }
         if !c.in_flight.is_empty() {
@@ -279,6 +284,9 @@ impl<P: Partitioner> Producer<'_, P> {
         now: Instant,
     ) -> Result<(), ConnError> {
         let undecodable = ConnError::Undecodable { api: kind.api(), version };
+        if !cfg!(feature = "sasl") {
+            return Err(undecodable);
+        }
         let mechanism = self.config.sasl.mechanism.unwrap_or(Mechanism::Plain);
         if kind == RequestKind::SaslHandshake {
             let resp = SaslHandshakeResponse::decode(version, body).map_err(|_| undecodable)?;

@@ -109,6 +109,9 @@ impl<'a> SaslConfig<'a> {
             return Ok(());
         }
         let invalid = |setting, expected| Err(ConfigError::InvalidValue { setting, expected });
+        if !cfg!(feature = "sasl") {
+            return invalid("security.protocol", "PLAINTEXT: this build of kprod-core has no `sasl` feature");
+        }
         let Some(mechanism) = self.mechanism else {
             return invalid(
                 "sasl.mechanism",
