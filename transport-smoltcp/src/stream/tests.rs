@@ -336,7 +336,7 @@ fn acks_0_requests_expect_no_answer() {
     };
     let (mut tx, mut rx) = (vec![0u8; 40 * 1024], vec![0u8; 4096]);
     let (mut p, net) = connector_driver(config, FakeBroker::new(TOPIC, 3), &mut tx, &mut rx);
-    let recs = recs(1500, 40);
+    let recs = recs(2500, 40);
     let mut log = Vec::new();
     let ids = send_all(&mut p, &recs, &mut log);
     close(&mut p, &mut log);
