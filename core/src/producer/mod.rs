@@ -76,6 +76,7 @@ pub mod metrics;
 mod receive;
 mod storage;
 mod transmit;
+pub mod txn;
 pub mod types;
 
 pub use drain::{Budget, Connecting, Drained, Links};
