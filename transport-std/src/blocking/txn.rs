@@ -57,6 +57,11 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
         self.shared.lock().engine.txn_v2()
     }
 
+    /// The node id of the transaction coordinator, once found (for diagnostics and tests).
+    pub fn transaction_coordinator(&self) -> Option<i32> {
+        self.shared.lock().engine.txn_coordinator()
+    }
+
     fn txn_call(
         &self,
         op: TxnOp,

@@ -21,6 +21,7 @@
 //! retried after `retry.backoff.ms`. Aborting fails every batch not yet sent with
 //! [`super::DeliveryError::TransactionAborted`], so each record still gets exactly one completion.
 
+mod list;
 mod offsets;
 mod types;
 mod wire;
@@ -37,8 +38,9 @@ use crate::partitioner::Partitioner;
 use crate::time::Instant;
 
 /// The most partitions one transaction may touch (each needs an entry until the transaction
-/// ends; [`TxnError::TooManyPartitions`] beyond).
-pub const MAX_TXN_PARTITIONS: usize = 512;
+/// ends; [`TxnError::TooManyPartitions`] beyond): 65,536 with the `alloc` feature, 32 without.
+pub const MAX_TXN_PARTITIONS: usize = if cfg!(feature = "alloc") { 1 << 16 } else { NO_ALLOC_PARTITIONS };
+const NO_ALLOC_PARTITIONS: usize = 32;
 
 /// Where one kind of request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +88,7 @@ pub(crate) struct Txn {
     pub(crate) find_group: Step,
     /// Whether the open transaction follows transactions V2 (KIP-890).
     pub(crate) v2: bool,
-    parts: heapless::Vec<(u16, Part), MAX_TXN_PARTITIONS>,
+    parts: list::List<(u16, Part), NO_ALLOC_PARTITIONS>,
     pub(crate) add: Step,
     pub(crate) offsets: Option<(Offsets, OffsetsStage)>,
     pub(crate) offsets_step: Step,
@@ -111,7 +113,7 @@ impl Txn {
             group_coordinator: None,
             find_group: Step::Idle,
             v2: false,
-            parts: heapless::Vec::new(),
+            parts: list::List::new(),
             add: Step::Idle,
             offsets: None,
             offsets_step: Step::Idle,
@@ -251,6 +253,11 @@ impl<P: Partitioner> Producer<'_, P> {
         self.txn.v2
     }
 
+    /// The transaction coordinator's node id, once found.
+    pub const fn txn_coordinator(&self) -> Option<i32> {
+        self.txn.coordinator
+    }
+
     /// The result of the last transactional call, once it is known (each call gives exactly
     /// one). [`Producer::drain`] polls it into [`super::Links::txn_result`].
     #[must_use]
@@ -371,7 +378,9 @@ impl<P: Partitioner> Producer<'_, P> {
             return Ok(());
         }
         let part = if self.txn.v2 { Part::Added } else { Part::New };
-        self.txn.parts.push((pi, part)).map_err(|_| TxnError::TooManyPartitions { limit: MAX_TXN_PARTITIONS })?;
+        if !self.txn.parts.push((pi, part), MAX_TXN_PARTITIONS) {
+            return Err(TxnError::TooManyPartitions { limit: MAX_TXN_PARTITIONS });
+        }
         if part == Part::New && self.txn.add == Step::Idle {
             self.txn.add = Step::Wanted(self.now);
         }

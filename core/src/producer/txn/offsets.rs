@@ -1,13 +1,18 @@
-//! The offsets of one `send_offsets_to_transaction` call, kept (without a heap) until the group
-//! coordinator answers: every string in one fixed arena, every partition in one fixed table.
+//! The offsets of one `send_offsets_to_transaction` call, kept until the group coordinator
+//! answers: every string in one arena, every partition in one table (on the heap with `alloc`,
+//! else small fixed arrays).
 
+use super::list::List;
 use super::types::{GroupMetadata, TopicPartitionOffset, TxnError};
 use crate::protocol::txn_offset_commit::{GroupMember, TxnOffsetCommitPartition, TxnOffsetCommitTopic};
 
-/// Bytes for the group id, member id, instance id, topic names and metadata of one call.
-pub const OFFSETS_STRING_BYTES: usize = 2048;
-/// Partitions one call may commit.
-pub const MAX_OFFSETS: usize = 64;
+/// Bytes for the group id, member id, instance id, topic names and metadata of one call:
+/// 64 KiB with the `alloc` feature, 512 without.
+pub const OFFSETS_STRING_BYTES: usize = if cfg!(feature = "alloc") { 1 << 16 } else { NO_ALLOC_BYTES };
+/// Partitions one call may commit: 4096 with the `alloc` feature, 8 without.
+pub const MAX_OFFSETS: usize = if cfg!(feature = "alloc") { 4096 } else { NO_ALLOC_OFFSETS };
+const NO_ALLOC_BYTES: usize = 512;
+const NO_ALLOC_OFFSETS: usize = 8;
 
 type Span = (u16, u16);
 
@@ -23,28 +28,28 @@ struct Entry {
 /// See the module docs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Offsets {
-    strings: heapless::Vec<u8, OFFSETS_STRING_BYTES>,
+    strings: List<u8, NO_ALLOC_BYTES>,
     group_id: Span,
     member_id: Span,
     instance_id: Option<Span>,
     generation_id: i32,
-    entries: heapless::Vec<Entry, MAX_OFFSETS>,
+    entries: List<Entry, NO_ALLOC_OFFSETS>,
 }
 
 impl Offsets {
     /// Copies a call's offsets, sorted by topic so each topic forms one run.
     pub(crate) fn new(offsets: &[TopicPartitionOffset<'_>], group: &GroupMetadata<'_>) -> Result<Self, TxnError> {
-        let too_long = TxnError::OffsetsTooLarge { limit: "the names and metadata exceed 2048 bytes" };
+        let too_long = TxnError::OffsetsTooLarge { limit: "the names and metadata exceed OFFSETS_STRING_BYTES" };
         if offsets.len() > MAX_OFFSETS {
-            return Err(TxnError::OffsetsTooLarge { limit: "more than 64 partitions in one call" });
+            return Err(TxnError::OffsetsTooLarge { limit: "more partitions than MAX_OFFSETS in one call" });
         }
         let mut s = Self {
-            strings: heapless::Vec::new(),
+            strings: List::new(),
             group_id: (0, 0),
             member_id: (0, 0),
             instance_id: None,
             generation_id: group.generation_id,
-            entries: heapless::Vec::new(),
+            entries: List::new(),
         };
         s.group_id = s.keep(group.group_id).ok_or(too_long)?;
         s.member_id = s.keep(group.member_id).ok_or(too_long)?;
@@ -52,9 +57,12 @@ impl Offsets {
             Some(id) => Some(s.keep(id).ok_or(too_long)?),
             None => None,
         };
-        let mut sorted: heapless::Vec<&TopicPartitionOffset<'_>, MAX_OFFSETS> = offsets.iter().collect();
+        let mut sorted: List<&TopicPartitionOffset<'_>, NO_ALLOC_OFFSETS> = List::new();
+        for o in offsets {
+            sorted.push(o, MAX_OFFSETS);
+        }
         sorted.sort_unstable_by(|a, b| (a.topic, a.partition).cmp(&(b.topic, b.partition)));
-        for o in sorted {
+        for &o in sorted.iter() {
             let topic = s.keep(o.topic).ok_or(too_long)?;
             let metadata = match o.metadata {
                 Some(m) => Some(s.keep(m).ok_or(too_long)?),
@@ -62,14 +70,16 @@ impl Offsets {
             };
             let e = Entry { topic, partition: o.partition, offset: o.offset, leader_epoch: o.leader_epoch, metadata };
             // At most MAX_OFFSETS entries, checked above.
-            let _ = s.entries.push(e);
+            s.entries.push(e, MAX_OFFSETS);
         }
         Ok(s)
     }
 
     fn keep(&mut self, v: &str) -> Option<Span> {
         let start = self.strings.len();
-        self.strings.extend_from_slice(v.as_bytes()).ok()?;
+        if start + v.len() > usize::from(u16::MAX) || !self.strings.extend(v.as_bytes(), OFFSETS_STRING_BYTES) {
+            return None;
+        }
         Some((start as u16, v.len() as u16))
     }
 
@@ -93,26 +103,25 @@ impl Offsets {
     }
 
     /// The partitions in request order, and the runs `(start, count)` of each topic.
-    pub(crate) fn partitions(
-        &self,
-    ) -> (heapless::Vec<TxnOffsetCommitPartition<'_>, MAX_OFFSETS>, heapless::Vec<(usize, usize), MAX_OFFSETS>) {
-        let mut parts = heapless::Vec::new();
-        let mut runs = heapless::Vec::new();
+    pub(crate) fn partitions(&self) -> (Parts<'_>, Runs) {
+        let mut parts = List::new();
+        let mut runs = List::new();
         let mut at = 0;
         while at < self.entries.len() {
             let topic = self.get(self.entries[at].topic);
             let n = self.entries[at..].iter().take_while(|e| self.get(e.topic) == topic).count();
             // At most MAX_OFFSETS runs and entries: one per entry at most.
-            let _ = runs.push((at, n));
+            runs.push((at, n), MAX_OFFSETS);
             at += n;
         }
-        for e in &self.entries {
-            let _ = parts.push(TxnOffsetCommitPartition {
+        for e in self.entries.iter() {
+            let part = TxnOffsetCommitPartition {
                 partition_index: e.partition,
                 committed_offset: e.offset,
                 committed_leader_epoch: e.leader_epoch,
                 committed_metadata: e.metadata.map(|m| self.get(m)),
-            });
+            };
+            parts.push(part, MAX_OFFSETS);
         }
         (parts, runs)
     }
@@ -127,10 +136,18 @@ impl Offsets {
         &'a self,
         parts: &'a [TxnOffsetCommitPartition<'a>],
         runs: &[(usize, usize)],
-        out: &mut heapless::Vec<TxnOffsetCommitTopic<'a>, MAX_OFFSETS>,
+        out: &mut Topics<'a>,
     ) {
         for &(start, n) in runs {
-            let _ = out.push(TxnOffsetCommitTopic { name: self.topic_of(start), partitions: &parts[start..start + n] });
+            let topic = TxnOffsetCommitTopic { name: self.topic_of(start), partitions: &parts[start..start + n] };
+            out.push(topic, MAX_OFFSETS);
         }
     }
 }
+
+/// The partitions of a TxnOffsetCommit request, in request order.
+pub(crate) type Parts<'a> = List<TxnOffsetCommitPartition<'a>, NO_ALLOC_OFFSETS>;
+/// The runs `(start, count)` of each topic in [`Parts`].
+pub(crate) type Runs = List<(usize, usize), NO_ALLOC_OFFSETS>;
+/// The topics of a TxnOffsetCommit request.
+pub(crate) type Topics<'a> = List<TxnOffsetCommitTopic<'a>, NO_ALLOC_OFFSETS>;

@@ -217,7 +217,7 @@ impl<P: Partitioner> Producer<'_, P> {
                     version = version.min(4);
                 }
                 let (parts, runs) = o.partitions();
-                let mut topics = heapless::Vec::new();
+                let mut topics = super::offsets::Topics::new();
                 o.topics(&parts, &runs, &mut topics);
                 let member = if version >= 3 { o.member() } else { GroupMember::UNKNOWN };
                 let r = TxnOffsetCommitRequest {
