@@ -127,7 +127,8 @@ impl<P: Partitioner> Producer<'_, P> {
         if let Some(at) = wanted_at(t.find) {
             return Some((TxnRequest::FindTxnCoordinator, Target::Any, at));
         }
-        if let Some(at) = wanted_at(t.find_group) {
+        // A group lookup matters only while offsets wait for it.
+        if let Some(at) = wanted_at(t.find_group).filter(|_| t.offsets.is_some()) {
             return Some((TxnRequest::FindGroupCoordinator, Target::Any, at));
         }
         if let (Some((_, OffsetsStage::Commit)), Some(at), Some(node)) =
