@@ -81,6 +81,9 @@ impl Broker {
                 respond(v, corr, &data)
             }
             ApiKey::Metadata => {
+                let req = MetadataRequestView::decode(v, body).expect("Metadata");
+                let names: Vec<&str> =
+                    req.topics.map(|t| t.iter().filter_map(|t| t.name).collect()).unwrap_or_default();
                 let parts: Vec<_> = (0..2)
                     .map(|i| MetadataResponsePartitionData {
                         error_code: ErrorCode::None,
@@ -92,14 +95,17 @@ impl Broker {
                         offline_replicas: &[],
                     })
                     .collect();
-                let topics = [MetadataResponseTopicData {
-                    error_code: ErrorCode::None,
-                    name: Some("t"),
-                    topic_id: [7; 16],
-                    is_internal: false,
-                    partitions: &parts,
-                    topic_authorized_operations: i32::MIN,
-                }];
+                let topics: Vec<_> = names
+                    .iter()
+                    .map(|&name| MetadataResponseTopicData {
+                        error_code: ErrorCode::None,
+                        name: Some(name),
+                        topic_id: [0; 16],
+                        is_internal: false,
+                        partitions: &parts,
+                        topic_authorized_operations: i32::MIN,
+                    })
+                    .collect();
                 let brokers = [Node { node_id: 1, host: "b1", port: 9092, rack: None }];
                 let resp = MetadataResponseData {
                     throttle_time_ms: 0,
@@ -141,14 +147,17 @@ impl Broker {
             }
             ApiKey::AddPartitionsToTxn => {
                 let r = AddPartitionsToTxnRequestView::decode(v, body).expect("AddPartitionsToTxn");
-                let mut parts = Vec::new();
+                let mut parts: Vec<(&str, Vec<PartitionError>)> = Vec::new();
                 for t in r.topics.iter() {
+                    let mut ok = Vec::new();
                     for p in t.partitions.iter() {
                         self.log.push(format!("AddPartitionsToTxn({}-{p})", t.name));
-                        parts.push(PartitionError { partition_index: p, error_code: ErrorCode::None });
+                        ok.push(PartitionError { partition_index: p, error_code: ErrorCode::None });
                     }
+                    parts.push((t.name, ok));
                 }
-                let results = [TopicPartitionErrorsData { name: "t", partitions: &parts }];
+                let results: Vec<_> =
+                    parts.iter().map(|(name, partitions)| TopicPartitionErrorsData { name, partitions }).collect();
                 respond(v, corr, &AddPartitionsToTxnResponseData { throttle_time_ms: 0, results: &results })
             }
             ApiKey::AddOffsetsToTxn => {
@@ -198,10 +207,11 @@ impl Broker {
             }
             ApiKey::Produce => {
                 let r = ProduceRequestView::decode(v, body).expect("Produce");
-                assert_eq!(r.transactional_id, Some("txn"), "Produce carries the transactional id");
+                assert!(r.transactional_id.is_some(), "Produce carries the transactional id");
                 assert!(v <= 11 || self.v2, "the V1 flow keeps Produce below v12");
-                let mut answers = Vec::new();
+                let mut by_topic = Vec::new();
                 for t in r.topic_data.iter() {
+                    let mut answers = Vec::new();
                     for p in t.partition_data.iter() {
                         let b = RecordBatch::parse(p.records).expect("batch");
                         self.batches.push((p.index, b.is_transactional(), b.producer_epoch(), b.record_count()));
@@ -209,8 +219,16 @@ impl Broker {
                         answers.push(PartitionProduceResponseData::ok(p.index, self.offsets));
                         self.offsets += i64::from(b.record_count());
                     }
+                    by_topic.push((t.name, answers));
                 }
-                let topics = [TopicProduceResponseData { name: "t", topic_id: [7; 16], partition_responses: &answers }];
+                let topics: Vec<_> = by_topic
+                    .iter()
+                    .map(|(name, answers)| TopicProduceResponseData {
+                        name,
+                        topic_id: [0; 16],
+                        partition_responses: answers,
+                    })
+                    .collect();
                 respond(v, corr, &ProduceResponseData { responses: &topics, throttle_time_ms: 0, node_endpoints: &[] })
             }
             other => panic!("unexpected {other:?}"),
@@ -488,4 +506,176 @@ fn calls_in_the_wrong_state_are_refused() {
     let mut plain =
         Producer::new(config.validate().expect("valid"), &[("b1", 9092)], storage, Instant::ZERO).expect("p");
     assert_eq!(plain.init_transactions(Instant::ZERO), Err(TxnError::NotTransactional));
+}
+
+/// Seeds for the `engine` fuzz target's transactional mode (`fuzz/fuzz_targets/engine.rs`: a
+/// script that starts with 0xFF): whole sessions against the scripted coordinator, so the
+/// fuzzer starts from committed and aborted transactions. This generator mirrors the target's
+/// interpreter (config, storage, opcodes, drain), so a script replays there as it ran here; the
+/// test checks each script commits records, and `KPROD_WRITE_FUZZ_SEEDS=1` writes them to
+/// `fuzz/corpus/engine/seed-txn-*`.
+mod fuzz_seeds {
+    use super::*;
+    use kprod_core::producer::{Capacities, TransmitError};
+
+    const ADVANCE: u8 = 0;
+    const CONNECTED: u8 = 1;
+    const READ: u8 = 3;
+    const SEND: u8 = 5;
+    const INIT: u8 = 8;
+    const BEGIN: u8 = 9;
+    const COMMIT: u8 = 10;
+    const ABORT: u8 = 11;
+
+    struct Generator {
+        p: Producer<'static>,
+        broker: Broker,
+        now: Instant,
+        conns: Vec<ConnId>,
+        buf: Vec<u8>,
+        requests: Vec<(u16, Vec<u8>)>,
+        results: Vec<TxnResult>,
+        delivered: u32,
+        script: Vec<u8>,
+    }
+
+    impl Generator {
+        fn new(v2: bool) -> Self {
+            // As in the fuzz target.
+            let mut config =
+                Config { buffer_memory: 64 * 1024, batch_size: 1024, max_request_size: 8 * 1024, ..Config::default() };
+            config.set_property("transactional.id", "fuzz").expect("transactional.id");
+            let caps = Capacities { brokers: 4, topics: 2, partitions: 16, connections: 3, batches: 32 };
+            let storage = Storage::with_capacity(&config, caps);
+            let valid = config.validate().expect("valid");
+            let p = Producer::new(valid, &[("b0", 9092), ("b1", 9093)], storage, Instant::ZERO).expect("engine");
+            Self {
+                p,
+                broker: Broker { v2, epoch: 0, ..Broker::default() },
+                now: Instant::ZERO,
+                conns: Vec::new(),
+                buf: vec![0u8; 16 * 1024],
+                requests: Vec::new(),
+                results: Vec::new(),
+                delivered: 0,
+                script: vec![0xFF],
+            }
+        }
+
+        fn op(&mut self, op: u8, arg: u16, extra: &[u8]) {
+            self.script.push(op);
+            self.script.extend_from_slice(&arg.to_le_bytes());
+            self.script.extend_from_slice(extra);
+            let conn = self.conns.get(usize::from(arg) % self.conns.len().max(1)).copied();
+            match op {
+                ADVANCE => self.now = self.now + core::time::Duration::from_millis(u64::from(arg)),
+                CONNECTED => {
+                    if let Some(c) = conn {
+                        self.p.handle_connected(c, self.now);
+                    }
+                }
+                READ => {
+                    if let Some(c) = conn {
+                        self.p.handle_read(c, extra, self.now);
+                    }
+                }
+                SEND => {
+                    let value = vec![b'v'; usize::from(arg % 3000)];
+                    let key = (arg % 3 != 0).then(|| arg.to_le_bytes());
+                    let rec = ProducerRecord {
+                        topic: if arg % 2 == 0 { "t0" } else { "t1" },
+                        partition: (arg % 5 == 0).then_some(u32::from(arg % 4)),
+                        key: key.as_ref().map(|k| &k[..]),
+                        value: Some(&value),
+                        headers: &[],
+                        timestamp: 1,
+                    };
+                    let _ = self.p.send(&rec, self.now);
+                }
+                INIT => self.p.init_transactions(self.now).expect("init"),
+                BEGIN => self.p.begin_transaction().expect("begin"),
+                COMMIT => self.p.commit_transaction(self.now).expect("commit"),
+                ABORT => self.p.abort_transaction(self.now).expect("abort"),
+                _ => self.p.handle_timeout(self.now),
+            }
+            self.drain();
+        }
+
+        /// The fuzz target's drain, keeping the request frames for the broker.
+        fn drain(&mut self) {
+            for _ in 0..64 {
+                match self.p.poll_transmit(self.now, &mut self.buf) {
+                    Ok(Some(t)) => self.requests.push((t.conn.0, self.buf[..t.len].to_vec())),
+                    Ok(None) => break,
+                    Err(TransmitError::BufferTooSmall { needed }) => self.buf.resize(needed, 0),
+                }
+            }
+            while let Some(e) = self.p.poll_event() {
+                match e {
+                    Event::Connect(c) if !self.conns.contains(&c) => self.conns.push(c),
+                    Event::Completed(c @ Completion::Delivered { .. }) => self.delivered += c.records(),
+                    _ => {}
+                }
+            }
+            let _ = self.p.poll_timeout();
+            while let Some(r) = self.p.poll_txn() {
+                self.results.push(r);
+            }
+        }
+
+        /// Connects every connection, and answers every request (one READ per response, padded
+        /// so that its length also names its connection, as in `engine_fuzz_seeds.rs`).
+        fn settle(&mut self) {
+            for _ in 0..12 {
+                for i in 0..self.conns.len() {
+                    self.op(CONNECTED, i as u16, &[]);
+                }
+                for (conn, frame) in core::mem::take(&mut self.requests) {
+                    let Some(idx) = self.conns.iter().position(|c| c.0 == conn) else { continue };
+                    let (body, _) = split_frame(&frame, 1 << 20).expect("frame").expect("whole");
+                    let Some(mut bytes) = self.broker.answer(body) else { continue };
+                    while bytes.len() % self.conns.len() != idx {
+                        bytes.push(0);
+                    }
+                    assert!(bytes.len() < 2048, "a response too long for one READ");
+                    self.op(READ, bytes.len() as u16, &bytes.clone());
+                }
+                self.op(ADVANCE, 20, &[]);
+            }
+        }
+    }
+
+    fn session(v2: bool) -> Generator {
+        let mut g = Generator::new(v2);
+        g.op(INIT, 0, &[]);
+        g.settle();
+        for round in 0..3u16 {
+            g.op(BEGIN, 0, &[]);
+            for arg in [10 + round, 21 + round, 300 + round] {
+                g.op(SEND, arg, &[]);
+            }
+            g.settle();
+            g.op(if round == 1 { ABORT } else { COMMIT }, 0, &[]);
+            g.settle();
+        }
+        g
+    }
+
+    #[test]
+    fn transactional_sessions_commit_and_abort() {
+        for v2 in [false, true] {
+            let g = session(v2);
+            let ops: Vec<TxnOp> = g.results.iter().map(|r| r.op).collect();
+            let want =
+                [TxnOp::InitTransactions, TxnOp::CommitTransaction, TxnOp::AbortTransaction, TxnOp::CommitTransaction];
+            assert_eq!(ops, want, "v2={v2}: {:?}", g.broker.log);
+            assert!(g.results.iter().all(|r| r.result.is_ok()), "{:?}", g.results);
+            assert!(g.delivered >= 6, "v2={v2}: {} delivered", g.delivered);
+            if std::env::var_os("KPROD_WRITE_FUZZ_SEEDS").is_some() {
+                let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/engine");
+                let name = if v2 { "seed-txn-v2" } else { "seed-txn-v1" };
+                std::fs::write(dir.join(name), &g.script).expect("write seed");
+            }
+        }
+    }
 }
