@@ -1,6 +1,6 @@
 //! Transactions: the state machine of Java's `TransactionManager`, on the same sans-IO engine.
 //!
-//! The [`Txn`] owner keeps the state ([`TxnState`]), the call under way and its result, the
+//! The `Txn` owner keeps the state ([`TxnState`]), the call under way and its result, the
 //! coordinators, the partitions and offsets of the open transaction, and which transaction
 //! request goes next. Calls (`init_transactions`, `begin_transaction`,
 //! `send_offsets_to_transaction`, `commit_transaction`, `abort_transaction`) start an operation;
