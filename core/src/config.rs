@@ -10,6 +10,9 @@ use core::time::Duration;
 
 use crate::compression::Compression;
 
+mod txn;
+pub use txn::{TxnConfig, MAX_TRANSACTIONAL_ID_LEN};
+
 /// How many acknowledgements the producer waits for (`acks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Acks {
@@ -90,6 +93,8 @@ pub struct Config<'a> {
     /// Seed of the core's random generator (backoff jitter, sticky partition choice). The same
     /// seed and inputs replay the same run.
     pub seed: u64,
+    /// `transactional.id` and `transaction.timeout.ms`.
+    pub transactions: TxnConfig,
 }
 
 impl Default for Config<'_> {
@@ -116,6 +121,7 @@ impl Default for Config<'_> {
             enable_idempotence: None,
             api_version: ApiVersionPolicy::Auto,
             seed: 0x6b70_726f_6400_0001,
+            transactions: TxnConfig::default(),
         }
     }
 }
@@ -213,6 +219,7 @@ impl<'a> Config<'a> {
             enable_idempotence,
             api_version,
             seed,
+            transactions,
         } = self;
         Config {
             client_id,
@@ -236,18 +243,20 @@ impl<'a> Config<'a> {
             enable_idempotence,
             api_version,
             seed,
+            transactions,
         }
     }
 
     /// Checks every rule and resolves idempotence.
     pub fn validate(self) -> Result<ValidConfig<'a>, ConfigError> {
         self.check_ranges()?;
+        let transactional = TxnConfig::check(&self)?;
         let compatible = self.acks == Acks::All && self.retries > 0 && self.max_in_flight <= MAX_IN_FLIGHT_IDEMPOTENT;
         let idempotent = match self.enable_idempotence {
             Some(true) if !compatible => return Err(self.idempotence_conflict()),
             Some(on) => on,
             None => compatible,
-        };
+        } || transactional;
         if self.delivery_timeout < self.linger.saturating_add(self.request_timeout) {
             return Err(ConfigError::Conflict {
                 settings: &["delivery.timeout.ms", "linger.ms", "request.timeout.ms"],
@@ -354,6 +363,7 @@ impl<'a> Config<'a> {
             "delivery.timeout.ms" => self.delivery_timeout = parse_ms("delivery.timeout.ms", value)?,
             "enable.idempotence" => self.enable_idempotence = Some(parse_bool("enable.idempotence", value)?),
             "kprod.seed" => self.seed = parse_num("kprod.seed", value)?,
+            _ if self.transactions.set_property(name, value)? => {}
             _ => return Err(ConfigError::UnknownProperty),
         }
         Ok(())

@@ -3,7 +3,10 @@
 //! exactly one completion once `close` reaches its deadline.
 //!
 //! Input: a script of one-byte opcodes with operands. Connections the engine asks for are
-//! tracked; opcodes name one of them by index.
+//! tracked; opcodes name one of them by index. A script that starts with 0xFF runs a
+//! transactional producer (`transactional.id`), where opcodes 8-11 call `init_transactions`,
+//! `begin_transaction`, `commit_transaction` and `abort_transaction`; each call that starts
+//! gets exactly one result, and aborted records still complete once.
 #![no_main]
 
 use std::collections::BTreeSet;
@@ -17,12 +20,19 @@ use kprod_core::time::Instant;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let config = Config {
+    let (transactional, data) = match data.split_first() {
+        Some((&0xFF, rest)) => (true, rest),
+        _ => (false, data),
+    };
+    let mut config = Config {
         buffer_memory: 64 * 1024,
         batch_size: 1024,
         max_request_size: 8 * 1024,
         ..Config::default()
     };
+    if transactional {
+        config.set_property("transactional.id", "fuzz").expect("a valid transactional.id");
+    }
     let caps = Capacities { brokers: 4, topics: 2, partitions: 16, connections: 3, batches: 32 };
     let storage = Storage::with_capacity(&config, caps);
     let Ok(valid) = config.validate() else { return };
@@ -33,6 +43,8 @@ fuzz_target!(|data: &[u8]| {
     let mut completed: BTreeSet<RecordId> = BTreeSet::new();
     let mut buf = vec![0u8; 16 * 1024];
     let mut input = data;
+    // Transactional calls that started, and the results they gave.
+    let (mut calls, mut results) = (0u32, 0u32);
     let take = |n: usize, input: &mut &[u8]| -> Vec<u8> {
         let n = n.min(input.len());
         let (a, b) = input.split_at(n);
@@ -44,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
         let arg = take(2, &mut input);
         let arg = u16::from_le_bytes([arg.first().copied().unwrap_or(0), arg.get(1).copied().unwrap_or(0)]);
         let conn = |conns: &Vec<ConnId>| conns.get(arg as usize % conns.len().max(1)).copied();
-        match op % 8 {
+        match op % 12 {
             0 => now = now + Duration::from_millis(u64::from(arg)),
             1 => {
                 if let Some(c) = conn(&conns) {
@@ -80,9 +92,19 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             6 => p.flush(now),
-            _ => p.handle_timeout(now),
+            7 => p.handle_timeout(now),
+            8 => calls += u32::from(p.init_transactions(now).is_ok()),
+            9 => {
+                let _ = p.begin_transaction();
+            }
+            10 => calls += u32::from(p.commit_transaction(now).is_ok()),
+            _ => calls += u32::from(p.abort_transaction(now).is_ok()),
         }
         drain(&mut p, now, &mut buf, &mut conns, &mut completed);
+        while p.poll_txn().is_some() {
+            results += 1;
+        }
+        assert!(results <= calls, "more transactional results than calls");
     }
     // Close with an immediate deadline: whatever is incomplete fails, each record exactly once.
     p.close(now, now);

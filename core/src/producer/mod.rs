@@ -13,6 +13,7 @@
 //! | brokers, topics, partitions, leaders, and when to refresh (due time, backoff, the refresh's connection) | `Metadata` | `metadata.rs` |
 //! | one broker connection: handshake state, negotiated versions, requests in flight, reconnect backoff | `Connection` | `conn.rs` |
 //! | what storage exists and how it grows | [`Storage`], [`StaticStorage`] | `storage.rs` |
+//! | transaction state, coordinators, the open transaction's partitions and offsets, which transaction request goes next | `Txn` | `txn/` |
 //! | commands, inputs, expiry, completion bookkeeping and metrics, tying the owners together | [`Producer`] | `engine.rs` |
 //! | which request goes out next (ApiVersions, Metadata, InitProducerId, Produce) | `Producer::poll_transmit` | `transmit.rs` |
 //! | response frames in | `Producer::handle_read` | `receive.rs` |
@@ -29,7 +30,10 @@
 //! - inputs: [`Producer::handle_connected`], [`Producer::handle_disconnected`],
 //!   [`Producer::handle_read`] (returns how many bytes it consumed: whole frames only),
 //!   [`Producer::handle_timeout`] (early calls are harmless);
-//! - commands: [`Producer::send`], [`Producer::flush`], [`Producer::close`];
+//! - commands: [`Producer::send`], [`Producer::flush`], [`Producer::close`]; transactions:
+//!   [`Producer::init_transactions`], [`Producer::begin_transaction`],
+//!   [`Producer::send_offsets_to_transaction`], [`Producer::commit_transaction`],
+//!   [`Producer::abort_transaction`], whose results [`Producer::poll_txn`] gives;
 //! - outputs: [`Producer::poll_transmit`], [`Producer::poll_event`], [`Producer::poll_timeout`],
 //!   and [`Producer::drain`], which runs the first two in order into a driver's [`Links`].
 //!
@@ -76,6 +80,7 @@ pub mod metrics;
 mod receive;
 mod storage;
 mod transmit;
+pub mod txn;
 pub mod types;
 
 pub use accumulator::StorageError;

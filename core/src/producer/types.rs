@@ -194,6 +194,8 @@ pub enum DeliveryError {
     Closed,
     /// The producer hit a fatal error.
     Fatal(FatalError),
+    /// `abort_transaction` aborted the record's transaction before it was sent.
+    TransactionAborted,
 }
 
 impl fmt::Display for DeliveryError {
@@ -205,6 +207,7 @@ impl fmt::Display for DeliveryError {
             Self::Broker(code) => write!(f, "the broker refused the batch: {code}"),
             Self::Closed => f.write_str("the producer was closed before the batch was delivered"),
             Self::Fatal(e) => write!(f, "fatal producer error: {e}"),
+            Self::TransactionAborted => f.write_str("the record's transaction was aborted"),
         }
     }
 }
@@ -264,6 +267,9 @@ pub enum SendError {
     Closed,
     /// The producer hit a fatal error.
     Fatal(FatalError),
+    /// A transactional producer takes records only inside a transaction
+    /// (`begin_transaction`), and only as many partitions as one transaction tracks.
+    Transaction(super::txn::TxnError),
 }
 
 impl SendError {
@@ -292,6 +298,7 @@ impl fmt::Display for SendError {
             Self::Metadata(e) => write!(f, "{e}"),
             Self::Closed => f.write_str("the producer is closed"),
             Self::Fatal(e) => write!(f, "fatal producer error: {e}"),
+            Self::Transaction(e) => write!(f, "{e}"),
         }
     }
 }
