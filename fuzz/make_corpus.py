@@ -22,6 +22,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROTOCOL = ROOT / "tests/vectors/protocol/vectors.txt"
+TXN_PROTOCOL = ROOT / "tests/vectors/protocol/txn/vectors.txt"
 BATCHES = ROOT / "tests/vectors/batches"
 CORPUS = ROOT / "fuzz/corpus"
 
@@ -37,6 +38,11 @@ RESPONSE_TARGETS = {
     "init_producer_id": (22, "init_producer_id_response"),
     "sasl_handshake": (17, "sasl_handshake_response"),
     "sasl_authenticate": (36, "sasl_authenticate_response"),
+    "find_coordinator": (10, "find_coordinator_response"),
+    "add_partitions_to_txn": (24, "add_partitions_to_txn_response"),
+    "add_offsets_to_txn": (25, "add_offsets_to_txn_response"),
+    "end_txn": (26, "end_txn_response"),
+    "txn_offset_commit": (28, "txn_offset_commit_response"),
 }
 SELECTOR = {name: i for i, name in enumerate(RESPONSE_TARGETS)}
 CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
@@ -74,6 +80,14 @@ def read_protocol():
             if case["kind"] == "response" and case["api"] in RESPONSE_TARGETS:
                 cases.append((case["api"], case["version"], case["label"], case["body"]))
             case = None
+    # The transaction APIs' vectors (tests/vectors/protocol/txn): `api kind version hex` lines;
+    # their response headers are v1 from the first flexible version (3), else v0.
+    for line in TXN_PROTOCOL.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[1] == "response" and parts[0] in RESPONSE_TARGETS:
+            api, version = parts[0], int(parts[2])
+            cases.append((api, version, "", bytes.fromhex(parts[3])))
+            header_versions[(RESPONSE_TARGETS[api][0], version)] = 1 if version >= 3 else 0
     return cases, header_versions
 
 

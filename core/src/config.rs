@@ -12,6 +12,9 @@ use crate::compression::Compression;
 use crate::producer::metrics::window::{Sampling, MAX_SAMPLES};
 use crate::sasl::{JaasConfig, Mechanism, SaslConfig, Secret, Text};
 
+mod txn;
+pub use txn::{TxnConfig, MAX_TRANSACTIONAL_ID_LEN};
+
 /// How many acknowledgements the producer waits for (`acks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Acks {
@@ -172,6 +175,8 @@ pub struct Config<'a> {
     /// `sasl.jaas.config`. Its text is `'static` (see [`Config::set_static_property`]), so it
     /// survives [`Config::with_client_id`].
     pub sasl: SaslConfig<'static>,
+    /// `transactional.id` and `transaction.timeout.ms`.
+    pub transactions: TxnConfig,
 }
 
 impl Default for Config<'_> {
@@ -203,6 +208,7 @@ impl Default for Config<'_> {
             partitioner: PartitionerConfig::default(),
             seed: 0x6b70_726f_6400_0001,
             sasl: SaslConfig::default(),
+            transactions: TxnConfig::default(),
         }
     }
 }
@@ -307,6 +313,7 @@ impl<'a> Config<'a> {
             partitioner,
             seed,
             sasl,
+            transactions,
         } = self;
         Config {
             client_id,
@@ -335,6 +342,7 @@ impl<'a> Config<'a> {
             partitioner,
             seed,
             sasl,
+            transactions,
         }
     }
 
@@ -342,12 +350,13 @@ impl<'a> Config<'a> {
     pub fn validate(self) -> Result<ValidConfig<'a>, ConfigError> {
         self.check_ranges()?;
         self.sasl.validate()?;
+        let transactional = TxnConfig::check(&self)?;
         let compatible = self.acks == Acks::All && self.retries > 0 && self.max_in_flight <= MAX_IN_FLIGHT_IDEMPOTENT;
         let idempotent = match self.enable_idempotence {
             Some(true) if !compatible => return Err(self.idempotence_conflict()),
             Some(on) => on,
             None => compatible,
-        };
+        } || transactional;
         if self.delivery_timeout < self.linger.saturating_add(self.request_timeout) {
             return Err(ConfigError::Conflict {
                 settings: &["delivery.timeout.ms", "linger.ms", "request.timeout.ms"],
@@ -498,6 +507,7 @@ impl<'a> Config<'a> {
                     expected: "a 'static value: set it with Config::set_static_property",
                 });
             }
+            _ if self.transactions.set_property(name, value)? => {}
             _ => return Err(ConfigError::UnknownProperty),
         }
         Ok(())

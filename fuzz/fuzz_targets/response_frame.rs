@@ -1,7 +1,7 @@
 //! The response path a connection runs: `split_frame` over a stream of size-prefixed frames,
 //! `ResponseHeader::decode` for the API's header version, then the body decoder.
 //!
-//! Input: 1 byte API selector (0-5: the APIs with decoders, others: an unknown key, header
+//! Input: 1 byte API selector (0-10: the APIs with decoders, `APIS`, others: an unknown key, header
 //! only), 2 bytes big-endian version, then the stream.
 #![no_main]
 

@@ -27,13 +27,18 @@ pub const MAX_OUTPUT: usize = 1 << 20;
 pub const SLICE_OUTPUT: usize = 64 << 10;
 
 /// The APIs with a response decoder, in the order `response_frame`'s selector byte uses.
-pub const APIS: [ApiKey; 6] = [
+pub const APIS: [ApiKey; 11] = [
     ApiKey::ApiVersions,
     ApiKey::Metadata,
     ApiKey::Produce,
     ApiKey::InitProducerId,
     ApiKey::SaslHandshake,
     ApiKey::SaslAuthenticate,
+    ApiKey::FindCoordinator,
+    ApiKey::AddPartitionsToTxn,
+    ApiKey::AddOffsetsToTxn,
+    ApiKey::EndTxn,
+    ApiKey::TxnOffsetCommit,
 ];
 
 /// Splits a response target's input: 2 bytes (big-endian i16) of version, then the body.
@@ -65,6 +70,11 @@ pub fn decode_response(api: ApiKey, version: i16, body: &[u8]) {
         ApiKey::InitProducerId => decode_with(version, body, walk_init_producer_id),
         ApiKey::SaslHandshake => decode_with(version, body, walk_sasl_handshake),
         ApiKey::SaslAuthenticate => decode_with(version, body, walk_sasl_authenticate),
+        ApiKey::FindCoordinator => decode_with(version, body, txn::walk_find_coordinator),
+        ApiKey::AddPartitionsToTxn => decode_with(version, body, txn::walk_add_partitions),
+        ApiKey::AddOffsetsToTxn => decode_with(version, body, txn::walk_add_offsets),
+        ApiKey::EndTxn => decode_with(version, body, txn::walk_end_txn),
+        ApiKey::TxnOffsetCommit => decode_with(version, body, txn::walk_txn_offset_commit),
         ApiKey::Other(_) => {}
     }
 }
@@ -277,5 +287,64 @@ pub fn check_decompress(codec: Compression, data: &[u8]) {
                 assert!(codec.decompress(data, &mut small).is_err(), "output fit a slice one byte short");
             }
         }
+    }
+}
+
+/// Walkers of the transaction API responses.
+pub mod txn {
+    use core::hint::black_box;
+
+    use kprod_core::protocol::add_offsets_to_txn::AddOffsetsToTxnResponse;
+    use kprod_core::protocol::add_partitions_to_txn::{AddPartitionsToTxnResponse, TopicPartitionErrors};
+    use kprod_core::protocol::end_txn::EndTxnResponse;
+    use kprod_core::protocol::find_coordinator::{Coordinator, FindCoordinatorResponse};
+    use kprod_core::protocol::txn_offset_commit::TxnOffsetCommitResponse;
+
+    use super::{error_code, str_opt, walk_array};
+
+    fn coordinator(c: Coordinator<'_>) {
+        error_code(c.error_code);
+        black_box((c.key.len(), c.node_id, c.host.len(), c.port));
+        str_opt(c.error_message);
+    }
+
+    fn topic_errors(t: TopicPartitionErrors<'_>) {
+        black_box(t.name.len());
+        walk_array(&t.partitions, |p| {
+            error_code(p.error_code);
+            black_box(p.partition_index);
+        });
+    }
+
+    /// Walks a FindCoordinator response.
+    pub fn walk_find_coordinator(r: &FindCoordinatorResponse<'_>) {
+        black_box(r.throttle_time_ms);
+        r.single.into_iter().for_each(coordinator);
+        walk_array(&r.coordinators, coordinator);
+        black_box(r.coordinator("k"));
+    }
+
+    /// Walks an AddPartitionsToTxn response.
+    pub fn walk_add_partitions(r: &AddPartitionsToTxnResponse<'_>) {
+        black_box(r.throttle_time_ms);
+        walk_array(&r.results, topic_errors);
+    }
+
+    /// Walks an AddOffsetsToTxn response.
+    pub fn walk_add_offsets(r: &AddOffsetsToTxnResponse) {
+        error_code(r.error_code);
+        black_box(r.throttle_time_ms);
+    }
+
+    /// Walks an EndTxn response.
+    pub fn walk_end_txn(r: &EndTxnResponse) {
+        error_code(r.error_code);
+        black_box((r.throttle_time_ms, r.producer_id, r.producer_epoch));
+    }
+
+    /// Walks a TxnOffsetCommit response.
+    pub fn walk_txn_offset_commit(r: &TxnOffsetCommitResponse<'_>) {
+        black_box(r.throttle_time_ms);
+        walk_array(&r.topics, topic_errors);
     }
 }

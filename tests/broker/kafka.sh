@@ -15,6 +15,7 @@
 #   kafka.sh cluster-down
 #   kafka.sh secure-up              the secured broker: SSL, mTLS, SASL listeners (see secure.sh)
 #   kafka.sh secure-down
+#   kafka.sh node-kill I | node-start I   SIGKILL node I of the cluster / start it again (its data kept)
 #   kafka.sh status                 every instance under the work dir, and whether it answers
 #   kafka.sh verify ARGS...         run tests/broker/verify.py ARGS in the venv
 #   kafka.sh tool CLASS ARGS...     run a Java main class from the Kafka jars
@@ -463,6 +464,23 @@ cmd_cluster_down() {
   stop_dirs $((${#dirs[@]} / 2 + 1)) "${dirs[@]}"
 }
 
+# A crash of one cluster node (SIGKILL, no clean shutdown), and its restart on the same data.
+cmd_node_kill() {
+  local d="$CLUSTER_DIR/node-${1:?node-kill takes a node id}" pid
+  pid="$(live_pid "$d")" || die "node ${1} is not running"
+  kill -KILL "$pid"
+  while live_pid "$d" >/dev/null; do sleep 0.1; done
+  say "killed node $1 (pid $pid)"
+}
+
+cmd_node_start() {
+  local d="$CLUSTER_DIR/node-${1:?node-start takes a node id}"
+  [[ -f "$d/server.properties" ]] || die "no node $1 under $CLUSTER_DIR"
+  live_pid "$d" >/dev/null && { say "node $1 is running"; return 0; }
+  start_jvm "$d"
+  say "started node $1 (log $d/server.log)"
+}
+
 # ---------------------------------------------------------------- status
 
 cmd_status() {
@@ -504,6 +522,8 @@ main() {
     cluster-down) cmd_cluster_down ;;
     secure-up) cmd_secure_up ;;
     secure-down) cmd_secure_down ;;
+    node-kill) cmd_node_kill "$@" ;;
+    node-start) cmd_node_start "$@" ;;
     status) cmd_status ;;
     verify) cmd_verify "$@" ;;
     tool) cmd_tool "$@" ;;

@@ -25,6 +25,9 @@ Subcommands (every one takes --bootstrap HOST:PORT[,HOST:PORT...]):
       Produce N deterministic records (see `expected_record`) with acks=all
       and one request in flight, so record i lands in partition i % P at
       offset i // P of a new topic with P partitions.
+  committed --group G --topic T
+      Print the group's committed offsets of T as one JSON object
+      {"<partition>": offset, ...} (partitions without an offset are left out).
   create-topic --topic T --partitions P --replication-factor R [--config K=V]...
       Create the topic and wait until every partition has a leader.
   describe-topic --topic T
@@ -238,6 +241,25 @@ def cmd_consume(args):
     return 0
 
 
+def cmd_committed(args):
+    from kafka import KafkaConsumer, TopicPartition
+
+    deadline = time.monotonic() + 30
+    # Reads the committed offsets (OffsetFetch) without joining the group.
+    consumer = KafkaConsumer(bootstrap_servers=args.bootstrap.split(","), group_id=args.group,
+                             enable_auto_commit=False, client_id="kprod-verify")
+    try:
+        offsets = {}
+        for p in _partitions(consumer, args.topic, deadline):
+            committed = consumer.committed(TopicPartition(args.topic, p))
+            if committed is not None and committed >= 0:
+                offsets[str(p)] = committed
+    finally:
+        consumer.close()
+    print(json.dumps(offsets, sort_keys=True))
+    return 0
+
+
 def cmd_produce(args):
     from kafka import KafkaProducer
 
@@ -364,6 +386,10 @@ def main():
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--compression", choices=["none", "gzip", "snappy", "lz4", "zstd"],
                    default="none")
+
+    p = command("committed", cmd_committed)
+    p.add_argument("--group", required=True)
+    p.add_argument("--topic", required=True)
 
     p = command("create-topic", cmd_create_topic)
     p.add_argument("--topic", required=True)

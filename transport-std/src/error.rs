@@ -7,6 +7,7 @@ use std::io::ErrorKind;
 use std::sync::Arc;
 
 pub use kprod_core::config::ConfigError;
+pub use kprod_core::producer::txn::TxnError;
 pub use kprod_core::producer::{ConnError, DeliveryError, FatalError, SendError};
 use kprod_core::protocol::ErrorCode;
 
@@ -58,6 +59,9 @@ pub enum Error {
     Serialization(String),
     /// An IO error outside the connections (a properties file, starting the IO thread).
     Io(String),
+    /// A transactional call failed: [`TxnError::is_abortable`] (abort the transaction and go
+    /// on) or [`TxnError::is_fatal`] (close the producer), see [`Error::is_fatal`].
+    Transaction(TxnError),
 }
 
 impl Error {
@@ -71,6 +75,23 @@ impl Error {
             Self::Send(e) => e.is_retriable(),
             _ => false,
         }
+    }
+
+    /// Whether the producer cannot go on (fenced by a newer producer with the same
+    /// `transactional.id`, not authorized, ...): close it.
+    pub const fn is_fatal(&self) -> bool {
+        matches!(self, Self::Fatal(_) | Self::Transaction(TxnError::Fatal(_)))
+    }
+
+    /// Whether the transaction must be aborted (`abort_transaction`), after which the producer
+    /// goes on.
+    pub const fn is_abortable(&self) -> bool {
+        matches!(self, Self::Transaction(TxnError::Abortable(_)))
+    }
+
+    /// A transactional call's error.
+    pub(crate) const fn from_txn(e: TxnError) -> Self {
+        Self::Transaction(e)
     }
 
     /// The last connection error behind a timeout, if the producer saw one.
@@ -90,6 +111,7 @@ impl Error {
         match e {
             SendError::Closed => Self::Closed,
             SendError::Fatal(f) => Self::Fatal(f),
+            SendError::Transaction(e) => Self::Transaction(e),
             other => Self::Send(other),
         }
     }
@@ -133,6 +155,7 @@ impl fmt::Display for Error {
             Self::Closed => f.write_str("the producer is closed"),
             Self::Serialization(msg) => write!(f, "serialization failed: {msg}"),
             Self::Io(msg) => write!(f, "io error: {msg}"),
+            Self::Transaction(e) => write!(f, "{e}"),
         }
     }
 }

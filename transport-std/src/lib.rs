@@ -84,11 +84,14 @@ pub use async_producer::{AsyncProducer, DeliveryFuture};
 pub use blocking::Producer;
 pub use config::{parse_bootstrap, parse_properties, ProducerConfig, SocketOptions, StandardSerializer, DEFAULT_PORT};
 pub use delivery::{Callback, DeliveryHandle};
-pub use error::{BlockedOn, ConfigError, ConnError, ConnectionError, DeliveryError, Error, FatalError, SendError};
+pub use error::{
+    BlockedOn, ConfigError, ConnError, ConnectionError, DeliveryError, Error, FatalError, SendError, TxnError,
+};
 pub use kprod_core as core;
 pub use kprod_core::compression::Compression;
 pub use kprod_core::config::Acks;
 pub use kprod_core::producer::metrics::Metrics;
+pub use kprod_core::producer::txn::{GroupMetadata, TopicPartitionOffset};
 pub use kprod_core::producer::Capacities;
 pub use kprod_core::protocol::ErrorCode;
 pub use record::{Header, Record, RecordMetadata};

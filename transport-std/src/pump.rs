@@ -104,6 +104,8 @@ pub(crate) struct Pump {
     /// Connections the engine dropped during the drain for what their broker sent: the broker
     /// and why (recorded once the drain is over).
     broker_failures: Vec<(String, ConnError)>,
+    /// A transactional call's result from the last drain.
+    txn_result: Option<kprod_core::producer::txn::TxnResult>,
 }
 
 impl Pump {
@@ -117,6 +119,7 @@ impl Pump {
             out_limit: (4 << 20).max(2 * max_request),
             throttled: false,
             broker_failures: Vec::new(),
+            txn_result: None,
         }
     }
 
@@ -146,7 +149,11 @@ impl Pump {
     /// drain loop, and what the driver does next.
     pub(crate) fn round(&mut self, sockets: &mut impl Sockets, st: &mut State, now: Instant) -> Round {
         st.engine.handle_timeout(now);
-        let progressed = self.drain(sockets, st, now);
+        let mut progressed = self.drain(sockets, st, now);
+        if let Some(result) = self.txn_result.take() {
+            st.txn_result = Some(result);
+            progressed = true;
+        }
         let exit = st.closing && st.engine.pending_batches() == 0 && st.registry.is_empty();
         if !self.completed.is_empty() {
             st.dispatching = true;
@@ -227,6 +234,10 @@ impl<S: Sockets> Links for DriverLinks<'_, S> {
         // Named now: the engine's `Close` of this connection follows.
         let peer = self.sockets.peer(conn).map_or_else(|| format!("connection {}", conn.0), str::to_owned);
         self.pump.broker_failures.push((peer, error));
+    }
+
+    fn txn_result(&mut self, result: kprod_core::producer::txn::TxnResult) {
+        self.pump.txn_result = Some(result);
     }
 
     fn fatal(&mut self, error: FatalError) {

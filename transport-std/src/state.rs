@@ -42,6 +42,8 @@ pub(crate) struct State {
     pub(crate) failed_on_close: u64,
     /// The last connection error, for timeout errors to name.
     last_error: Option<LastError>,
+    /// The result of the transactional call under way, once the engine gave it.
+    pub(crate) txn_result: Option<kprod_core::producer::txn::TxnResult>,
 }
 
 /// A connection error and when it happened.
@@ -68,6 +70,7 @@ impl State {
             io_stopped: false,
             failed_on_close: 0,
             last_error: None,
+            txn_result: None,
         }
     }
     /// Whether progress should wake the user threads waiting on `progress`. Threads waiting

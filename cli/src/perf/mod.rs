@@ -82,6 +82,13 @@ pub(crate) struct PerfArgs {
     #[arg(long = "fresh-payload")]
     fresh_payload: bool,
     /// No producer messages on stderr (by default a failed connection to a broker prints one).
+    /// Produce in transactions with this `transactional.id`, committing every
+    /// `--transaction-duration-ms` (default 3000), as Kafka's tool does.
+    #[arg(long = "transactional-id", value_name = "ID")]
+    transactional_id: Option<String>,
+    /// The longest a transaction stays open before it is committed (ms); implies transactions.
+    #[arg(long = "transaction-duration-ms", value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    transaction_duration_ms: Option<u64>,
     #[arg(short, long)]
     quiet: bool,
     /// More producer messages on stderr: `-v` connects and failed batches, `-vv` debug detail.
@@ -137,6 +144,16 @@ pub(crate) fn run(args: &PerfArgs) -> Result<(), Failure> {
     if let Some(b) = &args.bootstrap {
         flags.push(("bootstrap.servers", b.clone(), "--bootstrap-server"));
     }
+    if let Some(id) = &args.transactional_id {
+        flags.push(("transactional.id", id.clone(), "--transactional-id"));
+    } else if args.transaction_duration_ms.is_some() {
+        // Kafka's tool makes up an id when only the duration is given.
+        flags.push((
+            "transactional.id",
+            format!("performance-producer-{}", std::process::id()),
+            "--transaction-duration-ms",
+        ));
+    }
     let sources = Sources {
         defaults: &[("client.id", "perf-producer-client")],
         file: args.producer_config.as_deref(),
@@ -146,7 +163,12 @@ pub(crate) fn run(args: &PerfArgs) -> Result<(), Failure> {
     };
     let config = sources.build()?;
     let close_timeout = config.engine().delivery_timeout + config.engine().request_timeout;
+    let transactions = config.engine().transactions.transactional_id.is_some();
     let producer = Producer::new(config)?;
+    if transactions {
+        producer.init_transactions()?;
+    }
+    let txn_every = transactions.then(|| Duration::from_millis(args.transaction_duration_ms.unwrap_or(3000)));
 
     let show_bar = !args.json && !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let start = Instant::now();
@@ -166,7 +188,7 @@ pub(crate) fn run(args: &PerfArgs) -> Result<(), Failure> {
     producer.set_delivery_listener(move |sent_us, result| {
         recorder.complete(start + Duration::from_micros(sent_us), result);
     })?;
-    let stopped = send_all(&producer, args, start);
+    let stopped = send_all(&producer, args, start, txn_every);
     // Like Kafka's tool, the run ends once the producer is closed (everything completed).
     let closed = producer.close(close_timeout);
     drop(producer);
@@ -195,7 +217,18 @@ pub(crate) fn run(args: &PerfArgs) -> Result<(), Failure> {
 
 /// The send loop. Stops at the first error `send` returns: with identical records, one
 /// refused record means all would be.
-fn send_all(producer: &Producer, args: &PerfArgs, start: Instant) -> Result<(), Failure> {
+/// Sends the records; with `txn_every`, in transactions committed once they are that old (and
+/// at the end), as Kafka's tool does. A failed commit aborts and ends the run.
+fn send_all(producer: &Producer, args: &PerfArgs, start: Instant, txn_every: Option<Duration>) -> Result<(), Failure> {
+    let mut open: Option<Instant> = None;
+    let commit = |producer: &Producer| -> Result<(), Failure> {
+        producer.commit_transaction().map_err(|e| {
+            if !e.is_fatal() {
+                let _ = producer.abort_transaction();
+            }
+            Failure::new(format!("commit_transaction: {e}"))
+        })
+    };
     let mut rng = fastrand::Rng::with_seed(0);
     let mut payload = vec![0u8; args.record_size as usize];
     fill_letters(&mut rng, &mut payload);
@@ -204,13 +237,26 @@ fn send_all(producer: &Producer, args: &PerfArgs, start: Instant) -> Result<(), 
         if args.fresh_payload && i > 0 {
             fill_letters(&mut rng, &mut payload);
         }
+        if txn_every.is_some() && open.is_none() {
+            producer.begin_transaction()?;
+            open = Some(Instant::now());
+        }
         let record = Record::new(&args.topic).value(&payload[..]);
         let sent = Instant::now();
         let tag = u64::try_from(sent.saturating_duration_since(start).as_micros()).unwrap_or(u64::MAX);
         producer.send_tagged(&record, tag).map_err(|e| Failure::new(format!("record {i}: {e}")))?;
+        if let (Some(every), Some(began)) = (txn_every, open) {
+            if sent.saturating_duration_since(began) >= every {
+                commit(producer)?;
+                open = None;
+            }
+        }
         if throttler.should_throttle(i, sent) {
             throttler.throttle();
         }
+    }
+    if open.is_some() {
+        commit(producer)?;
     }
     Ok(())
 }

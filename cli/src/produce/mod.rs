@@ -26,12 +26,14 @@
 
 mod lines;
 
+use std::cell::Cell;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use kprod_std::{Error, Header, Producer, Record, SendError};
@@ -71,6 +73,17 @@ pub(crate) struct ProduceArgs {
     /// A Java `client.properties` file with producer properties (-X and the flags override it).
     #[arg(long = "config", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Produce in transactions with this `transactional.id`: a transaction commits every
+    /// `--txn-records` records or once it is `--txn-ms` old (checked as lines are sent), and at
+    /// the end. A failed record or commit aborts the transaction and ends the command (status 1).
+    #[arg(long = "transactional-id", value_name = "ID")]
+    transactional_id: Option<String>,
+    /// Records per transaction.
+    #[arg(long = "txn-records", value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    txn_records: u64,
+    /// The longest a transaction stays open (ms).
+    #[arg(long = "txn-ms", value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    txn_ms: u64,
     /// No summary line on success, and no connection messages.
     #[arg(short, long)]
     quiet: bool,
@@ -124,6 +137,9 @@ pub(crate) fn run(args: &ProduceArgs) -> Result<(), Failure> {
     if let Some(a) = &args.acks {
         flags.push(("acks", a.clone(), "--acks"));
     }
+    if let Some(id) = &args.transactional_id {
+        flags.push(("transactional.id", id.clone(), "--transactional-id"));
+    }
     let sources = Sources {
         defaults: &[("client.id", "kprod-producer")],
         file: args.config.as_deref(),
@@ -135,7 +151,14 @@ pub(crate) fn run(args: &ProduceArgs) -> Result<(), Failure> {
     let max_line = config.engine().max_request_size;
     // `close` waits for what is buffered; no record can take longer than its delivery timeout.
     let close_timeout = config.engine().delivery_timeout + config.engine().request_timeout;
+    let transactional = config.engine().transactions.transactional_id.is_some();
     let producer = Producer::new(config)?;
+    let txn = if transactional {
+        producer.init_transactions()?;
+        Some(TxnBatch::new(args.txn_records, Duration::from_millis(args.txn_ms)))
+    } else {
+        None
+    };
 
     let inputs = inputs(&args.files);
     let tally = Arc::new(Tally { names: inputs.iter().map(Input::name).collect(), ..Tally::default() });
@@ -149,6 +172,7 @@ pub(crate) fn run(args: &ProduceArgs) -> Result<(), Failure> {
         delimiter: args.key_delimiter.as_deref().map(str::as_bytes),
         headers: &headers,
         tally: &tally,
+        txn: txn.as_ref(),
     };
     let mut fatal = None;
     for (index, input) in inputs.iter().enumerate() {
@@ -156,6 +180,9 @@ pub(crate) fn run(args: &ProduceArgs) -> Result<(), Failure> {
             fatal = Some(e);
             break;
         }
+    }
+    if fatal.is_none() && txn.as_ref().is_some_and(TxnBatch::is_open) {
+        fatal = sender.end_transaction().err().map(|e| Failure::new(format!("commit_transaction: {e}")));
     }
     // Every accepted record completes here: delivered, failed, or failed at the deadline.
     let closed = producer.close(close_timeout);
@@ -196,6 +223,26 @@ struct Sender<'a> {
     delimiter: Option<&'a [u8]>,
     headers: &'a [Header<'a>],
     tally: &'a Arc<Tally>,
+    txn: Option<&'a TxnBatch>,
+}
+
+/// The open transaction of `--transactional-id`: how many records it holds and since when.
+#[derive(Debug)]
+struct TxnBatch {
+    records: u64,
+    max_age: Duration,
+    count: Cell<u64>,
+    began: Cell<Option<Instant>>,
+}
+
+impl TxnBatch {
+    const fn new(records: u64, max_age: Duration) -> Self {
+        Self { records, max_age, count: Cell::new(0), began: Cell::new(None) }
+    }
+
+    fn is_open(&self) -> bool {
+        self.began.get().is_some()
+    }
 }
 
 impl Sender<'_> {
@@ -233,7 +280,37 @@ impl Sender<'_> {
         Ok(())
     }
 
+    /// Commits the open transaction; a failure aborts it (unless the producer is fenced).
+    fn end_transaction(&self) -> Result<(), Error> {
+        let Some(txn) = self.txn else {
+            return Ok(());
+        };
+        txn.began.set(None);
+        txn.count.set(0);
+        self.producer.commit_transaction().inspect_err(|e| {
+            if !e.is_fatal() {
+                let _ = self.producer.abort_transaction();
+            }
+        })
+    }
+
     fn send_line(&self, index: usize, number: u64, line: &[u8]) -> Result<(), Stop> {
+        if let Some(txn) = self.txn.filter(|t| !t.is_open()) {
+            self.producer.begin_transaction().map_err(|e| Stop::Producer(number, e))?;
+            txn.began.set(Some(Instant::now()));
+        }
+        self.send_record(index, number, line)?;
+        if let Some(txn) = self.txn {
+            txn.count.set(txn.count.get() + 1);
+            let old = txn.began.get().is_some_and(|b| b.elapsed() >= txn.max_age);
+            if txn.count.get() >= txn.records || old {
+                self.end_transaction().map_err(|e| Stop::Producer(number, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn send_record(&self, index: usize, number: u64, line: &[u8]) -> Result<(), Stop> {
         let (key, value) = split(line, self.delimiter);
         let bytes = (key.map_or(0, <[u8]>::len) + value.len()) as u64;
         let mut record = Record::new(self.topic).value(value).headers(self.headers);

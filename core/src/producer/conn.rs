@@ -120,6 +120,8 @@ pub(crate) enum RequestKind {
     SaslHandshake,
     /// SaslAuthenticate.
     SaslAuthenticate,
+    /// A transaction request (`txn/wire.rs`).
+    Txn(super::txn::TxnRequest),
 }
 
 impl RequestKind {
@@ -132,6 +134,7 @@ impl RequestKind {
             Self::Produce => ApiKey::Produce,
             Self::SaslHandshake => ApiKey::SaslHandshake,
             Self::SaslAuthenticate => ApiKey::SaslAuthenticate,
+            Self::Txn(req) => req.api(),
         }
     }
 }
@@ -158,6 +161,8 @@ pub(crate) struct Versions {
     pub(crate) produce: Option<i16>,
     /// InitProducerId version.
     pub(crate) init_producer_id: Option<i16>,
+    /// The transaction APIs' versions and flow.
+    pub(crate) txn: super::txn::TxnVersions,
 }
 
 /// A connection slot; [`super::Storage`] holds an array of them (`Connection::EMPTY` at first).
@@ -199,7 +204,12 @@ impl Connection {
         state: ConnState::Unused,
         node: 0,
         in_flight: heapless::Vec::new(),
-        versions: Versions { metadata: None, produce: None, init_producer_id: None },
+        versions: Versions {
+            metadata: None,
+            produce: None,
+            init_producer_id: None,
+            txn: super::txn::TxnVersions::NONE,
+        },
         api_versions_version: 3,
         failures: 0,
         retry_at: Instant::ZERO,

@@ -48,6 +48,7 @@ impl<P: Partitioner> Producer<'_, P> {
             self.batch_deadlines(&mut at);
             self.reconnect_deadlines(&mut at);
             self.conns.iter().filter_map(|c| self.reauth_deadline(c)).for_each(|t| at.offer(t));
+            self.txn_deadline(&mut at);
         }
         at.0
     }
@@ -139,6 +140,28 @@ impl<P: Partitioner> Producer<'_, P> {
         if self.needs_any_connection(self.now) && !self.has_any_connection() {
             if let Some(t) = self.first_broker_usable_at().filter(|&t| t > self.now) {
                 at.offer(t);
+            }
+        }
+    }
+
+    /// A transaction request whose backoff ends in the future, with a connection to carry it
+    /// (or the reconnect of its coordinator).
+    fn txn_deadline(&self, at: &mut Earliest) {
+        if let Some((_, target, t)) = self.txn_next().filter(|&(_, _, t)| t > self.now) {
+            let carrier = match target {
+                super::txn::Target::Any => {
+                    self.any_conn(t, |c| c.versions.txn != super::txn::TxnVersions::NONE) || self.can_open_any_at(t)
+                }
+                super::txn::Target::Node(n) => self.conns.iter().any(|c| c.node == n && self.can_request(c)),
+            };
+            if carrier {
+                at.offer(t);
+            }
+        }
+        if let Some(node) = self.txn_wanted_node() {
+            let c = self.conns.iter().find(|c| c.is_used() && c.node == node);
+            if let Some(c) = c.filter(|c| c.state == ConnState::Idle && !c.want_close && c.retry_at > self.now) {
+                at.offer(c.retry_at);
             }
         }
     }

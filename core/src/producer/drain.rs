@@ -57,6 +57,11 @@ pub trait Links {
     fn connection_failed(&mut self, conn: ConnId, error: ConnError);
     /// The producer cannot go on ([`Event::Fatal`], reported once).
     fn fatal(&mut self, error: FatalError);
+    /// A transactional call's result ([`Producer::poll_txn`]). Drivers without transactions
+    /// ignore it.
+    fn txn_result(&mut self, result: super::txn::TxnResult) {
+        let _ = result;
+    }
 }
 
 /// The most work one [`Producer::drain`] call does, so an embedded main loop keeps its timing.
@@ -149,6 +154,9 @@ impl<P: Partitioner> Producer<'_, P> {
                 return input;
             }
             let Some(event) = self.poll_event() else {
+                if let Some(result) = self.poll_txn() {
+                    links.txn_result(result);
+                }
                 return input;
             };
             done.events += 1;

@@ -45,6 +45,8 @@ pub struct Producer<'s, P = DefaultPartitioner> {
     pub(super) metrics: Metrics,
     pub(super) fatal: Option<FatalError>,
     pub(super) fatal_reported: bool,
+    /// Transactions (`txn/`).
+    pub(super) txn: super::txn::Txn,
     /// The partition slot of the last record `send` accepted.
     last_partition: u16,
     pub(super) close_deadline: Option<Instant>,
@@ -96,12 +98,13 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         }
         let idempotent = config.idempotent();
         let config = config.config().clone();
+        let transactional = config.transactions.transactional_id.is_some();
         let batch = BatchConfig {
             batch_size: config.batch_size,
             compression: config.compression,
             compression_level: config.compression_levels.for_codec(config.compression),
             timestamp_type: TimestampType::CreateTime,
-            transactional: false,
+            transactional,
         };
         let acc =
             Accumulator::new(batches, queues, memory, chunk_map, batch, config.linger).map_err(NewError::Storage)?;
@@ -129,6 +132,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             partitioner,
             fatal: None,
             fatal_reported: false,
+            txn: super::txn::Txn::new(transactional),
             last_partition: u16::MAX,
             close_deadline: None,
             now,
@@ -243,6 +247,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         }
         let (partition, sticky_placed) = self.choose_partition(topic, record, count, now)?;
         let slot = self.meta.partition(topic, partition).ok_or(SendError::MetadataPending)?.0;
+        self.txn_on_send(slot).map_err(SendError::Transaction)?;
         let r = Record { timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers };
         let max_batch = self.config.max_request_size.saturating_sub(REQUEST_OVERHEAD);
         let id = self.acc.append(slot, &r, max_batch, now).inspect_err(|_| self.metrics.record_refused())?;
@@ -335,6 +340,8 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         // A refresh that died with the connection is asked again.
         self.meta.refresh_lost(conn, now, &self.retry_backoff, &mut self.rng);
         self.idem.id_lost(now);
+        let node = c_node_of(&self.conns, conn);
+        self.txn.conn_lost(conn, node, now);
         self.requeue_request(|req| req.0 == conn, now, None);
         // A lost leader connection may mean a leader change: refresh, after the backoff.
         self.meta.invalidate_all();
@@ -437,6 +444,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         if self.ledger.complete(&mut self.acc, slot, outcome).is_none() {
             return;
         }
+        self.txn_on_complete(outcome);
         match outcome {
             Outcome::Delivered { .. } => self.metrics.batch_delivered(records),
             Outcome::Failed(_) => self.metrics.batch_failed(records, self.now),
@@ -499,6 +507,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     pub(super) fn set_fatal(&mut self, e: FatalError) {
         if self.fatal.is_none() {
             self.fatal = Some(e);
+            self.txn.set_fatal(e);
             self.fail_all(DeliveryError::Fatal(e));
         }
     }
@@ -577,4 +586,9 @@ fn partition_load(
         }
     }
     Some(acc.queue_len(pi.0))
+}
+
+/// The node of connection slot `conn` (0 if none).
+fn c_node_of(conns: &[Connection], conn: u16) -> i32 {
+    conns.get(usize::from(conn)).map_or(0, |c| c.node)
 }

@@ -98,6 +98,24 @@ impl<'s> Idempotence<'s> {
         }
     }
 
+    /// The id and epoch in use, or the one a wanted InitProducerId bumps (transaction requests
+    /// carry it).
+    pub(super) const fn current(&self) -> ProducerState {
+        match self.ids {
+            IdState::Ready(p) => p,
+            IdState::Wanted { current, .. } | IdState::InFlight { current, .. } => current,
+            IdState::Disabled => ProducerState::NONE,
+        }
+    }
+
+    /// EndTxn v5+ bumped the epoch (transactions V2, KIP-890): adopt the id and epoch it
+    /// answered; every partition's sequences restart at 0 (no batch is open between
+    /// transactions).
+    pub(super) fn adopt(&mut self, producer: ProducerState) {
+        self.ids = IdState::Ready(ProducerState { base_sequence: 0, ..producer });
+        self.seqs.iter_mut().for_each(|s| s.next_sequence = 0);
+    }
+
     /// A wanted InitProducerId: the id and epoch it bumps (`producer_id` -1: a first one) and
     /// when it may go.
     pub(super) const fn wanted(&self) -> Option<(ProducerState, Instant)> {

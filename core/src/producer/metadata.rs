@@ -664,7 +664,7 @@ impl<'s> Metadata<'s> {
     }
 
     /// Inserts or updates the announced broker `node`.
-    fn upsert_broker(&mut self, node: &Node<'_>) -> Result<(), MetadataError> {
+    pub(crate) fn upsert_broker(&mut self, node: &Node<'_>) -> Result<(), MetadataError> {
         let port = endpoint(node)?;
         let existing = self.brokers.iter().position(|b| b.used && !b.bootstrap && b.node_id == node.node_id);
         let i = match existing.or_else(|| self.brokers.iter().position(|b| !b.used)) {

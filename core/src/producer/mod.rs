@@ -13,6 +13,7 @@
 //! | brokers, topics, partitions, leaders, and when to refresh (due time, backoff, the refresh's connection) | `Metadata` | `metadata.rs` |
 //! | one broker connection: handshake state, negotiated versions, requests in flight, reconnect backoff | `Connection` | `conn.rs` |
 //! | what storage exists and how it grows | [`Storage`], [`StaticStorage`] | `storage.rs` |
+//! | transaction state, coordinators, the open transaction's partitions and offsets, which transaction request goes next | `Txn` | `txn/` |
 //! | commands, inputs, expiry, completion bookkeeping and metrics, tying the owners together | [`Producer`] | `engine.rs` |
 //! | which request goes out next (ApiVersions, Metadata, InitProducerId, Produce) | `Producer::poll_transmit` | `transmit.rs` |
 //! | response frames in | `Producer::handle_read` | `receive.rs` |
@@ -33,7 +34,10 @@
 //!   [`Producer::handle_timeout`] (early calls are harmless); for SASL,
 //!   [`Producer::handle_entropy`] (the SCRAM nonce's entropy) and [`Producer::handle_oauth_token`]
 //!   (when [`Producer::oauth_token_wanted`]);
-//! - commands: [`Producer::send`], [`Producer::flush`], [`Producer::close`];
+//! - commands: [`Producer::send`], [`Producer::flush`], [`Producer::close`]; transactions:
+//!   [`Producer::init_transactions`], [`Producer::begin_transaction`],
+//!   [`Producer::send_offsets_to_transaction`], [`Producer::commit_transaction`],
+//!   [`Producer::abort_transaction`], whose results [`Producer::poll_txn`] gives;
 //! - outputs: [`Producer::poll_transmit`], [`Producer::poll_event`], [`Producer::poll_timeout`],
 //!   and [`Producer::drain`], which runs the first two in order into a driver's [`Links`].
 //!
@@ -81,6 +85,7 @@ mod receive;
 mod sasl;
 mod storage;
 mod transmit;
+pub mod txn;
 pub mod types;
 
 pub use accumulator::StorageError;

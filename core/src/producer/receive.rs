@@ -83,6 +83,7 @@ impl<P: Partitioner> Producer<'_, P> {
             RequestKind::SaslHandshake | RequestKind::SaslAuthenticate => {
                 return self.on_sasl(i, f.kind, f.version, body, now);
             }
+            RequestKind::Txn(req) => self.on_txn_response(req, f.version, body, now),
         };
         if decoded {
             Ok(())
@@ -111,6 +112,7 @@ impl<P: Partitioner> Producer<'_, P> {
         c.versions.metadata = resp.choose(ApiKey::Metadata);
         c.versions.produce = resp.choose(ApiKey::Produce);
         c.versions.init_producer_id = resp.choose(ApiKey::InitProducerId);
+        c.versions.txn = super::txn::TxnVersions::from_response(&resp);
         if self.begin_sasl(i, (resp.choose(ApiKey::SaslHandshake), resp.choose(ApiKey::SaslAuthenticate)))? {
             return Ok(());
         }
@@ -144,6 +146,7 @@ impl<P: Partitioner> Producer<'_, P> {
         if r.old_first != r.new_first {
             for p in 0..kept {
                 let (from, to) = (r.old_first.0 + p, r.new_first.0 + p);
+                self.txn.move_partition(from, to);
                 self.acc.move_queue(from, to);
                 self.ledger.move_partition(from, to);
                 self.idem.move_partition(from, to);
@@ -171,10 +174,19 @@ impl<P: Partitioner> Producer<'_, P> {
             return false;
         };
         let answer = (resp.error_code, resp.producer_id, resp.producer_epoch);
+        if matches!(resp.error_code, ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable)
+            && self.txn.enabled()
+        {
+            self.txn.coordinator_lost(now);
+        }
         match self.idem.id_answered(answer, now, &self.retry_backoff, &mut self.rng) {
-            IdAnswer::Ready { producer, bumped: true } => self.restamp(producer),
+            IdAnswer::Ready { producer, bumped: true } => {
+                self.restamp(producer);
+                self.txn_initialized();
+            }
+            IdAnswer::Ready { .. } => self.txn_initialized(),
             IdAnswer::Fatal(code) => self.set_fatal(FatalError::Broker(code)),
-            IdAnswer::Ready { .. } | IdAnswer::Retry | IdAnswer::Ignored => {}
+            IdAnswer::Retry | IdAnswer::Ignored => {}
         }
         true
     }

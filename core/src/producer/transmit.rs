@@ -69,6 +69,9 @@ impl<P: Partitioner> Producer<'_, P> {
         if self.fatal.is_some() || self.closed() {
             return Ok(None);
         }
+        if self.txn.state == super::txn::TxnState::AbortingTransaction {
+            self.fail_unsent_for_abort(now);
+        }
         self.plan_connections(now);
         self.fail_unauthenticated();
         for i in 0..self.conns.len() {
@@ -93,6 +96,9 @@ impl<P: Partitioner> Producer<'_, P> {
             return Ok(None);
         }
         if let Some(t) = self.send_metadata(i, now, buf)? {
+            return Ok(Some(t));
+        }
+        if let Some(t) = self.send_txn(i, now, buf)? {
             return Ok(Some(t));
         }
         if let Some(t) = self.send_init_producer_id(i, now, buf)? {
@@ -168,7 +174,13 @@ impl<P: Partitioner> Producer<'_, P> {
         if now < retry_at || self.id_request_waits() {
             return Ok(None);
         }
-        let mut req = InitProducerIdRequest::new(None, i32::MAX);
+        // A transactional id goes to its coordinator only.
+        let txn_id = self.config.transactions.id();
+        if txn_id.is_some() && self.txn.coordinator != Some(self.conns[i].node) {
+            return Ok(None);
+        }
+        let txn_timeout = i32::try_from(self.config.transactions.timeout.as_millis()).unwrap_or(i32::MAX);
+        let mut req = InitProducerIdRequest::new(txn_id, if txn_id.is_some() { txn_timeout } else { i32::MAX });
         if current.producer_id >= 0 && version >= 3 {
             req.producer_id = current.producer_id;
             req.producer_epoch = current.producer_epoch;
@@ -186,8 +198,9 @@ impl<P: Partitioner> Producer<'_, P> {
     /// with their old epoch first, where the broker deduplicates them; re-stamping them would
     /// write them twice (librdkafka#4953).
     pub(super) fn id_request_waits(&self) -> bool {
-        self.idem.bump_wanted()
-            && (self.ledger.any() || self.acc.iter_slots().any(|(_, b)| b.send().uncertain && !b.is_complete()))
+        !self.txn.id_may_go()
+            || self.idem.bump_wanted()
+                && (self.ledger.any() || self.acc.iter_slots().any(|(_, b)| b.send().uncertain && !b.is_complete()))
     }
 
     fn produce_version(&self, i: usize) -> Option<i16> {
@@ -208,7 +221,7 @@ impl<P: Partitioner> Producer<'_, P> {
     /// never sent while an older one of its partition waits to be sent again). While an epoch
     /// bump waits (`settling`), only sealed uncertain batches go, with their old stamps.
     pub(super) fn next_batch_candidate(&self, pi: u16, settling: bool) -> Option<u16> {
-        if self.ledger.at_limit(pi) {
+        if self.ledger.at_limit(pi) || !self.txn.partition_ready(pi) {
             return None;
         }
         let sealed = self.idem.sealed(pi);
@@ -301,6 +314,12 @@ impl<P: Partitioner> Producer<'_, P> {
         if picked.iter().any(|&(pi, _)| self.topic_id(self.location(pi).0).is_none()) {
             version = version.min(12);
         }
+        // Transactions V1 keep Produce below v12, where partitions join implicitly (KIP-890).
+        if self.txn.enabled() && !self.txn.v2 {
+            version = version.min(11);
+        }
+        self.txn.started |= self.txn.enabled();
+        let txn_id = self.config.transactions.id();
         let acks = self.config.acks;
         let timeout = i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX);
         let (sent, corr) = {
@@ -325,8 +344,12 @@ impl<P: Partitioner> Producer<'_, P> {
                 });
                 at += n;
             }
-            let req =
-                ProduceRequest { transactional_id: None, acks: acks.wire(), timeout_ms: timeout, topic_data: &topics };
+            let req = ProduceRequest {
+                transactional_id: txn_id,
+                acks: acks.wire(),
+                timeout_ms: timeout,
+                topic_data: &topics,
+            };
             let kind = (RequestKind::Produce, version);
             match write_request(
                 &mut self.conns[i],
@@ -390,6 +413,9 @@ impl<P: Partitioner> Producer<'_, P> {
                 self.want_node(node, now);
             }
         }
+        if let Some(node) = self.txn_wanted_node() {
+            self.want_node(node, now);
+        }
         // Any ready connection serves Metadata and InitProducerId; without one, open one.
         if self.needs_any_connection(now) && !self.has_any_connection() {
             if let Some(node) = self.pick_any_node() {
@@ -403,6 +429,7 @@ impl<P: Partitioner> Producer<'_, P> {
     pub(super) fn needs_any_connection(&self, now: Instant) -> bool {
         self.meta.needs_refresh(now, self.config.metadata_max_age)
             || self.idem.wanted().is_some()
+            || self.txn_needs_any()
             || self.conns.iter().any(|c| c.state == ConnState::Handshake)
     }
 

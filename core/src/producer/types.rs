@@ -203,6 +203,8 @@ pub enum DeliveryError {
         /// Its refusal, e.g. `SASL_AUTHENTICATION_FAILED` or `UNSUPPORTED_SASL_MECHANISM`.
         code: ErrorCode,
     },
+    /// `abort_transaction` aborted the record's transaction before it was sent.
+    TransactionAborted,
 }
 
 impl fmt::Display for DeliveryError {
@@ -220,6 +222,7 @@ impl fmt::Display for DeliveryError {
                     "broker {node} refused SASL authentication ({code}); check sasl.mechanism and sasl.jaas.config"
                 )
             }
+            Self::TransactionAborted => f.write_str("the record's transaction was aborted"),
         }
     }
 }
@@ -288,6 +291,9 @@ pub enum SendError {
         /// Its refusal.
         code: ErrorCode,
     },
+    /// A transactional producer takes records only inside a transaction
+    /// (`begin_transaction`), and only as many partitions as one transaction tracks.
+    Transaction(super::txn::TxnError),
 }
 
 impl SendError {
@@ -320,6 +326,7 @@ impl fmt::Display for SendError {
                 f,
                 "every broker refused SASL authentication (broker {node}: {code}); check sasl.mechanism and sasl.jaas.config"
             ),
+            Self::Transaction(e) => write!(f, "{e}"),
         }
     }
 }

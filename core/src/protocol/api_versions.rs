@@ -79,6 +79,17 @@ impl ApiVersionsResponse<'_> {
     pub fn choose(&self, api: ApiKey) -> Option<i16> {
         choose_version(api, self.range(api)?)
     }
+
+    /// The finalized max level of a cluster-wide feature (v3+), or `None` if not finalized.
+    pub fn finalized_level(&self, feature: &str) -> Option<i16> {
+        self.finalized_features.iter().find(|f| f.name == feature).map(|f| f.max_version_level)
+    }
+
+    /// Whether the cluster finalized transactions V2 (KIP-890: `transaction.version` >= 2):
+    /// Produce v12+ adds partitions to the transaction and EndTxn v5+ bumps the epoch.
+    pub fn transactions_v2(&self) -> bool {
+        self.finalized_level("transaction.version").is_some_and(|level| level >= 2)
+    }
 }
 
 impl<'a> Decode<'a> for ApiVersionsResponse<'a> {

@@ -66,12 +66,17 @@ mod codec;
 pub mod error;
 pub mod header;
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod api_versions;
+pub mod end_txn;
+pub mod find_coordinator;
 pub mod init_producer_id;
 pub mod metadata;
 pub mod produce;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
+pub mod txn_offset_commit;
 
 pub use codec::{Array, ArrayIter, Ctx, Decode, Encode, Node};
 pub use error::ErrorCode;
@@ -98,6 +103,16 @@ pub enum ApiKey {
     InitProducerId,
     /// SaslAuthenticate (36).
     SaslAuthenticate,
+    /// FindCoordinator (10).
+    FindCoordinator,
+    /// AddPartitionsToTxn (24).
+    AddPartitionsToTxn,
+    /// AddOffsetsToTxn (25).
+    AddOffsetsToTxn,
+    /// EndTxn (26).
+    EndTxn,
+    /// TxnOffsetCommit (28).
+    TxnOffsetCommit,
     /// Any other API key. [`ApiKey::from_code`] never puts a known key here.
     Other(i16),
 }
@@ -133,6 +148,11 @@ impl ApiKey {
             18 => Self::ApiVersions,
             22 => Self::InitProducerId,
             36 => Self::SaslAuthenticate,
+            10 => Self::FindCoordinator,
+            24 => Self::AddPartitionsToTxn,
+            25 => Self::AddOffsetsToTxn,
+            26 => Self::EndTxn,
+            28 => Self::TxnOffsetCommit,
             other => Self::Other(other),
         }
     }
@@ -146,6 +166,11 @@ impl ApiKey {
             Self::ApiVersions => 18,
             Self::InitProducerId => 22,
             Self::SaslAuthenticate => 36,
+            Self::FindCoordinator => 10,
+            Self::AddPartitionsToTxn => 24,
+            Self::AddOffsetsToTxn => 25,
+            Self::EndTxn => 26,
+            Self::TxnOffsetCommit => 28,
             Self::Other(code) => code,
         }
     }
@@ -161,17 +186,24 @@ impl ApiKey {
             Self::ApiVersions => (0, 4),
             Self::InitProducerId => (0, 6),
             Self::SaslAuthenticate => (0, 2),
+            Self::FindCoordinator => (0, 6),
+            // v4+ batches transactions and is sent by brokers only (KIP-890).
+            Self::AddPartitionsToTxn => (0, 3),
+            Self::AddOffsetsToTxn => (0, 4),
+            Self::EndTxn | Self::TxnOffsetCommit => (0, 5),
             Self::Other(_) => return None,
         };
         Some(VersionRange::new(min, max))
     }
 
     /// The versions kprod negotiates ([`choose_version`]). This is [`ApiKey::schema_versions`]
-    /// except InitProducerId v6, which Kafka 4.1 still marks unstable (`latestVersionUnstable`).
+    /// except InitProducerId v6, which Kafka 4.1 still marks unstable (`latestVersionUnstable`),
+    /// and FindCoordinator v0, which cannot name a transaction coordinator.
     /// Produce never goes below v3: brokers advertise v0 but reject v0-v2 (KIP-896).
     pub const fn supported_versions(self) -> Option<VersionRange> {
         match self {
             Self::InitProducerId => Some(VersionRange::new(0, 5)),
+            Self::FindCoordinator => Some(VersionRange::new(1, 6)),
             _ => self.schema_versions(),
         }
     }
@@ -183,6 +215,11 @@ impl ApiKey {
             Self::Produce | Self::Metadata => Some(9),
             Self::ApiVersions => Some(3),
             Self::InitProducerId | Self::SaslAuthenticate => Some(2),
+            Self::FindCoordinator
+            | Self::AddPartitionsToTxn
+            | Self::AddOffsetsToTxn
+            | Self::EndTxn
+            | Self::TxnOffsetCommit => Some(3),
             Self::SaslHandshake | Self::Other(_) => None,
         }
     }

@@ -4,6 +4,7 @@
 mod conn;
 mod driver;
 mod future;
+mod txn;
 
 use core::future::Future;
 use core::marker::PhantomData;

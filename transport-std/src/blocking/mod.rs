@@ -5,6 +5,7 @@
 mod io;
 mod net;
 mod shared;
+mod txn;
 
 use core::marker::PhantomData;
 use core::time::Duration;

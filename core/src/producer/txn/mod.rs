@@ -1,0 +1,423 @@
+//! Transactions: the state machine of Java's `TransactionManager`, on the same sans-IO engine.
+//!
+//! The `Txn` owner keeps the state ([`TxnState`]), the call under way and its result, the
+//! coordinators, the partitions and offsets of the open transaction, and which transaction
+//! request goes next. Calls (`init_transactions`, `begin_transaction`,
+//! `send_offsets_to_transaction`, `commit_transaction`, `abort_transaction`) start an operation;
+//! its result arrives later as a [`TxnResult`] from [`Producer::poll_txn`] (the drain loop hands
+//! it to [`super::Links::txn_result`]), and the drivers turn that into a blocking call or a
+//! future.
+//!
+//! The requests (`wire.rs`) follow Kafka's two flows, chosen from the coordinator's finalized
+//! `transaction.version`: V1 adds each partition with AddPartitionsToTxn before its first batch
+//! and the group with AddOffsetsToTxn, Produce stays at v11 or below and EndTxn at v4; V2
+//! (KIP-890) adds both implicitly (Produce v12+, TxnOffsetCommit v5+) and EndTxn v5+ bumps the
+//! epoch, which the producer adopts with fresh sequences.
+//!
+//! Errors are classed as the Java client does: fatal ones (fenced, not authorized, a state the
+//! coordinator refuses) end the producer; abortable ones fail the call and leave only
+//! `abort_transaction`; retriable ones (CONCURRENT_TRANSACTIONS, COORDINATOR_LOAD_IN_PROGRESS,
+//! NOT_COORDINATOR and COORDINATOR_NOT_AVAILABLE, which look the coordinator up again) are
+//! retried after `retry.backoff.ms`. Aborting fails every batch not yet sent with
+//! [`super::DeliveryError::TransactionAborted`], so each record still gets exactly one completion.
+
+mod list;
+mod offsets;
+mod types;
+mod wire;
+
+pub use offsets::{MAX_OFFSETS, OFFSETS_STRING_BYTES};
+pub use types::{AbortCause, GroupMetadata, TopicPartitionOffset, TxnError, TxnOp, TxnResult, TxnState};
+pub(crate) use wire::{Target, TxnRequest, TxnVersions};
+
+use offsets::Offsets;
+
+use super::engine::Producer;
+use super::types::{DeliveryError, FatalError, Outcome};
+use crate::partitioner::Partitioner;
+use crate::time::Instant;
+
+/// The most partitions one transaction may touch (each needs an entry until the transaction
+/// ends; [`TxnError::TooManyPartitions`] beyond): 65,536 with the `alloc` feature, 32 without.
+pub const MAX_TXN_PARTITIONS: usize = if cfg!(feature = "alloc") { 1 << 16 } else { NO_ALLOC_PARTITIONS };
+const NO_ALLOC_PARTITIONS: usize = 32;
+
+/// Where one kind of request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Not needed.
+    Idle,
+    /// Wanted, not before this instant.
+    Wanted(Instant),
+    /// In flight on this connection slot.
+    InFlight(u16),
+}
+
+/// A partition of the open transaction (by partition slot), as the coordinator knows it (V1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// Not added yet.
+    New,
+    /// In an AddPartitionsToTxn in flight.
+    Adding,
+    /// Added: its batches may go.
+    Added,
+}
+
+/// Where the offsets of `send_offsets_to_transaction` stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OffsetsStage {
+    /// V1: AddOffsetsToTxn to the transaction coordinator first.
+    AddToTxn,
+    /// TxnOffsetCommit to the group coordinator.
+    Commit,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct Txn {
+    enabled: bool,
+    pub(crate) state: TxnState,
+    op: Option<TxnOp>,
+    result: Option<TxnResult>,
+    /// The transaction coordinator's node, once found.
+    pub(crate) coordinator: Option<i32>,
+    pub(crate) find: Step,
+    /// The group coordinator's node for the pending offsets, once found.
+    pub(crate) group_coordinator: Option<i32>,
+    pub(crate) find_group: Step,
+    /// Whether the open transaction follows transactions V2 (KIP-890).
+    pub(crate) v2: bool,
+    parts: list::List<(u16, Part), NO_ALLOC_PARTITIONS>,
+    pub(crate) add: Step,
+    pub(crate) offsets: Option<(Offsets, OffsetsStage)>,
+    pub(crate) offsets_step: Step,
+    /// EndTxn: commit (`true`) or abort, and where it stands.
+    pub(crate) end: Option<(bool, Step)>,
+    /// Something of this transaction may have reached the broker, so EndTxn must go.
+    pub(crate) started: bool,
+    abortable: Option<AbortCause>,
+    /// Consecutive retriable failures of transaction requests (for the backoff).
+    pub(crate) failures: u32,
+}
+
+impl Txn {
+    pub(crate) fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            state: TxnState::Uninitialized,
+            op: None,
+            result: None,
+            coordinator: None,
+            find: Step::Idle,
+            group_coordinator: None,
+            find_group: Step::Idle,
+            v2: false,
+            parts: list::List::new(),
+            add: Step::Idle,
+            offsets: None,
+            offsets_step: Step::Idle,
+            end: None,
+            started: false,
+            abortable: None,
+            failures: 0,
+        }
+    }
+
+    pub(crate) const fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Whether InitProducerId may go (transactional: only while `init_transactions` runs, or to
+    /// bump the epoch between transactions).
+    pub(crate) fn id_may_go(&self) -> bool {
+        !self.enabled || matches!(self.state, TxnState::Initializing | TxnState::Ready)
+    }
+
+    /// Whether the batches of partition slot `pi` may go now.
+    pub(crate) fn partition_ready(&self, pi: u16) -> bool {
+        if !self.enabled {
+            return true;
+        }
+        matches!(self.state, TxnState::InTransaction | TxnState::CommittingTransaction)
+            && (self.v2 || self.parts.iter().any(|&(p, s)| p == pi && s == Part::Added))
+    }
+
+    /// Partitions waiting to be added (V1), up to `n`.
+    pub(crate) fn new_parts(&self) -> impl Iterator<Item = u16> + '_ {
+        self.parts.iter().filter(|&&(_, s)| s == Part::New).map(|&(p, _)| p)
+    }
+
+    /// Partitions in `state`.
+    pub(crate) fn parts_in(&self, state: Part) -> impl Iterator<Item = u16> + '_ {
+        self.parts.iter().filter(move |&&(_, s)| s == state).map(|&(p, _)| p)
+    }
+
+    pub(crate) fn set_part(&mut self, pi: u16, state: Part) {
+        if let Some(e) = self.parts.iter_mut().find(|(p, _)| *p == pi) {
+            e.1 = state;
+        }
+    }
+
+    fn finish(&mut self, result: Result<(), TxnError>) {
+        if let Some(op) = self.op.take() {
+            self.result = Some(TxnResult { op, result });
+        }
+    }
+
+    /// Makes the transaction abortable (the current call fails with it, if one runs).
+    pub(crate) fn set_abortable(&mut self, cause: AbortCause) {
+        if matches!(self.state, TxnState::InTransaction | TxnState::CommittingTransaction) {
+            self.abortable.get_or_insert(cause);
+            self.state = TxnState::AbortableError;
+            self.offsets = None;
+            self.offsets_step = Step::Idle;
+            self.end = None;
+            self.finish(Err(TxnError::Abortable(cause)));
+        }
+    }
+
+    /// The producer hit a fatal error.
+    pub(crate) fn set_fatal(&mut self, e: FatalError) {
+        if self.enabled {
+            self.state = TxnState::FatalError;
+            self.finish(Err(TxnError::Fatal(e)));
+        }
+    }
+
+    /// The transaction ended (EndTxn answered, or nothing reached the broker).
+    pub(crate) fn ended(&mut self) {
+        self.state = TxnState::Ready;
+        self.parts.clear();
+        self.add = Step::Idle;
+        self.offsets = None;
+        self.offsets_step = Step::Idle;
+        self.end = None;
+        self.started = false;
+        self.abortable = None;
+        self.finish(Ok(()));
+    }
+
+    /// A connection slot is gone: what was in flight on it is wanted again, and if it led to a
+    /// coordinator, that coordinator is looked up again.
+    pub(crate) fn conn_lost(&mut self, conn: u16, node: i32, now: Instant) {
+        let again = |s: &mut Step| {
+            if *s == Step::InFlight(conn) {
+                *s = Step::Wanted(now);
+            }
+        };
+        again(&mut self.find);
+        again(&mut self.find_group);
+        again(&mut self.add);
+        again(&mut self.offsets_step);
+        if let Some((_, s)) = &mut self.end {
+            again(s);
+        }
+        if self.add == Step::Wanted(now) {
+            self.parts.iter_mut().filter(|(_, s)| *s == Part::Adding).for_each(|e| e.1 = Part::New);
+        }
+        if self.coordinator == Some(node) {
+            self.coordinator_lost(now);
+        }
+        if self.group_coordinator == Some(node) {
+            self.group_coordinator = None;
+            self.find_group = Step::Wanted(now);
+        }
+    }
+
+    /// NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE or a lost connection: look it up again.
+    pub(crate) fn coordinator_lost(&mut self, now: Instant) {
+        self.coordinator = None;
+        if !matches!(self.find, Step::InFlight(_)) {
+            self.find = Step::Wanted(now);
+        }
+    }
+
+    /// A partition slot moved (its topic's block grew or moved in the metadata cache).
+    pub(crate) fn move_partition(&mut self, from: u16, to: u16) {
+        self.parts.iter_mut().filter(|(p, _)| *p == from).for_each(|e| e.0 = to);
+    }
+}
+
+impl<P: Partitioner> Producer<'_, P> {
+    // ---- the transactional API ----
+
+    /// Where the transaction stands.
+    pub const fn txn_state(&self) -> TxnState {
+        self.txn.state
+    }
+
+    /// Whether the open (or last) transaction follows transactions V2 (KIP-890), as the
+    /// coordinator's finalized `transaction.version` offered when it began.
+    pub const fn txn_v2(&self) -> bool {
+        self.txn.v2
+    }
+
+    /// The transaction coordinator's node id, once found.
+    pub const fn txn_coordinator(&self) -> Option<i32> {
+        self.txn.coordinator
+    }
+
+    /// The result of the last transactional call, once it is known (each call gives exactly
+    /// one). [`Producer::drain`] polls it into [`super::Links::txn_result`].
+    #[must_use]
+    pub fn poll_txn(&mut self) -> Option<TxnResult> {
+        self.txn.result.take()
+    }
+
+    fn txn_check(&self, op: &'static str, allowed: &[TxnState]) -> Result<(), TxnError> {
+        if !self.txn.enabled {
+            return Err(TxnError::NotTransactional);
+        }
+        if let Some(e) = self.fatal {
+            return Err(TxnError::Fatal(e));
+        }
+        if let Some(busy) = self.txn.op {
+            return Err(TxnError::Busy(busy));
+        }
+        if allowed.contains(&self.txn.state) {
+            Ok(())
+        } else {
+            Err(TxnError::InvalidState { op, state: self.txn.state })
+        }
+    }
+
+    /// Starts `init_transactions`: finds the transaction coordinator and gets the producer id
+    /// and epoch for `transactional.id`, which fences older producers with the same id and
+    /// completes their open transaction. The result arrives through [`Producer::poll_txn`].
+    pub fn init_transactions(&mut self, now: Instant) -> Result<(), TxnError> {
+        self.txn_check("init_transactions", &[TxnState::Uninitialized])?;
+        self.now = self.now.max(now);
+        self.txn.state = TxnState::Initializing;
+        self.txn.op = Some(TxnOp::InitTransactions);
+        if self.txn.coordinator.is_none() {
+            self.txn.find = Step::Wanted(now);
+        }
+        Ok(())
+    }
+
+    /// Opens a transaction (no request goes out: the first record or offsets start it on the
+    /// broker).
+    pub fn begin_transaction(&mut self) -> Result<(), TxnError> {
+        self.txn_check("begin_transaction", &[TxnState::Ready])?;
+        self.txn.state = TxnState::InTransaction;
+        self.txn.v2 = self.txn_v2_available();
+        Ok(())
+    }
+
+    /// Starts `send_offsets_to_transaction`: the consumer group's `offsets` commit with the
+    /// transaction, and only if it commits. The result arrives through [`Producer::poll_txn`].
+    pub fn send_offsets_to_transaction(
+        &mut self,
+        offsets: &[TopicPartitionOffset<'_>],
+        group: &GroupMetadata<'_>,
+        now: Instant,
+    ) -> Result<(), TxnError> {
+        self.txn_check("send_offsets_to_transaction", &[TxnState::InTransaction])?;
+        let stored = Offsets::new(offsets, group)?;
+        self.now = self.now.max(now);
+        let stage = if self.txn.v2 { OffsetsStage::Commit } else { OffsetsStage::AddToTxn };
+        self.txn.offsets = Some((stored, stage));
+        self.txn.offsets_step = Step::Wanted(now);
+        self.txn.group_coordinator = None;
+        self.txn.find_group = if stage == OffsetsStage::Commit { Step::Wanted(now) } else { Step::Idle };
+        self.txn.op = Some(TxnOp::SendOffsets);
+        Ok(())
+    }
+
+    /// Starts `commit_transaction`: flushes every record of the transaction, then commits it.
+    /// If a record failed, the result is [`TxnError::Abortable`]. The result arrives through
+    /// [`Producer::poll_txn`].
+    pub fn commit_transaction(&mut self, now: Instant) -> Result<(), TxnError> {
+        self.txn_check("commit_transaction", &[TxnState::InTransaction])?;
+        self.now = self.now.max(now);
+        self.txn.state = TxnState::CommittingTransaction;
+        self.txn.op = Some(TxnOp::CommitTransaction);
+        self.txn.end = Some((true, Step::Wanted(now)));
+        self.acc.close_all();
+        Ok(())
+    }
+
+    /// Starts `abort_transaction`: every record not yet sent fails with
+    /// [`DeliveryError::TransactionAborted`], the records in flight are answered, then the
+    /// coordinator aborts the transaction. The result arrives through [`Producer::poll_txn`].
+    pub fn abort_transaction(&mut self, now: Instant) -> Result<(), TxnError> {
+        let allowed = [TxnState::InTransaction, TxnState::AbortableError];
+        self.txn_check("abort_transaction", &allowed)?;
+        self.now = self.now.max(now);
+        self.txn.state = TxnState::AbortingTransaction;
+        self.txn.op = Some(TxnOp::AbortTransaction);
+        self.txn.offsets = None;
+        self.txn.offsets_step = Step::Idle;
+        self.txn.end = Some((false, Step::Wanted(now)));
+        self.fail_unsent_for_abort(now);
+        Ok(())
+    }
+
+    // ---- hooks the engine calls ----
+
+    /// InitProducerId answered: `init_transactions` is done.
+    pub(super) fn txn_initialized(&mut self) {
+        if self.txn.state == TxnState::Initializing {
+            self.txn.state = TxnState::Ready;
+            self.txn.failures = 0;
+            self.txn.finish(Ok(()));
+        }
+    }
+
+    /// `send` in a transactional producer: only inside a transaction, and the partition joins it.
+    pub(super) fn txn_on_send(&mut self, pi: u16) -> Result<(), TxnError> {
+        if !self.txn.enabled {
+            return Ok(());
+        }
+        if self.txn.state != TxnState::InTransaction {
+            let e = self.fatal.map(TxnError::Fatal);
+            return Err(e.unwrap_or(TxnError::InvalidState { op: "send", state: self.txn.state }));
+        }
+        if self.txn.parts.iter().any(|&(p, _)| p == pi) {
+            return Ok(());
+        }
+        let part = if self.txn.v2 { Part::Added } else { Part::New };
+        if !self.txn.parts.push((pi, part), MAX_TXN_PARTITIONS) {
+            return Err(TxnError::TooManyPartitions { limit: MAX_TXN_PARTITIONS });
+        }
+        if part == Part::New && self.txn.add == Step::Idle {
+            self.txn.add = Step::Wanted(self.now);
+        }
+        Ok(())
+    }
+
+    /// A batch completed: a failed record makes the transaction abortable.
+    pub(super) fn txn_on_complete(&mut self, outcome: Outcome) {
+        if let Outcome::Failed(reason) = outcome {
+            if self.txn.enabled && !matches!(reason, DeliveryError::TransactionAborted | DeliveryError::Fatal(_)) {
+                self.txn.set_abortable(AbortCause::Delivery(reason));
+            }
+        }
+    }
+
+    /// Fails every batch of the aborting transaction that is not in flight (those in flight are
+    /// answered first). A sealed batch leaves a sequence gap: the epoch is bumped afterwards.
+    pub(super) fn fail_unsent_for_abort(&mut self, now: Instant) {
+        let mut gap = false;
+        loop {
+            let mut slots: heapless::Vec<u16, 64> = heapless::Vec::new();
+            for (slot, b) in self.acc.iter_slots() {
+                if b.send().outcome == Outcome::Pending && !b.send().in_flight && slots.push(slot).is_err() {
+                    break;
+                }
+            }
+            if slots.is_empty() {
+                break;
+            }
+            for &slot in &slots {
+                gap |=
+                    self.acc.slot(slot).is_some_and(|b| matches!(b.stage(), super::accumulator::Stage::Sealed { .. }));
+                self.complete(slot, Outcome::Failed(DeliveryError::TransactionAborted));
+            }
+        }
+        if gap && !self.txn.v2 {
+            self.idem.request_bump(now);
+        }
+    }
+}
