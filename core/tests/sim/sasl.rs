@@ -43,13 +43,13 @@ pub struct SimSasl {
 }
 
 impl SimSasl {
-    /// A draw: mostly PLAIN and OAUTHBEARER, some SCRAM (PBKDF2 is slow in debug builds), often
+    /// A draw: mostly PLAIN and OAUTHBEARER, 1 in 20 SCRAM (PBKDF2 is slow in debug builds), often
     /// with a short session, sometimes a refusing broker or a mechanism the brokers lack.
     pub fn random(rng: &mut SimRng, brokers: usize) -> Self {
-        let mechanism = match rng.below(20) {
+        let mechanism = match rng.below(40) {
             0 => Mechanism::ScramSha256,
             1 => Mechanism::ScramSha512,
-            2..=8 => Mechanism::OAuthBearer,
+            2..=15 => Mechanism::OAuthBearer,
             _ => Mechanism::Plain,
         };
         let mut enabled =
@@ -262,8 +262,21 @@ fn client_first(bytes: &[u8]) -> Option<(String, String)> {
 /// Checks the client proof (RFC 5802: `H(proof XOR ClientSignature) == StoredKey`) and returns
 /// the server signature.
 fn scram_verify<D: EagerHash + Digest>(auth_message: &str, proof: &[u8]) -> Option<Vec<u8>> {
-    let mut salted = vec![0u8; <D as Digest>::output_size()];
-    pbkdf2::pbkdf2_hmac::<D>(PASSWORD.as_bytes(), SALT, ITERATIONS, &mut salted);
+    // The broker stores the salted password once (Kafka keeps StoredKey and ServerKey).
+    thread_local! {
+        static SALTED: std::cell::RefCell<std::collections::BTreeMap<usize, Vec<u8>>> = Default::default();
+    }
+    let size = <D as Digest>::output_size();
+    let salted = SALTED.with(|m| {
+        m.borrow_mut()
+            .entry(size)
+            .or_insert_with(|| {
+                let mut salted = vec![0u8; size];
+                pbkdf2::pbkdf2_hmac::<D>(PASSWORD.as_bytes(), SALT, ITERATIONS, &mut salted);
+                salted
+            })
+            .clone()
+    });
     let hmac = |key: &[u8], data: &[u8]| {
         let mut mac = <Hmac<D> as KeyInit>::new_from_slice(key).expect("any key length");
         mac.update(data);
