@@ -4,9 +4,8 @@
 //! failures (wrong password, unknown user, a mechanism the listener does not enable), each ending
 //! within `max.block.ms` with an error that names the cause.
 //!
-//! Ignored until SASL is wired into kprod-std's connections (issue 12): today
-//! `security.protocol=SASL_*` is refused at `Producer::new`. Remove the `#[ignore]`s then; the
-//! property sets below are the ones a user copies from a Java client.properties or a kcat command.
+//! The property sets below are the ones a user copies from a Java client.properties or a kcat
+//! command.
 
 extern crate alloc;
 
@@ -112,7 +111,6 @@ fn produce_and_verify(b: &SecureBroker, listener: Listener, login: &Login, count
 }
 
 #[test]
-#[ignore = "SASL is not wired into kprod-std yet (issue 12)"]
 fn every_mechanism_on_sasl_plaintext_and_sasl_ssl() {
     let Some(b) = SecureBroker::shared() else { return };
     for listener in [Listener::SaslPlaintext, Listener::SaslSsl] {
@@ -123,7 +121,6 @@ fn every_mechanism_on_sasl_plaintext_and_sasl_ssl() {
 }
 
 #[test]
-#[ignore = "SASL is not wired into kprod-std yet (issue 12)"]
 fn librdkafka_names_for_plain() {
     let Some(b) = SecureBroker::shared() else { return };
     let mut l = login("PLAIN", "alice", "alice-secret");
@@ -137,7 +134,6 @@ fn librdkafka_names_for_plain() {
 }
 
 #[test]
-#[ignore = "SASL is not wired into kprod-std yet (issue 12)"]
 fn tokio_producer_over_sasl_ssl_with_scram() {
     let Some(b) = SecureBroker::shared() else { return };
     let l = login("SCRAM-SHA-512", "admin", "admin-secret");
@@ -162,7 +158,6 @@ fn tokio_producer_over_sasl_ssl_with_scram() {
 }
 
 #[test]
-#[ignore = "SASL is not wired into kprod-std yet (issue 12)"]
 fn reauthentication_during_a_long_produce_loses_and_duplicates_nothing() {
     let Some(b) = SecureBroker::shared() else { return };
     // The REAUTH listener's sessions last KPROD_SECURE_REAUTH_MS (10 s): 25 s of sends cross
@@ -190,18 +185,23 @@ fn reauthentication_during_a_long_produce_loses_and_duplicates_nothing() {
     }
 }
 
-/// One send with `config` must fail within `max.block.ms` (plus slack): its message.
+/// One send with `config` must fail within `max.block.ms` (plus slack) with the typed
+/// authentication error: its message.
 fn fails(config: ProducerConfig) -> String {
     let started = Instant::now();
     let producer = Producer::new(config.max_block(MAX_BLOCK)).expect("producer");
     let err = producer.send(&Record::new("sasl-never").value(b"x" as &[u8])).expect_err("must fail");
     assert!(started.elapsed() < MAX_BLOCK + Duration::from_secs(3), "took {:?}", started.elapsed());
-    assert!(matches!(err, Error::Timeout { cause: Some(_), .. }), "a timeout with its cause: {err:?}");
+    // Refused by every broker: the typed authentication error at once, quoting the broker (no
+    // retry storm, no wait for max.block.ms).
+    assert!(
+        matches!(err, Error::Authentication { cause: Some(_), .. }),
+        "an authentication error with its cause: {err:?}"
+    );
     err.to_string()
 }
 
 #[test]
-#[ignore = "SASL is not wired into kprod-std yet (issue 12)"]
 fn wrong_password_unknown_user_and_disabled_mechanism_are_named() {
     let Some(b) = SecureBroker::shared() else { return };
     for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] {

@@ -293,7 +293,8 @@ impl ProducerConfig {
             return Err(Error::Config("bootstrap.servers is required (host:port, ...)".into()));
         }
         self.security.validate()?;
-        let core = Config { client_id: intern(&self.client_id), ..self.core.clone() };
+        let mut core = Config { client_id: intern(&self.client_id), ..self.core.clone() };
+        self.security.apply_sasl(&mut core, intern)?;
         core.validate().map_err(|e| Error::Config(e.to_string()))
     }
 

@@ -59,6 +59,14 @@ pub enum Error {
     Serialization(String),
     /// An IO error outside the connections (a properties file, starting the IO thread).
     Io(String),
+    /// Every known broker refused SASL authentication (Java's `SaslAuthenticationException`):
+    /// `cause` is the last refusal with the broker's own message.
+    Authentication {
+        /// The refusal as the engine reports it.
+        error: SendError,
+        /// The connection error carrying the broker's message.
+        cause: Option<Arc<ConnectionError>>,
+    },
     /// A transactional call failed: [`TxnError::is_abortable`] (abort the transaction and go
     /// on) or [`TxnError::is_fatal`] (close the producer), see [`Error::is_fatal`].
     Transaction(TxnError),
@@ -97,7 +105,7 @@ impl Error {
     /// The last connection error behind a timeout, if the producer saw one.
     pub fn connection_error(&self) -> Option<&ConnectionError> {
         match self {
-            Self::Timeout { cause, .. } => cause.as_deref(),
+            Self::Timeout { cause, .. } | Self::Authentication { cause, .. } => cause.as_deref(),
             _ => None,
         }
     }
@@ -107,8 +115,11 @@ impl Error {
         Self::Timeout { topic: None, blocked_on: BlockedOn::Completion, after, cause }
     }
 
-    pub(crate) fn from_send(e: SendError) -> Self {
+    /// The error for a refused send; `last` gives the last connection error, which an
+    /// authentication refusal quotes (the broker's message).
+    pub(crate) fn from_send(e: SendError, last: impl FnOnce() -> Option<Arc<ConnectionError>>) -> Self {
         match e {
+            SendError::Authentication { .. } => Self::Authentication { error: e, cause: last() },
             SendError::Closed => Self::Closed,
             SendError::Fatal(f) => Self::Fatal(f),
             SendError::Transaction(e) => Self::Transaction(e),
@@ -150,6 +161,8 @@ impl fmt::Display for Error {
                 }
             }
             Self::Send(e) => write!(f, "record refused: {e}"),
+            Self::Authentication { error, cause: Some(cause) } => write!(f, "{error}: {cause}"),
+            Self::Authentication { error, cause: None } => write!(f, "{error}"),
             Self::Delivery(e) => write!(f, "delivery failed: {e}"),
             Self::Fatal(e) => write!(f, "fatal producer error: {e}"),
             Self::Closed => f.write_str("the producer is closed"),

@@ -269,6 +269,7 @@ pub const PROPERTIES: &[Property] = &[
     ignored("heartbeat.interval.ms", "a consumer setting"),
     ignored("session.timeout.ms", "a consumer setting"),
     // kprod's own settings.
+    ext("kprod.sasl.oauthbearer.token", "eyJhbGciOiJub25lIn0.e30.", "a static OAUTHBEARER token (compact JWT)"),
     ext("kprod.seed", "42", "seed of the engine's random choices (backoff jitter, sticky partition), for replay"),
     ext("kprod.tcp.nodelay", "true", "TCP_NODELAY on broker sockets (default on)"),
 ];

@@ -168,6 +168,7 @@ impl Pump {
         let mut links =
             DriverLinks { pump: self, sockets, registry: &mut st.registry, failed_on_close: &mut st.failed_on_close };
         let drained = st.engine.drain(&mut links, now, Budget::UNLIMITED);
+        crate::state::supply_oauth_token(&mut st.engine, now);
         self.throttled = drained.backlog;
         for (peer, error) in self.broker_failures.drain(..) {
             self.book.broker_failed(st, &peer, error, now);

@@ -10,6 +10,8 @@
 use core::fmt;
 use std::path::PathBuf;
 
+use kprod_core::config::Config;
+
 use crate::error::Error;
 
 /// A secret setting (a password, a private key, a JAAS line). `Debug` and `Display` never show
@@ -173,6 +175,8 @@ pub struct SaslSettings {
     pub username: Option<String>,
     /// librdkafka's `sasl.password`.
     pub password: Option<Secret>,
+    /// `kprod.sasl.oauthbearer.token`: a static OAUTHBEARER token (compact JWT).
+    pub oauth_token: Option<Secret>,
 }
 
 /// Everything `security.protocol`, `ssl.*` and `sasl.*` set.
@@ -347,6 +351,7 @@ impl SecuritySettings {
             "sasl.jaas.config" => self.sasl.jaas_config = secret(value),
             "sasl.username" => self.sasl.username = text(value),
             "sasl.password" => self.sasl.password = secret(value),
+            "kprod.sasl.oauthbearer.token" => self.sasl.oauth_token = secret(value),
             "sasl.client.callback.handler.class" | "sasl.login.callback.handler.class" | "sasl.login.class" => {
                 let why = "kprod cannot load Java classes; it supports PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER";
                 return Some(java_only(name, value, &[], why));
@@ -359,12 +364,35 @@ impl SecuritySettings {
     /// Checks the combination at producer creation (files are read when the TLS configuration
     /// is built, see `tls`).
     pub(crate) fn validate(&self) -> Result<(), Error> {
-        if self.protocol.uses_sasl() {
-            return Err(Error::Config(format!(
-                "security.protocol={} is not supported yet: SASL is not wired into kprod's connections \
-                 (sasl.mechanism and sasl.jaas.config are read and kept); use PLAINTEXT or SSL",
-                self.protocol.name()
-            )));
+        Ok(())
+    }
+
+    /// Hands the SASL settings to the engine's configuration: SASL on for
+    /// `security.protocol=SASL_*`, `sasl.mechanism` (or `sasl.mechanisms`), `sasl.jaas.config`,
+    /// or librdkafka's `sasl.username` / `sasl.password`. The engine keeps this text for its
+    /// whole life, so it is interned (as `client.id` is): a secret stays in memory as long as
+    /// the process, as it does in the Java client's JAAS configuration. Errors name the
+    /// setting, never its value.
+    pub(crate) fn apply_sasl(&self, core: &mut Config<'static>, intern: fn(&str) -> &'static str) -> Result<(), Error> {
+        core.sasl.enabled = self.protocol.uses_sasl();
+        if !core.sasl.enabled {
+            return Ok(());
+        }
+        let map = |e: kprod_core::config::ConfigError| Error::Config(e.to_string());
+        if let Some(m) = &self.sasl.mechanism {
+            core.set_static_property("sasl.mechanism", intern(m.trim())).map_err(map)?;
+        }
+        if let Some(j) = &self.sasl.jaas_config {
+            core.set_static_property("sasl.jaas.config", intern(j.expose())).map_err(map)?;
+        }
+        if let Some(u) = &self.sasl.username {
+            core.set_static_property("sasl.username", intern(u)).map_err(map)?;
+        }
+        if let Some(p) = &self.sasl.password {
+            core.set_static_property("sasl.password", intern(p.expose())).map_err(map)?;
+        }
+        if let Some(t) = &self.sasl.oauth_token {
+            core.set_static_property("kprod.sasl.oauthbearer.token", intern(t.expose())).map_err(map)?;
         }
         Ok(())
     }

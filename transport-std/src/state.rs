@@ -119,13 +119,47 @@ impl State {
     }
 }
 
+/// The engine's first instant: every connection error happened since.
+pub(crate) const EPOCH: Instant = Instant::ZERO;
+
 /// The engine for `config` (both drivers build it so).
 pub(crate) fn build_engine(config: &ProducerConfig) -> Result<Engine<'static>, Error> {
     let valid = config.validate()?;
     let storage = Storage::with_capacity(valid.config(), config.capacities);
     let bootstrap: Vec<(&str, u16)> = config.bootstrap.iter().map(|(h, p)| (h.as_str(), *p)).collect();
-    Engine::new(valid, &bootstrap, storage, Instant::ZERO)
-        .map_err(|e| Error::Config(format!("cannot build the producer: {e:?}")))
+    let sasl = valid.config().sasl.enabled;
+    let mut engine = Engine::new(valid, &bootstrap, storage, Instant::ZERO)
+        .map_err(|e| Error::Config(format!("cannot build the producer: {e:?}")))?;
+    if sasl {
+        // The SCRAM client nonce's entropy, from the operating system through rustls's provider.
+        let mut seed = [0u8; 32];
+        rustls::crypto::ring::default_provider()
+            .secure_random
+            .fill(&mut seed)
+            .map_err(|_| Error::Config("no randomness from the operating system for the SASL nonce".into()))?;
+        engine.handle_entropy(&seed);
+    }
+    Ok(engine)
+}
+
+/// Hands the engine an OAUTHBEARER token when a connection waits for one: Kafka's unsecured
+/// token built from the `sasl.jaas.config` options (`unsecuredLoginStringClaim_sub`, ...), as the
+/// Java client's default login handler does. A static `kprod.sasl.oauthbearer.token` needs none.
+pub(crate) fn supply_oauth_token(engine: &mut Engine<'static>, now: Instant) {
+    if !engine.oauth_token_wanted() {
+        return;
+    }
+    let Some(jaas) = engine.config().sasl.jaas else { return };
+    let unix_ms =
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let mut buf = vec![0u8; 4096];
+    match kprod_core::sasl::oauthbearer::unsecured_token(&jaas, unix_ms, &mut buf) {
+        Ok(n) => match core::str::from_utf8(&buf[..n]) {
+            Ok(token) => engine.handle_oauth_token(token, now),
+            Err(_) => log::warn!("kprod: the unsecured OAUTHBEARER token is not UTF-8"),
+        },
+        Err(e) => log::warn!("kprod: no OAUTHBEARER token from sasl.jaas.config: {e:?}"),
+    }
 }
 
 /// The engine's clock: microseconds since the producer was built. It also gives record

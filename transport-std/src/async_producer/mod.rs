@@ -281,7 +281,7 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
                 match attempt(&mut st, now) {
                     Ok(done) => return Ok(done),
                     Err(e) if e.is_retriable() => e,
-                    Err(e) => return Err(Error::from_send(e)),
+                    Err(e) => return Err(Error::from_send(e, || st.cause_since(crate::state::EPOCH))),
                 }
             };
             shared.wake.notify_one();

@@ -199,7 +199,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
             let err = match attempt(&mut st, now) {
                 Ok(done) => return Ok(done),
                 Err(e) if e.is_retriable() => e,
-                Err(e) => return Err(Error::from_send(e)),
+                Err(e) => return Err(Error::from_send(e, || st.cause_since(crate::state::EPOCH))),
             };
             self.shared.wake_io(&mut st);
             let (guard, time_left) = if err == SendError::BufferFull {
