@@ -246,9 +246,9 @@ pub const PROPERTIES: &[Property] = &[
         "PEM",
         "PEM or PKCS12; a JKS store is refused with the keytool command that converts it",
     ),
-    no("transaction.timeout.ms", NOT_YET),
+    ok("transaction.timeout.ms", "60000"),
     no("transaction.two.phase.commit.enable", "KIP-939 two-phase commit is not supported"),
-    no("transactional.id", NOT_YET),
+    ok_note("transactional.id", "my-app-1", "implies idempotence and acks=all; conflicting settings are refused"),
     ok_note("value.serializer", "org.apache.kafka.common.serialization.ByteArraySerializer", "as key.serializer"),
     // Other clients' names for the same settings (librdkafka, for kcat users).
     alias("enable.ssl.certificate.verification", "ssl.endpoint.identification.algorithm", "true"),
