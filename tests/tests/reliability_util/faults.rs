@@ -57,11 +57,11 @@ impl Fault {
     pub const fn schedule(self, long: bool) -> (usize, Duration) {
         let (short, long_rounds, pause_ms) = match self {
             Self::KillLeader => (1, 8, 10_000),
-            Self::Reset => (6, 40, 3_000),
+            Self::Reset => (4, 40, 3_000),
             Self::Stall => (1, 5, 5_000),
-            Self::Cut => (12, 120, 1_000),
-            Self::RollingRestart => (3, 6, 3_000),
-            Self::Reassign => (4, 20, 4_000),
+            Self::Cut => (8, 120, 1_000),
+            Self::RollingRestart => (1, 6, 3_000),
+            Self::Reassign => (3, 20, 4_000),
         };
         let pause = if long { pause_ms } else { pause_ms / 2 };
         (
