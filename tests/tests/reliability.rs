@@ -95,7 +95,7 @@ fn pace() -> Pace {
             first: 0,
             rate: None,
             min_records: 1_000_000,
-            max_records: 3_000_000,
+            max_records: 1_500_000,
         }
     } else {
         Pace {

@@ -107,7 +107,18 @@ impl ProxiedCluster {
     }
 
     /// Leader, replicas and ISR of each partition of `topic`.
+    /// The admin client goes through the proxies too, so a fault (a cut armed for the next
+    /// frame, a reset) can hit it: it tries up to 5 times.
     pub fn describe(&self, topic: &str) -> TopicDescription {
+        for _ in 0..4 {
+            let out = self.broker.verifier(&["describe-topic", "--topic", topic]);
+            if out.status.success() {
+                if let Ok(d) = serde_json::from_slice(&out.stdout) {
+                    return d;
+                }
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
         self.broker.describe_topic(topic)
     }
 

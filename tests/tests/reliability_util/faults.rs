@@ -56,12 +56,12 @@ impl Fault {
     /// Minimum rounds, and the pause before each, for the short (CI) and long runs.
     pub const fn schedule(self, long: bool) -> (usize, Duration) {
         let (short, long_rounds, pause_ms) = match self {
-            Self::KillLeader => (1, 8, 10_000),
-            Self::Reset => (4, 40, 3_000),
-            Self::Stall => (1, 5, 5_000),
-            Self::Cut => (8, 120, 1_000),
-            Self::RollingRestart => (1, 6, 3_000),
-            Self::Reassign => (3, 20, 4_000),
+            Self::KillLeader => (1, 3, 10_000),
+            Self::Reset => (4, 20, 3_000),
+            Self::Stall => (1, 3, 5_000),
+            Self::Cut => (8, 60, 1_000),
+            Self::RollingRestart => (1, 3, 3_000),
+            Self::Reassign => (3, 12, 4_000),
         };
         let pause = if long { pause_ms } else { pause_ms / 2 };
         (
@@ -134,10 +134,10 @@ fn leader(c: &ProxiedCluster, topic: &str, p: usize) -> i32 {
 
 /// Injects one round of `fault` and says what it did.
 pub fn one_round(c: &ProxiedCluster, topic: &str, fault: Fault, round: usize) -> String {
-    let partitions = c.describe(topic).partitions.len().max(1);
+    let partitions = || c.describe(topic).partitions.len().max(1);
     match fault {
         Fault::KillLeader => {
-            let p = round % partitions;
+            let p = round % partitions();
             let node = leader(c, topic, p);
             let t = Instant::now();
             c.kill(node);
@@ -157,7 +157,7 @@ pub fn one_round(c: &ProxiedCluster, topic: &str, fault: Fault, round: usize) ->
             format!("reset all proxies ({} connections)", after - before)
         }
         Fault::Stall => {
-            let p = round % partitions;
+            let p = round % partitions();
             let node = leader(c, topic, p);
             let d = REQUEST_TIMEOUT + Duration::from_secs(3);
             c.proxies[node as usize - 1].stall(d);
@@ -189,7 +189,7 @@ pub fn one_round(c: &ProxiedCluster, topic: &str, fault: Fault, round: usize) ->
             )
         }
         Fault::Reassign => {
-            let p = round % partitions;
+            let p = round % partitions();
             let from = leader(c, topic, p);
             let to = from % NODES as i32 + 1;
             c.move_leader(topic, p as i32, to)
