@@ -278,10 +278,7 @@ fn overload(c: &ProxiedCluster) -> Report {
         send_seconds,
         rate: (a.sent - a.refused) as f64 / send_seconds,
         audit: Some(a),
-        figures: figures
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
+        figures: reliability_util::figures(figures),
         violations,
         ..Report::default()
     }
@@ -422,10 +419,7 @@ fn absence(c: &ProxiedCluster) -> Report {
         send_seconds: sending.as_secs_f64(),
         rate: OUTAGE as f64 / sending.as_secs_f64(),
         audit: Some(a),
-        figures: figures
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
+        figures: reliability_util::figures(figures),
         violations,
         ..Report::default()
     }

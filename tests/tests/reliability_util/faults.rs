@@ -132,6 +132,21 @@ fn leader(c: &ProxiedCluster, topic: &str, p: usize) -> i32 {
     panic!("{topic}-{p} has no leader for a minute");
 }
 
+/// Stops node `node` (`kill -9`, or SIGTERM), starts it again and waits for `topic`'s ISR to
+/// fill; returns the seconds that took and whether the ISR filled.
+fn bounce(c: &ProxiedCluster, topic: &str, node: i32, kill: bool) -> (f64, bool) {
+    let t = Instant::now();
+    if kill {
+        c.kill(node);
+        std::thread::sleep(Duration::from_secs(2));
+    } else {
+        c.stop(node);
+    }
+    c.start_node(node);
+    let full = c.wait_full_isr(topic, Duration::from_secs(120));
+    (t.elapsed().as_secs_f64(), full)
+}
+
 /// Injects one round of `fault` and says what it did.
 pub fn one_round(c: &ProxiedCluster, topic: &str, fault: Fault, round: usize) -> String {
     let partitions = || c.describe(topic).partitions.len().max(1);
@@ -139,15 +154,8 @@ pub fn one_round(c: &ProxiedCluster, topic: &str, fault: Fault, round: usize) ->
         Fault::KillLeader => {
             let p = round % partitions();
             let node = leader(c, topic, p);
-            let t = Instant::now();
-            c.kill(node);
-            std::thread::sleep(Duration::from_secs(2));
-            c.start_node(node);
-            let full = c.wait_full_isr(topic, Duration::from_secs(120));
-            format!(
-                "kill -9 node {node} (leader of p{p}), back in {:.1}s, ISR full: {full}",
-                t.elapsed().as_secs_f64()
-            )
+            let (took, full) = bounce(c, topic, node, true);
+            format!("kill -9 node {node} (leader of p{p}), back in {took:.1}s, ISR full: {full}")
         }
         Fault::Reset => {
             let before: u64 = c.proxies.iter().map(|p| p.stats().reset).sum();
@@ -179,14 +187,8 @@ pub fn one_round(c: &ProxiedCluster, topic: &str, fault: Fault, round: usize) ->
         }
         Fault::RollingRestart => {
             let node = (round % NODES) as i32 + 1;
-            let t = Instant::now();
-            c.stop(node);
-            c.start_node(node);
-            let full = c.wait_full_isr(topic, Duration::from_secs(120));
-            format!(
-                "restarted node {node} in {:.1}s, ISR full: {full}",
-                t.elapsed().as_secs_f64()
-            )
+            let (took, full) = bounce(c, topic, node, false);
+            format!("restarted node {node} in {took:.1}s, ISR full: {full}")
         }
         Fault::Reassign => {
             let p = round % partitions();

@@ -105,6 +105,11 @@ impl Report {
     }
 }
 
+/// A report's figures from (name, value) pairs.
+pub fn figures<const N: usize>(pairs: [(&str, String); N]) -> BTreeMap<String, String> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
 /// The first few fault lines and a count of the rest.
 fn summarize(faults: &[String]) -> String {
     let mut s = faults
