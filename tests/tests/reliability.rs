@@ -6,7 +6,7 @@
 //! Ignored by plain `cargo test` (they start their own cluster): `scripts/reliability.sh` runs
 //! them. `KPROD_RELIABILITY_MODE=long` runs the long versions (at least 1,000,000 records at
 //! full rate per fault scenario); `KPROD_RELIABILITY_ONLY=kill,plain-cut,...` picks scenarios
-//! (names: the faults `kill reset stall cut rolling reassign`, each also as `plain-<fault>`
+//! (names: the faults `kill reset stall cut corrupt rolling reassign`, each also as `plain-<fault>`
 //! with idempotence off, and `overload`, `absence`, `soak`).
 
 extern crate alloc;
@@ -46,7 +46,7 @@ fn selected() -> Vec<String> {
     std::env::var("KPROD_RELIABILITY_ONLY").map_or_else(
         |_| {
             let mut all: Vec<String> = Fault::ALL.iter().map(|f| f.name().to_owned()).collect();
-            all.extend(["plain-reset", "plain-cut", "overload", "absence"].map(String::from));
+            all.extend(["plain-cut", "plain-corrupt", "overload", "absence"].map(String::from));
             all
         },
         |v| {

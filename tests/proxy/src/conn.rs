@@ -147,7 +147,9 @@ async fn read_side(
             Ok(0) | Err(_) => return End::Closed,
             Ok(n) => n,
         };
-        let cut = cutter.scan(&buf[..n], &mut || shared.take_cut(dir));
+        let cut = cutter.scan(&mut buf[..n], &mut || shared.take_cut(dir), &mut || {
+            shared.take_corrupt(dir)
+        });
         buf.truncate(cut.unwrap_or(n));
         let due = Instant::now() + faults.borrow().latency;
         if tx.send((due, buf)).await.is_err() {

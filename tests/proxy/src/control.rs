@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! <target> reset | stall <seconds> | throttle <bytes/s>|off | latency <ms> | cut to-broker|to-client
-//!          | down | up | clear | stats
+//!          | corrupt to-broker|to-client | down | up | clear | stats
 //! ```
 //! `<target>` is a proxy's index (0-based, in the order given on the command line) or `all`.
 
@@ -51,6 +51,8 @@ fn run(proxies: &[Proxy], line: &str) -> Result<String, String> {
             ("latency", _) => p.latency(Duration::from_secs_f64(number("milliseconds")? / 1000.0)),
             ("cut", Some("to-broker")) => p.cut_mid_frame(Direction::ToBroker),
             ("cut", Some("to-client")) => p.cut_mid_frame(Direction::ToClient),
+            ("corrupt", Some("to-broker")) => p.corrupt_frame(Direction::ToBroker),
+            ("corrupt", Some("to-client")) => p.corrupt_frame(Direction::ToClient),
             ("down", None) => p.set_down(true),
             ("up", None) => p.set_down(false),
             ("clear", None) => p.clear(),

@@ -1,5 +1,5 @@
 //! Where Kafka frames start in a byte stream (each is a 4-byte big-endian length, then that many
-//! bytes), so the proxy can cut a connection in the middle of one.
+//! bytes), so the proxy can cut a connection in the middle of one or flip a byte inside one.
 
 /// Follows the frame boundaries of one direction of a connection, chunk by chunk.
 #[derive(Debug, Default)]
@@ -11,14 +11,22 @@ pub(crate) struct FrameCutter {
     body_left: u64,
     /// Set once a cut is decided: the bytes still to forward before the cut.
     cut_in: Option<u64>,
+    /// Set when the current frame is to be corrupted: the body bytes before the one to flip.
+    corrupt_in: Option<u64>,
 }
 
 impl FrameCutter {
     /// Scans `chunk`, the next bytes of the stream. At each frame whose length prefix completes
-    /// in it, `arm()` says whether to cut that frame; a cut frame is forwarded up to its prefix
-    /// and half its body. Returns `Some(n)` when the connection must be cut after forwarding
-    /// `chunk[..n]`, `None` when all of `chunk` passes.
-    pub(crate) fn scan(&mut self, chunk: &[u8], arm: &mut dyn FnMut() -> bool) -> Option<usize> {
+    /// in it, `cut()` says whether to cut that frame; a cut frame is forwarded up to its prefix
+    /// and half its body. Else `corrupt()` says whether to flip (xor 0xff) the byte at three
+    /// quarters of its body, in `chunk`. Returns `Some(n)` when the connection must be cut after
+    /// forwarding `chunk[..n]`, `None` when all of `chunk` passes.
+    pub(crate) fn scan(
+        &mut self,
+        chunk: &mut [u8],
+        cut: &mut dyn FnMut() -> bool,
+        corrupt: &mut dyn FnMut() -> bool,
+    ) -> Option<usize> {
         let mut pos = 0;
         while pos < chunk.len() {
             if let Some(left) = self.cut_in {
@@ -32,6 +40,14 @@ impl FrameCutter {
             }
             if self.body_left > 0 {
                 let take = self.body_left.min((chunk.len() - pos) as u64);
+                if let Some(k) = self.corrupt_in {
+                    if k < take {
+                        chunk[pos + k as usize] ^= 0xff;
+                        self.corrupt_in = None;
+                    } else {
+                        self.corrupt_in = Some(k - take);
+                    }
+                }
                 self.body_left -= take;
                 pos += take as usize;
                 continue;
@@ -43,10 +59,13 @@ impl FrameCutter {
                 self.header_len = 0;
                 // A negative length is not Kafka; treat it as an empty frame and go on.
                 let len = u64::try_from(i32::from_be_bytes(self.header)).unwrap_or(0);
-                if len > 0 && arm() {
+                if len > 0 && cut() {
                     self.cut_in = Some(len / 2);
                 } else {
                     self.body_left = len;
+                    if len > 0 && corrupt() {
+                        self.corrupt_in = Some(len * 3 / 4);
+                    }
                 }
             }
         }
@@ -76,7 +95,7 @@ mod tests {
         };
         let mut done = 0;
         for chunk in stream.chunks(step) {
-            if let Some(n) = c.scan(chunk, &mut arm) {
+            if let Some(n) = c.scan(&mut chunk.to_vec(), &mut arm, &mut || false) {
                 return Some(done + n);
             }
             done += chunk.len();
@@ -98,6 +117,29 @@ mod tests {
                 None,
                 "step {step}: no fourth frame"
             );
+        }
+    }
+
+    #[test]
+    fn corrupt_flips_one_byte_at_three_quarters_of_the_armed_frame_whatever_the_chunking() {
+        let mut stream = frame(10, 1);
+        stream.extend(frame(100, 2));
+        for step in [1, 3, 4, 7, 64, 1000] {
+            let mut c = FrameCutter::default();
+            let mut frames = 0;
+            let mut out = Vec::new();
+            for chunk in stream.chunks(step) {
+                let mut chunk = chunk.to_vec();
+                let cut = c.scan(&mut chunk, &mut || false, &mut || {
+                    frames += 1;
+                    frames == 2
+                });
+                assert_eq!(cut, None);
+                out.extend(chunk);
+            }
+            let diff: Vec<usize> = (0..stream.len()).filter(|&i| out[i] != stream[i]).collect();
+            assert_eq!(diff, [14 + 4 + 75], "step {step}");
+            assert_eq!(out[14 + 4 + 75], 2 ^ 0xff);
         }
     }
 

@@ -3,7 +3,8 @@
 //! resets every connection ([`Proxy::reset`]), stalls them like a blackhole for a while
 //! ([`Proxy::stall`]), throttles bandwidth ([`Proxy::throttle`]), adds latency
 //! ([`Proxy::latency`]), cuts a connection in the middle of a Kafka frame in either direction
-//! ([`Proxy::cut_mid_frame`]) and refuses connections altogether ([`Proxy::set_down`]).
+//! ([`Proxy::cut_mid_frame`]), flips a byte inside a frame ([`Proxy::corrupt_frame`]) and refuses
+//! connections altogether ([`Proxy::set_down`]).
 //!
 //! It runs on a tokio runtime the caller owns; the commands are plain (non-async) methods, so a
 //! test thread can call them while the runtime forwards. The `kprod-fault-proxy` binary runs
@@ -71,6 +72,8 @@ pub struct Stats {
     pub reset: u64,
     /// Connections cut in the middle of a frame.
     pub cut: u64,
+    /// Frames corrupted.
+    pub corrupted: u64,
     /// Bytes forwarded to the broker.
     pub to_broker: u64,
     /// Bytes forwarded to the client.
@@ -82,6 +85,7 @@ struct Counters {
     accepted: AtomicU64,
     reset: AtomicU64,
     cut: AtomicU64,
+    corrupted: AtomicU64,
     to_broker: AtomicU64,
     to_client: AtomicU64,
 }
@@ -94,6 +98,9 @@ struct Shared {
     /// Frames still to cut, per direction (the next frames to start on any connection).
     cut_to_broker: AtomicU32,
     cut_to_client: AtomicU32,
+    /// Frames still to corrupt, per direction.
+    corrupt_to_broker: AtomicU32,
+    corrupt_to_client: AtomicU32,
     counters: Counters,
 }
 
@@ -105,12 +112,32 @@ impl Shared {
         }
     }
 
+    fn corrupts(&self, dir: Direction) -> &AtomicU32 {
+        match dir {
+            Direction::ToBroker => &self.corrupt_to_broker,
+            Direction::ToClient => &self.corrupt_to_client,
+        }
+    }
+
     /// Takes one armed cut for `dir`, if any.
     fn take_cut(&self, dir: Direction) -> bool {
-        self.cuts(dir)
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-            .is_ok()
+        take_one(self.cuts(dir))
     }
+
+    /// Takes one armed corruption for `dir`, if any (and counts it).
+    fn take_corrupt(&self, dir: Direction) -> bool {
+        let taken = take_one(self.corrupts(dir));
+        if taken {
+            self.counters.corrupted.fetch_add(1, Ordering::Relaxed);
+        }
+        taken
+    }
+}
+
+/// Decrements `n` unless it is 0; true if it did.
+fn take_one(n: &AtomicU32) -> bool {
+    n.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+        .is_ok()
 }
 
 /// One proxy: a listener forwarding every connection to one upstream address.
@@ -139,6 +166,8 @@ impl Proxy {
             faults: watch::Sender::new(Faults::default()),
             cut_to_broker: AtomicU32::new(0),
             cut_to_client: AtomicU32::new(0),
+            corrupt_to_broker: AtomicU32::new(0),
+            corrupt_to_client: AtomicU32::new(0),
             counters: Counters::default(),
         });
         let task = rt.spawn(accept_loop(Arc::clone(&shared), listener, listen));
@@ -187,6 +216,13 @@ impl Proxy {
         self.shared.cuts(dir).fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Flips one byte (at three quarters of its body) of the next frame to start in `dir`, on
+    /// whichever connection it is, and forwards the rest unchanged: a record batch fails its CRC
+    /// check, a request header its parse.
+    pub fn corrupt_frame(&self, dir: Direction) {
+        self.shared.corrupts(dir).fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Down: closes the listener (connections are refused) and resets open connections. Up:
     /// listens again on the same address.
     pub fn set_down(&self, down: bool) {
@@ -202,6 +238,8 @@ impl Proxy {
     pub fn clear(&self) {
         self.shared.cut_to_broker.store(0, Ordering::Release);
         self.shared.cut_to_client.store(0, Ordering::Release);
+        self.shared.corrupt_to_broker.store(0, Ordering::Release);
+        self.shared.corrupt_to_client.store(0, Ordering::Release);
         self.shared.faults.send_modify(|f| {
             *f = Faults {
                 resets: f.resets,
@@ -217,6 +255,7 @@ impl Proxy {
             accepted: c.accepted.load(Ordering::Relaxed),
             reset: c.reset.load(Ordering::Relaxed),
             cut: c.cut.load(Ordering::Relaxed),
+            corrupted: c.corrupted.load(Ordering::Relaxed),
             to_broker: c.to_broker.load(Ordering::Relaxed),
             to_client: c.to_client.load(Ordering::Relaxed),
         }

@@ -190,6 +190,24 @@ fn cut_to_broker_delivers_half_a_frame_then_closes() {
 }
 
 #[test]
+fn corrupt_flips_one_byte_of_the_next_frame_and_keeps_the_connection() {
+    let (_rt, p) = setup(echo_server());
+    let mut s = connect(&p);
+    let f = frame(100);
+    assert_eq!(round_trip(&mut s, &f), f);
+    p.corrupt_frame(Direction::ToBroker);
+    let back = round_trip(&mut s, &f);
+    let diff: Vec<usize> = (0..f.len()).filter(|&i| back[i] != f[i]).collect();
+    assert_eq!(
+        diff,
+        [4 + 75],
+        "one byte flipped, at three quarters of the body"
+    );
+    assert_eq!(round_trip(&mut s, &f), f, "later frames pass unchanged");
+    assert_eq!(p.stats().corrupted, 1);
+}
+
+#[test]
 fn down_refuses_connections_and_up_accepts_again() {
     let (_rt, p) = setup(echo_server());
     let mut open = connect(&p);

@@ -24,6 +24,9 @@ pub enum Fault {
     Stall,
     /// Cut a connection in the middle of a frame, alternating directions and proxies.
     Cut,
+    /// Flip one byte inside the next request through a proxy (a record batch then fails its
+    /// CRC check on the broker: CORRUPT_MESSAGE for that batch alone), alternating proxies.
+    Corrupt,
     /// Stop (SIGTERM) and restart each node in turn.
     RollingRestart,
     /// Move a partition's leader by reassignment and preferred election.
@@ -32,11 +35,12 @@ pub enum Fault {
 
 impl Fault {
     /// Every fault, in the order the scenarios run.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::KillLeader,
         Self::Reset,
         Self::Stall,
         Self::Cut,
+        Self::Corrupt,
         Self::RollingRestart,
         Self::Reassign,
     ];
@@ -48,6 +52,7 @@ impl Fault {
             Self::Reset => "reset",
             Self::Stall => "stall",
             Self::Cut => "cut",
+            Self::Corrupt => "corrupt",
             Self::RollingRestart => "rolling",
             Self::Reassign => "reassign",
         }
@@ -60,6 +65,7 @@ impl Fault {
             Self::Reset => (4, 20, 3_000),
             Self::Stall => (1, 3, 5_000),
             Self::Cut => (8, 60, 1_000),
+            Self::Corrupt => (8, 60, 1_000),
             Self::RollingRestart => (1, 3, 3_000),
             Self::Reassign => (3, 12, 4_000),
         };
@@ -184,6 +190,14 @@ pub fn one_round(c: &ProxiedCluster, topic: &str, fault: Fault, round: usize) ->
             std::thread::sleep(Duration::from_millis(300));
             let cut = c.proxies[proxy].stats().cut - before;
             format!("cut {dir:?} at node {} ({cut} cut so far)", proxy + 1)
+        }
+        Fault::Corrupt => {
+            let proxy = round % NODES;
+            let before = c.proxies[proxy].stats().corrupted;
+            c.proxies[proxy].corrupt_frame(Direction::ToBroker);
+            std::thread::sleep(Duration::from_millis(300));
+            let n = c.proxies[proxy].stats().corrupted - before;
+            format!("corrupted a request to node {} ({n} so far)", proxy + 1)
         }
         Fault::RollingRestart => {
             let node = (round % NODES) as i32 + 1;
