@@ -181,15 +181,21 @@ impl Drop for ProxiedCluster {
     }
 }
 
+/// The cluster's work directory, canonical: kafka.sh recognizes its JVMs by the path in their
+/// command line, so `scripts/reliability.sh` (which stops an interrupted run's cluster) must name
+/// it the same way.
+fn work_dir() -> std::path::PathBuf {
+    let dir = repo_root().join("target/kafka-reliability");
+    let _ = std::fs::create_dir_all(&dir);
+    dir.canonicalize().unwrap_or(dir)
+}
+
 /// Runs `kafka.sh ARGS` for the cluster on `port`.
 fn kafka(port: u16, args: &[&str]) -> Output {
     Command::new("bash")
         .arg(repo_root().join("tests/broker/kafka.sh"))
         .args(args)
-        .env(
-            "KPROD_KAFKA_WORK_DIR",
-            repo_root().join("target/kafka-reliability"),
-        )
+        .env("KPROD_KAFKA_WORK_DIR", work_dir())
         .env("KPROD_CLUSTER_HOST", "127.0.0.1")
         .env("KPROD_CLUSTER_PORT", port.to_string())
         .env("KPROD_CLUSTER_CONTROLLER_PORT", (port + 100).to_string())
