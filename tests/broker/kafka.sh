@@ -8,6 +8,8 @@
 #   kafka.sh down [--host H] [--port P] | down --all
 #   kafka.sh cluster-up [N]         N (default 3) combined broker+controller nodes
 #   kafka.sh cluster-down
+#   kafka.sh node-stop I [--kill]   stop node I of the cluster (SIGTERM, or SIGKILL at once)
+#   kafka.sh node-start I           start node I again on its existing storage
 #   kafka.sh status                 every instance under the work dir, and whether it answers
 #   kafka.sh verify ARGS...         run tests/broker/verify.py ARGS in the venv
 #   kafka.sh tool CLASS ARGS...     run a Java main class from the Kafka jars
@@ -16,6 +18,9 @@
 #   KPROD_KAFKA_HOST [127.0.0.1]   KPROD_KAFKA_PORT [9092]   KPROD_KAFKA_CONTROLLER_PORT [9093]
 #   KPROD_CLUSTER_HOST [127.0.0.1] KPROD_CLUSTER_PORT [19092] KPROD_CLUSTER_CONTROLLER_PORT [19192]
 #     (node i of the cluster listens on PORT+i-1 and CONTROLLER_PORT+i-1)
+#   KPROD_CLUSTER_ADVERTISED_PORT [unset] node i advertises ADVERTISED_PORT+i-1 to clients (a proxy
+#     in front of it); the brokers then replicate over their own listener on
+#     KPROD_CLUSTER_REPLICATION_PORT+i-1 (required with it), so the proxies see client traffic only
 #   KPROD_KAFKA_HEAP [512m]        heap of each broker JVM
 #   KPROD_KAFKA_START_TIMEOUT [180] seconds to wait for a broker to answer Metadata
 #   KPROD_KAFKA_STOP_TIMEOUT [30]  seconds between SIGTERM and SIGKILL
@@ -173,22 +178,30 @@ while True:
 '
 }
 
-# write_config DIR NODE_ID HOST PORT CONTROLLER_PORT VOTERS MODE(single|cluster)
+# write_config DIR NODE_ID HOST PORT CONTROLLER_PORT VOTERS MODE(single|cluster) [ADV_PORT REPL_PORT]
 write_config() {
   local dir="$1" id="$2" host="$3" port="$4" cport="$5" voters="$6" mode="$7"
   local rf=1 isr=1
   [[ "$mode" == cluster ]] && rf=3 isr=2
+  local listeners="PLAINTEXT://$host:$port,CONTROLLER://$host:$cport" advertised="PLAINTEXT://$host:$port"
+  local inter=PLAINTEXT protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  if [[ -n "${8:-}" ]]; then
+    listeners+=",REPLICATION://$host:$9"
+    advertised="PLAINTEXT://$host:$8,REPLICATION://$host:$9"
+    inter=REPLICATION
+    protocols+=",REPLICATION:PLAINTEXT"
+  fi
   mkdir -p "$dir/data" "$dir/logs"
   cat >"$dir/server.properties" <<EOF
 # Written by tests/broker/kafka.sh; rewritten on every start.
 process.roles=broker,controller
 node.id=$id
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://$host:$port,CONTROLLER://$host:$cport
-advertised.listeners=PLAINTEXT://$host:$port
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=$inter
+listener.security.protocol.map=$protocols
 log.dirs=$dir/data
 num.partitions=1
 group.initial.rebalance.delay.ms=0
@@ -372,6 +385,8 @@ cmd_down() {
 C_HOST="${KPROD_CLUSTER_HOST:-127.0.0.1}"
 C_PORT="${KPROD_CLUSTER_PORT:-19092}"
 C_CPORT="${KPROD_CLUSTER_CONTROLLER_PORT:-19192}"
+C_ADV_PORT="${KPROD_CLUSTER_ADVERTISED_PORT:-}"
+C_REPL_PORT="${KPROD_CLUSTER_REPLICATION_PORT:-}"
 CLUSTER_DIR="$WORK/cluster"
 
 cluster_dirs() { find "$CLUSTER_DIR" -mindepth 1 -maxdepth 1 -type d -name 'node-*' 2>/dev/null | sort; }
@@ -411,7 +426,13 @@ cmd_cluster_up() {
   for ((i = 1; i <= n; i++)); do
     d="$CLUSTER_DIR/node-$i"
     dirs+=("$d")
-    write_config "$d" "$i" "$C_HOST" "$((C_PORT + i - 1))" "$((C_CPORT + i - 1))" "$voters" cluster
+    if [[ -n "$C_ADV_PORT" ]]; then
+      [[ -n "$C_REPL_PORT" ]] || die "KPROD_CLUSTER_ADVERTISED_PORT needs KPROD_CLUSTER_REPLICATION_PORT"
+      write_config "$d" "$i" "$C_HOST" "$((C_PORT + i - 1))" "$((C_CPORT + i - 1))" "$voters" cluster \
+        "$((C_ADV_PORT + i - 1))" "$((C_REPL_PORT + i - 1))"
+    else
+      write_config "$d" "$i" "$C_HOST" "$((C_PORT + i - 1))" "$((C_CPORT + i - 1))" "$voters" cluster
+    fi
   done
   local pids=()
   for d in "${dirs[@]}"; do format_storage "$d" "$cid" & pids+=($!); done
@@ -430,6 +451,35 @@ cmd_cluster_down() {
   stop_dirs $((${#dirs[@]} / 2 + 1)) "${dirs[@]}"
 }
 
+# node-stop I [--kill]: SIGTERM node I (a controlled shutdown), or with --kill SIGKILL it at once.
+cmd_node_stop() {
+  local i="${1:-}" d pid
+  [[ "$i" =~ ^[1-9]$ ]] || die "node-stop takes a node number 1..9"
+  d="$CLUSTER_DIR/node-$i"
+  if [[ "${2:-}" == --kill ]]; then
+    pid="$(live_pid "$d")" || { say "node $i is not running"; return 0; }
+    kill -KILL "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    rm -f "$d/pid"
+    say "killed node $i (pid $pid)"
+  else
+    stop_dirs 0 "$d"
+  fi
+}
+
+# node-start I: start node I again on its storage and config; returns once its listener answers.
+cmd_node_start() {
+  local i="${1:-}" d port
+  [[ "$i" =~ ^[1-9]$ ]] || die "node-start takes a node number 1..9"
+  d="$CLUSTER_DIR/node-$i"
+  [[ -f "$d/server.properties" ]] || die "no node $i under $CLUSTER_DIR (cluster-up first)"
+  live_pid "$d" >/dev/null && { say "node $i is running already"; return 0; }
+  port="$(sed -n 's/^listeners=PLAINTEXT:\/\/[^,]*:\([0-9]*\).*/\1/p' "$d/server.properties")"
+  start_jvm "$d"
+  wait_ready "$d" "$C_HOST:$port" 1
+  say "node $i up again at $C_HOST:$port"
+}
+
 # ---------------------------------------------------------------- status
 
 cmd_status() {
@@ -438,7 +488,7 @@ cmd_status() {
   while read -r d; do
     [[ -n "$d" && -f "$d/server.properties" ]] || continue
     any=1
-    listener="$(sed -n 's/^advertised.listeners=PLAINTEXT:\/\///p' "$d/server.properties")"
+    listener="$(sed -n 's/^advertised.listeners=PLAINTEXT:\/\/\([^,]*\).*/\1/p' "$d/server.properties")"
     if pid="$(live_pid "$d")"; then
       if probe "$listener" 1; then state="up, answers Metadata"; else state="running, not answering"; fi
       echo "  ${d#"$WORK"/}: pid $pid, $listener: $state"
@@ -463,6 +513,8 @@ main() {
     down) cmd_down "$@" ;;
     cluster-up) cmd_cluster_up "$@" ;;
     cluster-down) cmd_cluster_down ;;
+    node-stop) cmd_node_stop "$@" ;;
+    node-start) cmd_node_start "$@" ;;
     status) cmd_status ;;
     verify) cmd_verify "$@" ;;
     tool) cmd_tool "$@" ;;
