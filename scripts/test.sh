@@ -98,6 +98,8 @@ phase "thumbv7em core build" cargo build -p kprod-core -p kprod-smoltcp --no-def
 phase "thumbv7em embassy build" cargo build -p kprod-core -p kprod-smoltcp --no-default-features --features kprod-smoltcp/embedded-io-async,kprod-smoltcp/embassy-time --target thumbv7em-none-eabihf
 phase "firmware size" bash scripts/firmware-size.sh
 phase "stop brokers" stop_brokers
+# Its own proxied 3-node cluster (ports 49092-49297, target/kafka-reliability): the short fault scenarios.
+phase "reliability (short)" bash scripts/reliability.sh
 # Its own broker, bound to 10.200.0.1 inside a private network namespace.
 phase "smoltcp TAP test" bash scripts/tap-test.sh
 # The example firmware on QEMU's mps2-an386 against its own broker (ports 39096-39097, 39196).

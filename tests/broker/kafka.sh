@@ -15,7 +15,9 @@
 #   kafka.sh cluster-down
 #   kafka.sh secure-up              the secured broker: SSL, mTLS, SASL listeners (see secure.sh)
 #   kafka.sh secure-down
-#   kafka.sh node-kill I | node-start I   SIGKILL node I of the cluster / start it again (its data kept)
+#   kafka.sh node-stop I [--kill]   stop node I of the cluster (SIGTERM, or SIGKILL at once)
+#   kafka.sh node-kill I            the same as node-stop I --kill
+#   kafka.sh node-start I           start node I again on its existing storage
 #   kafka.sh status                 every instance under the work dir, and whether it answers
 #   kafka.sh verify ARGS...         run tests/broker/verify.py ARGS in the venv
 #   kafka.sh tool CLASS ARGS...     run a Java main class from the Kafka jars
@@ -26,6 +28,9 @@
 #   KPROD_SECURE_HOST [127.0.0.1]  KPROD_SECURE_PORT [29092, listeners up to +7]
 #   KPROD_SECURE_CONTROLLER_PORT [29190]  KPROD_SECURE_REAUTH_MS [10000]
 #     (node i of the cluster listens on PORT+i-1 and CONTROLLER_PORT+i-1)
+#   KPROD_CLUSTER_ADVERTISED_PORT [unset] node i advertises ADVERTISED_PORT+i-1 to clients (a proxy
+#     in front of it); the brokers then replicate over their own listener on
+#     KPROD_CLUSTER_REPLICATION_PORT+i-1 (required with it), so the proxies see client traffic only
 #   KPROD_KAFKA_HEAP [512m]        heap of each broker JVM
 #   KPROD_KAFKA_START_TIMEOUT [180] seconds to wait for a broker to answer Metadata
 #   KPROD_KAFKA_STOP_TIMEOUT [30]  seconds between SIGTERM and SIGKILL
@@ -183,12 +188,19 @@ while True:
 '
 }
 
-# write_config DIR NODE_ID HOST PORT CONTROLLER_PORT VOTERS MODE(single|cluster)
+# write_config DIR NODE_ID HOST PORT CONTROLLER_PORT VOTERS MODE(single|cluster) [ADV_PORT REPL_PORT]
 write_config() {
   local dir="$1" id="$2" host="$3" port="$4" cport="$5" voters="$6" mode="$7"
   local rf=1 isr=1 listeners="PLAINTEXT://$host:$port,CONTROLLER://$host:$cport"
   local advertised="PLAINTEXT://$host:$port" protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
   [[ "$mode" == cluster ]] && rf=3 isr=2
+  local inter=PLAINTEXT
+  if [[ -n "${8:-}" ]]; then
+    listeners+=",REPLICATION://$host:$9"
+    advertised="PLAINTEXT://$host:$8,REPLICATION://$host:$9"
+    inter=REPLICATION
+    protocols+=",REPLICATION:PLAINTEXT"
+  fi
   if [[ -n "$EXTRA_LISTENER" ]]; then
     local name="${EXTRA_LISTENER%%://*}"
     listeners+=",$EXTRA_LISTENER" advertised+=",$name://$EXTRA_ADVERTISE" protocols+=",$name:PLAINTEXT"
@@ -202,7 +214,7 @@ controller.quorum.voters=$voters
 listeners=$listeners
 advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
+inter.broker.listener.name=$inter
 listener.security.protocol.map=$protocols
 log.dirs=$dir/data
 num.partitions=1
@@ -406,6 +418,8 @@ cmd_down() {
 C_HOST="${KPROD_CLUSTER_HOST:-127.0.0.1}"
 C_PORT="${KPROD_CLUSTER_PORT:-19092}"
 C_CPORT="${KPROD_CLUSTER_CONTROLLER_PORT:-19192}"
+C_ADV_PORT="${KPROD_CLUSTER_ADVERTISED_PORT:-}"
+C_REPL_PORT="${KPROD_CLUSTER_REPLICATION_PORT:-}"
 CLUSTER_DIR="$WORK/cluster"
 
 cluster_dirs() { find "$CLUSTER_DIR" -mindepth 1 -maxdepth 1 -type d -name 'node-*' 2>/dev/null | sort; }
@@ -445,7 +459,13 @@ cmd_cluster_up() {
   for ((i = 1; i <= n; i++)); do
     d="$CLUSTER_DIR/node-$i"
     dirs+=("$d")
-    write_config "$d" "$i" "$C_HOST" "$((C_PORT + i - 1))" "$((C_CPORT + i - 1))" "$voters" cluster
+    if [[ -n "$C_ADV_PORT" ]]; then
+      [[ -n "$C_REPL_PORT" ]] || die "KPROD_CLUSTER_ADVERTISED_PORT needs KPROD_CLUSTER_REPLICATION_PORT"
+      write_config "$d" "$i" "$C_HOST" "$((C_PORT + i - 1))" "$((C_CPORT + i - 1))" "$voters" cluster \
+        "$((C_ADV_PORT + i - 1))" "$((C_REPL_PORT + i - 1))"
+    else
+      write_config "$d" "$i" "$C_HOST" "$((C_PORT + i - 1))" "$((C_CPORT + i - 1))" "$voters" cluster
+    fi
   done
   local pids=()
   for d in "${dirs[@]}"; do format_storage "$d" "$cid" & pids+=($!); done
@@ -464,21 +484,33 @@ cmd_cluster_down() {
   stop_dirs $((${#dirs[@]} / 2 + 1)) "${dirs[@]}"
 }
 
-# A crash of one cluster node (SIGKILL, no clean shutdown), and its restart on the same data.
-cmd_node_kill() {
-  local d="$CLUSTER_DIR/node-${1:?node-kill takes a node id}" pid
-  pid="$(live_pid "$d")" || die "node ${1} is not running"
-  kill -KILL "$pid"
-  while live_pid "$d" >/dev/null; do sleep 0.1; done
-  say "killed node $1 (pid $pid)"
+# node-stop I [--kill]: SIGTERM node I (a controlled shutdown), or with --kill SIGKILL it at once.
+cmd_node_stop() {
+  local i="${1:-}" d pid
+  [[ "$i" =~ ^[1-9]$ ]] || die "node-stop takes a node number 1..9"
+  d="$CLUSTER_DIR/node-$i"
+  if [[ "${2:-}" == --kill ]]; then
+    pid="$(live_pid "$d")" || { say "node $i is not running"; return 0; }
+    kill -KILL "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    rm -f "$d/pid"
+    say "killed node $i (pid $pid)"
+  else
+    stop_dirs 0 "$d"
+  fi
 }
 
+# node-start I: start node I again on its storage and config; returns once its listener answers.
 cmd_node_start() {
-  local d="$CLUSTER_DIR/node-${1:?node-start takes a node id}"
-  [[ -f "$d/server.properties" ]] || die "no node $1 under $CLUSTER_DIR"
-  live_pid "$d" >/dev/null && { say "node $1 is running"; return 0; }
+  local i="${1:-}" d port
+  [[ "$i" =~ ^[1-9]$ ]] || die "node-start takes a node number 1..9"
+  d="$CLUSTER_DIR/node-$i"
+  [[ -f "$d/server.properties" ]] || die "no node $i under $CLUSTER_DIR (cluster-up first)"
+  live_pid "$d" >/dev/null && { say "node $i is running already"; return 0; }
+  port="$(sed -n 's/^listeners=PLAINTEXT:\/\/[^,]*:\([0-9]*\).*/\1/p' "$d/server.properties")"
   start_jvm "$d"
-  say "started node $1 (log $d/server.log)"
+  wait_ready "$d" "$C_HOST:$port" 1
+  say "node $i up again at $C_HOST:$port"
 }
 
 # ---------------------------------------------------------------- status
@@ -522,7 +554,8 @@ main() {
     cluster-down) cmd_cluster_down ;;
     secure-up) cmd_secure_up ;;
     secure-down) cmd_secure_down ;;
-    node-kill) cmd_node_kill "$@" ;;
+    node-stop) cmd_node_stop "$@" ;;
+    node-kill) cmd_node_stop "${1:?node-kill takes a node number}" --kill ;;
     node-start) cmd_node_start "$@" ;;
     status) cmd_status ;;
     verify) cmd_verify "$@" ;;

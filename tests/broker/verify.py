@@ -10,7 +10,7 @@ Subcommands (every one takes --bootstrap HOST:PORT[,HOST:PORT...]):
   probe --brokers N [--timeout S]
       Send one raw Metadata v8 request; exit 0 when the answer lists at least
       N brokers, 1 otherwise.
-  consume --topic T --count N [--timeout S] [--extra-wait S] [--isolation L]
+  consume --topic T --count N [--timeout S] [--extra-wait S] [--isolation L] [--stream]
       Read every partition of T from the beginning. Print one JSON object per
       record, sorted by (partition, offset):
         {"topic", "partition", "offset", "timestamp", "timestamp_type",
@@ -21,6 +21,8 @@ Subcommands (every one takes --bootstrap HOST:PORT[,HOST:PORT...]):
       records arrived (then keeps reading --extra-wait seconds, default 0, so
       duplicates show), or at the timeout. Every record read is printed, so
       there can be more than N. Exit 0 with >= N records, 2 with fewer.
+      --stream prints each record as it arrives and keeps none (for millions
+      of records): each partition in offset order, the partitions interleaved.
   produce --topic T --count N [--compression C]
       Produce N deterministic records (see `expected_record`) with acks=all
       and one request in flight, so record i lands in partition i % P at
@@ -33,6 +35,10 @@ Subcommands (every one takes --bootstrap HOST:PORT[,HOST:PORT...]):
   describe-topic --topic T
       Print {"topic", "partitions": [{"partition", "leader", "replicas",
       "isr"}, ...]} as one JSON line.
+  move-leader --topic T --partition P --to B [--timeout S]
+      Reassign P's replicas so that broker B comes first (the same replica set,
+      reordered), then run a preferred leader election until B leads P. Print
+      {"topic", "partition", "from", "to", "seconds"} as one JSON line.
 
 Every subcommand but probe also takes the client's security settings, to read
 back over a secured listener (kafka.sh secure-up):
@@ -210,6 +216,7 @@ def cmd_consume(args):
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         records = []
+        streamed = 0
         stop_at = deadline
         while True:
             now = time.monotonic()
@@ -217,25 +224,21 @@ def cmd_consume(args):
                 break
             batch = consumer.poll(timeout_ms=max(1, int(min(0.5, stop_at - now) * 1000)))
             for recs in batch.values():
-                records.extend(recs)
-            if len(records) >= args.count and stop_at == deadline:
+                if args.stream:
+                    for r in recs:
+                        _print_record(r)
+                    streamed += len(recs)
+                else:
+                    records.extend(recs)
+            if len(records) + streamed >= args.count and stop_at == deadline:
                 stop_at = min(deadline, time.monotonic() + args.extra_wait)
     finally:
         consumer.close()
     records.sort(key=lambda r: (r.partition, r.offset))
     for r in records:
-        print(json.dumps({
-            "topic": r.topic,
-            "partition": r.partition,
-            "offset": r.offset,
-            "timestamp": r.timestamp,
-            "timestamp_type": r.timestamp_type,
-            "key": b64(r.key),
-            "value": b64(r.value),
-            "headers": [[k, b64(v)] for k, v in (r.headers or [])],
-        }))
-    if len(records) < args.count:
-        print(f"verify.py: read {len(records)} of {args.count} records from {args.topic!r} "
+        _print_record(r)
+    if len(records) + streamed < args.count:
+        print(f"verify.py: read {len(records) + streamed} of {args.count} records from {args.topic!r} "
               f"within {args.timeout}s", file=sys.stderr)
         return 2
     return 0
@@ -258,6 +261,19 @@ def cmd_committed(args):
         consumer.close()
     print(json.dumps(offsets, sort_keys=True))
     return 0
+
+
+def _print_record(r):
+    print(json.dumps({
+        "topic": r.topic,
+        "partition": r.partition,
+        "offset": r.offset,
+        "timestamp": r.timestamp,
+        "timestamp_type": r.timestamp_type,
+        "key": b64(r.key),
+        "value": b64(r.value),
+        "headers": [[k, b64(v)] for k, v in (r.headers or [])],
+    }))
 
 
 def cmd_produce(args):
@@ -345,6 +361,47 @@ def cmd_describe_topic(args):
     return 0
 
 
+def _describe_partition(admin, topic, partition):
+    topics = admin.describe_topics([topic])
+    for p in topics[0]["partitions"]:
+        if p["partition_index"] == partition:
+            return p
+    fail(f"{topic!r} has no partition {partition}")
+
+
+def cmd_move_leader(args):
+    from kafka import TopicPartition
+
+    started = time.monotonic()
+    admin = _admin(args)
+    try:
+        p = _describe_partition(admin, args.topic, args.partition)
+        before = p["leader_id"]
+        replicas = list(p["replica_nodes"])
+        if args.to not in replicas:
+            fail(f"broker {args.to} holds no replica of {args.topic}-{args.partition} ({replicas})")
+        order = [args.to] + [r for r in replicas if r != args.to]
+        tp = TopicPartition(args.topic, args.partition)
+        errors = admin.alter_partition_reassignments({tp: order}, timeout_ms=30000)
+        if errors.get(tp) is not None:
+            fail(f"reassignment of {args.topic}-{args.partition} to {order} failed: {errors[tp]}")
+        while True:
+            try:
+                admin.elect_leaders(0, {args.topic: [args.partition]}, timeout_ms=10000, raise_errors=False)
+            except Exception:  # noqa: BLE001 - an election racing a leader change; look and retry
+                pass
+            if _describe_partition(admin, args.topic, args.partition)["leader_id"] == args.to:
+                break
+            if time.monotonic() - started > args.timeout:
+                fail(f"broker {args.to} does not lead {args.topic}-{args.partition} after {args.timeout}s")
+            time.sleep(0.5)
+    finally:
+        admin.close()
+    print(json.dumps({"topic": args.topic, "partition": args.partition, "from": before, "to": args.to,
+                      "seconds": round(time.monotonic() - started, 3)}))
+    return 0
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -380,6 +437,7 @@ def main():
     p.add_argument("--extra-wait", type=float, default=0.0)
     p.add_argument("--isolation", choices=["read_uncommitted", "read_committed"],
                    default="read_uncommitted")
+    p.add_argument("--stream", action="store_true")
 
     p = command("produce", cmd_produce)
     p.add_argument("--topic", required=True)
@@ -399,6 +457,12 @@ def main():
 
     p = command("describe-topic", cmd_describe_topic)
     p.add_argument("--topic", required=True)
+
+    p = command("move-leader", cmd_move_leader)
+    p.add_argument("--topic", required=True)
+    p.add_argument("--partition", type=int, required=True)
+    p.add_argument("--to", type=int, required=True)
+    p.add_argument("--timeout", type=float, default=60.0)
 
     args = ap.parse_args()
     try:
