@@ -53,6 +53,21 @@ run_fuzz() {
   bash scripts/fuzz.sh
 }
 
+# The fuzzers (scripts/fuzz.sh) and the short reliability scenarios (scripts/reliability.sh)
+# at once; the scenarios' output goes to a log, printed when they end. Both must pass.
+run_fuzz_and_reliability() {
+  local log="$ROOT/target/reliability-short.log" rel fuzz_rc=0 rel_rc=0
+  mkdir -p "$ROOT/target"
+  bash scripts/reliability.sh >"$log" 2>&1 &
+  rel=$!
+  run_fuzz || fuzz_rc=$?
+  wait "$rel" || rel_rc=$?
+  echo "=== reliability (short), from $log"
+  cat "$log"
+  ((fuzz_rc == 0)) || { echo "fuzz failed (exit $fuzz_rc)" >&2; return "$fuzz_rc"; }
+  ((rel_rc == 0)) || { echo "reliability (short) failed (exit $rel_rc)" >&2; return "$rel_rc"; }
+}
+
 # The brokers are done once the Rust tests are; stopping them frees the cores for the fuzzers.
 stop_brokers() {
   bash "$KAFKA" down --all
@@ -98,12 +113,12 @@ phase "thumbv7em core build" cargo build -p kprod-core -p kprod-smoltcp --no-def
 phase "thumbv7em embassy build" cargo build -p kprod-core -p kprod-smoltcp --no-default-features --features kprod-smoltcp/embedded-io-async,kprod-smoltcp/embassy-time --target thumbv7em-none-eabihf
 phase "firmware size" bash scripts/firmware-size.sh
 phase "stop brokers" stop_brokers
-# Its own proxied 3-node cluster (ports 49092-49297, target/kafka-reliability): the short fault scenarios.
-phase "reliability (short)" bash scripts/reliability.sh
 # Its own broker, bound to 10.200.0.1 inside a private network namespace.
 phase "smoltcp TAP test" bash scripts/tap-test.sh
 # The example firmware on QEMU's mps2-an386 against its own broker (ports 39096-39097, 39196).
 phase "firmware on QEMU" bash scripts/qemu-test.sh
 # The async driver in an embassy executor over embassy-net: its own broker on 10.201.0.1.
 phase "embassy TAP test" bash scripts/tap-test.sh --embassy
-phase "fuzz" run_fuzz
+# The short fault scenarios against their own proxied 3-node cluster (ports 49092-49297,
+# target/kafka-reliability) mostly wait on broker restarts, so they run beside the fuzzers.
+phase "fuzz + reliability (short)" run_fuzz_and_reliability
