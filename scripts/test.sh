@@ -8,8 +8,8 @@
 # Ports: single broker 127.0.0.1:9092 (controller 9093); cluster
 # 127.0.0.1:19092-19094 (controllers 19192-19194). See tests/broker/kafka.sh
 # for the variables that move them. KPROD_CLUSTER=skip runs without the cluster.
-# The secured broker (TLS, mTLS, SASL listeners): 127.0.0.1:29092-29099 (controller
-# 29190), see tests/broker/secure.sh; KPROD_SECURE=skip runs without it.
+# The secured broker (TLS, mTLS, SASL listeners): 127.0.0.1:29592-29599 (controller
+# 29690), see tests/broker/secure.sh; KPROD_SECURE=skip runs without it.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -97,7 +97,7 @@ CLUSTER_PORT="${KPROD_CLUSTER_PORT:-19092}"
 export KPROD_BOOTSTRAP="${KPROD_KAFKA_HOST:-127.0.0.1}:$KAFKA_PORT"
 CH="${KPROD_CLUSTER_HOST:-127.0.0.1}"
 export KPROD_CLUSTER_BOOTSTRAP="$CH:$CLUSTER_PORT,$CH:$((CLUSTER_PORT + 1)),$CH:$((CLUSTER_PORT + 2))"
-export KPROD_SECURE_PORT="${KPROD_SECURE_PORT:-29092}"
+export KPROD_SECURE_PORT="${KPROD_SECURE_PORT:-29592}"
 
 phase "install tools" ensure_tools --rust-targets
 phase "kafka jars" bash "$KAFKA" fetch

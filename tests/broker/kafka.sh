@@ -25,8 +25,8 @@
 # Environment (defaults in brackets):
 #   KPROD_KAFKA_HOST [127.0.0.1]   KPROD_KAFKA_PORT [9092]   KPROD_KAFKA_CONTROLLER_PORT [9093]
 #   KPROD_CLUSTER_HOST [127.0.0.1] KPROD_CLUSTER_PORT [19092] KPROD_CLUSTER_CONTROLLER_PORT [19192]
-#   KPROD_SECURE_HOST [127.0.0.1]  KPROD_SECURE_PORT [29092, listeners up to +7]
-#   KPROD_SECURE_CONTROLLER_PORT [29190]  KPROD_SECURE_REAUTH_MS [10000]
+#   KPROD_SECURE_HOST [127.0.0.1]  KPROD_SECURE_PORT [29592, listeners up to +7]
+#   KPROD_SECURE_CONTROLLER_PORT [29690]  KPROD_SECURE_REAUTH_MS [10000]
 #     (node i of the cluster listens on PORT+i-1 and CONTROLLER_PORT+i-1)
 #   KPROD_CLUSTER_ADVERTISED_PORT [unset] node i advertises ADVERTISED_PORT+i-1 to clients (a proxy
 #     in front of it); the brokers then replicate over their own listener on

@@ -1,7 +1,7 @@
 # The secured broker of kafka.sh (sourced by it): `kafka.sh secure-up` / `secure-down`.
 #
 # One KRaft broker+controller on KPROD_SECURE_HOST [127.0.0.1], listeners from KPROD_SECURE_PORT
-# [29092] up (controller KPROD_SECURE_CONTROLLER_PORT [29190]):
+# [29592] up (controller KPROD_SECURE_CONTROLLER_PORT [29690]):
 #   PORT+0 PLAINTEXT       admin, inter-broker, and the "TLS client on a plaintext port" test
 #   PORT+1 SSL             broker certificate for 127.0.0.1 and localhost, signed by the test CA
 #   PORT+2 SSL (MTLS)      the same, with ssl.client.auth=required (client certificates of the CA)
@@ -16,8 +16,8 @@
 # It prints the KPROD_SECURE_* variables the tests read.
 
 SECURE_HOST="${KPROD_SECURE_HOST:-127.0.0.1}"
-SECURE_PORT="${KPROD_SECURE_PORT:-29092}"
-SECURE_CPORT="${KPROD_SECURE_CONTROLLER_PORT:-29190}"
+SECURE_PORT="${KPROD_SECURE_PORT:-29592}"
+SECURE_CPORT="${KPROD_SECURE_CONTROLLER_PORT:-29690}"
 SECURE_REAUTH_MS="${KPROD_SECURE_REAUTH_MS:-10000}"
 SECURE_DIR="$WORK/secure"
 

@@ -150,6 +150,10 @@ pub struct OwnBroker {
 impl OwnBroker {
     /// Starts it (`kafka.sh up`: empty storage).
     pub fn start(port: u16) -> Self {
+        // kafka.sh leaves a broker it did not start alone; a test that stops "its" broker must
+        // not find another one there (another harness's broker on the same port).
+        let taken = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        assert!(!taken, "port {port} is taken by another broker: this test needs its own there");
         let me = Self { port };
         me.up();
         me
