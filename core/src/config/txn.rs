@@ -57,6 +57,12 @@ impl TxnConfig {
         if config.transactions.transactional_id.is_none() {
             return Ok(false);
         }
+        if !cfg!(feature = "transactions") {
+            return Err(ConfigError::InvalidValue {
+                setting: "transactional.id",
+                expected: "no value: this build of kprod-core has no `transactions` feature",
+            });
+        }
         let conflict = |settings, rule| Err(ConfigError::Conflict { settings, rule });
         if config.enable_idempotence == Some(false) {
             return conflict(&["transactional.id", "enable.idempotence"], "transactions need enable.idempotence=true");

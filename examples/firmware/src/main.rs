@@ -48,8 +48,9 @@ use crate::lan9118::{Lan9118, FRAME, RX_BUFFER};
 use crate::run::{Net, Run, Tally};
 use crate::uart::Uart;
 
-/// `buffer.memory` and `batch.size`: a 16 KiB batch buffer in 4 KiB batches.
-const MEMORY: usize = 16 * 1024;
+/// `buffer.memory` and `batch.size`: a 12 KiB batch buffer in 4 KiB batches (the storage is a
+/// const-initialised static, so its bytes count in flash too).
+const MEMORY: usize = 12 * 1024;
 const BATCH: usize = 4 * 1024;
 /// `max.request.size`: one full batch plus the Produce request's framing.
 const MAX_REQUEST: usize = BATCH + 1024;

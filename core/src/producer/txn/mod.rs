@@ -40,7 +40,8 @@ use crate::time::Instant;
 /// The most partitions one transaction may touch (each needs an entry until the transaction
 /// ends; [`TxnError::TooManyPartitions`] beyond): 65,536 with the `alloc` feature, 32 without.
 pub const MAX_TXN_PARTITIONS: usize = if cfg!(feature = "alloc") { 1 << 16 } else { NO_ALLOC_PARTITIONS };
-const NO_ALLOC_PARTITIONS: usize = 32;
+// Without the `transactions` feature nothing is ever added: no room is kept.
+const NO_ALLOC_PARTITIONS: usize = if cfg!(feature = "transactions") { 32 } else { 0 };
 
 /// Where one kind of request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,19 +125,21 @@ impl Txn {
         }
     }
 
+    /// Whether the producer is transactional. Without the `transactions` feature this is
+    /// constant false: every transaction path is dead code and the linker leaves it out.
     pub(crate) const fn enabled(&self) -> bool {
-        self.enabled
+        cfg!(feature = "transactions") && self.enabled
     }
 
     /// Whether InitProducerId may go (transactional: only while `init_transactions` runs, or to
     /// bump the epoch between transactions).
     pub(crate) fn id_may_go(&self) -> bool {
-        !self.enabled || matches!(self.state, TxnState::Initializing | TxnState::Ready)
+        !self.enabled() || matches!(self.state, TxnState::Initializing | TxnState::Ready)
     }
 
     /// Whether the batches of partition slot `pi` may go now.
     pub(crate) fn partition_ready(&self, pi: u16) -> bool {
-        if !self.enabled {
+        if !self.enabled() {
             return true;
         }
         matches!(self.state, TxnState::InTransaction | TxnState::CommittingTransaction)
@@ -179,7 +182,7 @@ impl Txn {
 
     /// The producer hit a fatal error.
     pub(crate) fn set_fatal(&mut self, e: FatalError) {
-        if self.enabled {
+        if self.enabled() {
             self.state = TxnState::FatalError;
             self.finish(Err(TxnError::Fatal(e)));
         }
@@ -266,7 +269,7 @@ impl<P: Partitioner> Producer<'_, P> {
     }
 
     fn txn_check(&self, op: &'static str, allowed: &[TxnState]) -> Result<(), TxnError> {
-        if !self.txn.enabled {
+        if !self.txn.enabled() {
             return Err(TxnError::NotTransactional);
         }
         if let Some(e) = self.fatal {
@@ -367,7 +370,7 @@ impl<P: Partitioner> Producer<'_, P> {
 
     /// `send` in a transactional producer: only inside a transaction, and the partition joins it.
     pub(super) fn txn_on_send(&mut self, pi: u16) -> Result<(), TxnError> {
-        if !self.txn.enabled {
+        if !self.txn.enabled() {
             return Ok(());
         }
         if self.txn.state != TxnState::InTransaction {
@@ -390,7 +393,7 @@ impl<P: Partitioner> Producer<'_, P> {
     /// A batch completed: a failed record makes the transaction abortable.
     pub(super) fn txn_on_complete(&mut self, outcome: Outcome) {
         if let Outcome::Failed(reason) = outcome {
-            if self.txn.enabled && !matches!(reason, DeliveryError::TransactionAborted | DeliveryError::Fatal(_)) {
+            if self.txn.enabled() && !matches!(reason, DeliveryError::TransactionAborted | DeliveryError::Fatal(_)) {
                 self.txn.set_abortable(AbortCause::Delivery(reason));
             }
         }

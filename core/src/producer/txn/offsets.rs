@@ -11,8 +11,8 @@ use crate::protocol::txn_offset_commit::{GroupMember, TxnOffsetCommitPartition, 
 pub const OFFSETS_STRING_BYTES: usize = if cfg!(feature = "alloc") { 1 << 16 } else { NO_ALLOC_BYTES };
 /// Partitions one call may commit: 4096 with the `alloc` feature, 8 without.
 pub const MAX_OFFSETS: usize = if cfg!(feature = "alloc") { 4096 } else { NO_ALLOC_OFFSETS };
-const NO_ALLOC_BYTES: usize = 512;
-const NO_ALLOC_OFFSETS: usize = 8;
+const NO_ALLOC_BYTES: usize = if cfg!(feature = "transactions") { 512 } else { 0 };
+const NO_ALLOC_OFFSETS: usize = if cfg!(feature = "transactions") { 8 } else { 0 };
 
 type Span = (u16, u16);
 

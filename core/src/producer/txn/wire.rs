@@ -121,7 +121,7 @@ impl<P: Partitioner> Producer<'_, P> {
     /// The transaction request that goes next, where, and not before when.
     pub(crate) fn txn_next(&self) -> Option<(TxnRequest, Target, Instant)> {
         let t = &self.txn;
-        if !t.enabled || self.fatal.is_some() {
+        if !t.enabled() || self.fatal.is_some() {
             return None;
         }
         if let Some(at) = wanted_at(t.find) {
@@ -321,6 +321,9 @@ impl<P: Partitioner> Producer<'_, P> {
 
     /// A transaction response on connection `i`. `false`: it does not decode.
     pub(crate) fn on_txn_response(&mut self, req: TxnRequest, version: i16, body: &[u8], now: Instant) -> bool {
+        if !self.txn.enabled() {
+            return false;
+        }
         match req {
             TxnRequest::FindTxnCoordinator | TxnRequest::FindGroupCoordinator => {
                 self.on_find_coordinator(req, version, body, now)
