@@ -264,7 +264,7 @@ fn client_first(bytes: &[u8]) -> Option<(String, String)> {
 fn scram_verify<D: EagerHash + Digest>(auth_message: &str, proof: &[u8]) -> Option<Vec<u8>> {
     // The broker stores the salted password once (Kafka keeps StoredKey and ServerKey).
     thread_local! {
-        static SALTED: std::cell::RefCell<std::collections::BTreeMap<usize, Vec<u8>>> = Default::default();
+        static SALTED: core::cell::RefCell<alloc::collections::BTreeMap<usize, Vec<u8>>> = Default::default();
     }
     let size = <D as Digest>::output_size();
     let salted = SALTED.with(|m| {
