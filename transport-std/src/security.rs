@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use kprod_core::config::Config;
 
 use crate::error::Error;
+use crate::properties::Support;
 
 /// A secret setting (a password, a private key, a JAAS line). `Debug` and `Display` never show
 /// it; [`Secret::expose`] does, for the code that needs it.
@@ -402,17 +403,12 @@ impl SecuritySettings {
 /// from a cloud provider's page (consumer, admin and Schema Registry settings): ignored with a
 /// warning, as the Java producer ignores configs it does not use. `Some(reason)` for those.
 pub(crate) fn other_client_setting(name: &str) -> Option<&'static str> {
-    match name {
-        "session.timeout.ms" | "group.id" | "auto.offset.reset" | "enable.auto.commit" | "heartbeat.interval.ms" => {
-            Some("a consumer setting")
-        }
-        "client.dns.lookup" => Some("kprod always tries every address a name resolves to (use_all_dns_ips)"),
-        "default.api.timeout.ms" => Some("an admin/consumer setting"),
-        _ if name.starts_with("schema.registry.") || name.starts_with("basic.auth.") => {
-            Some("a Schema Registry setting (for serializers)")
-        }
-        _ => None,
+    // The named ones are the property table's `Ignored` rows; Schema Registry settings go by prefix.
+    if let Some(Support::Ignored { reason }) = crate::properties::lookup(name).map(|p| p.support) {
+        return Some(reason);
     }
+    (name.starts_with("schema.registry.") || name.starts_with("basic.auth."))
+        .then_some("a Schema Registry setting (for serializers)")
 }
 
 #[cfg(test)]
