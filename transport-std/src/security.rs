@@ -288,6 +288,14 @@ fn java_only(name: &str, value: &str, accepted: &[&str], why: &str) -> Result<()
     Err(Error::Config(format!("{name}={value} is not supported: {why}; remove the setting")))
 }
 
+/// The reason the property table gives for a setting accepted only at its default.
+fn default_only_reason(name: &str) -> &'static str {
+    match crate::properties::lookup(name).map(|p| p.support) {
+        Some(Support::DefaultOnly { reason }) => reason,
+        _ => "kprod does not support other values",
+    }
+}
+
 impl SecuritySettings {
     /// Sets a security property; `None` if `name` is not one.
     pub(crate) fn set_property(&mut self, name: &str, value: &str) -> Option<Result<(), Error>> {
@@ -325,14 +333,9 @@ impl SecuritySettings {
                 });
             }
             "ssl.cipher.suites" => ssl.cipher_suites = list(value).map(str::to_owned).collect(),
-            "ssl.provider" => {
-                return Some(java_only(name, value, &[], "Java security providers do not apply, kprod uses rustls"));
-            }
-            "ssl.engine.factory.class" => {
-                return Some(java_only(name, value, &[], "kprod cannot load Java classes; its TLS engine is rustls"));
-            }
-            "ssl.secure.random.implementation" => {
-                return Some(java_only(name, value, &[], "rustls takes its randomness from the operating system"));
+            // Accepted only at their default: the reason is the property table's.
+            "ssl.provider" | "ssl.engine.factory.class" | "ssl.secure.random.implementation" => {
+                return Some(java_only(name, value, &[], default_only_reason(name)));
             }
             "enable.ssl.certificate.verification" => {
                 let why =
@@ -354,8 +357,7 @@ impl SecuritySettings {
             "sasl.password" => self.sasl.password = secret(value),
             "kprod.sasl.oauthbearer.token" => self.sasl.oauth_token = secret(value),
             "sasl.client.callback.handler.class" | "sasl.login.callback.handler.class" | "sasl.login.class" => {
-                let why = "kprod cannot load Java classes; it supports PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER";
-                return Some(java_only(name, value, &[], why));
+                return Some(java_only(name, value, &[], default_only_reason(name)));
             }
             _ => return None,
         }
