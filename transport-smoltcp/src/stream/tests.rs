@@ -562,6 +562,42 @@ fn a_second_broker_needs_a_second_stream_slot() {
     assert_eq!(hosts, ["broker", "elsewhere"]);
 }
 
+/// SASL authenticates a TCP connection: with `security.protocol=SASL_PLAINTEXT` the bootstrap
+/// and leader connections to one broker get a stream each, each authenticated once (shared, the
+/// leader's handshake would run again on the bootstrap's authenticated stream: against a real
+/// broker the async driver then hung, see `scripts/tap-test.sh --sasl --embassy`).
+#[test]
+fn with_sasl_each_engine_connection_has_its_own_stream() {
+    let mut config = config(Acks::All, Compression::Lz4);
+    for (name, value) in [
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanism", "PLAIN"),
+        (
+            "sasl.jaas.config",
+            r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="p";"#,
+        ),
+    ] {
+        config.set_static_property(name, value).expect(name);
+    }
+    let mut broker = FakeBroker::new(TOPIC, 3);
+    broker.sasl = true;
+    let net = Net::new(broker);
+    let (mut tx, mut rx) = (vec![0u8; 40 * 1024], vec![0u8; 8192]);
+    let mut p: Driver<'_, _, 2> =
+        StreamProducer::new(engine(config), TestConnector::new(&net), TestClock::default(), &mut tx, &mut rx).unwrap();
+    let recs = recs(500, 20);
+    let mut log = Vec::new();
+    let ids = send_all(&mut p, &recs, &mut log);
+    close(&mut p, &mut log);
+    check_delivered(&ids, &recs, &log, &net);
+    assert!(links(&log).is_empty(), "{log:?}");
+    assert_eq!(p.connector().connects, [("broker".to_string(), 9092), ("broker".to_string(), 9092)]);
+    let n = net.borrow();
+    let count = |key| n.broker.seen.iter().filter(|&&k| k == key).count();
+    assert_eq!(n.wires.len(), 2, "a stream per engine connection");
+    assert_eq!((count(ApiKey::SaslHandshake), count(ApiKey::SaslAuthenticate)), (2, 2), "each authenticated once");
+}
+
 /// The engine on borrowed arrays, two stream slots, small buffers: the no-heap shape.
 #[test]
 fn runs_on_borrowed_storage_and_buffers() {
