@@ -190,14 +190,7 @@ async fn refuse(
     producer: &AsyncProducer<'_, NoopRawMutex, EmbassyTimer, DefaultPartitioner, WINDOW>,
     p: &Params,
 ) -> Result<Refusal, String> {
-    let record = ProducerRecord {
-        topic: &p.topic,
-        partition: None,
-        key: None,
-        value: Some(b"never delivered"),
-        headers: &[],
-        timestamp: crate::check::BASE_TIMESTAMP,
-    };
+    let record = crate::sasl::refused_record(&p.topic);
     let started = StdInstant::now();
     let first = match producer.send(&record).await {
         Ok(d) => return Err(format!("send accepted a record ({:?}) with credentials the broker refuses", d.id())),

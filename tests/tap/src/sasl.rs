@@ -124,6 +124,18 @@ pub(crate) fn seed<P: kprod_core::partitioner::Partitioner>(producer: &mut Produ
     Ok(())
 }
 
+/// The record a refused login tries to send.
+pub(crate) fn refused_record(topic: &str) -> ProducerRecord<'_> {
+    ProducerRecord {
+        topic,
+        partition: None,
+        key: None,
+        value: Some(b"never delivered"),
+        headers: &[],
+        timestamp: crate::check::BASE_TIMESTAMP,
+    }
+}
+
 /// What a refused login looked like.
 #[derive(Debug)]
 pub(crate) struct Refusal {
@@ -150,14 +162,7 @@ pub(crate) fn refused(
     topic: &str,
     limit: Duration,
 ) -> Result<Refusal, String> {
-    let record = ProducerRecord {
-        topic,
-        partition: None,
-        key: None,
-        value: Some(b"never delivered"),
-        headers: &[],
-        timestamp: crate::check::BASE_TIMESTAMP,
-    };
+    let record = refused_record(topic);
     let started = StdInstant::now();
     let (mut connects, mut auth_failures, mut link_errors, mut other) = (0usize, 0usize, Vec::new(), Vec::new());
     let mut on_report = |r: Report<'_>| match r {

@@ -549,6 +549,17 @@ fn a_second_broker_needs_a_second_stream_slot() {
     // Two slots: one stream per address.
     let mut broker = FakeBroker::new(TOPIC, 2);
     broker.host = "elsewhere".to_string();
+    let (connects, _, _) = two_slots(config, broker);
+    let hosts: Vec<&str> = connects.iter().map(|(h, _)| h.as_str()).collect();
+    assert_eq!(hosts, ["broker", "elsewhere"]);
+}
+
+/// The connects made, the events and the network of [`two_slots`].
+type TwoSlots = (Vec<(String, u16)>, Vec<Seen<&'static str>>, SharedNet);
+
+/// 500 records through a driver with two stream slots over `broker`, each checked delivered;
+/// returns the connects made, the events and the network.
+fn two_slots(config: Config<'static>, broker: FakeBroker) -> TwoSlots {
     let net = Net::new(broker);
     let (mut tx, mut rx) = (vec![0u8; 40 * 1024], vec![0u8; 8192]);
     let mut p: Driver<'_, _, 2> =
@@ -558,8 +569,7 @@ fn a_second_broker_needs_a_second_stream_slot() {
     let ids = send_all(&mut p, &recs, &mut log);
     close(&mut p, &mut log);
     check_delivered(&ids, &recs, &log, &net);
-    let hosts: Vec<&str> = p.connector().connects.iter().map(|(h, _)| h.as_str()).collect();
-    assert_eq!(hosts, ["broker", "elsewhere"]);
+    (p.connector().connects.clone(), log, net)
 }
 
 /// SASL authenticates a TCP connection: with `security.protocol=SASL_PLAINTEXT` the bootstrap
@@ -581,17 +591,9 @@ fn with_sasl_each_engine_connection_has_its_own_stream() {
     }
     let mut broker = FakeBroker::new(TOPIC, 3);
     broker.sasl = true;
-    let net = Net::new(broker);
-    let (mut tx, mut rx) = (vec![0u8; 40 * 1024], vec![0u8; 8192]);
-    let mut p: Driver<'_, _, 2> =
-        StreamProducer::new(engine(config), TestConnector::new(&net), TestClock::default(), &mut tx, &mut rx).unwrap();
-    let recs = recs(500, 20);
-    let mut log = Vec::new();
-    let ids = send_all(&mut p, &recs, &mut log);
-    close(&mut p, &mut log);
-    check_delivered(&ids, &recs, &log, &net);
+    let (connects, log, net) = two_slots(config, broker);
     assert!(links(&log).is_empty(), "{log:?}");
-    assert_eq!(p.connector().connects, [("broker".to_string(), 9092), ("broker".to_string(), 9092)]);
+    assert_eq!(connects, [("broker".to_string(), 9092), ("broker".to_string(), 9092)]);
     let n = net.borrow();
     let count = |key| n.broker.seen.iter().filter(|&&k| k == key).count();
     assert_eq!(n.wires.len(), 2, "a stream per engine connection");
