@@ -11,7 +11,9 @@
 # read: libFuzzer writes new inputs into the first corpus directory it is given, so that is a
 # scratch directory, target/fuzz/corpus/<target>, which later runs reuse. Crash inputs go to
 # target/fuzz/artifacts/<target>/, logs to target/fuzz/logs/<target>.log. fuzz/README.md says
-# how to reproduce, minimize and keep a crash.
+# how to reproduce, minimize and keep a crash. Each target's CPU time (user + system, from
+# /usr/bin/time when present) is printed beside its runs, and the total at the end: on a shared
+# machine the wall time FUZZ_SECONDS says little about how much fuzzing was done.
 #
 # Installs what is missing: the nightly toolchain (minimal profile) and cargo-fuzz.
 set -euo pipefail
@@ -61,11 +63,18 @@ fi
 
 mkdir -p "$OUT/logs"
 
+# GNU time writes "user system" CPU seconds of one target to target/fuzz/logs/<target>.cpu; it
+# exits with the target's status.
+timer=()
+[[ -x /usr/bin/time ]] && timer=(/usr/bin/time -f '%U %S' -o)
+total_cpu=0
+
 # Runs one target; its exit code is libFuzzer's (0: no finding).
 run_target() {
   local t="$1" seeds="$ROOT/fuzz/corpus/$1"
   mkdir -p "$OUT/corpus/$t" "$OUT/artifacts/$t" "$seeds"
-  "$BIN/$t" \
+  rm -f "$OUT/logs/$t.cpu"
+  ${timer[@]+"${timer[@]}" "$OUT/logs/$t.cpu"} "$BIN/$t" \
     -max_total_time="$FUZZ_SECONDS" \
     -timeout="$FUZZ_TIMEOUT" \
     -rss_limit_mb="$FUZZ_RSS_MB" \
@@ -76,14 +85,19 @@ run_target() {
 
 # Prints the outcome of target $1 that exited with $2; returns non-zero on a finding.
 report() {
-  local t="$1" rc="$2" log="$OUT/logs/$1.log" execs artifact
+  local t="$1" rc="$2" log="$OUT/logs/$1.log" execs artifact cpu="?"
   execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)"
+  if [[ -s "$OUT/logs/$t.cpu" ]]; then
+    # The last line: GNU time puts "Command exited with non-zero status N" first on a failure.
+    cpu="$(tail -n1 "$OUT/logs/$t.cpu" | awk '{ printf "%.1f", $1 + $2 }')"
+    total_cpu="$(awk -v a="$total_cpu" -v b="$cpu" 'BEGIN { printf "%.1f", a + b }')"
+  fi
   if ((rc == 0)); then
-    printf '  ok    %-28s %10s runs\n' "$t" "${execs:-?}"
+    printf '  ok    %-28s %10s runs %8s s CPU\n' "$t" "${execs:-?}" "$cpu"
     return 0
   fi
   artifact="$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n1)"
-  printf '  FAIL  %-28s exit %s\n' "$t" "$rc"
+  printf '  FAIL  %-28s exit %s (%s s CPU)\n' "$t" "$rc" "$cpu"
   echo "----- $t: end of $log"
   # The panic (location and message) or the sanitizer's report, without the backtraces.
   grep -E -A3 "panicked at|ERROR: (AddressSanitizer|libFuzzer: (timeout|out-of-memory|fuzz target exited))" "$log" \
@@ -118,7 +132,7 @@ while ((next < ${#targets[@]})); do
 done
 while ((${#pid_target[@]})); do finish_one; done
 
-echo "=== fuzz: build $((t_built - t_start))s, fuzzing $((SECONDS - t_built))s, total $((SECONDS - t_start))s"
+echo "=== fuzz: build $((t_built - t_start))s, fuzzing $((SECONDS - t_built))s (${total_cpu}s CPU), total $((SECONDS - t_start))s"
 if ((${#failed[@]})); then
   echo "fuzz: FAILED: ${failed[*]} (artifacts under $OUT/artifacts/)" >&2
   exit 1

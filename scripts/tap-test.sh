@@ -8,13 +8,24 @@
 #                                      # arguments after -- go to kprod-tap-test
 #   ./scripts/tap-test.sh --embassy    # the test on the async driver in an embassy executor,
 #                                      # over embassy-net (tap1, 10.201.0.0/24)
+#   ./scripts/tap-test.sh --sasl       # SASL: the secured broker (kafka.sh secure-up) in the
+#                                      # namespace (tap2, 10.202.0.0/24); the driver logs in
+#                                      # with PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER on its
+#                                      # SASL_PLAINTEXT listener, 20,000 records each read back
+#                                      # over SASL; re-authentication (10 s sessions) during a
+#                                      # 25 s produce; a wrong password, an unknown user and a
+#                                      # mechanism the listener does not enable each end with
+#                                      # the typed authentication error after one connection
+#   ./scripts/tap-test.sh --sasl --embassy   # the same on the async driver (tap3, 10.203.0.0/24)
 #
 # Everything is built and fetched first (the namespace has no network). Then, inside
 # `unshare -n`: lo comes up, tap0 gets 10.200.0.1/24 on the host side, a Kafka broker starts
 # bound to and advertising 10.200.0.1:9092 (its own state dir, target/kafka/broker-10.200.0.1-9092,
 # so it does not clash with the 127.0.0.1:9092 broker), kprod-tap-test attaches a smoltcp
 # interface with 10.200.0.2 to tap0 and runs, the independent verifier reads back, and the
-# broker is stopped whatever happens. Needs root and /dev/net/tun.
+# broker is stopped whatever happens. Needs root and /dev/net/tun. With --sasl the broker is
+# the secured one (listeners from 9092 up, controller 9190, state in target/kafka-tap-<host>),
+# run with the sasl feature on in kprod-tap-test: the example firmware keeps it off.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,12 +36,43 @@ PORT=9092
 CPORT=9093
 TAP=tap0
 LOCAL=10.200.0.2/24
-# --embassy: its own subnet, TAP name and broker state dir, so both variants can coexist.
-if [[ "${KPROD_TAP_EMBASSY:-}" == 1 ]]; then
-  HOST=10.201.0.1
-  TAP=tap1
-  LOCAL=10.201.0.2/24
-fi
+# --embassy, --sasl: each its own subnet, TAP name and broker state dir, so the variants can
+# coexist.
+set_net() {
+  local net=10.200.0 tap=tap0
+  if [[ "${KPROD_TAP_SASL:-}" == 1 ]]; then
+    net=10.202.0 tap=tap2
+    [[ "${KPROD_TAP_EMBASSY:-}" == 1 ]] && net=10.203.0 tap=tap3
+  elif [[ "${KPROD_TAP_EMBASSY:-}" == 1 ]]; then
+    net=10.201.0 tap=tap1
+  fi
+  HOST=$net.1 TAP=$tap LOCAL=$net.2/24
+}
+set_net
+# The secured broker's first listener (SASL_PLAINTEXT is +3, the re-authenticating one +5) and
+# its controller.
+SECURE_PORT=9092
+SECURE_CPORT=9190
+secure_env() {
+  export KPROD_KAFKA_WORK_DIR="$ROOT/target/kafka-tap-$HOST" KPROD_SECURE_HOST="$HOST" \
+    KPROD_SECURE_PORT="$SECURE_PORT" KPROD_SECURE_CONTROLLER_PORT="$SECURE_CPORT"
+}
+
+# The SASL cases, one run of kprod-tap-test each (an underscore in the expected text of
+# --auth-error stands for a space).
+sasl_cases() {
+  cat <<'EOF'
+--sasl PLAIN --records 20000
+--sasl SCRAM-SHA-256 --records 20000
+--sasl SCRAM-SHA-512 --records 20000
+--sasl OAUTHBEARER --records 20000
+--sasl SCRAM-SHA-256 --reauth --spread-s 25 --records 5000
+--sasl PLAIN --password wrong-password --auth-error Authentication_failed
+--sasl SCRAM-SHA-256 --password wrong-password --auth-error Authentication_failed
+--sasl SCRAM-SHA-512 --user mallory --password whatever --auth-error Authentication_failed
+--sasl SCRAM-SHA-512 --reauth --auth-error sasl.mechanism=SCRAM-SHA-512
+EOF
+}
 
 die() { echo "tap-test.sh: $*" >&2; exit 1; }
 
@@ -40,8 +82,14 @@ if [[ "${1:-}" == __inside ]]; then
   shift
   TEST_BIN="$1" BENCH_BIN="$2" MODE="$3"
   shift 3
-  # shellcheck disable=SC2317 # called by the EXIT trap
-  stop_broker() { bash "$KAFKA" down --host "$HOST" --port "$PORT" || true; }
+  if [[ "${KPROD_TAP_SASL:-}" == 1 ]]; then
+    secure_env
+    # shellcheck disable=SC2317 # called by the EXIT trap
+    stop_broker() { bash "$KAFKA" secure-down || true; }
+  else
+    # shellcheck disable=SC2317 # called by the EXIT trap
+    stop_broker() { bash "$KAFKA" down --host "$HOST" --port "$PORT" || true; }
+  fi
   trap stop_broker EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
@@ -49,10 +97,20 @@ if [[ "${1:-}" == __inside ]]; then
   ip tuntap add dev "$TAP" mode tap
   ip addr add "$HOST/24" dev "$TAP"
   ip link set "$TAP" up
-  echo "=== broker at $HOST:$PORT (namespace $(readlink /proc/self/ns/net))"
-  bash "$KAFKA" up --host "$HOST" --port "$PORT" --controller-port "$CPORT"
   common=(--tap "$TAP" --local "$LOCAL" --broker "$HOST:$PORT")
   [[ "${KPROD_TAP_EMBASSY:-}" == 1 ]] && common+=(--embassy)
+  if [[ "${KPROD_TAP_SASL:-}" == 1 ]]; then
+    echo "=== secured broker at $HOST:$SECURE_PORT-$((SECURE_PORT + 7)) (namespace $(readlink /proc/self/ns/net))"
+    bash "$KAFKA" secure-up >/dev/null
+    while read -r -a case_args; do
+      case_args=("${case_args[@]//_/ }")
+      echo "=== kprod-tap-test ${case_args[*]}"
+      "$TEST_BIN" "${common[@]}" "${case_args[@]}" "$@" </dev/null
+    done < <(sasl_cases)
+    exit 0
+  fi
+  echo "=== broker at $HOST:$PORT (namespace $(readlink /proc/self/ns/net))"
+  bash "$KAFKA" up --host "$HOST" --port "$PORT" --controller-port "$CPORT"
   if [[ "$MODE" != bench-only ]]; then
     echo "=== kprod-tap-test"
     "$TEST_BIN" "${common[@]}" "$@"
@@ -71,7 +129,8 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --bench) MODE=test+bench; shift ;;
     --bench-only) MODE=bench-only; shift ;;
-    --embassy) export KPROD_TAP_EMBASSY=1; HOST=10.201.0.1; TAP=tap1; LOCAL=10.201.0.2/24; shift ;;
+    --embassy) export KPROD_TAP_EMBASSY=1; set_net; shift ;;
+    --sasl) export KPROD_TAP_SASL=1; set_net; shift ;;
     --) shift; break ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
@@ -105,8 +164,13 @@ if [[ "$MODE" != test ]]; then
   [[ -x "$BENCH_BIN" ]] || die "$BENCH_BIN was not built"
 fi
 
+[[ "${KPROD_TAP_SASL:-}" == 1 && "$MODE" != test ]] && die "--sasl has no benchmark"
 # A broker of an earlier run that was killed before it could stop its own: stop it (only ours).
-bash "$KAFKA" down --host "$HOST" --port "$PORT" >/dev/null 2>&1 || true
+if [[ "${KPROD_TAP_SASL:-}" == 1 ]]; then
+  (secure_env && bash "$KAFKA" secure-down >/dev/null 2>&1) || true
+else
+  bash "$KAFKA" down --host "$HOST" --port "$PORT" >/dev/null 2>&1 || true
+fi
 
 t0=$SECONDS
 unshare -n bash "${BASH_SOURCE[0]}" __inside "$TEST_BIN" "$BENCH_BIN" "$MODE" "$@"

@@ -21,6 +21,12 @@
 //! request timeout), late answers to its requests are dropped. A single-broker cluster thus
 //! needs one stream, and a cluster of `B` brokers `B` streams.
 //!
+//! With SASL (`security.protocol=SASL_PLAINTEXT`) nothing is shared: SASL authenticates a TCP
+//! connection, so each engine connection has a stream of its own (one that shared an
+//! authenticated stream would run its own handshake on it, and the broker would take that for
+//! a re-authentication). Then a single broker needs two streams (bootstrap and broker), a
+//! cluster of `B` brokers `B + 1`, and [`Bootstrap`]'s one stream cannot serve SASL.
+//!
 //! # Blocking, and never stuck
 //! `embedded-io` streams block, and have no readiness callback. The driver therefore requires
 //! [`ReadReady`] and [`WriteReady`] (on a W5500 these are the socket's RX-received and TX-free
@@ -264,7 +270,9 @@ impl<'a, C: Connector, K: Clock, const N: usize, P: Partitioner> StreamProducer<
         rx: &'a mut [u8],
     ) -> Result<Self, NewError> {
         check_buffers::<N>(tx, rx)?;
-        Ok(Self { engine, streams: Streams::new(connector, clock, tx, rx), poll_interval: DEFAULT_POLL_INTERVAL })
+        let exclusive = engine.config().sasl.enabled;
+        let streams = Streams::new(connector, clock, tx, rx, exclusive);
+        Ok(Self { engine, streams, poll_interval: DEFAULT_POLL_INTERVAL })
     }
 
     // ---- getters ----

@@ -12,7 +12,7 @@ extern crate alloc;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use core::net::Ipv4Addr;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::time::Duration;
 use std::sync::mpsc;
 use std::time::Instant as StdInstant;
@@ -26,11 +26,14 @@ use embassy_net_tuntap::TunTapDevice;
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use kprod_core::config::Config;
 use kprod_core::partitioner::DefaultPartitioner;
-use kprod_core::producer::{Capacities, Producer, ProducerRecord, Storage};
+use kprod_core::producer::{Capacities, ConnError, Producer, ProducerRecord, SendError, Storage};
 use kprod_core::record::Header;
-use kprod_smoltcp::asynch::{AsyncConnector, AsyncProducer, EmbassyTimer, Event, Release, Runner, Timer};
+use kprod_smoltcp::asynch::{
+    AsyncConnector, AsyncProducer, EmbassyTimer, Event, LinkError, Release, Runner, SendFailed, Timer,
+};
 
 use crate::run::{Owned, Produced};
+use crate::sasl::Refusal;
 
 /// Delivery futures pending at once (the producer's delivery slots).
 const WINDOW: usize = 1024;
@@ -52,10 +55,39 @@ pub(crate) struct Params {
     pub(crate) config: Config<'static>,
     pub(crate) make: fn(usize) -> Owned,
     pub(crate) limit: Duration,
+    /// Spread the sends evenly over this long (zero: as fast as the producer takes them).
+    pub(crate) spread: Duration,
+    /// The login must be refused: send one record until `send` fails, and watch ([`refuse`]).
+    pub(crate) refusal: bool,
 }
 
+/// What a run ended with.
+pub(crate) enum Outcome {
+    Produced(Produced),
+    Refused(Refusal),
+}
+
+impl Outcome {
+    pub(crate) fn produced(self) -> Result<Produced, String> {
+        match self {
+            Self::Produced(p) => Ok(p),
+            Self::Refused(r) => Err(format!("expected deliveries, the login was refused: {r:?}")),
+        }
+    }
+
+    pub(crate) fn refusal(self) -> Result<Refusal, String> {
+        match self {
+            Self::Refused(r) => Ok(r),
+            Self::Produced(p) => Err(format!("expected a refused login, {} records were delivered", p.delivered)),
+        }
+    }
+}
+
+/// Streams the connector opened (the runner reports failures, not successes).
+static CONNECTS: AtomicUsize = AtomicUsize::new(0);
+
 /// Runs the producer in an embassy executor on this thread until it is done.
-pub(crate) fn produce(params: Params) -> Result<Produced, String> {
+pub(crate) fn produce(params: Params) -> Result<Outcome, String> {
     let (tx, rx) = mpsc::channel();
     let done = Arc::new(AtomicBool::new(false));
     let finished = Arc::clone(&done);
@@ -68,7 +100,7 @@ pub(crate) fn produce(params: Params) -> Result<Produced, String> {
 }
 
 #[embassy_executor::task]
-async fn producer_task(params: Params, out: mpsc::Sender<Result<Produced, String>>, done: Arc<AtomicBool>) {
+async fn producer_task(params: Params, out: mpsc::Sender<Result<Outcome, String>>, done: Arc<AtomicBool>) {
     let limit = params.limit;
     let timer = EmbassyTimer;
     let give_up = timer.at(timer.now() + limit);
@@ -81,7 +113,7 @@ async fn producer_task(params: Params, out: mpsc::Sender<Result<Produced, String
     done.store(true, Ordering::SeqCst);
 }
 
-async fn run(p: Params) -> Result<Produced, String> {
+async fn run(p: Params) -> Result<Outcome, String> {
     let device = TunTapDevice::new(&p.tap).map_err(|e| format!("cannot open TAP {}: {e}", p.tap))?;
     std::thread::sleep(TAP_SETTLE);
     let address = Ipv4Cidr::new(p.local.0, p.local.1);
@@ -99,16 +131,42 @@ async fn run(p: Params) -> Result<Produced, String> {
     let max_request = p.config.max_request_size;
     let valid = p.config.clone().validate().map_err(|e| format!("configuration: {e}"))?;
     let bootstrap = [(p.broker.0.as_str(), p.broker.1)];
-    let engine =
+    let mut engine =
         Producer::new(valid, &bootstrap, storage, EmbassyTimer.now()).map_err(|e| format!("producer: {e:?}"))?;
+    // The SCRAM client nonce's entropy (unused without SASL).
+    crate::sasl::seed(&mut engine)?;
     let producer: AsyncProducer<'_, NoopRawMutex, EmbassyTimer, DefaultPartitioner, WINDOW> =
         AsyncProducer::new(engine, EmbassyTimer);
     let (mut tx, mut rx) = (vec![0u8; max_request + 64 * 1024], vec![0u8; STREAMS * (64 << 10)]);
     let mut runner: Runner<'_, '_, '_, _, _, _, _, WINDOW, STREAMS> =
         Runner::new(&producer, connector, &mut tx, &mut rx).map_err(|e| format!("runner: {e}"))?;
 
-    let mut out = Produced { ids: Vec::with_capacity(p.records), ..Produced::default() };
     let mut completions = Produced::default();
+    if p.refusal {
+        let (mut links, mut auth_failures) = (Vec::new(), 0usize);
+        let io = runner.run(|e| {
+            if let Event::Link { error: LinkError::Broker(ConnError::Authentication(_)), .. } = e {
+                auth_failures += 1;
+            }
+            match e {
+                Event::Link { .. } => links.push(e.to_string()),
+                other => on_event(&mut completions, other),
+            }
+        });
+        let (refused, ()) = match select(net.run(), join(refuse(&producer, &p), io)).await {
+            embassy_futures::select::Either::First(never) => match never {},
+            embassy_futures::select::Either::Second(done) => done,
+        };
+        let mut refusal = refused?;
+        if completions.delivered + completions.failed > 0 || !completions.errors.is_empty() {
+            return Err(format!("no record was accepted, yet: {:?}", completions.errors));
+        }
+        refusal.link_errors = links;
+        refusal.auth_failures = auth_failures;
+        refusal.connects = CONNECTS.load(Ordering::SeqCst);
+        return Ok(Outcome::Refused(refusal));
+    }
+    let mut out = Produced { ids: Vec::with_capacity(p.records), ..Produced::default() };
     let app = send_all(&producer, &p, &mut out);
     let io = runner.run(|e| on_event(&mut completions, e));
     // The stack runs forever; the producer's side ends once it is closed.
@@ -123,7 +181,43 @@ async fn run(p: Params) -> Result<Produced, String> {
     out.errors.extend(completions.errors);
     out.links = completions.links;
     check_offsets(&out, &offsets)?;
-    Ok(out)
+    Ok(Outcome::Produced(out))
+}
+
+/// Sends one record until the producer refuses it (typed), then sends every 50 ms for
+/// [`crate::sasl::OBSERVE`] more, then closes. The runner's events fill in the rest.
+async fn refuse(
+    producer: &AsyncProducer<'_, NoopRawMutex, EmbassyTimer, DefaultPartitioner, WINDOW>,
+    p: &Params,
+) -> Result<Refusal, String> {
+    let record = crate::sasl::refused_record(&p.topic);
+    let started = StdInstant::now();
+    let first = match producer.send(&record).await {
+        Ok(d) => return Err(format!("send accepted a record ({:?}) with credentials the broker refuses", d.id())),
+        Err(e) => e,
+    };
+    let after = started.elapsed();
+    let mut later = (0usize, 0usize);
+    let until = EmbassyTimer.now() + crate::sasl::OBSERVE;
+    while EmbassyTimer.now() < until {
+        EmbassyTimer.at(EmbassyTimer.now() + Duration::from_millis(50)).await;
+        later.0 += 1;
+        if let Err(SendFailed::Send(SendError::Authentication { .. })) = producer.send(&record).await {
+            later.1 += 1;
+        }
+    }
+    producer.close(EmbassyTimer.now() + Duration::from_secs(5)).await;
+    if !matches!(first, SendFailed::Send(SendError::Authentication { .. })) {
+        return Err(format!("send failed with {first:?} ({first}), not SendError::Authentication"));
+    }
+    Ok(Refusal {
+        send_error: first.to_string(),
+        after,
+        link_errors: Vec::new(),
+        auth_failures: 0,
+        connects: 0,
+        later_sends: later,
+    })
 }
 
 /// Sends every record, awaiting the oldest delivery when [`WINDOW`] are pending, then closes.
@@ -137,7 +231,12 @@ async fn send_all(
     let mut pending = VecDeque::with_capacity(WINDOW);
     let mut failure = None;
     let started = StdInstant::now();
+    let t0 = EmbassyTimer.now();
     for i in 0..p.records {
+        if !p.spread.is_zero() {
+            // Paced: record i is due at i/n of the spread.
+            EmbassyTimer.at(t0 + p.spread.mul_f64(i as f64 / p.records as f64)).await;
+        }
         let rec = (p.make)(i);
         let headers: Vec<Header<'_>> =
             rec.headers.iter().map(|(k, v)| Header { key: k, value: v.as_deref() }).collect();
@@ -236,6 +335,7 @@ impl<'d> AsyncConnector for TcpConnector<'d> {
         }
         socket.set_nagle_enabled(false);
         socket.connect(IpEndpoint::new(IpAddress::Ipv4(ip), port)).await.map_err(TcpConnectError::Connect)?;
+        CONNECTS.fetch_add(1, Ordering::SeqCst);
         slot.take().ok_or(TcpConnectError::NoSocket)
     }
 

@@ -91,8 +91,10 @@ impl Net {
         let caps = Capacities { connections: sizes.sockets, ..Capacities::default() };
         let storage = Storage::with_capacity(&config, caps);
         let valid = config.validate().map_err(|e| format!("configuration: {e}"))?;
-        let producer =
+        let mut producer =
             Producer::new(valid, &[broker], storage, to_core(self.now())).map_err(|e| format!("producer: {e:?}"))?;
+        // The SCRAM client nonce's entropy (unused without SASL).
+        crate::sasl::seed(&mut producer)?;
         let driver_config = DriverConfig {
             port_seed: (self.seed >> 7) as u16,
             max_frames_per_poll: 64,

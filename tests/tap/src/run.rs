@@ -11,6 +11,7 @@ use kprod_core::record::Header;
 use kprod_smoltcp::{Driver, Report, Stats};
 
 use crate::net::Net;
+use crate::sasl::Login;
 
 /// A record the loop owns until the engine accepts it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +83,15 @@ impl Produced {
 /// buffer has room.
 const SENDS_PER_TURN: usize = 512;
 
+/// How a run goes beyond its records.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Pace<'l> {
+    /// Spread the sends evenly over this long (zero: as fast as the engine takes them).
+    pub(crate) spread: Duration,
+    /// The SASL login, whose OAUTHBEARER tokens the loop hands in when the engine asks.
+    pub(crate) login: Option<&'l Login>,
+}
+
 /// Produces records `0..n` (made by `make`) to `topic`, then closes the producer. Fails after
 /// `limit`.
 pub(crate) fn produce(
@@ -91,6 +101,7 @@ pub(crate) fn produce(
     n: usize,
     mut make: impl FnMut(usize) -> Owned,
     limit: Duration,
+    pace: Pace<'_>,
 ) -> Result<Produced, String> {
     let mut out = Produced { ids: Vec::with_capacity(n), ..Produced::default() };
     let started = StdInstant::now();
@@ -101,9 +112,16 @@ pub(crate) fn produce(
     loop {
         let now = net.now();
         let mut busy = false;
+        // Paced: record i is due at i/n of the spread.
+        let due = if pace.spread.is_zero() {
+            n
+        } else {
+            let elapsed = started.elapsed().as_secs_f64() / pace.spread.as_secs_f64();
+            ((n as f64 * elapsed).ceil() as usize).min(n)
+        };
         for _ in 0..SENDS_PER_TURN {
             let i = out.ids.len();
-            if i == n {
+            if i == n || i >= due {
                 break;
             }
             let rec = current.get_or_insert_with(|| make(i));
@@ -137,6 +155,9 @@ pub(crate) fn produce(
         }
         net.poll(now);
         driver.poll(now, &mut net.iface, &mut net.sockets, |r| out.on_report(r));
+        if let Some(login) = pace.login {
+            login.provide_token(driver, now)?;
+        }
         if flushed && driver.producer().pending_batches() == 0 {
             break;
         }
@@ -150,7 +171,10 @@ pub(crate) fn produce(
             ));
         }
         if !busy {
-            net.wait(driver.poll_at());
+            // Paced with records still to send: wake for the next one within 10 ms.
+            let cap = (out.ids.len() < n && !pace.spread.is_zero())
+                .then(|| net.now() + smoltcp::time::Duration::from_millis(10));
+            net.wait([driver.poll_at(), cap].into_iter().flatten().min());
         }
     }
     out.elapsed = first_send.map_or(Duration::ZERO, |t| t.elapsed());

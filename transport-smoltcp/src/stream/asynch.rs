@@ -42,7 +42,7 @@
 //!   them afterwards through the application's [`AsyncConnector`] (e.g. one calling
 //!   embassy-net's `TcpSocket::connect`), one at a time, each bounded by `request.timeout.ms`
 //!   ([`LinkError::ConnectTimeout`]). Engine connections to the same address share one stream
-//!   (see the `stream` module). A stream that fails is handed back to the connector
+//!   (see the `stream` module), except with SASL, where each has its own. A stream that fails is handed back to the connector
 //!   ([`Release::Broken`]) and its requests are retried by the engine.
 //!
 //! # Example

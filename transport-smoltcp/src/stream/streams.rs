@@ -33,11 +33,15 @@ pub(super) struct Streams<'a, C: Connector, K: Clock, const N: usize> {
     /// Connections of a stream that failed during the drain, but for the one whose frame it
     /// was (the drain tells the engine of that one): the poll tells the engine after the drain.
     pub(super) lost: Users,
+    /// Every engine connection gets a stream of its own (SASL authenticates a TCP connection:
+    /// one that shared an authenticated stream would run its own handshake on it).
+    pub(super) exclusive: bool,
 }
 
 impl<'a, C: Connector, K: Clock, const N: usize> Streams<'a, C, K, N> {
-    pub(super) fn new(connector: C, clock: K, tx: &'a mut [u8], rx: &'a mut [u8]) -> Self {
-        Self { connector, clock, tx, rx, slots: Slots::new(), tx_stall: None, write_budget: 0, lost: Users::new() }
+    pub(super) fn new(connector: C, clock: K, tx: &'a mut [u8], rx: &'a mut [u8], exclusive: bool) -> Self {
+        let (slots, lost) = (Slots::new(), Users::new());
+        Self { connector, clock, tx, rx, slots, tx_stall: None, write_budget: 0, lost, exclusive }
     }
 
     /// Bytes of the receive buffer per stream slot.
@@ -111,7 +115,7 @@ impl<'a, C: Connector, K: Clock, const N: usize> Streams<'a, C, K, N> {
             on_event(Event::Link { host: "", port, error: LinkError::NoAddress });
             return Connecting::Failed(now);
         };
-        match self.slots.share(conn, &host, port) {
+        match if self.exclusive { None } else { self.slots.share(conn, &host, port) } {
             Some(true) => return Connecting::Connected(now),
             Some(false) => {
                 on_event(Event::Link { host: &host, port, error: LinkError::ShareLimit });

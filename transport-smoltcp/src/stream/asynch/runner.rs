@@ -231,7 +231,10 @@ where
     /// Gives `conn` a stream to `host:port`. On failure, what to report (nothing if the engine
     /// no longer names the connection).
     async fn open(&mut self, conn: ConnId, host: Host, port: u16) -> Result<(), Option<(Host, u16, LinkErrorOf<C>)>> {
-        match self.io.slots.share(conn, &host, port) {
+        // SASL authenticates a TCP connection: an engine connection that shared an
+        // authenticated stream would run its own handshake on it. Each gets its own stream.
+        let sasl = self.producer.with(|st| st.engine.config().sasl.enabled);
+        match if sasl { None } else { self.io.slots.share(conn, &host, port) } {
             Some(true) => return Ok(()),
             Some(false) => return Err(Some((host, port, LinkError::ShareLimit))),
             None => {}

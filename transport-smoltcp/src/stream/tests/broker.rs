@@ -19,6 +19,8 @@ use kprod_core::protocol::metadata::{
 use kprod_core::protocol::produce::{
     PartitionProduceResponseData, ProduceRequestView, ProduceResponseData, TopicProduceResponseData,
 };
+use kprod_core::protocol::sasl_authenticate::SaslAuthenticateResponse;
+use kprod_core::protocol::sasl_handshake::SaslHandshakeResponseData;
 use kprod_core::protocol::{encode_response, ApiKey, DecodeRequest, EncodeResponse, ErrorCode, Node, RequestHeader};
 use kprod_core::record::RecordBatch;
 
@@ -63,6 +65,8 @@ pub(in crate::stream) struct FakeBroker {
     answered: usize,
     /// Send one response frame nobody asked for, after the next response.
     pub(in crate::stream) unsolicited: bool,
+    /// Offer SASL (SaslHandshake v1, SaslAuthenticate): PLAIN, any credentials accepted.
+    pub(in crate::stream) sasl: bool,
     /// (producer id, partition, base sequence) of appended batches → their base offset.
     dedup: HashMap<(i64, i32, i32), i64>,
     next_producer_id: i64,
@@ -82,6 +86,7 @@ impl FakeBroker {
             answer_limit: None,
             answered: 0,
             unsolicited: false,
+            sasl: false,
             dedup: HashMap::new(),
             next_producer_id: 1000,
         }
@@ -108,6 +113,18 @@ impl FakeBroker {
             ApiKey::Metadata => self.metadata(v, corr, body),
             ApiKey::InitProducerId => self.init_producer_id(v, corr),
             ApiKey::Produce => self.produce(v, corr, body),
+            ApiKey::SaslHandshake if self.sasl => {
+                respond(v, corr, &SaslHandshakeResponseData { error_code: ErrorCode::None, mechanisms: &["PLAIN"] })
+            }
+            ApiKey::SaslAuthenticate if self.sasl => {
+                let ok = SaslAuthenticateResponse {
+                    error_code: ErrorCode::None,
+                    error_message: None,
+                    auth_bytes: &[],
+                    session_lifetime_ms: 0,
+                };
+                respond(v, corr, &ok)
+            }
             _ => Reply::Close,
         };
         match reply {
@@ -122,12 +139,16 @@ impl FakeBroker {
     }
 
     fn api_versions(&mut self, v: i16, corr: i32, body: &[u8]) -> Reply {
-        let keys = [
+        let mut keys = vec![
             ApiVersion { api_key: ApiKey::Produce, min_version: 3, max_version: 11 },
             ApiVersion { api_key: ApiKey::Metadata, min_version: 0, max_version: 12 },
             ApiVersion { api_key: ApiKey::ApiVersions, min_version: 0, max_version: 3 },
             ApiVersion { api_key: ApiKey::InitProducerId, min_version: 0, max_version: 5 },
         ];
+        if self.sasl {
+            keys.push(ApiVersion { api_key: ApiKey::SaslHandshake, min_version: 0, max_version: 1 });
+            keys.push(ApiVersion { api_key: ApiKey::SaslAuthenticate, min_version: 0, max_version: 2 });
+        }
         if ApiVersionsRequest::decode(v, body).is_err() {
             return Reply::Close;
         }
