@@ -165,6 +165,9 @@ class Client:
     adapt: object = None
     # extra properties when records are keyed (librdkafka: Java's murmur2 partitioner)
     keyed_props: dict = dataclasses.field(default_factory=dict)
+    # flag of a properties file for values with '=' in them (ProducerPerformance's
+    # --command-property splits at every '=', so sasl.jaas.config must come from a file)
+    config_file_flag: str = ""
 
     def learn_version(self, stdout):
         """Take the version line the client prints (librdkafka, franz-go, kafka-python)."""
@@ -205,8 +208,15 @@ class Client:
             extra += ["--transactional-id", f"kprod-bench-{self.name}-{topic[-12:]}",
                       "--transaction-duration-ms", str(scenario.txn_ms)]
         rate = f"{scenario.rate:g}" if scenario.rate > 0 else "-1"
+        in_file = {k: v for k, v in props.items() if "=" in v} if self.config_file_flag else {}
+        if in_file:
+            path = os.path.join(env.get("dir", "."), f"{topic}-{self.name}.properties")
+            if env.get("dir"):
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write("".join(f"{k}={v}\n" for k, v in in_file.items()))
+            extra += [self.config_file_flag, path]
         return [*argv, "--topic", topic, "--num-records", str(num_records), *size, "--throughput", rate, *extra,
-                self.props_flag, *[f"{k}={v}" for k, v in props.items()]]
+                self.props_flag, *[f"{k}={v}" for k, v in props.items() if k not in in_file]]
 
 
 def _run(argv, timeout=30):
@@ -255,6 +265,7 @@ def java(paths):
                "buffer.memory=33554432 (its default); JVM -Xmx512M and G1, as kafka-producer-perf-test.sh; "
                "keyed and multi-topic scenarios run bench/peers/java/KeyedPerf.java (ProducerPerformance has "
                "no key or topic-list option) with the same JVM flags")
+    c.config_file_flag = "--producer.config"
     keyed_classes = paths.get("java_classes", "")
     c.keyed_argv = [*argv[:-3], "-cp", os.path.join(libs, "*") + os.pathsep + keyed_classes, "KeyedPerf"]
     if not os.path.isfile(os.path.join(keyed_classes, "KeyedPerf.class")):

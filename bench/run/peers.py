@@ -438,7 +438,7 @@ def main(argv):
     for why in skipped:
         print(f"skipping {why}", flush=True)
     sites = open_sites(args, scenarios)
-    env = {"ca": args.secure_ca or ""}
+    env = {"ca": args.secure_ca or "", "dir": args.logs}
     if any(s.payload == "text" for s in scenarios):
         env["payload"] = os.path.join(args.logs, "payload-1KiB.txt")
         ratio = write_payload_file(env["payload"])

@@ -208,6 +208,16 @@ class CommandTest(unittest.TestCase):
         self.assertEqual((rd["sasl.username"], rd["ssl.ca.location"]), ("alice", "/ca.pem"))
         self.assertFalse(any(k.startswith(("sasl.jaas", "ssl.truststore")) for k in rd))
 
+    def test_java_reads_the_jaas_line_from_a_file(self):
+        env = dict(self.env, dir=self.dir.name)
+        argv = clients.java(self.paths).command("b:1", _scenario("sasl-100B"), "T", 1, env)
+        path = argv[argv.index("--producer.config") + 1]
+        with open(path, encoding="utf-8") as f:
+            self.assertIn('sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required '
+                          'username="alice"', f.read())
+        self.assertNotIn("sasl.jaas.config", self._props(argv, "--command-property"))
+        self.assertEqual(self._props(argv, "--command-property")["sasl.mechanism"], "SCRAM-SHA-512")
+
     def test_transactions_as_producer_performance_takes_them(self):
         argv = clients.franz_go(self.paths).command("b:1", _scenario("txn-100B"), "T", 1, self.env)
         self.assertEqual(argv[argv.index("--transaction-duration-ms") + 1], "100")

@@ -6,7 +6,7 @@
  * client's default murmur2 partitioner) and `--topics M` (record i goes to TOPIC-<i mod M>), as
  * the other peers take them (bench/peers/README.md). Everything else follows ProducerPerformance:
  * the same command line (--topic --num-records --record-size|--payload-file --throughput
- * --command-property|--producer-props NAME=VALUE ... --transactional-id
+ * --command-property|--producer-props NAME=VALUE ... --producer.config FILE --transactional-id
  * --transaction-duration-ms), a fresh payload of random A-Z per record (one
  * SplittableRandom.nextInt(26) per byte, as ProducerPerformance), a send with a callback per
  * record, the throttler, a window line every 5 s and the same final line. Percentiles come from at
@@ -54,6 +54,11 @@ public final class KeyedPerf {
                 case "--topics": topicCount = Integer.parseInt(argv[++i]); break;
                 case "--transactional-id": txnId = argv[++i]; if (txnMs == 0) txnMs = 3000; break;
                 case "--transaction-duration-ms": txnMs = Long.parseLong(argv[++i]); break;
+                case "--producer.config":
+                    try (java.io.Reader r = Files.newBufferedReader(Paths.get(argv[++i]))) {
+                        props.load(r);
+                    }
+                    break;
                 case "--command-property":
                 case "--producer-props":
                     while (i + 1 < argv.length && !argv[i + 1].startsWith("--")) {
