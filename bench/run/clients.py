@@ -293,12 +293,7 @@ def rdkafka(paths):
                "SASL_SSL as sasl.username/sasl.password and ssl.ca.location",
                version_pattern=r"^librdkafka version: (\S+)", adapt=librdkafka_security,
                keyed_props={"partitioner": "murmur2_random"})
-    if not os.access(binary, os.X_OK):
-        c.available = False
-        c.note = _missing(binary, "cargo build --release --manifest-path bench/peers/rdkafka/Cargo.toml")
-    lock = os.path.join(paths["root"], "bench/peers/rdkafka/Cargo.lock")
-    c.version = "rdkafka crate " + (_lock_version(lock, "rdkafka") or "?")
-    return c
+    return _cargo_peer(c, paths, "rdkafka", "rdkafka crate ")
 
 
 def franz_go(paths):
@@ -336,16 +331,22 @@ def confluent(paths):
     # Its 1.0 release supports SASL PLAIN only (README, "Known limitations").
     c.unsupported = {s.key: "not run: confluent-kafka 1.0 supports SASL PLAIN only, not SCRAM-SHA-512 "
                             "(its README's known limitations)" for s in SCENARIOS if s.broker == "secure"}
-    if not os.access(binary, os.X_OK):
-        c.available = False
-        c.note = _missing(binary, "cargo build --release --manifest-path bench/peers/confluent-kafka/Cargo.toml")
-    lock = os.path.join(paths["root"], "bench/peers/confluent-kafka/Cargo.lock")
-    c.version = "crate " + (_lock_version(lock, "confluent-kafka") or "?")
-    return c
+    return _cargo_peer(c, paths, "confluent-kafka", "crate ")
 
 
 ALL = {"kprod": kprod, "java": java, "rdkafka": rdkafka, "franz-go": franz_go, "confluent": confluent,
        "kafka-python": kafka_python}
+
+
+def _cargo_peer(c, paths, crate, prefix):
+    """A peer program of its own cargo workspace in bench/peers/<crate>: available once built;
+    the version of `crate` from its Cargo.lock."""
+    if not os.access(c.argv[0], os.X_OK):
+        c.available = False
+        c.note = _missing(c.argv[0], f"cargo build --release --manifest-path bench/peers/{crate}/Cargo.toml")
+    lock = os.path.join(paths["root"], f"bench/peers/{crate}/Cargo.lock")
+    c.version = prefix + (_lock_version(lock, crate) or "?")
+    return c
 
 
 def _lock_version(lock_path, package):

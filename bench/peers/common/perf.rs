@@ -230,6 +230,45 @@ impl Throttler {
     }
 }
 
+/// When to begin and commit transactions, as `ProducerPerformance` does: begin before a record
+/// when none is open, commit after the send that finds the open one `every` old, and at the end.
+pub struct TxnClock {
+    every: Option<Duration>,
+    open: Option<Instant>,
+}
+
+impl TxnClock {
+    /// No transactions when `every` is `None`.
+    pub fn new(every: Option<Duration>) -> Self {
+        Self { every, open: None }
+    }
+
+    /// Whether to begin a transaction before the next record (it counts as begun now).
+    pub fn begin(&mut self) -> bool {
+        if self.every.is_some() && self.open.is_none() {
+            self.open = Some(Instant::now());
+            return true;
+        }
+        false
+    }
+
+    /// Whether to commit after a record sent at `sent_at` (it counts as committed).
+    pub fn commit_after(&mut self, sent_at: Instant) -> bool {
+        match (self.every, self.open) {
+            (Some(every), Some(began)) if sent_at.duration_since(began) >= every => {
+                self.open = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a transaction is still open at the end (to commit).
+    pub fn commit_at_end(&mut self) -> bool {
+        self.open.take().is_some()
+    }
+}
+
 /// xorshift64*: the next pseudo-random number of `state`.
 fn xorshift64star(state: &mut u64) -> u64 {
     *state ^= *state >> 12;

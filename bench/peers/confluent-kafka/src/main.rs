@@ -24,7 +24,7 @@ use clap::Parser;
 use confluent_kafka::common::serialization::ByteArraySerializer;
 use confluent_kafka::producer::{KafkaProducer, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 
-use perf::{Args, Records, Stats, Throttler};
+use perf::{Args, Records, Stats, Throttler, TxnClock};
 
 /// What the callbacks update, shared with the send loop.
 struct Shared {
@@ -96,11 +96,10 @@ async fn produce(args: &Args, producer: &KafkaProducer<Vec<u8>, Vec<u8>>) -> Res
         failed: Mutex::new(0),
     });
     let mut throttler = Throttler::new(args.throughput, start);
-    let mut open: Option<Instant> = None;
+    let mut txn = TxnClock::new(txn);
     for i in 0..args.num_records {
-        if txn.is_some() && open.is_none() {
+        if txn.begin() {
             producer.begin_transaction().map_err(|e| format!("begin_transaction: {e}"))?;
-            open = Some(Instant::now());
         }
         let next = records.next(i);
         let sent_at = Instant::now();
@@ -113,11 +112,8 @@ async fn produce(args: &Args, producer: &KafkaProducer<Vec<u8>, Vec<u8>>) -> Res
         };
         // The returned future resolves with the callback; the callback is enough here.
         let _future = producer.send(record, Some(Box::new(callback))).await.map_err(|e| format!("record {i}: {e}"))?;
-        if let (Some(every), Some(began)) = (txn, open) {
-            if sent_at.duration_since(began) >= every {
-                producer.commit_transaction().await.map_err(|e| format!("commit_transaction: {e}"))?;
-                open = None;
-            }
+        if txn.commit_after(sent_at) {
+            producer.commit_transaction().await.map_err(|e| format!("commit_transaction: {e}"))?;
         }
         if throttler.should_throttle(i, sent_at) {
             if let Some(sleep) = throttler.throttle() {
@@ -125,7 +121,7 @@ async fn produce(args: &Args, producer: &KafkaProducer<Vec<u8>, Vec<u8>>) -> Res
             }
         }
     }
-    if open.is_some() {
+    if txn.commit_at_end() {
         producer.commit_transaction().await.map_err(|e| format!("commit_transaction: {e}"))?;
     }
     producer.flush().await.map_err(|e| format!("flush: {e}"))?;
