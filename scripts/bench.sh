@@ -1,25 +1,38 @@
 #!/usr/bin/env bash
-# Benchmarks kprod against other Kafka producers on one local broker, with matched settings:
-# `kprod perf`, Kafka's Java ProducerPerformance, librdkafka (rdkafka crate), franz-go and
-# kafka-python; 100-byte and 1 KiB records, acks=1 and acks=all. Writes bench/results/peers.json,
-# bench/results/peers.svg and the peers section of BENCHMARKS.md (a full run takes ~10-15 min).
+# Benchmarks kprod against other Kafka producers on local brokers, with matched settings:
+# `kprod perf`, Kafka's Java ProducerPerformance, librdkafka (rdkafka crate), franz-go,
+# Confluent's Rust client (confluent-kafka crate) and kafka-python. Scenarios (bench/run/clients.py):
+# 100-byte and 1 KiB records with acks=1 and acks=all (group base), keyed records over 12
+# partitions (keyed), 200k/s and 50k/s fixed rates with default settings (latency), gzip, lz4 and
+# zstd on 1 KiB text (compression), a 3-node cluster with replication factor 3 (cluster), a
+# 10,000-partition topic and 1,000 topics (scale), SASL_SSL with SCRAM-SHA-512 (sasl), and
+# transactions committed every 100 ms (txn). Writes bench/results/peers.json,
+# bench/results/peers.svg and the peers section of BENCHMARKS.md. A full run (17 scenarios, 6
+# clients, 2 repetitions, ~200 runs) should take about 80-100 min on 2 quiet cores (an estimate
+# from the validation runs, not a measured full run); --scenarios reruns a part.
 #
-#   scripts/bench.sh [--quick] [--clients kprod,java,rdkafka,franz-go,kafka-python]
-#                    [--records N] [--reps N] [--seed N] [--pause S] [--timeout S]
+#   scripts/bench.sh [--quick] [--clients kprod,java,rdkafka,franz-go,confluent,kafka-python]
+#                    [--scenarios all|GROUP|KEY,...] [--records N] [--reps N] [--seed N]
+#                    [--rate-seconds S] [--pause S] [--timeout S]
 #
-#   --quick      smoke run: 40,000 records (1 KiB: 10,000), 1 repetition; writes under
-#                target/bench-quick/ and leaves BENCHMARKS.md alone
+#   --quick      smoke run: 40,000 records (1 KiB: 10,000), 3 s at fixed rates, 1 repetition;
+#                writes under target/bench-quick/ and leaves BENCHMARKS.md alone
 #   --clients    subset to run (and build); a client that cannot be built here is skipped
+#   --scenarios  groups (base, keyed, latency, compression, cluster, scale, sasl, txn) or
+#                scenario keys, comma-separated (default all); starts only the brokers they need
 #   --records N  100-byte records per run of a fast client (default 2,000,000; 1 KiB runs
-#                take N/4, kafka-python N/5 and N/16)
+#                take N/4, the scale scenarios N/2, kafka-python a fifth or a quarter of that);
+#                fixed-rate runs send rate x --rate-seconds (default 15)
 #   --reps N     repetitions of the whole matrix, shuffled, medians reported (default 2)
 # Everything else: `bench/run/peers.py --help`.
 #
 # Installs what is missing (Java, Maven, the Kafka jars, the Python venv, GNU time, cmake and the
-# libcurl headers librdkafka's build needs), builds the clients (cargo and go, in CARGO_TARGET_DIR or
-# target/), starts a broker at KPROD_KAFKA_HOST:KPROD_KAFKA_PORT (127.0.0.1:9092) when none
-# answers there and stops it again at the end. Run it on a quiet machine: the broker and the
-# client share the cores.
+# libcurl headers librdkafka's build needs), builds the clients (cargo, go and javac, in
+# CARGO_TARGET_DIR or target/), starts the brokers the scenarios need when none answers: one at
+# KPROD_KAFKA_HOST:KPROD_KAFKA_PORT (127.0.0.1:9092; heap KPROD_KAFKA_HEAP, 1g here for the
+# 10,000-partition topic), the 3-node cluster at KPROD_CLUSTER_PORT..+2 (19092) and the secured
+# broker at KPROD_SECURE_PORT (29592, SASL_SSL on +4), see tests/broker/kafka.sh, and stops what it
+# started at the end. Run it on a quiet machine: the brokers and the client share the cores.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,26 +51,51 @@ VENV_PY="$CACHE_DIR/venv/bin/python"
 KPROD_BIN="$TARGET/release/kprod"
 RDKAFKA_BIN="$TARGET/release/rdkafka-perf"
 FRANZ_BIN="$TARGET/release/franz-go-perf"
+CONFLUENT_BIN="$TARGET/release/confluent-kafka-perf"
+JAVA_CLASSES="$TARGET/bench-java"
+C_HOST="${KPROD_CLUSTER_HOST:-127.0.0.1}"
+C_PORT="${KPROD_CLUSTER_PORT:-19092}"
+CLUSTER_BOOTSTRAP="$C_HOST:$C_PORT,$C_HOST:$((C_PORT + 1)),$C_HOST:$((C_PORT + 2))"
+S_HOST="${KPROD_SECURE_HOST:-127.0.0.1}"
+S_PORT="${KPROD_SECURE_PORT:-29592}"
+SECURE_CA="${KPROD_KAFKA_WORK_DIR:-$ROOT/target/kafka}/secure/certs/ca.pem"
+export KPROD_KAFKA_HEAP="${KPROD_KAFKA_HEAP:-1g}"
 
-CLIENTS="kprod,java,rdkafka,franz-go,kafka-python"
+CLIENTS="kprod,java,rdkafka,franz-go,confluent,kafka-python"
+SCENARIOS="all"
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   case "${args[i]}" in
     --clients) CLIENTS="${args[i + 1]:-}" ;;
     --clients=*) CLIENTS="${args[i]#--clients=}" ;;
+    --scenarios) SCENARIOS="${args[i + 1]:-}" ;;
+    --scenarios=*) SCENARIOS="${args[i]#--scenarios=}" ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
   esac
 done
 want() { [[ ",$CLIENTS," == *",$1,"* ]]; }
 say() { echo "bench.sh: $*"; }
 
+BROKERS="$(python3 bench/run/clients.py brokers "$SCENARIOS")"
+needs() { [[ " $BROKERS " == *" $1 "* ]]; }
+
 STARTED_BROKER=0
+STARTED_CLUSTER=0
+STARTED_SECURE=0
 cleanup() {
   local rc=$?
   trap - EXIT
   if ((STARTED_BROKER)); then
     say "stopping the broker this script started"
     bash "$KAFKA" down --host "$HOST" --port "$PORT" || true
+  fi
+  if ((STARTED_CLUSTER)); then
+    say "stopping the cluster this script started"
+    bash "$KAFKA" cluster-down || true
+  fi
+  if ((STARTED_SECURE)); then
+    say "stopping the secured broker this script started"
+    bash "$KAFKA" secure-down || true
   fi
   exit "$rc"
 }
@@ -115,23 +153,61 @@ build_franz_go() {
   (cd bench/peers/franz-go && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go build -trimpath -o "$FRANZ_BIN" .)
 }
 
+build_confluent() {
+  say "confluent: cargo build --release (bench/peers/confluent-kafka, its own workspace)"
+  CARGO_TARGET_DIR="$TARGET" cargo build --release --locked --manifest-path bench/peers/confluent-kafka/Cargo.toml
+}
+
+# Kafka's ProducerPerformance has no key or topic-list option: KeyedPerf.java adds them.
+build_java_keyed() {
+  say "java: javac bench/peers/java/KeyedPerf.java (keyed and multi-topic scenarios)"
+  mkdir -p "$JAVA_CLASSES"
+  javac -cp "$LIBS/*" -d "$JAVA_CLASSES" bench/peers/java/KeyedPerf.java
+}
+
 t0=$SECONDS
 if want kprod; then build_kprod; fi
+if want java; then build_java_keyed; fi
 if want rdkafka; then build_rdkafka; fi
 if want franz-go; then build_franz_go; fi
+if want confluent; then build_confluent; fi
 say "builds done in $((SECONDS - t0)) s"
 
 # ---------------------------------------------------------------- broker
 
-if python3 tests/broker/verify.py probe --bootstrap "$BOOTSTRAP" --brokers 1 --timeout 2 >/dev/null 2>&1; then
+probe() { python3 tests/broker/verify.py probe --bootstrap "$1" --brokers "$2" --timeout 2 >/dev/null 2>&1; }
+
+if probe "$BOOTSTRAP" 1; then
   say "using the broker that answers at $BOOTSTRAP"
 else
-  say "no broker at $BOOTSTRAP: starting one (stopped again at the end)"
+  say "no broker at $BOOTSTRAP: starting one (heap $KPROD_KAFKA_HEAP; stopped again at the end)"
   STARTED_BROKER=1
   bash "$KAFKA" up --host "$HOST" --port "$PORT"
+fi
+site_args=()
+if needs cluster; then
+  if probe "$CLUSTER_BOOTSTRAP" 3; then
+    say "using the cluster that answers at $CLUSTER_BOOTSTRAP"
+  else
+    say "no cluster at $CLUSTER_BOOTSTRAP: starting one (stopped again at the end)"
+    STARTED_CLUSTER=1
+    bash "$KAFKA" cluster-up 3
+  fi
+  site_args+=(--cluster-bootstrap "$CLUSTER_BOOTSTRAP")
+fi
+if needs secure; then
+  if probe "$S_HOST:$S_PORT" 1 && [[ -f "$SECURE_CA" ]]; then
+    say "using the secured broker that answers at $S_HOST:$S_PORT"
+  else
+    say "no secured broker at $S_HOST:$S_PORT: starting one (stopped again at the end)"
+    STARTED_SECURE=1
+    bash "$KAFKA" secure-up >/dev/null
+  fi
+  site_args+=(--secure-bootstrap "$S_HOST:$((S_PORT + 4))" --secure-admin "$S_HOST:$S_PORT" --secure-ca "$SECURE_CA")
 fi
 
 # ---------------------------------------------------------------- run
 
 "$VENV_PY" bench/run/peers.py --bootstrap "$BOOTSTRAP" --kprod-bin "$KPROD_BIN" --rdkafka-bin "$RDKAFKA_BIN" \
-  --franz-go-bin "$FRANZ_BIN" --java-libs "$LIBS" --python "$VENV_PY" "$@"
+  --franz-go-bin "$FRANZ_BIN" --confluent-bin "$CONFLUENT_BIN" --java-libs "$LIBS" --java-classes "$JAVA_CLASSES" \
+  --python "$VENV_PY" "${site_args[@]}" "$@"

@@ -7,7 +7,12 @@ and same output: a window line every 5 s and the final line
 P95 ms 95th, P99 ms 99th, P999 ms 99.9th."
 
 Java property names map to KafkaProducer keyword arguments by replacing '.' with '_'
-(linger.ms -> linger_ms); a name kafka-python does not know is an error, never ignored.
+(linger.ms -> linger_ms); a name kafka-python does not know is an error, never ignored. The Java
+security names map to kafka-python's: sasl.jaas.config's username and password become
+sasl_plain_username / sasl_plain_password (its name for every mechanism), a PEM
+ssl.truststore.location becomes ssl_cafile, an empty ssl.endpoint.identification.algorithm turns
+ssl_check_hostname off. --payload-file, --keys, --topics and the transaction options mean what they
+mean for the other peers (bench/peers/README.md).
 Like ProducerPerformance: each record is a fresh payload of random 'A'..'Z' bytes with a null
 key; its latency runs from just before send() to its callback in whole milliseconds;
 percentiles come from at most 500,000 evenly sampled latencies; the clock starts before the
@@ -17,7 +22,9 @@ Run it with the venv of tests/broker/kafka.sh (kafka-python is installed there).
 """
 
 import argparse
+import os
 import random
+import re
 import sys
 import threading
 import time
@@ -143,6 +150,20 @@ def producer_config(props):
         name, sep, value = prop.partition("=")
         if not sep:
             raise ValueError(f"invalid property {prop!r}: expected NAME=VALUE")
+        if name == "sasl.jaas.config":
+            for field, v in re.findall(r'(username|password)="([^"]*)"', value):
+                config[f"sasl_plain_{field}"] = v
+            continue
+        if name == "ssl.truststore.type":
+            if value != "PEM":
+                raise ValueError(f"ssl.truststore.type={value}: kafka-python reads PEM only")
+            continue
+        if name == "ssl.truststore.location":
+            config["ssl_cafile"] = value
+            continue
+        if name == "ssl.endpoint.identification.algorithm":
+            config["ssl_check_hostname"] = value != ""
+            continue
         key = name.replace(".", "_")
         if key not in known:
             raise ValueError(f"kafka-python {kafka.__version__} has no setting for {name!r}")
@@ -154,14 +175,23 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--topic", required=True)
     parser.add_argument("--num-records", type=int, required=True)
-    parser.add_argument("--record-size", type=int, required=True)
+    size = parser.add_mutually_exclusive_group(required=True)
+    size.add_argument("--record-size", type=int)
+    size.add_argument("--payload-file")
+    parser.add_argument("--keys", type=int, help="record i has the key key-<i mod K>")
+    parser.add_argument("--topics", type=int, help="record i goes to TOPIC-<i mod M>")
+    parser.add_argument("--transactional-id")
+    parser.add_argument("--transaction-duration-ms", type=int)
     parser.add_argument("--throughput", type=float, required=True)
     parser.add_argument("--producer-props", nargs="+", required=True, metavar="NAME=VALUE")
     args = parser.parse_args(argv)
     if args.num_records <= 0:
         parser.error("--num-records must be at least 1")
-    if args.record_size <= 0:
+    if args.record_size is not None and args.record_size <= 0:
         parser.error("--record-size must be at least 1")
+    for name in ("keys", "topics", "transaction_duration_ms"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.throughput == 0:
         parser.error("--throughput 0 would never send; use -1 for no limit")
     return args
@@ -173,26 +203,49 @@ def run(args):
     except ValueError as e:
         print(f"kafka_python_perf: {e}", file=sys.stderr)
         return 2
+    txn_ms = args.transaction_duration_ms or (3000 if args.transactional_id else None)
+    if txn_ms:
+        config["transactional_id"] = args.transactional_id or f"performance-producer-{os.getpid()}"
     print(f"kafka-python version: {kafka.__version__} (Python {sys.version.split()[0]})", flush=True)
     producer = KafkaProducer(**config)
+    if txn_ms:
+        producer.init_transactions()
     size = args.record_size
     rng = random.Random(0)
+    lines = None
+    if args.payload_file:
+        with open(args.payload_file, "rb") as f:
+            lines = [line for line in f.read().split(b"\n") if line]
+        if not lines:
+            print(f"kafka_python_perf: --payload-file {args.payload_file}: no payloads in it", file=sys.stderr)
+            return 2
+    topics = [f"{args.topic}-{j}" for j in range(args.topics)] if args.topics else [args.topic]
     start = now_ms()
     stats = Stats(args.num_records, start)
     throttler = Throttler(args.throughput, start)
 
-    def on_success(sent_ms, _metadata):
+    def on_success(sent_ms, size, _metadata):
         at = now_ms()
         stats.record(at - sent_ms, size, at)
 
+    began = None
     for i in range(args.num_records):
-        value = rng.randbytes(size).translate(ALPHABET)
+        if txn_ms and began is None:
+            producer.begin_transaction()
+            began = now_ms()
+        value = rng.choice(lines) if lines else rng.randbytes(size).translate(ALPHABET)
+        key = f"key-{i % args.keys}".encode() if args.keys else None
         sent_ms = now_ms()
-        future = producer.send(args.topic, value=value)
-        future.add_callback(on_success, sent_ms)
+        future = producer.send(topics[i % len(topics)], value=value, key=key)
+        future.add_callback(on_success, sent_ms, len(value))
         future.add_errback(stats.fail)
+        if txn_ms and sent_ms - began >= txn_ms:
+            producer.commit_transaction()
+            began = None
         if throttler.should_throttle(i, sent_ms):
             throttler.throttle()
+    if began is not None:
+        producer.commit_transaction()
     producer.flush()
     stats.print_total(now_ms())
     producer.close()

@@ -8,7 +8,9 @@ import subprocess
 import time
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.admin import NewTopic
+from kafka.admin import NewPartitions, NewTopic
+
+MAX_PARTITIONS_PER_REQUEST = 4000
 
 
 class Broker:
@@ -21,17 +23,38 @@ class Broker:
     def close(self):
         self.admin.close()
 
-    def create_topic(self, topic, partitions):
+    def create_topic(self, topic, partitions, replication=1):
         """Create the topic and wait until its metadata lists every partition."""
-        self.admin.create_topics([NewTopic(topic, partitions, 1)], timeout_ms=30000)
-        self.admin.wait_for_topics([topic], timeout_ms=30000)
+        self.create_topics([topic], partitions, replication)
+
+    def create_topics(self, topics, partitions, replication=1):
+        """Create the topics (in requests of at most 100) and wait until metadata lists them all.
+
+        A KRaft controller refuses an operation of more than 10,000 records ("Unable to perform
+        excessively large batch operation"): a topic of more partitions is created with
+        MAX_PARTITIONS_PER_REQUEST and grown by CreatePartitions in steps of as many.
+        """
+        timeout = 30000 + 10 * partitions * len(topics)
+        first = min(partitions, MAX_PARTITIONS_PER_REQUEST)
+        for i in range(0, len(topics), 100):
+            chunk = topics[i:i + 100]
+            self.admin.create_topics([NewTopic(t, first, replication) for t in chunk], timeout_ms=timeout)
+        for total in range(first + MAX_PARTITIONS_PER_REQUEST, partitions + MAX_PARTITIONS_PER_REQUEST,
+                           MAX_PARTITIONS_PER_REQUEST):
+            count = min(total, partitions)
+            self.admin.create_partitions({t: NewPartitions(count) for t in topics}, timeout_ms=timeout)
+        self.admin.wait_for_topics(topics, timeout_ms=timeout)
 
     def end_offsets(self, topic, partitions, timeout_s=30.0):
         """Sum of the partitions' end offsets: the records the broker holds (the topic is new)."""
+        return self.end_offsets_many([topic], partitions, timeout_s)
+
+    def end_offsets_many(self, topics, partitions, timeout_s=60.0):
+        """Sum of the end offsets of every partition of the topics."""
         # A consumer of its own each time: kafka-python's consumer keeps every topic it was asked
         # about in its metadata requests, and those bring deleted topics back (even with
         # allow_auto_create_topics=False), so a long-lived one would resurrect every run's topic.
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
         deadline = time.monotonic() + timeout_s
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, client_id="kprod-bench-offsets",
                                  enable_auto_commit=False, allow_auto_create_topics=False)
@@ -47,13 +70,17 @@ class Broker:
             consumer.close()
 
     def delete_topic(self, topic):
-        self.admin.delete_topics([topic], timeout_ms=30000)
+        self.delete_topics([topic])
+
+    def delete_topics(self, topics):
+        for i in range(0, len(topics), 100):
+            self.admin.delete_topics(topics[i:i + 100], timeout_ms=60000)
 
     def delete_topics_with_prefix(self, prefix):
         """Delete what is left of this run's topics (a delete that failed, an interrupted run)."""
         left = [t for t in self.admin.list_topics() if t.startswith(prefix)]
         if left:
-            self.admin.delete_topics(left, timeout_ms=30000)
+            self.delete_topics(left)
         return left
 
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Benchmark kprod against other Kafka producers on one local broker: scripts/bench.sh runs this.
+"""Benchmark kprod against other Kafka producers on local brokers: scripts/bench.sh runs this.
 
-Every client runs every scenario (100 B / 1 KiB records x acks=1 / acks=all) on a fresh
-1-partition topic, in a shuffled order, for --reps repetitions; the medians go to
-bench/results/peers.json, bench/results/peers.svg and the peers section of BENCHMARKS.md.
+Every client runs every selected scenario (clients.SCENARIOS: 100 B / 1 KiB records x acks=1 /
+acks=all, keyed records over 12 partitions, fixed-rate latency, gzip/lz4/zstd, a 3-broker
+cluster, 10,000 partitions and 1,000 topics, SASL_SSL, transactions) on fresh topics, in a
+shuffled order, for --reps repetitions; the medians go to bench/results/peers.json,
+bench/results/peers.svg and the peers section of BENCHMARKS.md.
 CPU and peak RSS of each client come from wait4 (see measure.py); records/s and latency from
 its ProducerPerformance final line; after each run the broker's end offset must equal the
 record count (see broker.py). Needs kafka-python: run it with the venv of tests/broker/kafka.sh.
@@ -28,12 +30,13 @@ from broker import Broker, broker_pid, process_cpu_seconds  # noqa: E402
 from measure import parse_final_line, run_measured  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-PARTITIONS = 1
 DEFAULT_RECORDS = 2_000_000
 QUICK_RECORDS = 40_000
-# Per (client speed, record size): divisor of --records. kafka-python is ~10-50x slower; its
-# counts keep each of its runs near 10-15 s in a full run.
-DIVISORS = {(False, 100): 1, (False, 1024): 4, (True, 100): 5, (True, 1024): 16}
+# A slow client (kafka-python, ~10-50x slower) sends this share of a scenario's records (100 B,
+# 1 KiB): its runs stay near 10-15 s in a full run.
+SLOW_SHARE = {100: 1 / 5, 1024: 1 / 4}
+# The text payload file of the compression scenarios: lines of exactly 1 KiB.
+PAYLOAD_LINES = 1000
 METRICS = ["records_per_s", "mib_per_s", "cpu_s_per_m", "maxrss_mib", "p50_ms", "p99_ms", "avg_latency_ms",
            "broker_cpu_s_per_m", "wall_s", "cpu_s"]
 
@@ -45,6 +48,15 @@ def parse_args(argv):
                         "(BENCHMARKS.md untouched)")
     p.add_argument("--clients", default=",".join(clients_mod.ALL),
                    help="comma-separated subset of: " + ", ".join(clients_mod.ALL))
+    p.add_argument("--scenarios", default="all",
+                   help="comma-separated scenario keys or groups (" + ", ".join(clients_mod.GROUPS) + "), or all")
+    p.add_argument("--rate-seconds", type=float,
+                   help=f"length of a fixed-rate run (default {clients_mod.RATE_SECONDS} s; --quick "
+                        f"{clients_mod.QUICK_RATE_SECONDS} s)")
+    p.add_argument("--cluster-bootstrap", help="the 3-node cluster (cluster scenarios)")
+    p.add_argument("--secure-bootstrap", help="the secured broker's SASL_SSL listener (sasl scenarios)")
+    p.add_argument("--secure-admin", help="the secured broker's PLAINTEXT listener (topics, offsets)")
+    p.add_argument("--secure-ca", help="the test CA (PEM) the secured broker's certificate chains to")
     p.add_argument("--records", type=int,
                    help=f"100-byte records per run of a fast client (default {DEFAULT_RECORDS}); 1 KiB runs "
                         "take a quarter; kafka-python a fifth and a sixteenth")
@@ -58,9 +70,10 @@ def parse_args(argv):
     p.add_argument("--benchmarks-md", help="file whose peers section is rewritten "
                                            "(default BENCHMARKS.md; none with --quick)")
     p.add_argument("--logs", default=os.path.join(ROOT, "target", "bench-peers", "logs"))
-    for name in ("kprod", "rdkafka", "franz-go"):
+    for name in ("kprod", "rdkafka", "franz-go", "confluent"):
         p.add_argument(f"--{name}-bin", required=True, help=f"{name} benchmark binary")
     p.add_argument("--java-libs", required=True, help="directory of the Kafka jars")
+    p.add_argument("--java-classes", default="", help="directory of KeyedPerf.class")
     p.add_argument("--python", default=sys.executable, help="python with kafka-python, for kafka-python")
     p.add_argument("--kafka-work", default=os.path.join(ROOT, "target", "kafka"),
                    help="kafka.sh work dir (to find the broker's pid for its CPU)")
@@ -69,6 +82,11 @@ def parse_args(argv):
     unknown = [c for c in a.clients if c not in clients_mod.ALL]
     if unknown or not a.clients:
         p.error(f"unknown client(s) {unknown}; choose from {', '.join(clients_mod.ALL)}")
+    try:
+        a.scenarios = clients_mod.select(a.scenarios)
+    except ValueError as e:
+        p.error(str(e))
+    a.rate_seconds = a.rate_seconds or (clients_mod.QUICK_RATE_SECONDS if a.quick else clients_mod.RATE_SECONDS)
     a.records = a.records or (QUICK_RECORDS if a.quick else DEFAULT_RECORDS)
     a.reps = a.reps or (1 if a.quick else 2)
     if a.records < 16 or a.reps < 1:
@@ -87,7 +105,52 @@ def shown(argv):
 
 
 def record_count(args, client, scenario):
-    return max(1, args.records // DIVISORS[(client.slow, scenario.record_size)])
+    """Records of one run: a share of --records, or rate x --rate-seconds at a fixed rate."""
+    n = scenario.rate * args.rate_seconds if scenario.rate > 0 else args.records * scenario.records
+    if client.slow:
+        n *= SLOW_SHARE[scenario.record_size]
+    return max(1, int(n))
+
+
+def topic_names(topic, scenario):
+    """The topics a run writes: TOPIC, or TOPIC-0 .. TOPIC-(M-1)."""
+    return [f"{topic}-{j}" for j in range(scenario.topics)] if scenario.topics > 1 else [topic]
+
+
+def write_payload_file(path, size=1024, lines=PAYLOAD_LINES, seed=1):
+    """The compression scenarios' values: JSON-like log events of exactly `size` bytes.
+
+    Field names and most values repeat between records and words come from a 64-word
+    vocabulary, as in application logs; ids and numbers vary. Returns the gzip (level 6) ratio
+    of 16 concatenated lines, about what a 16 KiB batch compresses by.
+    """
+    import zlib  # noqa: PLC0415 - only here
+
+    rng = random.Random(seed)
+    words = ("order payment user cart item checkout session token retry timeout cache miss hit latency "
+             "request response service gateway inventory shipping address email notify queue batch commit "
+             "offset partition leader replica broker client server error warning info debug trace span "
+             "region zone cluster node pod container image deploy release version config feature flag "
+             "metric counter gauge histogram sample window bucket shard index query result").split()
+    services = ["checkout", "payments", "inventory", "shipping", "accounts", "search"]
+    levels = ["INFO"] * 6 + ["DEBUG"] * 3 + ["WARN", "ERROR"]
+    out = []
+    for i in range(lines):
+        head = (f'{{"ts":"2026-12-02T{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}.'
+                f'{rng.randrange(1000):03d}Z","level":"{rng.choice(levels)}","service":"{rng.choice(services)}",'
+                f'"host":"web-{rng.randrange(40):02d}","trace_id":"{rng.getrandbits(64):016x}",'
+                f'"user_id":{rng.randrange(10**6)},"duration_ms":{rng.randrange(5000)},"msg":"')
+        tail = '"}'
+        body = []
+        while len(head) + len(" ".join(body)) + len(tail) < size:
+            body.append(rng.choice(words))
+        text = (head + " ".join(body))[: size - len(tail)] + tail
+        assert len(text) == size and "\n" not in text
+        out.append(text)
+    with open(path, "w", encoding="ascii") as f:
+        f.write("\n".join(out) + "\n")
+    sample = "".join(out[:16]).encode()
+    return len(sample) / len(zlib.compress(sample, 6))
 
 
 def machine_info():
@@ -115,32 +178,65 @@ def client_env():
     return env
 
 
-def run_one(args, broker, client, scenario, rep, index, run_id, bpid):
+class Site:
+    """One broker setup the scenarios run on: the clients' bootstrap, an admin side channel
+    (kafka-python), and the broker JVMs whose CPU is counted."""
+
+    def __init__(self, name, bootstrap, admin_bootstrap, pids):
+        self.name = name
+        self.bootstrap = bootstrap
+        self.admin = Broker(admin_bootstrap)
+        self.pids = [p for p in pids if p is not None]
+        self.ready = {}  # reused topic sets: scenario key -> topic
+
+    def cpu_seconds(self):
+        values = [process_cpu_seconds(p) for p in self.pids]
+        return None if not values or None in values else sum(values)
+
+
+def prepare_topics(site, scenario, topic, topics):
+    """Create the run's topics (a reused set once); returns the end offsets before the run."""
+    if scenario.reuse_topic:
+        if scenario.key not in site.ready:
+            site.admin.create_topics(topics, scenario.partitions, scenario.replication)
+            site.ready[scenario.key] = topic
+        return site.admin.end_offsets_many(topics, scenario.partitions)
+    site.admin.create_topics(topics, scenario.partitions, scenario.replication)
+    return 0
+
+
+def run_one(args, site, env, client, scenario, rep, index, run_id):
     """One client on one scenario: returns the run's record (status, metrics, command)."""
     n = record_count(args, client, scenario)
-    topic = f"kprod-bench-{run_id}-{index:03d}-{client.name}-{scenario.key}".replace("_", "-")
-    argv = client.command(args.bootstrap, scenario, topic, n)
+    if scenario.reuse_topic:
+        topic = f"kprod-bench-{run_id}-{scenario.key}"
+    else:
+        topic = f"kprod-bench-{run_id}-{index:03d}-{client.name}-{scenario.key}".replace("_", "-")
+    topics = topic_names(topic, scenario)
+    argv = client.command(site.bootstrap, scenario, topic, n, env)
     result = {"client": client.name, "scenario": scenario.key, "rep": rep, "records": n, "topic": topic,
               "command": shown(argv), "status": "failed", "problems": []}
     try:
-        broker.create_topic(topic, PARTITIONS)
+        before = prepare_topics(site, scenario, topic, topics)
     except Exception as e:  # noqa: BLE001 - this run fails, the others go on
-        result["problems"].append(f"could not create the topic: {e!r}")
+        result["problems"].append(f"could not create the topic(s): {e!r}")
         return result
     load_before = os.getloadavg()[0]
-    b0 = process_cpu_seconds(bpid)
-    proc = run_measured(argv, client_env(), args.timeout, os.path.join(args.logs, topic))
-    b1 = process_cpu_seconds(bpid)
+    b0 = site.cpu_seconds()
+    log = os.path.join(args.logs, f"{topic}-{index:03d}-{client.name}" if scenario.reuse_topic else topic)
+    proc = run_measured(argv, client_env(), args.timeout, log)
+    b1 = site.cpu_seconds()
     final = parse_final_line(proc.stdout)
     try:
-        stored = broker.end_offsets(topic, PARTITIONS)
+        stored = site.admin.end_offsets_many(topics, scenario.partitions) - before
     except Exception as e:  # noqa: BLE001 - recorded as a problem of this run
         stored = None
         result["problems"].append(f"end offsets: {e!r}")
-    try:
-        broker.delete_topic(topic)
-    except Exception as e:  # noqa: BLE001 - a leftover topic only costs disk
-        print(f"  (could not delete {topic}: {e!r})", flush=True)
+    if not scenario.reuse_topic:
+        try:
+            site.admin.delete_topics(topics)
+        except Exception as e:  # noqa: BLE001 - a leftover topic only costs disk
+            print(f"  (could not delete {topic}: {e!r})", flush=True)
     cpu = proc.user_s + proc.sys_s
     result.update({
         "exit_code": proc.exit_code, "timed_out": proc.timed_out, "wall_s": proc.wall_s,
@@ -153,39 +249,47 @@ def run_one(args, broker, client, scenario, rep, index, run_id, bpid):
     if final:
         result.update({k: final[k] for k in ("records_per_s", "mib_per_s", "avg_latency_ms", "p50_ms", "p95_ms",
                                              "p99_ms", "p999_ms", "max_latency_ms")})
+    check_run(result, proc, final, stored, n, args.timeout, scenario)
+    if result["problems"]:
+        result["stderr_tail"] = "\n".join(proc.stderr.strip().splitlines()[-5:])
+    return result
+
+
+def check_run(result, proc, final, stored, n, timeout, scenario):
+    """The run's problems (it is left out of the medians) and warnings; sets its status."""
     if proc.timed_out:
-        result["problems"].append(f"killed after {args.timeout:.0f} s")
+        result["problems"].append(f"killed after {timeout:.0f} s")
     if proc.exit_code != 0:
         result["problems"].append(f"exit code {proc.exit_code}")
     if final is None:
         result["problems"].append("no ProducerPerformance final line on stdout")
     elif final["count"] != n:
         result["problems"].append(f"reported {final['count']} of {n} records sent")
+    # Transactions add one commit marker per partition and transaction to the log.
     if stored is not None and stored < n:
         result["problems"].append(f"broker holds {stored} of {n} records")
-    if stored is not None and stored > n:
-        result["warnings"] = [f"broker holds {stored} records for {n} sent (duplicates)"]
-    if not result["problems"]:
-        result["status"] = "ok"
-    else:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-        result["stderr_tail"] = tail
-    return result
+    if stored is not None and stored > n and not scenario.txn_ms:
+        result.setdefault("warnings", []).append(f"broker holds {stored} records for {n} sent (duplicates)")
+    if final is not None and scenario.rate > 0 and final["records_per_s"] < 0.95 * scenario.rate:
+        result.setdefault("warnings", []).append(
+            f"did not sustain {scenario.rate:,.0f} records/s (reached {final['records_per_s']:,.0f})")
+        result["below_rate"] = True
+    result["status"] = "failed" if result["problems"] else "ok"
 
 
-def startup_cost(args, broker, client, run_id, bpid):
+def startup_cost(args, site, client, run_id):
     """The client's fixed cost: one 100-byte record with acks=1 (process start, connect, close)."""
     scenario = clients_mod.SCENARIOS[0]
     topic = f"kprod-bench-{run_id}-startup-{client.name}"
-    argv = client.command(args.bootstrap, scenario, topic, 1)
+    argv = client.command(site.bootstrap, scenario, topic, 1)
     try:
-        broker.create_topic(topic, PARTITIONS)
+        site.admin.create_topic(topic, 1)
     except Exception as e:  # noqa: BLE001 - the start-up figure is only informative
         print(f"start-up run of {client.label}: could not create the topic: {e!r}", flush=True)
         return {"client": client.name, "ok": False, "cpu_s": 0.0, "wall_s": 0.0, "maxrss_mib": 0.0, "exit_code": None}
     proc = run_measured(argv, client_env(), args.timeout, os.path.join(args.logs, topic))
     try:
-        broker.delete_topic(topic)
+        site.admin.delete_topic(topic)
     except Exception:  # noqa: BLE001 - a leftover topic only costs disk
         pass
     ok = proc.exit_code == 0 and parse_final_line(proc.stdout) is not None
@@ -203,9 +307,9 @@ def summarize(runs, clients, scenarios):
             mine = [r for r in runs if r["scenario"] == s.key and r["client"] == c.name]
             good = [r for r in mine if r["status"] == "ok"]
             entry = {"runs": len(mine), "ok_runs": len(good)}
-            if not c.available:
+            if not c.available or s.key in c.unsupported:
                 entry["status"] = "skipped"
-                entry["note"] = c.note
+                entry["note"] = c.note if not c.available else c.unsupported[s.key]
             elif not good:
                 entry["status"] = "failed"
                 entry["note"] = "; ".join(sorted({p for r in mine for p in r["problems"]})) or "not run"
@@ -215,6 +319,7 @@ def summarize(runs, clients, scenarios):
                     values = [r[m] for r in good if r.get(m) is not None]
                     entry[m] = statistics.median(values) if values else None
                 entry["records"] = good[0]["records"]
+                entry["below_rate"] = any(r.get("below_rate") for r in good)
                 warnings = sorted({w for r in good for w in r.get("warnings", [])})
                 if warnings:
                     entry["note"] = "; ".join(warnings)
@@ -222,16 +327,32 @@ def summarize(runs, clients, scenarios):
     return summary
 
 
-def goals(summary):
-    """kprod against the issue's goals, per scenario (reported, not asserted)."""
+# The peers whose p99 at a fixed rate sets the bar (issue 15: a rate all three sustain).
+LATENCY_PEERS = ("java", "rdkafka", "franz-go", "confluent")
+
+
+def goals(summary, scenarios=None):
+    """kprod against the issues' goals, per scenario (reported, not asserted).
+
+    Full-speed scenarios: records/s against the best peer's. Fixed-rate scenarios: p99 against
+    the best p99 of the peers that sustained the rate (a p99 under 1 ms counts as 1 ms: the
+    tools print whole milliseconds). Every scenario: CPU per record against librdkafka's and
+    Java's, peak RSS against librdkafka's.
+    """
+    rated = {s.key for s in (scenarios or clients_mod.SCENARIOS) if s.rate > 0}
     out = {}
     for key, row in summary.items():
         k = row.get("kprod", {})
         g = {}
         if k.get("status") == "ok":
-            peers = [v["records_per_s"] for name, v in row.items() if name != "kprod" and v.get("status") == "ok"]
-            if peers:
-                g["throughput_vs_best_peer"] = k["records_per_s"] / max(peers)
+            ok_peers = {name: v for name, v in row.items() if name != "kprod" and v.get("status") == "ok"}
+            if key in rated:
+                p99s = [v["p99_ms"] for name, v in ok_peers.items()
+                        if name in LATENCY_PEERS and not v.get("below_rate") and v.get("p99_ms") is not None]
+                if p99s:
+                    g["p99_vs_best_peer"] = max(k["p99_ms"], 1) / max(min(p99s), 1)
+            elif ok_peers:
+                g["throughput_vs_best_peer"] = k["records_per_s"] / max(v["records_per_s"] for v in ok_peers.values())
             for peer, field in (("rdkafka", "cpu_vs_librdkafka"), ("java", "cpu_vs_java")):
                 if row.get(peer, {}).get("status") == "ok" and row[peer]["cpu_s_per_m"]:
                     g[field] = k["cpu_s_per_m"] / row[peer]["cpu_s_per_m"]
@@ -239,6 +360,46 @@ def goals(summary):
                 g["rss_vs_librdkafka"] = k["maxrss_mib"] / row["rdkafka"]["maxrss_mib"]
         out[key] = g
     return out
+
+
+def usable_scenarios(args):
+    """The selected scenarios whose broker was given; and why the others are skipped."""
+    have = {"single": args.bootstrap, "cluster": args.cluster_bootstrap,
+            "secure": args.secure_bootstrap and args.secure_admin and args.secure_ca}
+    keep = [s for s in args.scenarios if have[s.broker]]
+    skipped = [f"{s.key}: no {s.broker} broker given (--{s.broker}-bootstrap)" for s in args.scenarios
+               if not have[s.broker]]
+    return keep, skipped
+
+
+def open_sites(args, scenarios):
+    """An admin connection and the broker pids for each broker setup the scenarios use."""
+    sites = {}
+    kinds = {s.broker for s in scenarios} | {"single"}
+    if "single" in kinds:
+        port = args.bootstrap.rsplit(":", 1)[-1]
+        sites["single"] = Site("single", args.bootstrap, args.bootstrap, [broker_pid(port, args.kafka_work)])
+    if "cluster" in kinds:
+        ports = [b.rsplit(":", 1)[-1] for b in args.cluster_bootstrap.split(",")]
+        sites["cluster"] = Site("cluster", args.cluster_bootstrap, args.cluster_bootstrap,
+                                [broker_pid(p, args.kafka_work) for p in ports])
+    if "secure" in kinds:
+        port = args.secure_admin.rsplit(":", 1)[-1]
+        sites["secure"] = Site("secure", args.secure_bootstrap, args.secure_admin,
+                               [broker_pid(port, args.kafka_work)])
+    return sites
+
+
+def make_plan(scenarios, clients, reps, seed):
+    """(rep, scenario, client) cells, shuffled within each repetition; a client's unsupported
+    scenarios are left out (they show as skipped, with the reason)."""
+    plan = []
+    rng = random.Random(seed)
+    for rep in range(1, reps + 1):
+        cells = [(s, c) for s in scenarios for c in clients if s.key not in c.unsupported]
+        rng.shuffle(cells)
+        plan += [(rep, s, c) for s, c in cells]
+    return plan
 
 
 def print_run(i, total, r, client, scenario):
@@ -263,7 +424,8 @@ def main(argv):
                 "appender.err.name = STDERR\nappender.err.target = SYSTEM_ERR\nappender.err.layout.type = "
                 "PatternLayout\nappender.err.layout.pattern = [%d] %p %m (%c)%n\n")
     paths = {"root": ROOT, "kprod": args.kprod_bin, "rdkafka": args.rdkafka_bin, "franz-go": args.franz_go_bin,
-             "java_libs": args.java_libs, "python": args.python, "log4j": log4j}
+             "confluent": args.confluent_bin, "java_libs": args.java_libs, "java_classes": args.java_classes,
+             "python": args.python, "log4j": log4j}
     clients = [clients_mod.ALL[name](paths) for name in args.clients]
     for c in clients:
         if not c.available:
@@ -272,41 +434,46 @@ def main(argv):
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.monotonic()
     run_id = started.strftime("%Y%m%d%H%M%S")
-    port = args.bootstrap.rsplit(":", 1)[-1]
-    bpid = broker_pid(port, args.kafka_work)
-    broker = Broker(args.bootstrap)
-    scenarios = clients_mod.SCENARIOS
-    plan = []
-    rng = random.Random(args.seed)
-    for rep in range(1, args.reps + 1):
-        cells = [(s, c) for s in scenarios for c in runnable]
-        rng.shuffle(cells)
-        plan += [(rep, s, c) for s, c in cells]
+    scenarios, skipped = usable_scenarios(args)
+    for why in skipped:
+        print(f"skipping {why}", flush=True)
+    sites = open_sites(args, scenarios)
+    env = {"ca": args.secure_ca or "", "dir": args.logs}
+    if any(s.payload == "text" for s in scenarios):
+        env["payload"] = os.path.join(args.logs, "payload-1KiB.txt")
+        ratio = write_payload_file(env["payload"])
+        print(f"text payloads: {env['payload']} ({PAYLOAD_LINES} lines of 1 KiB; gzip -6 of 16 lines: "
+              f"{ratio:.1f}x)", flush=True)
+        env["payload_gzip_ratio"] = ratio
+    plan = make_plan(scenarios, runnable, args.reps, args.seed)
     print(f"{len(runnable)} client(s), {len(scenarios)} scenarios, {args.reps} repetition(s): {len(plan)} runs; "
-          f"order seed {args.seed}; broker pid {bpid}; logs in {args.logs}", flush=True)
+          f"order seed {args.seed}; broker pids {', '.join(f'{k} {v.pids}' for k, v in sites.items())}; "
+          f"logs in {args.logs}", flush=True)
     load_start = os.getloadavg()
     if load_start[0] > 0.5 * (os.cpu_count() or 1):
         print(f"warning: 1-minute load average {load_start[0]:.2f} on {os.cpu_count()} cores: other work is "
               "running, the figures will be noisy", flush=True)
     startup = []
+    first = next(iter(sites.values()))
     for c in runnable:  # also warms the page cache for each client's binary / jars
-        startup.append(startup_cost(args, broker, c, run_id, bpid))
+        startup.append(startup_cost(args, first, c, run_id))
         time.sleep(args.pause / 2)
     runs = []
     try:
         for i, (rep, s, c) in enumerate(plan, 1):
-            r = run_one(args, broker, c, s, rep, i, run_id, bpid)
+            r = run_one(args, sites[s.broker], env, c, s, rep, i, run_id)
             runs.append(r)
             print_run(i, len(plan), r, c, s)
             time.sleep(args.pause)
     finally:
-        try:
-            left = broker.delete_topics_with_prefix(f"kprod-bench-{run_id}-")
-            if left:
-                print(f"deleted {len(left)} leftover topic(s) of this run", flush=True)
-        except Exception as e:  # noqa: BLE001 - leftover topics only cost disk
-            print(f"could not delete leftover topics: {e!r}", flush=True)
-        broker.close()
+        for site in sites.values():
+            try:
+                left = site.admin.delete_topics_with_prefix(f"kprod-bench-{run_id}-")
+                if left:
+                    print(f"deleted {len(left)} leftover topic(s) of this run on {site.name}", flush=True)
+            except Exception as e:  # noqa: BLE001 - leftover topics only cost disk
+                print(f"could not delete leftover topics on {site.name}: {e!r}", flush=True)
+            site.admin.close()
     summary = summarize(runs, clients, scenarios)
     data = {
         "schema": 1,
@@ -316,23 +483,28 @@ def main(argv):
         "reps": args.reps,
         "seed": args.seed,
         "bootstrap": args.bootstrap,
-        "partitions": PARTITIONS,
+        "bootstraps": {k: v.bootstrap for k, v in sites.items()},
+        "scenarios_skipped": skipped,
+        "rate_seconds": args.rate_seconds,
+        "payload_gzip_ratio": env.get("payload_gzip_ratio"),
         "machine": machine_info(),
         "load_average": {"start": load_start, "end": os.getloadavg()},
-        "broker_pid_found": bpid is not None,
+        "broker_pid_found": all(v.pids for v in sites.values()),
         "settings": {"linger.ms": clients_mod.LINGER_MS, "batch.size": clients_mod.BATCH_SIZE,
-                     "compression.type": "none", "max.in.flight.requests.per.connection": clients_mod.MAX_IN_FLIGHT,
-                     "buffer_bytes": clients_mod.BUFFER_BYTES, "partitions": PARTITIONS, "throughput": -1},
+                     "max.in.flight.requests.per.connection": clients_mod.MAX_IN_FLIGHT,
+                     "buffer_bytes": clients_mod.BUFFER_BYTES},
         "scenarios": [vars(s) | {"idempotent": s.idempotent} for s in scenarios],
         "clients": [{"name": c.name, "label": c.label, "slow": c.slow, "available": c.available, "note": c.note,
                      "version": c.full_version, "settings_note": c.settings_note,
                      "records": {s.key: record_count(args, c, s) for s in scenarios},
-                     "commands": {s.key: shown(c.command(args.bootstrap, s, "TOPIC", record_count(args, c, s)))
-                                  for s in scenarios}} for c in clients],
+                     "skipped": {s.key: c.unsupported[s.key] for s in scenarios if s.key in c.unsupported},
+                     "commands": {s.key: shown(c.command(sites[s.broker].bootstrap, s, "TOPIC",
+                                                         record_count(args, c, s), env))
+                                  for s in scenarios if s.key not in c.unsupported}} for c in clients],
         "startup": startup,
         "runs": runs,
         "summary": summary,
-        "goals": goals(summary),
+        "goals": goals(summary, scenarios),
     }
     json_path = os.path.join(args.results, "peers.json")
     svg_path = os.path.join(args.results, "peers.svg")

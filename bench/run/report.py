@@ -8,14 +8,14 @@ BEGIN = "<!-- peers:begin -->"
 END = "<!-- peers:end -->"
 
 COLORS = {"kprod": "#e4572e", "java": "#4c72b0", "rdkafka": "#55a868", "franz-go": "#8172b2",
-          "kafka-python": "#937860"}
+          "confluent": "#dd8452", "kafka-python": "#937860"}
 
 # (metric, panel title, unit shown on the axis, higher is better, slow clients off the scale)
 PANELS = [
     ("records_per_s", "Throughput (records/s)", "records/s", True, False),
     ("cpu_s_per_m", "Client CPU per million records (user+sys seconds)", "CPU-s / M", False, True),
     ("maxrss_mib", "Client peak RSS (MiB)", "MiB", False, False),
-    ("p99_ms", "p99 latency at full speed (ms; mostly time queued in the client's buffer)", "ms", False, False),
+    ("p99_ms", "p99 latency (ms; at full speed mostly time queued in the client's buffer)", "ms", False, True),
 ]
 
 GOALS = [
@@ -23,7 +23,14 @@ GOALS = [
     ("cpu_vs_librdkafka", "kprod CPU/record ÷ librdkafka's", "<=", 0.5),
     ("cpu_vs_java", "kprod CPU/record ÷ Java's", "<=", 0.3),
     ("rss_vs_librdkafka", "kprod peak RSS ÷ librdkafka's", "<=", 1.0),
+    ("p99_vs_best_peer", "kprod p99 ÷ best peer's, fixed rate", "<=", 1.0),
 ]
+# Goals that differ by scenario group: issue 12 asks for CPU at most 0.6x librdkafka's on SASL_SSL.
+GROUP_TARGETS = {"sasl": {"cpu_vs_librdkafka": 0.6}}
+
+
+def goal_target(group, key, default):
+    return GROUP_TARGETS.get(group, {}).get(key, default)
 
 
 def fmt_num(v):
@@ -86,7 +93,9 @@ def render_svg(data):
     """Four panels (one per metric), one group of bars per scenario, one bar per client."""
     clients = _clients(data)
     scenarios = data["scenarios"]
-    width, panel_h, top, left, right = 980, 270, 70, 80, 20
+    left, right = 80, 20
+    width = max(980, int(left + right + len(scenarios) * (len(clients) * 11 + 16)))
+    panel_h, top = 270, 70
     height = top + panel_h * len(PANELS) + 40
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12">',
@@ -103,7 +112,8 @@ def render_svg(data):
         x += 30 + 7.2 * len(label)
     plot_w = width - left - right
     group_w = plot_w / max(1, len(scenarios))
-    bar_w = min(40.0, group_w * 0.8 / max(1, len(clients)))
+    bar_w = min(40.0, group_w * 0.85 / max(1, len(clients)))
+    label_size = 12 if group_w >= 130 else 9
     for p, (metric, title, unit, higher, clip) in enumerate(PANELS):
         y0 = top + p * panel_h
         plot_top, plot_bottom = y0 + 28, y0 + panel_h - 42
@@ -139,10 +149,11 @@ def render_svg(data):
                     out.append(f'<path d="M{bx:.1f} {zy + 4} l{bar_w / 4:.1f} -6 l{bar_w / 4:.1f} 6 '
                                f'l{bar_w / 4:.1f} -6 l{bar_w / 4:.1f} 6" stroke="white" stroke-width="3" fill="none"/>')
                 weight = ' font-weight="bold"' if broken else ""
-                out.append(f'<text x="{bx + bar_w / 2:.1f}" y="{plot_bottom - h - 3:.1f}" text-anchor="middle" '
-                           f'font-size="10"{weight}>{fmt_num(v)}</text>')
+                if bar_w >= 14 or broken:
+                    out.append(f'<text x="{bx + bar_w / 2:.1f}" y="{plot_bottom - h - 3:.1f}" text-anchor="middle" '
+                               f'font-size="{10 if bar_w >= 20 else 7}"{weight}>{fmt_num(v)}</text>')
             out.append(f'<text x="{left + g * group_w + group_w / 2:.1f}" y="{plot_bottom + 17}" text-anchor="middle" '
-                       f'font-weight="bold">{html.escape(s["label"])}</text>')
+                       f'font-weight="bold" font-size="{label_size}">{html.escape(s["label"])}</text>')
         out.append(f'<line x1="{left}" x2="{width - right}" y1="{plot_bottom}" y2="{plot_bottom}" stroke="#444"/>')
     out.append(f'<text x="{left}" y="{height - 12}" fill="#666" font-size="11">Medians of {data["reps"]} '
                'repetition(s); CPU and RSS of the client process from wait4 (start-up included); '
@@ -158,7 +169,7 @@ def _ratio_cell(g, key, op, target):
     if v is None:
         return "n/a"
     met = v >= target if op == ">=" else v <= target
-    return f"{v:.2f} ({'**met**' if met else 'not met'})"
+    return f"{v:.2f} ({'**met**' if met else 'not met'}{'' if target == 1 else f', goal {op} {target:g}'})"
 
 
 def _scenario_table(data, s):
@@ -186,12 +197,35 @@ def _scenario_table(data, s):
 
 
 def _goal_table(data):
-    scen = {s["key"]: s["label"] for s in data["scenarios"]}
+    scen = {s["key"]: s for s in data["scenarios"]}
     rows = ["| scenario | " + " | ".join(f"{label} (goal {op} {t:g})" for _, label, op, t in GOALS) + " |",
             "|---|" + "---:|" * len(GOALS)]
     for key, g in data["goals"].items():
-        rows.append(f"| {scen[key]} | " + " | ".join(_ratio_cell(g, k, op, t) for k, _, op, t in GOALS) + " |")
+        group = scen[key].get("group", "base")
+        rows.append(f"| {scen[key]['label']} | " + " | ".join(
+            _ratio_cell(g, k, op, goal_target(group, k, t)) for k, _, op, t in GOALS) + " |")
     return "\n".join(rows) + "\n"
+
+
+def _scenario_row(s):
+    where = {"single": "1 broker", "cluster": "3 brokers, RF 3", "secure": "1 broker, SASL_SSL"}[s.get("broker", "single")]
+    topics = (f"{s.get('topics', 1):,} topics × {s.get('partitions', 1):,}" if s.get("topics", 1) > 1
+              else f"{s.get('partitions', 1):,}")
+    values = "1 KiB text (payload file)" if s.get("payload") == "text" else f"{s['record_size']} B random A-Z"
+    rate = f"{s['rate']:,.0f}/s" if s.get("rate", -1) > 0 else "full speed"
+    extra = []
+    if s.get("keys"):
+        extra.append(f"{s['keys']:,} keys")
+    if s.get("compression", "none") != "none":
+        extra.append(f"compression.type={s['compression']}")
+    if s.get("defaults"):
+        extra.append("each client's default batch/buffer settings")
+    if s.get("txn_ms"):
+        extra.append(f"transactions, commit every {s['txn_ms']} ms")
+    if s.get("reuse_topic"):
+        extra.append("one topic set for all runs")
+    return (f"| {s['label']} | `{s['key']}` | {s.get('group', 'base')} | {where} | {topics} | {values} | "
+            f"acks={s['acks']} | {rate} | {'; '.join(extra) or '-'} |")
 
 
 def _settings(data):
@@ -199,26 +233,50 @@ def _settings(data):
     counts = ["| client | " + " | ".join(s["label"] for s in data["scenarios"]) + " |",
               "|---|" + "---:|" * len(data["scenarios"])]
     for c in _clients(data):
-        counts.append(f"| {c['label']} | " + " | ".join(f"{c['records'][s['key']]:,}" for s in data["scenarios"])
-                      + " |")
+        counts.append(f"| {c['label']} | " + " | ".join(
+            "skipped" if s["key"] in c.get("skipped", {}) else f"{c['records'][s['key']]:,}"
+            for s in data["scenarios"]) + " |")
     notes = "\n".join(f"  - {c['label']}: {c['settings_note']}" for c in _clients(data))
-    return f"""- Broker: Kafka 4.3.1, one KRaft node at `{data['bootstrap']}` (`tests/broker/kafka.sh up`), so
-  replication factor 1 and acks=all waits for the leader only. Each run gets a fresh topic with
-  {data['partitions']} partition (so partitioners play no part and every client has one connection to one
-  leader), deleted after the run.
-- Every client, every scenario: `linger.ms={st['linger.ms']}`, `batch.size={st['batch.size']}`,
-  `compression.type=none`, `max.in.flight.requests.per.connection={st['max.in.flight.requests.per.connection']}`,
-  a 32 MiB send buffer where the client has the setting; acks=1 with `enable.idempotence=false`,
-  acks=all with `enable.idempotence=true`; `--throughput -1` (as fast as it goes).
+    scen = "\n".join(_scenario_row(s) for s in data["scenarios"])
+    ratio = data.get("payload_gzip_ratio")
+    ratio_text = f" (gzip -6 of 16 of them: {ratio:.1f}x)" if ratio else ""
+    boots = ", ".join(f"{k} `{v}`" for k, v in data.get("bootstraps", {"single": data["bootstrap"]}).items())
+    return f"""- Brokers: Kafka 4.3.1 in KRaft mode, started by `tests/broker/kafka.sh` ({boots}): one
+  node (`up`, heap 1 GiB for the 10,000-partition topic), the 3-node cluster (`cluster-up`; topics
+  with replication factor 3, so acks=all waits for the followers) and the secured broker
+  (`secure-up`; SASL_SSL listener, SCRAM-SHA-512 user `alice`, the test CA of `tests/broker/certs.sh`).
+  Each run gets fresh topics, deleted after the run, except where noted.
+- Scenarios:
+
+| scenario | key | group (`--scenarios`) | brokers | partitions | values | acks | rate | also |
+|---|---|---|---|---|---|---|---|---|
+{scen}
+
+- Every client, every scenario: `linger.ms={st['linger.ms']}`, acks=1 with `enable.idempotence=false`,
+  acks=all with `enable.idempotence=true`. Except in the fixed-rate scenarios (each client's
+  defaults, to compare memory as shipped): `batch.size={st['batch.size']}`,
+  `max.in.flight.requests.per.connection={st['max.in.flight.requests.per.connection']}`, the
+  scenario's `compression.type`, and a 32 MiB send buffer where the client has the setting.
   - franz-go keeps 5 requests in flight with idempotence by itself (it refuses the setting then).
 {notes}
-- Records: null key, no headers, a value of 100 or 1024 bytes of random `A`-`Z`, fresh for every
-  record as ProducerPerformance makes them. That generation is part of each client's CPU and its
-  cost differs: the librdkafka and franz-go programs here draw one 64-bit number per 8 bytes and
-  map each byte with a multiply-shift (~0.2 ns a byte, ~0.2 CPU-s per million 1 KiB records);
-  ProducerPerformance draws one `SplittableRandom.nextInt(26)` per byte; kafka-python uses
+- Keys: record i has the key `key-<i mod K>`; every client hashes it with Kafka's murmur2 (the Java
+  client's default partitioner; librdkafka is set to `murmur2_random`), so they fill the same
+  partitions. Several topics: record i goes to `TOPIC-<i mod M>`.
+- Values: a fresh random `A`-`Z` value per record, as ProducerPerformance makes them (only ~1.6x
+  compressible), or in the compression scenarios a line picked at random per record from a file
+  of 1,000 JSON-like log events of exactly 1 KiB (field names, a 64-word
+  vocabulary, varying ids and numbers){ratio_text}, through ProducerPerformance's `--payload-file`
+  (the other peers implement the same option). The generation is part of each client's CPU and its
+  cost differs: the librdkafka, confluent-kafka and franz-go programs draw one 64-bit number per 8
+  bytes and map each byte with a multiply-shift (~0.2 ns a byte, ~0.2 CPU-s per million 1 KiB
+  records); ProducerPerformance draws one `SplittableRandom.nextInt(26)` per byte; kafka-python uses
   `random.randbytes` plus `bytes.translate`; `kprod perf --fresh-payload` has its own generator
   (`cli/src/perf`).
+- Fixed rates: every client runs ProducerPerformance's throttler (`--throughput`) for
+  {data.get('rate_seconds', 15):g} s of records; a client that reaches less than 95% of the rate
+  is marked, and its p99 sets no bar.
+- Transactions: ProducerPerformance's `--transactional-id` and `--transaction-duration-ms`
+  (begin before a record, commit after the send that finds the transaction that old, and at the end).
 - Records per run (kafka-python is 10-50x slower, so it sends fewer; the per-record metrics stay
   comparable):
 
@@ -237,8 +295,9 @@ def _definitions():
   (`/usr/bin/time`), which reports it from its own `wait4`: a process forked straight from the
   Python runner would count the runner's ~35 MiB as its peak (Linux keeps the pre-`exec` peak).
 - **latency**: from just before `send` to the delivery callback, in whole milliseconds (p50, p99
-  from at most 500,000 samples), measured at full speed: it is mostly the time a record waits in
-  the client's buffer, i.e. buffer size / throughput, not the network round trip.
+  from at most 500,000 samples). At full speed it is mostly the time a record waits in the
+  client's buffer, i.e. buffer size / throughput, not the network round trip; the fixed-rate
+  scenarios measure the latency a user sees.
 - **broker CPU-s / M records**: the broker JVM's user + system CPU during the run (`/proc/PID/stat`),
   per million records: what each client's batching costs the broker.
 - Every run is checked: exit code 0, the final line reports every record, and the topic's end
@@ -252,7 +311,8 @@ def _commands(data):
         if not c["available"]:
             continue
         for s in data["scenarios"]:
-            lines.append(c["commands"][s["key"]])
+            if s["key"] in c["commands"]:
+                lines.append(c["commands"][s["key"]])
     return "\n".join(lines)
 
 
@@ -271,7 +331,7 @@ def render_markdown(data, svg_rel, json_rel):
     quick = ("\n**This is a `--quick` smoke run with small counts: its numbers are not comparable to a full run.**\n"
              if data.get("quick") else "")
     return f"""{BEGIN}
-## kprod and other producers, one local broker (issue 6)
+## kprod and other producers, local brokers (issues 6, 12, 15, 17)
 
 _Written by `scripts/bench.sh` (`bench/run/peers.py`); rerun it rather than edit this section. Every
 run's raw figures: `{json_rel}`._

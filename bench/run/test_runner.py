@@ -107,6 +107,218 @@ class GoalsTest(unittest.TestCase):
         self.assertEqual(peers.goals(summary), {s.key: {} for s in clients.SCENARIOS})
 
 
+def _paths(d):
+    return {"root": peers.ROOT, "kprod": os.path.join(d, "kprod"), "rdkafka": os.path.join(d, "rdkafka"),
+            "franz-go": os.path.join(d, "franz"), "confluent": os.path.join(d, "confluent"), "java_libs": d,
+            "java_classes": d, "python": sys.executable, "log4j": os.path.join(d, "log4j")}
+
+
+def _scenario(key):
+    return next(s for s in clients.SCENARIOS if s.key == key)
+
+
+class ScenarioSelectionTest(unittest.TestCase):
+    def test_groups_and_keys_select_in_matrix_order(self):
+        got = [s.key for s in clients.select("zstd-1KiB,latency")]
+        self.assertEqual(got, ["rate-100B", "rate-1KiB", "zstd-1KiB"])
+        self.assertEqual(len(clients.select("all")), len(clients.SCENARIOS))
+        self.assertEqual({s.group for s in clients.select("base")}, {"base"})
+
+    def test_an_unknown_name_is_an_error_that_lists_the_choices(self):
+        with self.assertRaises(ValueError) as e:
+            clients.select("base,fast")
+        self.assertIn("fast", str(e.exception))
+        self.assertIn("compression", str(e.exception))
+
+    def test_every_group_of_the_issues_is_there(self):
+        self.assertEqual(set(clients.GROUPS),
+                         {"base", "keyed", "latency", "compression", "cluster", "scale", "sasl", "txn"})
+
+
+class RecordCountTest(unittest.TestCase):
+    def _args(self, **kw):
+        return types.SimpleNamespace(**({"records": 1_000_000, "rate_seconds": 10} | kw))
+
+    def test_shares_of_records_and_rates(self):
+        fast = types.SimpleNamespace(slow=False)
+        slow = types.SimpleNamespace(slow=True)
+        args = self._args()
+        self.assertEqual(peers.record_count(args, fast, _scenario("100B-acks1")), 1_000_000)
+        self.assertEqual(peers.record_count(args, fast, _scenario("1KiB-acksall")), 250_000)
+        self.assertEqual(peers.record_count(args, slow, _scenario("1KiB-acksall")), 62_500)
+        self.assertEqual(peers.record_count(args, fast, _scenario("rate-100B")), 2_000_000)
+        self.assertEqual(peers.record_count(args, fast, _scenario("rate-1KiB")), 500_000)
+        self.assertEqual(peers.record_count(args, slow, _scenario("rate-100B")), 400_000)
+
+    def test_topic_names(self):
+        self.assertEqual(peers.topic_names("t", _scenario("scale-1k-topics"))[:2], ["t-0", "t-1"])
+        self.assertEqual(len(peers.topic_names("t", _scenario("scale-1k-topics"))), 1000)
+        self.assertEqual(peers.topic_names("t", _scenario("keyed-100B")), ["t"])
+
+
+class CommandTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.paths = _paths(self.dir.name)
+        self.env = {"payload": "/p.txt", "ca": "/ca.pem"}
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    @staticmethod
+    def _props(argv, flag):
+        at = argv.index(flag)
+        return dict(a.split("=", 1) for a in argv[at + 1:])
+
+    def test_keyed_records_carry_keys_and_librdkafka_hashes_as_java(self):
+        c = clients.rdkafka(self.paths)
+        argv = c.command("b:1", _scenario("keyed-100B"), "T", 10, self.env)
+        self.assertEqual(argv[argv.index("--keys") + 1], "5000")
+        self.assertEqual(self._props(argv, "--producer-props")["partitioner"], "murmur2_random")
+
+    def test_java_runs_keyed_perf_for_keys_and_topics_only(self):
+        c = clients.java(self.paths)
+        keyed = c.command("b:1", _scenario("scale-1k-topics"), "T", 10, self.env)
+        self.assertIn("KeyedPerf", keyed)
+        self.assertEqual(keyed[keyed.index("--topics") + 1], "1000")
+        plain = c.command("b:1", _scenario("gzip-1KiB"), "T", 10, self.env)
+        self.assertIn("org.apache.kafka.tools.ProducerPerformance", plain)
+        self.assertEqual(plain[plain.index("--payload-file") + 1], "/p.txt")
+        self.assertNotIn("--record-size", plain)
+        self.assertEqual(self._props(plain, "--command-property")["compression.type"], "gzip")
+
+    def test_fixed_rate_uses_the_throttler_and_the_clients_defaults(self):
+        c = clients.kprod(self.paths)
+        argv = c.command("b:1", _scenario("rate-1KiB"), "T", 10, self.env)
+        self.assertEqual(argv[argv.index("--throughput") + 1], "50000")
+        props = self._props(argv, "--producer-props")
+        self.assertEqual((props["acks"], props["linger.ms"]), ("all", "5"))
+        for name in ("buffer.memory", "batch.size", "compression.type"):
+            self.assertNotIn(name, props)
+
+    def test_sasl_ssl_in_java_names_and_in_librdkafka_names(self):
+        java = self._props(clients.kprod(self.paths).command("b:1", _scenario("sasl-100B"), "T", 1, self.env),
+                           "--producer-props")
+        self.assertEqual(java["security.protocol"], "SASL_SSL")
+        self.assertEqual(java["sasl.mechanism"], "SCRAM-SHA-512")
+        self.assertIn('username="alice"', java["sasl.jaas.config"])
+        self.assertEqual(java["ssl.truststore.location"], "/ca.pem")
+        rd = self._props(clients.rdkafka(self.paths).command("b:1", _scenario("sasl-100B"), "T", 1, self.env),
+                         "--producer-props")
+        self.assertEqual((rd["sasl.username"], rd["ssl.ca.location"]), ("alice", "/ca.pem"))
+        self.assertFalse(any(k.startswith(("sasl.jaas", "ssl.truststore")) for k in rd))
+
+    def test_java_reads_the_jaas_line_from_a_file(self):
+        env = dict(self.env, dir=self.dir.name)
+        argv = clients.java(self.paths).command("b:1", _scenario("sasl-100B"), "T", 1, env)
+        path = argv[argv.index("--producer.config") + 1]
+        with open(path, encoding="utf-8") as f:
+            self.assertIn('sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required '
+                          'username="alice"', f.read())
+        self.assertNotIn("sasl.jaas.config", self._props(argv, "--command-property"))
+        self.assertEqual(self._props(argv, "--command-property")["sasl.mechanism"], "SCRAM-SHA-512")
+
+    def test_transactions_as_producer_performance_takes_them(self):
+        argv = clients.franz_go(self.paths).command("b:1", _scenario("txn-100B"), "T", 1, self.env)
+        self.assertEqual(argv[argv.index("--transaction-duration-ms") + 1], "100")
+        self.assertIn("--transactional-id", argv)
+
+    def test_confluent_skips_scram_and_the_plan_leaves_it_out(self):
+        c = clients.confluent(self.paths)
+        self.assertIn("SCRAM", c.unsupported["sasl-100B"])
+        plan = peers.make_plan(clients.select("sasl,txn"), [c], 2, 1)
+        self.assertEqual(sorted({s.key for _, s, _ in plan}), ["txn-100B"])
+        self.assertEqual(len(plan), 2)
+        summary = peers.summarize([], [c], clients.select("sasl"))
+        self.assertEqual(summary["sasl-100B"]["confluent"]["status"], "skipped")
+
+
+class PayloadFileTest(unittest.TestCase):
+    def test_lines_of_exactly_1_kib_that_compress(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "p.txt")
+            ratio = peers.write_payload_file(path, lines=50)
+            with open(path, "rb") as f:
+                lines = f.read().split(b"\n")
+        self.assertEqual(lines[-1], b"")
+        self.assertEqual({len(line) for line in lines[:-1]}, {1024})
+        self.assertEqual(len(set(lines[:-1])), 50)
+        self.assertGreater(ratio, 2.5)
+
+
+class RateGoalTest(unittest.TestCase):
+    def _row(self, kprod_p99, peers_p99, below=()):
+        row = {"kprod": {"status": "ok", "records_per_s": 2e5, "cpu_s_per_m": 1.0, "maxrss_mib": 5.0,
+                         "p99_ms": kprod_p99}}
+        for name, p99 in peers_p99.items():
+            row[name] = {"status": "ok", "records_per_s": 2e5, "cpu_s_per_m": 2.0, "maxrss_mib": 10.0,
+                         "p99_ms": p99, "below_rate": name in below}
+        return {"rate-100B": row}
+
+    def test_p99_against_the_best_peer_that_sustained_the_rate(self):
+        g = peers.goals(self._row(12, {"java": 10, "rdkafka": 4, "kafka-python": 1}, below={"rdkafka"}))
+        self.assertAlmostEqual(g["rate-100B"]["p99_vs_best_peer"], 1.2)
+        self.assertNotIn("throughput_vs_best_peer", g["rate-100B"])
+
+    def test_sub_millisecond_p99_counts_as_one(self):
+        g = peers.goals(self._row(0, {"franz-go": 0}))
+        self.assertAlmostEqual(g["rate-100B"]["p99_vs_best_peer"], 1.0)
+
+    def test_a_run_below_the_rate_is_marked(self):
+        r = {"problems": []}
+        proc = types.SimpleNamespace(timed_out=False, exit_code=0)
+        final = {"count": 10, "records_per_s": 150_000.0}
+        peers.check_run(r, proc, final, 10, 10, 60, _scenario("rate-100B"))
+        self.assertEqual(r["status"], "ok")
+        self.assertTrue(r["below_rate"])
+        peers.check_run(r2 := {"problems": []}, proc, final, 14, 10, 60, _scenario("txn-100B"))
+        self.assertNotIn("warnings", r2)  # commit markers are not duplicates
+        peers.check_run(r3 := {"problems": []}, proc, final, 9, 10, 60, _scenario("txn-100B"))
+        self.assertEqual(r3["status"], "failed")
+
+    def test_sasl_cpu_goal_is_0_6(self):
+        self.assertEqual(report.goal_target("sasl", "cpu_vs_librdkafka", 0.5), 0.6)
+        self.assertEqual(report.goal_target("base", "cpu_vs_librdkafka", 0.5), 0.5)
+
+
+class RenderTest(unittest.TestCase):
+    def test_every_scenario_and_goal_renders(self):
+        with tempfile.TemporaryDirectory() as d:
+            paths = _paths(d)
+            cs = [clients.kprod(paths), clients.rdkafka(paths), clients.confluent(paths)]
+        _, summary = _data(1.0, 1.0)
+        for row in summary.values():
+            row["kprod"].update({"mib_per_s": 1.0, "p50_ms": 1, "p99_ms": 3, "broker_cpu_s_per_m": None,
+                                 "ok_runs": 2, "runs": 2})
+            row["rdkafka"].update({"mib_per_s": 1.0, "p50_ms": 1, "p99_ms": 2, "broker_cpu_s_per_m": 1.0,
+                                   "ok_runs": 2, "runs": 2})
+            row["confluent"] = {"status": "skipped", "note": "why"}
+        scenarios = clients.SCENARIOS
+        data = {"started_utc": "2026-12-02T20:00:00+00:00", "duration_s": 60, "quick": True, "reps": 2,
+                "seed": 1, "bootstrap": "b:1", "bootstraps": {"single": "b:1", "cluster": "c:1"},
+                "rate_seconds": 15, "payload_gzip_ratio": 3.2,
+                "machine": {"cpu": "x", "nproc": 2, "ram_gib": 8, "kernel": "6", "python": "3"},
+                "load_average": {"start": [0, 0, 0], "end": [0, 0, 0]},
+                "settings": {"linger.ms": 5, "batch.size": 16384, "max.in.flight.requests.per.connection": 5},
+                "scenarios": [vars(s) | {"idempotent": s.idempotent} for s in scenarios],
+                "clients": [{"name": c.name, "label": c.label, "slow": c.slow, "available": True, "note": "",
+                             "version": "v", "settings_note": c.settings_note,
+                             "records": {s.key: 10 for s in scenarios},
+                             "skipped": {k: v for k, v in c.unsupported.items()},
+                             "commands": {s.key: "cmd" for s in scenarios if s.key not in c.unsupported}}
+                            for c in cs],
+                "startup": [], "summary": summary}
+        data["goals"] = peers.goals(summary, scenarios)
+        md = report.render_markdown(data, "x.svg", "x.json")
+        svg = report.render_svg(data)
+        for s in scenarios:
+            self.assertIn(s.label, md)
+            self.assertIn(s.label.replace("&", "&amp;"), svg)
+        self.assertIn("kprod p99 ÷ best peer's, fixed rate", md)
+        self.assertIn("goal <= 0.6", md)  # SASL's CPU goal
+        self.assertIn("3.2x", md)
+
+
 class BenchmarksMdTest(unittest.TestCase):
     def _roundtrip(self, before, section):
         with tempfile.TemporaryDirectory() as d:

@@ -16,6 +16,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -37,8 +38,13 @@ type args struct {
 	topic       string
 	numRecords  int64
 	recordSize  int
+	payloadFile string
 	throughput  float64
 	props       [][2]string
+	keys        int64 // 0: null keys
+	topics      int   // 0: one topic
+	txnID       string
+	txnMs       int64 // 0: no transactions
 	haveRecords bool
 	haveSize    bool
 	haveThrough bool
@@ -70,6 +76,34 @@ func parseArgs(argv []string) (args, error) {
 				a.recordSize, err = strconv.Atoi(v)
 				a.haveSize = true
 			}
+		case "--payload-file":
+			a.payloadFile, err = value()
+		case "--keys":
+			if v, err = value(); err == nil {
+				a.keys, err = strconv.ParseInt(v, 10, 64)
+				if err == nil && a.keys < 1 {
+					err = errors.New("must be at least 1")
+				}
+			}
+		case "--topics":
+			if v, err = value(); err == nil {
+				a.topics, err = strconv.Atoi(v)
+				if err == nil && a.topics < 1 {
+					err = errors.New("must be at least 1")
+				}
+			}
+		case "--transactional-id":
+			a.txnID, err = value()
+			if a.txnMs == 0 {
+				a.txnMs = 3000
+			}
+		case "--transaction-duration-ms":
+			if v, err = value(); err == nil {
+				a.txnMs, err = strconv.ParseInt(v, 10, 64)
+				if err == nil && a.txnMs < 1 {
+					err = errors.New("must be at least 1")
+				}
+			}
 		case "--throughput":
 			if v, err = value(); err == nil {
 				a.throughput, err = strconv.ParseFloat(v, 64)
@@ -96,7 +130,9 @@ func parseArgs(argv []string) (args, error) {
 		return a, errors.New("--topic is required")
 	case !a.haveRecords || a.numRecords <= 0:
 		return a, errors.New("--num-records must be at least 1")
-	case !a.haveSize || a.recordSize <= 0:
+	case a.haveSize == (a.payloadFile != ""):
+		return a, errors.New("give one of --record-size and --payload-file")
+	case a.haveSize && a.recordSize <= 0:
 		return a, errors.New("--record-size must be at least 1")
 	case !a.haveThrough:
 		return a, errors.New("--throughput is required (-1 for no limit)")
@@ -104,6 +140,9 @@ func parseArgs(argv []string) (args, error) {
 		return a, errors.New("--throughput 0 would never send; use -1 for no limit")
 	case len(a.props) == 0:
 		return a, errors.New("--producer-props is required")
+	}
+	if a.txnMs > 0 && a.txnID == "" {
+		a.txnID = fmt.Sprintf("performance-producer-%d", os.Getpid())
 	}
 	return a, nil
 }
@@ -113,6 +152,7 @@ func options(props [][2]string) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{kgo.ClientID("perf-producer-client")}
 	idempotent := true // franz-go's default, as the Java client's
 	inFlight := 0      // 0: not set
+	var sec security
 	for _, p := range props {
 		name, v := p[0], p[1]
 		num := func() (int, error) { return strconv.Atoi(v) }
@@ -177,10 +217,20 @@ func options(props [][2]string) ([]kgo.Opt, error) {
 				return nil, fmt.Errorf("max.buffered.records=%q: expected at least 1", v)
 			}
 			opts = append(opts, kgo.MaxBufferedRecords(n))
+		case "security.protocol", "sasl.mechanism", "sasl.jaas.config", "ssl.truststore.type",
+			"ssl.truststore.location", "ssl.endpoint.identification.algorithm":
+			if err := sec.set(name, v); err != nil {
+				return nil, err
+			}
 		default:
 			return nil, fmt.Errorf("unsupported property %q", name)
 		}
 	}
+	secOpts, err := sec.options()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, secOpts...)
 	switch {
 	case !idempotent:
 		opts = append(opts, kgo.DisableIdempotentWrite())
@@ -324,6 +374,42 @@ func fillLetters(rng *rand.Rand, buf []byte) {
 	}
 }
 
+// values makes record values: fresh random letters, or random lines of a payload file.
+type values struct {
+	rng   *rand.Rand
+	size  int
+	lines [][]byte
+}
+
+func newValues(a args) (*values, error) {
+	v := &values{rng: rand.New(rand.NewPCG(0x9e3779b97f4a7c15, 0)), size: a.recordSize}
+	if a.payloadFile != "" {
+		text, err := os.ReadFile(a.payloadFile)
+		if err != nil {
+			return nil, fmt.Errorf("--payload-file: %w", err)
+		}
+		for _, line := range bytes.Split(text, []byte("\n")) {
+			if len(line) > 0 {
+				v.lines = append(v.lines, line)
+			}
+		}
+		if len(v.lines) == 0 {
+			return nil, fmt.Errorf("--payload-file %s: no payloads in it", a.payloadFile)
+		}
+	}
+	return v, nil
+}
+
+// next is a value the producer may keep: a fresh slice, or a payload line (never written to).
+func (v *values) next() []byte {
+	if v.lines != nil {
+		return v.lines[v.rng.IntN(len(v.lines))]
+	}
+	value := make([]byte, v.size)
+	fillLetters(v.rng, value)
+	return value
+}
+
 func franzVersion() string {
 	if info, ok := debug.ReadBuildInfo(); ok {
 		for _, dep := range info.Deps {
@@ -340,7 +426,20 @@ func run(a args) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	opts = append(opts, kgo.DefaultProduceTopic(a.topic))
+	if a.txnMs > 0 {
+		opts = append(opts, kgo.TransactionalID(a.txnID))
+	}
+	values, err := newValues(a)
+	if err != nil {
+		return 0, err
+	}
+	topics := []string{a.topic}
+	if a.topics > 0 {
+		topics = make([]string, a.topics)
+		for j := range topics {
+			topics[j] = fmt.Sprintf("%s-%d", a.topic, j)
+		}
+	}
 	fmt.Printf("franz-go version: %s (%s)\n", franzVersion(), strings.TrimPrefix(runtime.Version(), "go"))
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -350,29 +449,59 @@ func run(a args) (int64, error) {
 
 	start := time.Now()
 	st := newStats(a.numRecords, start)
-	size := int64(a.recordSize)
 	promise := func(r *kgo.Record, err error) {
 		if err != nil {
 			st.fail(err)
 			return
 		}
 		now := time.Now()
-		st.record(int32(now.UnixMilli()-r.Timestamp.UnixMilli()), size, now)
+		st.record(int32(now.UnixMilli()-r.Timestamp.UnixMilli()), int64(len(r.Value)), now)
 	}
 	th := throttler{start: start, target: a.throughput}
 	if a.throughput > 0 {
 		th.perSend = time.Duration(float64(time.Second) / a.throughput)
 	}
-	rng := rand.New(rand.NewPCG(0x9e3779b97f4a7c15, 0))
 	ctx := context.Background()
+	// franz-go needs every record of a transaction flushed before EndTransaction; Java's
+	// commitTransaction flushes too.
+	commit := func() error {
+		if err := cl.Flush(ctx); err != nil {
+			return fmt.Errorf("flush: %w", err)
+		}
+		if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	}
+	var began time.Time
+	open := false
 	for i := int64(0); i < a.numRecords; i++ {
+		if a.txnMs > 0 && !open {
+			if err := cl.BeginTransaction(); err != nil {
+				return 0, fmt.Errorf("begin transaction: %w", err)
+			}
+			began, open = time.Now(), true
+		}
 		// franz-go keeps the value until the promise: a fresh slice per record.
-		value := make([]byte, a.recordSize)
-		fillLetters(rng, value)
-		rec := &kgo.Record{Value: value}
+		rec := &kgo.Record{Topic: topics[i%int64(len(topics))], Value: values.next()}
+		if a.keys > 0 {
+			rec.Key = []byte("key-" + strconv.FormatInt(i%a.keys, 10))
+		}
+		sentAt := time.Now()
 		cl.Produce(ctx, rec, promise)
-		if th.shouldThrottle(i, time.Now()) {
+		if open && sentAt.Sub(began) >= time.Duration(a.txnMs)*time.Millisecond {
+			if err := commit(); err != nil {
+				return 0, err
+			}
+			open = false
+		}
+		if th.shouldThrottle(i, sentAt) {
 			th.throttle()
+		}
+	}
+	if open {
+		if err := commit(); err != nil {
+			return 0, err
 		}
 	}
 	if err := cl.Flush(ctx); err != nil {
@@ -388,7 +517,8 @@ func main() {
 	a, err := parseArgs(os.Args[1:])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "franz-go-perf: %v\nusage: franz-go-perf --topic T --num-records N --record-size S "+
-			"--throughput R --producer-props NAME=VALUE...\n", err)
+			"--throughput R --producer-props NAME=VALUE... [--payload-file F] [--keys K] [--topics M] "+
+			"[--transactional-id ID] [--transaction-duration-ms MS]\n", err)
 		os.Exit(2)
 	}
 	failed, err := run(a)

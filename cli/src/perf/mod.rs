@@ -53,8 +53,19 @@ pub(crate) struct PerfArgs {
     #[arg(long = "num-records", value_parser = clap::value_parser!(u64).range(1..))]
     num_records: u64,
     /// The size of each record's value, in bytes.
-    #[arg(long = "record-size", value_parser = clap::value_parser!(u32).range(1..))]
-    record_size: u32,
+    #[arg(long = "record-size", value_parser = clap::value_parser!(u32).range(1..),
+          required_unless_present = "payload_file", conflicts_with = "payload_file")]
+    record_size: Option<u32>,
+    /// Values are lines of this file (split at newlines, empty ones dropped), one picked at
+    /// random for each record, as Kafka's tool does. MB/s counts their mean length.
+    #[arg(long = "payload-file", value_name = "FILE")]
+    payload_file: Option<PathBuf>,
+    /// Keyed records: record i has the key `key-<i mod K>` (the default partitioner hashes it).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    keys: Option<u64>,
+    /// Spread the records round-robin over M topics, TOPIC-0 .. TOPIC-(M-1).
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u32).range(1..))]
+    topics: Option<u32>,
     /// At most this many records per second; -1 (or any negative value) for no limit.
     #[arg(long, default_value = "-1", allow_negative_numbers = true, value_parser = parse_throughput)]
     throughput: f64,
@@ -81,7 +92,6 @@ pub(crate) struct PerfArgs {
     /// random draws per record). Default: one payload, generated once.
     #[arg(long = "fresh-payload")]
     fresh_payload: bool,
-    /// No producer messages on stderr (by default a failed connection to a broker prints one).
     /// Produce in transactions with this `transactional.id`, committing every
     /// `--transaction-duration-ms` (default 3000), as Kafka's tool does.
     #[arg(long = "transactional-id", value_name = "ID")]
@@ -89,6 +99,7 @@ pub(crate) struct PerfArgs {
     /// The longest a transaction stays open before it is committed (ms); implies transactions.
     #[arg(long = "transaction-duration-ms", value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     transaction_duration_ms: Option<u64>,
+    /// No producer messages on stderr (by default a failed connection to a broker prints one).
     #[arg(short, long)]
     quiet: bool,
     /// More producer messages on stderr: `-v` connects and failed batches, `-vv` debug detail.
@@ -171,8 +182,9 @@ pub(crate) fn run(args: &PerfArgs) -> Result<(), Failure> {
     let txn_every = transactions.then(|| Duration::from_millis(args.transaction_duration_ms.unwrap_or(3000)));
 
     let show_bar = !args.json && !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let values = Values::new(args)?;
     let start = Instant::now();
-    let stats = Stats::new(start, Duration::from_millis(args.reporting_interval), u64::from(args.record_size));
+    let stats = Stats::new(start, Duration::from_millis(args.reporting_interval), values.mean_len());
     let recorder = Recorder {
         stats: Mutex::new(stats),
         completed: AtomicU64::new(0),
@@ -188,7 +200,7 @@ pub(crate) fn run(args: &PerfArgs) -> Result<(), Failure> {
     producer.set_delivery_listener(move |sent_us, result| {
         recorder.complete(start + Duration::from_micros(sent_us), result);
     })?;
-    let stopped = send_all(&producer, args, start, txn_every);
+    let stopped = send_all(&producer, args, values, start, txn_every);
     // Like Kafka's tool, the run ends once the producer is closed (everything completed).
     let closed = producer.close(close_timeout);
     drop(producer);
@@ -219,7 +231,13 @@ pub(crate) fn run(args: &PerfArgs) -> Result<(), Failure> {
 /// refused record means all would be.
 /// Sends the records; with `txn_every`, in transactions committed once they are that old (and
 /// at the end), as Kafka's tool does. A failed commit aborts and ends the run.
-fn send_all(producer: &Producer, args: &PerfArgs, start: Instant, txn_every: Option<Duration>) -> Result<(), Failure> {
+fn send_all(
+    producer: &Producer,
+    args: &PerfArgs,
+    mut values: Values,
+    start: Instant,
+    txn_every: Option<Duration>,
+) -> Result<(), Failure> {
     let mut open: Option<Instant> = None;
     let commit = |producer: &Producer| -> Result<(), Failure> {
         producer.commit_transaction().map_err(|e| {
@@ -229,19 +247,27 @@ fn send_all(producer: &Producer, args: &PerfArgs, start: Instant, txn_every: Opt
             Failure::new(format!("commit_transaction: {e}"))
         })
     };
-    let mut rng = fastrand::Rng::with_seed(0);
-    let mut payload = vec![0u8; args.record_size as usize];
-    fill_letters(&mut rng, &mut payload);
+    let topics: Vec<String> = match args.topics {
+        Some(m) => (0..m).map(|j| format!("{}-{j}", args.topic)).collect(),
+        None => vec![args.topic.clone()],
+    };
+    let mut key = String::new();
     let mut throttler = Throttler::new(args.throughput, Instant::now());
     for i in 0..args.num_records {
-        if args.fresh_payload && i > 0 {
-            fill_letters(&mut rng, &mut payload);
-        }
+        let value = values.next(i, args.fresh_payload);
         if txn_every.is_some() && open.is_none() {
             producer.begin_transaction()?;
             open = Some(Instant::now());
         }
-        let record = Record::new(&args.topic).value(&payload[..]);
+        let topic = &topics[(i % topics.len() as u64) as usize];
+        let mut record = Record::new(topic).value(value);
+        if let Some(k) = args.keys {
+            use std::fmt::Write;
+            key.clear();
+            // Writing to a String cannot fail.
+            let _ = write!(key, "key-{}", i % k);
+            record = record.key(key.as_bytes());
+        }
         let sent = Instant::now();
         let tag = u64::try_from(sent.saturating_duration_since(start).as_micros()).unwrap_or(u64::MAX);
         producer.send_tagged(&record, tag).map_err(|e| Failure::new(format!("record {i}: {e}")))?;
@@ -259,6 +285,59 @@ fn send_all(producer: &Producer, args: &PerfArgs, start: Instant, txn_every: Opt
         commit(producer)?;
     }
     Ok(())
+}
+
+/// The records' values: random letters (drawn once, or per record with `--fresh-payload`), or
+/// the lines of `--payload-file`, one picked at random per record.
+enum Values {
+    Letters { rng: fastrand::Rng, payload: Vec<u8> },
+    Lines { rng: fastrand::Rng, lines: Vec<Vec<u8>> },
+}
+
+impl Values {
+    fn new(args: &PerfArgs) -> Result<Self, Failure> {
+        let mut rng = fastrand::Rng::with_seed(0);
+        match (&args.payload_file, args.record_size) {
+            (Some(path), _) => {
+                let text =
+                    std::fs::read(path).map_err(|e| Failure::new(format!("--payload-file {}: {e}", path.display())))?;
+                let lines: Vec<Vec<u8>> =
+                    text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
+                if lines.is_empty() {
+                    return Err(Failure::new(format!("--payload-file {}: no payloads in it", path.display())));
+                }
+                Ok(Self::Lines { rng, lines })
+            }
+            (None, Some(size)) => {
+                let mut payload = vec![0u8; size as usize];
+                fill_letters(&mut rng, &mut payload);
+                Ok(Self::Letters { rng, payload })
+            }
+            // clap requires one of the two.
+            (None, None) => Err(Failure::new("give --record-size or --payload-file".to_string())),
+        }
+    }
+
+    /// The mean value length, for MB/s.
+    fn mean_len(&self) -> u64 {
+        match self {
+            Self::Letters { payload, .. } => payload.len() as u64,
+            Self::Lines { lines, .. } => lines.iter().map(Vec::len).sum::<usize>() as u64 / lines.len() as u64,
+        }
+    }
+
+    /// The value of record `i`.
+    fn next(&mut self, i: u64, fresh: bool) -> &[u8] {
+        match self {
+            Self::Letters { rng, payload } => {
+                if fresh && i > 0 {
+                    fill_letters(rng, payload);
+                }
+                payload
+            }
+            Self::Lines { rng, lines } => &lines[rng.usize(..lines.len())],
+        }
+    }
 }
 
 /// Random capital letters, like Kafka's tool. One 64-bit draw gives 8 letters: each byte `b`
@@ -291,6 +370,48 @@ mod tests {
         assert!(x.iter().all(u8::is_ascii_uppercase));
         let distinct: std::collections::BTreeSet<u8> = x.iter().copied().collect();
         assert_eq!(distinct.len(), 26);
+    }
+
+    /// `kprod perf`'s arguments alone.
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        perf: PerfArgs,
+    }
+
+    fn perf_args(extra: &[&str]) -> PerfArgs {
+        use clap::Parser;
+        let mut argv = vec!["kprod-perf", "--topic", "t", "--num-records", "10"];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).expect("valid arguments").perf
+    }
+
+    #[test]
+    fn payload_file_lines_are_the_values() {
+        let dir = std::env::temp_dir().join(format!("kprod-perf-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("payloads.txt");
+        std::fs::write(&path, b"aaaa\n\nbbbbbb\n").expect("write payloads");
+        let args = perf_args(&["--payload-file", path.to_str().expect("utf-8 path")]);
+        let mut values = Values::new(&args).expect("two lines");
+        assert_eq!(values.mean_len(), 5);
+        let seen: std::collections::BTreeSet<Vec<u8>> = (0..64).map(|i| values.next(i, false).to_vec()).collect();
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![b"aaaa".to_vec(), b"bbbbbb".to_vec()]);
+        std::fs::write(&path, b"\n\n").expect("write empty payloads");
+        let err = Values::new(&args).err().expect("no payloads is an error").to_string();
+        assert!(err.contains("no payloads"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn record_size_or_payload_file_not_both() {
+        use clap::Parser;
+        let base = ["kprod-perf", "--topic", "t", "--num-records", "1"];
+        assert!(Cli::try_parse_from(base).is_err());
+        assert!(Cli::try_parse_from([&base[..], &["--record-size", "1", "--payload-file", "f"]].concat()).is_err());
+        let args = perf_args(&["--record-size", "100", "--keys", "5000", "--topics", "3"]);
+        assert_eq!((args.keys, args.topics), (Some(5000), Some(3)));
+        assert_eq!(Values::new(&args).expect("letters").mean_len(), 100);
     }
 
     #[test]
