@@ -266,6 +266,7 @@ fn sim_broker_follows_kafka_idempotence_rules() {
         producer: (pid, epoch, seq),
         records: (0..n).map(|i| (None, Some(value_for(i, 0)))).collect(),
         compression: kprod_core::compression::Compression::None,
+        transactional: false,
         wire_len: 0,
     };
     let code = |c: &mut Cluster, b: &BatchIn| {
