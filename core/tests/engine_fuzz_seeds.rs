@@ -164,7 +164,11 @@ fn session_scripts_reach_deliveries() {
         let g = session(sends, None);
         assert!(g.cluster.violations.is_empty(), "session {i}: {:?}", g.cluster.violations);
         assert!(!g.e.accepted.is_empty(), "session {i}: no record accepted");
-        assert_eq!(g.e.delivered as usize, g.e.accepted.len(), "session {i}: every accepted record is delivered by the script's end");
+        assert_eq!(
+            g.e.delivered as usize,
+            g.e.accepted.len(),
+            "session {i}: every accepted record is delivered by the script's end"
+        );
         assert!(g.e.p.producer_id().is_some(), "session {i}: no producer id");
         if write {
             std::fs::write(dir.join(format!("session-{i}")), &g.script).expect("write seed");

@@ -67,8 +67,12 @@ fn commits_and_aborts_in_both_flows() {
     for v2 in [false, true] {
         let mut s = sim(scenario(1, v2, 24, &[true, false, true]));
         run_clean(&mut s);
-        let want: Vec<Outcome> =
-            [true, false, true].iter().cycle().take(6).map(|&c| if c { Outcome::Committed } else { Outcome::Aborted }).collect();
+        let want: Vec<Outcome> = [true, false, true]
+            .iter()
+            .cycle()
+            .take(6)
+            .map(|&c| if c { Outcome::Committed } else { Outcome::Aborted })
+            .collect();
         assert_eq!(outcomes(&s), want, "v2={v2}");
         let commits = ended(&s).iter().filter(|e| e.commit).count();
         assert_eq!(commits, 4, "v2={v2}: the coordinator committed what the application committed");
@@ -101,7 +105,9 @@ fn coordinator_moves_and_transient_errors_are_retried() {
         plan.transient = 300;
         plan.coordinator = (1, 2);
         for (t, to) in [(5, 2), (15, 0), (40, 1)] {
-            sc.faults.events.push((Instant::from_millis(t), ClusterEvent::CoordinatorMove { to, group_to: (to + 1) % 3 }));
+            sc.faults
+                .events
+                .push((Instant::from_millis(t), ClusterEvent::CoordinatorMove { to, group_to: (to + 1) % 3 }));
         }
         let mut s = sim(sc);
         run_clean(&mut s);
@@ -126,11 +132,7 @@ fn a_fenced_producer_gets_a_typed_fatal_error_and_its_transaction_aborts() {
         let app = s.txn_app.as_ref().expect("app");
         let fenced = FatalError::Broker(ErrorCode::ProducerFenced);
         let epoch = FatalError::Broker(ErrorCode::InvalidProducerEpoch);
-        assert!(
-            matches!(app.fatal, Some(TxnError::Fatal(e)) if e == fenced || e == epoch),
-            "v2={v2}: {:?}",
-            app.fatal
-        );
+        assert!(matches!(app.fatal, Some(TxnError::Fatal(e)) if e == fenced || e == epoch), "v2={v2}: {:?}", app.fatal);
         // Whatever was open at the fence aborted (run_clean checked read_committed).
         assert!(ended(&s).iter().all(|e| e.by != "fence" || !e.commit));
         assert_eq!(s.producer.fatal_error().map(|_| ()), Some(()));

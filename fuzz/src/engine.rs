@@ -109,7 +109,11 @@ pub struct Engine {
 impl Engine {
     /// An engine for `config` (transactional with `transactional.id` = `fuzz` if asked), or
     /// `None` if the configuration is refused; `setup` sees it first (e.g. to hand in entropy).
-    pub fn new(mut config: Config<'static>, transactional: bool, setup: impl FnOnce(&mut Producer<'static>)) -> Option<Self> {
+    pub fn new(
+        mut config: Config<'static>,
+        transactional: bool,
+        setup: impl FnOnce(&mut Producer<'static>),
+    ) -> Option<Self> {
         if transactional {
             config.set_property("transactional.id", "fuzz").ok()?;
         }

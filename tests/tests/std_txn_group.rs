@@ -45,8 +45,14 @@ impl GroupMember {
         let _ = broker.verifier(&["committed", "--group", group, "--topic", topic]);
         let cache = std::env::var("KPROD_CACHE_DIR").map_or_else(|_| repo_root().join(".cache"), Into::into);
         let mut cmd = Command::new(cache.join("venv/bin/python"));
-        cmd.arg(repo_root().join("tests/broker/group_member.py"))
-            .args(["--bootstrap", broker.bootstrap(), "--topic", topic, "--group", group]);
+        cmd.arg(repo_root().join("tests/broker/group_member.py")).args([
+            "--bootstrap",
+            broker.bootstrap(),
+            "--topic",
+            topic,
+            "--group",
+            group,
+        ]);
         if let Some(id) = instance_id {
             cmd.args(["--instance-id", id]);
         }
@@ -96,7 +102,14 @@ fn offsets(topic: &str, base: i64) -> [TopicPartitionOffset<'_>; 2] {
 
 /// Begins a transaction with one record and sends `base` offsets for `member`: the result of
 /// `send_offsets_to_transaction`.
-fn send_offsets(producer: &Producer, out: &str, input: &str, group: &str, member: &Member, base: i64) -> Result<(), Error> {
+fn send_offsets(
+    producer: &Producer,
+    out: &str,
+    input: &str,
+    group: &str,
+    member: &Member,
+    base: i64,
+) -> Result<(), Error> {
     producer.begin_transaction().expect("begin");
     wait_all(&send_all(producer, out, &[Sent::numbered("kip447", base as usize)]));
     let meta = GroupMetadata {

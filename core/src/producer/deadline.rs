@@ -93,7 +93,9 @@ impl<P: Partitioner> Producer<'_, P> {
         // A transactional producer asks its coordinator only.
         let carrier = match self.txn.coordinator.filter(|_| self.txn.enabled()) {
             Some(node) => self.conns.iter().any(|c| c.node == node && self.can_request(c)),
-            None => self.any_conn(retry_at, |c| c.versions.init_producer_id.is_some()) || self.can_open_any_at(retry_at),
+            None => {
+                self.any_conn(retry_at, |c| c.versions.init_producer_id.is_some()) || self.can_open_any_at(retry_at)
+            }
         };
         if retry_at > self.now && !self.id_request_waits() && carrier {
             at.offer(retry_at);

@@ -267,7 +267,15 @@ impl Cluster {
         respond(v, corr, &resp)
     }
 
-    fn init_producer_id(&mut self, node: i32, v: i16, corr: i32, body: &[u8], now: Instant, faults: FrameFaults) -> Reply {
+    fn init_producer_id(
+        &mut self,
+        node: i32,
+        v: i16,
+        corr: i32,
+        body: &[u8],
+        now: Instant,
+        faults: FrameFaults,
+    ) -> Reply {
         let Some(req) = self.decode_or_violation::<InitProducerIdRequest<'_>>(v, body) else {
             return Reply::Close;
         };

@@ -394,7 +394,15 @@ impl Cluster {
         }
     }
 
-    pub(super) fn add_partitions(&mut self, node: i32, v: i16, corr: i32, body: &[u8], now: Instant, f: TxnFrameFaults) -> Reply {
+    pub(super) fn add_partitions(
+        &mut self,
+        node: i32,
+        v: i16,
+        corr: i32,
+        body: &[u8],
+        now: Instant,
+        f: TxnFrameFaults,
+    ) -> Reply {
         let Some(r) = self.decode_or_violation::<AddPartitionsToTxnRequestView<'_>>(v, body) else {
             return Reply::Close;
         };
@@ -440,7 +448,15 @@ impl Cluster {
         respond(v, corr, &AddPartitionsToTxnResponseData { throttle_time_ms: 0, results: &data })
     }
 
-    pub(super) fn add_offsets(&mut self, node: i32, v: i16, corr: i32, body: &[u8], now: Instant, f: TxnFrameFaults) -> Reply {
+    pub(super) fn add_offsets(
+        &mut self,
+        node: i32,
+        v: i16,
+        corr: i32,
+        body: &[u8],
+        now: Instant,
+        f: TxnFrameFaults,
+    ) -> Reply {
         let Some(r) = self.decode_or_violation::<AddOffsetsToTxnRequest<'_>>(v, body) else {
             return Reply::Close;
         };
@@ -457,7 +473,15 @@ impl Cluster {
         respond(v, corr, &AddOffsetsToTxnResponse { throttle_time_ms: 0, error_code })
     }
 
-    pub(super) fn txn_offset_commit(&mut self, node: i32, v: i16, corr: i32, body: &[u8], now: Instant, f: TxnFrameFaults) -> Reply {
+    pub(super) fn txn_offset_commit(
+        &mut self,
+        node: i32,
+        v: i16,
+        corr: i32,
+        body: &[u8],
+        now: Instant,
+        f: TxnFrameFaults,
+    ) -> Reply {
         let Some(r) = self.decode_or_violation::<TxnOffsetCommitRequestView<'_>>(v, body) else {
             return Reply::Close;
         };
@@ -519,7 +543,15 @@ impl Cluster {
         (generation != g.generation).then_some(ErrorCode::IllegalGeneration)
     }
 
-    pub(super) fn end_txn(&mut self, node: i32, v: i16, corr: i32, body: &[u8], now: Instant, f: TxnFrameFaults) -> Reply {
+    pub(super) fn end_txn(
+        &mut self,
+        node: i32,
+        v: i16,
+        corr: i32,
+        body: &[u8],
+        now: Instant,
+        f: TxnFrameFaults,
+    ) -> Reply {
         let Some(r) = self.decode_or_violation::<EndTxnRequest<'_>>(v, body) else {
             return Reply::Close;
         };
@@ -528,7 +560,11 @@ impl Cluster {
             self.violations.push(format!("EndTxn v{v} under transaction.version 1"));
         }
         let answer = |code, pid: i64, epoch: i16| {
-            respond(v, corr, &EndTxnResponse { throttle_time_ms: 0, error_code: code, producer_id: pid, producer_epoch: epoch })
+            respond(
+                v,
+                corr,
+                &EndTxnResponse { throttle_time_ms: 0, error_code: code, producer_id: pid, producer_epoch: epoch },
+            )
         };
         if let Some(code) = self.coordinator_refusal(node, false, now, f) {
             return answer(code, -1, -1);
@@ -614,7 +650,8 @@ impl Cluster {
         // Produce v12+ adds the partition implicitly on a V2 cluster.
         let v2 = c.v2 && version >= 12;
         let Some(id) = id.filter(|_| transactional) else {
-            self.violations.push(format!("transactional producer's batch: id {id:?}, transactional bit {transactional}"));
+            self.violations
+                .push(format!("transactional producer's batch: id {id:?}, transactional bit {transactional}"));
             return Err(ErrorCode::InvalidRecord);
         };
         let Some(m) = c.txns.get(id) else {
@@ -647,7 +684,8 @@ impl Cluster {
             return Ok(());
         }
         if !added {
-            self.violations.push(format!("a transactional batch for {topic}-{partition}, not added to the transaction"));
+            self.violations
+                .push(format!("a transactional batch for {topic}-{partition}, not added to the transaction"));
             return Err(ErrorCode::InvalidTxnState);
         }
         Ok(())
@@ -655,11 +693,18 @@ impl Cluster {
 
     /// KIP-890's sequence guard before a verified batch is written: `Err` if a lower sequence
     /// of the same epoch asked first and is not written yet.
-    pub(super) fn txn_sequence_guard(&mut self, topic: usize, partition: usize, producer: (i64, i16, i32)) -> Result<(), ErrorCode> {
+    pub(super) fn txn_sequence_guard(
+        &mut self,
+        topic: usize,
+        partition: usize,
+        producer: (i64, i16, i32),
+    ) -> Result<(), ErrorCode> {
         let Some(c) = &mut self.txn else { return Ok(()) };
         let key = (topic, partition, producer.0);
         match c.verifying.get(&key) {
-            Some(&(epoch, lowest)) if epoch == producer.1 && producer.2 > lowest => Err(ErrorCode::OutOfOrderSequenceNumber),
+            Some(&(epoch, lowest)) if epoch == producer.1 && producer.2 > lowest => {
+                Err(ErrorCode::OutOfOrderSequenceNumber)
+            }
             Some(_) => {
                 c.verifying.remove(&key);
                 Ok(())

@@ -234,10 +234,10 @@ impl Sim {
     pub(super) fn txn_event(&mut self, e: ClusterEvent) {
         let load = self.rng.range(0, 200_000);
         match e {
-            ClusterEvent::CoordinatorMove { to, group_to } => {
-                if self.cluster.is_up(to) && self.cluster.is_up(group_to) {
-                    self.cluster.txn_move(to, group_to, self.now, load);
-                }
+            ClusterEvent::CoordinatorMove { to, group_to }
+                if self.cluster.is_up(to) && self.cluster.is_up(group_to) =>
+            {
+                self.cluster.txn_move(to, group_to, self.now, load);
             }
             ClusterEvent::Fence => self.cluster.txn_fence(TXN_ID),
             ClusterEvent::BrokerDown(node) => {
@@ -364,7 +364,8 @@ impl Sim {
                     metadata: None,
                 }];
                 let generation_id = if stale { GENERATION - 1 } else { GENERATION };
-                let group = GroupMetadata { group_id: GROUP, generation_id, member_id: MEMBER, group_instance_id: None };
+                let group =
+                    GroupMetadata { group_id: GROUP, generation_id, member_id: MEMBER, group_instance_id: None };
                 self.log(|| format!("send_offsets_to_transaction #{k} (generation {generation_id})"));
                 let r = self.producer.send_offsets_to_transaction(&offsets, &group, now);
                 if r.is_err() && !matches!(r, Err(TxnError::Fatal(_))) {
@@ -527,7 +528,7 @@ pub fn check_txn(sim: &Sim, v: &mut Vec<String>) {
         v.push(format!("read_committed shows #{i} {n} times"));
     }
     let txn_of = |i: usize| plan.txns.iter().position(|t| t.records.contains(&i));
-    for (&i, _) in &visible {
+    for &i in visible.keys() {
         let k = txn_of(i);
         let outcome = k.map(|k| app.outcomes[k]);
         if !matches!(outcome, Some(Outcome::Committed | Outcome::Unknown)) {
@@ -572,9 +573,8 @@ pub fn check_txn(sim: &Sim, v: &mut Vec<String>) {
 fn check_txn_end(sim: &Sim, plan: &TxnPlan, app: &TxnApp, v: &mut Vec<String>) {
     let state = sim.producer.txn_state();
     let fenced = sim.cluster.txn.as_ref().is_some_and(|c| c.fenced);
-    let fence_error = |e: &FatalError| {
-        matches!(e, FatalError::Broker(ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch))
-    };
+    let fence_error =
+        |e: &FatalError| matches!(e, FatalError::Broker(ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch));
     match (state, app.fatal) {
         (TxnState::Ready, None) if app.k == plan.txns.len() => {}
         (TxnState::FatalError, Some(TxnError::Fatal(e))) if fenced && fence_error(&e) => {}
