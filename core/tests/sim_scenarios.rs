@@ -32,15 +32,8 @@ fn at(n: u64) -> Instant {
     Instant::from_millis(n)
 }
 
-/// A simulation of `sc` with tracing if `KPROD_SIM_TRACE` is set.
 fn sim(sc: Scenario) -> Sim {
-    let mut sim = Sim::new(sc);
-    sim.trace = std::env::var_os("KPROD_SIM_TRACE").is_some();
-    sim.cluster.trace = sim.trace;
-    if sim.trace {
-        eprint!("{}", sim.sc.describe());
-    }
-    sim
+    sim::traced(sc)
 }
 
 /// Runs and asserts the general properties.

@@ -40,13 +40,7 @@ fn scenario(seed: u64, v2: bool, records: usize, commits: &[bool]) -> Scenario {
 }
 
 fn sim(sc: Scenario) -> Sim {
-    let mut sim = Sim::new(sc);
-    sim.trace = std::env::var_os("KPROD_SIM_TRACE").is_some();
-    sim.cluster.trace = sim.trace;
-    if sim.trace {
-        eprint!("{}", sim.sc.describe());
-    }
-    sim
+    sim::traced(sc)
 }
 
 fn run_clean(sim: &mut Sim) {

@@ -106,17 +106,17 @@ impl Cluster {
         }
         self.txn_tick(now);
         let txn = self.txn.is_some();
-        let f = faults.txn;
+        let req = super::coordinator::Req { node, v, corr, body, now, f: faults.txn };
         let reply = match api {
             ApiKey::ApiVersions => self.api_versions(v, corr, body),
             ApiKey::Metadata => self.metadata(v, corr, body, faults.stale_metadata),
             ApiKey::InitProducerId => self.init_producer_id(node, v, corr, body, now, faults),
             ApiKey::Produce => self.produce(node, v, corr, body, now, inject),
             ApiKey::FindCoordinator if txn => self.find_coordinator(v, corr, body),
-            ApiKey::AddPartitionsToTxn if txn => self.add_partitions(node, v, corr, body, now, f),
-            ApiKey::AddOffsetsToTxn if txn => self.add_offsets(node, v, corr, body, now, f),
-            ApiKey::TxnOffsetCommit if txn => self.txn_offset_commit(node, v, corr, body, now, f),
-            ApiKey::EndTxn if txn => self.end_txn(node, v, corr, body, now, f),
+            ApiKey::AddPartitionsToTxn if txn => self.add_partitions(req),
+            ApiKey::AddOffsetsToTxn if txn => self.add_offsets(req),
+            ApiKey::TxnOffsetCommit if txn => self.txn_offset_commit(req),
+            ApiKey::EndTxn if txn => self.end_txn(req),
             _ => {
                 self.violations.push(format!("unexpected request {api:?}"));
                 Reply::Close

@@ -105,6 +105,24 @@ pub struct TxnFrameFaults {
     pub marker_delay_us: u64,
 }
 
+/// One coordinator request as the broker read it: its node, version, correlation id, body, the
+/// time, and the faults drawn for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Req<'b> {
+    /// The broker.
+    pub node: i32,
+    /// The request's version.
+    pub v: i16,
+    /// Its correlation id.
+    pub corr: i32,
+    /// Its body.
+    pub body: &'b [u8],
+    /// Virtual time.
+    pub now: Instant,
+    /// Transient faults.
+    pub f: TxnFrameFaults,
+}
+
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct Coordinator {
@@ -384,6 +402,22 @@ impl Cluster {
         Ok(())
     }
 
+    /// The error a request of `id`'s producer gets before it is acted on: the coordinator's
+    /// refusal (wrong broker, loading, a transient fault), then the producer id and epoch.
+    fn txn_gate(&mut self, req: Req<'_>, group: bool, id: &str, pid: i64, epoch: i16) -> Option<ErrorCode> {
+        self.coordinator_refusal(req.node, group, req.now, req.f).or_else(|| self.txn_producer(id, pid, epoch).err())
+    }
+
+    /// The flow a request's version picks (KIP-890): a client may keep the V1 flow on a
+    /// cluster that offers V2, never the other way round.
+    fn request_v2(&mut self, api: &str, v: i16, from: i16) -> bool {
+        let v2 = v >= from;
+        if v2 && !self.coordinator().v2 {
+            self.violations.push(format!("{api} v{v} under transaction.version 1"));
+        }
+        v2
+    }
+
     /// Opens `id`'s transaction if none is open.
     fn txn_open(&mut self, id: &str) {
         if let Some(m) = self.coordinator().txns.get_mut(id) {
@@ -394,22 +428,12 @@ impl Cluster {
         }
     }
 
-    pub(super) fn add_partitions(
-        &mut self,
-        node: i32,
-        v: i16,
-        corr: i32,
-        body: &[u8],
-        now: Instant,
-        f: TxnFrameFaults,
-    ) -> Reply {
+    pub(super) fn add_partitions(&mut self, req: Req<'_>) -> Reply {
+        let Req { node, v, corr, body, now, f } = req;
         let Some(r) = self.decode_or_violation::<AddPartitionsToTxnRequestView<'_>>(v, body) else {
             return Reply::Close;
         };
-        let mut code = self.coordinator_refusal(node, false, now, f);
-        if code.is_none() {
-            code = self.txn_producer(r.transactional_id, r.producer_id, r.producer_epoch).err();
-        }
+        let code = self.txn_gate(req, false, r.transactional_id, r.producer_id, r.producer_epoch);
         let mut results: Vec<(String, Vec<PartitionError>)> = Vec::new();
         let mut added = Vec::new();
         for t in r.topics.iter() {
@@ -448,22 +472,12 @@ impl Cluster {
         respond(v, corr, &AddPartitionsToTxnResponseData { throttle_time_ms: 0, results: &data })
     }
 
-    pub(super) fn add_offsets(
-        &mut self,
-        node: i32,
-        v: i16,
-        corr: i32,
-        body: &[u8],
-        now: Instant,
-        f: TxnFrameFaults,
-    ) -> Reply {
+    pub(super) fn add_offsets(&mut self, req: Req<'_>) -> Reply {
+        let Req { node, v, corr, body, now, f } = req;
         let Some(r) = self.decode_or_violation::<AddOffsetsToTxnRequest<'_>>(v, body) else {
             return Reply::Close;
         };
-        let mut code = self.coordinator_refusal(node, false, now, f);
-        if code.is_none() {
-            code = self.txn_producer(r.transactional_id, r.producer_id, r.producer_epoch).err();
-        }
+        let code = self.txn_gate(req, false, r.transactional_id, r.producer_id, r.producer_epoch);
         if code.is_none() {
             self.txn_open(r.transactional_id);
             let m = self.coordinator().txns.get_mut(r.transactional_id).expect("checked");
@@ -473,28 +487,13 @@ impl Cluster {
         respond(v, corr, &AddOffsetsToTxnResponse { throttle_time_ms: 0, error_code })
     }
 
-    pub(super) fn txn_offset_commit(
-        &mut self,
-        node: i32,
-        v: i16,
-        corr: i32,
-        body: &[u8],
-        now: Instant,
-        f: TxnFrameFaults,
-    ) -> Reply {
+    pub(super) fn txn_offset_commit(&mut self, req: Req<'_>) -> Reply {
+        let Req { node, v, corr, body, now, f } = req;
         let Some(r) = self.decode_or_violation::<TxnOffsetCommitRequestView<'_>>(v, body) else {
             return Reply::Close;
         };
-        // The request's version picks the flow (KIP-890): a client may keep the V1 flow on a
-        // cluster that offers V2, never the other way round.
-        let v2 = v >= 5;
-        if v2 && !self.coordinator().v2 {
-            self.violations.push(format!("TxnOffsetCommit v{v} under transaction.version 1"));
-        }
-        let mut code = self.coordinator_refusal(node, true, now, f);
-        if code.is_none() {
-            code = self.txn_producer(r.transactional_id, r.producer_id, r.producer_epoch).err();
-        }
+        let v2 = self.request_v2("TxnOffsetCommit", v, 5);
+        let mut code = self.txn_gate(req, true, r.transactional_id, r.producer_id, r.producer_epoch);
         if code.is_none() && v >= 3 {
             code = self.check_member(r.group_id, r.member.generation_id, r.member.member_id);
         }
@@ -543,22 +542,12 @@ impl Cluster {
         (generation != g.generation).then_some(ErrorCode::IllegalGeneration)
     }
 
-    pub(super) fn end_txn(
-        &mut self,
-        node: i32,
-        v: i16,
-        corr: i32,
-        body: &[u8],
-        now: Instant,
-        f: TxnFrameFaults,
-    ) -> Reply {
+    pub(super) fn end_txn(&mut self, req: Req<'_>) -> Reply {
+        let Req { node, v, corr, body, now, f } = req;
         let Some(r) = self.decode_or_violation::<EndTxnRequest<'_>>(v, body) else {
             return Reply::Close;
         };
-        let v2 = v >= 5;
-        if v2 && !self.coordinator().v2 {
-            self.violations.push(format!("EndTxn v{v} under transaction.version 1"));
-        }
+        let v2 = self.request_v2("EndTxn", v, 5);
         let answer = |code, pid: i64, epoch: i16| {
             respond(
                 v,

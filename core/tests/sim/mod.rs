@@ -98,6 +98,18 @@ pub fn run_sim(sim: &mut Sim) -> Vec<String> {
     check::check(sim)
 }
 
+/// A simulation of `sc`, traced (scenario first) if `KPROD_SIM_TRACE` is set: the targeted
+/// scenarios' builder.
+pub fn traced(sc: Scenario) -> Sim {
+    let mut sim = Sim::new(sc);
+    sim.trace = std::env::var_os("KPROD_SIM_TRACE").is_some();
+    sim.cluster.trace = sim.trace;
+    if sim.trace {
+        eprint!("{}", sim.sc.describe());
+    }
+    sim
+}
+
 /// Runs `sc` with tracing on or off; panics are left to the caller.
 pub fn run_scenario(sc: Scenario, trace: bool) -> (Sim, Vec<String>) {
     let mut sim = Sim::new(sc);
