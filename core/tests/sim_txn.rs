@@ -162,10 +162,12 @@ fn a_stale_generation_makes_the_transaction_abortable() {
 /// - 3671: the coordinator's address left the metadata (its broker was down): the engine asked
 ///   the driver to connect to a node without an address;
 /// - 208, 3756: a call waiting for a coordinator that refused authentication never got a result
-///   (Java fails it: `authenticationFailed`).
+///   (Java fails it: `authenticationFailed`);
+/// - 19086, 21472: the late answer of a TxnOffsetCommit the abort had dropped (a refusal such as
+///   ILLEGAL_GENERATION) was classed during the abort: fatal, or a second result.
 #[test]
 fn regression_seeds() {
-    for seed in [79, 287, 993, 2023, 2412, 3671, 208, 3756] {
+    for seed in [79, 287, 993, 2023, 2412, 3671, 208, 3756, 19086, 21472] {
         let (s, v) = sim::run_scenario(Scenario::random(seed), std::env::var_os("KPROD_SIM_TRACE").is_some());
         assert!(s.sc.txn.is_some(), "seed {seed} is a transactional scenario");
         assert!(v.is_empty(), "seed {seed} violates:\n{}", v.join("\n"));

@@ -429,7 +429,7 @@ impl Cluster {
     }
 
     pub(super) fn add_partitions(&mut self, req: Req<'_>) -> Reply {
-        let Req { node, v, corr, body, now, f } = req;
+        let Req { v, corr, body, .. } = req;
         let Some(r) = self.decode_or_violation::<AddPartitionsToTxnRequestView<'_>>(v, body) else {
             return Reply::Close;
         };
@@ -473,7 +473,7 @@ impl Cluster {
     }
 
     pub(super) fn add_offsets(&mut self, req: Req<'_>) -> Reply {
-        let Req { node, v, corr, body, now, f } = req;
+        let Req { v, corr, body, .. } = req;
         let Some(r) = self.decode_or_violation::<AddOffsetsToTxnRequest<'_>>(v, body) else {
             return Reply::Close;
         };
@@ -488,7 +488,7 @@ impl Cluster {
     }
 
     pub(super) fn txn_offset_commit(&mut self, req: Req<'_>) -> Reply {
-        let Req { node, v, corr, body, now, f } = req;
+        let Req { v, corr, body, .. } = req;
         let Some(r) = self.decode_or_violation::<TxnOffsetCommitRequestView<'_>>(v, body) else {
             return Reply::Close;
         };

@@ -331,6 +331,14 @@ impl<P: Partitioner> Producer<'_, P> {
         if !self.txn.enabled() {
             return false;
         }
+        // Offsets an abort dropped: their late answer (even a refusal) changes nothing.
+        let dropped = matches!(req, TxnRequest::AddOffsets | TxnRequest::TxnOffsetCommit) && self.txn.offsets.is_none();
+        if dropped {
+            if matches!(self.txn.offsets_step, Step::InFlight(_)) {
+                self.txn.offsets_step = Step::Idle;
+            }
+            return true;
+        }
         match req {
             TxnRequest::FindTxnCoordinator | TxnRequest::FindGroupCoordinator => {
                 self.on_find_coordinator(req, version, body, now)
