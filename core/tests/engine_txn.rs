@@ -508,136 +508,60 @@ fn calls_in_the_wrong_state_are_refused() {
     assert_eq!(plain.init_transactions(Instant::ZERO), Err(TxnError::NotTransactional));
 }
 
-/// Seeds for the `engine` fuzz target's transactional mode (`fuzz/fuzz_targets/engine.rs`: a
-/// script that starts with 0xFF): whole sessions against the scripted coordinator, so the
-/// fuzzer starts from committed and aborted transactions. This generator mirrors the target's
-/// interpreter (config, storage, opcodes, drain), so a script replays there as it ran here; the
-/// test checks each script commits records, and `KPROD_WRITE_FUZZ_SEEDS=1` writes them to
-/// `fuzz/corpus/engine/seed-txn-*`.
+/// The fuzz targets' interpreter, for the seeds below.
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+#[path = "../../fuzz/src/engine.rs"]
+mod fuzz_engine;
+
+/// Seeds for the `engine` fuzz target's transactional mode (`fuzz/src/engine.rs`: a script
+/// that starts with 0xFF): whole sessions against the scripted coordinator, so the fuzzer starts
+/// from committed and aborted transactions with offsets. The scripts run through the fuzz
+/// target's own interpreter (included with `#[path]`), so a script replays there as it ran
+/// here; the test checks each script commits records, and `KPROD_WRITE_FUZZ_SEEDS=1` writes them
+/// to `fuzz/corpus/engine/seed-txn-*`.
 mod fuzz_seeds {
     use super::*;
-    use kprod_core::producer::{Capacities, TransmitError};
 
-    const ADVANCE: u8 = 0;
-    const CONNECTED: u8 = 1;
-    const READ: u8 = 3;
-    const SEND: u8 = 5;
-    const INIT: u8 = 8;
-    const BEGIN: u8 = 9;
-    const COMMIT: u8 = 10;
-    const ABORT: u8 = 11;
+    use super::fuzz_engine;
+    use fuzz_engine::op::{ABORT, ADVANCE, BEGIN, COMMIT, CONNECTED, INIT, READ, SEND, SEND_OFFSETS};
+    use fuzz_engine::{Engine, TRANSACTIONAL};
 
     struct Generator {
-        p: Producer<'static>,
+        e: Engine,
         broker: Broker,
-        now: Instant,
-        conns: Vec<ConnId>,
-        buf: Vec<u8>,
-        requests: Vec<(u16, Vec<u8>)>,
-        results: Vec<TxnResult>,
-        delivered: u32,
         script: Vec<u8>,
     }
 
     impl Generator {
         fn new(v2: bool) -> Self {
-            // As in the fuzz target.
-            let mut config =
-                Config { buffer_memory: 64 * 1024, batch_size: 1024, max_request_size: 8 * 1024, ..Config::default() };
-            config.set_property("transactional.id", "fuzz").expect("transactional.id");
-            let caps = Capacities { brokers: 4, topics: 2, partitions: 16, connections: 3, batches: 32 };
-            let storage = Storage::with_capacity(&config, caps);
-            let valid = config.validate().expect("valid");
-            let p = Producer::new(valid, &[("b0", 9092), ("b1", 9093)], storage, Instant::ZERO).expect("engine");
-            Self {
-                p,
-                broker: Broker { v2, epoch: 0, ..Broker::default() },
-                now: Instant::ZERO,
-                conns: Vec::new(),
-                buf: vec![0u8; 16 * 1024],
-                requests: Vec::new(),
-                results: Vec::new(),
-                delivered: 0,
-                script: vec![0xFF],
-            }
+            let mut e = Engine::new(fuzz_engine::config(), true, |_| {}).expect("the fuzz target's config is valid");
+            e.keep_requests = true;
+            Self { e, broker: Broker { v2, epoch: 0, ..Broker::default() }, script: vec![TRANSACTIONAL] }
         }
 
         fn op(&mut self, op: u8, arg: u16, extra: &[u8]) {
             self.script.push(op);
             self.script.extend_from_slice(&arg.to_le_bytes());
             self.script.extend_from_slice(extra);
-            let conn = self.conns.get(usize::from(arg) % self.conns.len().max(1)).copied();
-            match op {
-                ADVANCE => self.now = self.now + core::time::Duration::from_millis(u64::from(arg)),
-                CONNECTED => {
-                    if let Some(c) = conn {
-                        self.p.handle_connected(c, self.now);
-                    }
-                }
-                READ => {
-                    if let Some(c) = conn {
-                        self.p.handle_read(c, extra, self.now);
-                    }
-                }
-                SEND => {
-                    let value = vec![b'v'; usize::from(arg % 3000)];
-                    let key = (arg % 3 != 0).then(|| arg.to_le_bytes());
-                    let rec = ProducerRecord {
-                        topic: if arg % 2 == 0 { "t0" } else { "t1" },
-                        partition: (arg % 5 == 0).then_some(u32::from(arg % 4)),
-                        key: key.as_ref().map(|k| &k[..]),
-                        value: Some(&value),
-                        headers: &[],
-                        timestamp: 1,
-                    };
-                    let _ = self.p.send(&rec, self.now);
-                }
-                INIT => self.p.init_transactions(self.now).expect("init"),
-                BEGIN => self.p.begin_transaction().expect("begin"),
-                COMMIT => self.p.commit_transaction(self.now).expect("commit"),
-                ABORT => self.p.abort_transaction(self.now).expect("abort"),
-                _ => self.p.handle_timeout(self.now),
-            }
-            self.drain();
-        }
-
-        /// The fuzz target's drain, keeping the request frames for the broker.
-        fn drain(&mut self) {
-            for _ in 0..64 {
-                match self.p.poll_transmit(self.now, &mut self.buf) {
-                    Ok(Some(t)) => self.requests.push((t.conn.0, self.buf[..t.len].to_vec())),
-                    Ok(None) => break,
-                    Err(TransmitError::BufferTooSmall { needed }) => self.buf.resize(needed, 0),
-                }
-            }
-            while let Some(e) = self.p.poll_event() {
-                match e {
-                    Event::Connect(c) if !self.conns.contains(&c) => self.conns.push(c),
-                    Event::Completed(c @ Completion::Delivered { .. }) => self.delivered += c.records(),
-                    _ => {}
-                }
-            }
-            let _ = self.p.poll_timeout();
-            while let Some(r) = self.p.poll_txn() {
-                self.results.push(r);
-            }
+            let mut input = extra;
+            self.e.step(op, arg, &mut input);
         }
 
         /// Connects every connection, and answers every request (one READ per response, padded
         /// so that its length also names its connection, as in `engine_fuzz_seeds.rs`).
         fn settle(&mut self) {
             for _ in 0..12 {
-                for i in 0..self.conns.len() {
+                for i in 0..self.e.conns.len() {
                     self.op(CONNECTED, i as u16, &[]);
                 }
-                for (conn, frame) in core::mem::take(&mut self.requests) {
-                    let Some(idx) = self.conns.iter().position(|c| c.0 == conn) else { continue };
+                for (conn, frame) in core::mem::take(&mut self.e.requests) {
+                    let Some(idx) = self.e.conns.iter().position(|c| *c == conn) else { continue };
                     let (body, _) = split_frame(&frame, 1 << 20).expect("frame").expect("whole");
                     let Some(mut bytes) = self.broker.answer(body) else { continue };
-                    while bytes.len() % self.conns.len() != idx {
+                    while bytes.len() % self.e.conns.len() != idx {
                         bytes.push(0);
                     }
-                    assert!(bytes.len() < 2048, "a response too long for one READ");
+                    assert!(bytes.len() < fuzz_engine::MAX_READ, "a response too long for one READ");
                     self.op(READ, bytes.len() as u16, &bytes.clone());
                 }
                 self.op(ADVANCE, 20, &[]);
@@ -655,6 +579,11 @@ mod fuzz_seeds {
                 g.op(SEND, arg, &[]);
             }
             g.settle();
+            if round != 1 {
+                // Offsets for a member of generation 1 (arg % 3 == 2), or with none (arg % 3 == 0).
+                g.op(SEND_OFFSETS, 5 + 7 * round, &[]);
+                g.settle();
+            }
             g.op(if round == 1 { ABORT } else { COMMIT }, 0, &[]);
             g.settle();
         }
@@ -665,17 +594,31 @@ mod fuzz_seeds {
     fn transactional_sessions_commit_and_abort() {
         for v2 in [false, true] {
             let g = session(v2);
-            let ops: Vec<TxnOp> = g.results.iter().map(|r| r.op).collect();
-            let want =
-                [TxnOp::InitTransactions, TxnOp::CommitTransaction, TxnOp::AbortTransaction, TxnOp::CommitTransaction];
+            let ops: Vec<TxnOp> = g.e.results.iter().map(|r| r.op).collect();
+            let want = [
+                TxnOp::InitTransactions,
+                TxnOp::SendOffsets,
+                TxnOp::CommitTransaction,
+                TxnOp::AbortTransaction,
+                TxnOp::SendOffsets,
+                TxnOp::CommitTransaction,
+            ];
             assert_eq!(ops, want, "v2={v2}: {:?}", g.broker.log);
-            assert!(g.results.iter().all(|r| r.result.is_ok()), "{:?}", g.results);
-            assert!(g.delivered >= 6, "v2={v2}: {} delivered", g.delivered);
+            assert!(g.e.results.iter().all(|r| r.result.is_ok()), "{:?}", g.e.results);
+            assert!(g.e.delivered >= 6, "v2={v2}: {} delivered", g.e.delivered);
+            assert_eq!(
+                g.broker.log.iter().filter(|l| l.starts_with("TxnOffsetCommit")).count(),
+                2,
+                "{:?}",
+                g.broker.log
+            );
             if std::env::var_os("KPROD_WRITE_FUZZ_SEEDS").is_some() {
                 let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/engine");
                 let name = if v2 { "seed-txn-v2" } else { "seed-txn-v1" };
                 std::fs::write(dir.join(name), &g.script).expect("write seed");
             }
+            // The script replays in the fuzz target's interpreter without a failed promise.
+            fuzz_engine::run(fuzz_engine::config(), &g.script, |_| {});
         }
     }
 }

@@ -32,15 +32,8 @@ fn at(n: u64) -> Instant {
     Instant::from_millis(n)
 }
 
-/// A simulation of `sc` with tracing if `KPROD_SIM_TRACE` is set.
 fn sim(sc: Scenario) -> Sim {
-    let mut sim = Sim::new(sc);
-    sim.trace = std::env::var_os("KPROD_SIM_TRACE").is_some();
-    sim.cluster.trace = sim.trace;
-    if sim.trace {
-        eprint!("{}", sim.sc.describe());
-    }
-    sim
+    sim::traced(sc)
 }
 
 /// Runs and asserts the general properties.
@@ -266,6 +259,7 @@ fn sim_broker_follows_kafka_idempotence_rules() {
         producer: (pid, epoch, seq),
         records: (0..n).map(|i| (None, Some(value_for(i, 0)))).collect(),
         compression: kprod_core::compression::Compression::None,
+        transactional: false,
         wire_len: 0,
     };
     let code = |c: &mut Cluster, b: &BatchIn| {

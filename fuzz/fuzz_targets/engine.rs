@@ -1,5 +1,6 @@
 //! Drives the whole producer engine with arbitrary broker bytes, connection outcomes, sends and
-//! ticks (the interpreter is `src/engine.rs`).
+//! ticks, and (scripts starting with 0xFF) the transactional calls; the interpreter is
+//! `src/engine.rs`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -90,8 +90,13 @@ impl<P: Partitioner> Producer<'_, P> {
         let Some((_, retry_at)) = self.idem.wanted() else {
             return;
         };
-        let carrier =
-            self.any_conn(retry_at, |c| c.versions.init_producer_id.is_some()) || self.can_open_any_at(retry_at);
+        // A transactional producer asks its coordinator only.
+        let carrier = match self.txn.coordinator.filter(|_| self.txn.enabled()) {
+            Some(node) => self.conns.iter().any(|c| c.node == node && self.can_request(c)),
+            None => {
+                self.any_conn(retry_at, |c| c.versions.init_producer_id.is_some()) || self.can_open_any_at(retry_at)
+            }
+        };
         if retry_at > self.now && !self.id_request_waits() && carrier {
             at.offer(retry_at);
         }
@@ -160,7 +165,10 @@ impl<P: Partitioner> Producer<'_, P> {
         }
         if let Some(node) = self.txn_wanted_node() {
             let c = self.conns.iter().find(|c| c.is_used() && c.node == node);
-            if let Some(c) = c.filter(|c| c.state == ConnState::Idle && !c.want_close && c.retry_at > self.now) {
+            let reconnects = |c: &&Connection| {
+                c.state == ConnState::Idle && !c.want_close && c.retry_at > self.now && c.sasl.failed.is_none()
+            };
+            if let Some(c) = c.filter(reconnects) {
                 at.offer(c.retry_at);
             }
         }

@@ -409,6 +409,7 @@ impl<P: Partitioner> Producer<'_, P> {
         self.conns[i].sasl.failed = Some(e);
         self.auth.any_failed = true;
         self.fail_unauthenticated();
+        self.txn_auth_failed(self.conns[i].node, e.code());
     }
 
     /// Fails the queued batches of partitions led by a broker that refused authentication.

@@ -404,6 +404,7 @@ impl<P: Partitioner> Producer<'_, P> {
         if self.fatal.is_some() {
             return;
         }
+        self.txn_check_coordinators(now);
         // Leaders of partitions with batches to send.
         for pi in 0..self.meta.partition_span() as u16 {
             if self.acc.queue(pi).is_none_or(|q| q.is_empty()) {

@@ -8,7 +8,7 @@
 //! `inject` callback.
 
 use kprod_core::compression::Compression;
-use kprod_core::protocol::api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponseData};
+use kprod_core::protocol::api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponseData, FinalizedFeature};
 use kprod_core::protocol::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 use kprod_core::protocol::metadata::{
     MetadataRequestView, MetadataResponseData, MetadataResponsePartitionData, MetadataResponseTopicData,
@@ -21,6 +21,15 @@ use kprod_core::record::RecordBatch;
 use kprod_core::time::Instant;
 
 use super::cluster::{host, Appended, BatchIn, Cluster, PORT};
+
+/// The transaction APIs a transactional cluster lists, with Kafka 4.1's ranges.
+pub const TXN_APIS: [ApiVersion; 5] = [
+    ApiVersion { api_key: ApiKey::FindCoordinator, min_version: 0, max_version: 6 },
+    ApiVersion { api_key: ApiKey::AddPartitionsToTxn, min_version: 0, max_version: 5 },
+    ApiVersion { api_key: ApiKey::AddOffsetsToTxn, min_version: 0, max_version: 4 },
+    ApiVersion { api_key: ApiKey::EndTxn, min_version: 0, max_version: 5 },
+    ApiVersion { api_key: ApiKey::TxnOffsetCommit, min_version: 0, max_version: 5 },
+];
 
 /// What a broker does after reading a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +81,8 @@ pub struct FrameFaults {
     pub stale_metadata: bool,
     /// An InitProducerId answer is COORDINATOR_LOAD_IN_PROGRESS (no producer id block yet).
     pub init_error: bool,
+    /// The transaction coordinator's faults for this request.
+    pub txn: super::coordinator::TxnFrameFaults,
 }
 
 impl Cluster {
@@ -93,11 +104,19 @@ impl Cluster {
             self.violations.push(format!("{api:?} v{v} outside the advertised range"));
             return (api, Reply::Close);
         }
+        self.txn_tick(now);
+        let txn = self.txn.is_some();
+        let req = super::coordinator::Req { node, v, corr, body, now, f: faults.txn };
         let reply = match api {
             ApiKey::ApiVersions => self.api_versions(v, corr, body),
             ApiKey::Metadata => self.metadata(v, corr, body, faults.stale_metadata),
-            ApiKey::InitProducerId => self.init_producer_id(v, corr, body, faults.init_error),
+            ApiKey::InitProducerId => self.init_producer_id(node, v, corr, body, now, faults),
             ApiKey::Produce => self.produce(node, v, corr, body, now, inject),
+            ApiKey::FindCoordinator if txn => self.find_coordinator(v, corr, body),
+            ApiKey::AddPartitionsToTxn if txn => self.add_partitions(req),
+            ApiKey::AddOffsetsToTxn if txn => self.add_offsets(req),
+            ApiKey::TxnOffsetCommit if txn => self.txn_offset_commit(req),
+            ApiKey::EndTxn if txn => self.end_txn(req),
             _ => {
                 self.violations.push(format!("unexpected request {api:?}"));
                 Reply::Close
@@ -112,12 +131,16 @@ impl Cluster {
             ApiKey::Metadata => self.versions.metadata,
             ApiKey::InitProducerId => self.versions.init_producer_id,
             ApiKey::ApiVersions => self.versions.api_versions,
+            api if self.txn.is_some() => match TXN_APIS.iter().find(|a| a.api_key == api) {
+                Some(a) => (a.min_version, a.max_version),
+                None => return false,
+            },
             _ => return false,
         };
         (lo..=hi).contains(&v)
     }
 
-    fn decode_or_violation<'a, R: DecodeRequest<'a>>(&mut self, v: i16, body: &'a [u8]) -> Option<R> {
+    pub(super) fn decode_or_violation<'a, R: DecodeRequest<'a>>(&mut self, v: i16, body: &'a [u8]) -> Option<R> {
         match R::decode(v, body) {
             Ok(r) => Some(r),
             Err(e) => {
@@ -129,7 +152,7 @@ impl Cluster {
 
     fn api_versions(&mut self, v: i16, corr: i32, body: &[u8]) -> Reply {
         let vs = self.versions;
-        let keys = [
+        let mut keys = vec![
             ApiVersion { api_key: ApiKey::Produce, min_version: vs.produce.0, max_version: vs.produce.1 },
             ApiVersion { api_key: ApiKey::Other(1), min_version: 4, max_version: 17 },
             ApiVersion { api_key: ApiKey::Metadata, min_version: vs.metadata.0, max_version: vs.metadata.1 },
@@ -142,14 +165,33 @@ impl Cluster {
             ApiVersion { api_key: ApiKey::SaslHandshake, min_version: 0, max_version: 1 },
             ApiVersion { api_key: ApiKey::SaslAuthenticate, min_version: 0, max_version: 2 },
         ];
+        // A transactional cluster lists the transaction APIs and its transaction.version.
+        let level = self.txn.as_ref().map(|c| if c.v2 { 2 } else { 1 });
+        if level.is_some() {
+            keys.extend_from_slice(&TXN_APIS);
+        }
+        let features = level.map(|level| FinalizedFeature {
+            name: "transaction.version",
+            max_version_level: level,
+            min_version_level: level,
+        });
+        let features = features.as_slice();
+        let data = |code| {
+            let mut d = ApiVersionsResponseData::new(code, &keys);
+            if !features.is_empty() {
+                d.finalized_features = features;
+                d.finalized_features_epoch = 1;
+            }
+            d
+        };
         if v > vs.api_versions.1 {
             // KIP-511: answer v0 with UNSUPPORTED_VERSION and our ranges.
-            return respond(0, corr, &ApiVersionsResponseData::new(ErrorCode::UnsupportedVersion, &keys));
+            return respond(0, corr, &data(ErrorCode::UnsupportedVersion));
         }
         if self.decode_or_violation::<ApiVersionsRequest<'_>>(v, body).is_none() {
             return Reply::Close;
         }
-        respond(v, corr, &ApiVersionsResponseData::new(ErrorCode::None, &keys))
+        respond(v, corr, &data(ErrorCode::None))
     }
 
     fn metadata(&mut self, v: i16, corr: i32, body: &[u8], stale: bool) -> Reply {
@@ -225,19 +267,29 @@ impl Cluster {
         respond(v, corr, &resp)
     }
 
-    fn init_producer_id(&mut self, v: i16, corr: i32, body: &[u8], fail: bool) -> Reply {
+    fn init_producer_id(
+        &mut self,
+        node: i32,
+        v: i16,
+        corr: i32,
+        body: &[u8],
+        now: Instant,
+        faults: FrameFaults,
+    ) -> Reply {
         let Some(req) = self.decode_or_violation::<InitProducerIdRequest<'_>>(v, body) else {
             return Reply::Close;
         };
-        if req.transactional_id.is_some() {
-            self.violations.push("InitProducerId with a transactional id".into());
-        }
         if (req.producer_id < 0) != (req.producer_epoch < 0) {
             self.violations
                 .push(format!("InitProducerId with id {} and epoch {}", req.producer_id, req.producer_epoch));
             return respond(v, corr, &init_response(ErrorCode::InvalidRequest, -1, -1));
         }
-        if fail {
+        match (req.transactional_id, self.txn.is_some()) {
+            (Some(_), true) => return self.txn_init_producer_id(node, v, corr, &req, now, faults.txn),
+            (None, false) => {}
+            (id, _) => self.violations.push(format!("InitProducerId with transactional id {id:?}")),
+        }
+        if faults.init_error {
             return respond(v, corr, &init_response(ErrorCode::CoordinatorLoadInProgress, -1, -1));
         }
         let id = self.new_producer_id();
@@ -248,9 +300,7 @@ impl Cluster {
         let Some(req) = self.decode_or_violation::<ProduceRequestView<'_>>(v, body) else {
             return Reply::Close;
         };
-        if req.transactional_id.is_some() {
-            self.violations.push("Produce with a transactional id".into());
-        }
+        let txn_id = req.transactional_id.map(str::to_owned);
         if !matches!(req.acks, -1..=1) {
             self.violations.push(format!("Produce with acks={}", req.acks));
         }
@@ -261,7 +311,8 @@ impl Cluster {
             let t = if v >= 13 { self.topic_by_id(&td.topic_id) } else { self.topic(td.name) };
             let mut parts = Vec::new();
             for pd in td.partition_data.iter() {
-                let (resp, hint_node) = self.produce_partition(node, t, pd.index, pd.records, v, now, inject);
+                let (resp, hint_node) =
+                    self.produce_partition(node, t, pd.index, pd.records, v, now, inject, txn_id.as_deref());
                 any_error |=
                     resp.error_code != ErrorCode::None && resp.error_code != ErrorCode::DuplicateSequenceNumber;
                 endpoints.extend(hint_node.filter(|n| !endpoints.contains(n)));
@@ -305,6 +356,7 @@ impl Cluster {
         v: i16,
         now: Instant,
         inject: Injector<'_>,
+        txn_id: Option<&str>,
     ) -> (PartitionProduceResponseData<'static>, Option<i32>) {
         self.stats.produce_partitions += 1;
         let found = topic
@@ -336,17 +388,14 @@ impl Cluster {
                     self.violations.push(format!("zstd batch on Produce v{v} (needs v7)"));
                     (PartitionProduceResponseData::failed(index, ErrorCode::UnsupportedCompressionType), None, false)
                 }
-                (_, Some(b)) => {
-                    let Appended { code, base_offset, wrote } = self.append(t, p, b);
-                    let resp = match injected {
-                        Some(Injected::After(code)) if wrote => PartitionProduceResponseData::failed(index, code),
-                        _ => PartitionProduceResponseData {
-                            base_offset,
-                            ..PartitionProduceResponseData::failed(index, code)
-                        },
-                    };
-                    (resp, None, wrote)
+                (_, Some(b)) if self.txn.is_some() || b.transactional || txn_id.is_some() => {
+                    let verified = self.txn_verify_batch(txn_id, t, p, b.producer, b.transactional, v);
+                    match verified.and_then(|()| self.txn_sequence_guard(t, p, b.producer)) {
+                        Err(code) => (PartitionProduceResponseData::failed(index, code), None, false),
+                        Ok(()) => self.append_answer(t, p, b, index, injected),
+                    }
                 }
+                (_, Some(b)) => self.append_answer(t, p, b, index, injected),
             }
         };
         if self.trace {
@@ -360,6 +409,25 @@ impl Cluster {
             ));
         }
         (resp, hint)
+    }
+
+    /// Appends a batch and answers for it (an error injected after the append replaces the
+    /// answer).
+    fn append_answer(
+        &mut self,
+        t: usize,
+        p: usize,
+        b: &BatchIn,
+        index: i32,
+        injected: Option<Injected>,
+    ) -> (PartitionProduceResponseData<'static>, Option<i32>, bool) {
+        let Appended { code, base_offset, wrote } = self.append(t, p, b);
+        self.txn_noticed(code);
+        let resp = match injected {
+            Some(Injected::After(code)) if wrote => PartitionProduceResponseData::failed(index, code),
+            _ => PartitionProduceResponseData { base_offset, ..PartitionProduceResponseData::failed(index, code) },
+        };
+        (resp, None, wrote)
     }
 
     /// Reads the one record batch a Produce v3+ partition carries, checking what a producer
@@ -421,6 +489,7 @@ impl Cluster {
             producer: (s.producer_id, s.producer_epoch, s.base_sequence),
             records,
             compression: batch.compression(),
+            transactional: batch.is_transactional(),
             wire_len: batch.len(),
         })
     }

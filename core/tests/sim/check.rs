@@ -48,7 +48,10 @@ pub fn check(sim: &Sim) -> Vec<String> {
     }
     check_completions(sim, &placed, &mut v);
     check_end_state(sim, &mut v);
-    if sim.sc.expect.all_delivered {
+    super::txn::check_txn(sim, &mut v);
+    if sim.sc.expect.all_delivered && sim.sc.txn.is_some() {
+        super::txn::check_txn_liveness(sim, &mut v);
+    } else if sim.sc.expect.all_delivered {
         check_liveness(sim, &placed, &mut v);
     }
     v
@@ -161,6 +164,8 @@ fn check_reason(sim: &Sim, batch: BatchId, c: &Completion, first: usize, v: &mut
         {
             return;
         }
+        // Aborted with its transaction, or failed by a fence.
+        other if super::txn::txn_reason_ok(sim, first, other) => return,
         other => v.push(format!("{batch:?} failed with {other:?}")),
     }
     let created = sim.out.accepted.iter().find(|a| a.planned == first).map(|a| a.at);
@@ -265,7 +270,8 @@ fn check_idle_wakeups(sim: &Sim, v: &mut Vec<String>) {
 }
 
 fn check_end_state(sim: &Sim, v: &mut Vec<String>) {
-    if let Some(f) = sim.out.fatal {
+    // A transactional run's fatal error is judged by `txn::check_txn`.
+    if let Some(f) = sim.out.fatal.filter(|_| sim.sc.txn.is_none()) {
         v.push(format!("fatal error {f:?}"));
     }
     let pending = sim.producer.pending_batches();

@@ -79,12 +79,34 @@ pub struct Partition {
     /// Kafka accepted a batch with a non-zero first sequence from a producer id it kept no state
     /// for (its first batch here): a sequence gap it cannot see, so send order may break.
     pub blind_gap: bool,
+    /// Transaction markers: (position in the log, producer id, commit), in order.
+    pub markers: Vec<(usize, i64, bool)>,
     producers: BTreeMap<i64, ProducerEntry>,
 }
 
 impl Partition {
     fn new(leader: i32) -> Self {
-        Self { leader, epoch: 0, previous: (leader, 0), log: Vec::new(), blind_gap: false, producers: BTreeMap::new() }
+        Self {
+            leader,
+            epoch: 0,
+            previous: (leader, 0),
+            log: Vec::new(),
+            blind_gap: false,
+            markers: Vec::new(),
+            producers: BTreeMap::new(),
+        }
+    }
+
+    /// Writes a transaction marker of `pid` at `epoch` (the coordinator's current one: under
+    /// transaction.version 2 the bumped epoch, which later batches must start over at).
+    pub fn write_marker(&mut self, pid: i64, epoch: i16, commit: bool) {
+        self.markers.push((self.log.len(), pid, commit));
+        if let Some(e) = self.producers.get_mut(&pid) {
+            if epoch > e.epoch {
+                e.epoch = epoch;
+                e.batches.clear();
+            }
+        }
     }
 
     /// The next offset.
@@ -204,6 +226,8 @@ pub struct Cluster {
     pub throttle_ms: i32,
     /// The topics each Metadata request named, in order.
     pub metadata_requests: Vec<Vec<String>>,
+    /// The transaction and group coordinator, in a transactional run.
+    pub txn: Option<super::coordinator::Coordinator>,
     /// Keep a note of every Produce partition handled (for traces).
     pub trace: bool,
     /// Those notes, taken by the driver.
@@ -240,6 +264,7 @@ impl Cluster {
             violations: Vec::new(),
             metadata_requests: Vec::new(),
             throttle_ms: 0,
+            txn: None,
             trace: false,
             notes: Vec::new(),
             next_producer_id: 1000,
@@ -392,6 +417,8 @@ pub struct BatchIn {
     pub records: Vec<KeyValue>,
     /// The batch's codec.
     pub compression: Compression,
+    /// Attribute bit 4: the batch belongs to a transaction.
+    pub transactional: bool,
     /// The batch's size on the wire, header included.
     pub wire_len: usize,
 }

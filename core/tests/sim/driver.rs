@@ -159,7 +159,7 @@ pub struct Sim {
     hot_loop_reported: bool,
     /// `free_buffer()` of the new engine: what it must return to once everything completed.
     pub initial_free: usize,
-    rng: SimRng,
+    pub(super) rng: SimRng,
     /// Partitions that refuse writes until a time, with that error (injected faults last a
     /// while, as a short ISR or a moving leader does).
     sick: BTreeMap<(String, i32), (Instant, Injected)>,
@@ -180,6 +180,8 @@ pub struct Sim {
     pub(super) woken_at: Option<Instant>,
     /// Frames and events the drains gave so far.
     pub(super) outputs: u64,
+    /// The transactional application (`txn.rs`), in a transactional run.
+    pub txn_app: Option<super::txn::TxnApp>,
 }
 
 impl Sim {
@@ -187,6 +189,7 @@ impl Sim {
     pub fn new(sc: Scenario) -> Self {
         let mut cluster = Cluster::new(sc.brokers, &sc.topics);
         cluster.versions = sc.versions;
+        cluster.txn = sc.txn.as_ref().map(super::txn::TxnPlan::coordinator);
         cluster.duplicate_error = sc.duplicate_error;
         let hosts: Vec<String> = sc.bootstrap.iter().map(|&n| host(n)).collect();
         let bootstrap: Vec<(&str, u16)> = hosts.iter().map(|h| (h.as_str(), PORT)).collect();
@@ -195,6 +198,7 @@ impl Sim {
         let mut producer = Producer::new(valid, &bootstrap, storage, Instant::ZERO).expect("engine storage fits");
         producer.handle_entropy(&sc.seed.to_le_bytes());
         let initial_free = producer.free_buffer();
+        let sc_txn_app = sc.txn.as_ref().map(super::txn::TxnApp::new);
         let mut net = Net::default();
         for &(at, ev) in &sc.faults.events {
             net.schedule(at, NetEvent::Cluster(ev));
@@ -225,6 +229,7 @@ impl Sim {
             timer: None,
             woken_at: None,
             outputs: 0,
+            txn_app: sc_txn_app,
         }
     }
 
@@ -243,7 +248,7 @@ impl Sim {
         }
     }
 
-    fn violation(&mut self, what: String) {
+    pub(super) fn violation(&mut self, what: String) {
         self.log(|| format!("VIOLATION {what}"));
         self.out.violations.push(format!("t={}µs: {what}", self.now.as_micros()));
     }
@@ -294,6 +299,8 @@ impl Sim {
                 self.on_timer(timer_alone);
             }
         }
+        // Transactions still open end with the transaction timeout.
+        self.cluster.txn_expire_all();
         self.out.ended = self.now;
     }
 
@@ -305,10 +312,8 @@ impl Sim {
     /// each wake-up).
     pub(super) fn app_wake(&self) -> Option<Instant> {
         match self.phase {
-            Phase::Sending => match self.blocked_since {
-                Some(since) => Some(since + self.sc.config.max_block),
-                None => self.sc.records.get(self.next).map(|r| r.at),
-            },
+            Phase::Sending if self.txn_app.is_some() => self.txn_app_wake(),
+            Phase::Sending => self.sending_wake(),
             Phase::Flushing(deadline) => Some(deadline),
             Phase::Closing(deadline) => Some(deadline + self.sc.config.request_timeout),
             Phase::Done => None,
@@ -324,10 +329,31 @@ impl Sim {
         timer
     }
 
+    /// When a sending application acts next: a blocked `send` gives up, or the next record is
+    /// due.
+    pub(super) fn sending_wake(&self) -> Option<Instant> {
+        match self.blocked_since {
+            Some(since) => Some(since + self.sc.config.max_block),
+            None => self.sc.records.get(self.next).map(|r| r.at),
+        }
+    }
+
+    /// The next planned record to send.
+    pub(super) fn next_record(&self) -> usize {
+        self.next
+    }
+
+    /// Moves on to planned record `i`.
+    pub(super) fn set_next_record(&mut self, i: usize) {
+        self.next = i;
+        self.blocked_since = None;
+    }
+
     // ---- the application ----
 
     fn app_step(&mut self) {
         match self.phase {
+            Phase::Sending if self.txn_app.is_some() => self.txn_app_step(),
             Phase::Sending => self.send_due(),
             Phase::Flushing(deadline) => {
                 let pending = self.producer.pending_batches();
@@ -367,8 +393,22 @@ impl Sim {
         }
     }
 
-    fn send_due(&mut self) {
-        while let Some(r) = self.sc.records.get(self.next).filter(|r| r.at <= self.now) {
+    /// Sends the due records, then flushes once every record was sent.
+    pub(super) fn send_due(&mut self) {
+        self.send_records(self.sc.records.len());
+        if self.next == self.sc.records.len() {
+            self.log(|| "flush".into());
+            self.producer.flush(self.now);
+            self.woken_at = Some(self.now);
+            let c = &self.sc.config;
+            self.phase = Phase::Flushing(self.now + c.delivery_timeout + c.request_timeout + c.linger);
+            self.drain();
+        }
+    }
+
+    /// Sends the records due now, up to (not including) planned record `end`.
+    pub(super) fn send_records(&mut self, end: usize) {
+        while let Some(r) = self.sc.records.get(self.next).filter(|r| r.at <= self.now && self.next < end) {
             let rec = ProducerRecord {
                 topic: &r.topic,
                 partition: r.partition,
@@ -409,14 +449,6 @@ impl Sim {
                     self.blocked_since = None;
                 }
             }
-            self.drain();
-        }
-        if self.next == self.sc.records.len() {
-            self.log(|| "flush".into());
-            self.producer.flush(self.now);
-            self.woken_at = Some(self.now);
-            let c = &self.sc.config;
-            self.phase = Phase::Flushing(self.now + c.delivery_timeout + c.request_timeout + c.linger);
             self.drain();
         }
     }
@@ -460,6 +492,15 @@ impl Sim {
                 if outputs > MAX_OUTPUTS {
                     self.violation("poll_event never returns None".into());
                     return;
+                }
+            }
+            if let Some(r) = self.producer.poll_txn() {
+                any = true;
+                self.outputs += 1;
+                if self.txn_app.is_some() {
+                    self.on_txn_result(r);
+                } else {
+                    self.violation(format!("a transactional result {r:?} without transactions"));
                 }
             }
             if !any {
@@ -631,6 +672,10 @@ impl Sim {
                 }
             }
             ClusterEvent::GrowTopic { topic, partitions } => self.cluster.grow_topic(topic, partitions),
+            ClusterEvent::CoordinatorMove { .. } | ClusterEvent::Fence => {}
+        }
+        if self.cluster.txn.is_some() {
+            self.txn_event(e);
         }
     }
 
@@ -654,6 +699,7 @@ impl Sim {
             let frame_faults = FrameFaults {
                 stale_metadata: self.rng.chance(self.sc.faults.stale_metadata),
                 init_error: self.rng.chance(self.sc.faults.init_error),
+                txn: self.txn_frame_faults(),
             };
             let (rng, faults, hook, sick) = (&mut self.rng, &self.sc.faults, &mut self.produce_hook, &mut self.sick);
             let mut inject = |ctx: &ProduceCtx<'_>| {
@@ -718,7 +764,7 @@ impl Sim {
         let fate = self.response_hook.as_mut().and_then(|h| h(&ctx)).unwrap_or_else(|| {
             let f = &self.sc.faults;
             let (lose, slow, slow_max) = (f.lose_response, f.slow_response, f.slow_max);
-            if self.rng.chance(lose) {
+            if self.rng.chance(lose) || api == ApiKey::EndTxn && self.txn_lose_end() {
                 Fate::Lose
             } else if self.rng.chance(slow) {
                 Fate::Delay(self.rng.range(0, slow_max))

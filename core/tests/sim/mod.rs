@@ -3,6 +3,10 @@
 //! - [`cluster`] and [`broker`]: brokers, topics, leaders with epochs, partition logs with
 //!   Kafka 4.x idempotence, and the request handling (ApiVersions, Metadata, InitProducerId,
 //!   Produce with acks 0/1/all) over kprod's broker-side codecs.
+//! - [`coordinator`] and [`txn`]: the transaction and group coordinator (FindCoordinator,
+//!   InitProducerId with a transactional id, AddPartitionsToTxn, AddOffsetsToTxn,
+//!   TxnOffsetCommit, EndTxn with markers in the logs, both flows), the transactional
+//!   application, and the read_committed properties.
 //! - [`net`]: TCP-like byte streams per connection with delays, split and joined reads, drops.
 //! - [`scenario`]: configuration, workload and faults, by hand or drawn from a seed.
 //! - [`driver`]: [`driver::Sim`] drives the engine in virtual time (quinn-proto's
@@ -21,11 +25,13 @@
 pub mod broker;
 pub mod check;
 pub mod cluster;
+pub mod coordinator;
 pub mod driver;
 pub mod net;
 pub mod rng;
 pub mod sasl;
 pub mod scenario;
+pub mod txn;
 pub mod wake;
 
 use core::cell::{Cell, RefCell};
@@ -90,6 +96,18 @@ impl Summary {
 pub fn run_sim(sim: &mut Sim) -> Vec<String> {
     sim.run();
     check::check(sim)
+}
+
+/// A simulation of `sc`, traced (scenario first) if `KPROD_SIM_TRACE` is set: the targeted
+/// scenarios' builder.
+pub fn traced(sc: Scenario) -> Sim {
+    let mut sim = Sim::new(sc);
+    sim.trace = std::env::var_os("KPROD_SIM_TRACE").is_some();
+    sim.cluster.trace = sim.trace;
+    if sim.trace {
+        eprint!("{}", sim.sc.describe());
+    }
+    sim
 }
 
 /// Runs `sc` with tracing on or off; panics are left to the caller.

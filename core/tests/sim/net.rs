@@ -28,6 +28,15 @@ pub enum ClusterEvent {
         /// The new leader.
         to: i32,
     },
+    /// The transaction coordinator moves to broker `to`, the group coordinator to `group_to`.
+    CoordinatorMove {
+        /// The transaction coordinator's new node.
+        to: i32,
+        /// The group coordinator's new node.
+        group_to: i32,
+    },
+    /// Another producer with the same transactional id calls InitProducerId (a fence).
+    Fence,
     /// A topic grows to this many partitions.
     GrowTopic {
         /// Topic index.

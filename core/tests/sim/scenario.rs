@@ -124,6 +124,8 @@ pub struct Scenario {
     pub close_timeout: Duration,
     /// Authenticating brokers (`sasl.rs`).
     pub sasl: Option<super::sasl::SimSasl>,
+    /// A transactional run (`txn.rs`).
+    pub txn: Option<super::txn::TxnPlan>,
 }
 
 const fn ms(n: u64) -> Duration {
@@ -164,6 +166,7 @@ impl Scenario {
             expect: Expect { all_delivered: true },
             close_timeout: ms(5000),
             sasl: None,
+            txn: None,
         }
     }
 
@@ -203,7 +206,32 @@ impl Scenario {
             sc.expect.all_delivered &= sasl.refuse_node.is_none() && !sasl.refuses_all(brokers);
             sc.sasl = Some(sasl);
         }
+        // Transactions draw from a third stream, so the other seeds keep their scenario.
+        let mut txn = SimRng::new(seed ^ 0x7a_5e_ed);
+        if txn.chance(250) {
+            sc.make_transactional(&mut txn, faulty);
+        }
         sc
+    }
+
+    /// Makes the run transactional: `transactional.id`, acks=all with idempotence, the records
+    /// split into transactions, and the coordinator's faults.
+    pub fn make_transactional(&mut self, rng: &mut SimRng, faulty: bool) {
+        let c = &mut self.config;
+        c.acks = Acks::All;
+        c.enable_idempotence = None;
+        c.api_version = ApiVersionPolicy::Auto;
+        c.set_property("transactional.id", super::txn::TXN_ID).expect("a valid transactional.id");
+        let v2_possible = self.versions.produce.1 >= 12;
+        let plan = super::txn::TxnPlan::random(rng, self.records.len(), self.brokers, faulty, v2_possible);
+        if faulty {
+            self.faults.events.extend(super::txn::TxnPlan::random_moves(rng, self.brokers));
+        }
+        if let Some(at) = plan.fence_at {
+            self.faults.events.push((at, ClusterEvent::Fence));
+        }
+        // Records of later transactions are due after the earlier ones end.
+        self.txn = Some(plan);
     }
 }
 
@@ -211,8 +239,8 @@ impl Scenario {
     /// A compact description for traces: configuration, cluster, faults, one line per record.
     pub fn describe(&self) -> String {
         let mut out = format!(
-            "seed {}\nconfig {:?}\nbrokers {} topics {:?} bootstrap {:?} versions {:?} duplicate_error {}\nfaults {:?}\nexpect {:?}\nsasl {:?}\n",
-            self.seed, self.config, self.brokers, self.topics, self.bootstrap, self.versions, self.duplicate_error, self.faults, self.expect, self.sasl
+            "seed {}\nconfig {:?}\nbrokers {} topics {:?} bootstrap {:?} versions {:?} duplicate_error {}\nfaults {:?}\nexpect {:?}\nsasl {:?}\ntxn {:?}\n",
+            self.seed, self.config, self.brokers, self.topics, self.bootstrap, self.versions, self.duplicate_error, self.faults, self.expect, self.sasl, self.txn
         );
         for (i, r) in self.records.iter().enumerate() {
             let key = r.key.as_deref().map(String::from_utf8_lossy);

@@ -23,6 +23,7 @@ pub struct Observed {
     metrics: Metrics,
     producer_id: Option<ProducerState>,
     fatal: bool,
+    txn: kprod_core::producer::txn::TxnState,
 }
 
 impl Observed {
@@ -35,6 +36,7 @@ impl Observed {
             metrics: *p.metrics(),
             producer_id: p.producer_id(),
             fatal: p.fatal_error().is_some(),
+            txn: p.txn_state(),
         }
     }
 }

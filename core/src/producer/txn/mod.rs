@@ -132,9 +132,9 @@ impl Txn {
     }
 
     /// Whether InitProducerId may go (transactional: only while `init_transactions` runs, or to
-    /// bump the epoch between transactions).
+    /// bump the epoch between transactions, and only once the coordinator is known).
     pub(crate) fn id_may_go(&self) -> bool {
-        !self.enabled() || matches!(self.state, TxnState::Initializing | TxnState::Ready)
+        !self.enabled() || matches!(self.state, TxnState::Initializing | TxnState::Ready) && self.coordinator.is_some()
     }
 
     /// Whether the batches of partition slot `pi` may go now.
@@ -388,6 +388,47 @@ impl<P: Partitioner> Producer<'_, P> {
             self.txn.add = Step::Wanted(self.now);
         }
         Ok(())
+    }
+
+    /// Broker `node` refused authentication (Java's `TransactionManager.authenticationFailed`):
+    /// a call under way fails, fatally, if `node` is a coordinator it needs or every known
+    /// broker refused, since its requests have nowhere to go.
+    pub(super) fn txn_auth_failed(&mut self, node: i32, refusal: crate::protocol::ErrorCode) {
+        if !self.txn.enabled() || self.txn.op.is_none() {
+            return;
+        }
+        let coordinator = self.txn.coordinator == Some(node) || self.txn.group_coordinator == Some(node);
+        let code = match self.refused_everywhere() {
+            Some(super::types::SendError::Authentication { code, .. }) => Some(code),
+            _ => coordinator.then_some(refusal),
+        };
+        if let Some(code) = code {
+            self.set_fatal(FatalError::Broker(code));
+        }
+    }
+
+    /// A coordinator whose address the metadata no longer lists (the broker left it, e.g. while
+    /// down) is looked up again: the engine cannot connect to a bare node id.
+    pub(super) fn txn_check_coordinators(&mut self, now: Instant) {
+        if !self.txn.enabled() {
+            return;
+        }
+        if self.txn.coordinator.is_some_and(|n| self.meta.broker(n).is_none()) {
+            self.txn.coordinator_lost(now);
+        }
+        if self.txn.group_coordinator.is_some_and(|n| self.meta.broker(n).is_none()) {
+            self.txn.group_coordinator = None;
+            self.txn.find_group = Step::Wanted(now);
+        }
+        // A coordinator that refused authentication earlier: the call cannot go on.
+        let refused = |node: Option<i32>| {
+            let c = self.conns.iter().find(|c| c.is_used() && Some(c.node) == node);
+            c.and_then(|c| c.sasl.failed).map(|e| e.code())
+        };
+        let code = refused(self.txn.coordinator).or_else(|| refused(self.txn.group_coordinator));
+        if let (Some(code), Some(_)) = (code, self.txn.op) {
+            self.set_fatal(FatalError::Broker(code));
+        }
     }
 
     /// A batch completed: a failed record makes the transaction abortable.

@@ -131,17 +131,21 @@ impl<P: Partitioner> Producer<'_, P> {
         if let Some(at) = wanted_at(t.find_group).filter(|_| t.offsets.is_some()) {
             return Some((TxnRequest::FindGroupCoordinator, Target::Any, at));
         }
-        if let (Some((_, OffsetsStage::Commit)), Some(at), Some(node)) =
-            (&t.offsets, wanted_at(t.offsets_step), t.group_coordinator)
+        // A request of the open transaction carries the producer's epoch: while an
+        // InitProducerId bumps it (after an abort left a sequence gap), the request would carry
+        // the old one, which the bump fences.
+        let id_ready = matches!(self.idem.produce_mode(), Some((_, false)));
+        if let (Some((_, OffsetsStage::Commit)), Some(at), Some(node), true) =
+            (&t.offsets, wanted_at(t.offsets_step), t.group_coordinator, id_ready)
         {
             return Some((TxnRequest::TxnOffsetCommit, Target::Node(node), at));
         }
         let coordinator = Target::Node(t.coordinator?);
-        if let (Some((_, OffsetsStage::AddToTxn)), Some(at)) = (&t.offsets, wanted_at(t.offsets_step)) {
+        if let (Some((_, OffsetsStage::AddToTxn)), Some(at), true) = (&t.offsets, wanted_at(t.offsets_step), id_ready) {
             return Some((TxnRequest::AddOffsets, coordinator, at));
         }
         let adding = matches!(t.state, TxnState::InTransaction | TxnState::CommittingTransaction);
-        if let Some(at) = wanted_at(t.add).filter(|_| adding && !t.v2 && t.new_parts().next().is_some()) {
+        if let Some(at) = wanted_at(t.add).filter(|_| adding && id_ready && !t.v2 && t.new_parts().next().is_some()) {
             return Some((TxnRequest::AddPartitions, coordinator, at));
         }
         let (_, step) = t.end?;
@@ -265,7 +269,10 @@ impl<P: Partitioner> Producer<'_, P> {
             TxnRequest::FindGroupCoordinator => &mut t.find_group,
             TxnRequest::AddPartitions => &mut t.add,
             TxnRequest::AddOffsets | TxnRequest::TxnOffsetCommit => {
-                t.started = true;
+                // V2: TxnOffsetCommit may add the group implicitly. V1: the transaction starts
+                // when AddOffsetsToTxn succeeds (an EndTxn for a transaction the coordinator
+                // never opened is INVALID_TXN_STATE, fatal).
+                t.started |= t.v2;
                 &mut t.offsets_step
             }
             TxnRequest::EndTxn => match &mut t.end {
@@ -324,6 +331,14 @@ impl<P: Partitioner> Producer<'_, P> {
         if !self.txn.enabled() {
             return false;
         }
+        // Offsets an abort dropped: their late answer (even a refusal) changes nothing.
+        let dropped = matches!(req, TxnRequest::AddOffsets | TxnRequest::TxnOffsetCommit) && self.txn.offsets.is_none();
+        if dropped {
+            if matches!(self.txn.offsets_step, Step::InFlight(_)) {
+                self.txn.offsets_step = Step::Idle;
+            }
+            return true;
+        }
         match req {
             TxnRequest::FindTxnCoordinator | TxnRequest::FindGroupCoordinator => {
                 self.on_find_coordinator(req, version, body, now)
@@ -335,6 +350,7 @@ impl<P: Partitioner> Producer<'_, P> {
                 };
                 match r.error_code {
                     ErrorCode::None => {
+                        self.txn.started = true;
                         if let Some((_, stage)) = &mut self.txn.offsets {
                             *stage = OffsetsStage::Commit;
                         }
@@ -390,10 +406,22 @@ impl<P: Partitioner> Producer<'_, P> {
         }
     }
 
-    /// The transaction ended: Ready again, with the flow the coordinator offers now.
+    /// The transaction ended: Ready again, with the flow the coordinator offers now. If the
+    /// epoch must be bumped first (an abort left a sequence gap, V1), the call's result waits
+    /// for the InitProducerId, as Java's `completeTransaction` does: the next transaction must
+    /// not start with the old epoch, which the bump fences.
     fn txn_end_done(&mut self, _now: Instant) {
         self.txn.failures = 0;
-        self.txn.ended();
+        let bumping = !matches!(self.idem.produce_mode(), Some((_, false)));
+        if bumping {
+            let op = self.txn.op.take();
+            self.txn.ended();
+            self.txn.op = op;
+            // `txn_initialized` finishes the call once the new epoch is in.
+            self.txn.state = TxnState::Initializing;
+        } else {
+            self.txn.ended();
+        }
     }
 
     fn on_find_coordinator(&mut self, req: TxnRequest, version: i16, body: &[u8], now: Instant) -> bool {
