@@ -280,8 +280,8 @@ fn fill_letters(rng: &mut fastrand::Rng, buf: &mut [u8]) {
 /// The letter of each byte of `x` (see [`fill_letters`]), byte `i` of the result for byte `i`.
 fn letters8(x: u64) -> u64 {
     const LANES: u64 = 0x00ff_00ff_00ff_00ff;
-    let even = ((x & LANES) * 26 >> 8) & LANES;
-    let odd = ((x >> 8) & LANES) * 26 & !LANES;
+    let even = (((x & LANES) * 26) >> 8) & LANES;
+    let odd = (((x >> 8) & LANES) * 26) & !LANES;
     (even | odd) + 0x4141_4141_4141_4141
 }
 

@@ -95,14 +95,14 @@ mod tests {
     /// The reused context writes what a new one writes, whatever level came before.
     #[test]
     fn reused_context_compresses_like_a_new_one() {
-        let input: std::vec::Vec<u8> =
+        let input: alloc::vec::Vec<u8> =
             (0..20_000u32).map(|i| b"kafka records "[(i % 14) as usize] ^ (i / 997) as u8).collect();
-        let mut out = std::vec![0u8; max_compressed_len(input.len())];
+        let mut out = alloc::vec![0u8; max_compressed_len(input.len())];
         for level in [3, 1, 19, 3] {
             let n = compress(Some(level), &input, &mut out).unwrap();
             // libzstd's one-shot API, with a context of its own.
             assert_eq!(&out[..n], &zstd::bulk::compress(&input, level).unwrap()[..], "level {level}");
-            let mut back = std::vec![0u8; input.len()];
+            let mut back = alloc::vec![0u8; input.len()];
             assert_eq!(Zstd.decompress(&out[..n], &mut back), Ok(input.len()));
             assert_eq!(back, input);
         }
