@@ -167,8 +167,65 @@ impl DeliveryHandle {
 struct BatchEntry {
     cell: Option<Arc<BatchCell>>,
     callbacks: Vec<(u32, i64, Callback)>,
-    /// Records sent with `send_tagged`: index, timestamp and tag (24 bytes, no allocation).
-    tagged: Vec<(u32, i64, u64)>,
+    /// Records sent with `send_tagged`.
+    tagged: Tagged,
+}
+
+/// The records of one batch sent with `send_tagged`: index, timestamp and tag. A producer
+/// faster than its broker keeps `buffer.memory` worth of them (300,000 records of 100 B in
+/// 32 MiB), so each takes 16 bytes, with its timestamp as an offset from the batch's first,
+/// while every offset fits 32 bits (about 24 days); else 24 bytes.
+enum Tagged {
+    Narrow { base: i64, list: Vec<(u32, i32, u64)> },
+    Wide(Vec<(u32, i64, u64)>),
+}
+
+impl Default for Tagged {
+    fn default() -> Self {
+        Self::Narrow { base: 0, list: Vec::new() }
+    }
+}
+
+impl Tagged {
+    /// Adds a record; `expected` records is the batch's likely size (reserved at the first).
+    fn push(&mut self, index: u32, timestamp: i64, tag: u64, expected: usize) {
+        match self {
+            Self::Narrow { base, list } => {
+                if list.is_empty() {
+                    *base = timestamp;
+                    list.reserve_exact(expected);
+                }
+                match timestamp.checked_sub(*base).and_then(|d| i32::try_from(d).ok()) {
+                    Some(delta) => list.push((index, delta, tag)),
+                    None => {
+                        let base = *base;
+                        let mut wide: Vec<_> = list.iter().map(|&(i, d, t)| (i, base + i64::from(d), t)).collect();
+                        wide.push((index, timestamp, tag));
+                        *self = Self::Wide(wide);
+                    }
+                }
+            }
+            Self::Wide(list) => list.push((index, timestamp, tag)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Narrow { list, .. } => list.len(),
+            Self::Wide(list) => list.len(),
+        }
+    }
+
+    /// Index, timestamp and tag of each record, in the order they were sent.
+    fn iter(&self) -> impl Iterator<Item = (u32, i64, u64)> + '_ {
+        let (narrow, wide) = match self {
+            Self::Narrow { base, list } => (Some((*base, list)), None),
+            Self::Wide(list) => (None, Some(list)),
+        };
+        let narrow =
+            narrow.into_iter().flat_map(|(base, l)| l.iter().map(move |&(i, d, t)| (i, base + i64::from(d), t)));
+        narrow.chain(wide.into_iter().flatten().copied())
+    }
 }
 
 /// A completed batch, taken out of the registry: resolve it outside the engine lock.
@@ -192,7 +249,7 @@ impl Completed {
                 panicked += 1;
             }
         }
-        if self.entry.tagged.is_empty() {
+        if self.entry.tagged.len() == 0 {
             return panicked;
         }
         // `send_tagged` refuses records while no listener is set, so there is one here.
@@ -200,7 +257,7 @@ impl Completed {
             log::error!("kprod: {} tagged record(s) completed without a delivery listener", self.entry.tagged.len());
             return panicked;
         };
-        for &(index, timestamp, tag) in &self.entry.tagged {
+        for (index, timestamp, tag) in self.entry.tagged.iter() {
             let result = self.outcome.record(index, timestamp);
             if catch_unwind(AssertUnwindSafe(|| listener(tag, result))).is_err() {
                 panicked += 1;
@@ -215,9 +272,23 @@ impl Completed {
 #[derive(Default)]
 pub(crate) struct Registry {
     batches: BTreeMap<BatchId, BatchEntry>,
+    /// `batch.size`: with a record's size, how many records its batch will likely hold.
+    batch_size: usize,
 }
 
 impl Registry {
+    /// A registry for batches of `batch_size` bytes (sizes the per-batch lists).
+    pub(crate) fn new(batch_size: usize) -> Self {
+        Self { batches: BTreeMap::new(), batch_size }
+    }
+
+    /// How many records of `record_len` bytes a batch likely holds (capped: a batch of tiny
+    /// records reserves no more than 1,024 entries at once).
+    fn expected(&self, record_len: usize) -> usize {
+        // About 10 bytes of framing per record (length, attributes, deltas, key and value lengths).
+        (self.batch_size / (record_len + 10)).clamp(1, 1024)
+    }
+
     /// Registers a record the engine accepted: a handle, or the callback.
     pub(crate) fn register(
         &mut self,
@@ -238,9 +309,11 @@ impl Registry {
         }
     }
 
-    /// Registers a record the engine accepted for the delivery listener, with its tag.
-    pub(crate) fn register_tagged(&mut self, id: RecordId, timestamp: i64, tag: u64) {
-        self.batches.entry(id.batch).or_default().tagged.push((id.index, timestamp, tag));
+    /// Registers a record of `record_len` bytes (key, value and headers) the engine accepted
+    /// for the delivery listener, with its tag.
+    pub(crate) fn register_tagged(&mut self, id: RecordId, timestamp: i64, tag: u64, record_len: usize) {
+        let expected = self.expected(record_len);
+        self.batches.entry(id.batch).or_default().tagged.push(id.index, timestamp, tag, expected);
     }
 
     /// Takes a completed batch out.
@@ -328,6 +401,22 @@ mod tests {
         assert_eq!(panicked, 2);
         // Records 0 and 2 (offsets 10 and 12) ran although 1 panicked between them, and 3 after.
         assert_eq!(seen.load(Ordering::SeqCst), 22);
+    }
+
+    #[test]
+    fn tagged_records_keep_their_timestamps_near_and_far() {
+        let mut reg = Registry::new(16 * 1024);
+        let far = 1_000 + (i64::from(i32::MAX) + 5);
+        for (index, ts) in [(0, 1_000), (1, 900), (2, far), (3, -7)] {
+            reg.register_tagged(id(9, index), ts, 100 + u64::from(index), 100);
+        }
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::clone(&seen);
+        let listener: Listener = Box::new(move |tag, r| s.lock().unwrap().push((tag, r.unwrap().timestamp)));
+        let outcome =
+            BatchOutcome::Delivered { topic: Arc::from("t"), partition: 0, base_offset: 0, log_append_time: -1 };
+        assert_eq!(reg.complete(BatchId(9), outcome).unwrap().dispatch_to(Some(&listener)), 0);
+        assert_eq!(*seen.lock().unwrap(), [(100, 1_000), (101, 900), (102, far), (103, -7)]);
     }
 
     #[test]

@@ -58,9 +58,10 @@ impl State {
     /// The state of a new producer.
     pub(crate) fn new(engine: Engine<'static>) -> Self {
         let space_low_water = engine.free_buffer() / 4;
+        let registry = Registry::new(engine.config().batch_size);
         Self {
             engine,
-            registry: Registry::default(),
+            registry,
             io_sleeping: false,
             waiters: 0,
             space_waiters: 0,

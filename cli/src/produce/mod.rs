@@ -349,7 +349,7 @@ fn split<'l>(line: &'l [u8], delimiter: Option<&[u8]>) -> (Option<&'l [u8]>, &'l
     let Some(d) = delimiter.filter(|d| !d.is_empty()) else {
         return (None, line);
     };
-    match line.windows(d.len()).position(|w| w == d) {
+    match memchr::memmem::find(line, d) {
         Some(at) => (Some(&line[..at]), &line[at + d.len()..]),
         None => (None, line),
     }

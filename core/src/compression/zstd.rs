@@ -1,5 +1,8 @@
 //! zstd through libzstd (the `zstd` crate). See the module docs of `compression` for why.
 
+use core::cell::RefCell;
+
+use zstd::bulk::Compressor;
 use zstd::stream::raw::{Decoder, InBuffer, Operation, OutBuffer};
 use zstd::zstd_safe::DParameter;
 
@@ -20,9 +23,26 @@ pub(super) fn max_compressed_len(n: usize) -> usize {
     zstd::zstd_safe::compress_bound(n)
 }
 
+std::thread_local! {
+    /// A compression context per thread (the producer's IO thread), reused for every batch with
+    /// the same level: creating one per batch (`ZSTD_createCCtx` and its tables) cost about a
+    /// fifth of compressing a 16 KiB batch (BENCHMARKS.md, "Record batch encode"). `compress2`
+    /// starts every frame afresh, so the output is the same as with a new context.
+    static COMPRESSOR: RefCell<Option<(i32, Compressor<'static>)>> = const { RefCell::new(None) };
+}
+
 pub(super) fn compress(level: Option<i32>, input: &[u8], out: &mut [u8]) -> Result<usize, CompressError> {
     let level = level.unwrap_or(DEFAULT_LEVEL);
-    zstd::bulk::compress_to_buffer(input, out, level).map_err(|_| {
+    let result = COMPRESSOR.with(|cell| {
+        // Not re-entered: nothing below calls back into this module.
+        let mut cached = cell.borrow_mut();
+        let compressor = match &mut *cached {
+            Some((l, c)) if *l == level => c,
+            other => &mut other.insert((level, Compressor::new(level)?)).1,
+        };
+        compressor.compress_to_buffer(input, out)
+    });
+    result.map_err(|_| {
         if out.len() < max_compressed_len(input.len()) {
             CompressError::OutputTooSmall { needed: max_compressed_len(input.len()) }
         } else {
@@ -63,6 +83,28 @@ pub(super) fn decompress<O: Output>(input: &[u8], out: &mut O) -> Result<(), Dec
         // Each pass consumes input or writes output, or ends here, so the loop terminates.
         if written == 0 && inb.pos() == before_in {
             return Err(DecompressError::Truncated);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compression::Compression::Zstd;
+
+    /// The reused context writes what a new one writes, whatever level came before.
+    #[test]
+    fn reused_context_compresses_like_a_new_one() {
+        let input: alloc::vec::Vec<u8> =
+            (0..20_000u32).map(|i| b"kafka records "[(i % 14) as usize] ^ (i / 997) as u8).collect();
+        let mut out = alloc::vec![0u8; max_compressed_len(input.len())];
+        for level in [3, 1, 19, 3] {
+            let n = compress(Some(level), &input, &mut out).unwrap();
+            // libzstd's one-shot API, with a context of its own.
+            assert_eq!(&out[..n], &zstd::bulk::compress(&input, level).unwrap()[..], "level {level}");
+            let mut back = alloc::vec![0u8; input.len()];
+            assert_eq!(Zstd.decompress(&out[..n], &mut back), Ok(input.len()));
+            assert_eq!(back, input);
         }
     }
 }

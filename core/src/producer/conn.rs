@@ -150,6 +150,9 @@ pub(crate) struct InFlight {
     pub(crate) version: i16,
     /// When it was handed to the driver.
     pub(crate) sent: Instant,
+    /// Produce: the batches it carries, at most `MAX_PARTITIONS_PER_REQUEST` (0 for other
+    /// requests). A `u8` fits in the entry's padding.
+    pub(crate) batches: u8,
 }
 
 /// The versions negotiated on a connection (min of ours and the broker's).
@@ -326,7 +329,8 @@ mod tests {
             correlation_id: id,
             kind: RequestKind::ApiVersions,
             version: 3,
-            sent: Instant::from_millis(1)
+            sent: Instant::from_millis(1),
+            batches: 0,
         }));
         assert_eq!(c.request_deadline(Duration::from_secs(30)), Some(Instant::from_millis(30_001)));
         assert!(c.can_send(2) && !c.can_send(1));

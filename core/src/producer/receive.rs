@@ -79,7 +79,7 @@ impl<P: Partitioner> Producer<'_, P> {
             RequestKind::ApiVersions => return self.on_api_versions(i, f.version, body),
             RequestKind::Metadata => self.on_metadata(f.version, body, now),
             RequestKind::InitProducerId => self.on_init_producer_id(f.version, body, now),
-            RequestKind::Produce => self.on_produce(i, f.correlation_id, f.version, body, now),
+            RequestKind::Produce => self.on_produce(i, (f.correlation_id, f.batches), f.version, body, now),
             RequestKind::SaslHandshake | RequestKind::SaslAuthenticate => {
                 return self.on_sasl(i, f.kind, f.version, body, now);
             }
@@ -211,7 +211,8 @@ impl<P: Partitioner> Producer<'_, P> {
         }
     }
 
-    fn on_produce(&mut self, i: usize, corr: i32, version: i16, body: &[u8], now: Instant) -> bool {
+    /// A Produce response to request `corr` of connection `i`, which carried `batches` batches.
+    fn on_produce(&mut self, i: usize, (corr, batches): (i32, u8), version: i16, body: &[u8], now: Instant) -> bool {
         let Ok(resp) = ProduceResponse::decode(version, body) else {
             return false;
         };
@@ -223,6 +224,9 @@ impl<P: Partitioner> Producer<'_, P> {
             let until = now + core::time::Duration::from_millis(resp.throttle_time_ms as u64);
             self.conns[i].throttled_until = until;
         }
+        // Each batch of the request is in flight with it until answered here, so `answered`
+        // counts distinct batches, even if a response names a partition twice.
+        let mut answered = 0u8;
         for topic in resp.responses.iter() {
             let t = if version >= 13 {
                 self.meta.topics().find(|(_, s)| s.topic_id() == topic.topic_id).map(|(t, _)| t)
@@ -238,12 +242,16 @@ impl<P: Partitioner> Producer<'_, P> {
                     continue;
                 };
                 if let Some(slot) = Ledger::answered_by(&self.acc, pi, (i as u16, corr)) {
+                    answered = answered.saturating_add(1);
                     self.on_partition_response(pi, slot, &p, &resp, now);
                 }
             }
         }
-        // Batches of this request the response did not mention: treat as lost, retry.
-        self.requeue_request(|req| req == (i as u16, corr), now, Some(ErrorCode::UnknownServerError));
+        // Batches of this request the response did not mention: treat as lost, retry. Finding
+        // them scans every batch slot, so only when some are left.
+        if batches == 0 || answered < batches {
+            self.requeue_request(|req| req == (i as u16, corr), now, Some(ErrorCode::UnknownServerError));
+        }
         true
     }
 

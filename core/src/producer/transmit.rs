@@ -351,17 +351,18 @@ impl<P: Partitioner> Producer<'_, P> {
                 topic_data: &topics,
             };
             let kind = (RequestKind::Produce, version);
-            match write_request(
-                &mut self.conns[i],
-                i,
-                self.config.client_id,
-                kind,
-                &req,
-                req.expects_response(),
-                now,
-                buf,
-            )? {
-                Some((t, corr)) => (Some(t), corr),
+            let expects_response = req.expects_response();
+            let written =
+                write_request(&mut self.conns[i], i, self.config.client_id, kind, &req, expects_response, now, buf)?;
+            match written {
+                Some((t, corr)) => {
+                    // The response handler needs to look for batches it did not mention only
+                    // when it answered fewer than this (a scan of every batch slot).
+                    if let Some(f) = self.conns[i].in_flight.last_mut().filter(|_| expects_response) {
+                        f.batches = u8::try_from(picked.len()).unwrap_or(u8::MAX);
+                    }
+                    (Some(t), corr)
+                }
                 None => (None, 0),
             }
         };
@@ -516,7 +517,7 @@ pub(super) fn write_request<R: Request>(
     };
     let corr = c.next_correlation_id();
     if expects_response {
-        c.push(InFlight { correlation_id: corr, kind, version, sent: now });
+        c.push(InFlight { correlation_id: corr, kind, version, sent: now, batches: 0 });
     } else {
         c.last_active = now;
     }

@@ -159,7 +159,8 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
             let id = st.engine.send(&rec, now)?;
             let handle = match waiter.take() {
                 Some(Waiter::Tag(tag)) => {
-                    st.registry.register_tagged(id, rec.timestamp, tag);
+                    let len = rec.key.map_or(0, <[u8]>::len) + rec.value.map_or(0, <[u8]>::len);
+                    st.registry.register_tagged(id, rec.timestamp, tag, len);
                     None
                 }
                 Some(Waiter::Callback(cb)) => st.registry.register(id, rec.timestamp, Some(cb)),
