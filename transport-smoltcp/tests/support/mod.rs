@@ -13,6 +13,8 @@
 pub mod broker;
 #[path = "../../../core/tests/sim/cluster.rs"]
 pub mod cluster;
+#[path = "../../../core/tests/sim/coordinator.rs"]
+pub mod coordinator;
 
 /// What `broker.rs` needs of the simulator's scenario module (only for its traces).
 pub mod scenario {
