@@ -9,7 +9,7 @@
 #   ./scripts/tap-test.sh --embassy    # the test on the async driver in an embassy executor,
 #                                      # over embassy-net (tap1, 10.201.0.0/24)
 #   ./scripts/tap-test.sh --sasl       # SASL: the secured broker (kafka.sh secure-up) in the
-#                                      # namespace (tap2, 10.202.0.0/24); the driver logs in
+#                                      # namespace (10.202.0.0/24); the driver logs in
 #                                      # with PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER on its
 #                                      # SASL_PLAINTEXT listener, 20,000 records each read back
 #                                      # over SASL; re-authentication (10 s sessions) during a
@@ -22,7 +22,9 @@
 #
 # With --sasl the cases run in lanes side by side (the produce cases, the 25 s re-authentication
 # and the refused logins), each lane on its own TAP device and address, all on one bridge that
-# holds the broker's address; each lane's output is printed when it ends.
+# holds the broker's address (br-kprod); each lane's output is printed when it ends, and any
+# failed lane fails the run.
+#
 # Everything is built and fetched first (the namespace has no network). Then, inside
 # `unshare -n`: lo comes up, tap0 gets 10.200.0.1/24 on the host side, a Kafka broker starts
 # bound to and advertising 10.200.0.1:9092 (its own state dir, target/kafka/broker-10.200.0.1-9092,
