@@ -44,13 +44,13 @@ CPORT=9093
 TAP=tap0
 LOCAL=10.200.0.2/24
 # --embassy, --sasl: each its own subnet, TAP name and broker state dir, so the variants can
-# coexist.
+# coexist (--sasl names its lanes' TAP devices itself, sasl_lanes).
 set_net() {
   local net=10.200.0 tap=tap0
   if [[ "${KPROD_TAP_SASL:-}" == 1 ]]; then
-    net=10.202.0 tap=tap2
-    [[ "${KPROD_TAP_EMBASSY:-}" == 1 ]] && net=10.203.0 tap=tap3
-    [[ "${KPROD_TAP_BOTH:-}" == 1 ]] && net=10.204.0 tap=tap4
+    net=10.202.0
+    [[ "${KPROD_TAP_EMBASSY:-}" == 1 ]] && net=10.203.0
+    [[ "${KPROD_TAP_BOTH:-}" == 1 ]] && net=10.204.0
   elif [[ "${KPROD_TAP_EMBASSY:-}" == 1 ]]; then
     net=10.201.0 tap=tap1
   fi
