@@ -9,14 +9,21 @@
 #   ./scripts/tap-test.sh --embassy    # the test on the async driver in an embassy executor,
 #                                      # over embassy-net (tap1, 10.201.0.0/24)
 #   ./scripts/tap-test.sh --sasl       # SASL: the secured broker (kafka.sh secure-up) in the
-#                                      # namespace (tap2, 10.202.0.0/24); the driver logs in
+#                                      # namespace (10.202.0.0/24); the driver logs in
 #                                      # with PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER on its
 #                                      # SASL_PLAINTEXT listener, 20,000 records each read back
 #                                      # over SASL; re-authentication (10 s sessions) during a
 #                                      # 25 s produce; a wrong password, an unknown user and a
 #                                      # mechanism the listener does not enable each end with
 #                                      # the typed authentication error after one connection
-#   ./scripts/tap-test.sh --sasl --embassy   # the same on the async driver (tap3, 10.203.0.0/24)
+#   ./scripts/tap-test.sh --sasl --embassy   # the same on the async driver (10.203.0.0/24)
+#   ./scripts/tap-test.sh --sasl --both      # both drivers against one secured broker
+#                                      # (10.204.0.0/24): what scripts/test.sh runs
+#
+# With --sasl the cases run in lanes side by side (the produce cases, the 25 s re-authentication
+# and the refused logins), each lane on its own TAP device and address, all on one bridge that
+# holds the broker's address (br-kprod); each lane's output is printed when it ends, and any
+# failed lane fails the run.
 #
 # Everything is built and fetched first (the namespace has no network). Then, inside
 # `unshare -n`: lo comes up, tap0 gets 10.200.0.1/24 on the host side, a Kafka broker starts
@@ -37,12 +44,13 @@ CPORT=9093
 TAP=tap0
 LOCAL=10.200.0.2/24
 # --embassy, --sasl: each its own subnet, TAP name and broker state dir, so the variants can
-# coexist.
+# coexist (--sasl names its lanes' TAP devices itself, sasl_lanes).
 set_net() {
   local net=10.200.0 tap=tap0
   if [[ "${KPROD_TAP_SASL:-}" == 1 ]]; then
-    net=10.202.0 tap=tap2
-    [[ "${KPROD_TAP_EMBASSY:-}" == 1 ]] && net=10.203.0 tap=tap3
+    net=10.202.0
+    [[ "${KPROD_TAP_EMBASSY:-}" == 1 ]] && net=10.203.0
+    [[ "${KPROD_TAP_BOTH:-}" == 1 ]] && net=10.204.0
   elif [[ "${KPROD_TAP_EMBASSY:-}" == 1 ]]; then
     net=10.201.0 tap=tap1
   fi
@@ -58,20 +66,65 @@ secure_env() {
     KPROD_SECURE_PORT="$SECURE_PORT" KPROD_SECURE_CONTROLLER_PORT="$SECURE_CPORT"
 }
 
-# The SASL cases, one run of kprod-tap-test each (an underscore in the expected text of
+# The SASL cases, one run of kprod-tap-test each, after the name of their lane: a lane's cases
+# run one after another, the lanes side by side (an underscore in the expected text of
 # --auth-error stands for a space).
 sasl_cases() {
   cat <<'EOF'
---sasl PLAIN --records 20000
---sasl SCRAM-SHA-256 --records 20000
---sasl SCRAM-SHA-512 --records 20000
---sasl OAUTHBEARER --records 20000
---sasl SCRAM-SHA-256 --reauth --spread-s 25 --records 5000
---sasl PLAIN --password wrong-password --auth-error Authentication_failed
---sasl SCRAM-SHA-256 --password wrong-password --auth-error Authentication_failed
---sasl SCRAM-SHA-512 --user mallory --password whatever --auth-error Authentication_failed
---sasl SCRAM-SHA-512 --reauth --auth-error sasl.mechanism=SCRAM-SHA-512
+produce --sasl PLAIN --records 20000
+produce --sasl SCRAM-SHA-256 --records 20000
+produce --sasl SCRAM-SHA-512 --records 20000
+produce --sasl OAUTHBEARER --records 20000
+reauth --sasl SCRAM-SHA-256 --reauth --spread-s 25 --records 5000
+refused --sasl PLAIN --password wrong-password --auth-error Authentication_failed
+refused --sasl SCRAM-SHA-256 --password wrong-password --auth-error Authentication_failed
+refused --sasl SCRAM-SHA-512 --user mallory --password whatever --auth-error Authentication_failed
+refused --sasl SCRAM-SHA-512 --reauth --auth-error sasl.mechanism=SCRAM-SHA-512
 EOF
+}
+SASL_LANES=(produce reauth refused)
+BRIDGE=br-kprod
+
+# One lane: DRIVER (smoltcp or embassy) runs LANE's cases over TAP with address LOCAL; the
+# arguments after those go to every run.
+sasl_lane() {
+  local driver="$1" lane="$2" tap="$3" local="$4" name rest t0 case_args
+  shift 4
+  local flags=(--tap "$tap" --local "$local" --broker "$HOST:$SECURE_PORT")
+  [[ "$driver" == embassy ]] && flags+=(--embassy)
+  while read -r name rest; do
+    [[ "$name" == "$lane" ]] || continue
+    read -r -a case_args <<<"$rest"
+    case_args=("${case_args[@]//_/ }")
+    echo "=== [$driver $lane] kprod-tap-test ${case_args[*]}"
+    t0=$SECONDS
+    "$TEST_BIN" "${flags[@]}" "${case_args[@]}" "$@" </dev/null || return 1
+    echo "=== [$driver $lane] passed in $((SECONDS - t0))s"
+  done < <(sasl_cases)
+}
+
+# Every lane of every driver at once, each on its own TAP device in the bridge; the output of
+# each lane is printed when it ends. Fails if any lane failed.
+sasl_lanes() {
+  local drivers=(smoltcp) driver lane tap n=10 logs="$KPROD_KAFKA_WORK_DIR/lanes" pids=() names=() i failed=()
+  [[ "${KPROD_TAP_EMBASSY:-}" == 1 ]] && drivers=(embassy)
+  [[ "${KPROD_TAP_BOTH:-}" == 1 ]] && drivers=(smoltcp embassy)
+  mkdir -p "$logs"
+  for driver in "${drivers[@]}"; do
+    for lane in "${SASL_LANES[@]}"; do
+      tap="t-${driver:0:1}-$lane" n=$((n + 1))
+      ip tuntap add dev "$tap" mode tap
+      ip link set "$tap" master "$BRIDGE"
+      ip link set "$tap" up
+      sasl_lane "$driver" "$lane" "$tap" "${HOST%.*}.$n/24" "$@" >"$logs/$driver-$lane.log" 2>&1 &
+      pids+=($!) names+=("$driver $lane")
+    done
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || failed+=("${names[$i]}")
+    cat "$logs/${names[$i]/ /-}.log"
+  done
+  ((${#failed[@]} == 0)) || die "SASL lanes failed: $(printf '[%s] ' "${failed[@]}")"
 }
 
 die() { echo "tap-test.sh: $*" >&2; exit 1; }
@@ -94,21 +147,20 @@ if [[ "${1:-}" == __inside ]]; then
   trap 'exit 130' INT
   trap 'exit 143' TERM
   ip link set lo up
+  if [[ "${KPROD_TAP_SASL:-}" == 1 ]]; then
+    ip link add "$BRIDGE" type bridge
+    ip addr add "$HOST/24" dev "$BRIDGE"
+    ip link set "$BRIDGE" up
+    echo "=== secured broker at $HOST:$SECURE_PORT-$((SECURE_PORT + 7)) (namespace $(readlink /proc/self/ns/net))"
+    bash "$KAFKA" secure-up >/dev/null
+    sasl_lanes "$@"
+    exit 0
+  fi
   ip tuntap add dev "$TAP" mode tap
   ip addr add "$HOST/24" dev "$TAP"
   ip link set "$TAP" up
   common=(--tap "$TAP" --local "$LOCAL" --broker "$HOST:$PORT")
   [[ "${KPROD_TAP_EMBASSY:-}" == 1 ]] && common+=(--embassy)
-  if [[ "${KPROD_TAP_SASL:-}" == 1 ]]; then
-    echo "=== secured broker at $HOST:$SECURE_PORT-$((SECURE_PORT + 7)) (namespace $(readlink /proc/self/ns/net))"
-    bash "$KAFKA" secure-up >/dev/null
-    while read -r -a case_args; do
-      case_args=("${case_args[@]//_/ }")
-      echo "=== kprod-tap-test ${case_args[*]}"
-      "$TEST_BIN" "${common[@]}" "${case_args[@]}" "$@" </dev/null
-    done < <(sasl_cases)
-    exit 0
-  fi
   echo "=== broker at $HOST:$PORT (namespace $(readlink /proc/self/ns/net))"
   bash "$KAFKA" up --host "$HOST" --port "$PORT" --controller-port "$CPORT"
   if [[ "$MODE" != bench-only ]]; then
@@ -131,6 +183,7 @@ while [[ $# -gt 0 ]]; do
     --bench-only) MODE=bench-only; shift ;;
     --embassy) export KPROD_TAP_EMBASSY=1; set_net; shift ;;
     --sasl) export KPROD_TAP_SASL=1; set_net; shift ;;
+    --both) export KPROD_TAP_BOTH=1; set_net; shift ;;
     --) shift; break ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
@@ -165,6 +218,7 @@ if [[ "$MODE" != test ]]; then
 fi
 
 [[ "${KPROD_TAP_SASL:-}" == 1 && "$MODE" != test ]] && die "--sasl has no benchmark"
+[[ "${KPROD_TAP_BOTH:-}" == 1 && "${KPROD_TAP_SASL:-}" != 1 ]] && die "--both goes with --sasl"
 # A broker of an earlier run that was killed before it could stop its own: stop it (only ours).
 if [[ "${KPROD_TAP_SASL:-}" == 1 ]]; then
   (secure_env && bash "$KAFKA" secure-down >/dev/null 2>&1) || true

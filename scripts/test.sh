@@ -119,6 +119,8 @@ phase "smoltcp TAP test" bash scripts/tap-test.sh
 phase "firmware on QEMU" bash scripts/qemu-test.sh
 # The async driver in an embassy executor over embassy-net: its own broker on 10.201.0.1.
 phase "embassy TAP test" bash scripts/tap-test.sh --embassy
+# SASL on both embedded drivers, their cases side by side: the secured broker on 10.204.0.1.
+if [[ "${KPROD_SECURE:-}" != skip ]]; then phase "SASL TAP test" bash scripts/tap-test.sh --sasl --both; fi
 # The short fault scenarios against their own proxied 3-node cluster (ports 49092-49297,
 # target/kafka-reliability) mostly wait on broker restarts, so they run beside the fuzzers.
 phase "fuzz + reliability (short)" run_fuzz_and_reliability

@@ -114,7 +114,8 @@ async fn producer_task(params: Params, out: mpsc::Sender<Result<Outcome, String>
 }
 
 async fn run(p: Params) -> Result<Outcome, String> {
-    let device = TunTapDevice::new(&p.tap).map_err(|e| format!("cannot open TAP {}: {e}", p.tap))?;
+    let mut device = TunTapDevice::new(&p.tap).map_err(|e| format!("cannot open TAP {}: {e}", p.tap))?;
+    device.set_hardware_address(crate::net::mac_for(p.local.0));
     std::thread::sleep(TAP_SETTLE);
     let address = Ipv4Cidr::new(p.local.0, p.local.1);
     let net_config =

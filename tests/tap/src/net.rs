@@ -55,7 +55,10 @@ impl Net {
             TunTapInterface::new(tap, Medium::Ethernet).map_err(|e| format!("cannot open TAP {tap}: {e}"))?;
         std::thread::sleep(TAP_SETTLE);
         let seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
-        let mut config = IfaceConfig::new(EthernetAddress([0x02, 0x6b, 0x70, 0x72, 0x6f, 0x02]).into());
+        let core::net::IpAddr::V4(ip) = local.address().into() else {
+            return Err(format!("{local}: the TAP test runs over IPv4"));
+        };
+        let mut config = IfaceConfig::new(EthernetAddress(mac_for(ip)).into());
         config.random_seed = seed;
         let epoch = StdInstant::now();
         let mut iface = Interface::new(config, &mut device, NetInstant::ZERO);
@@ -120,6 +123,13 @@ impl Net {
             let _ = smoltcp::phy::wait(self.device.as_raw_fd(), delay);
         }
     }
+}
+
+/// The interface's MAC address: locally administered, made of its IPv4 address, so that several
+/// runs can share one bridge in the namespace (`tap-test.sh --sasl` runs its cases side by side).
+pub(crate) fn mac_for(ip: core::net::Ipv4Addr) -> [u8; 6] {
+    let [a, b, c, d] = ip.octets();
+    [0x02, 0x6b, a, b, c, d]
 }
 
 /// `a.b.c.d/n`.
