@@ -7,6 +7,8 @@
 //! of `metrics.sample.window.ms` as Java keeps them (see [`window`]). They are left out without
 //! `alloc`, where RAM is counted in bytes.
 
+#[cfg(feature = "alloc")]
+pub(crate) mod detail;
 pub mod window;
 
 use core::time::Duration;
