@@ -70,6 +70,7 @@ mod config;
 mod delivery;
 mod error;
 mod events;
+mod hooks;
 pub mod properties;
 mod pump;
 mod record;
@@ -77,6 +78,7 @@ mod security;
 mod send;
 mod serializer;
 mod state;
+mod stats;
 mod tls;
 
 #[cfg(feature = "tokio")]
@@ -87,6 +89,7 @@ pub use delivery::{Callback, DeliveryHandle};
 pub use error::{
     BlockedOn, ConfigError, ConnError, ConnectionError, DeliveryError, Error, FatalError, SendError, TxnError,
 };
+pub use hooks::{InterceptedRecord, Partitioner, PartitionerInput, ProducerInterceptor, StatisticsCallback};
 pub use kprod_core as core;
 pub use kprod_core::compression::Compression;
 pub use kprod_core::config::Acks;

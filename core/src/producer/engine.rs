@@ -152,24 +152,32 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     /// [`Metrics::java`].
     #[cfg(feature = "alloc")]
     pub fn java_metrics(&self) -> alloc::vec::Vec<(&'static str, f64)> {
+        self.java_metrics_at(self.now)
+    }
+
+    /// [`Producer::java_metrics`] read at `now` (not earlier than the last input), so rates
+    /// decay while the producer is idle.
+    #[cfg(feature = "alloc")]
+    pub fn java_metrics_at(&self, now: Instant) -> alloc::vec::Vec<(&'static str, f64)> {
         let open = self.conns.iter().filter(|c| c.state == ConnState::Ready).count();
-        self.metrics.java(self.now, (open, self.acc.free_bytes()))
+        self.metrics.java(now.max(self.now), (open, self.acc.free_bytes()))
     }
 
     /// Java's per-topic metrics (group `producer-topic-metrics`, tag `topic`): `record-send-rate`,
     /// `byte-rate`, `compression-rate`, `record-error-rate`, `record-retry-rate` and their
-    /// totals, windowed like [`Producer::java_metrics`]; one entry per topic produced to.
+    /// totals, windowed like [`Producer::java_metrics`] and read at `now` (not earlier than the
+    /// last input); one entry per topic produced to.
     #[cfg(feature = "alloc")]
-    pub fn java_topic_metrics(&self) -> alloc::vec::Vec<(&str, alloc::vec::Vec<(&'static str, f64)>)> {
-        self.detail.topics(self.now)
+    pub fn java_topic_metrics(&self, now: Instant) -> alloc::vec::Vec<(&str, alloc::vec::Vec<(&'static str, f64)>)> {
+        self.detail.topics(now.max(self.now))
     }
 
     /// Java's per-node metrics (group `producer-node-metrics`, tag `node-id`): `request-rate`,
     /// `request-latency-avg`/`-max` and `outgoing-byte-rate` of the Produce requests to each
-    /// broker, by node id.
+    /// broker, by node id, read at `now` (not earlier than the last input).
     #[cfg(feature = "alloc")]
-    pub fn java_node_metrics(&self) -> alloc::vec::Vec<(i32, alloc::vec::Vec<(&'static str, f64)>)> {
-        self.detail.nodes(self.now)
+    pub fn java_node_metrics(&self, now: Instant) -> alloc::vec::Vec<(i32, alloc::vec::Vec<(&'static str, f64)>)> {
+        self.detail.nodes(now.max(self.now))
     }
 
     /// The partitions of `topic` whose leader is known (Java's `availablePartitionsForTopic`),
