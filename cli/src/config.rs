@@ -139,3 +139,9 @@ mod tests {
         assert!(e.to_string().contains("bootstrap"), "{e}");
     }
 }
+
+/// Prints the statistics snapshot to stderr, one JSON document a line, whenever
+/// `statistics.interval.ms` (`--stats`, or the property) asks for one.
+pub(crate) fn statistics_to_stderr(config: ProducerConfig) -> ProducerConfig {
+    config.statistics_callback(|json| eprintln!("{json}"))
+}
