@@ -161,3 +161,86 @@ pub(crate) fn partition(partitioner: &Partitioner, input: &PartitionerInput<'_>)
     catch_unwind(AssertUnwindSafe(|| partitioner(input)))
         .map_err(|_| Error::Hook(format!("the custom partitioner panicked on a record for topic {}", input.topic)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use kprod_core::producer::{BatchId, RecordId};
+
+    use super::*;
+    use crate::delivery::{BatchOutcome, Registry};
+
+    /// Upper-cases the value, then panics on a value `boom`; records results.
+    #[derive(Default)]
+    struct Probe(Mutex<Vec<Result<i64, String>>>);
+
+    impl ProducerInterceptor for Probe {
+        fn on_send(&self, record: &mut InterceptedRecord) {
+            if let Some(v) = record.value.as_mut() {
+                v.make_ascii_uppercase();
+            }
+            assert!(record.value.as_deref() != Some(b"BOOM"), "panics on purpose");
+        }
+
+        fn on_acknowledgement(&self, _topic: &str, result: Result<&RecordMetadata, &Error>) {
+            self.0.lock().unwrap().push(result.map(|m| m.offset).map_err(ToString::to_string));
+            assert!(!matches!(result, Ok(m) if m.offset == 11), "panics on purpose");
+        }
+    }
+
+    fn record(value: &[u8]) -> InterceptedRecord {
+        InterceptedRecord {
+            topic: "t".into(),
+            partition: None,
+            key: None,
+            value: Some(value.to_vec()),
+            headers: Vec::new(),
+            timestamp: None,
+        }
+    }
+
+    #[test]
+    fn a_panicking_on_send_leaves_the_record_as_it_was() {
+        let probe: Arc<dyn ProducerInterceptor> = Arc::new(Probe::default());
+        let list = [Arc::clone(&probe), probe];
+        let mut ok = record(b"fine");
+        on_send(&list, &mut ok);
+        assert_eq!(ok.value.as_deref(), Some(&b"FINE"[..]), "both ran, each on the previous one's result");
+        let mut boom = record(b"boom");
+        on_send(&list, &mut boom);
+        // The first panicked (its change dropped); the second saw `boom` and panicked too.
+        assert_eq!(boom, record(b"boom"));
+    }
+
+    #[test]
+    fn every_tracked_record_is_acknowledged_once_even_when_the_interceptor_panics() {
+        let probe = Arc::new(Probe::default());
+        let interceptors: Interceptors = vec![Arc::clone(&probe) as Arc<dyn ProducerInterceptor>].into();
+        let mut reg = Registry::new(16 * 1024);
+        reg.set_interceptors(interceptors);
+        for index in 0..3 {
+            let id = RecordId { batch: BatchId(1), index };
+            reg.track(id, 0, "t");
+            let _ = reg.register(id, 0, None);
+        }
+        let second = RecordId { batch: BatchId(2), index: 0 };
+        reg.track(second, 0, "t");
+        reg.register_tagged(second, 0, 7, 10);
+        let outcome =
+            BatchOutcome::Delivered { topic: Arc::from("t"), partition: 0, base_offset: 10, log_append_time: -1 };
+        reg.complete(BatchId(1), outcome).expect("registered").dispatch_to(None);
+        for done in reg.fail_all(&Error::Closed) {
+            done.dispatch_to(None);
+        }
+        let seen = probe.0.lock().unwrap().clone();
+        assert_eq!(seen, [Ok(10), Ok(11), Ok(12), Err(Error::Closed.to_string())]);
+    }
+
+    #[test]
+    fn a_panicking_partitioner_is_a_typed_error() {
+        let p: Partitioner = Arc::new(|_: &PartitionerInput<'_>| panic!("on purpose"));
+        let input = PartitionerInput { topic: "orders", key: None, value: None, available: &[0], partitions: 1 };
+        assert!(matches!(partition(&p, &input), Err(Error::Hook(m)) if m.contains("orders")));
+    }
+}
