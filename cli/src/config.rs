@@ -86,6 +86,12 @@ impl Sources<'_> {
     }
 }
 
+/// Prints the statistics snapshot to stderr, one JSON document a line, whenever
+/// `statistics.interval.ms` (`--stats`, or the property) asks for one.
+pub(crate) fn statistics_to_stderr(config: ProducerConfig) -> ProducerConfig {
+    config.statistics_callback(|json| eprintln!("{json}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -226,3 +226,34 @@ fn perf_errors_are_one_line() {
         assert_eq!(out.status.code(), Some(2), "{usage:?}: {}", describe(&out));
     }
 }
+
+#[test]
+fn stats_prints_json_snapshots_to_stderr() {
+    let broker = Broker::shared();
+    let topic = unique_topic("cli-perf-stats");
+    broker.create_topic(&topic, 2, 1);
+    let bootstrap = format!("bootstrap.servers={}", broker.bootstrap());
+    // 4,000 records at 8,000/s: about half a second, a snapshot every 100 ms.
+    let args = ["perf", "--topic", &topic, "--num-records", "4000", "--record-size", "50", "--throughput", "8000"];
+    let out = kprod(&[&args[..], &["--stats", "100", "--producer-props", &bootstrap]].concat(), b"");
+    assert!(out.status.success(), "{}", describe(&out));
+    let snapshots: Vec<serde_json::Value> = stderr_lines(&out)
+        .iter()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(snapshots.len() >= 2, "a snapshot every 100 ms over ~0.5 s: {}", describe(&out));
+    let mut last = 0.0;
+    for s in &snapshots {
+        assert_eq!(s["type"], "producer");
+        let total = s["producer-metrics"]["record-send-total"].as_f64().expect("record-send-total");
+        assert!(total >= last && total <= 4000.0, "record-send-total {total} after {last}");
+        last = total;
+        if total > 0.0 {
+            let t = &s["producer-topic-metrics"][topic.as_str()];
+            assert_eq!(t["record-send-total"].as_f64(), Some(total), "one topic: its total is the producer's");
+        }
+    }
+    assert!(last > 0.0, "records were sent while the snapshots ran");
+    assert_eq!(read_all(broker, &topic, 4000).len(), 4000);
+}

@@ -80,3 +80,83 @@ fn java_metrics_match_what_was_sent() {
     let read = broker.read_back(&topic, RECORDS, Duration::from_secs(60));
     verify(&read, &records, &metas, 2);
 }
+
+/// The per-topic and per-node metrics and the statistics callback, against what the test sent
+/// to two topics (no compression, so the bytes are bounded by the records' sizes).
+#[test]
+fn topic_node_metrics_and_statistics_match_what_was_sent() {
+    use alloc::sync::Arc;
+    use std::sync::Mutex;
+
+    let broker = Broker::shared();
+    let (a, b) = (unique_topic("std-metrics-a"), unique_topic("std-metrics-b"));
+    broker.create_topic(&a, 2, 1);
+    broker.create_topic(&b, 1, 1);
+    let snapshots: Arc<Mutex<Vec<String>>> = Arc::default();
+    let s = Arc::clone(&snapshots);
+    let producer = Producer::new(
+        config(broker)
+            .statistics_callback(move |json| s.lock().unwrap().push(json.to_owned()))
+            .set("statistics.interval.ms", "100")
+            .and_then(|c| c.set("metrics.sample.window.ms", "60000"))
+            .expect("config"),
+    )
+    .expect("producer");
+    let (na, nb) = (1200usize, 300usize);
+    let value = |i: usize| format!("{i:06}{}", "x".repeat(94)).into_bytes();
+    let mut handles = Vec::new();
+    for (topic, n) in [(&a, na), (&b, nb)] {
+        for i in 0..n {
+            handles.push(producer.send(&kprod_std::Record::new(topic).value(&value(i)[..])).expect("send"));
+        }
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+    for h in &handles {
+        h.wait(Duration::from_secs(60)).expect("delivered");
+    }
+    // Longer than the statistics interval: the callback ran after the flush too.
+    std::thread::sleep(Duration::from_millis(400));
+    let topics = producer.topic_metrics();
+    let nodes = producer.node_metrics();
+    let global = producer.metrics_by_name();
+    eprintln!("{topics:?}\n{nodes:?}");
+    let of = |t: &str| &topics.iter().find(|(n, _)| n == t).unwrap_or_else(|| panic!("no metrics for {t}")).1;
+    for (topic, n) in [(&a, na), (&b, nb)] {
+        let m = of(topic);
+        assert_eq!(metric(m, "record-send-total"), n as f64, "{topic}");
+        assert_eq!(metric(m, "record-error-total"), 0.0);
+        assert!(metric(m, "record-send-rate") > 0.0);
+        // Uncompressed: each record's 100-byte value plus 7 to 12 bytes of record framing,
+        // plus 61 bytes of header per batch (at least one, at most one per record).
+        let bytes = metric(m, "byte-total");
+        let (low, high) = ((n * 107 + 61) as f64, (n * (112 + 61)) as f64);
+        assert!((low..=high).contains(&bytes), "{topic}: byte-total {bytes} not in {low}..{high}");
+        assert!(metric(m, "byte-rate") > 0.0);
+        let ratio = metric(m, "compression-rate");
+        assert!((ratio - 1.0).abs() < 1e-9, "no compression: {ratio}");
+    }
+    assert_eq!(topics.len(), 2, "only the topics produced to");
+    // Per node: the Produce requests add up to the producer's, each with a latency.
+    let requests: f64 = nodes.iter().map(|(_, m)| metric(m, "request-total")).sum();
+    assert_eq!(requests, metric(&global, "request-total"));
+    let outgoing: f64 = nodes.iter().map(|(_, m)| metric(m, "outgoing-byte-total")).sum();
+    assert!(outgoing > (na + nb) as f64 * 100.0, "outgoing {outgoing}");
+    for (node, m) in nodes.iter().filter(|(_, m)| metric(m, "request-total") > 0.0) {
+        assert!(*node >= 0, "Produce goes to brokers by their node id");
+        let latency = metric(m, "request-latency-avg");
+        assert!(latency > 0.0 && latency <= metric(m, "request-latency-max"), "node {node}: {latency}");
+        assert!(metric(m, "request-rate") > 0.0);
+    }
+    assert!(metric(&global, "connection-count") >= 1.0);
+    // The statistics callback: JSON snapshots, the last one (after the flush) with the totals.
+    let last = snapshots.lock().unwrap().last().cloned().expect("the statistics callback ran");
+    let doc: serde_json::Value = serde_json::from_str(&last).expect("valid JSON");
+    assert_eq!(doc["type"], "producer");
+    assert_eq!(doc["producer-metrics"]["record-send-total"].as_f64(), Some((na + nb) as f64));
+    assert_eq!(doc["producer-topic-metrics"][a.as_str()]["record-send-total"].as_f64(), Some(na as f64));
+    assert_eq!(doc["producer-topic-metrics"][b.as_str()]["record-send-total"].as_f64(), Some(nb as f64));
+    assert!(doc["producer-node-metrics"].as_object().is_some_and(|n| !n.is_empty()));
+    producer.close(Duration::from_secs(30)).expect("close");
+    assert_eq!(broker.read_back(&a, na, Duration::from_secs(60)).len(), na);
+    assert_eq!(broker.read_back(&b, nb, Duration::from_secs(60)).len(), nb);
+}

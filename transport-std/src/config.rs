@@ -8,13 +8,14 @@
 use core::time::Duration;
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use kprod_core::compression::Compression;
 use kprod_core::config::{Acks, Config, ConfigError, ValidConfig};
 use kprod_core::producer::Capacities;
 
 use crate::error::Error;
+use crate::hooks::{Hooks, PartitionerInput, ProducerInterceptor, StatisticsCallback};
 use crate::properties::Support;
 use crate::security::{other_client_setting, SecuritySettings};
 use crate::tls::Connector;
@@ -58,6 +59,8 @@ pub struct ProducerConfig {
     pub(crate) serializers: (StandardSerializer, StandardSerializer),
     /// `security.protocol`, `ssl.*`, `sasl.*` (secrets hidden from `Debug`).
     pub(crate) security: SecuritySettings,
+    /// The custom partitioner, interceptors and statistics callback.
+    pub(crate) hooks: Hooks,
 }
 
 impl Default for ProducerConfig {
@@ -71,6 +74,7 @@ impl Default for ProducerConfig {
             drop_timeout: Duration::from_secs(30),
             serializers: (StandardSerializer::ByteArray, StandardSerializer::ByteArray),
             security: SecuritySettings::default(),
+            hooks: Hooks::default(),
         }
     }
 }
@@ -131,6 +135,7 @@ impl ProducerConfig {
                     )));
                 }
             }
+            "statistics.interval.ms" => self.hooks.statistics_interval = parse_ms(name, value)?,
             "key.serializer" => self.serializers.0 = parse_serializer(name, value)?,
             "value.serializer" => self.serializers.1 = parse_serializer(name, value)?,
             _ => {
@@ -173,6 +178,50 @@ impl ProducerConfig {
     /// `security.protocol` and the `ssl.*` and `sasl.*` settings.
     pub const fn security(&self) -> &SecuritySettings {
         &self.security
+    }
+
+    /// A custom partitioner for records sent without a partition (Java's `partitioner.class`,
+    /// as a closure): it sees the topic, the serialized key and value, the available and all
+    /// partitions, and returns a partition, or `None` for the built-in rule. See
+    /// [`crate::Partitioner`].
+    pub fn partitioner<F>(mut self, partitioner: F) -> Self
+    where
+        F: Fn(&PartitionerInput<'_>) -> Option<u32> + Send + Sync + 'static,
+    {
+        self.hooks.partitioner = Some(Arc::new(partitioner));
+        self
+    }
+
+    /// [`ProducerConfig::partitioner`] with a shared partitioner (a binding's object).
+    pub fn partitioner_arc(mut self, partitioner: crate::Partitioner) -> Self {
+        self.hooks.partitioner = Some(partitioner);
+        self
+    }
+
+    /// Adds an interceptor (Java's `interceptor.classes`, as an object); interceptors run in
+    /// the order they were added. See [`ProducerInterceptor`].
+    pub fn interceptor(mut self, interceptor: Arc<dyn ProducerInterceptor>) -> Self {
+        self.hooks.interceptors.push(interceptor);
+        self
+    }
+
+    /// The statistics callback: with `statistics.interval.ms` above 0, it gets a JSON snapshot
+    /// of the producer's metrics (global, per topic, per node) at that interval, on a thread
+    /// (blocking producer) or task (tokio) of its own. See [`crate::StatisticsCallback`].
+    pub fn statistics_callback<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&str) + Send + Sync + 'static,
+    {
+        let callback: StatisticsCallback = Arc::new(callback);
+        self.hooks.statistics = Some(callback);
+        self
+    }
+
+    /// `statistics.interval.ms` (librdkafka's name): how often the statistics callback runs
+    /// (zero, the default: never).
+    pub const fn statistics_interval(mut self, interval: Duration) -> Self {
+        self.hooks.statistics_interval = interval;
+        self
     }
 
     /// `client.id`.

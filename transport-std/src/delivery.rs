@@ -14,6 +14,7 @@ use std::time::{Duration, Instant as StdInstant};
 use kprod_core::producer::{BatchId, RecordId};
 
 use crate::error::{BlockedOn, Error};
+use crate::hooks::{on_acknowledgement, Interceptors};
 use crate::record::RecordMetadata;
 
 /// A completion callback: runs once on the producer's IO thread, so it must be quick and must
@@ -169,7 +170,13 @@ struct BatchEntry {
     callbacks: Vec<(u32, i64, Callback)>,
     /// Records sent with `send_tagged`.
     tagged: Tagged,
+    /// With interceptors: the batch's topic and every record's index and timestamp, for
+    /// `on_acknowledgement`.
+    acked: Option<Acked>,
 }
+
+/// A batch's topic and its records' index and timestamp, for the interceptors.
+type Acked = (Arc<str>, Vec<(u32, i64)>);
 
 /// The records of one batch sent with `send_tagged`: index, timestamp and tag. A producer
 /// faster than its broker keeps `buffer.memory` worth of them (300,000 records of 100 B in
@@ -232,6 +239,7 @@ impl Tagged {
 pub(crate) struct Completed {
     entry: BatchEntry,
     outcome: BatchOutcome,
+    interceptors: Option<Interceptors>,
 }
 
 impl Completed {
@@ -239,6 +247,13 @@ impl Completed {
     /// (on the calling thread). A callback or listener call that panics does not keep the
     /// batch's others from running: each runs under `catch_unwind`. Returns how many panicked.
     pub(crate) fn dispatch_to(self, listener: Option<&Listener>) -> usize {
+        // The interceptors hear first, as in Java (`onAcknowledgement` before the callback).
+        if let (Some(interceptors), Some((topic, records))) = (&self.interceptors, &self.entry.acked) {
+            for &(index, timestamp) in records {
+                let result = self.outcome.record(index, timestamp);
+                on_acknowledgement(interceptors, topic, result.as_ref());
+            }
+        }
         if let Some(cell) = self.entry.cell {
             cell.resolve(self.outcome.clone());
         }
@@ -274,12 +289,30 @@ pub(crate) struct Registry {
     batches: BTreeMap<BatchId, BatchEntry>,
     /// `batch.size`: with a record's size, how many records its batch will likely hold.
     batch_size: usize,
+    /// The producer's interceptors, if it has any.
+    interceptors: Option<Interceptors>,
 }
 
 impl Registry {
     /// A registry for batches of `batch_size` bytes (sizes the per-batch lists).
     pub(crate) fn new(batch_size: usize) -> Self {
-        Self { batches: BTreeMap::new(), batch_size }
+        Self { batches: BTreeMap::new(), batch_size, interceptors: None }
+    }
+
+    /// Sets the interceptors that hear every tracked record's result.
+    pub(crate) fn set_interceptors(&mut self, interceptors: Interceptors) {
+        self.interceptors = Some(interceptors).filter(|i| !i.is_empty());
+    }
+
+    /// Tracks an accepted record of `topic` for the interceptors' `on_acknowledgement` (with
+    /// interceptors only).
+    pub(crate) fn track(&mut self, id: RecordId, timestamp: i64, topic: &str) {
+        if self.interceptors.is_none() {
+            return;
+        }
+        let entry = self.batches.entry(id.batch).or_default();
+        let (_, list) = entry.acked.get_or_insert_with(|| (Arc::from(topic), Vec::new()));
+        list.push((id.index, timestamp));
     }
 
     /// How many records of `record_len` bytes a batch likely holds (capped: a batch of tiny
@@ -318,13 +351,19 @@ impl Registry {
 
     /// Takes a completed batch out.
     pub(crate) fn complete(&mut self, batch: BatchId, outcome: BatchOutcome) -> Option<Completed> {
-        self.batches.remove(&batch).map(|entry| Completed { entry, outcome })
+        let interceptors = self.interceptors.clone();
+        self.batches.remove(&batch).map(|entry| Completed { entry, outcome, interceptors })
     }
 
     /// Takes every batch out, failing it with `error` (the IO thread stopped).
     pub(crate) fn fail_all(&mut self, error: &Error) -> Vec<Completed> {
         let all = core::mem::take(&mut self.batches);
-        all.into_values().map(|entry| Completed { entry, outcome: BatchOutcome::Failed(error.clone()) }).collect()
+        let completed = |entry| Completed {
+            entry,
+            outcome: BatchOutcome::Failed(error.clone()),
+            interceptors: self.interceptors.clone(),
+        };
+        all.into_values().map(completed).collect()
     }
 
     /// The newest batch with waiters.

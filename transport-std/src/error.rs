@@ -57,6 +57,11 @@ pub enum Error {
     Closed,
     /// A key or value serializer failed.
     Serialization(String),
+    /// A hook the application supplied failed (a custom partitioner panicked).
+    Hook(String),
+    /// The send was cancelled (its future dropped) before the record was buffered; what
+    /// interceptors hear for such a record.
+    Cancelled,
     /// An IO error outside the connections (a properties file, starting the IO thread).
     Io(String),
     /// Every known broker refused SASL authentication (Java's `SaslAuthenticationException`):
@@ -167,6 +172,8 @@ impl fmt::Display for Error {
             Self::Fatal(e) => write!(f, "fatal producer error: {e}"),
             Self::Closed => f.write_str("the producer is closed"),
             Self::Serialization(msg) => write!(f, "serialization failed: {msg}"),
+            Self::Hook(msg) => f.write_str(msg),
+            Self::Cancelled => f.write_str("the send was cancelled before the record was buffered"),
             Self::Io(msg) => write!(f, "io error: {msg}"),
             Self::Transaction(e) => write!(f, "{e}"),
         }

@@ -48,6 +48,12 @@
 //!   cell, and its [`DeliveryHandle`] adds the record's index (offset = base offset + index).
 //!   Each accepted record resolves exactly once: delivered, failed, failed at the `close`
 //!   deadline, or failed with [`Error::Closed`] if the IO thread stops.
+//! - **Hooks** (`hooks.rs`, set on [`ProducerConfig`]): a custom [`Partitioner`], run on the
+//!   sending thread outside the lock; [`ProducerInterceptor`]s, whose `on_send` runs before
+//!   partitioning and whose `on_acknowledgement` runs once per record (on the IO thread with
+//!   the batch's completion, or in `send` for a refused record), every call under
+//!   `catch_unwind`; and the statistics callback (`stats.rs`: JSON every
+//!   `statistics.interval.ms`, on a thread or task of its own).
 //! - **Logging** through the `log` crate. Connects (info), connection failures (warn the first
 //!   time, debug while the same failure repeats for a broker, warn again after 30 s or a
 //!   connect in between), connect attempts and closes (debug) log under the target
@@ -70,6 +76,7 @@ mod config;
 mod delivery;
 mod error;
 mod events;
+mod hooks;
 pub mod properties;
 mod pump;
 mod record;
@@ -77,6 +84,7 @@ mod security;
 mod send;
 mod serializer;
 mod state;
+mod stats;
 mod tls;
 
 #[cfg(feature = "tokio")]
@@ -87,6 +95,7 @@ pub use delivery::{Callback, DeliveryHandle};
 pub use error::{
     BlockedOn, ConfigError, ConnError, ConnectionError, DeliveryError, Error, FatalError, SendError, TxnError,
 };
+pub use hooks::{InterceptedRecord, Partitioner, PartitionerInput, ProducerInterceptor, StatisticsCallback};
 pub use kprod_core as core;
 pub use kprod_core::compression::Compression;
 pub use kprod_core::config::Acks;

@@ -87,6 +87,10 @@ const fn no(name: &'static str, reason: &'static str) -> Property {
 }
 
 const JAVA_CLASS: &str = "it names a Java class, and kprod cannot load Java code";
+const JAVA_INTERCEPTOR: &str =
+    "it names a Java class, and kprod cannot load Java code; add interceptors in Rust: ProducerConfig::interceptor";
+const JAVA_PARTITIONER: &str =
+    "it names a Java class, and kprod cannot load Java code; set a Rust partitioner: ProducerConfig::partitioner";
 const KERBEROS: &str = "SASL GSSAPI (Kerberos) is not supported";
 const OIDC: &str = "kprod does not fetch OAuth tokens itself; the application supplies OAUTHBEARER tokens";
 const NOT_YET: &str = "not implemented yet";
@@ -116,7 +120,7 @@ pub const PROPERTIES: &[Property] = &[
     ok("delivery.timeout.ms", "120000"),
     ok("enable.idempotence", "true"),
     no("enable.metrics.push", "KIP-714 client metrics push is not implemented; read Producer::metrics_by_name()"),
-    no("interceptor.classes", JAVA_CLASS),
+    no("interceptor.classes", JAVA_INTERCEPTOR),
     ok_note(
         "key.serializer",
         "org.apache.kafka.common.serialization.StringSerializer",
@@ -144,7 +148,7 @@ pub const PROPERTIES: &[Property] = &[
         "1000",
         "a partition counts as stuck when its oldest batch waited that long past linger.ms (Java measures per broker)",
     ),
-    no("partitioner.class", JAVA_CLASS),
+    no("partitioner.class", JAVA_PARTITIONER),
     ok("partitioner.ignore.keys", "true"),
     ok("receive.buffer.bytes", "32768"),
     ok("reconnect.backoff.max.ms", "1000"),
@@ -272,6 +276,12 @@ pub const PROPERTIES: &[Property] = &[
     ext("kprod.sasl.oauthbearer.token", "eyJhbGciOiJub25lIn0.e30.", "a static OAUTHBEARER token (compact JWT)"),
     ext("kprod.seed", "42", "seed of the engine's random choices (backoff jitter, sticky partition), for replay"),
     ext("kprod.tcp.nodelay", "true", "TCP_NODELAY on broker sockets (default on)"),
+    ext(
+        "statistics.interval.ms",
+        "60000",
+        "librdkafka's name: a JSON snapshot of the metrics (global, per topic, per node) to \
+         ProducerConfig::statistics_callback at this interval (0, the default: off)",
+    ),
 ];
 
 /// The entry for `name`, if kprod knows it.

@@ -6,9 +6,11 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use kprod_core::producer::{Producer as Engine, ProducerRecord, SendError};
+use kprod_core::record::Header;
 use kprod_core::time::Instant;
 
 use crate::error::{BlockedOn, ConnectionError, Error};
+use crate::hooks::{self, InterceptedRecord, Partitioner, PartitionerInput, ProducerInterceptor};
 use crate::record::Record;
 use crate::serializer::Serializer;
 
@@ -47,6 +49,119 @@ impl<'a> Serialized<'a> {
             timestamp: record.timestamp.unwrap_or(now_ms),
         }
     }
+}
+
+/// A record ready for the engine: the caller's, serialized, or the interceptors' version of it.
+pub(crate) enum Prepared<'a, 'r, K: ?Sized, V: ?Sized> {
+    /// No interceptor: the caller's record and its bytes.
+    Plain { record: &'r Record<'a, K, V>, bytes: Serialized<'a>, partition: Option<u32> },
+    /// What the interceptors made of it.
+    Intercepted(InterceptedRecord),
+}
+
+impl<'a, 'r, K: ?Sized, V: ?Sized> Prepared<'a, 'r, K, V> {
+    /// Serializes `record` (on the caller's thread, before any lock) and runs the
+    /// interceptors' `on_send` on it, if there are any.
+    pub(crate) fn new(
+        record: &'r Record<'a, K, V>,
+        key_serializer: &dyn Serializer<K>,
+        value_serializer: &dyn Serializer<V>,
+        interceptors: &[Arc<dyn ProducerInterceptor>],
+    ) -> Result<Self, Error> {
+        let bytes = Serialized::new(record, key_serializer, value_serializer)?;
+        if interceptors.is_empty() {
+            return Ok(Self::Plain { record, bytes, partition: record.partition });
+        }
+        let mut owned = InterceptedRecord {
+            topic: record.topic.to_owned(),
+            partition: record.partition,
+            key: bytes.key.map(Cow::into_owned),
+            value: bytes.value.map(Cow::into_owned),
+            headers: record.headers.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect(),
+            timestamp: record.timestamp,
+        };
+        hooks::on_send(interceptors, &mut owned);
+        Ok(Self::Intercepted(owned))
+    }
+
+    /// The topic.
+    pub(crate) fn topic(&self) -> &str {
+        match self {
+            Self::Plain { record, .. } => record.topic,
+            Self::Intercepted(r) => &r.topic,
+        }
+    }
+
+    /// The explicit partition.
+    fn partition(&self) -> Option<u32> {
+        match self {
+            Self::Plain { partition, .. } => *partition,
+            Self::Intercepted(r) => r.partition,
+        }
+    }
+
+    /// The custom partitioner, if there is one and the record names no partition.
+    pub(crate) fn needs_partitioner<'p>(&self, partitioner: Option<&'p Partitioner>) -> Option<&'p Partitioner> {
+        partitioner.filter(|_| self.partition().is_none())
+    }
+
+    /// Runs the custom partitioner with the topic's partition count and its available
+    /// partitions ([`partition_info`]).
+    pub(crate) fn choose_partition(
+        &mut self,
+        partitioner: &Partitioner,
+        (partitions, available): (u32, Vec<u32>),
+    ) -> Result<(), Error> {
+        let chosen = {
+            let (key, value) = match &*self {
+                Self::Plain { bytes, .. } => (bytes.key.as_deref(), bytes.value.as_deref()),
+                Self::Intercepted(r) => (r.key.as_deref(), r.value.as_deref()),
+            };
+            let input = PartitionerInput { topic: self.topic(), key, value, available: &available, partitions };
+            hooks::partition(partitioner, &input)?
+        };
+        match self {
+            Self::Plain { partition, .. } => *partition = chosen,
+            Self::Intercepted(r) => r.partition = chosen,
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with the engine's view of this record; `now_ms` (the wall clock at the send)
+    /// is its timestamp if it has none.
+    pub(crate) fn with_record<T>(&self, now_ms: i64, f: impl FnOnce(&ProducerRecord<'_>) -> T) -> T {
+        match self {
+            Self::Plain { record, bytes, partition } => {
+                let mut rec = bytes.record(record, now_ms);
+                rec.partition = *partition;
+                f(&rec)
+            }
+            Self::Intercepted(r) => {
+                let headers: Vec<Header<'_>> =
+                    r.headers.iter().map(|(k, v)| Header { key: k, value: v.as_deref() }).collect();
+                f(&ProducerRecord {
+                    topic: &r.topic,
+                    partition: r.partition,
+                    key: r.key.as_deref(),
+                    value: r.value.as_deref(),
+                    headers: &headers,
+                    timestamp: r.timestamp.unwrap_or(now_ms),
+                })
+            }
+        }
+    }
+}
+
+/// `topic`'s partition count and the partitions whose leader is known, once its metadata is
+/// known (a retriable error until then).
+pub(crate) fn partition_info(
+    engine: &mut Engine<'static>,
+    topic: &str,
+    now: Instant,
+) -> Result<(u32, Vec<u32>), SendError> {
+    let count = partition_count(engine, topic, now)?;
+    let available = engine.available_partitions(topic).map(Iterator::collect).unwrap_or_default();
+    Ok((count, available))
 }
 
 /// `topic`'s partition count, once its metadata is known (a retriable error until then).

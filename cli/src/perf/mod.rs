@@ -81,6 +81,11 @@ pub(crate) struct PerfArgs {
     /// Print JSON objects instead of Kafka's text lines.
     #[arg(long)]
     json: bool,
+    /// Print the statistics snapshot (JSON: global, per-topic and per-node metrics by their
+    /// Java names) to stderr every MS milliseconds (default 1000; `statistics.interval.ms`).
+    #[arg(long, value_name = "MS", num_args = 0..=1, default_missing_value = "1000",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    stats: Option<u64>,
     /// No progress bar, even on a terminal.
     #[arg(long = "no-progress")]
     no_progress: bool,
@@ -165,6 +170,9 @@ pub(crate) fn run(args: &PerfArgs) -> Result<(), Failure> {
             "--transaction-duration-ms",
         ));
     }
+    if let Some(ms) = args.stats {
+        flags.push(("statistics.interval.ms", ms.to_string(), "--stats"));
+    }
     let sources = Sources {
         defaults: &[("client.id", "perf-producer-client")],
         file: args.producer_config.as_deref(),
@@ -172,7 +180,7 @@ pub(crate) fn run(args: &PerfArgs) -> Result<(), Failure> {
         properties_flag: "--producer-props",
         flags,
     };
-    let config = sources.build()?;
+    let config = crate::config::statistics_to_stderr(sources.build()?);
     let close_timeout = config.engine().delivery_timeout + config.engine().request_timeout;
     let transactions = config.engine().transactions.transactional_id.is_some();
     let producer = Producer::new(config)?;

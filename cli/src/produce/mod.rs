@@ -84,6 +84,11 @@ pub(crate) struct ProduceArgs {
     /// The longest a transaction stays open (ms).
     #[arg(long = "txn-ms", value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     txn_ms: u64,
+    /// Print the statistics snapshot (JSON: global, per-topic and per-node metrics by their
+    /// Java names) to stderr every MS milliseconds (default 1000; `statistics.interval.ms`).
+    #[arg(long, value_name = "MS", num_args = 0..=1, default_missing_value = "1000",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    stats: Option<u64>,
     /// No summary line on success, and no connection messages.
     #[arg(short, long)]
     quiet: bool,
@@ -140,6 +145,9 @@ pub(crate) fn run(args: &ProduceArgs) -> Result<(), Failure> {
     if let Some(id) = &args.transactional_id {
         flags.push(("transactional.id", id.clone(), "--transactional-id"));
     }
+    if let Some(ms) = args.stats {
+        flags.push(("statistics.interval.ms", ms.to_string(), "--stats"));
+    }
     let sources = Sources {
         defaults: &[("client.id", "kprod-producer")],
         file: args.config.as_deref(),
@@ -147,7 +155,7 @@ pub(crate) fn run(args: &ProduceArgs) -> Result<(), Failure> {
         properties_flag: "-X",
         flags,
     };
-    let config = sources.build()?;
+    let config = crate::config::statistics_to_stderr(sources.build()?);
     let max_line = config.engine().max_request_size;
     // `close` waits for what is buffered; no record can take longer than its delivery timeout.
     let close_timeout = config.engine().delivery_timeout + config.engine().request_timeout;

@@ -43,6 +43,9 @@ pub struct Producer<'s, P = DefaultPartitioner> {
     pub(super) partitioner: P,
     pub(super) rng: Rng,
     pub(super) metrics: Metrics,
+    /// Per-topic and per-node metrics.
+    #[cfg(feature = "alloc")]
+    pub(super) detail: super::metrics::detail::Detail,
     pub(super) fatal: Option<FatalError>,
     pub(super) fatal_reported: bool,
     /// Transactions (`txn/`).
@@ -120,6 +123,8 @@ impl<'s, P: Partitioner> Producer<'s, P> {
                 m.set_sampling(config.metrics_sampling);
                 m
             },
+            #[cfg(feature = "alloc")]
+            detail: super::metrics::detail::Detail::new(config.metrics_sampling),
             retry_backoff: Backoff { initial: config.retry_backoff, max: config.retry_backoff_max },
             reconnect_backoff: Backoff { initial: config.reconnect_backoff, max: config.reconnect_backoff_max },
             ledger: Ledger::new(in_flight, idempotent, config.max_in_flight),
@@ -147,8 +152,41 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     /// [`Metrics::java`].
     #[cfg(feature = "alloc")]
     pub fn java_metrics(&self) -> alloc::vec::Vec<(&'static str, f64)> {
+        self.java_metrics_at(self.now)
+    }
+
+    /// [`Producer::java_metrics`] read at `now` (not earlier than the last input), so rates
+    /// decay while the producer is idle.
+    #[cfg(feature = "alloc")]
+    pub fn java_metrics_at(&self, now: Instant) -> alloc::vec::Vec<(&'static str, f64)> {
         let open = self.conns.iter().filter(|c| c.state == ConnState::Ready).count();
-        self.metrics.java(self.now, (open, self.acc.free_bytes()))
+        self.metrics.java(now.max(self.now), (open, self.acc.free_bytes()))
+    }
+
+    /// Java's per-topic metrics (group `producer-topic-metrics`, tag `topic`): `record-send-rate`,
+    /// `byte-rate`, `compression-rate`, `record-error-rate`, `record-retry-rate` and their
+    /// totals, windowed like [`Producer::java_metrics`] and read at `now` (not earlier than the
+    /// last input); one entry per topic produced to.
+    #[cfg(feature = "alloc")]
+    pub fn java_topic_metrics(&self, now: Instant) -> alloc::vec::Vec<(&str, alloc::vec::Vec<(&'static str, f64)>)> {
+        self.detail.topics(now.max(self.now))
+    }
+
+    /// Java's per-node metrics (group `producer-node-metrics`, tag `node-id`): `request-rate`,
+    /// `request-latency-avg`/`-max` and `outgoing-byte-rate` of the Produce requests to each
+    /// broker, by node id, read at `now` (not earlier than the last input).
+    #[cfg(feature = "alloc")]
+    pub fn java_node_metrics(&self, now: Instant) -> alloc::vec::Vec<(i32, alloc::vec::Vec<(&'static str, f64)>)> {
+        self.detail.nodes(now.max(self.now))
+    }
+
+    /// The partitions of `topic` whose leader is known (Java's `availablePartitionsForTopic`),
+    /// once its metadata is.
+    pub fn available_partitions(&self, topic: &str) -> Option<impl Iterator<Item = u32> + '_> {
+        let t = self.meta.topic(topic)?;
+        let count = self.meta.partition_count(t)?;
+        let led = move |&p: &u32| self.meta.partition(t, p).and_then(|pi| self.meta.leader(pi)).is_some();
+        Some((0..count).filter(led))
     }
 
     /// The metrics.
@@ -445,6 +483,12 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             return;
         }
         self.txn_on_complete(outcome);
+        #[cfg(feature = "alloc")]
+        if let Outcome::Failed(_) = outcome {
+            if let Some(topic) = slot_topic(&self.acc, &self.meta, slot) {
+                self.detail.batch_failed(topic, records, self.now);
+            }
+        }
         match outcome {
             Outcome::Delivered { .. } => self.metrics.batch_delivered(records),
             Outcome::Failed(_) => self.metrics.batch_failed(records, self.now),
@@ -466,6 +510,10 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         let delay = self.retry_backoff.delay(u32::from(attempts.saturating_sub(1)), &mut self.rng);
         self.acc.schedule_retry(slot, now + delay);
         self.metrics.batch_retried(records, now);
+        #[cfg(feature = "alloc")]
+        if let Some(topic) = slot_topic(&self.acc, &self.meta, slot) {
+            self.detail.batch_retried(topic, records, now);
+        }
     }
 
     /// Puts every in-flight batch of the requests `lost` matches back for a retry, marking it
@@ -591,4 +639,12 @@ fn partition_load(
 /// The node of connection slot `conn` (0 if none).
 fn c_node_of(conns: &[Connection], conn: u16) -> i32 {
     conns.get(usize::from(conn)).map_or(0, |c| c.node)
+}
+
+/// The topic name of a batch slot's partition (for the per-topic metrics).
+#[cfg(feature = "alloc")]
+pub(super) fn slot_topic<'m>(acc: &Accumulator<'_>, meta: &'m Metadata<'_>, slot: u16) -> Option<&'m str> {
+    let pi = acc.slot(slot)?.partition();
+    let (t, _) = meta.partition_location(PartitionIdx(pi))?;
+    meta.topic_name(t)
 }

@@ -4,9 +4,13 @@
 //!
 //! With `alloc`, [`Metrics::java`] also gives the Java producer's metrics by their names
 //! (`record-send-rate`, `request-latency-avg`, ...), windowed over `metrics.num.samples` samples
-//! of `metrics.sample.window.ms` as Java keeps them (see [`window`]). They are left out without
-//! `alloc`, where RAM is counted in bytes.
+//! of `metrics.sample.window.ms` as Java keeps them (see [`window`]), and the engine keeps the
+//! per-topic and per-node ones (`producer-topic-metrics`, `producer-node-metrics`) in
+//! `detail`, recorded per batch and per request. They are left out without `alloc`, where RAM
+//! is counted in bytes.
 
+#[cfg(feature = "alloc")]
+pub(crate) mod detail;
 pub mod window;
 
 use core::time::Duration;

@@ -75,6 +75,10 @@ impl<P: Partitioner> Producer<'_, P> {
         }
         self.conns[i].pop(now);
         self.metrics.response(now - f.sent, f.kind == RequestKind::Produce, now);
+        #[cfg(feature = "alloc")]
+        if f.kind == RequestKind::Produce {
+            self.detail.produce_latency(self.conns[i].node, now - f.sent, now);
+        }
         let decoded = match f.kind {
             RequestKind::ApiVersions => return self.on_api_versions(i, f.version, body),
             RequestKind::Metadata => self.on_metadata(f.version, body, now),

@@ -372,6 +372,8 @@ impl<P: Partitioner> Producer<'_, P> {
         let records = picked.iter().filter_map(|&(_, slot)| self.acc.slot(slot)).map(BatchSlot::records).sum();
         let bytes = sent.map_or(0, |t| t.len);
         self.metrics.request_sent(SentRequest { bytes, records }, now);
+        #[cfg(feature = "alloc")]
+        self.detail.request_sent(self.conns[i].node, bytes, now);
         for &(pi, slot) in &picked {
             let len = self.acc.sealed_bytes(slot).map_or(0, <[u8]>::len);
             self.metrics.batch_sent(len);
@@ -397,6 +399,11 @@ impl<P: Partitioner> Producer<'_, P> {
         if let Some(sealed) = self.acc.seal(slot, state, seal_no, scratch) {
             let now = self.now;
             self.metrics.batch_sealed(records, (plain, sealed), now.saturating_duration_since(created), now);
+            #[cfg(feature = "alloc")]
+            if let Some(topic) = super::engine::slot_topic(&self.acc, &self.meta, slot) {
+                let batch = super::metrics::detail::SealedBatch { records, plain, sealed };
+                self.detail.batch_sealed(topic, batch, now);
+            }
         }
     }
 

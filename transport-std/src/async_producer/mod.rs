@@ -21,8 +21,9 @@ use tokio::sync::Notify;
 pub use self::future::DeliveryFuture;
 use crate::config::ProducerConfig;
 use crate::error::Error;
+use crate::hooks::{Interceptors, Partitioner};
 use crate::record::{Record, RecordMetadata};
-use crate::send::{blocked_error, partition_count, Serialized};
+use crate::send::{blocked_error, partition_count, partition_info, Prepared};
 use crate::serializer::{BytesSerializer, Serializer, StringSerializer};
 use crate::state::{build_engine, lock_state, Clock, State};
 
@@ -36,7 +37,46 @@ pub(crate) struct AsyncShared {
     clock: Clock,
 }
 
+/// Tells the interceptors about a record that was not buffered when dropped with a result
+/// (the error) or without one (the send was cancelled).
+struct AckGuard<'a> {
+    interceptors: &'a [Arc<dyn crate::hooks::ProducerInterceptor>],
+    topic: String,
+    result: Option<Error>,
+}
+
+impl Drop for AckGuard<'_> {
+    fn drop(&mut self) {
+        if self.interceptors.is_empty() {
+            return;
+        }
+        let error = self.result.take().unwrap_or(Error::Cancelled);
+        crate::hooks::on_acknowledgement(self.interceptors, &self.topic, Err(&error));
+    }
+}
+
+/// The statistics task: the snapshot to `callback` every `interval` until the driver stops.
+async fn statistics(shared: std::sync::Weak<AsyncShared>, callback: crate::StatisticsCallback, interval: Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(shared) = shared.upgrade() else { return };
+        if shared.lock().io_stopped {
+            return;
+        }
+        let json = shared.statistics_json();
+        drop(shared);
+        crate::stats::deliver(&callback, &json);
+    }
+}
+
 impl AsyncShared {
+    /// The statistics snapshot, now (JSON).
+    fn statistics_json(&self) -> String {
+        let now = self.clock.now();
+        let st = self.lock();
+        crate::stats::snapshot(&st.engine, now, self.clock.wall_ms(now))
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         lock_state(&self.state)
     }
@@ -145,6 +185,8 @@ struct Inner<K: ?Sized, V: ?Sized> {
     shared: Arc<AsyncShared>,
     key_serializer: Box<dyn Serializer<K>>,
     value_serializer: Box<dyn Serializer<V>>,
+    partitioner: Option<Partitioner>,
+    interceptors: Interceptors,
     max_block: Duration,
     drop_timeout: Duration,
     _types: PhantomData<fn(&K, &V)>,
@@ -203,12 +245,21 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
             config.capacities.connections,
             config.core.max_request_size,
         );
+        let interceptors: Interceptors = config.hooks.interceptors.clone().into();
+        shared.lock().registry.set_interceptors(Arc::clone(&interceptors));
         // Detached: the task ends by itself once the producer is closed (or dropped).
         drop(runtime.spawn(driver.run()));
+        if let (Some(callback), interval) = (config.hooks.statistics.clone(), config.hooks.statistics_interval) {
+            if !interval.is_zero() {
+                drop(runtime.spawn(statistics(Arc::downgrade(&shared), callback, interval)));
+            }
+        }
         let inner = Inner {
             shared,
             key_serializer: Box::new(key_serializer),
             value_serializer: Box::new(value_serializer),
+            partitioner: config.hooks.partitioner.clone(),
+            interceptors,
             max_block: config.core.max_block,
             drop_timeout: config.drop_timeout,
             _types: PhantomData,
@@ -230,19 +281,44 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
     /// buffered.
     pub async fn enqueue(&self, record: &Record<'_, K, V>) -> Result<DeliveryFuture, Error> {
         let inner = &*self.inner;
-        let bytes = Serialized::new(record, &*inner.key_serializer, &*inner.value_serializer)?;
+        let mut prepared =
+            Prepared::new(record, &*inner.key_serializer, &*inner.value_serializer, &inner.interceptors)?;
+        // Interceptors hear once about a record they saw that never got buffered: an error,
+        // or this future dropped before it resolved.
+        let topic = if inner.interceptors.is_empty() { String::new() } else { prepared.topic().to_owned() };
+        let mut guard = AckGuard { interceptors: &inner.interceptors, topic, result: None };
+        let result = self.enqueue_prepared(&mut prepared).await;
+        if let Err(e) = &result {
+            guard.result = Some(e.clone());
+        } else {
+            guard.interceptors = &[];
+        }
+        drop(guard);
+        result
+    }
+
+    async fn enqueue_prepared(&self, prepared: &mut Prepared<'_, '_, K, V>) -> Result<DeliveryFuture, Error> {
+        let inner = &*self.inner;
+        if let Some(partitioner) = prepared.needs_partitioner(inner.partitioner.as_ref()) {
+            let topic = prepared.topic();
+            let info = self.accept(topic, |st, now| partition_info(&mut st.engine, topic, now)).await?;
+            prepared.choose_partition(partitioner, info)?;
+        }
         let shared = &inner.shared;
+        let prepared = &*prepared;
         let handle = self
-            .accept(record.topic, |st, now| {
-                let rec = bytes.record(record, shared.clock.wall_ms(now));
-                let id = st.engine.send(&rec, now)?;
-                // See the blocking producer: no wake-up while the partition is at its
-                // in-flight limit (the partition's next response wakes the driver).
-                let opens_batch = id.index == 0 && !st.engine.last_partition_saturated();
-                // Without a callback, `register` always gives a handle.
-                let handle =
-                    st.registry.register(id, rec.timestamp, None).expect("a handle for a send without callback");
-                Ok((handle, opens_batch))
+            .accept(prepared.topic(), |st, now| {
+                prepared.with_record(shared.clock.wall_ms(now), |rec| {
+                    let id = st.engine.send(rec, now)?;
+                    st.registry.track(id, rec.timestamp, rec.topic);
+                    // See the blocking producer: no wake-up while the partition is at its
+                    // in-flight limit (the partition's next response wakes the driver).
+                    let opens_batch = id.index == 0 && !st.engine.last_partition_saturated();
+                    // Without a callback, `register` always gives a handle.
+                    let handle =
+                        st.registry.register(id, rec.timestamp, None).expect("a handle for a send without callback");
+                    Ok((handle, opens_batch))
+                })
             })
             .await;
         let (handle, opens_batch) = handle?;
@@ -353,6 +429,28 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
     /// recorded in that time, as in Java.
     pub fn metrics_by_name(&self) -> Vec<(&'static str, f64)> {
         self.inner.shared.lock().engine.java_metrics()
+    }
+
+    /// Java's per-topic metrics (group `producer-topic-metrics`); see
+    /// [`crate::Producer::topic_metrics`].
+    pub fn topic_metrics(&self) -> Vec<(String, Vec<(&'static str, f64)>)> {
+        let shared = &*self.inner.shared;
+        let now = shared.clock.now();
+        let st = shared.lock();
+        st.engine.java_topic_metrics(now).into_iter().map(|(t, m)| (t.to_owned(), m)).collect()
+    }
+
+    /// Java's per-node metrics (group `producer-node-metrics`); see
+    /// [`crate::Producer::node_metrics`].
+    pub fn node_metrics(&self) -> Vec<(i32, Vec<(&'static str, f64)>)> {
+        let shared = &*self.inner.shared;
+        let now = shared.clock.now();
+        shared.lock().engine.java_node_metrics(now)
+    }
+
+    /// The statistics snapshot (JSON), now; see [`crate::Producer::statistics_json`].
+    pub fn statistics_json(&self) -> String {
+        self.inner.shared.statistics_json()
     }
 
     /// A snapshot of the engine's metrics.

@@ -23,8 +23,9 @@ use self::shared::Shared;
 use crate::config::ProducerConfig;
 use crate::delivery::{Callback, DeliveryHandle};
 use crate::error::Error;
+use crate::hooks::{Interceptors, Partitioner};
 use crate::record::{Record, RecordMetadata};
-use crate::send::{blocked_error, partition_count, Serialized};
+use crate::send::{blocked_error, partition_count, partition_info, Prepared};
 use crate::serializer::{BytesSerializer, Serializer, StringSerializer};
 use crate::state::{build_engine, State};
 
@@ -46,6 +47,8 @@ pub struct Producer<K: ?Sized = [u8], V: ?Sized = [u8]> {
     io: Mutex<Option<JoinHandle<()>>>,
     key_serializer: Box<dyn Serializer<K>>,
     value_serializer: Box<dyn Serializer<V>>,
+    partitioner: Option<Partitioner>,
+    interceptors: Interceptors,
     max_block: Duration,
     drop_timeout: Duration,
     _types: PhantomData<fn(&K, &V)>,
@@ -85,6 +88,8 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
         let waker =
             mio::Waker::new(poll.registry(), WAKER).map_err(|e| Error::Io(format!("cannot create a waker: {e}")))?;
         let shared = Arc::new(Shared::new(engine, waker, StdInstant::now()));
+        let interceptors: Interceptors = config.hooks.interceptors.clone().into();
+        shared.lock().registry.set_interceptors(Arc::clone(&interceptors));
         let io = IoLoop::new(
             Arc::clone(&shared),
             poll,
@@ -96,11 +101,14 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
             .name(format!("kprod-io-{}", config.client_id))
             .spawn(move || io.run())
             .map_err(|e| Error::Io(format!("cannot start the IO thread: {e}")))?;
+        shared::start_statistics(&shared, &config)?;
         Ok(Self {
             shared,
             io: Mutex::new(Some(thread)),
             key_serializer: Box::new(key_serializer),
             value_serializer: Box::new(value_serializer),
+            partitioner: config.hooks.partitioner.clone(),
+            interceptors,
             max_block: config.core.max_block,
             drop_timeout: config.drop_timeout,
             _types: PhantomData,
@@ -151,30 +159,50 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
     }
 
     fn send_inner(&self, record: &Record<'_, K, V>, waiter: Waiter) -> Result<Option<DeliveryHandle>, Error> {
-        let topic = record.topic;
-        let bytes = Serialized::new(record, &*self.key_serializer, &*self.value_serializer)?;
+        let mut prepared = Prepared::new(record, &*self.key_serializer, &*self.value_serializer, &self.interceptors)?;
+        let result = self.send_prepared(&mut prepared, waiter);
+        if let Err(e) = &result {
+            // A record the interceptors saw that failed before it was sent: they hear it here.
+            crate::hooks::on_acknowledgement(&self.interceptors, prepared.topic(), Err(e));
+        }
+        result
+    }
+
+    fn send_prepared(
+        &self,
+        prepared: &mut Prepared<'_, '_, K, V>,
+        waiter: Waiter,
+    ) -> Result<Option<DeliveryHandle>, Error> {
+        if let Some(partitioner) = prepared.needs_partitioner(self.partitioner.as_ref()) {
+            let topic = prepared.topic();
+            let info = self.blocking(topic, |st, now| partition_info(&mut st.engine, topic, now))?;
+            prepared.choose_partition(partitioner, info)?;
+        }
+        let topic = prepared.topic();
         let mut waiter = Some(waiter);
         self.blocking(topic, |st, now| {
-            let rec = bytes.record(record, self.shared.clock().wall_ms(now));
-            let id = st.engine.send(&rec, now)?;
-            let handle = match waiter.take() {
-                Some(Waiter::Tag(tag)) => {
-                    let len = rec.key.map_or(0, <[u8]>::len) + rec.value.map_or(0, <[u8]>::len);
-                    st.registry.register_tagged(id, rec.timestamp, tag, len);
-                    None
+            prepared.with_record(self.shared.clock().wall_ms(now), |rec| {
+                let id = st.engine.send(rec, now)?;
+                st.registry.track(id, rec.timestamp, rec.topic);
+                let handle = match waiter.take() {
+                    Some(Waiter::Tag(tag)) => {
+                        let len = rec.key.map_or(0, <[u8]>::len) + rec.value.map_or(0, <[u8]>::len);
+                        st.registry.register_tagged(id, rec.timestamp, tag, len);
+                        None
+                    }
+                    Some(Waiter::Callback(cb)) => st.registry.register(id, rec.timestamp, Some(cb)),
+                    Some(Waiter::Handle) | None => st.registry.register(id, rec.timestamp, None),
+                };
+                // A new batch may be due earlier than the IO thread's current deadline (its
+                // linger starts, or the previous batch filled up), unless the partition is at
+                // its in-flight limit: then the next response wakes the IO thread, and nothing
+                // of it could go out before that anyway. (A producer faster than its broker
+                // saves a wake-up, two context switches, per batch.)
+                if id.index == 0 && !st.engine.last_partition_saturated() {
+                    self.shared.wake_io(st);
                 }
-                Some(Waiter::Callback(cb)) => st.registry.register(id, rec.timestamp, Some(cb)),
-                Some(Waiter::Handle) | None => st.registry.register(id, rec.timestamp, None),
-            };
-            // A new batch may be due earlier than the IO thread's current deadline (its linger
-            // starts, or the previous batch filled up), unless the partition is at its in-flight
-            // limit: then the next response wakes the IO thread, and nothing of it could go out
-            // before that anyway. (A producer faster than its broker saves a wake-up, two
-            // context switches, per batch.)
-            if id.index == 0 && !st.engine.last_partition_saturated() {
-                self.shared.wake_io(st);
-            }
-            Ok(handle)
+                Ok(handle)
+            })
         })
     }
 
@@ -289,6 +317,28 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
     /// recorded in that time, as in Java.
     pub fn metrics_by_name(&self) -> Vec<(&'static str, f64)> {
         self.shared.lock().engine.java_metrics()
+    }
+
+    /// Java's per-topic metrics (group `producer-topic-metrics`): for each topic produced to,
+    /// `record-send-rate`/`-total`, `byte-rate`/`-total`, `compression-rate`,
+    /// `record-error-rate`/`-total` and `record-retry-rate`/`-total`.
+    pub fn topic_metrics(&self) -> Vec<(String, Vec<(&'static str, f64)>)> {
+        let st = self.shared.lock();
+        st.engine.java_topic_metrics(self.shared.now()).into_iter().map(|(t, m)| (t.to_owned(), m)).collect()
+    }
+
+    /// Java's per-node metrics (group `producer-node-metrics`): for each broker by node id,
+    /// `request-rate`/`-total`, `request-latency-avg`/`-max` (Produce requests) and
+    /// `outgoing-byte-rate`/`-total`.
+    pub fn node_metrics(&self) -> Vec<(i32, Vec<(&'static str, f64)>)> {
+        let now = self.shared.now();
+        self.shared.lock().engine.java_node_metrics(now)
+    }
+
+    /// The statistics snapshot the statistics callback gets, now (JSON: global, per-topic and
+    /// per-node metrics by their Java names).
+    pub fn statistics_json(&self) -> String {
+        self.shared.statistics_json()
     }
 
     /// A snapshot of the engine's metrics.

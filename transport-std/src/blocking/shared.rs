@@ -10,13 +10,15 @@
 //! themselves in `waiters` and sleep on `progress`, which the IO thread signals after a round
 //! that changed something.
 
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Instant as StdInstant;
 
 use kprod_core::producer::Producer as Engine;
 use kprod_core::time::Instant;
 
+use crate::config::ProducerConfig;
 use crate::delivery::Listener;
+use crate::error::Error;
 use crate::state::{lock_state, Clock, State};
 
 /// Shared between the `Producer` handle(s) and the IO thread.
@@ -114,3 +116,39 @@ impl Shared {
 
 /// How often a thread waiting for buffer space looks again without being woken.
 const SPACE_RECHECK: core::time::Duration = core::time::Duration::from_millis(20);
+
+impl Shared {
+    /// The statistics snapshot, now (JSON).
+    pub(crate) fn statistics_json(&self) -> String {
+        let now = self.now();
+        let st = self.lock();
+        crate::stats::snapshot(&st.engine, now, self.clock().wall_ms(now))
+    }
+}
+
+/// Starts the statistics thread if `config` asks for one (`statistics.interval.ms` above 0
+/// and a statistics callback). It holds the producer's state weakly and ends at the first
+/// tick after the IO thread stopped (so up to one interval after `close`).
+pub(crate) fn start_statistics(shared: &Arc<Shared>, config: &ProducerConfig) -> Result<(), Error> {
+    let (Some(callback), interval) = (config.hooks.statistics.clone(), config.hooks.statistics_interval) else {
+        return Ok(());
+    };
+    if interval.is_zero() {
+        return Ok(());
+    }
+    let weak: Weak<Shared> = Arc::downgrade(shared);
+    std::thread::Builder::new()
+        .name(format!("kprod-stats-{}", config.client_id))
+        .spawn(move || loop {
+            std::thread::sleep(interval);
+            let Some(shared) = weak.upgrade() else { return };
+            if shared.lock().io_stopped {
+                return;
+            }
+            let json = shared.statistics_json();
+            drop(shared);
+            crate::stats::deliver(&callback, &json);
+        })
+        .map(drop)
+        .map_err(|e| Error::Io(format!("cannot start the statistics thread: {e}")))
+}
