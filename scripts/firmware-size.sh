@@ -19,13 +19,17 @@ fi
 command -v size >/dev/null || { apt-get install -y binutils >/dev/null; }
 
 cargo build --release --locked --quiet
-ELF=target/thumbv7em-none-eabihf/release/kprod-example-firmware
+# Cargo writes where CARGO_TARGET_DIR says when it is set; reading a fixed target/ would then
+# measure a stale image, or none at all and pass with zero bytes.
+ELF="${CARGO_TARGET_DIR:-target}/thumbv7em-none-eabihf/release/kprod-example-firmware"
+[[ -f "$ELF" ]] || { echo "firmware: $ELF was not built" >&2; exit 1; }
 
 declare -A S
 while read -r name bytes _; do
   [[ "$name" == .* ]] && S[$name]=$bytes
 done < <(size -A "$ELF")
 sec() { echo "${S[$1]:-0}"; }
+((${S[.text]:-0} > 0)) || { echo "firmware: no .text section in $ELF" >&2; exit 1; }
 
 FLASH=$(($(sec .vector_table) + $(sec .text) + $(sec .rodata) + $(sec .data)))
 RAM=$(($(sec .data) + $(sec .bss)))
