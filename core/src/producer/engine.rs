@@ -381,10 +381,13 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     fn expire_batches(&mut self, now: Instant) {
         let timeout = self.config.delivery_timeout;
         let mut expired: heapless::Vec<u16, 64> = heapless::Vec::new();
-        for (slot, b) in self.acc.iter_slots() {
-            let pending = b.send().outcome == Outcome::Pending;
-            if pending && !b.send().in_flight && b.created() + timeout <= now && expired.push(slot).is_err() {
-                break;
+        // Oldest first per partition (see `expirable`): a partition's walk ends at its first
+        // batch whose delivery timeout has not passed.
+        'partitions: for pi in self.acc_partitions() {
+            for (slot, _) in self.expirable(pi).take_while(|(_, b)| b.created() + timeout <= now) {
+                if expired.push(slot).is_err() {
+                    break 'partitions;
+                }
             }
         }
         for slot in expired {
