@@ -92,6 +92,8 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             memory,
             chunk_map,
             scratch,
+            #[cfg(feature = "alloc")]
+            release,
         } = storage;
         if connections.is_empty() {
             return Err(NewError::StorageMismatch);
@@ -106,8 +108,13 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             timestamp_type: TimestampType::CreateTime,
             transactional,
         };
-        let acc =
+        #[allow(unused_mut)] // only alloc builds set a release hook
+        let mut acc =
             Accumulator::new(batches, queues, memory, chunk_map, batch, config.linger).map_err(NewError::Storage)?;
+        #[cfg(feature = "alloc")]
+        if let Some(release) = release {
+            acc.set_release(release);
+        }
         let meta = Metadata::new(brokers, topics, partitions, bootstrap).map_err(NewError::Metadata)?;
         let mut conns = connections;
         conns.iter_mut().for_each(|c| *c = Connection::EMPTY);
