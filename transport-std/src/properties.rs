@@ -101,7 +101,11 @@ pub const PROPERTIES: &[Property] = &[
     ok("acks", "all"),
     ok("batch.size", "16384"),
     ok("bootstrap.servers", "localhost:9092"),
-    ok("buffer.memory", "33554432"),
+    ok_note(
+        "buffer.memory",
+        "33554432",
+        "a bound, not an allocation: pages are mapped when records first need them and (on Linux) given back once their batches complete",
+    ),
     ok_note(
         "client.dns.lookup",
         "use_all_dns_ips",

@@ -127,6 +127,9 @@ pub(crate) const EPOCH: Instant = Instant::ZERO;
 pub(crate) fn build_engine(config: &ProducerConfig) -> Result<Engine<'static>, Error> {
     let valid = config.validate()?;
     let storage = Storage::with_capacity(valid.config(), config.capacities);
+    // Arena pages whose batches are gone go back to the operating system.
+    #[cfg(target_os = "linux")]
+    let storage = storage.with_release(crate::release::release);
     let bootstrap: Vec<(&str, u16)> = config.bootstrap.iter().map(|(h, p)| (h.as_str(), *p)).collect();
     let sasl = valid.config().sasl.enabled;
     let mut engine = Engine::new(valid, &bootstrap, storage, Instant::ZERO)

@@ -234,6 +234,9 @@ pub(crate) struct Accumulator<'s> {
     /// completions come out in send order, each in O(1).
     report_head: u16,
     report_tail: u16,
+    /// Gives empty memory back to the operating system (see `trim`).
+    #[cfg(feature = "alloc")]
+    trim: trim::Trim,
 }
 
 /// Number of `u32` words the record arena's chunk bitmap needs for an arena of `memory` bytes
@@ -290,6 +293,8 @@ impl<'s> Accumulator<'s> {
             high: 0,
             report_head: NIL,
             report_tail: NIL,
+            #[cfg(feature = "alloc")]
+            trim: trim::Trim::new(chunk_count),
         })
     }
 
@@ -741,12 +746,16 @@ impl<'s> Accumulator<'s> {
         };
         self.set_chunks(first, n, true);
         self.used_chunks += n;
+        #[cfg(feature = "alloc")]
+        self.trim_taken(first, n);
         Some(first)
     }
 
     fn free_chunks(&mut self, first: usize, n: usize) {
         self.set_chunks(first, n, false);
         self.used_chunks -= n;
+        #[cfg(feature = "alloc")]
+        self.trim_freed(n);
     }
 }
 
@@ -778,3 +787,5 @@ impl From<AccumulateError> for SendError {
 
 #[cfg(all(test, feature = "alloc"))]
 mod tests;
+#[cfg(feature = "alloc")]
+pub(crate) mod trim;

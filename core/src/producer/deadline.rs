@@ -64,15 +64,32 @@ impl<P: Partitioner> Producer<'_, P> {
                 at.offer(c.last_active + self.config.connections_max_idle);
             }
         }
-        for (_, b) in self.acc.iter_slots() {
-            // In flight: its request's deadline covers it. Complete: nothing more to do.
-            if !b.send().in_flight && !b.is_complete() {
+        for pi in self.acc_partitions() {
+            if let Some((_, b)) = self.expirable(pi).next() {
                 at.offer(b.created() + self.config.delivery_timeout);
             }
         }
         if let Some(d) = self.close_deadline.filter(|_| !self.acc.is_empty()) {
             at.offer(d);
         }
+    }
+
+    /// Every partition slot the accumulator has a queue for (the metadata's partition span may
+    /// leave out a retiring partition that still holds batches).
+    pub(super) fn acc_partitions(&self) -> impl Iterator<Item = u16> + '_ {
+        (0..=u16::MAX).map_while(|pi| self.acc.queue(pi).map(|_| pi)).filter(|&pi| self.acc.queue_len(pi) > 0)
+    }
+
+    /// The batches of partition slot `pi` that the delivery timeout can expire (neither in
+    /// flight, where the request's timeout covers them, nor complete), oldest first. A queue
+    /// holds its batches in creation order, so the first one has the partition's earliest
+    /// delivery deadline: the expiry check walks past the in-flight and complete batches at
+    /// each queue's head instead of scanning every batch slot each round.
+    pub(super) fn expirable(&self, pi: u16) -> impl Iterator<Item = (u16, &super::accumulator::BatchSlot)> + '_ {
+        self.acc
+            .iter_queue(pi)
+            .filter_map(|s| self.acc.slot(s).map(|b| (s, b)))
+            .filter(|(_, b)| !b.send().in_flight && !b.is_complete())
     }
 
     /// A metadata refresh that falls due in the future, if something can carry it then.

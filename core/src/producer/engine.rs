@@ -95,6 +95,8 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             memory,
             chunk_map,
             scratch,
+            #[cfg(feature = "alloc")]
+            release,
         } = storage;
         if connections.is_empty() {
             return Err(NewError::StorageMismatch);
@@ -109,8 +111,13 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             timestamp_type: TimestampType::CreateTime,
             transactional,
         };
-        let acc =
+        #[allow(unused_mut)] // only alloc builds set a release hook
+        let mut acc =
             Accumulator::new(batches, queues, memory, chunk_map, batch, config.linger).map_err(NewError::Storage)?;
+        #[cfg(feature = "alloc")]
+        if let Some(release) = release {
+            acc.set_release(release);
+        }
         let meta = Metadata::new(brokers, topics, partitions, bootstrap).map_err(NewError::Metadata)?;
         let mut conns = connections;
         conns.iter_mut().for_each(|c| *c = Connection::EMPTY);
@@ -419,10 +426,13 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     fn expire_batches(&mut self, now: Instant) {
         let timeout = self.config.delivery_timeout;
         let mut expired: heapless::Vec<u16, 64> = heapless::Vec::new();
-        for (slot, b) in self.acc.iter_slots() {
-            let pending = b.send().outcome == Outcome::Pending;
-            if pending && !b.send().in_flight && b.created() + timeout <= now && expired.push(slot).is_err() {
-                break;
+        // Oldest first per partition (see `expirable`): a partition's walk ends at its first
+        // batch whose delivery timeout has not passed.
+        'partitions: for pi in self.acc_partitions() {
+            for (slot, _) in self.expirable(pi).take_while(|(_, b)| b.created() + timeout <= now) {
+                if expired.push(slot).is_err() {
+                    break 'partitions;
+                }
             }
         }
         for slot in expired {

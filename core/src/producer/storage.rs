@@ -36,6 +36,9 @@ pub struct Storage<'s> {
     /// Compression scratch: one batch's worst-case compressed size. Smaller sends batches that
     /// do not fit uncompressed.
     pub(super) scratch: ManagedSlice<'s, u8>,
+    /// Gives the arena's empty memory back ([`Storage::with_release`]).
+    #[cfg(feature = "alloc")]
+    pub(super) release: Option<super::accumulator::trim::Release>,
 }
 
 pub use super::accumulator::chunk_map_words;
@@ -81,7 +84,20 @@ impl Storage<'static> {
             memory: vec![0u8; config.buffer_memory].into(),
             chunk_map: vec![0u32; words].into(),
             scratch: vec![0u8; scratch].into(),
+            release: None,
         }
+    }
+
+    /// Lets the engine give the arena's memory back while no batch is in it: `release` is
+    /// called with whole chunks that hold no batch (at batch completion, never per record, and
+    /// only once more than 1/32 of the arena is free and was written), and may discard their
+    /// bytes, as `madvise(MADV_DONTNEED)` does. The arena is allocated zeroed, so pages no
+    /// batch wrote are never mapped; with this, pages whose batches are gone do not stay
+    /// mapped either: `buffer.memory` is a bound, not an allocation. kprod-std passes one.
+    #[must_use]
+    pub fn with_release(mut self, release: fn(&mut [u8])) -> Self {
+        self.release = Some(release);
+        self
     }
 }
 
@@ -172,6 +188,8 @@ impl<
             memory: (&mut self.memory[..]).into(),
             chunk_map: (&mut self.chunk_map[..]).into(),
             scratch: (&mut self.scratch[..]).into(),
+            #[cfg(feature = "alloc")]
+            release: None,
         }
     }
 }
