@@ -32,13 +32,11 @@ pub struct SocketOptions {
     pub send_buffer: Option<usize>,
     /// `SO_RCVBUF` (`receive.buffer.bytes`; `None` or -1: the OS default).
     pub receive_buffer: Option<usize>,
-    /// How long a TCP connect may take (`socket.connection.setup.timeout.ms`, default 10 s).
-    pub connect_timeout: Duration,
 }
 
 impl Default for SocketOptions {
     fn default() -> Self {
-        Self { nodelay: true, send_buffer: None, receive_buffer: None, connect_timeout: Duration::from_secs(10) }
+        Self { nodelay: true, send_buffer: None, receive_buffer: None }
     }
 }
 
@@ -119,7 +117,6 @@ impl ProducerConfig {
             "client.id" => value.clone_into(&mut self.client_id),
             "send.buffer.bytes" => self.socket.send_buffer = parse_buffer_size(name, value)?,
             "receive.buffer.bytes" => self.socket.receive_buffer = parse_buffer_size(name, value)?,
-            "socket.connection.setup.timeout.ms" => self.socket.connect_timeout = parse_ms(name, value)?,
             "kprod.tcp.nodelay" => {
                 self.socket.nodelay = value.parse().map_err(|_| invalid(name, "true or false"))?;
             }
@@ -266,9 +263,11 @@ impl ProducerConfig {
         self
     }
 
-    /// `socket.connection.setup.timeout.ms`.
+    /// `socket.connection.setup.timeout.ms`: how long the first attempt to set up a connection
+    /// (DNS, TCP, TLS) may take; it doubles per consecutive failure up to
+    /// `socket.connection.setup.timeout.max.ms`.
     pub const fn connect_timeout(mut self, d: Duration) -> Self {
-        self.socket.connect_timeout = d;
+        self.core.connection.setup_timeout = d;
         self
     }
 
@@ -368,10 +367,6 @@ fn parse_serializer(name: &str, value: &str) -> Result<StandardSerializer, Error
 
 fn invalid(name: &str, expected: &str) -> Error {
     Error::Config(format!("invalid value for {name}: expected {expected}"))
-}
-
-fn parse_ms(name: &str, value: &str) -> Result<Duration, Error> {
-    value.parse().map(Duration::from_millis).map_err(|_| invalid(name, "milliseconds (a non-negative integer)"))
 }
 
 fn parse_buffer_size(name: &str, value: &str) -> Result<Option<usize>, Error> {

@@ -205,7 +205,11 @@ pub const PROPERTIES: &[Property] = &[
     ok("security.protocol", "SSL"),
     no("security.providers", JAVA_CLASS),
     ok("send.buffer.bytes", "131072"),
-    no("socket.connection.setup.timeout.max.ms", NOT_YET),
+    ok_note(
+        "socket.connection.setup.timeout.max.ms",
+        "30000",
+        "the setup timeout (TCP connect and TLS handshake) doubles per failed attempt up to this, with 20% jitter",
+    ),
     ok("socket.connection.setup.timeout.ms", "10000"),
     ok_note("ssl.cipher.suites", "TLS_AES_128_GCM_SHA256", "rustls's suites, by their IANA names"),
     ok_note("ssl.enabled.protocols", "TLSv1.3", "TLSv1.2 and TLSv1.3 (what rustls offers)"),
@@ -263,6 +267,10 @@ pub const PROPERTIES: &[Property] = &[
     alias("ssl.key.pem", "ssl.keystore.key", "-----BEGIN PRIVATE KEY-----"),
     // Other Kafka clients' settings that cloud providers' client.properties carry.
     ignored("auto.offset.reset", "a consumer setting"),
+    ignored(
+        "client.rack",
+        "a consumer setting (rack-aware fetching, KIP-392); the Java producer of Kafka 4.3 does not define it either",
+    ),
     ignored("default.api.timeout.ms", "an admin/consumer setting"),
     ignored("enable.auto.commit", "a consumer setting"),
     ignored("group.id", "a consumer setting"),

@@ -463,7 +463,8 @@ impl<P: Partitioner> Producer<'_, P> {
     fn want_node(&mut self, node: i32, now: Instant) {
         if let Some(c) = self.conns.iter_mut().find(|c| c.is_used() && c.node == node) {
             if c.state == ConnState::Idle && c.retry_at <= now && !c.want_close && c.sasl.failed.is_none() {
-                c.start_connect(now);
+                let timeout = self.setup_timeout.delay(c.failures, &mut self.rng);
+                c.start_connect(now, timeout);
             }
             return;
         }
@@ -478,7 +479,9 @@ impl<P: Partitioner> Producer<'_, P> {
         });
         if let Some(i) = free {
             self.conns[i].assign(node);
-            self.conns[i].start_connect(now);
+            // A fresh slot: no failed attempt yet.
+            let timeout = self.setup_timeout.delay(0, &mut self.rng);
+            self.conns[i].start_connect(now, timeout);
         }
     }
 
