@@ -123,11 +123,24 @@ pub struct ConnectionConfig {
     /// timeout, which doubles with each consecutive failed attempt on a connection (with the
     /// Java client's jitter of 20%, from the engine's seeded generator).
     pub setup_timeout_max: Duration,
+    /// `metadata.recovery.strategy` (default `rebootstrap`, as in Kafka 4.x; `false` is
+    /// `none`): when every broker of the last metadata is unavailable (disconnected and in
+    /// reconnect backoff), or no metadata came for `rebootstrap_trigger`, the producer goes back
+    /// to `bootstrap.servers` (KIP-899). With `none` it only ever tries the brokers it knows once
+    /// the first metadata arrived.
+    pub rebootstrap: bool,
+    /// `metadata.recovery.rebootstrap.trigger.ms` (default 300 s, KIP-1102).
+    pub rebootstrap_trigger: Duration,
 }
 
 impl Default for ConnectionConfig {
     fn default() -> Self {
-        Self { setup_timeout: Duration::from_secs(10), setup_timeout_max: Duration::from_secs(30) }
+        Self {
+            setup_timeout: Duration::from_secs(10),
+            setup_timeout_max: Duration::from_secs(30),
+            rebootstrap: true,
+            rebootstrap_trigger: Duration::from_secs(300),
+        }
     }
 }
 
@@ -509,6 +522,21 @@ impl<'a> Config<'a> {
             }
             "socket.connection.setup.timeout.max.ms" => {
                 self.connection.setup_timeout_max = parse_ms("socket.connection.setup.timeout.max.ms", value)?;
+            }
+            "metadata.recovery.strategy" => {
+                self.connection.rebootstrap = match value {
+                    v if v.eq_ignore_ascii_case("rebootstrap") => true,
+                    v if v.eq_ignore_ascii_case("none") => false,
+                    _ => {
+                        return Err(ConfigError::InvalidValue {
+                            setting: "metadata.recovery.strategy",
+                            expected: "rebootstrap or none",
+                        })
+                    }
+                };
+            }
+            "metadata.recovery.rebootstrap.trigger.ms" => {
+                self.connection.rebootstrap_trigger = parse_ms("metadata.recovery.rebootstrap.trigger.ms", value)?;
             }
             "max.in.flight.requests.per.connection" => {
                 self.max_in_flight = parse_num("max.in.flight.requests.per.connection", value)?;

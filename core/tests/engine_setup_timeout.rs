@@ -12,8 +12,11 @@ use kprod_core::time::Instant;
 
 /// Fails `attempts` connects in a row; returns the setup timeout of each.
 fn timeouts(seed: u64, attempts: usize) -> Vec<Duration> {
-    let connection =
-        ConnectionConfig { setup_timeout: Duration::from_millis(1000), setup_timeout_max: Duration::from_millis(5000) };
+    let connection = ConnectionConfig {
+        setup_timeout: Duration::from_millis(1000),
+        setup_timeout_max: Duration::from_millis(5000),
+        ..ConnectionConfig::default()
+    };
     let config = Config { connection, seed, reconnect_backoff: Duration::from_millis(10), ..Config::default() };
     let storage = Storage::with_capacity(&config, Default::default());
     let mut p = Producer::new(config.validate().unwrap(), &[("b1", 9092)], storage, Instant::ZERO).unwrap();
@@ -55,8 +58,11 @@ fn setup_timeout_doubles_per_failure_up_to_the_max() {
 
 #[test]
 fn the_max_below_the_initial_is_refused_with_both_names() {
-    let connection =
-        ConnectionConfig { setup_timeout: Duration::from_secs(10), setup_timeout_max: Duration::from_secs(5) };
+    let connection = ConnectionConfig {
+        setup_timeout: Duration::from_secs(10),
+        setup_timeout_max: Duration::from_secs(5),
+        ..ConnectionConfig::default()
+    };
     let e = Config { connection, ..Config::default() }.validate().unwrap_err().to_string();
     assert!(
         e.contains("socket.connection.setup.timeout.max.ms") && e.contains("socket.connection.setup.timeout.ms"),

@@ -89,7 +89,6 @@ const fn no(name: &'static str, reason: &'static str) -> Property {
 const JAVA_CLASS: &str = "it names a Java class, and kprod cannot load Java code";
 const KERBEROS: &str = "SASL GSSAPI (Kerberos) is not supported";
 const OIDC: &str = "kprod does not fetch OAuth tokens itself; the application supplies OAUTHBEARER tokens";
-const NOT_YET: &str = "not implemented yet";
 const SASL_CLASS: &str = "kprod cannot load Java classes; it supports PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER";
 
 /// Every property, sorted by name: the Java client's, then kprod's own and the aliases.
@@ -132,8 +131,12 @@ pub const PROPERTIES: &[Property] = &[
         "300000",
         "an idle topic leaves Metadata requests; its table entries stay, so its sequence numbers survive",
     ),
-    no("metadata.recovery.rebootstrap.trigger.ms", NOT_YET),
-    no("metadata.recovery.strategy", NOT_YET),
+    ok("metadata.recovery.rebootstrap.trigger.ms", "300000"),
+    ok_note(
+        "metadata.recovery.strategy",
+        "rebootstrap",
+        "`rebootstrap` (the default) or `none`; the REBOOTSTRAP_REQUIRED error of Metadata v13 is not acted on yet",
+    ),
     no("metric.reporters", JAVA_CLASS),
     ok_note("metrics.num.samples", "2", "1 to 8 samples"),
     ok_note("metrics.recording.level", "INFO", "accepted; every metric is recorded at every level"),

@@ -398,6 +398,9 @@ pub(crate) struct Metadata<'s> {
     retry_at: Instant,
     /// Refreshes in a row that failed or left something unresolved.
     failures: u32,
+    /// Since when metadata is wanted and no broker could be asked (for
+    /// `metadata.recovery.rebootstrap.trigger.ms`); cleared by a successful `apply`.
+    pub(crate) stuck_since: Option<Instant>,
     /// Replica sets per partition, for `PartitionInfo` (`replicas.rs`).
     #[cfg(feature = "alloc")]
     replicas: replicas::ReplicaTable,
@@ -424,6 +427,7 @@ impl<'s> Metadata<'s> {
             refresh_conn: u16::MAX,
             retry_at: Instant::ZERO,
             failures: 0,
+            stuck_since: None,
             #[cfg(feature = "alloc")]
             replicas: replicas::ReplicaTable::new(),
         };
@@ -533,6 +537,11 @@ impl<'s> Metadata<'s> {
     /// The broker `node_id` (negative ids are bootstrap entries).
     pub(crate) fn broker(&self, node_id: i32) -> Option<&BrokerSlot> {
         self.brokers.iter().find(|b| b.used && b.node_id == node_id)
+    }
+
+    /// Whether a broker is a bootstrap entry rather than one the cluster announced.
+    pub(crate) const fn is_bootstrap(b: &BrokerSlot) -> bool {
+        b.bootstrap
     }
 
     /// All brokers: bootstrap entries first, then those the cluster announced.

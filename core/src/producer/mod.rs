@@ -84,6 +84,8 @@ pub(crate) mod metadata;
 pub mod metrics;
 #[cfg(feature = "alloc")]
 mod partition_info;
+#[cfg(all(test, feature = "alloc"))]
+mod rebootstrap_tests;
 mod receive;
 mod sasl;
 mod storage;

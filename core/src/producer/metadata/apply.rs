@@ -44,6 +44,7 @@ impl Metadata<'_> {
             *p = PartitionSlot::EMPTY;
         }
         self.refreshed_at = Some(now);
+        self.stuck_since = None;
         Ok(update)
     }
 
