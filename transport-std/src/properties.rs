@@ -99,8 +99,8 @@ pub const PROPERTIES: &[Property] = &[
     ok("buffer.memory", "33554432"),
     ok_note(
         "client.dns.lookup",
-        "use_all_dns_ips",
-        "only `use_all_dns_ips` (the default): every address of a name is tried in turn",
+        "resolve_canonical_bootstrap_servers_only",
+        "`use_all_dns_ips` (the default) tries every address of a name in turn",
     ),
     ok("client.id", "app-1"),
     ok("compression.gzip.level", "9"),

@@ -127,7 +127,8 @@ pub(crate) const EPOCH: Instant = Instant::ZERO;
 pub(crate) fn build_engine(config: &ProducerConfig) -> Result<Engine<'static>, Error> {
     let valid = config.validate()?;
     let storage = Storage::with_capacity(valid.config(), config.capacities);
-    let bootstrap: Vec<(&str, u16)> = config.bootstrap.iter().map(|(h, p)| (h.as_str(), *p)).collect();
+    let resolved = config.resolved_bootstrap()?;
+    let bootstrap: Vec<(&str, u16)> = resolved.iter().map(|(h, p)| (h.as_str(), *p)).collect();
     let sasl = valid.config().sasl.enabled;
     let mut engine = Engine::new(valid, &bootstrap, storage, Instant::ZERO)
         .map_err(|e| Error::Config(format!("cannot build the producer: {e:?}")))?;
