@@ -81,6 +81,14 @@ fn partition_info_follows_the_cluster() {
     let all: Vec<i32> = (1..=cluster.size() as i32).collect();
     let infos =
         wait_for(&producer, cluster, &topic, |isr, offline| isr == all && offline.is_empty(), Duration::from_secs(30));
+    // The tokio producer gives the same answer.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let from_tokio = rt.block_on(async {
+        let config = ProducerConfig::new(cluster.bootstrap()).expect("config");
+        let producer = kprod_std::AsyncProducer::new(config).expect("async producer");
+        producer.partitions_for(&topic).await.expect("partitions_for (tokio)")
+    });
+    assert_eq!(from_tokio, infos, "the tokio producer's PartitionInfo");
     let addresses: Vec<&str> = cluster.bootstrap().split(',').collect();
     for i in &infos {
         assert_eq!(i.topic, topic);
