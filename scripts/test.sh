@@ -98,6 +98,8 @@ export KPROD_BOOTSTRAP="${KPROD_KAFKA_HOST:-127.0.0.1}:$KAFKA_PORT"
 CH="${KPROD_CLUSTER_HOST:-127.0.0.1}"
 export KPROD_CLUSTER_BOOTSTRAP="$CH:$CLUSTER_PORT,$CH:$((CLUSTER_PORT + 1)),$CH:$((CLUSTER_PORT + 2))"
 export KPROD_SECURE_PORT="${KPROD_SECURE_PORT:-29592}"
+# tests/tests/std_rebootstrap.rs: two brokers of its own, on PORT and PORT+2 (controllers +1, +3).
+export KPROD_REBOOTSTRAP_PORT="${KPROD_REBOOTSTRAP_PORT:-59092}"
 
 phase "install tools" ensure_tools --rust-targets
 phase "kafka jars" bash "$KAFKA" fetch

@@ -112,6 +112,38 @@ impl Default for PartitionerConfig {
     }
 }
 
+/// How broker connections are set up and how the producer recovers when every known broker is
+/// gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionConfig {
+    /// `socket.connection.setup.timeout.ms` (default 10 s): how long the first attempt to set
+    /// up a connection (DNS, TCP, TLS) may take.
+    pub setup_timeout: Duration,
+    /// `socket.connection.setup.timeout.max.ms` (default 30 s): the ceiling of the setup
+    /// timeout, which doubles with each consecutive failed attempt on a connection (with the
+    /// Java client's jitter of 20%, from the engine's seeded generator).
+    pub setup_timeout_max: Duration,
+    /// `metadata.recovery.strategy` (default `rebootstrap`, as in Kafka 4.x; `false` is
+    /// `none`): when every broker of the last metadata is unavailable (disconnected and in
+    /// reconnect backoff), or no metadata came for `rebootstrap_trigger`, the producer goes back
+    /// to `bootstrap.servers` (KIP-899). With `none` it only ever tries the brokers it knows once
+    /// the first metadata arrived.
+    pub rebootstrap: bool,
+    /// `metadata.recovery.rebootstrap.trigger.ms` (default 300 s, KIP-1102).
+    pub rebootstrap_trigger: Duration,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        Self {
+            setup_timeout: Duration::from_secs(10),
+            setup_timeout_max: Duration::from_secs(30),
+            rebootstrap: true,
+            rebootstrap_trigger: Duration::from_secs(300),
+        }
+    }
+}
+
 /// The producer configuration. Build it with [`Config::default`] and field updates or
 /// [`Config::set_property`], then call [`Config::validate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,6 +209,8 @@ pub struct Config<'a> {
     pub sasl: SaslConfig<'static>,
     /// `transactional.id` and `transaction.timeout.ms`.
     pub transactions: TxnConfig,
+    /// `socket.connection.setup.timeout.ms` and `socket.connection.setup.timeout.max.ms`.
+    pub connection: ConnectionConfig,
 }
 
 impl Default for Config<'_> {
@@ -209,6 +243,7 @@ impl Default for Config<'_> {
             seed: 0x6b70_726f_6400_0001,
             sasl: SaslConfig::default(),
             transactions: TxnConfig::default(),
+            connection: ConnectionConfig::default(),
         }
     }
 }
@@ -314,6 +349,7 @@ impl<'a> Config<'a> {
             seed,
             sasl,
             transactions,
+            connection,
         } = self;
         Config {
             client_id,
@@ -343,6 +379,7 @@ impl<'a> Config<'a> {
             seed,
             sasl,
             transactions,
+            connection,
         }
     }
 
@@ -373,6 +410,12 @@ impl<'a> Config<'a> {
             return Err(ConfigError::Conflict {
                 settings: &["reconnect.backoff.ms", "reconnect.backoff.max.ms"],
                 rule: "reconnect.backoff.max.ms must be at least reconnect.backoff.ms",
+            });
+        }
+        if self.connection.setup_timeout_max < self.connection.setup_timeout {
+            return Err(ConfigError::Conflict {
+                settings: &["socket.connection.setup.timeout.ms", "socket.connection.setup.timeout.max.ms"],
+                rule: "socket.connection.setup.timeout.max.ms must be at least socket.connection.setup.timeout.ms",
             });
         }
         if self.batch_size > self.buffer_memory {
@@ -407,6 +450,9 @@ impl<'a> Config<'a> {
         }
         if self.metadata_max_idle < Duration::from_secs(5) {
             return invalid("metadata.max.idle.ms", "at least 5000 (as the Java client)");
+        }
+        if self.connection.setup_timeout.is_zero() {
+            return invalid("socket.connection.setup.timeout.ms", "more than 0");
         }
         if self.request_timeout.is_zero() {
             return invalid("request.timeout.ms", "more than 0");
@@ -471,6 +517,27 @@ impl<'a> Config<'a> {
             "reconnect.backoff.ms" => self.reconnect_backoff = parse_ms("reconnect.backoff.ms", value)?,
             "reconnect.backoff.max.ms" => self.reconnect_backoff_max = parse_ms("reconnect.backoff.max.ms", value)?,
             "request.timeout.ms" => self.request_timeout = parse_ms("request.timeout.ms", value)?,
+            "socket.connection.setup.timeout.ms" => {
+                self.connection.setup_timeout = parse_ms("socket.connection.setup.timeout.ms", value)?;
+            }
+            "socket.connection.setup.timeout.max.ms" => {
+                self.connection.setup_timeout_max = parse_ms("socket.connection.setup.timeout.max.ms", value)?;
+            }
+            "metadata.recovery.strategy" => {
+                self.connection.rebootstrap = match value {
+                    v if v.eq_ignore_ascii_case("rebootstrap") => true,
+                    v if v.eq_ignore_ascii_case("none") => false,
+                    _ => {
+                        return Err(ConfigError::InvalidValue {
+                            setting: "metadata.recovery.strategy",
+                            expected: "rebootstrap or none",
+                        })
+                    }
+                };
+            }
+            "metadata.recovery.rebootstrap.trigger.ms" => {
+                self.connection.rebootstrap_trigger = parse_ms("metadata.recovery.rebootstrap.trigger.ms", value)?;
+            }
             "max.in.flight.requests.per.connection" => {
                 self.max_in_flight = parse_num("max.in.flight.requests.per.connection", value)?;
             }

@@ -24,6 +24,7 @@
 #
 # Environment (defaults in brackets):
 #   KPROD_KAFKA_HOST [127.0.0.1]   KPROD_KAFKA_PORT [9092]   KPROD_KAFKA_CONTROLLER_PORT [9093]
+#   KPROD_KAFKA_NODE_ID [1]        node id of the broker `up` starts (a new cluster with other ids)
 #   KPROD_CLUSTER_HOST [127.0.0.1] KPROD_CLUSTER_PORT [19092] KPROD_CLUSTER_CONTROLLER_PORT [19192]
 #   KPROD_SECURE_HOST [127.0.0.1]  KPROD_SECURE_PORT [29592, listeners up to +7]
 #   KPROD_SECURE_CONTROLLER_PORT [29690]  KPROD_SECURE_REAUTH_MS [10000]
@@ -380,7 +381,8 @@ cmd_up() {
   ensure_jars
   local t0=$SECONDS
   rm -rf "$dir/data" "$dir/logs"
-  write_config "$dir" 1 "$HOST" "$PORT" "$CPORT" "1@$HOST:$CPORT" single
+  local id="${KPROD_KAFKA_NODE_ID:-1}"
+  write_config "$dir" "$id" "$HOST" "$PORT" "$CPORT" "$id@$HOST:$CPORT" single
   format_storage "$dir" "$(random_cluster_id)"
   start_jvm "$dir"
   say "started pid $(cat "$dir/pid"), log $dir/server.log; waiting for Metadata from $bootstrap"

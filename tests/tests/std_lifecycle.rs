@@ -93,7 +93,17 @@ fn drop_closes_gracefully_and_callbacks_run_once() {
     let topic = unique_topic("std-drop");
     broker.create_topic(&topic, 4, 1);
     let producer = Producer::new(config(broker).linger(LONG_LINGER)).expect("producer");
-    assert_eq!(producer.partitions_for(&topic).expect("metadata"), vec![0, 1, 2, 3]);
+    let infos = producer.partitions_for(&topic).expect("metadata");
+    assert_eq!(infos.iter().map(|p| p.partition).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+    // One broker: it leads every partition, and is the one replica, in sync.
+    for p in &infos {
+        let leader = p.leader.as_ref().expect("a leader");
+        assert_eq!(
+            (&p.topic, &p.replicas, &p.in_sync_replicas),
+            (&topic, &vec![leader.clone()], &vec![leader.clone()])
+        );
+        assert!(p.offline_replicas.is_empty() && leader.port.is_some(), "{p:?}");
+    }
     let delivered = Arc::new(AtomicUsize::new(0));
     let offsets = Arc::new(Mutex::new(Vec::new()));
     for i in 0..200 {

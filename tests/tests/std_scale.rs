@@ -54,6 +54,7 @@ fn records(topic: &str, partitions: u32, keyed: usize) -> Vec<Sent> {
 /// Checks that `producer` sees all `partitions` of `topic`.
 fn check_partitions(producer: &Producer, topic: &str, partitions: u32) {
     let seen = producer.partitions_for(topic).unwrap_or_else(|e| panic!("partitions_for {topic}: {e} ({e:?})"));
+    let seen: Vec<u32> = seen.iter().map(|p| p.partition).collect();
     assert_eq!(seen, (0..partitions).collect::<Vec<u32>>(), "{topic}: the producer sees every partition");
 }
 

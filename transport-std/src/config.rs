@@ -33,13 +33,11 @@ pub struct SocketOptions {
     pub send_buffer: Option<usize>,
     /// `SO_RCVBUF` (`receive.buffer.bytes`; `None` or -1: the OS default).
     pub receive_buffer: Option<usize>,
-    /// How long a TCP connect may take (`socket.connection.setup.timeout.ms`, default 10 s).
-    pub connect_timeout: Duration,
 }
 
 impl Default for SocketOptions {
     fn default() -> Self {
-        Self { nodelay: true, send_buffer: None, receive_buffer: None, connect_timeout: Duration::from_secs(10) }
+        Self { nodelay: true, send_buffer: None, receive_buffer: None }
     }
 }
 
@@ -61,6 +59,8 @@ pub struct ProducerConfig {
     pub(crate) security: SecuritySettings,
     /// The custom partitioner, interceptors and statistics callback.
     pub(crate) hooks: Hooks,
+    /// `client.dns.lookup=resolve_canonical_bootstrap_servers_only`.
+    pub(crate) canonical_bootstrap: bool,
 }
 
 impl Default for ProducerConfig {
@@ -75,6 +75,7 @@ impl Default for ProducerConfig {
             serializers: (StandardSerializer::ByteArray, StandardSerializer::ByteArray),
             security: SecuritySettings::default(),
             hooks: Hooks::default(),
+            canonical_bootstrap: false,
         }
     }
 }
@@ -123,17 +124,15 @@ impl ProducerConfig {
             "client.id" => value.clone_into(&mut self.client_id),
             "send.buffer.bytes" => self.socket.send_buffer = parse_buffer_size(name, value)?,
             "receive.buffer.bytes" => self.socket.receive_buffer = parse_buffer_size(name, value)?,
-            "socket.connection.setup.timeout.ms" => self.socket.connect_timeout = parse_ms(name, value)?,
             "kprod.tcp.nodelay" => {
                 self.socket.nodelay = value.parse().map_err(|_| invalid(name, "true or false"))?;
             }
             "client.dns.lookup" => {
-                if value != "use_all_dns_ips" {
-                    return Err(Error::Config(format!(
-                        "{name}={value} is not supported by kprod: only use_all_dns_ips (the default) is \
-                         implemented, which tries every address of a name in turn"
-                    )));
-                }
+                self.canonical_bootstrap = match value {
+                    "use_all_dns_ips" => false,
+                    "resolve_canonical_bootstrap_servers_only" => true,
+                    _ => return Err(invalid(name, "use_all_dns_ips or resolve_canonical_bootstrap_servers_only")),
+                };
             }
             "statistics.interval.ms" => self.hooks.statistics_interval = parse_ms(name, value)?,
             "key.serializer" => self.serializers.0 = parse_serializer(name, value)?,
@@ -155,6 +154,42 @@ impl ProducerConfig {
     /// `bootstrap.servers` as parsed `(host, port)` pairs.
     pub fn bootstrap_servers(&self) -> &[(String, u16)] {
         &self.bootstrap
+    }
+
+    /// The bootstrap addresses the producer starts from. With
+    /// `client.dns.lookup=resolve_canonical_bootstrap_servers_only` (Java's `ClientUtils`), each
+    /// name is resolved (blocking, when the producer is built) and every address it has is
+    /// replaced by its canonical host name (reverse DNS; the address itself where there is
+    /// none); a name that does not resolve is skipped with a warning, and none resolving is an
+    /// error. Otherwise the list as given: names are resolved at each connect.
+    pub(crate) fn resolved_bootstrap(&self) -> Result<Vec<(String, u16)>, Error> {
+        if !self.canonical_bootstrap {
+            return Ok(self.bootstrap.clone());
+        }
+        let mut out: Vec<(String, u16)> = Vec::new();
+        for (host, port) in &self.bootstrap {
+            let addrs = match std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port)) {
+                Ok(addrs) => addrs,
+                Err(e) => {
+                    log::warn!("client.dns.lookup: bootstrap server {host} does not resolve ({e}); skipped");
+                    continue;
+                }
+            };
+            for addr in addrs {
+                let name = dns_lookup::lookup_addr(&addr.ip()).unwrap_or_else(|_| addr.ip().to_string());
+                if !out.iter().any(|(h, p)| *h == name && p == port) {
+                    out.push((name, *port));
+                }
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::Config(
+                "no resolvable bootstrap urls given in bootstrap.servers (client.dns.lookup=\
+                 resolve_canonical_bootstrap_servers_only resolves them when the producer is built)"
+                    .into(),
+            ));
+        }
+        Ok(out)
     }
 
     /// The engine settings (read-only view).
@@ -315,9 +350,11 @@ impl ProducerConfig {
         self
     }
 
-    /// `socket.connection.setup.timeout.ms`.
+    /// `socket.connection.setup.timeout.ms`: how long the first attempt to set up a connection
+    /// (DNS, TCP, TLS) may take; it doubles per consecutive failure up to
+    /// `socket.connection.setup.timeout.max.ms`.
     pub const fn connect_timeout(mut self, d: Duration) -> Self {
-        self.socket.connect_timeout = d;
+        self.core.connection.setup_timeout = d;
         self
     }
 
@@ -592,5 +629,37 @@ mod tests {
     #[test]
     fn client_ids_are_interned_once() {
         assert!(core::ptr::eq(intern("x-1"), intern("x-1")));
+    }
+}
+
+/// `client.dns.lookup=resolve_canonical_bootstrap_servers_only`, checked against the system's
+/// own resolver (`getent hosts`, glibc's NSS) for the canonical name of 127.0.0.1.
+#[cfg(all(test, target_os = "linux"))]
+mod dns_tests {
+    use super::ProducerConfig;
+
+    #[test]
+    fn canonical_bootstrap_names_come_from_reverse_dns() {
+        let config = ProducerConfig::new("127.0.0.1:9092").unwrap();
+        assert_eq!(config.resolved_bootstrap().unwrap(), [("127.0.0.1".to_owned(), 9092)], "the default keeps names");
+        let Ok(out) = std::process::Command::new("getent").args(["hosts", "127.0.0.1"]).output() else {
+            eprintln!("SKIPPED: no getent to cross-check with");
+            return;
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let expected = text.split_whitespace().nth(1).unwrap_or("127.0.0.1").to_owned();
+        let canonical = config.set("client.dns.lookup", "resolve_canonical_bootstrap_servers_only").unwrap();
+        assert_eq!(canonical.resolved_bootstrap().unwrap(), [(expected, 9092)]);
+    }
+
+    #[test]
+    fn nothing_resolvable_and_bad_values_are_errors_that_say_so() {
+        let config = ProducerConfig::new("nosuchhost.invalid:9092")
+            .and_then(|c| c.set("client.dns.lookup", "resolve_canonical_bootstrap_servers_only"))
+            .unwrap();
+        let e = config.resolved_bootstrap().unwrap_err().to_string();
+        assert!(e.contains("bootstrap.servers") && e.contains("client.dns.lookup"), "{e}");
+        let e = ProducerConfig::default().set("client.dns.lookup", "default").unwrap_err().to_string();
+        assert!(e.contains("use_all_dns_ips or resolve_canonical_bootstrap_servers_only"), "{e}");
     }
 }

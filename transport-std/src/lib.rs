@@ -78,6 +78,7 @@ mod delivery;
 mod error;
 mod events;
 mod hooks;
+mod partition_info;
 pub mod properties;
 mod pump;
 mod record;
@@ -106,6 +107,7 @@ pub use kprod_core::producer::metrics::Metrics;
 pub use kprod_core::producer::txn::{GroupMetadata, TopicPartitionOffset};
 pub use kprod_core::producer::Capacities;
 pub use kprod_core::protocol::ErrorCode;
+pub use partition_info::{Node, PartitionInfo};
 pub use record::{Header, Record, RecordMetadata};
 pub use security::{
     is_secret_property, SaslSettings, Secret, SecurityProtocol, SecuritySettings, SslSettings, Store, StoreType,

@@ -93,7 +93,6 @@ const JAVA_PARTITIONER: &str =
     "it names a Java class, and kprod cannot load Java code; set a Rust partitioner: ProducerConfig::partitioner";
 const KERBEROS: &str = "SASL GSSAPI (Kerberos) is not supported";
 const OIDC: &str = "kprod does not fetch OAuth tokens itself; the application supplies OAUTHBEARER tokens";
-const NOT_YET: &str = "not implemented yet";
 const SASL_CLASS: &str = "kprod cannot load Java classes; it supports PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER";
 
 /// Every property, sorted by name: the Java client's, then kprod's own and the aliases.
@@ -108,8 +107,8 @@ pub const PROPERTIES: &[Property] = &[
     ),
     ok_note(
         "client.dns.lookup",
-        "use_all_dns_ips",
-        "only `use_all_dns_ips` (the default): every address of a name is tried in turn",
+        "resolve_canonical_bootstrap_servers_only",
+        "`use_all_dns_ips` (the default) tries every address of a name in turn",
     ),
     ok("client.id", "app-1"),
     ok("compression.gzip.level", "9"),
@@ -140,8 +139,12 @@ pub const PROPERTIES: &[Property] = &[
         "300000",
         "an idle topic leaves Metadata requests; its table entries stay, so its sequence numbers survive",
     ),
-    no("metadata.recovery.rebootstrap.trigger.ms", NOT_YET),
-    no("metadata.recovery.strategy", NOT_YET),
+    ok("metadata.recovery.rebootstrap.trigger.ms", "300000"),
+    ok_note(
+        "metadata.recovery.strategy",
+        "rebootstrap",
+        "`rebootstrap` (the default) or `none`; the REBOOTSTRAP_REQUIRED error of Metadata v13 is not acted on yet",
+    ),
     no("metric.reporters", JAVA_CLASS),
     ok_note("metrics.num.samples", "2", "1 to 8 samples"),
     ok_note("metrics.recording.level", "INFO", "accepted; every metric is recorded at every level"),
@@ -213,7 +216,11 @@ pub const PROPERTIES: &[Property] = &[
     ok("security.protocol", "SSL"),
     no("security.providers", JAVA_CLASS),
     ok("send.buffer.bytes", "131072"),
-    no("socket.connection.setup.timeout.max.ms", NOT_YET),
+    ok_note(
+        "socket.connection.setup.timeout.max.ms",
+        "30000",
+        "the setup timeout (TCP connect and TLS handshake) doubles per failed attempt up to this, with 20% jitter",
+    ),
     ok("socket.connection.setup.timeout.ms", "10000"),
     ok_note("ssl.cipher.suites", "TLS_AES_128_GCM_SHA256", "rustls's suites, by their IANA names"),
     ok_note("ssl.enabled.protocols", "TLSv1.3", "TLSv1.2 and TLSv1.3 (what rustls offers)"),
@@ -271,6 +278,10 @@ pub const PROPERTIES: &[Property] = &[
     alias("ssl.key.pem", "ssl.keystore.key", "-----BEGIN PRIVATE KEY-----"),
     // Other Kafka clients' settings that cloud providers' client.properties carry.
     ignored("auto.offset.reset", "a consumer setting"),
+    ignored(
+        "client.rack",
+        "a consumer setting (rack-aware fetching, KIP-392); the Java producer of Kafka 4.3 does not define it either",
+    ),
     ignored("default.api.timeout.ms", "an admin/consumer setting"),
     ignored("enable.auto.commit", "a consumer setting"),
     ignored("group.id", "a consumer setting"),

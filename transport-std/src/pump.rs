@@ -92,8 +92,11 @@ pub(crate) struct Round {
 pub(crate) struct Pump {
     /// The engine writes each request frame here before it is queued.
     tx: Vec<u8>,
-    /// Connects the engine asked for: id, host, port.
-    pub(crate) to_connect: Vec<(ConnId, String, u16)>,
+    /// Connects the engine asked for: id, host, port, and how long setting it up may take
+    /// (the engine's `connection_setup_timeout`).
+    pub(crate) to_connect: Vec<(ConnId, String, u16, Duration)>,
+    /// The setup timeout the engine gave for the next connect.
+    next_setup_timeout: Duration,
     /// Completed batches, to resolve outside the lock.
     pub(crate) completed: Vec<Completed>,
     pub(crate) book: EventBook,
@@ -114,6 +117,7 @@ impl Pump {
         Self {
             tx: vec![0; 64 * 1024],
             to_connect: Vec::new(),
+            next_setup_timeout: Duration::from_secs(10),
             completed: Vec::new(),
             book: EventBook::default(),
             out_limit: (4 << 20).max(2 * max_request),
@@ -217,8 +221,12 @@ impl<S: Sockets> Links for DriverLinks<'_, S> {
         self.sockets.queue(t.conn, &self.pump.tx[..t.len])
     }
 
+    fn setup_timeout(&mut self, _conn: ConnId, timeout: Duration) {
+        self.pump.next_setup_timeout = timeout;
+    }
+
     fn connect(&mut self, conn: ConnId, host: &str, port: u16, _now: Instant) -> Connecting {
-        self.pump.to_connect.push((conn, host.to_owned(), port));
+        self.pump.to_connect.push((conn, host.to_owned(), port, self.pump.next_setup_timeout));
         Connecting::Pending
     }
 

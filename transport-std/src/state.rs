@@ -130,7 +130,8 @@ pub(crate) fn build_engine(config: &ProducerConfig) -> Result<Engine<'static>, E
     // Arena pages whose batches are gone go back to the operating system.
     #[cfg(target_os = "linux")]
     let storage = storage.with_release(crate::release::release);
-    let bootstrap: Vec<(&str, u16)> = config.bootstrap.iter().map(|(h, p)| (h.as_str(), *p)).collect();
+    let resolved = config.resolved_bootstrap()?;
+    let bootstrap: Vec<(&str, u16)> = resolved.iter().map(|(h, p)| (h.as_str(), *p)).collect();
     let sasl = valid.config().sasl.enabled;
     let mut engine = Engine::new(valid, &bootstrap, storage, Instant::ZERO)
         .map_err(|e| Error::Config(format!("cannot build the producer: {e:?}")))?;

@@ -185,6 +185,9 @@ pub(crate) struct Connection {
     pub(crate) failures: u32,
     /// Not to connect before this.
     pub(crate) retry_at: Instant,
+    /// How long the driver may take to set this connect up, in milliseconds (drawn at
+    /// `start_connect`; a `u32` keeps the slot within its documented size).
+    pub(crate) setup_timeout_ms: u32,
     /// The last time a request was sent or a response arrived (for idle close).
     pub(crate) last_active: Instant,
     /// The driver must be told to connect (a pending event).
@@ -216,6 +219,7 @@ impl Connection {
         api_versions_version: 3,
         failures: 0,
         retry_at: Instant::ZERO,
+        setup_timeout_ms: 0,
         last_active: Instant::ZERO,
         want_connect: false,
         want_close: false,
@@ -235,8 +239,9 @@ impl Connection {
         *self = Self { state: ConnState::Idle, node, ..Self::EMPTY };
     }
 
-    /// Asks the driver to connect.
-    pub(crate) fn start_connect(&mut self, now: Instant) {
+    /// Asks the driver to connect, within `setup_timeout`.
+    pub(crate) fn start_connect(&mut self, now: Instant, setup_timeout: Duration) {
+        self.setup_timeout_ms = u32::try_from(setup_timeout.as_millis()).unwrap_or(u32::MAX);
         self.state = ConnState::Connecting;
         self.want_connect = true;
         self.last_active = now;
@@ -321,7 +326,7 @@ mod tests {
         assert!(!c.is_used());
         c.assign(3);
         assert_eq!(c.state, ConnState::Idle);
-        c.start_connect(Instant::ZERO);
+        c.start_connect(Instant::ZERO, Duration::from_secs(10));
         assert!(c.want_connect);
         c.connected(Instant::from_millis(1));
         let id = c.next_correlation_id();

@@ -48,6 +48,12 @@ pub trait Links {
     fn take(&mut self, t: Transmit, now: Instant) -> bool;
     /// The engine wants connection `conn` to `host:port`.
     fn connect(&mut self, conn: ConnId, host: &str, port: u16, now: Instant) -> Connecting;
+    /// How long the connect the next [`Links::connect`] of `conn` asks for may take to set up
+    /// ([`Producer::connection_setup_timeout`]); a driver that enforces the timeout itself keeps
+    /// it and reports a connect that took longer as failed (`handle_disconnected`).
+    fn setup_timeout(&mut self, conn: ConnId, timeout: core::time::Duration) {
+        let _ = (conn, timeout);
+    }
     /// The engine is done with `conn`.
     fn close(&mut self, conn: ConnId);
     /// A batch completed ([`Event::Completed`]), with its topic's name (`""` if unknown).
@@ -167,6 +173,9 @@ impl<P: Partitioner> Producer<'_, P> {
                         input = true;
                         continue;
                     };
+                    if let Some(timeout) = self.connection_setup_timeout(conn) {
+                        links.setup_timeout(conn, timeout);
+                    }
                     match links.connect(conn, host, port, now) {
                         Connecting::Pending => {}
                         Connecting::Connected(at) => {

@@ -57,6 +57,8 @@ pub struct Producer<'s, P = DefaultPartitioner> {
     pub(super) retry_backoff: Backoff,
     /// `reconnect.backoff.ms` .. `reconnect.backoff.max.ms`.
     reconnect_backoff: Backoff,
+    /// `socket.connection.setup.timeout.ms` .. `socket.connection.setup.timeout.max.ms`.
+    pub(super) setup_timeout: Backoff,
     pub(super) now: Instant,
     /// SASL state shared by the connections (`sasl.rs`).
     pub(super) auth: super::sasl::Auth,
@@ -134,6 +136,10 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             detail: super::metrics::detail::Detail::new(config.metrics_sampling),
             retry_backoff: Backoff { initial: config.retry_backoff, max: config.retry_backoff_max },
             reconnect_backoff: Backoff { initial: config.reconnect_backoff, max: config.reconnect_backoff_max },
+            setup_timeout: Backoff {
+                initial: config.connection.setup_timeout,
+                max: config.connection.setup_timeout_max,
+            },
             ledger: Ledger::new(in_flight, idempotent, config.max_in_flight),
             idem: Idempotence::new(idempotent, sequences, now),
             config,
@@ -215,6 +221,15 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     pub fn address(&self, conn: ConnId) -> Option<(&str, u16)> {
         let c = self.conns.get(usize::from(conn.0)).filter(|c| c.is_used())?;
         self.meta.broker(c.node).map(|b| (b.host.as_str(), b.port))
+    }
+
+    /// How long the driver may take to set up `conn` (DNS, TCP connect, TLS handshake) before
+    /// it reports it failed: `socket.connection.setup.timeout.ms`, doubled per consecutive
+    /// failed attempt up to `socket.connection.setup.timeout.max.ms`, with 20% jitter (Java's
+    /// `ClusterConnectionStates`). Drawn when the engine asks for the connect.
+    pub fn connection_setup_timeout(&self, conn: ConnId) -> Option<core::time::Duration> {
+        let c = self.conns.get(usize::from(conn.0)).filter(|c| c.is_used())?;
+        Some(core::time::Duration::from_millis(u64::from(c.setup_timeout_ms)))
     }
 
     /// A topic's name by the index that events carry.

@@ -74,6 +74,10 @@ use crate::time::Instant;
 
 mod apply;
 mod refresh;
+#[cfg(feature = "alloc")]
+mod replicas;
+#[cfg(feature = "alloc")]
+pub(crate) use replicas::ReplicaSets;
 #[cfg(all(test, feature = "alloc"))]
 mod tests;
 
@@ -394,6 +398,12 @@ pub(crate) struct Metadata<'s> {
     retry_at: Instant,
     /// Refreshes in a row that failed or left something unresolved.
     failures: u32,
+    /// Since when metadata is wanted and no broker could be asked (for
+    /// `metadata.recovery.rebootstrap.trigger.ms`); cleared by a successful `apply`.
+    pub(crate) stuck_since: Option<Instant>,
+    /// Replica sets per partition, for `PartitionInfo` (`replicas.rs`).
+    #[cfg(feature = "alloc")]
+    replicas: replicas::ReplicaTable,
 }
 
 impl<'s> Metadata<'s> {
@@ -417,6 +427,9 @@ impl<'s> Metadata<'s> {
             refresh_conn: u16::MAX,
             retry_at: Instant::ZERO,
             failures: 0,
+            stuck_since: None,
+            #[cfg(feature = "alloc")]
+            replicas: replicas::ReplicaTable::new(),
         };
         md.brokers.iter_mut().for_each(|b| *b = BrokerSlot::EMPTY);
         md.topics.iter_mut().for_each(|t| *t = TopicSlot::EMPTY);
@@ -526,6 +539,11 @@ impl<'s> Metadata<'s> {
         self.brokers.iter().find(|b| b.used && b.node_id == node_id)
     }
 
+    /// Whether a broker is a bootstrap entry rather than one the cluster announced.
+    pub(crate) const fn is_bootstrap(b: &BrokerSlot) -> bool {
+        b.bootstrap
+    }
+
     /// All brokers: bootstrap entries first, then those the cluster announced.
     pub(crate) fn brokers(&self) -> impl Iterator<Item = &BrokerSlot> {
         self.brokers.iter().filter(|b| b.used)
@@ -618,6 +636,7 @@ impl<'s> Metadata<'s> {
         let range = usize::from(s.first)..usize::from(s.first) + usize::from(s.count);
         self.partitions.get_mut(range).into_iter().flatten().for_each(|p| *p = PartitionSlot::EMPTY);
         self.topics[t.index()] = TopicSlot::EMPTY;
+        self.forget_replicas(t.index(), 0);
         self.update_span();
         // Freed slots may let a topic that did not fit fit now.
         let waiting = self.topics().any(|(_, s)| s.state == TopicState::TooManyPartitions);

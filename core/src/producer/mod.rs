@@ -26,7 +26,8 @@
 //!
 //! # Method groups
 //! - getters: [`Producer::metrics`], [`Producer::address`], [`Producer::topic_name`],
-//!   [`Producer::partition_count`], [`Producer::pending_batches`], [`Producer::free_buffer`],
+//!   [`Producer::partition_count`], `Producer::partition_infos` and `Producer::broker_address`
+//!   (feature `alloc`), [`Producer::pending_batches`], [`Producer::free_buffer`],
 //!   [`Producer::producer_id`], [`Producer::fatal_error`], [`Producer::oauth_token_wanted`],
 //!   [`Producer::auth_error`];
 //! - inputs: [`Producer::handle_connected`], [`Producer::handle_disconnected`],
@@ -81,6 +82,10 @@ mod idempotence;
 mod ledger;
 pub(crate) mod metadata;
 pub mod metrics;
+#[cfg(feature = "alloc")]
+mod partition_info;
+#[cfg(all(test, feature = "alloc"))]
+mod rebootstrap_tests;
 mod receive;
 mod sasl;
 mod storage;
@@ -93,6 +98,8 @@ pub use conn::{ConnError, ConnId};
 pub use drain::{Budget, Connecting, Drained, Links};
 pub use engine::Producer;
 pub use metadata::{MetadataError, MAX_HOST_LEN};
+#[cfg(feature = "alloc")]
+pub use partition_info::PartitionInfo;
 pub use receive::MAX_RESPONSE_FRAME;
 pub use storage::{chunk_map_words, Capacities, NewError, StaticStorage, Storage};
 pub use transmit::{Transmit, TransmitError, MAX_PARTITIONS_PER_REQUEST};

@@ -9,7 +9,7 @@ use super::accumulator::{BatchSlot, Stage};
 use super::conn::{ConnId, ConnState, Connection, InFlight, RequestKind};
 use super::engine::{Producer, REQUEST_OVERHEAD};
 use super::idempotence::DEDUP_WINDOW;
-use super::metadata::{PartitionIdx, TopicIdx};
+use super::metadata::{BrokerSlot, Metadata, PartitionIdx, TopicIdx};
 use super::metrics::SentRequest;
 use super::types::{FatalError, Outcome};
 use crate::config::{Acks, ApiVersionPolicy};
@@ -447,30 +447,50 @@ impl<P: Partitioner> Producer<'_, P> {
         self.conns.iter().any(|c| matches!(c.state, ConnState::Ready | ConnState::Handshake | ConnState::Connecting))
     }
 
-    /// A broker to bootstrap from: a known one, else a bootstrap address, chosen at random
-    /// among those not in reconnect backoff.
-    fn pick_any_node(&mut self) -> Option<i32> {
-        let count = self.meta.brokers().count() as u32;
+    /// A broker to ask for metadata: one the last metadata announced, chosen at random among
+    /// those not in reconnect backoff. The bootstrap addresses serve before the first metadata
+    /// and, with `metadata.recovery.strategy=rebootstrap`, when every announced broker is
+    /// unavailable or no metadata came for `metadata.recovery.rebootstrap.trigger.ms` (KIP-899,
+    /// KIP-1102).
+    pub(super) fn pick_any_node(&mut self) -> Option<i32> {
+        let now = self.now;
+        let usable = |conns: &[Connection], n: i32| {
+            conns
+                .iter()
+                .find(|c| c.is_used() && c.node == n)
+                .is_none_or(|c| c.retry_at <= now && c.sasl.failed.is_none())
+        };
+        let announced = self.meta.brokers().any(|b| !Metadata::is_bootstrap(b));
+        let stuck_since = *self.meta.stuck_since.get_or_insert(now);
+        let recovery = &self.config.connection;
+        let bootstrap = !announced
+            || (recovery.rebootstrap
+                && (now.saturating_duration_since(stuck_since) >= recovery.rebootstrap_trigger
+                    || !self.meta.brokers().any(|b| !Metadata::is_bootstrap(b) && usable(&self.conns, b.node_id))));
+        let candidates = |b: &&BrokerSlot| Metadata::is_bootstrap(b) == bootstrap;
+        let count = self.meta.brokers().filter(candidates).count() as u32;
         if count == 0 {
             return None;
         }
         let start = self.rng.below(count) as usize;
         (0..count as usize).map(|k| (start + k) % count as usize).find_map(|k| {
-            let n = self.meta.brokers().nth(k)?.node_id;
-            let usable = self
-                .conns
-                .iter()
-                .find(|c| c.is_used() && c.node == n)
-                .is_none_or(|c| c.retry_at <= self.now && c.sasl.failed.is_none());
-            usable.then_some(n)
+            let n = self.meta.brokers().filter(candidates).nth(k)?.node_id;
+            usable(&self.conns, n).then_some(n)
         })
+    }
+
+    /// [`Producer::want_node`] for the engine's unit tests.
+    #[cfg(all(test, feature = "alloc"))]
+    pub(super) fn want_node_for_tests(&mut self, node: i32, now: Instant) {
+        self.want_node(node, now);
     }
 
     /// Makes sure a connection to `node` exists or is being made.
     fn want_node(&mut self, node: i32, now: Instant) {
         if let Some(c) = self.conns.iter_mut().find(|c| c.is_used() && c.node == node) {
             if c.state == ConnState::Idle && c.retry_at <= now && !c.want_close && c.sasl.failed.is_none() {
-                c.start_connect(now);
+                let timeout = self.setup_timeout.delay(c.failures, &mut self.rng);
+                c.start_connect(now, timeout);
             }
             return;
         }
@@ -485,7 +505,9 @@ impl<P: Partitioner> Producer<'_, P> {
         });
         if let Some(i) = free {
             self.conns[i].assign(node);
-            self.conns[i].start_connect(now);
+            // A fresh slot: no failed attempt yet.
+            let timeout = self.setup_timeout.delay(0, &mut self.rng);
+            self.conns[i].start_connect(now, timeout);
         }
     }
 
@@ -534,7 +556,7 @@ pub(super) fn write_request<R: Request>(
 /// A Metadata request for every topic the cache wants, listed straight from its storage, so
 /// any number of topics fits (auto-creation allowed, as the Java producer asks).
 struct WantedTopics<'m, 's> {
-    meta: &'m super::metadata::Metadata<'s>,
+    meta: &'m Metadata<'s>,
 }
 
 impl Encode for WantedTopics<'_, '_> {

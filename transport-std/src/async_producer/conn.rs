@@ -10,6 +10,7 @@
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
+use core::time::Duration;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 
@@ -61,10 +62,11 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    /// Starts connecting to `host:port` (nothing runs until the first poll).
-    pub(super) fn connect(id: ConnId, host: String, port: u16, connector: &Connector) -> Self {
+    /// Starts connecting to `host:port` within `setup` (the engine's
+    /// `connection_setup_timeout`); nothing runs until the first poll.
+    pub(super) fn connect(id: ConnId, host: String, port: u16, setup: Duration, connector: &Connector) -> Self {
         let peer = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
-        let connecting = Box::pin(connect(host, port, connector.clone()));
+        let connecting = Box::pin(connect(host, port, setup, connector.clone()));
         Self { id, peer, phase: Phase::Connecting(connecting), out: Outbox::default(), rx: Vec::new() }
     }
 
@@ -225,16 +227,23 @@ impl Write for TryIo<'_> {
 }
 
 /// Connects (see [`connect_tcp`]), then runs the TLS handshake if TLS is on, within the
-/// connect timeout.
-async fn connect(host: String, port: u16, connector: Connector) -> Result<(TcpStream, Option<TlsLink>), LinkDown> {
+/// setup timeout `limit`.
+async fn connect(
+    host: String,
+    port: u16,
+    limit: Duration,
+    connector: Connector,
+) -> Result<(TcpStream, Option<TlsLink>), LinkDown> {
     let mut tls = connector.session(&host).map_err(LinkDown::Connect)?;
-    let limit = connector.socket.connect_timeout;
-    let stream = connect_tcp(host, port, connector.socket).await?;
+    let started = tokio::time::Instant::now();
+    let stream = connect_tcp(host, port, limit, connector.socket).await?;
     if let Some(session) = &mut tls {
-        match tokio::time::timeout(limit, handshake(&stream, session)).await {
+        // One budget for the TCP connect and the handshake, as the blocking driver has.
+        let left = limit.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, handshake(&stream, session)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(LinkDown::Connect(e)),
-            Err(_) => return Err(LinkDown::Connect(TlsError::handshake_timed_out())),
+            Err(_) => return Err(LinkDown::Connect(TlsError::handshake_timed_out(limit))),
         }
     }
     Ok((stream, tls))
@@ -254,8 +263,7 @@ async fn handshake(stream: &TcpStream, tls: &mut TlsLink) -> io::Result<()> {
 
 /// Resolves `host` (tokio's resolver: IP literals at once, names on the blocking pool, never on
 /// a runtime thread) and connects to its addresses in turn, each within the connect timeout.
-async fn connect_tcp(host: String, port: u16, opts: SocketOptions) -> Result<TcpStream, LinkDown> {
-    let limit = opts.connect_timeout;
+async fn connect_tcp(host: String, port: u16, limit: Duration, opts: SocketOptions) -> Result<TcpStream, LinkDown> {
     let found = match tokio::time::timeout(limit, tokio::net::lookup_host((host.as_str(), port))).await {
         Ok(found) => found,
         Err(_) => Err(io::Error::new(ErrorKind::TimedOut, "timed out")),

@@ -177,14 +177,14 @@ impl Driver {
     }
 
     fn connect_queued(&mut self) {
-        for (id, host, port) in core::mem::take(&mut self.pump.to_connect) {
+        for (id, host, port, setup) in core::mem::take(&mut self.pump.to_connect) {
             // The engine's connection table grows on std: so does the socket table it keys.
             if usize::from(id.0) >= self.conns.len() {
                 self.conns.resize_with(usize::from(id.0) + 1, || None);
             }
             match self.conns.get_mut(usize::from(id.0)) {
                 Some(slot) => {
-                    let c = Conn::connect(id, host, port, &self.opts);
+                    let c = Conn::connect(id, host, port, setup, &self.opts);
                     log::debug!(target: CONN_LOG, "kprod: connecting to {}", c.peer);
                     // A connection still in the slot is replaced (and closed by the drop).
                     *slot = Some(c);

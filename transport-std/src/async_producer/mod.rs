@@ -22,8 +22,9 @@ pub use self::future::DeliveryFuture;
 use crate::config::ProducerConfig;
 use crate::error::Error;
 use crate::hooks::{Interceptors, Partitioner};
+use crate::partition_info::{partition_infos, PartitionInfo};
 use crate::record::{Record, RecordMetadata};
-use crate::send::{blocked_error, partition_count, partition_info, Prepared};
+use crate::send::{blocked_error, partition_info, Prepared};
 use crate::serializer::{BytesSerializer, Serializer, StringSerializer};
 use crate::state::{build_engine, lock_state, Clock, State};
 
@@ -416,11 +417,11 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
         }
     }
 
-    /// The partitions of `topic`, fetching its metadata if needed (awaits up to
-    /// `max.block.ms`).
-    pub async fn partitions_for(&self, topic: &str) -> Result<Vec<u32>, Error> {
-        let count = self.accept(topic, |st, now| partition_count(&mut st.engine, topic, now)).await?;
-        Ok((0..count).collect())
+    /// The partitions of `topic` with their leader and replicas (Java's `partitionsFor`),
+    /// fetching its metadata if needed (awaits up to `max.block.ms`). Like Java, this makes the
+    /// topic part of the producer's metadata until `metadata.max.idle.ms` passes unused.
+    pub async fn partitions_for(&self, topic: &str) -> Result<Vec<PartitionInfo>, Error> {
+        self.accept(topic, |st, now| partition_infos(&mut st.engine, topic, now)).await
     }
 
     /// The Java producer's metrics by name (`record-send-rate`, `record-error-total`,

@@ -184,7 +184,7 @@ impl IoLoop {
     }
 
     fn connect_queued(&mut self) {
-        for (id, host, port) in core::mem::take(&mut self.pump.to_connect) {
+        for (id, host, port, setup) in core::mem::take(&mut self.pump.to_connect) {
             // The engine's connection table grows on std: so does the socket table it keys.
             if usize::from(id.0) >= self.conns.len() {
                 self.conns.resize_with(usize::from(id.0) + 1, || None);
@@ -200,7 +200,7 @@ impl IoLoop {
             }
             let token = Token(self.next_token);
             self.next_token = self.next_token.wrapping_add(1) % WAKER.0;
-            match Conn::connect(id, token, (&host, port), &self.opts, self.poll.registry()) {
+            match Conn::connect(id, token, (&host, port), setup, &self.opts, self.poll.registry()) {
                 Ok(c) => {
                     log::debug!(target: CONN_LOG, "kprod: connecting to {}", c.peer);
                     *slot = Some(c);

@@ -24,8 +24,9 @@ use crate::config::ProducerConfig;
 use crate::delivery::{Callback, DeliveryHandle};
 use crate::error::Error;
 use crate::hooks::{Interceptors, Partitioner};
+use crate::partition_info::{partition_infos, PartitionInfo};
 use crate::record::{Record, RecordMetadata};
-use crate::send::{blocked_error, partition_count, partition_info, Prepared};
+use crate::send::{blocked_error, partition_info, Prepared};
 use crate::serializer::{BytesSerializer, Serializer, StringSerializer};
 use crate::state::{build_engine, State};
 
@@ -305,10 +306,11 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
         Ok(())
     }
 
-    /// The partitions of `topic`, fetching its metadata if needed (waits up to
-    /// `max.block.ms`).
-    pub fn partitions_for(&self, topic: &str) -> Result<Vec<u32>, Error> {
-        self.blocking(topic, |st, now| partition_count(&mut st.engine, topic, now)).map(|count| (0..count).collect())
+    /// The partitions of `topic` with their leader and replicas (Java's `partitionsFor`),
+    /// fetching its metadata if needed (waits up to `max.block.ms`). Like Java, this makes the
+    /// topic part of the producer's metadata until `metadata.max.idle.ms` passes unused.
+    pub fn partitions_for(&self, topic: &str) -> Result<Vec<PartitionInfo>, Error> {
+        self.blocking(topic, |st, now| partition_infos(&mut st.engine, topic, now))
     }
 
     /// The Java producer's metrics by name (`record-send-rate`, `record-error-total`,

@@ -4,7 +4,7 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::Instant as StdInstant;
+use std::time::{Duration, Instant as StdInstant};
 
 use kprod_core::producer::conn::ConnId;
 use mio::net::TcpStream;
@@ -41,6 +41,9 @@ pub(crate) struct Conn {
     sock: TcpStream,
     /// Resolved addresses not tried yet.
     rest: Vec<SocketAddr>,
+    /// How long setting up the connection to one address may take (the engine's
+    /// `connection_setup_timeout`).
+    setup: Duration,
     /// The TLS session, with TLS.
     tls: Option<TlsLink>,
     out: Outbox,
@@ -58,11 +61,12 @@ pub(crate) enum ConnectStatus {
 
 impl Conn {
     /// Resolves `host` (DNS, blocking) and starts a nonblocking connect to its first address
-    /// that accepts one.
+    /// that accepts one; the TCP connect and the TLS handshake must end within `setup`.
     pub(crate) fn connect(
         id: ConnId,
         token: Token,
         (host, port): (&str, u16),
+        setup: Duration,
         connector: &Connector,
         registry: &Registry,
     ) -> Result<Self, LinkDown> {
@@ -75,7 +79,7 @@ impl Conn {
         let peer = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
         let mut tls = connector.session(host).map_err(LinkDown::Connect)?;
         let mut rest = addrs.into_iter().rev().collect::<Vec<_>>();
-        let deadline = StdInstant::now() + opts.connect_timeout;
+        let deadline = StdInstant::now() + setup;
         let mut last = None;
         while let Some(addr) = rest.pop() {
             match open(addr, opts) {
@@ -92,6 +96,7 @@ impl Conn {
                         peer,
                         sock,
                         rest,
+                        setup,
                         tls,
                         out: Outbox::default(),
                         rx: Vec::new(),
@@ -137,7 +142,7 @@ impl Conn {
             if let Ok(mut sock) = open(addr, opts) {
                 if registry.register(&mut sock, self.token, Interest::READABLE | Interest::WRITABLE).is_ok() {
                     self.sock = sock;
-                    self.phase = Phase::Connecting { deadline: StdInstant::now() + opts.connect_timeout };
+                    self.phase = Phase::Connecting { deadline: StdInstant::now() + self.setup };
                     return ConnectStatus::Pending;
                 }
             }
@@ -157,7 +162,7 @@ impl Conn {
                 self.phase = Phase::Open;
                 ConnectStatus::Connected
             }
-            Ok(false) if expired => ConnectStatus::Failed(TlsError::handshake_timed_out()),
+            Ok(false) if expired => ConnectStatus::Failed(TlsError::handshake_timed_out(self.setup)),
             Ok(false) => ConnectStatus::Pending,
             Err(e) => ConnectStatus::Failed(e),
         }

@@ -46,8 +46,13 @@ pub enum TlsError {
     },
     /// The broker closed the connection during the handshake: most likely not a TLS listener.
     ClosedDuringHandshake,
-    /// The handshake did not finish within `socket.connection.setup.timeout.ms`.
-    HandshakeTimedOut,
+    /// The TCP connect and the TLS handshake did not finish within the connection setup
+    /// timeout (`socket.connection.setup.timeout.ms`, doubled per failed attempt up to
+    /// `socket.connection.setup.timeout.max.ms`).
+    HandshakeTimedOut {
+        /// The setup timeout of that attempt, in milliseconds.
+        after_ms: u64,
+    },
     /// The broker sent bytes that are not TLS: not a TLS listener.
     NotTls(String),
     /// Any other TLS failure (rustls's message).
@@ -86,8 +91,9 @@ impl TlsError {
     }
 
     /// The error of a handshake that ran out of time.
-    pub(crate) fn handshake_timed_out() -> io::Error {
-        Self::HandshakeTimedOut.into_io()
+    pub(crate) fn handshake_timed_out(setup: core::time::Duration) -> io::Error {
+        let after_ms = u64::try_from(setup.as_millis()).unwrap_or(u64::MAX);
+        Self::HandshakeTimedOut { after_ms }.into_io()
     }
 
     fn into_io(self) -> io::Error {
@@ -126,9 +132,12 @@ impl fmt::Display for TlsError {
                 "TLS: the broker closed the connection during the handshake; is this port a TLS listener? (use \
                  security.protocol=PLAINTEXT for a plaintext one)",
             ),
-            Self::HandshakeTimedOut => f.write_str(
-                "TLS: the handshake did not finish within socket.connection.setup.timeout.ms; is this port a TLS \
-                 listener? (use security.protocol=PLAINTEXT for a plaintext one)",
+            Self::HandshakeTimedOut { after_ms } => write!(
+                f,
+                "TLS: the TLS handshake did not finish within the {after_ms} ms connection setup timeout \
+                 (socket.connection.setup.timeout.ms, doubled per failed attempt up to \
+                 socket.connection.setup.timeout.max.ms); is this port a TLS listener? (use \
+                 security.protocol=PLAINTEXT for a plaintext one)"
             ),
             Self::NotTls(what) => write!(
                 f,

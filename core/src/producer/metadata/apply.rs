@@ -44,6 +44,7 @@ impl Metadata<'_> {
             *p = PartitionSlot::EMPTY;
         }
         self.refreshed_at = Some(now);
+        self.stuck_since = None;
         Ok(update)
     }
 
@@ -101,6 +102,8 @@ impl Metadata<'_> {
         }
         if recreated {
             self.block_mut(t).iter_mut().for_each(|p| *p = PartitionSlot::fresh(p.topic));
+            #[cfg(feature = "alloc")]
+            self.forget_replicas(t, 0);
         }
         let count = if old == 0 {
             if !self.grow(t, n) {
@@ -159,6 +162,8 @@ impl Metadata<'_> {
         }
         slot.error = p.error_code.code();
         self.requested |= leader < 0;
+        #[cfg(feature = "alloc")]
+        self.store_replicas(t, p);
     }
 
     // ---- partition slot allocation ----
@@ -216,6 +221,8 @@ impl Metadata<'_> {
     /// Shrinks a recreated topic `t` to `n` partitions; the tail retires at the end of `apply`.
     fn shrink(&mut self, t: usize, n: usize) {
         self.block_mut(t)[n..].iter_mut().for_each(|p| p.topic = RETIRING);
+        #[cfg(feature = "alloc")]
+        self.forget_replicas(t, n as u32);
         // n < count, which fits.
         self.topics[t].count = n as u16;
     }

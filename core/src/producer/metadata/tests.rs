@@ -677,3 +677,33 @@ fn partition_span_covers_every_used_partition() {
     md.remove_topic(b);
     assert_eq!(md.partition_span(), 0);
 }
+
+/// Java's `PartitionInfo` sets: each partition keeps the replicas, ISR and offline replicas of the
+/// last response that described it; a stale entry does not overwrite them, and a recreated topic
+/// forgets the old ones.
+#[test]
+fn replica_sets_follow_the_accepted_entries() {
+    let mut md = cache(4, 2, 8);
+    let t = md.add_topic("t", at(0)).unwrap();
+    let with_sets = |index, leader, epoch, replicas, isr, offline| MetadataResponsePartitionData {
+        replica_nodes: replicas,
+        isr_nodes: isr,
+        offline_replicas: offline,
+        ..part(index, leader, epoch)
+    };
+    let first =
+        [with_sets(0, 1, 3, &[1, 2, 3][..], &[1, 2, 3][..], &[][..]), with_sets(1, 2, 3, &[2, 3, 1], &[2], &[3])];
+    refresh(&mut md, &[topic("t", ID_A, &first)], at(1));
+    let sets = md.replicas(t, 1).unwrap();
+    assert_eq!((&sets.replicas[..], &sets.isr[..], &sets.offline[..]), (&[2, 3, 1][..], &[2][..], &[3][..]));
+    assert_eq!(md.replicas(t, 0).unwrap().isr, [1, 2, 3]);
+    // A lagging broker's older epoch changes nothing.
+    let stale = [with_sets(0, 1, 2, &[1], &[1], &[]), with_sets(1, 2, 3, &[2, 3, 1], &[2, 3], &[])];
+    refresh(&mut md, &[topic("t", ID_A, &stale)], at(2));
+    assert_eq!(md.replicas(t, 0).unwrap().isr, [1, 2, 3]);
+    assert_eq!(md.replicas(t, 1).unwrap().isr, [2, 3]);
+    // Recreated with one partition: partition 1's sets are gone.
+    refresh(&mut md, &[topic("t", [0xb; 16], &[with_sets(0, 3, 0, &[3], &[3], &[])])], at(3));
+    assert_eq!(md.replicas(t, 0).unwrap().replicas, [3]);
+    assert_eq!(md.replicas(t, 1), None);
+}
