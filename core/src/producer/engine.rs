@@ -299,7 +299,8 @@ impl<'s, P: Partitioner> Producer<'s, P> {
 
     /// Starts a graceful close: no more sends, buffered records are flushed, and whatever is not
     /// complete at `deadline` fails with [`DeliveryError::Closed`]. Connections close when
-    /// everything is complete.
+    /// everything is complete; a transactional call still under way then ends with
+    /// [`super::txn::TxnError::Closed`] (a commit that did not finish is not committed).
     pub fn close(&mut self, deadline: Instant, now: Instant) {
         self.tick(now);
         self.close_deadline = Some(self.close_deadline.map_or(deadline, |d| d.min(deadline)));
