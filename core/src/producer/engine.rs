@@ -340,7 +340,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         c.disconnected(now, delay);
         // A refresh that died with the connection is asked again.
         self.meta.refresh_lost(conn, now, &self.retry_backoff, &mut self.rng);
-        self.idem.id_lost(now);
+        self.idem.id_lost(conn, now);
         let node = c_node_of(&self.conns, conn);
         self.txn.conn_lost(conn, node, now);
         self.requeue_request(|req| req.0 == conn, now, None);
