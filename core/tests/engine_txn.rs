@@ -6,7 +6,9 @@
 //! looked up again), CONCURRENT_TRANSACTIONS (retried), and PRODUCER_FENCED (fatal, typed).
 
 use kprod_core::config::Config;
-use kprod_core::producer::txn::{GroupMetadata, TopicPartitionOffset, TxnError, TxnOp, TxnResult, TxnState};
+use kprod_core::producer::txn::{
+    AbortCause, GroupMetadata, TopicPartitionOffset, TxnError, TxnOp, TxnResult, TxnState,
+};
 use kprod_core::producer::{
     Completion, ConnId, DeliveryError, Event, FatalError, Producer, ProducerRecord, SendError, Storage,
 };
@@ -506,6 +508,79 @@ fn calls_in_the_wrong_state_are_refused() {
     let mut plain =
         Producer::new(config.validate().expect("valid"), &[("b1", 9092)], storage, Instant::ZERO).expect("p");
     assert_eq!(plain.init_transactions(Instant::ZERO), Err(TxnError::NotTransactional));
+}
+
+/// `close` while a transactional call is under way ends that call with `TxnError::Closed`
+/// (once its records completed), one result for it; calls after `close` are refused with it.
+#[test]
+fn close_ends_a_call_under_way_with_a_typed_error() {
+    // init_transactions: the coordinator was not even looked up yet.
+    let mut run = Run::new(true);
+    run.p.init_transactions(run.now).expect("init starts");
+    run.p.close(run.now, run.now);
+    run.until(|r| !r.results.is_empty());
+    let closed = |op| Err(TxnError::Closed { op });
+    assert_eq!(run.results, [TxnResult { op: TxnOp::InitTransactions, result: closed("init_transactions") }]);
+
+    for abort in [false, true] {
+        let mut run = Run::new(false);
+        init(&mut run);
+        run.p.begin_transaction().expect("begin");
+        run.send(0, b"a");
+        run.send(1, b"b");
+        let (op, name) = if abort {
+            // The records reach the broker first (an abort of a transaction nothing reached
+            // ends at once, without EndTxn).
+            run.until(|r| r.delivered() == 2);
+            run.p.abort_transaction(run.now).expect("abort starts");
+            (TxnOp::AbortTransaction, "abort_transaction")
+        } else {
+            run.p.commit_transaction(run.now).expect("commit starts");
+            (TxnOp::CommitTransaction, "commit_transaction")
+        };
+        let deadline = run.now + core::time::Duration::from_secs(5);
+        run.p.close(deadline, run.now);
+        run.until(|r| r.results.len() > 1);
+        run.until(|_| false);
+        assert_eq!(run.results[1..], [TxnResult { op, result: closed(name) }], "abort={abort}");
+        // Every record got exactly one completion, and the transaction never ended.
+        assert_eq!(run.completions.iter().map(Completion::records).sum::<u32>(), 2, "abort={abort}");
+        assert!(!run.broker.log.iter().any(|l| l.starts_with("EndTxn")), "{:?}", run.broker.log);
+        assert!(run.p.closed());
+        // Calls after close are refused the same way.
+        assert_eq!(run.p.begin_transaction(), closed("begin_transaction"));
+        assert_eq!(run.p.init_transactions(run.now), closed("init_transactions"));
+    }
+}
+
+/// Once a transaction is abortable, every call but `abort_transaction` fails with the error
+/// that made it abortable (Java rethrows its `lastError`), not a bare state error.
+#[test]
+fn calls_in_the_abortable_state_return_the_cause() {
+    for v2 in [false, true] {
+        let mut run = Run::new(v2);
+        init(&mut run);
+        run.p.begin_transaction().expect("begin");
+        run.send(0, b"a");
+        run.broker.end_errors = vec![ErrorCode::TransactionAbortable];
+        let cause = TxnError::Abortable(AbortCause::Broker(ErrorCode::TransactionAbortable));
+        let first = run.call(TxnOp::CommitTransaction, |p, now| p.commit_transaction(now));
+        assert_eq!(first, Err(cause), "v2={v2}");
+        assert_eq!(run.p.txn_state(), TxnState::AbortableError);
+        assert_eq!(run.p.commit_transaction(run.now), Err(cause), "v2={v2}: commit again");
+        assert_eq!(run.p.begin_transaction(), Err(cause));
+        let offsets = [TopicPartitionOffset { topic: "in", partition: 0, offset: 1, leader_epoch: -1, metadata: None }];
+        let group = GroupMetadata::new("g");
+        assert_eq!(run.p.send_offsets_to_transaction(&offsets, &group, run.now), Err(cause));
+        let rec = ProducerRecord { topic: "t", partition: Some(0), key: None, value: None, headers: &[], timestamp: 0 };
+        assert!(matches!(run.p.send(&rec, run.now), Err(SendError::Transaction(e)) if e == cause));
+        run.call(TxnOp::AbortTransaction, |p, now| p.abort_transaction(now)).expect("abort");
+        // The cause is gone with the transaction.
+        assert!(matches!(
+            run.p.commit_transaction(run.now),
+            Err(TxnError::InvalidState { state: TxnState::Ready, .. })
+        ));
+    }
 }
 
 /// The fuzz targets' interpreter, for the seeds below.

@@ -164,10 +164,18 @@ fn a_stale_generation_makes_the_transaction_abortable() {
 /// - 208, 3756: a call waiting for a coordinator that refused authentication never got a result
 ///   (Java fails it: `authenticationFailed`);
 /// - 19086, 21472: the late answer of a TxnOffsetCommit the abort had dropped (a refusal such as
-///   ILLEGAL_GENERATION) was classed during the abort: fatal, or a second result.
+///   ILLEGAL_GENERATION) was classed during the abort: fatal, or a second result;
+/// - 59109, 99295, 126465: a request due at the transaction coordinator (EndTxn in 59109)
+///   while that connection's SASL re-authentication was due and a request was still
+///   in flight there: `poll_timeout` offered the request's backoff, but nothing may go out until
+///   the connection re-authenticates, which waits for the answer (an idle wake-up);
+/// - 180223, 227881, 294015: another connection's loss while an InitProducerId was in flight
+///   asked for it again: the second one bumped the epoch the first answer gave, and the
+///   coordinator fenced the producer (PRODUCER_FENCED) at its first AddPartitionsToTxn.
 #[test]
 fn regression_seeds() {
-    for seed in [79, 287, 993, 2023, 2412, 3671, 208, 3756, 19086, 21472] {
+    let seeds = [79, 287, 993, 2023, 2412, 3671, 208, 3756, 19086, 21472, 59109, 99295, 126465, 180223, 227881, 294015];
+    for seed in seeds {
         let (s, v) = sim::run_scenario(Scenario::random(seed), std::env::var_os("KPROD_SIM_TRACE").is_some());
         assert!(s.sc.txn.is_some(), "seed {seed} is a transactional scenario");
         assert!(v.is_empty(), "seed {seed} violates:\n{}", v.join("\n"));

@@ -12,11 +12,10 @@ extern crate alloc;
 mod std_util;
 
 use core::time::Duration;
-use std::process::Command;
 
 use kprod_std::{Error, GroupMetadata, Producer, ProducerConfig, TopicPartitionOffset};
-use kprod_tests::{describe_output, parse_records, repo_root, unique_topic, Broker, ConsumedRecord};
-use std_util::{config, send_all, verify, wait_all, Sent};
+use kprod_tests::{describe_output, parse_records, unique_topic, Broker, ConsumedRecord};
+use std_util::{config, send_all, verify, wait_all, Sent, TransactionVersion};
 
 fn txn_config(broker: &Broker, id: &str) -> ProducerConfig {
     config(broker)
@@ -24,20 +23,6 @@ fn txn_config(broker: &Broker, id: &str) -> ProducerConfig {
         .expect("transactional.id")
         .set("transaction.timeout.ms", "30000")
         .expect("timeout")
-}
-
-/// Sets the cluster's `transaction.version` with Kafka's FeatureCommand.
-fn set_transaction_version(broker: &Broker, level: u8) {
-    let verb = if level >= 2 { "upgrade" } else { "downgrade" };
-    let out = Command::new(repo_root().join("tests/broker/kafka.sh"))
-        .args(["tool", "org.apache.kafka.tools.FeatureCommand", "--bootstrap-server", broker.bootstrap()])
-        .args([verb, "--feature", &format!("transaction.version={level}")])
-        .output()
-        .expect("run kafka.sh tool");
-    let text = describe_output(&out);
-    assert!(out.status.success() || text.contains("already"), "FeatureCommand {verb} failed:\n{text}");
-    // Let the brokers' ApiVersions answers catch up with the new level.
-    std::thread::sleep(Duration::from_secs(2));
 }
 
 fn read(broker: &Broker, topic: &str, count: usize, isolation: &str) -> Vec<ConsumedRecord> {
@@ -173,13 +158,12 @@ fn offsets_with_transaction(broker: &Broker) {
 fn transactions_in_both_flows() {
     let broker = Broker::shared();
     for level in [2u8, 1] {
-        set_transaction_version(broker, level);
+        let _flow = TransactionVersion::set(broker, level);
         eprintln!("transaction.version={level}");
         commit_and_abort(broker, level >= 2);
         zombie_fencing(broker);
         offsets_with_transaction(broker);
     }
-    set_transaction_version(broker, 2);
 }
 
 #[test]

@@ -8,6 +8,12 @@
 //! abortable transaction error naming the code, and nothing of the refused transaction is
 //! committed. The group's committed offsets are read back with kafka-python (OffsetFetch, in
 //! `verify.py committed`), and only the committed transactions' offsets are there.
+//!
+//! Both protocol flows, switched with Kafka's FeatureCommand: `transaction.version` 2 (KIP-890:
+//! TxnOffsetCommit v5+ adds the group implicitly) and 1 (AddOffsetsToTxn to the transaction
+//! coordinator first, then TxnOffsetCommit v3/v4 with the member, KIP-447). In the V1 flow,
+//! offsets whose group was never added to the transaction would get no commit marker and never
+//! show in the read-back, so the committed offsets also check that AddOffsetsToTxn went.
 
 extern crate alloc;
 
@@ -22,7 +28,7 @@ use kprod_core::protocol::ErrorCode;
 use kprod_std::{Error, GroupMetadata, Producer, TopicPartitionOffset};
 use kprod_tests::{describe_output, repo_root, unique_topic, Broker};
 use serde::Deserialize;
-use std_util::{config, send_all, wait_all, Sent};
+use std_util::{config, send_all, wait_all, Sent, TransactionVersion};
 
 /// A member's group metadata, as the helper prints it.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -104,6 +110,7 @@ fn offsets(topic: &str, base: i64) -> [TopicPartitionOffset<'_>; 2] {
 /// `send_offsets_to_transaction`.
 fn send_offsets(
     producer: &Producer,
+    v2: bool,
     out: &str,
     input: &str,
     group: &str,
@@ -111,6 +118,7 @@ fn send_offsets(
     base: i64,
 ) -> Result<(), Error> {
     producer.begin_transaction().expect("begin");
+    assert_eq!(producer.transaction_v2(), v2, "the flow the broker's transaction.version offers");
     wait_all(&send_all(producer, out, &[Sent::numbered("kip447", base as usize)]));
     let meta = GroupMetadata {
         group_id: group,
@@ -123,19 +131,25 @@ fn send_offsets(
 
 /// Expects `result` to be the group coordinator's refusal `code`, abortable; aborts.
 fn expect_refused(producer: &Producer, result: Result<(), Error>, code: ErrorCode) {
-    match result {
-        Err(Error::Transaction(TxnError::Abortable(AbortCause::Broker(c)))) if c == code => {}
-        other => panic!("expected an abortable {code:?}, got {other:?}"),
-    }
-    // Only abort_transaction is allowed now; the producer lives on.
-    let err = producer.commit_transaction().expect_err("an abortable transaction does not commit");
-    assert!(!err.is_fatal(), "{err:?}");
+    let refused = |r: &Result<(), Error>| matches!(r, Err(Error::Transaction(TxnError::Abortable(AbortCause::Broker(c)))) if *c == code);
+    assert!(refused(&result), "expected an abortable {code:?}, got {result:?}");
+    // Only abort_transaction is allowed now, and a commit names the cause; the producer lives on.
+    let commit = producer.commit_transaction();
+    assert!(refused(&commit), "commit of the abortable transaction: the cause {code:?}, got {commit:?}");
     producer.abort_transaction().expect("abort");
 }
 
 #[test]
-fn offsets_with_a_real_group_member_and_its_fencing() {
+fn offsets_with_a_real_group_member_and_its_fencing_in_both_flows() {
     let broker = Broker::shared();
+    for level in [2u8, 1] {
+        let _flow = TransactionVersion::set(broker, level);
+        eprintln!("transaction.version={level}");
+        group_member_and_fencing(broker, level >= 2);
+    }
+}
+
+fn group_member_and_fencing(broker: &Broker, v2: bool) {
     let input = unique_topic("kip447-in");
     let out = unique_topic("kip447-out");
     broker.create_topic(&input, 2, 1);
@@ -153,7 +167,7 @@ fn offsets_with_a_real_group_member_and_its_fencing() {
     assert!(first.generation > 0 && !first.member_id.is_empty(), "{first:?}");
 
     // The member's current metadata: the offsets commit with the transaction.
-    send_offsets(&producer, &out, &input, &group, &first, 10).expect("send offsets (current generation)");
+    send_offsets(&producer, v2, &out, &input, &group, &first, 10).expect("send offsets (current generation)");
     assert_eq!(committed(broker, &group, &input), "{}", "nothing before the commit");
     producer.commit_transaction().expect("commit");
     assert_eq!(committed(broker, &group, &input), r#"{"0": 10, "1": 11}"#);
@@ -162,17 +176,17 @@ fn offsets_with_a_real_group_member_and_its_fencing() {
     let second = a.rebalance();
     assert!(second.generation > first.generation, "{first:?} -> {second:?}");
     assert_eq!(second.member_id, first.member_id, "the same member, rejoined");
-    let stale = send_offsets(&producer, &out, &input, &group, &first, 20);
+    let stale = send_offsets(&producer, v2, &out, &input, &group, &first, 20);
     expect_refused(&producer, stale, ErrorCode::IllegalGeneration);
     assert_eq!(committed(broker, &group, &input), r#"{"0": 10, "1": 11}"#, "the fenced offsets are not committed");
 
     // An unknown member id.
     let stranger = Member { member_id: "kprod-not-a-member".into(), ..second.clone() };
-    let unknown = send_offsets(&producer, &out, &input, &group, &stranger, 30);
+    let unknown = send_offsets(&producer, v2, &out, &input, &group, &stranger, 30);
     expect_refused(&producer, unknown, ErrorCode::UnknownMemberId);
 
     // The current generation commits again.
-    send_offsets(&producer, &out, &input, &group, &second, 40).expect("send offsets (new generation)");
+    send_offsets(&producer, v2, &out, &input, &group, &second, 40).expect("send offsets (new generation)");
     producer.commit_transaction().expect("commit");
     assert_eq!(committed(broker, &group, &input), r#"{"0": 40, "1": 41}"#);
     drop(a);
@@ -182,11 +196,11 @@ fn offsets_with_a_real_group_member_and_its_fencing() {
     let static_group = unique_topic("kip447-static");
     let (_b, member) = GroupMember::join(broker, &input, &static_group, Some("kprod-instance-1"));
     assert_eq!(member.instance_id.as_deref(), Some("kprod-instance-1"));
-    send_offsets(&producer, &out, &input, &static_group, &member, 50).expect("send offsets (static member)");
+    send_offsets(&producer, v2, &out, &input, &static_group, &member, 50).expect("send offsets (static member)");
     producer.commit_transaction().expect("commit");
     assert_eq!(committed(broker, &static_group, &input), r#"{"0": 50, "1": 51}"#);
     let zombie = Member { member_id: "kprod-old-incarnation".into(), ..member.clone() };
-    let fenced = send_offsets(&producer, &out, &input, &static_group, &zombie, 60);
+    let fenced = send_offsets(&producer, v2, &out, &input, &static_group, &zombie, 60);
     expect_refused(&producer, fenced, ErrorCode::FencedInstanceId);
     assert_eq!(committed(broker, &static_group, &input), r#"{"0": 50, "1": 51}"#);
     producer.close(Duration::from_secs(30)).expect("close");

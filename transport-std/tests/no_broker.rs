@@ -7,7 +7,7 @@ mod common;
 use core::time::Duration;
 use std::time::Instant;
 
-use kprod_std::{BlockedOn, ConnectionError, Error, Producer, ProducerConfig, Record};
+use kprod_std::{BlockedOn, ConnectionError, Error, Producer, ProducerConfig, Record, TxnError};
 
 const MAX_BLOCK: Duration = Duration::from_millis(400);
 
@@ -99,4 +99,29 @@ fn waiting_for_an_unreachable_broker_does_not_spin() {
     common::assert_no_spin("blocked send", || {
         let _ = producer.send(&Record::new("t"));
     });
+}
+
+/// `close` from another thread while `init_transactions` waits for a coordinator it cannot
+/// reach: the call ends promptly with a typed error naming it, not at `max.block.ms`.
+#[test]
+fn close_ends_a_transactional_call_under_way() {
+    let config = ProducerConfig::new("127.0.0.1:1")
+        .expect("bootstrap")
+        .max_block(Duration::from_secs(60))
+        .set("transactional.id", "close-while-init")
+        .expect("transactional.id");
+    let producer = Producer::new(config).expect("producer");
+    let started = Instant::now();
+    let err = std::thread::scope(|s| {
+        let init = s.spawn(|| producer.init_transactions());
+        std::thread::sleep(Duration::from_millis(300));
+        producer.close(Duration::from_secs(5)).expect("nothing was buffered");
+        init.join().expect("init thread")
+    })
+    .expect_err("closed while waiting for the coordinator");
+    assert!(started.elapsed() < Duration::from_secs(10), "ended by close: {:?}", started.elapsed());
+    assert!(matches!(err, Error::Transaction(TxnError::Closed { op: "init_transactions" })), "{err:?}");
+    assert!(err.to_string().contains("init_transactions") && err.to_string().contains("closed"), "{err}");
+    let again = producer.init_transactions().expect_err("closed");
+    assert!(matches!(again, Error::Transaction(TxnError::Closed { .. })), "{again:?}");
 }

@@ -8,7 +8,7 @@ mod common;
 use core::time::Duration;
 use std::time::Instant;
 
-use kprod_std::{AsyncProducer, BlockedOn, Error, ProducerConfig, Record};
+use kprod_std::{AsyncProducer, BlockedOn, Error, ProducerConfig, Record, TxnError};
 
 const MAX_BLOCK: Duration = Duration::from_millis(400);
 
@@ -64,5 +64,30 @@ fn waiting_for_an_unreachable_broker_does_not_spin() {
             let producer = AsyncProducer::new(config).expect("producer");
             let _ = producer.send(&Record::new("t")).await;
         });
+    });
+}
+
+/// `close` while `init_transactions` awaits a coordinator it cannot reach: the call ends
+/// promptly with a typed error naming it, as the blocking producer's does.
+#[test]
+fn close_ends_a_transactional_call_under_way() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let config = ProducerConfig::new("127.0.0.1:1")
+            .expect("bootstrap")
+            .max_block(Duration::from_secs(60))
+            .set("transactional.id", "close-while-init")
+            .expect("transactional.id");
+        let producer = AsyncProducer::new(config).expect("producer");
+        let started = Instant::now();
+        let closer = producer.clone();
+        let close = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            closer.close(Duration::from_secs(5)).await
+        });
+        let err = producer.init_transactions().await.expect_err("closed while waiting for the coordinator");
+        close.await.expect("close task").expect("nothing was buffered");
+        assert!(started.elapsed() < Duration::from_secs(10), "ended by close: {:?}", started.elapsed());
+        assert!(matches!(err, Error::Transaction(TxnError::Closed { op: "init_transactions" })), "{err:?}");
     });
 }

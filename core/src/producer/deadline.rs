@@ -109,7 +109,7 @@ impl<P: Partitioner> Producer<'_, P> {
         };
         // A transactional producer asks its coordinator only.
         let carrier = match self.txn.coordinator.filter(|_| self.txn.enabled()) {
-            Some(node) => self.conns.iter().any(|c| c.node == node && self.can_request(c)),
+            Some(node) => self.conns.iter().any(|c| c.node == node && self.can_request_at(c, retry_at)),
             None => {
                 self.any_conn(retry_at, |c| c.versions.init_producer_id.is_some()) || self.can_open_any_at(retry_at)
             }
@@ -174,7 +174,7 @@ impl<P: Partitioner> Producer<'_, P> {
                 super::txn::Target::Any => {
                     self.any_conn(t, |c| c.versions.txn != super::txn::TxnVersions::NONE) || self.can_open_any_at(t)
                 }
-                super::txn::Target::Node(n) => self.conns.iter().any(|c| c.node == n && self.can_request(c)),
+                super::txn::Target::Node(n) => self.conns.iter().any(|c| c.node == n && self.can_request_at(c, t)),
             };
             if carrier {
                 at.offer(t);

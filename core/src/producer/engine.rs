@@ -359,7 +359,8 @@ impl<'s, P: Partitioner> Producer<'s, P> {
 
     /// Starts a graceful close: no more sends, buffered records are flushed, and whatever is not
     /// complete at `deadline` fails with [`DeliveryError::Closed`]. Connections close when
-    /// everything is complete.
+    /// everything is complete; a transactional call still under way then ends with
+    /// [`super::txn::TxnError::Closed`] (a commit that did not finish is not committed).
     pub fn close(&mut self, deadline: Instant, now: Instant) {
         self.tick(now);
         self.close_deadline = Some(self.close_deadline.map_or(deadline, |d| d.min(deadline)));
@@ -399,7 +400,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         c.disconnected(now, delay);
         // A refresh that died with the connection is asked again.
         self.meta.refresh_lost(conn, now, &self.retry_backoff, &mut self.rng);
-        self.idem.id_lost(now);
+        self.idem.id_lost(conn, now);
         let node = c_node_of(&self.conns, conn);
         self.txn.conn_lost(conn, node, now);
         self.requeue_request(|req| req.0 == conn, now, None);

@@ -36,8 +36,8 @@ enum IdState {
     Disabled,
     /// An InitProducerId is wanted (at `retry_at`), bumping `current` if it is set.
     Wanted { current: ProducerState, retry_at: Instant, failures: u32 },
-    /// InitProducerId is in flight.
-    InFlight { current: ProducerState, failures: u32 },
+    /// InitProducerId is in flight on connection slot `conn`.
+    InFlight { current: ProducerState, failures: u32, conn: u16 },
     /// The id and epoch in use.
     Ready(ProducerState),
 }
@@ -130,17 +130,21 @@ impl<'s> Idempotence<'s> {
         matches!(self.ids, IdState::Wanted { current, .. } if current.producer_id >= 0)
     }
 
-    /// The wanted InitProducerId went out.
-    pub(super) fn id_sent(&mut self) {
+    /// The wanted InitProducerId went out on connection slot `conn`.
+    pub(super) fn id_sent(&mut self, conn: u16) {
         if let IdState::Wanted { current, failures, .. } = self.ids {
-            self.ids = IdState::InFlight { current, failures };
+            self.ids = IdState::InFlight { current, failures, conn };
         }
     }
 
-    /// The connection carrying the InitProducerId is gone: ask again at once.
-    pub(super) fn id_lost(&mut self, now: Instant) {
-        if let IdState::InFlight { current, failures } = self.ids {
-            self.ids = IdState::Wanted { current, retry_at: now, failures };
+    /// Connection slot `conn` is gone: if it carried the InitProducerId, ask again at once.
+    /// (Another connection's loss leaves it in flight: a second one would bump the epoch the
+    /// first answer gives, and the coordinator would fence the producer with it.)
+    pub(super) fn id_lost(&mut self, conn: u16, now: Instant) {
+        if let IdState::InFlight { current, failures, conn: on } = self.ids {
+            if on == conn {
+                self.ids = IdState::Wanted { current, retry_at: now, failures };
+            }
         }
     }
 
@@ -160,7 +164,7 @@ impl<'s> Idempotence<'s> {
         backoff: &Backoff,
         rng: &mut Rng,
     ) -> IdAnswer {
-        let IdState::InFlight { current, failures } = self.ids else {
+        let IdState::InFlight { current, failures, .. } = self.ids else {
             return IdAnswer::Ignored;
         };
         match error {

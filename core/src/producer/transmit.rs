@@ -188,7 +188,7 @@ impl<P: Partitioner> Producer<'_, P> {
         let kind = (RequestKind::InitProducerId, version);
         let sent = write_request(&mut self.conns[i], i, self.config.client_id, kind, &req, true, now, buf)?;
         if sent.is_some() {
-            self.idem.id_sent();
+            self.idem.id_sent(i as u16);
         }
         Ok(sent.map(|(t, _)| t))
     }

@@ -170,8 +170,9 @@ pub struct TxnApp {
     must_abort: bool,
     /// The fatal error the application saw.
     pub fatal: Option<TxnError>,
-    /// The application gave up waiting for a call's result.
-    pub gave_up: bool,
+    /// The call whose result the application gave up waiting for (its result comes with the
+    /// close: `TxnError::Closed`).
+    pub gave_up: Option<TxnOp>,
 }
 
 impl TxnApp {
@@ -186,7 +187,7 @@ impl TxnApp {
             pending: None,
             must_abort: false,
             fatal: None,
-            gave_up: false,
+            gave_up: None,
         }
     }
 }
@@ -266,6 +267,8 @@ impl Sim {
         app.results.push(r);
         let expected = match app.stage {
             Stage::Waiting(op, _) if app.pending.is_none() => op == r.op,
+            // The call given up on ends with the close.
+            Stage::Done => app.gave_up == Some(r.op) && matches!(r.result, Err(TxnError::Closed { .. })),
             _ => false,
         };
         if expected {
@@ -319,7 +322,7 @@ impl Sim {
                         self.violation(format!("{op:?} got no result in {CALL_LIMIT:?}"));
                     }
                     let app = self.app();
-                    app.gave_up = true;
+                    app.gave_up = Some(op);
                     if let Some(o) = app.outcomes.get_mut(k).filter(|o| **o == Outcome::Open) {
                         *o = Outcome::Unknown;
                     }
@@ -580,16 +583,21 @@ fn check_txn_end(sim: &Sim, plan: &TxnPlan, app: &TxnApp, v: &mut Vec<String>) {
         (TxnState::FatalError, Some(TxnError::Fatal(e))) if fenced && fence_error(&e) => {}
         (TxnState::FatalError, Some(TxnError::Fatal(e))) if sasl_refusal(sim, &e) => {}
         // Waiting on brokers that refuse authentication.
-        _ if app.gave_up && sim.refusing_sasl() => {}
+        _ if app.gave_up.is_some() && sim.refusing_sasl() => {}
         (state, fatal) if !sim.out.aborted => {
             v.push(format!("ends in {state:?} after {} of {} transactions, fatal {fatal:?}", app.k, plan.txns.len()));
         }
         _ => {}
     }
+    // A call given up on gets its result once the producer is closed.
+    let closed_result = |op| app.results.iter().any(|r| r.op == op && matches!(r.result, Err(TxnError::Closed { .. })));
+    if let Some(op) = app.gave_up.filter(|&op| sim.producer.closed() && !closed_result(op)) {
+        v.push(format!("{op:?} given up on got no result after close"));
+    }
     // A producer whose requests were refused as fenced must end with a fatal error (one that
     // sends nothing after the fence cannot know, as with Java's client).
     let noticed = sim.cluster.txn.as_ref().is_some_and(|c| c.fence_noticed);
-    if noticed && app.fatal.is_none() && !app.gave_up {
+    if noticed && app.fatal.is_none() && app.gave_up.is_none() {
         v.push("fenced, told so by the coordinator, yet no fatal error".into());
     }
 }

@@ -10,10 +10,44 @@ use core::time::Duration;
 
 use kprod_core::partitioner::key_partition;
 use kprod_std::{Acks, DeliveryHandle, Header, Producer, ProducerConfig, Record, RecordMetadata};
-use kprod_tests::{repo_root, Broker, ConsumedRecord};
+use kprod_tests::{describe_output, repo_root, Broker, ConsumedRecord};
 
 /// How long a test waits for one delivery.
 pub const DELIVERY_WAIT: Duration = Duration::from_secs(60);
+
+/// The cluster's `transaction.version` (the transactions flow, KIP-890), set with Kafka's
+/// FeatureCommand for the life of this value; back to 2, Kafka 4.x's default, when it drops
+/// (also when the test fails), so the other tests find the default flow. The feature is
+/// cluster-wide: tests that set it must not run beside other transactional tests of the same
+/// binary that expect a flow.
+pub struct TransactionVersion<'a>(&'a Broker);
+
+impl<'a> TransactionVersion<'a> {
+    /// Sets `level` (1 or 2) on `broker`'s cluster.
+    pub fn set(broker: &'a Broker, level: u8) -> Self {
+        set_transaction_version(broker, level);
+        Self(broker)
+    }
+}
+
+impl Drop for TransactionVersion<'_> {
+    fn drop(&mut self) {
+        set_transaction_version(self.0, 2);
+    }
+}
+
+fn set_transaction_version(broker: &Broker, level: u8) {
+    let verb = if level >= 2 { "upgrade" } else { "downgrade" };
+    let out = std::process::Command::new(repo_root().join("tests/broker/kafka.sh"))
+        .args(["tool", "org.apache.kafka.tools.FeatureCommand", "--bootstrap-server", broker.bootstrap()])
+        .args([verb, "--feature", &format!("transaction.version={level}")])
+        .output()
+        .expect("run kafka.sh tool");
+    let text = describe_output(&out);
+    assert!(out.status.success() || text.contains("already"), "FeatureCommand {verb} failed:\n{text}");
+    // Let the brokers' ApiVersions answers catch up with the new level.
+    std::thread::sleep(Duration::from_secs(2));
+}
 
 /// A config for the shared broker with a short linger.
 pub fn config(broker: &Broker) -> ProducerConfig {

@@ -265,6 +265,12 @@ impl<P: Partitioner> Producer<'_, P> {
     /// one). [`Producer::drain`] polls it into [`super::Links::txn_result`].
     #[must_use]
     pub fn poll_txn(&mut self) -> Option<TxnResult> {
+        // Once closed nothing more goes out: a call still under way ends here instead of never.
+        if self.txn.result.is_none() && self.closed() {
+            if let Some(op) = self.txn.op {
+                self.txn.finish(Err(TxnError::Closed { op: op.name() }));
+            }
+        }
         self.txn.result.take()
     }
 
@@ -278,10 +284,22 @@ impl<P: Partitioner> Producer<'_, P> {
         if let Some(busy) = self.txn.op {
             return Err(TxnError::Busy(busy));
         }
+        if self.close_deadline.is_some() {
+            return Err(TxnError::Closed { op });
+        }
         if allowed.contains(&self.txn.state) {
             Ok(())
         } else {
-            Err(TxnError::InvalidState { op, state: self.txn.state })
+            Err(self.txn_refusal(op))
+        }
+    }
+
+    /// Why a call (`op`) is not allowed now: in the abortable state, the error that made the
+    /// transaction abortable (as Java rethrows its `lastError`); else the state.
+    fn txn_refusal(&self, op: &'static str) -> TxnError {
+        match (self.txn.state, self.txn.abortable) {
+            (TxnState::AbortableError, Some(cause)) => TxnError::Abortable(cause),
+            (state, _) => TxnError::InvalidState { op, state },
         }
     }
 
@@ -375,7 +393,7 @@ impl<P: Partitioner> Producer<'_, P> {
         }
         if self.txn.state != TxnState::InTransaction {
             let e = self.fatal.map(TxnError::Fatal);
-            return Err(e.unwrap_or(TxnError::InvalidState { op: "send", state: self.txn.state }));
+            return Err(e.unwrap_or_else(|| self.txn_refusal("send")));
         }
         if self.txn.parts.iter().any(|&(p, _)| p == pi) {
             return Ok(());

@@ -70,6 +70,15 @@ pub enum TxnError {
         /// The most partitions one transaction may touch.
         limit: usize,
     },
+    /// The producer was closed: a call under way when `close` was called ends with this once
+    /// the close is done (its records completed, or the close deadline passed), and calls after
+    /// `close` are refused with it. A commit that did not finish was not committed: the
+    /// coordinator aborts it after `transaction.timeout.ms`, or the next producer with the same
+    /// `transactional.id` does at `init_transactions`.
+    Closed {
+        /// The call.
+        op: &'static str,
+    },
 }
 
 impl TxnError {
@@ -108,14 +117,21 @@ impl fmt::Display for TxnState {
     }
 }
 
-impl fmt::Display for TxnOp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl TxnOp {
+    /// The call's name (`commit_transaction`, ...).
+    pub const fn name(self) -> &'static str {
+        match self {
             Self::InitTransactions => "init_transactions",
             Self::SendOffsets => "send_offsets_to_transaction",
             Self::CommitTransaction => "commit_transaction",
             Self::AbortTransaction => "abort_transaction",
-        })
+        }
+    }
+}
+
+impl fmt::Display for TxnOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -139,6 +155,9 @@ impl fmt::Display for TxnError {
             Self::OffsetsTooLarge { limit } => write!(f, "send_offsets_to_transaction: {limit}"),
             Self::TooManyPartitions { limit } => {
                 write!(f, "one transaction may touch at most {limit} partitions; commit more often")
+            }
+            Self::Closed { op } => {
+                write!(f, "{op} did not complete: the producer was closed (finish transactional calls before close)")
             }
         }
     }
