@@ -27,13 +27,26 @@ pub(crate) type Listener = Box<dyn Fn(u64, Result<RecordMetadata, Error>) + Send
 /// How a batch ended.
 #[derive(Debug, Clone)]
 pub(crate) enum BatchOutcome {
-    Delivered { topic: Arc<str>, partition: u32, base_offset: i64, log_append_time: i64 },
+    Delivered {
+        topic: Arc<str>,
+        partition: u32,
+        base_offset: i64,
+        log_append_time: i64,
+    },
     Failed(Error),
+    /// A batch the broker refused as too large, which the engine split and completed in
+    /// parts: each part's first batch index and outcome (whose offsets count from that index).
+    Parts(Arc<Vec<(u32, BatchOutcome)>>),
 }
 
 impl BatchOutcome {
     fn record(&self, index: u32, timestamp: i64) -> Result<RecordMetadata, Error> {
         match self {
+            Self::Parts(parts) => match parts.iter().rev().find(|(first, _)| *first <= index) {
+                Some((first, part)) => part.record(index - first, timestamp),
+                // A registered index is always in some part: the engine completes them all.
+                None => Err(Error::from_delivery(kprod_core::producer::DeliveryError::Closed)),
+            },
             Self::Delivered { topic, partition, base_offset, log_append_time } => Ok(RecordMetadata {
                 topic: Arc::clone(topic),
                 partition: *partition,
@@ -169,6 +182,8 @@ struct BatchEntry {
     callbacks: Vec<(u32, i64, Callback)>,
     /// Records sent with `send_tagged`.
     tagged: Tagged,
+    /// The parts completed so far of a batch completed in parts (see [`BatchOutcome::Parts`]).
+    parts: Vec<(u32, BatchOutcome)>,
 }
 
 /// The records of one batch sent with `send_tagged`: index, timestamp and tag. A producer
@@ -207,6 +222,17 @@ impl Tagged {
             }
             Self::Wide(list) => list.push((index, timestamp, tag)),
         }
+    }
+
+    /// Takes out the records whose index is in `range`.
+    fn take_range(&mut self, range: &core::ops::Range<u32>) -> Self {
+        let (mut taken, mut kept) = (Self::default(), Self::default());
+        for (index, timestamp, tag) in self.iter() {
+            let to = if range.contains(&index) { &mut taken } else { &mut kept };
+            to.push(index, timestamp, tag, 0);
+        }
+        *self = kept;
+        taken
     }
 
     fn len(&self) -> usize {
@@ -319,6 +345,34 @@ impl Registry {
     /// Takes a completed batch out.
     pub(crate) fn complete(&mut self, batch: BatchId, outcome: BatchOutcome) -> Option<Completed> {
         self.batches.remove(&batch).map(|entry| Completed { entry, outcome })
+    }
+
+    /// Takes out the records `indices` of a batch the engine completes in parts (it split a
+    /// batch the broker refused as too large); `more` says parts follow. The callbacks and
+    /// listener calls of the part resolve now; the handles, which share the batch's cell, when
+    /// its last part completes.
+    pub(crate) fn complete_part(
+        &mut self,
+        batch: BatchId,
+        indices: core::ops::Range<u32>,
+        more: bool,
+        outcome: BatchOutcome,
+    ) -> Option<Completed> {
+        if indices.start == 0 && !more {
+            return self.complete(batch, outcome);
+        }
+        let entry = self.batches.get_mut(&batch)?;
+        entry.parts.push((indices.start, outcome));
+        let parts = BatchOutcome::Parts(Arc::new(entry.parts.clone()));
+        if !more {
+            let entry = self.batches.remove(&batch)?;
+            return Some(Completed { entry, outcome: parts });
+        }
+        let (kept, callbacks) =
+            core::mem::take(&mut entry.callbacks).into_iter().partition(|c| !indices.contains(&c.0));
+        entry.callbacks = kept;
+        let tagged = entry.tagged.take_range(&indices);
+        Some(Completed { entry: BatchEntry { cell: None, callbacks, tagged, parts: Vec::new() }, outcome: parts })
     }
 
     /// Takes every batch out, failing it with `error` (the IO thread stopped).

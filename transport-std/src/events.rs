@@ -73,16 +73,22 @@ impl EventBook {
         completion: Completion<&str>,
     ) -> Option<Completed> {
         match completion {
-            Completion::Delivered { batch, topic, partition, base_offset, log_append_time, .. } => {
+            Completion::Delivered { batch, topic, partition, base_offset, log_append_time, more, .. } => {
                 let topic = self.topic_name(topic);
-                registry.complete(batch, BatchOutcome::Delivered { topic, partition, base_offset, log_append_time })
+                let outcome = BatchOutcome::Delivered { topic, partition, base_offset, log_append_time };
+                registry.complete_part(batch, completion.indices(), more, outcome)
             }
-            Completion::Failed { batch, records, reason, .. } => {
+            Completion::Failed { batch, records, reason, more, .. } => {
                 log::warn!("kprod: {completion}");
                 if reason == DeliveryError::Closed {
                     *failed_on_close += u64::from(records);
                 }
-                registry.complete(batch, BatchOutcome::Failed(Error::from_delivery(reason)))
+                registry.complete_part(
+                    batch,
+                    completion.indices(),
+                    more,
+                    BatchOutcome::Failed(Error::from_delivery(reason)),
+                )
             }
         }
     }

@@ -539,14 +539,17 @@ impl<'s, P: Partitioner> Producer<'s, P> {
                 return Some(Event::Connect(ConnId(i as u16)));
             }
         }
-        let b = self.acc.pop_completed()?;
+        let (b, next) = self.acc.pop_completed()?;
+        if let Some(slot) = next {
+            self.next_part(slot, &b);
+        }
         let (topic, partition) = self.location(b.partition());
-        let (batch, records) = (b.id(), b.records());
+        let (batch, records, first, more) = (b.id(), b.records(), b.first(), b.rest() > 0);
         Some(Event::Completed(match b.send().outcome {
             Outcome::Delivered { base_offset, log_append_time } => {
-                Completion::Delivered { batch, topic, partition, base_offset, log_append_time, records }
+                Completion::Delivered { batch, topic, partition, base_offset, log_append_time, records, first, more }
             }
-            Outcome::Failed(reason) => Completion::Failed { batch, topic, partition, records, reason },
+            Outcome::Failed(reason) => Completion::Failed { batch, topic, partition, records, first, more, reason },
             Outcome::Pending => return None,
         }))
     }

@@ -204,7 +204,8 @@ impl<P: Partitioner> Producer<'_, P> {
                 if b.is_complete() || !matches!(b.stage(), super::accumulator::Stage::Sealed { .. }) {
                     continue;
                 }
-                let records = b.records();
+                // A split batch's later parts take the sequences after this one's.
+                let records = b.records() + b.rest();
                 acc.restamp(slot, ProducerState { base_sequence: seq, ..producer });
                 return Some(records);
             });
@@ -292,15 +293,22 @@ impl<P: Partitioner> Producer<'_, P> {
         match code {
             ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId if self.idem.enabled() => {
                 // Only the partition's oldest unacknowledged batch proves a lost sequence; later
-                // ones fail because of it and are simply retried (the Java client's rule).
+                // ones fail because of it and are simply retried (the Java client's rule). A
+                // split batch with records still to go counts as unacknowledged.
                 let oldest = self
                     .acc
                     .iter_queue(pi)
-                    .find(|&s| self.acc.slot(s).is_some_and(|b| b.send().outcome == Outcome::Pending));
+                    .find(|&s| self.acc.slot(s).is_some_and(|b| b.send().outcome == Outcome::Pending || b.rest() > 0));
                 if oldest == Some(slot) {
                     self.idem.request_bump(now);
                 }
                 self.retry_batch(slot, now, Some(code));
+                // Behind a split batch (it was refused as too large, so the broker took
+                // nothing after it): not its own failure; it goes as soon as the split one is
+                // through, without a backoff.
+                if oldest.and_then(|s| self.acc.slot(s)).is_some_and(|b| b.rest() > 0) {
+                    self.acc.schedule_retry(slot, now);
+                }
             }
             ErrorCode::ProducerFenced
             | ErrorCode::ClusterAuthorizationFailed
@@ -310,6 +318,7 @@ impl<P: Partitioner> Producer<'_, P> {
             {
                 self.set_fatal(FatalError::Broker(code));
             }
+            ErrorCode::MessageTooLarge => self.on_too_large(slot, now),
             code if code.is_retriable() => self.retry_batch(slot, now, Some(code)),
             code => self.complete(slot, Outcome::Failed(super::types::DeliveryError::Broker(code))),
         }

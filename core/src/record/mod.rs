@@ -46,6 +46,7 @@ mod builder;
 mod crc;
 mod decode;
 mod encode;
+pub(crate) mod split;
 
 pub use builder::{
     set_producer_state, AppendError, BatchBuilder, BatchConfig, BuilderState, EmptyBatch, FinishedBatch, NewBatchError,
