@@ -50,6 +50,9 @@ pub(crate) struct EventBook {
     /// Per broker (`host:port`): failed connects in a row and what was logged.
     peers: HashMap<String, PeerLog>,
     seen_retries: u64,
+    /// The last SASL refusal, with the broker's message: the records a refusing broker fails
+    /// carry it (Java's `SaslAuthenticationException`).
+    last_auth: Option<Arc<ConnectionError>>,
 }
 
 /// One broker's run of failures.
@@ -83,14 +86,21 @@ impl EventBook {
                 if reason == DeliveryError::Closed {
                     *failed_on_close += u64::from(records);
                 }
-                registry.complete_part(
-                    batch,
-                    completion.indices(),
-                    more,
-                    BatchOutcome::Failed(Error::from_delivery(reason)),
-                )
+                let error = match (reason, &self.last_auth) {
+                    (DeliveryError::Authentication { node, code }, Some(cause)) => Error::Authentication {
+                        error: kprod_core::producer::SendError::Authentication { node, code },
+                        cause: Some(Arc::clone(cause)),
+                    },
+                    _ => Error::from_delivery(reason),
+                };
+                registry.complete_part(batch, completion.indices(), more, BatchOutcome::Failed(error))
             }
         }
+    }
+
+    /// A broker refused SASL authentication: what the records it fails say.
+    pub(crate) fn note_auth_refusal(&mut self, peer: &str, error: ConnError) {
+        self.last_auth = Some(Arc::new(ConnectionError::Broker { broker: peer.to_owned(), error }));
     }
 
     /// Logs the fatal error (the engine fails every pending batch with it).
