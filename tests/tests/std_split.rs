@@ -77,6 +77,7 @@ fn split_works_compressed_and_without_idempotence() {
 
 #[test]
 fn a_single_record_too_large_for_the_topic_fails_alone_naming_max_message_bytes() {
+    std_util::init_log();
     let broker = Broker::shared();
     let topic = unique_topic("std-split-one");
     broker.create_topic_with_config(&topic, 1, 1, &[("max.message.bytes", "20000")]);

@@ -180,7 +180,11 @@ impl<P: Partitioner> Producer<'_, P> {
                     }
                 }
                 Event::Close(conn) => links.close(conn),
-                Event::Completed(c) => links.completed(c.with_topic(self.topic_name(*c.topic()).unwrap_or(""))),
+                Event::Completed(c) => {
+                    // A part of a split batch: its next part is ready to go (an input).
+                    input |= c.more();
+                    links.completed(c.with_topic(self.topic_name(*c.topic()).unwrap_or("")));
+                }
                 Event::ConnectionFailed { conn, error } => links.connection_failed(conn, error),
                 Event::Fatal(error) => links.fatal(error),
             }

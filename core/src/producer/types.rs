@@ -92,7 +92,9 @@ pub enum Completion<T> {
         /// broker refused the batch as too large and the engine split it (MESSAGE_TOO_LARGE),
         /// when each part completes on its own.
         first: u32,
-        /// More parts of the batch complete later (it was split; see `first`).
+        /// More parts of the batch complete later (it was split; see `first`). The next part
+        /// is ready to go: like an input, it asks the driver for another `poll_transmit`
+        /// round ([`super::Producer::drain`] does this).
         more: bool,
     },
     /// Every record of `batch` failed, for `reason`.
