@@ -36,7 +36,7 @@ pub(crate) enum BatchOutcome {
     Failed(Error),
     /// A batch the broker refused as too large, which the engine split and completed in
     /// parts: each part's first batch index and outcome (whose offsets count from that index).
-    Parts(Arc<Vec<(u32, BatchOutcome)>>),
+    Parts(Arc<Vec<(u32, Self)>>),
 }
 
 impl BatchOutcome {
