@@ -97,3 +97,35 @@ fn a_single_record_too_large_for_the_topic_fails_alone_naming_max_message_bytes(
     assert_eq!(values, vec![Some(b"before".as_slice()), Some(b"after".as_slice())]);
     assert_eq!((read[0].offset, read[1].offset), (before.offset, after.offset));
 }
+
+#[test]
+fn a_record_the_broker_refuses_gets_its_words_and_its_batch_mates_say_why_they_failed() {
+    // KIP-467: a compacted topic refuses a null key. The batch of five fails; the culprit
+    // carries the broker's message, the others say they shared a batch with it.
+    let broker = Broker::shared();
+    let topic = unique_topic("std-record-errors");
+    broker.create_topic_with_config(&topic, 1, 1, &[("cleanup.policy", "compact")]);
+    let producer = Producer::new(config(broker).linger(Duration::from_millis(200))).expect("producer");
+    let handles: Vec<_> = (0..5)
+        .map(|i| {
+            let key = format!("k{i}");
+            let record = Record::new(&topic).partition(0).value(b"v".as_slice());
+            let record = if i == 2 { record } else { record.key(key.as_bytes()) };
+            producer.send(&record).expect("send")
+        })
+        .collect();
+    let errors: Vec<Error> =
+        handles.iter().map(|h| h.wait(Duration::from_secs(60)).expect_err("the batch is refused")).collect();
+    producer.close(Duration::from_secs(30)).expect("close");
+    for (i, e) in errors.iter().enumerate() {
+        let Error::Record { code, message } = e else {
+            panic!("record {i}: {e:?}");
+        };
+        assert_eq!(*code, ErrorCode::InvalidRecord, "record {i}");
+        if i == 2 {
+            assert!(message.contains("Compacted topic cannot accept message without key"), "{message}");
+        } else {
+            assert!(message.contains("same batch as 1 record(s) the broker refused"), "record {i}: {message}");
+        }
+    }
+}

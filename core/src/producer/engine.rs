@@ -57,6 +57,11 @@ pub struct Producer<'s, P = DefaultPartitioner> {
     pub(super) now: Instant,
     /// SASL state shared by the connections (`sasl.rs`).
     pub(super) auth: super::sasl::Auth,
+    /// The broker's own words for refused records (KIP-467, Produce v8+): batch, record index
+    /// in it ([`super::drain::WHOLE_BATCH`]: the batch's error message) and the text, until
+    /// the batch's failure is drained ([`super::Links::broker_words`]). Heap only.
+    #[cfg(feature = "alloc")]
+    pub(super) broker_words: alloc::vec::Vec<(super::BatchId, u32, alloc::string::String)>,
 }
 
 impl<'s> Producer<'s, DefaultPartitioner> {
@@ -137,6 +142,8 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             close_deadline: None,
             now,
             auth: super::sasl::Auth::default(),
+            #[cfg(feature = "alloc")]
+            broker_words: alloc::vec::Vec::new(),
         })
     }
 

@@ -320,7 +320,34 @@ impl<P: Partitioner> Producer<'_, P> {
             }
             ErrorCode::MessageTooLarge => self.on_too_large(slot, now),
             code if code.is_retriable() => self.retry_batch(slot, now, Some(code)),
-            code => self.complete(slot, Outcome::Failed(super::types::DeliveryError::Broker(code))),
+            code => {
+                self.note_broker_words(slot, p);
+                self.complete(slot, Outcome::Failed(super::types::DeliveryError::Broker(code)));
+            }
         }
     }
+
+    /// Keeps what the broker said about a batch it refused (KIP-467): each record it named,
+    /// and the batch's message. At most 64 per batch and 1,024 in all, each cut to 512 bytes.
+    #[cfg(feature = "alloc")]
+    fn note_broker_words(&mut self, slot: u16, p: &PartitionProduceResponse<'_>) {
+        use alloc::string::ToString;
+        let Some((batch, first, records)) = self.acc.slot(slot).map(|b| (b.id(), b.first(), b.records())) else {
+            return;
+        };
+        let text = |s: &str| s.get(..512).unwrap_or(s).to_string();
+        for e in p.record_errors.iter().take(64) {
+            let index = u32::try_from(e.batch_index).ok().filter(|&i| i < records);
+            if let (Some(i), true) = (index, self.broker_words.len() < 1024) {
+                let message = e.batch_index_error_message.unwrap_or("");
+                self.broker_words.push((batch, first + i, text(message)));
+            }
+        }
+        if let (Some(message), true) = (p.error_message, self.broker_words.len() < 1024) {
+            self.broker_words.push((batch, super::drain::WHOLE_BATCH, text(message)));
+        }
+    }
+
+    #[cfg(not(feature = "alloc"))]
+    fn note_broker_words(&mut self, _slot: u16, _p: &PartitionProduceResponse<'_>) {}
 }
