@@ -154,6 +154,7 @@ impl BatchSlot {
         self.first
     }
     /// The batch's uncompressed length, header included.
+    #[cfg(feature = "alloc")]
     const fn plain_len(&self) -> usize {
         match self.stage {
             Stage::Free => 0,
@@ -655,6 +656,10 @@ impl<'s> Accumulator<'s> {
     /// part). No memory or slot is taken, so a full buffer cannot keep a split from happening.
     /// The records of a compressed batch are decompressed through `scratch`. Returns whether it
     /// split (not a batch of one record, nor one whose records do not read back).
+    ///
+    /// Heap builds only: without one (the no_std firmware), the split code and the codecs'
+    /// decompressors it needs would not fit the flash budget, and a refused batch fails.
+    #[cfg(feature = "alloc")]
     pub(crate) fn split(&mut self, slot: u16, scratch: &mut [u8]) -> bool {
         let Some(s) = self.slot(slot).copied() else {
             return false;
@@ -703,6 +708,7 @@ impl<'s> Accumulator<'s> {
     /// they move to the front, their OffsetDeltas restart at 0, and the batch is closed with a
     /// fresh send state (the producer state and seal number of the part before it, which the
     /// engine re-stamps). Returns whether the slot holds a next part.
+    #[cfg(feature = "alloc")]
     fn next_part(&mut self, slot: u16) -> bool {
         let Some(s) = self.slot(slot).copied().filter(|s| s.rest > 0) else {
             return false;
@@ -741,6 +747,17 @@ impl<'s> Accumulator<'s> {
         b.rest = s.rest - count as u32;
         b.send = SendState { producer: s.send.producer, seal_no: s.send.seal_no, ..SendState::NEW };
         true
+    }
+
+    /// See the heap build's `split`: without a heap nothing is split.
+    #[cfg(not(feature = "alloc"))]
+    pub(crate) fn split(&mut self, _slot: u16, _scratch: &mut [u8]) -> bool {
+        false
+    }
+
+    #[cfg(not(feature = "alloc"))]
+    fn next_part(&mut self, _slot: u16) -> bool {
+        false
     }
 
     /// Removes a batch and frees its memory.

@@ -35,8 +35,9 @@ impl<P: Partitioner> Producer<'_, P> {
         self.ledger.returned(&mut self.acc, slot);
         let scratch: &mut [u8] = &mut self.scratch;
         if !self.acc.split(slot, scratch) {
-            // Its records do not read back (our bug): try again after the backoff.
-            self.retry_batch(slot, now, None);
+            // No heap (no_std builds do not split), or records that do not read back (our
+            // bug): it fails rather than be refused again and again.
+            self.complete(slot, Outcome::Failed(DeliveryError::Broker(ErrorCode::MessageTooLarge)));
             return;
         }
         let _ = self.acc.seal(slot, b.producer(), b.send().seal_no, scratch);

@@ -46,6 +46,7 @@ mod builder;
 mod crc;
 mod decode;
 mod encode;
+#[cfg(feature = "alloc")]
 pub(crate) mod split;
 
 pub use builder::{
