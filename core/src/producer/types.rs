@@ -370,12 +370,23 @@ impl SendError {
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::MetadataPending => f.write_str("waiting for the topic's metadata"),
-            Self::Topic(code) => write!(f, "topic metadata error: {code}"),
-            Self::BufferFull => f.write_str("buffer.memory is full"),
-            Self::RecordTooLarge { needed, limit } => {
-                write!(f, "the record needs {needed} bytes, more than max.request.size allows ({limit})")
+            Self::MetadataPending => {
+                f.write_str("waiting for the topic's metadata (up to max.block.ms; the last broker error says why)")
             }
+            Self::Topic(code) => {
+                write!(f, "topic metadata error: {code}")?;
+                match broker_hint(*code) {
+                    Some(hint) => write!(f, "; {hint}"),
+                    None => Ok(()),
+                }
+            }
+            Self::BufferFull => f.write_str(
+                "buffer.memory is full: deliveries free it (a send waits up to max.block.ms); raise buffer.memory for more room",
+            ),
+            Self::RecordTooLarge { needed, limit } => write!(
+                f,
+                "the record needs {needed} bytes, more than max.request.size allows ({limit}; or buffer.memory, if smaller): raise max.request.size (and the topic's max.message.bytes) or send smaller records"
+            ),
             Self::InvalidPartition { partition, count } => {
                 write!(f, "partition {partition} does not exist (the topic has {count})")
             }
