@@ -407,6 +407,32 @@ mod tests {
     }
 
     #[test]
+    fn a_split_batch_resolves_each_record_from_its_own_part() {
+        // Parts 0..2 at offset 10 and 2..4 at offset 20: a part's first record index is not 0.
+        let mut reg = Registry::default();
+        let h1 = reg.register(id(7, 1), 101, None).unwrap();
+        let h3 = reg.register(id(7, 3), 103, None).unwrap();
+        let seen = Arc::new(AtomicI64::new(0));
+        let s = Arc::clone(&seen);
+        let cb = Box::new(move |r: Result<RecordMetadata, Error>| s.store(r.unwrap().offset, Ordering::SeqCst));
+        assert!(reg.register(id(7, 2), 102, Some(cb)).is_none());
+        let at = |base_offset| BatchOutcome::Delivered {
+            topic: Arc::from("t"),
+            partition: 0,
+            base_offset,
+            log_append_time: -1,
+        };
+        reg.complete_part(BatchId(7), 0..2, true, at(10)).unwrap().dispatch_to(None);
+        assert!(h1.try_get().is_none(), "handles resolve with the last part");
+        assert_eq!(seen.load(Ordering::SeqCst), 0, "record 2 is in the next part");
+        reg.complete_part(BatchId(7), 2..4, false, at(20)).unwrap().dispatch_to(None);
+        assert_eq!(seen.load(Ordering::SeqCst), 20);
+        assert_eq!(h1.wait(Duration::from_secs(1)).unwrap().offset, 11);
+        assert_eq!(h3.wait(Duration::from_secs(1)).unwrap().offset, 21);
+        assert!(reg.is_empty());
+    }
+
+    #[test]
     fn handles_and_callbacks_resolve_per_record() {
         let mut reg = Registry::default();
         let h0 = reg.register(id(3, 0), 100, None).unwrap();
