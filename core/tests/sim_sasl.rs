@@ -97,6 +97,14 @@ fn a_refusing_broker_fails_only_its_records_once_and_is_not_retried() {
             assert!(matches!(e, DeliveryError::Authentication { node: 1, .. }), "{mechanism:?}: {e:?}");
         }
         assert!(delivered(&sim) > 0, "{mechanism:?}: broker 0's partitions are delivered");
+        // The failed records' broker said why, in its own words (Java's
+        // SaslAuthenticationException): the refusing connection keeps the message.
+        let said: Vec<String> =
+            (0..8).filter_map(|c| sim.producer.auth_error(ConnId(c))).map(|e| e.to_string()).collect();
+        assert!(
+            said.iter().any(|t| t.contains(sim::sasl::REFUSED)),
+            "{mechanism:?}: the broker's message is lost: {said:?}"
+        );
         // Broker 1 is tried once (twice if a metadata connection went there first), never in a loop.
         let tries = answered(&sim, ApiKey::SaslAuthenticate);
         assert!(tries <= 8, "{mechanism:?}: {tries} SaslAuthenticate requests: a retry storm");

@@ -43,11 +43,11 @@ fn run_clean(sim: &mut Sim) {
 }
 
 fn delivered(sim: &Sim) -> u32 {
-    sim.out.completions.values().filter(|c| c.result.is_ok()).map(|c| c.records).sum()
+    sim.out.completions.values().flat_map(|c| &c.parts).filter(|p| p.2.is_ok()).map(|p| p.1).sum()
 }
 
 fn failed(sim: &Sim) -> Vec<DeliveryError> {
-    sim.out.completions.values().filter_map(|c| c.result.err()).collect()
+    sim.out.completions.values().flat_map(|c| &c.parts).filter_map(|p| p.2.err()).collect()
 }
 
 /// `n` records to explicit partitions round robin over `partitions`, one every `every` ms from
@@ -528,4 +528,67 @@ fn broker_throttling_is_honoured() {
     let windows = end.as_millis() / 200 + 1;
     assert!(throttled <= windows, "{throttled} Produce requests in {} ms", end.as_millis());
     assert!(free > 2 * throttled, "unthrottled: {free}, throttled: {throttled}");
+}
+
+/// `n` records of `len` bytes that do not compress to partition 0, all at once.
+fn big_records(n: usize, len: usize) -> Vec<Planned> {
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    let mut noise = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as u8
+    };
+    (0..n)
+        .map(|i| {
+            let mut value = value_for(i, 0);
+            value.extend((0..len).map(|_| noise()));
+            Planned { topic: "t0".into(), partition: Some(0), key: None, value, at: at(1) }
+        })
+        .collect()
+}
+
+#[test]
+fn batches_refused_as_too_large_are_split_and_delivered_in_order() {
+    // Every codec, with and without idempotence, with more batches in flight behind the
+    // refused one: all records arrive once, in order (the checks), and the batches were split.
+    for (seed, compression) in kprod_core::compression::Compression::ALL.into_iter().enumerate() {
+        for idempotent in [true, false] {
+            let mut sc = Scenario::simple(seed as u64, 1, 0);
+            sc.config.compression = compression;
+            sc.config.batch_size = 16 * 1024;
+            sc.config.buffer_memory = 256 * 1024;
+            sc.config.linger = ms(20);
+            sc.config.enable_idempotence = Some(idempotent);
+            if !idempotent {
+                sc.config.max_in_flight = 1;
+            }
+            sc.records = big_records(300, 500);
+            sc.max_message_bytes = Some(2_000);
+            let mut sim = sim(sc);
+            run_clean(&mut sim);
+            assert_eq!(delivered(&sim), 300, "{compression:?} idempotent {idempotent}");
+            assert!(sim.cluster.stats.too_large > 0, "{compression:?}: the broker refused nothing");
+            assert!(sim.producer.metrics().batches_split > 0);
+            // Completions in parts: some part of a batch starts at a non-zero record index, and
+            // its offsets count from there (checked per record by the general checks).
+            assert!(sim.out.completions.values().any(|c| c.parts.len() > 1 && c.parts[1].0 > 0));
+        }
+    }
+}
+
+#[test]
+fn a_single_record_too_large_for_the_topic_fails_naming_max_message_bytes() {
+    let mut sc = Scenario::simple(3, 1, 0);
+    sc.records = big_records(3, 500);
+    sc.records[1].value.extend([7; 5_000]);
+    sc.max_message_bytes = Some(2_000);
+    sc.expect.all_delivered = false;
+    let mut sim = sim(sc);
+    run_clean(&mut sim);
+    assert_eq!(delivered(&sim), 2);
+    let f = failed(&sim);
+    assert_eq!(f, vec![DeliveryError::Broker(ErrorCode::MessageTooLarge)]);
+    let text = f[0].to_string();
+    assert!(text.contains("max.message.bytes"), "{text}");
 }

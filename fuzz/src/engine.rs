@@ -249,7 +249,7 @@ impl Engine {
                     if matches!(c, Completion::Delivered { .. }) {
                         self.delivered += c.records();
                     }
-                    for index in 0..c.records() {
+                    for index in c.indices() {
                         let id = RecordId { batch: c.batch(), index };
                         assert!(self.completed.insert(id), "two completions for one record");
                     }

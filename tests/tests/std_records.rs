@@ -10,7 +10,7 @@ use alloc::collections::BTreeSet;
 use core::time::Duration;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use kprod_std::{DeliveryError, Error, ErrorCode, Producer, Record, SendError};
+use kprod_std::{Error, ErrorCode, Producer, Record, SendError};
 use kprod_tests::{unique_topic, Broker};
 use std_util::{config, send_all, verify, wait_all, Sent};
 
@@ -92,7 +92,12 @@ fn a_rejected_timestamp_fails_its_record_with_the_broker_error() {
     let future = now_ms() + 86_400_000;
     let bad = producer.send(&Record::new(&topic).value(b"late".as_slice()).timestamp(future)).expect("send");
     let err = bad.wait(Duration::from_secs(60)).expect_err("a timestamp a day ahead is refused");
-    assert_eq!(err, Error::Delivery(DeliveryError::Broker(ErrorCode::InvalidTimestamp)), "{err}");
+    // The broker names the record and says why (KIP-467): the error carries its words.
+    let Error::Record { code, message } = &err else {
+        panic!("the broker's own words are lost: {err:?}");
+    };
+    assert_eq!(*code, ErrorCode::InvalidTimestamp, "{err}");
+    assert!(message.contains("Timestamp"), "{message}");
     assert!(!err.is_retriable());
     assert_eq!(good.wait(Duration::from_secs(1)).expect("delivered").offset, 0);
     producer.close(Duration::from_secs(30)).expect("close");

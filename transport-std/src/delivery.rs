@@ -28,13 +28,26 @@ pub(crate) type Listener = Box<dyn Fn(u64, Result<RecordMetadata, Error>) + Send
 /// How a batch ended.
 #[derive(Debug, Clone)]
 pub(crate) enum BatchOutcome {
-    Delivered { topic: Arc<str>, partition: u32, base_offset: i64, log_append_time: i64 },
+    Delivered {
+        topic: Arc<str>,
+        partition: u32,
+        base_offset: i64,
+        log_append_time: i64,
+    },
     Failed(Error),
+    /// A batch the broker refused as too large, which the engine split and completed in
+    /// parts: each part's first batch index and outcome (whose offsets count from that index).
+    Parts(Arc<Vec<(u32, Self)>>),
 }
 
 impl BatchOutcome {
     fn record(&self, index: u32, timestamp: i64) -> Result<RecordMetadata, Error> {
         match self {
+            Self::Parts(parts) => match parts.iter().rev().find(|(first, _)| *first <= index) {
+                Some((first, part)) => part.record(index - first, timestamp),
+                // A registered index is always in some part: the engine completes them all.
+                None => Err(Error::from_delivery(kprod_core::producer::DeliveryError::Closed)),
+            },
             Self::Delivered { topic, partition, base_offset, log_append_time } => Ok(RecordMetadata {
                 topic: Arc::clone(topic),
                 partition: *partition,
@@ -173,6 +186,8 @@ struct BatchEntry {
     /// With interceptors: the batch's topic and every record's index and timestamp, for
     /// `on_acknowledgement`.
     acked: Option<Acked>,
+    /// The parts completed so far of a batch completed in parts (see [`BatchOutcome::Parts`]).
+    parts: Vec<(u32, BatchOutcome)>,
 }
 
 /// A batch's topic and its records' index and timestamp, for the interceptors.
@@ -214,6 +229,17 @@ impl Tagged {
             }
             Self::Wide(list) => list.push((index, timestamp, tag)),
         }
+    }
+
+    /// Takes out the records whose index is in `range`.
+    fn take_range(&mut self, range: &core::ops::Range<u32>) -> Self {
+        let (mut taken, mut kept) = (Self::default(), Self::default());
+        for (index, timestamp, tag) in self.iter() {
+            let to = if range.contains(&index) { &mut taken } else { &mut kept };
+            to.push(index, timestamp, tag, 0);
+        }
+        *self = kept;
+        taken
     }
 
     fn len(&self) -> usize {
@@ -355,6 +381,42 @@ impl Registry {
         self.batches.remove(&batch).map(|entry| Completed { entry, outcome, interceptors })
     }
 
+    /// Takes out the records `indices` of a batch the engine completes in parts (it split a
+    /// batch the broker refused as too large); `more` says parts follow. The callbacks and
+    /// listener calls of the part resolve now; the handles, which share the batch's cell, when
+    /// its last part completes.
+    pub(crate) fn complete_part(
+        &mut self,
+        batch: BatchId,
+        indices: core::ops::Range<u32>,
+        more: bool,
+        outcome: BatchOutcome,
+    ) -> Option<Completed> {
+        if indices.start == 0 && !more {
+            return self.complete(batch, outcome);
+        }
+        let entry = self.batches.get_mut(&batch)?;
+        entry.parts.push((indices.start, outcome));
+        let parts = BatchOutcome::Parts(Arc::new(entry.parts.clone()));
+        let interceptors = self.interceptors.clone();
+        if !more {
+            let entry = self.batches.remove(&batch)?;
+            return Some(Completed { entry, outcome: parts, interceptors });
+        }
+        let (kept, callbacks) =
+            core::mem::take(&mut entry.callbacks).into_iter().partition(|c| !indices.contains(&c.0));
+        entry.callbacks = kept;
+        let tagged = entry.tagged.take_range(&indices);
+        // The interceptors hear this part's records now, and the rest with their parts.
+        let acked = entry.acked.as_mut().map(|(topic, records)| {
+            let (part, rest) = core::mem::take(records).into_iter().partition(|r| indices.contains(&r.0));
+            *records = rest;
+            (Arc::clone(topic), part)
+        });
+        let entry = BatchEntry { cell: None, callbacks, tagged, acked, parts: Vec::new() };
+        Some(Completed { entry, outcome: parts, interceptors })
+    }
+
     /// Takes every batch out, failing it with `error` (the IO thread stopped).
     pub(crate) fn fail_all(&mut self, error: &Error) -> Vec<Completed> {
         let all = core::mem::take(&mut self.batches);
@@ -389,6 +451,32 @@ mod tests {
 
     fn id(batch: u64, index: u32) -> RecordId {
         RecordId { batch: BatchId(batch), index }
+    }
+
+    #[test]
+    fn a_split_batch_resolves_each_record_from_its_own_part() {
+        // Parts 0..2 at offset 10 and 2..4 at offset 20: a part's first record index is not 0.
+        let mut reg = Registry::default();
+        let h1 = reg.register(id(7, 1), 101, None).unwrap();
+        let h3 = reg.register(id(7, 3), 103, None).unwrap();
+        let seen = Arc::new(AtomicI64::new(0));
+        let s = Arc::clone(&seen);
+        let cb = Box::new(move |r: Result<RecordMetadata, Error>| s.store(r.unwrap().offset, Ordering::SeqCst));
+        assert!(reg.register(id(7, 2), 102, Some(cb)).is_none());
+        let at = |base_offset| BatchOutcome::Delivered {
+            topic: Arc::from("t"),
+            partition: 0,
+            base_offset,
+            log_append_time: -1,
+        };
+        reg.complete_part(BatchId(7), 0..2, true, at(10)).unwrap().dispatch_to(None);
+        assert!(h1.try_get().is_none(), "handles resolve with the last part");
+        assert_eq!(seen.load(Ordering::SeqCst), 0, "record 2 is in the next part");
+        reg.complete_part(BatchId(7), 2..4, false, at(20)).unwrap().dispatch_to(None);
+        assert_eq!(seen.load(Ordering::SeqCst), 20);
+        assert_eq!(h1.wait(Duration::from_secs(1)).unwrap().offset, 11);
+        assert_eq!(h3.wait(Duration::from_secs(1)).unwrap().offset, 21);
+        assert!(reg.is_empty());
     }
 
     #[test]

@@ -72,6 +72,17 @@ pub enum Error {
         /// The connection error carrying the broker's message.
         cause: Option<Arc<ConnectionError>>,
     },
+    /// The broker refused the record's batch because of a record in it (KIP-467: Produce
+    /// answers name the records): for that record `message` is the broker's own words (e.g.
+    /// "Compacted topic cannot accept message without key"); for the other records of the
+    /// batch it says they failed only because they shared the batch with it (as the Java
+    /// client reports them). Send those again alone.
+    Record {
+        /// The batch's error (e.g. `INVALID_RECORD`).
+        code: ErrorCode,
+        /// What the broker said, or why this record failed with the batch.
+        message: String,
+    },
     /// A transactional call failed: [`TxnError::is_abortable`] (abort the transaction and go
     /// on) or [`TxnError::is_fatal`] (close the producer), see [`Error::is_fatal`].
     Transaction(TxnError),
@@ -169,6 +180,9 @@ impl fmt::Display for Error {
             Self::Authentication { error, cause: Some(cause) } => write!(f, "{error}: {cause}"),
             Self::Authentication { error, cause: None } => write!(f, "{error}"),
             Self::Delivery(e) => write!(f, "delivery failed: {e}"),
+            Self::Record { code, message } => {
+                write!(f, "delivery failed: the broker refused the batch ({code}): {message}")
+            }
             Self::Fatal(e) => write!(f, "fatal producer error: {e}"),
             Self::Closed => f.write_str("the producer is closed"),
             Self::Serialization(msg) => write!(f, "serialization failed: {msg}"),

@@ -50,6 +50,11 @@ pub(crate) struct EventBook {
     /// Per broker (`host:port`): failed connects in a row and what was logged.
     peers: HashMap<String, PeerLog>,
     seen_retries: u64,
+    /// The last SASL refusal, with the broker's message: the records a refusing broker fails
+    /// carry it (Java's `SaslAuthenticationException`).
+    last_auth: Option<Arc<ConnectionError>>,
+    /// What the broker said about the records of a batch whose failure comes next (KIP-467).
+    words: Option<(kprod_core::producer::BatchId, Vec<(u32, String)>)>,
 }
 
 /// One broker's run of failures.
@@ -73,18 +78,74 @@ impl EventBook {
         completion: Completion<&str>,
     ) -> Option<Completed> {
         match completion {
-            Completion::Delivered { batch, topic, partition, base_offset, log_append_time, .. } => {
+            Completion::Delivered { batch, topic, partition, base_offset, log_append_time, more, .. } => {
                 let topic = self.topic_name(topic);
-                registry.complete(batch, BatchOutcome::Delivered { topic, partition, base_offset, log_append_time })
+                let outcome = BatchOutcome::Delivered { topic, partition, base_offset, log_append_time };
+                registry.complete_part(batch, completion.indices(), more, outcome)
             }
-            Completion::Failed { batch, records, reason, .. } => {
+            Completion::Failed { batch, records, reason, more, .. } => {
                 log::warn!("kprod: {completion}");
                 if reason == DeliveryError::Closed {
                     *failed_on_close += u64::from(records);
                 }
-                registry.complete(batch, BatchOutcome::Failed(Error::from_delivery(reason)))
+                if let Some(outcome) = self.words_outcome(batch, completion.indices(), reason) {
+                    return registry.complete_part(batch, completion.indices(), more, outcome);
+                }
+                let error = match (reason, &self.last_auth) {
+                    (DeliveryError::Authentication { node, code }, Some(cause)) => Error::Authentication {
+                        error: kprod_core::producer::SendError::Authentication { node, code },
+                        cause: Some(Arc::clone(cause)),
+                    },
+                    _ => Error::from_delivery(reason),
+                };
+                registry.complete_part(batch, completion.indices(), more, BatchOutcome::Failed(error))
             }
         }
+    }
+
+    /// What the broker said about the records of `batch` (KIP-467), just before its failure.
+    pub(crate) fn note_broker_words(&mut self, batch: kprod_core::producer::BatchId, words: &[(u32, &str)]) {
+        self.words = Some((batch, words.iter().map(|&(i, w)| (i, w.to_owned())).collect()));
+    }
+
+    /// A failed batch's per-record outcome when the broker named records: each named record
+    /// fails with the broker's words, the others because they shared the batch with one.
+    /// Indices count from the completion's first record.
+    fn words_outcome(
+        &mut self,
+        batch: kprod_core::producer::BatchId,
+        indices: core::ops::Range<u32>,
+        reason: DeliveryError,
+    ) -> Option<BatchOutcome> {
+        let (_, words) = self.words.take().filter(|(b, _)| *b == batch)?;
+        let DeliveryError::Broker(code) = reason else {
+            return None;
+        };
+        let whole = words.iter().find(|w| w.0 == kprod_core::producer::drain::WHOLE_BATCH).map(|w| w.1.as_str());
+        let mut named: Vec<(u32, &str)> =
+            words.iter().filter(|w| indices.contains(&w.0)).map(|w| (w.0 - indices.start, w.1.as_str())).collect();
+        if named.is_empty() {
+            return None;
+        }
+        named.sort_unstable_by_key(|w| w.0);
+        let mate = format!(
+            "failed because it was in the same batch as {} record(s) the broker refused ({})",
+            named.len(),
+            whole.unwrap_or("no message")
+        );
+        let fail = |message: String| BatchOutcome::Failed(Error::Record { code, message });
+        let mut parts = vec![(0, fail(mate.clone()))];
+        for (i, said) in named {
+            let said = if said.is_empty() { whole.unwrap_or("") } else { said };
+            parts.push((i, fail(said.to_owned())));
+            parts.push((i + 1, fail(mate.clone())));
+        }
+        Some(BatchOutcome::Parts(Arc::new(parts)))
+    }
+
+    /// A broker refused SASL authentication: what the records it fails say.
+    pub(crate) fn note_auth_refusal(&mut self, peer: &str, error: ConnError) {
+        self.last_auth = Some(Arc::new(ConnectionError::Broker { broker: peer.to_owned(), error }));
     }
 
     /// Logs the fatal error (the engine fails every pending batch with it).

@@ -239,9 +239,16 @@ impl<S: Sockets> Links for DriverLinks<'_, S> {
         self.pump.completed.extend(done);
     }
 
+    fn broker_words(&mut self, batch: kprod_core::producer::BatchId, words: &[(u32, &str)]) {
+        self.pump.book.note_broker_words(batch, words);
+    }
+
     fn connection_failed(&mut self, conn: ConnId, error: ConnError) {
         // Named now: the engine's `Close` of this connection follows.
         let peer = self.sockets.peer(conn).map_or_else(|| format!("connection {}", conn.0), str::to_owned);
+        if matches!(error, ConnError::Authentication(_)) {
+            self.pump.book.note_auth_refusal(&peer, error);
+        }
         self.pump.broker_failures.push((peer, error));
     }
 

@@ -25,6 +25,7 @@ use managed::ManagedSlice;
 
 use super::types::{BatchId, Outcome, RecordId, SendError};
 use crate::record::{self, AppendError, BatchBuilder, BatchConfig, BuilderState, ProducerState, Record};
+
 use crate::time::Instant;
 
 /// "No slot": the end of a queue.
@@ -43,6 +44,8 @@ pub(crate) enum Stage {
     Sealed {
         /// Length of the sealed batch.
         len: u32,
+        /// Its length before compression (where a split batch's waiting records start).
+        plain: u32,
     },
 }
 
@@ -101,6 +104,12 @@ pub(crate) struct BatchSlot {
     chunks: u32,
     created: Instant,
     records: u32,
+    /// The index of its first record in the batch `send` put it in: 0, except for the later
+    /// parts of a batch the broker refused as too large (see [`Accumulator::split`]).
+    first: u32,
+    /// Records of a split batch waiting after this part in its memory (uncompressed, right
+    /// after the part's own uncompressed records: see [`BatchSlot::plain_len`]).
+    rest: u32,
     send: SendState,
 }
 
@@ -115,6 +124,8 @@ impl BatchSlot {
         chunks: 0,
         created: Instant::ZERO,
         records: 0,
+        first: 0,
+        rest: 0,
         send: SendState::NEW,
     };
 
@@ -138,12 +149,33 @@ impl BatchSlot {
     pub(crate) const fn records(&self) -> u32 {
         self.records
     }
+    /// The index of its first record in its batch (non-zero for a later part of a split batch).
+    pub(crate) const fn first(&self) -> u32 {
+        self.first
+    }
+    /// The batch's uncompressed length, header included.
+    #[cfg(feature = "alloc")]
+    const fn plain_len(&self) -> usize {
+        match self.stage {
+            Stage::Free => 0,
+            Stage::Open(s) | Stage::Closed(s) => s.len(),
+            Stage::Sealed { plain, .. } => plain as usize,
+        }
+    }
+    /// Records of a split batch waiting to go after this part, in the same slot.
+    pub(crate) const fn rest(&self) -> u32 {
+        self.rest
+    }
+    /// The producer state it was sealed with.
+    pub(crate) const fn producer(&self) -> ProducerState {
+        self.send.producer
+    }
     /// Uncompressed bytes appended so far (for an open or closed batch), or the sealed length.
     pub(crate) const fn len(&self) -> usize {
         match self.stage {
             Stage::Free => 0,
             Stage::Open(s) | Stage::Closed(s) => s.len(),
-            Stage::Sealed { len } => len as usize,
+            Stage::Sealed { len, .. } => len as usize,
         }
     }
     /// Whether the slot holds no batch.
@@ -385,13 +417,17 @@ impl<'s> Accumulator<'s> {
     }
 
     /// Takes the next completion to report, in the order described at
-    /// [`Accumulator::complete`], and frees its slot and memory. O(1).
-    pub(crate) fn pop_completed(&mut self) -> Option<BatchSlot> {
+    /// [`Accumulator::complete`], and frees its slot and memory. O(1). A part of a split batch
+    /// with records after it keeps its slot, which now holds the next part (`Some(slot)`).
+    pub(crate) fn pop_completed(&mut self) -> Option<(BatchSlot, Option<u16>)> {
         let slot = self.report_head;
         let b = *self.slot(slot)?;
         self.report_head = b.send.report_next;
         if self.report_head == NIL {
             self.report_tail = NIL;
+        }
+        if self.next_part(slot) {
+            return Some((b, Some(slot)));
         }
         self.remove(slot);
         // Its partition's next batch is now the oldest: reportable if already complete.
@@ -400,7 +436,7 @@ impl<'s> Accumulator<'s> {
                 self.push_report(next);
             }
         }
-        Some(b)
+        Some((b, None))
     }
 
     fn push_report(&mut self, slot: u16) {
@@ -534,6 +570,8 @@ impl<'s> Accumulator<'s> {
             chunks: chunks as u32,
             created: now,
             records: 1,
+            first: 0,
+            rest: 0,
             send: SendState::NEW,
         };
         self.batches += 1;
@@ -576,7 +614,7 @@ impl<'s> Accumulator<'s> {
         let s = *self.slot(slot)?;
         let state = match s.stage {
             Stage::Open(state) | Stage::Closed(state) => state,
-            Stage::Sealed { len } => return Some(len as usize),
+            Stage::Sealed { len, .. } => return Some(len as usize),
             Stage::Free => return None,
         };
         let range = self.chunk_range(&s);
@@ -584,7 +622,7 @@ impl<'s> Accumulator<'s> {
         // A stored batch always holds at least one record (it is opened with one).
         let len = builder.finish(producer, scratch).ok()?.len();
         let s = &mut self.slots[usize::from(slot)];
-        s.stage = Stage::Sealed { len: len as u32 };
+        s.stage = Stage::Sealed { len: len as u32, plain: state.len() as u32 };
         s.send.producer = producer;
         s.send.seal_no = seal_no;
         Some(len)
@@ -593,7 +631,7 @@ impl<'s> Accumulator<'s> {
     /// The bytes of a sealed batch.
     pub(crate) fn sealed_bytes(&self, slot: u16) -> Option<&[u8]> {
         let s = self.slot(slot)?;
-        let Stage::Sealed { len } = s.stage else {
+        let Stage::Sealed { len, .. } = s.stage else {
             return None;
         };
         let start = s.first_chunk as usize * self.chunk_size;
@@ -605,7 +643,7 @@ impl<'s> Accumulator<'s> {
         let Some(s) = self.slot(slot).copied() else {
             return false;
         };
-        let Stage::Sealed { len } = s.stage else {
+        let Stage::Sealed { len, .. } = s.stage else {
             return false;
         };
         let start = s.first_chunk as usize * self.chunk_size;
@@ -614,6 +652,117 @@ impl<'s> Accumulator<'s> {
             self.slots[usize::from(slot)].send.producer = producer;
         }
         ok
+    }
+
+    /// Splits a sealed batch of at least two records (the broker refused it as too large) in
+    /// place: its first half becomes the batch to send (closed, uncompressed until sealed
+    /// again), and the second half waits in the same memory, after it, as the slot's `rest`
+    /// until this part completes ([`Accumulator::pop_completed`] then makes it the slot's next
+    /// part). No memory or slot is taken, so a full buffer cannot keep a split from happening.
+    /// The records of a compressed batch are decompressed through `scratch`. Returns whether it
+    /// split (not a batch of one record, nor one whose records do not read back).
+    ///
+    /// Heap builds only: without one (the no_std firmware), the split code and the codecs'
+    /// decompressors it needs would not fit the flash budget, and a refused batch fails.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn split(&mut self, slot: u16, scratch: &mut [u8]) -> bool {
+        let Some(s) = self.slot(slot).copied() else {
+            return false;
+        };
+        let Stage::Sealed { len, .. } = s.stage else {
+            return false;
+        };
+        if s.records < 2 {
+            return false;
+        }
+        let (start, header) = (s.first_chunk as usize * self.chunk_size, record::BATCH_HEADER_LEN);
+        let Ok(batch) = record::RecordBatch::parse(&self.memory[start..start + len as usize]) else {
+            return false;
+        };
+        let base_ts = batch.base_timestamp();
+        let codec = batch.compression();
+        let plain = if codec == crate::compression::Compression::None {
+            len as usize - header
+        } else {
+            let Ok(n) = codec.decompress(batch.records_data(), scratch) else {
+                return false;
+            };
+            // The records took these bytes before they were compressed, and the rest (if any)
+            // starts right after them.
+            let Some(to) = self.memory.get_mut(start + header..start + header + n) else {
+                return false;
+            };
+            to.copy_from_slice(&scratch[..n]);
+            n
+        };
+        let k = s.records / 2;
+        let Some((cut, max_a)) =
+            record::split::prefix(&self.memory[start + header..start + header + plain], k as usize)
+        else {
+            return false;
+        };
+        let ts = (base_ts, base_ts.wrapping_add(max_a));
+        let a = &mut self.slots[usize::from(slot)];
+        a.stage = Stage::Closed(BuilderState::of_records(self.config, header + cut, k as i32, ts));
+        a.rest += s.records - k;
+        a.records = k;
+        true
+    }
+
+    /// Makes the records waiting after a completed part of a split batch the slot's next part:
+    /// they move to the front, their OffsetDeltas restart at 0, and the batch is closed with a
+    /// fresh send state (the producer state and seal number of the part before it, which the
+    /// engine re-stamps). Returns whether the slot holds a next part.
+    #[cfg(feature = "alloc")]
+    fn next_part(&mut self, slot: u16) -> bool {
+        let Some(s) = self.slot(slot).copied().filter(|s| s.rest > 0) else {
+            return false;
+        };
+        let (start, header) = (s.first_chunk as usize * self.chunk_size, record::BATCH_HEADER_LEN);
+        let rest_at = start + s.plain_len();
+        let end = start + s.chunks as usize * self.chunk_size;
+        // `split` read these records already, so they read again.
+        let rest_len = record::split::prefix(&self.memory[rest_at..end], s.rest as usize).map_or(0, |(n, _)| n);
+        let from = rest_at..rest_at + rest_len;
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&self.memory[start + record::offset::BASE_TIMESTAMP..][..8]);
+        let base_ts = i64::from_be_bytes(ts);
+        self.memory.copy_within(from, start + header);
+        let region = &mut self.memory[start + header..start + header + rest_len];
+        let (len, _) = record::split::rebase(region, s.rest as usize, s.records as i32).unwrap_or((0, 0));
+        // The part just delivered fitted the broker's limit: the next one takes as many records
+        // as fit its size (at least one), and the others wait behind it again.
+        let limit = s.plain_len();
+        let (mut count, mut bytes, mut max) = (0usize, 0usize, 0i64);
+        while count < s.rest as usize {
+            let Some((end, m)) = record::split::prefix(&self.memory[start + header + bytes..start + header + len], 1)
+            else {
+                break;
+            };
+            if count > 0 && header + bytes + end > limit {
+                break;
+            }
+            (count, bytes, max) = (count + 1, bytes + end, if count == 0 { m } else { max.max(m) });
+        }
+        let ts = (base_ts, base_ts.wrapping_add(max));
+        let b = &mut self.slots[usize::from(slot)];
+        b.stage = Stage::Closed(BuilderState::of_records(self.config, header + bytes, count as i32, ts));
+        b.first += s.records;
+        b.records = count as u32;
+        b.rest = s.rest - count as u32;
+        b.send = SendState { producer: s.send.producer, seal_no: s.send.seal_no, ..SendState::NEW };
+        true
+    }
+
+    /// See the heap build's `split`: without a heap nothing is split.
+    #[cfg(not(feature = "alloc"))]
+    pub(crate) fn split(&mut self, _slot: u16, _scratch: &mut [u8]) -> bool {
+        false
+    }
+
+    #[cfg(not(feature = "alloc"))]
+    fn next_part(&mut self, _slot: u16) -> bool {
+        false
     }
 
     /// Removes a batch and frees its memory.

@@ -68,7 +68,18 @@ pub trait Links {
     fn txn_result(&mut self, result: super::txn::TxnResult) {
         let _ = result;
     }
+    /// What the broker said about the records of `batch` it refused (KIP-467, Produce v8+),
+    /// just before that failure's [`Links::completed`]: each record index it named with its
+    /// message, and [`WHOLE_BATCH`] with the batch's message. The other records of the batch
+    /// failed only because they shared it with those. Drivers without it ignore it.
+    #[cfg(feature = "alloc")]
+    fn broker_words(&mut self, batch: super::BatchId, words: &[(u32, &str)]) {
+        let _ = (batch, words);
+    }
 }
+
+/// The record index [`Links::broker_words`] gives the batch's own error message.
+pub const WHOLE_BATCH: u32 = u32::MAX;
 
 /// The most work one [`Producer::drain`] call does, so an embedded main loop keeps its timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +163,22 @@ impl<P: Partitioner> Producer<'_, P> {
     }
 
     /// Step 2. Returns whether an event led to an input (a connect answered at once).
+    /// Hands the links what the broker said about the records of a failed batch.
+    #[cfg(feature = "alloc")]
+    fn hand_broker_words(&mut self, links: &mut impl Links, c: &Completion<u16>) {
+        if !matches!(c, Completion::Failed { .. }) || self.broker_words.is_empty() {
+            return;
+        }
+        let batch = c.batch();
+        let (mine, rest): (alloc::vec::Vec<_>, alloc::vec::Vec<_>) =
+            core::mem::take(&mut self.broker_words).into_iter().partition(|w| w.0 == batch);
+        self.broker_words = rest;
+        if !mine.is_empty() {
+            let words: alloc::vec::Vec<(u32, &str)> = mine.iter().map(|(_, i, s)| (*i, s.as_str())).collect();
+            links.broker_words(batch, &words);
+        }
+    }
+
     fn drain_events(&mut self, links: &mut impl Links, now: Instant, budget: Budget, done: &mut Drained) -> bool {
         let mut input = false;
         loop {
@@ -189,7 +216,13 @@ impl<P: Partitioner> Producer<'_, P> {
                     }
                 }
                 Event::Close(conn) => links.close(conn),
-                Event::Completed(c) => links.completed(c.with_topic(self.topic_name(*c.topic()).unwrap_or(""))),
+                Event::Completed(c) => {
+                    // A part of a split batch: its next part is ready to go (an input).
+                    input |= c.more();
+                    #[cfg(feature = "alloc")]
+                    self.hand_broker_words(links, &c);
+                    links.completed(c.with_topic(self.topic_name(*c.topic()).unwrap_or("")));
+                }
                 Event::ConnectionFailed { conn, error } => links.connection_failed(conn, error),
                 Event::Fatal(error) => links.fatal(error),
             }

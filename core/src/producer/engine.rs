@@ -62,6 +62,11 @@ pub struct Producer<'s, P = DefaultPartitioner> {
     pub(super) now: Instant,
     /// SASL state shared by the connections (`sasl.rs`).
     pub(super) auth: super::sasl::Auth,
+    /// The broker's own words for refused records (KIP-467, Produce v8+): batch, record index
+    /// in it ([`super::drain::WHOLE_BATCH`]: the batch's error message) and the text, until
+    /// the batch's failure is drained ([`super::Links::broker_words`]). Heap only.
+    #[cfg(feature = "alloc")]
+    pub(super) broker_words: alloc::vec::Vec<(super::BatchId, u32, alloc::string::String)>,
 }
 
 impl<'s> Producer<'s, DefaultPartitioner> {
@@ -155,6 +160,8 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             close_deadline: None,
             now,
             auth: super::sasl::Auth::default(),
+            #[cfg(feature = "alloc")]
+            broker_words: alloc::vec::Vec::new(),
         })
     }
 
@@ -613,14 +620,17 @@ impl<'s, P: Partitioner> Producer<'s, P> {
                 return Some(Event::Connect(ConnId(i as u16)));
             }
         }
-        let b = self.acc.pop_completed()?;
+        let (b, next) = self.acc.pop_completed()?;
+        if let Some(slot) = next {
+            self.next_part(slot, &b);
+        }
         let (topic, partition) = self.location(b.partition());
-        let (batch, records) = (b.id(), b.records());
+        let (batch, records, first, more) = (b.id(), b.records(), b.first(), b.rest() > 0);
         Some(Event::Completed(match b.send().outcome {
             Outcome::Delivered { base_offset, log_append_time } => {
-                Completion::Delivered { batch, topic, partition, base_offset, log_append_time, records }
+                Completion::Delivered { batch, topic, partition, base_offset, log_append_time, records, first, more }
             }
-            Outcome::Failed(reason) => Completion::Failed { batch, topic, partition, records, reason },
+            Outcome::Failed(reason) => Completion::Failed { batch, topic, partition, records, first, more, reason },
             Outcome::Pending => return None,
         }))
     }

@@ -247,7 +247,7 @@ impl<'s> Idempotence<'s> {
 }
 
 /// `seq + n`, wrapping to 0 after `i32::MAX` as Kafka's sequences do.
-const fn wrapping_sequence(seq: i32, n: u32) -> i32 {
+pub(super) const fn wrapping_sequence(seq: i32, n: u32) -> i32 {
     ((seq as i64 + n as i64) % (i32::MAX as i64 + 1)) as i32
 }
 

@@ -42,6 +42,8 @@ pub struct Metrics {
     pub batch_bytes_sent: u64,
     /// Batch retries.
     pub retries: u64,
+    /// Batches split in two because the broker refused them as too large (MESSAGE_TOO_LARGE).
+    pub batches_split: u64,
     /// Produce requests sent.
     pub requests: u64,
     /// Error responses (per partition) from brokers.
@@ -105,6 +107,7 @@ impl Metrics {
             records_drained: 0,
             batch_bytes_sent: 0,
             retries: 0,
+            batches_split: 0,
             requests: 0,
             errors: 0,
             request_timeouts: 0,
@@ -265,6 +268,9 @@ impl Metrics {
     pub(super) fn throttled(&mut self, _ms: i32, _now: Instant) {
         #[cfg(feature = "alloc")]
         self.stats.produce_throttle_time.record(f64::from(_ms), _now, self.stats.sampling);
+    }
+    pub(super) fn batch_split(&mut self) {
+        self.batches_split += 1;
     }
     pub(super) fn broker_error(&mut self) {
         self.errors += 1;

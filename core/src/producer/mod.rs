@@ -17,6 +17,7 @@
 //! | commands, inputs, expiry, completion bookkeeping and metrics, tying the owners together | [`Producer`] | `engine.rs` |
 //! | which request goes out next (ApiVersions, Metadata, InitProducerId, Produce) | `Producer::poll_transmit` | `transmit.rs` |
 //! | response frames in | `Producer::handle_read` | `receive.rs` |
+//! | a batch the broker refused as too large: split in two, sent again in its place | `Producer::on_too_large` | `split.rs` |
 //! | the next deadline, by the same predicates `poll_transmit` uses | `Producer::poll_timeout` | `deadline.rs` |
 //! | SASL on each connection (handshake, rounds, re-authentication, failures), nonce entropy, OAUTHBEARER tokens | `Producer::send_handshake` and friends | `sasl.rs` |
 //! | the drain loop every driver runs | [`Producer::drain`], [`Links`] | `drain.rs` |
@@ -70,7 +71,7 @@
 //! `alloc`), where every table grows as needed and memory stays bounded by `buffer.memory` plus
 //! metadata; or from one [`StaticStorage`] value without a heap, whose const parameters are the
 //! capacities (a full table is a typed error). Budget (64-bit, checked by a test): the arena,
-//! plus at most 168 bytes per batch slot, 280 per broker slot, 304 per topic slot, 40 per
+//! plus at most 176 bytes per batch slot, 280 per broker slot, 304 per topic slot, 40 per
 //! partition (slot, queue, in-flight count and sequence), 960 per connection (its in-flight
 //! table and SASL state), and one compression scratch of a batch's worst-case compressed size.
 pub(crate) mod accumulator;
@@ -88,6 +89,7 @@ mod partition_info;
 mod rebootstrap_tests;
 mod receive;
 mod sasl;
+mod split;
 mod storage;
 mod transmit;
 pub mod txn;

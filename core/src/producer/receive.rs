@@ -208,7 +208,8 @@ impl<P: Partitioner> Producer<'_, P> {
                 if b.is_complete() || !matches!(b.stage(), super::accumulator::Stage::Sealed { .. }) {
                     continue;
                 }
-                let records = b.records();
+                // A split batch's later parts take the sequences after this one's.
+                let records = b.records() + b.rest();
                 acc.restamp(slot, ProducerState { base_sequence: seq, ..producer });
                 return Some(records);
             });
@@ -296,15 +297,22 @@ impl<P: Partitioner> Producer<'_, P> {
         match code {
             ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId if self.idem.enabled() => {
                 // Only the partition's oldest unacknowledged batch proves a lost sequence; later
-                // ones fail because of it and are simply retried (the Java client's rule).
+                // ones fail because of it and are simply retried (the Java client's rule). A
+                // split batch with records still to go counts as unacknowledged.
                 let oldest = self
                     .acc
                     .iter_queue(pi)
-                    .find(|&s| self.acc.slot(s).is_some_and(|b| b.send().outcome == Outcome::Pending));
+                    .find(|&s| self.acc.slot(s).is_some_and(|b| b.send().outcome == Outcome::Pending || b.rest() > 0));
                 if oldest == Some(slot) {
                     self.idem.request_bump(now);
                 }
                 self.retry_batch(slot, now, Some(code));
+                // Behind a split batch (it was refused as too large, so the broker took
+                // nothing after it): not its own failure; it goes as soon as the split one is
+                // through, without a backoff.
+                if oldest.and_then(|s| self.acc.slot(s)).is_some_and(|b| b.rest() > 0) {
+                    self.acc.schedule_retry(slot, now);
+                }
             }
             ErrorCode::ProducerFenced
             | ErrorCode::ClusterAuthorizationFailed
@@ -314,8 +322,36 @@ impl<P: Partitioner> Producer<'_, P> {
             {
                 self.set_fatal(FatalError::Broker(code));
             }
+            ErrorCode::MessageTooLarge => self.on_too_large(slot, now),
             code if code.is_retriable() => self.retry_batch(slot, now, Some(code)),
-            code => self.complete(slot, Outcome::Failed(super::types::DeliveryError::Broker(code))),
+            code => {
+                self.note_broker_words(slot, p);
+                self.complete(slot, Outcome::Failed(super::types::DeliveryError::Broker(code)));
+            }
         }
     }
+
+    /// Keeps what the broker said about a batch it refused (KIP-467): each record it named,
+    /// and the batch's message. At most 64 per batch and 1,024 in all, each cut to 512 bytes.
+    #[cfg(feature = "alloc")]
+    fn note_broker_words(&mut self, slot: u16, p: &PartitionProduceResponse<'_>) {
+        use alloc::string::ToString;
+        let Some((batch, first, records)) = self.acc.slot(slot).map(|b| (b.id(), b.first(), b.records())) else {
+            return;
+        };
+        let text = |s: &str| s.get(..512).unwrap_or(s).to_string();
+        for e in p.record_errors.iter().take(64) {
+            let index = u32::try_from(e.batch_index).ok().filter(|&i| i < records);
+            if let (Some(i), true) = (index, self.broker_words.len() < 1024) {
+                let message = e.batch_index_error_message.unwrap_or("");
+                self.broker_words.push((batch, first + i, text(message)));
+            }
+        }
+        if let (Some(message), true) = (p.error_message, self.broker_words.len() < 1024) {
+            self.broker_words.push((batch, super::drain::WHOLE_BATCH, text(message)));
+        }
+    }
+
+    #[cfg(not(feature = "alloc"))]
+    fn note_broker_words(&mut self, _slot: u16, _p: &PartitionProduceResponse<'_>) {}
 }

@@ -251,6 +251,11 @@ impl<P: Partitioner> Producer<'_, P> {
         };
         for slot in self.acc.iter_queue(pi) {
             let b = self.acc.slot(slot)?;
+            // A part of a split batch in flight or completed: the records after it go next
+            // (once it is reported), before anything else of the partition.
+            if b.rest() > 0 && (b.send().outcome != Outcome::Pending || b.send().in_flight) {
+                return None;
+            }
             if b.send().outcome != Outcome::Pending || b.send().in_flight {
                 continue;
             }

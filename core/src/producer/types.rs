@@ -86,8 +86,16 @@ pub enum Completion<T> {
         base_offset: i64,
         /// The broker's append time with `LogAppendTime` topics, else -1.
         log_append_time: i64,
-        /// Records in the batch (indices `0..records`).
+        /// Records this completion covers: indices `first..first + records` of the batch.
         records: u32,
+        /// The batch index of the first record it covers (at `base_offset`): 0, unless the
+        /// broker refused the batch as too large and the engine split it (MESSAGE_TOO_LARGE),
+        /// when each part completes on its own.
+        first: u32,
+        /// More parts of the batch complete later (it was split; see `first`). The next part
+        /// is ready to go: like an input, it asks the driver for another `poll_transmit`
+        /// round ([`super::Producer::drain`] does this).
+        more: bool,
     },
     /// Every record of `batch` failed, for `reason`.
     Failed {
@@ -97,8 +105,12 @@ pub enum Completion<T> {
         topic: T,
         /// The partition.
         partition: u32,
-        /// Records in the batch.
+        /// Records this completion covers: indices `first..first + records` of the batch.
         records: u32,
+        /// The batch index of the first record it covers (see [`Completion::Delivered`]).
+        first: u32,
+        /// More parts of the batch complete later.
+        more: bool,
         /// Why.
         reason: DeliveryError,
     },
@@ -126,11 +138,30 @@ impl<T> Completion<T> {
         }
     }
 
-    /// Records in the batch.
+    /// Records this completion covers.
     pub const fn records(&self) -> u32 {
         match *self {
             Self::Delivered { records, .. } | Self::Failed { records, .. } => records,
         }
+    }
+
+    /// The batch index of the first record it covers (0 unless the batch was split).
+    pub const fn first(&self) -> u32 {
+        match *self {
+            Self::Delivered { first, .. } | Self::Failed { first, .. } => first,
+        }
+    }
+
+    /// Whether more parts of the batch complete later (it was split).
+    pub const fn more(&self) -> bool {
+        match *self {
+            Self::Delivered { more, .. } | Self::Failed { more, .. } => more,
+        }
+    }
+
+    /// The batch indices it covers.
+    pub const fn indices(&self) -> core::ops::Range<u32> {
+        self.first()..self.first().saturating_add(self.records())
     }
 
     /// The base offset if delivered (-1 if unknown), or why the batch failed.
@@ -143,14 +174,14 @@ impl<T> Completion<T> {
 
     /// Whether this completion covers record `id` (same batch, index in range).
     pub fn covers(&self, id: RecordId) -> bool {
-        self.batch() == id.batch && id.index < self.records()
+        self.batch() == id.batch && self.indices().contains(&id.index)
     }
 
     /// The offset of record `id` if this is the delivery that covers it (-1 if unknown).
     pub fn offset_of(&self, id: RecordId) -> Option<i64> {
         match *self {
             Self::Delivered { base_offset, .. } if self.covers(id) => {
-                Some(if base_offset < 0 { -1 } else { base_offset + i64::from(id.index) })
+                Some(if base_offset < 0 { -1 } else { base_offset + i64::from(id.index - self.first()) })
             }
             _ => None,
         }
@@ -159,11 +190,11 @@ impl<T> Completion<T> {
     /// The same completion with its topic named by `topic`.
     pub fn with_topic<U>(self, topic: U) -> Completion<U> {
         match self {
-            Self::Delivered { batch, partition, base_offset, log_append_time, records, .. } => {
-                Completion::Delivered { batch, topic, partition, base_offset, log_append_time, records }
+            Self::Delivered { batch, partition, base_offset, log_append_time, records, first, more, .. } => {
+                Completion::Delivered { batch, topic, partition, base_offset, log_append_time, records, first, more }
             }
-            Self::Failed { batch, partition, records, reason, .. } => {
-                Completion::Failed { batch, topic, partition, records, reason }
+            Self::Failed { batch, partition, records, first, more, reason, .. } => {
+                Completion::Failed { batch, topic, partition, records, first, more, reason }
             }
         }
     }
@@ -213,7 +244,13 @@ impl fmt::Display for DeliveryError {
             Self::DeliveryTimeout => {
                 f.write_str("delivery.timeout.ms expired before the broker acknowledged the batch")
             }
-            Self::Broker(code) => write!(f, "the broker refused the batch: {code}"),
+            Self::Broker(code) => {
+                write!(f, "the broker refused the batch: {code}")?;
+                match broker_hint(*code) {
+                    Some(hint) => write!(f, "; {hint}"),
+                    None => Ok(()),
+                }
+            }
             Self::Closed => f.write_str("the producer was closed before the batch was delivered"),
             Self::Fatal(e) => write!(f, "fatal producer error: {e}"),
             Self::Authentication { node, code } => {
@@ -228,6 +265,29 @@ impl fmt::Display for DeliveryError {
 }
 
 impl core::error::Error for DeliveryError {}
+
+/// What a user can change when the broker refuses a batch with `code`, where one setting
+/// applies.
+const fn broker_hint(code: ErrorCode) -> Option<&'static str> {
+    Some(match code {
+        // The engine splits a refused batch of several records (as the Java client does), so
+        // only a single record ends here.
+        ErrorCode::MessageTooLarge => {
+            "a single record is larger than the topic's max.message.bytes (the broker's message.max.bytes by default): raise it, or send smaller records (max.request.size and batch.size cannot make it fit)"
+        }
+        ErrorCode::RecordListTooLarge => "the request is larger than the broker accepts: lower max.request.size",
+        ErrorCode::UnknownTopicOrPartition => {
+            "create the topic, or enable auto.create.topics.enable on the broker"
+        }
+        ErrorCode::TopicAuthorizationFailed => "grant this principal WRITE on the topic (an ACL on the broker)",
+        ErrorCode::NotEnoughReplicas | ErrorCode::NotEnoughReplicasAfterAppend => {
+            "fewer in-sync replicas than the topic's min.insync.replicas: wait for them, or use acks=1"
+        }
+        ErrorCode::InvalidRequiredAcks => "set acks to all, -1, 0 or 1",
+        ErrorCode::UnsupportedCompressionType => "the broker is too old for this codec: change compression.type",
+        _ => return None,
+    })
+}
 
 /// An error that stops the producer. Sticky: once reported, every call fails with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,12 +370,23 @@ impl SendError {
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::MetadataPending => f.write_str("waiting for the topic's metadata"),
-            Self::Topic(code) => write!(f, "topic metadata error: {code}"),
-            Self::BufferFull => f.write_str("buffer.memory is full"),
-            Self::RecordTooLarge { needed, limit } => {
-                write!(f, "the record needs {needed} bytes, more than max.request.size allows ({limit})")
+            Self::MetadataPending => {
+                f.write_str("waiting for the topic's metadata (up to max.block.ms; the last broker error says why)")
             }
+            Self::Topic(code) => {
+                write!(f, "topic metadata error: {code}")?;
+                match broker_hint(*code) {
+                    Some(hint) => write!(f, "; {hint}"),
+                    None => Ok(()),
+                }
+            }
+            Self::BufferFull => f.write_str(
+                "buffer.memory is full: deliveries free it (a send waits up to max.block.ms); raise buffer.memory for more room",
+            ),
+            Self::RecordTooLarge { needed, limit } => write!(
+                f,
+                "the record needs {needed} bytes, more than max.request.size allows ({limit}; or buffer.memory, if smaller): raise max.request.size (and the topic's max.message.bytes) or send smaller records"
+            ),
             Self::InvalidPartition { partition, count } => {
                 write!(f, "partition {partition} does not exist (the topic has {count})")
             }

@@ -137,6 +137,12 @@ pub struct BuilderState {
 }
 
 impl BuilderState {
+    /// The state of a builder that wrote `count` records in `len` bytes (header included),
+    /// for records placed by other means ([`super::split`]).
+    #[cfg(feature = "alloc")]
+    pub(crate) const fn of_records(config: BatchConfig, len: usize, count: i32, timestamps: (i64, i64)) -> Self {
+        Self { config, len, count, base_timestamp: timestamps.0, max_timestamp: timestamps.1 }
+    }
     /// Uncompressed bytes written so far, header included.
     pub const fn len(&self) -> usize {
         self.len

@@ -46,6 +46,8 @@ mod builder;
 mod crc;
 mod decode;
 mod encode;
+#[cfg(feature = "alloc")]
+pub(crate) mod split;
 
 pub use builder::{
     set_producer_state, AppendError, BatchBuilder, BatchConfig, BuilderState, EmptyBatch, FinishedBatch, NewBatchError,

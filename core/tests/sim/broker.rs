@@ -388,6 +388,10 @@ impl Cluster {
                     self.violations.push(format!("zstd batch on Produce v{v} (needs v7)"));
                     (PartitionProduceResponseData::failed(index, ErrorCode::UnsupportedCompressionType), None, false)
                 }
+                (_, Some(b)) if self.max_message_bytes.is_some_and(|m| b.wire_len > m) => {
+                    self.stats.too_large += 1;
+                    (PartitionProduceResponseData::failed(index, ErrorCode::MessageTooLarge), None, false)
+                }
                 (_, Some(b)) if self.txn.is_some() || b.transactional || txn_id.is_some() => {
                     let verified = self.txn_verify_batch(txn_id, t, p, b.producer, b.transactional, v);
                     match verified.and_then(|()| self.txn_sequence_guard(t, p, b.producer)) {

@@ -194,6 +194,8 @@ pub struct ClusterStats {
     pub appended_bytes: u64,
     /// Duplicates answered with the original offset.
     pub duplicates: u64,
+    /// MESSAGE_TOO_LARGE answers (a batch over `max_message_bytes`).
+    pub too_large: u64,
     /// OUT_OF_ORDER_SEQUENCE_NUMBER answers.
     pub out_of_order: u64,
     /// INVALID_PRODUCER_EPOCH answers.
@@ -224,6 +226,8 @@ pub struct Cluster {
     pub violations: Vec<String>,
     /// `throttle_time_ms` of every Produce response (KIP-219).
     pub throttle_ms: i32,
+    /// The topics' `max.message.bytes`: a larger batch is refused with MESSAGE_TOO_LARGE.
+    pub max_message_bytes: Option<usize>,
     /// The topics each Metadata request named, in order.
     pub metadata_requests: Vec<Vec<String>>,
     /// The transaction and group coordinator, in a transactional run.
@@ -264,6 +268,7 @@ impl Cluster {
             violations: Vec::new(),
             metadata_requests: Vec::new(),
             throttle_ms: 0,
+            max_message_bytes: None,
             txn: None,
             trace: false,
             notes: Vec::new(),

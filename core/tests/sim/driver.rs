@@ -83,10 +83,24 @@ pub struct Completion {
     pub partition: u32,
     /// Records covered.
     pub records: u32,
-    /// Base offset, or why it failed.
+    /// Base offset, or why it failed (the first failure of a batch completed in parts).
     pub result: Result<i64, DeliveryError>,
     /// When it was reported.
     pub at: Instant,
+    /// Each part's first record index, records and result: one part unless the engine split
+    /// the batch (the broker refused it as too large).
+    pub parts: Vec<(u32, u32, Result<i64, DeliveryError>)>,
+    /// More parts are due.
+    pub more: bool,
+}
+
+impl Completion {
+    /// The offset of record `index` of the batch, or why it failed.
+    pub fn result_of(&self, index: u32) -> Result<i64, DeliveryError> {
+        let (first, _, result) =
+            self.parts.iter().rev().find(|(first, ..)| *first <= index).copied().unwrap_or((0, 0, self.result));
+        result.map(|base| if base < 0 { base } else { base + i64::from(index - first) })
+    }
 }
 
 /// A record `send` accepted.
@@ -196,6 +210,7 @@ impl Sim {
         cluster.versions = sc.versions;
         cluster.txn = sc.txn.as_ref().map(super::txn::TxnPlan::coordinator);
         cluster.duplicate_error = sc.duplicate_error;
+        cluster.max_message_bytes = sc.max_message_bytes;
         let hosts: Vec<String> = sc.bootstrap.iter().map(|&n| host(n)).collect();
         let bootstrap: Vec<(&str, u16)> = hosts.iter().map(|h| (h.as_str(), PORT)).collect();
         let storage = Storage::with_capacity(&sc.config, sc.caps);

@@ -27,7 +27,7 @@ const PASSWORD: &str = "alice-secret";
 const TOKEN: &str = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.";
 const SALT: &[u8] = b"sim-salt";
 const ITERATIONS: u32 = 4096;
-const REFUSED: &str = "Authentication failed during authentication due to invalid credentials with SASL mechanism";
+pub const REFUSED: &str = "Authentication failed during authentication due to invalid credentials with SASL mechanism";
 
 /// The SASL setup of a scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -116,6 +116,8 @@ pub struct Scenario {
     pub duplicate_error: bool,
     /// The records.
     pub records: Vec<Planned>,
+    /// The topics' `max.message.bytes`: a larger batch is refused with MESSAGE_TOO_LARGE.
+    pub max_message_bytes: Option<usize>,
     /// The faults.
     pub faults: Faults,
     /// Liveness expectations.
@@ -162,6 +164,7 @@ impl Scenario {
             versions: Versions::KAFKA_4_1,
             duplicate_error: false,
             records,
+            max_message_bytes: None,
             faults: Faults::none(),
             expect: Expect { all_delivered: true },
             close_timeout: ms(5000),
@@ -211,7 +214,25 @@ impl Scenario {
         if txn.chance(250) {
             sc.make_transactional(&mut txn, faulty);
         }
+        // A topic limit below batch.size (a fourth stream): the broker refuses batches as too
+        // large, the engine splits them.
+        let mut small = SimRng::new(seed ^ 0x5_1177);
+        // Not with acks=0 (the broker refuses silently and the records are lost, as Kafka's
+        // acks=0 allows), nor in transactions (a refused first batch of a fresh producer lets
+        // the broker take the next one out of order, the blind gap of `Partition::blind_gap`,
+        // and a transaction cannot bump the epoch to recover: the residue, see
+        // split.rs).
+        if small.chance(100) && sc.config.acks != Acks::None && sc.txn.is_none() {
+            sc.max_message_bytes = Some(sc.smallest_limit() + small.range(0, 400) as usize);
+        }
         sc
+    }
+
+    /// The smallest `max.message.bytes` that every record fits alone (a batch of one record,
+    /// uncompressed: header, record framing, key, value).
+    pub fn smallest_limit(&self) -> usize {
+        let record = |r: &Planned| 61 + 24 + r.key.as_ref().map_or(0, Vec::len) + r.value.len();
+        self.records.iter().map(record).max().unwrap_or(0)
     }
 
     /// Makes the run transactional: `transactional.id`, acks=all with idempotence, the records
@@ -239,8 +260,8 @@ impl Scenario {
     /// A compact description for traces: configuration, cluster, faults, one line per record.
     pub fn describe(&self) -> String {
         let mut out = format!(
-            "seed {}\nconfig {:?}\nbrokers {} topics {:?} bootstrap {:?} versions {:?} duplicate_error {}\nfaults {:?}\nexpect {:?}\nsasl {:?}\ntxn {:?}\n",
-            self.seed, self.config, self.brokers, self.topics, self.bootstrap, self.versions, self.duplicate_error, self.faults, self.expect, self.sasl, self.txn
+            "seed {}\nconfig {:?}\nbrokers {} topics {:?} bootstrap {:?} versions {:?} duplicate_error {} max_message_bytes {:?}\nfaults {:?}\nexpect {:?}\nsasl {:?}\ntxn {:?}\n",
+            self.seed, self.config, self.brokers, self.topics, self.bootstrap, self.versions, self.duplicate_error, self.max_message_bytes, self.faults, self.expect, self.sasl, self.txn
         );
         for (i, r) in self.records.iter().enumerate() {
             let key = r.key.as_deref().map(String::from_utf8_lossy);

@@ -190,7 +190,7 @@ fn restamp_changes_producer_state_and_keeps_the_crc_valid() {
 /// Completes a batch that is the oldest of its partition and takes its completion.
 fn remove(a: &mut Accumulator<'_>, s: u16) {
     assert_eq!(a.complete(s, DELIVERED), Some(false));
-    let reported = a.pop_completed().unwrap();
+    let reported = a.pop_completed().unwrap().0;
     assert_eq!(a.slot(s), None, "{reported:?} was not the batch completed");
 }
 
@@ -216,7 +216,7 @@ fn completions_are_reported_in_queue_order_and_queues_move() {
     a.complete(before[1], DELIVERED).unwrap();
     a.complete(before[0], DELIVERED).unwrap();
     let mut order = Vec::new();
-    while let Some(b) = a.pop_completed() {
+    while let Some((b, _)) = a.pop_completed() {
         order.push(b.id());
     }
     assert_eq!(order.len(), 4, "{order:?}");
@@ -243,8 +243,8 @@ fn completions_are_reported_in_queue_order_and_queues_move() {
     a.complete(moved[1], DELIVERED).unwrap();
     assert!(!a.has_completed());
     a.complete(moved[0], DELIVERED).unwrap();
-    assert_eq!(a.pop_completed().map(|b| b.partition()), Some(3));
-    assert_eq!(a.pop_completed().map(|b| b.partition()), Some(3));
+    assert_eq!(a.pop_completed().map(|b| b.0.partition()), Some(3));
+    assert_eq!(a.pop_completed().map(|b| b.0.partition()), Some(3));
     assert!(a.pop_completed().is_none());
 }
 

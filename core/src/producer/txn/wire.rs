@@ -154,7 +154,10 @@ impl<P: Partitioner> Producer<'_, P> {
         let adding_busy = matches!(t.add, Step::InFlight(_)) || (adding && t.add != Step::Idle && !t.v2);
         let busy = adding_busy
             || t.offsets.is_some()
-            || self.acc.iter_slots().any(|(_, b)| b.send().outcome == crate::producer::types::Outcome::Pending);
+            || self
+                .acc
+                .iter_slots()
+                .any(|(_, b)| b.send().outcome == crate::producer::types::Outcome::Pending || b.rest() > 0);
         (!busy).then_some((TxnRequest::EndTxn, coordinator, at))
     }
 

@@ -123,11 +123,29 @@ impl Sim {
             return;
         };
         let (partition, records, result) = (done.partition(), done.records(), done.result());
-        let c = Completion { topic: name, partition, records, result, at: self.now };
-        if let Some(old) = self.out.completions.insert(batch, c) {
-            self.violation(format!("second completion for {batch:?} (first {old:?})"));
+        let (first, more) = (done.first(), done.more());
+        if let Some(c) = self.out.completions.get_mut(&batch) {
+            // A later part of a split batch: it must follow its previous part.
+            if c.more && first == c.records && (c.topic.as_str(), c.partition) == (name.as_str(), partition) {
+                c.records += records;
+                c.parts.push((first, records, result));
+                c.more = more;
+                c.at = self.now;
+                if c.result.is_ok() && result.is_err() {
+                    c.result = result;
+                }
+                return;
+            }
+            let old = c.clone();
+            self.violation(format!("second completion for {batch:?} from record {first} (first {old:?})"));
             return;
         }
+        if first != 0 {
+            self.violation(format!("completion of {batch:?} starts at record {first}"));
+        }
+        let parts = vec![(first, records, result)];
+        let c = Completion { topic: name, partition, records, result, at: self.now, parts, more };
+        self.out.completions.insert(batch, c);
         self.out.order.push(batch);
     }
 
