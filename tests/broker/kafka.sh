@@ -219,6 +219,9 @@ inter.broker.listener.name=$inter
 listener.security.protocol.map=$protocols
 log.dirs=$dir/data
 num.partitions=1
+# No time-based retention: tests write records with fixed 2023 timestamps (1700000000000 + i), and a
+# segment of those is deleted at the next retention check once it rolls (a restarted node rolls).
+log.retention.ms=-1
 group.initial.rebalance.delay.ms=0
 default.replication.factor=$rf
 min.insync.replicas=$isr
