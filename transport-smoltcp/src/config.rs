@@ -13,7 +13,9 @@ pub const EPHEMERAL_COUNT: u16 = 16384;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DriverConfig<'a> {
     /// How long a connection may take to be established before it is aborted and reported as
-    /// [`crate::ConnectError::Timeout`] (Kafka's `socket.connection.setup.timeout.ms`: 10 s).
+    /// [`crate::ConnectError::Timeout`], when the engine gives no timeout of its own (10 s). The
+    /// engine gives one for every connect: `socket.connection.setup.timeout.ms`, doubling with
+    /// each failed attempt up to `socket.connection.setup.timeout.max.ms`, as in Java.
     pub connect_timeout: Duration,
     /// How long a socket closed at the engine's request may take to finish its FIN exchange
     /// before it is aborted and its slot freed (5 s).

@@ -81,6 +81,7 @@ impl<'a, P: Partitioner> Driver<'a, P> {
             config,
             stats: Stats::default(),
             too_small: None,
+            setup: None,
         };
         Ok(Self { producer, net, now: NetInstant::ZERO, dirty: true, backlog: false })
     }

@@ -43,6 +43,9 @@ pub(crate) struct Net<'a> {
     pub(crate) stats: Stats,
     /// The last `needed` reported with `TxBufferTooSmall` (reported once per size).
     pub(crate) too_small: Option<usize>,
+    /// The setup timeout the engine gave for the next connect of that connection
+    /// (`socket.connection.setup.timeout.ms`, growing to `.max.ms` with failed attempts).
+    pub(crate) setup: Option<(ConnId, core::time::Duration)>,
 }
 
 /// The callback, type-erased inside the driver.
@@ -110,6 +113,10 @@ impl Links for Io<'_, '_, '_> {
         }
     }
 
+    fn setup_timeout(&mut self, conn: ConnId, timeout: core::time::Duration) {
+        self.net.setup = Some((conn, timeout));
+    }
+
     fn close(&mut self, conn: ConnId) {
         if let Some(i) = self.slot_of(conn) {
             self.free_slot(i, Fin::IfAllSent);
@@ -158,9 +165,14 @@ impl Io<'_, '_, '_> {
         s.set_timeout(config.socket_timeout.map(Into::into));
         s.connect(self.iface.context(), remote, local_port).map_err(|_| (Some(i), ConnectError::Unaddressable))?;
         self.net.stats.connects += 1;
+        // The engine's timeout for this attempt; the driver's own only if it gave none.
+        let timeout = match self.net.setup.take() {
+            Some((c, t)) if c == conn => t,
+            _ => config.connect_timeout,
+        };
         let slot = &mut self.net.slots[i];
         slot.clear_rx();
-        slot.phase = Phase::Connecting { conn, deadline: net_after(self.now, config.connect_timeout), remote };
+        slot.phase = Phase::Connecting { conn, deadline: net_after(self.now, timeout), remote };
         Ok(())
     }
 

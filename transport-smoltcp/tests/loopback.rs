@@ -8,7 +8,7 @@ mod support;
 
 use core::time::Duration;
 
-use kprod_core::config::{Acks, Config};
+use kprod_core::config::{Acks, Config, ConnectionConfig};
 use kprod_core::producer::{ConnError, DeliveryError};
 use kprod_core::protocol::ApiKey;
 use kprod_smoltcp::{ConnectError, DriverConfig, LinkError, EPHEMERAL_FIRST};
@@ -99,22 +99,34 @@ fn a_broker_that_closes_is_reported_and_its_requests_retried() {
 
 #[test]
 fn connect_failures_are_typed_and_retried() {
-    // Nobody at the address: the SYN goes unanswered until connect_timeout.
+    // Nobody at the address: the SYN goes unanswered until the engine's setup timeout
+    // (`socket.connection.setup.timeout.ms`, 20% jitter), which doubles with the next attempt
+    // (up to `.max.ms`); the driver's own connect_timeout is only a fallback.
+    let base = Spec::default();
+    let connection = ConnectionConfig {
+        setup_timeout: Duration::from_secs(2),
+        setup_timeout_max: Duration::from_secs(8),
+        ..base.config.connection
+    };
     let spec = Spec {
         bootstrap: ("10.0.0.99", 9092),
-        driver: DriverConfig { connect_timeout: Duration::from_secs(2), ..DriverConfig::default() },
-        ..Spec::default()
+        config: Config { connection, ..base.config },
+        driver: DriverConfig { connect_timeout: Duration::from_secs(60), ..base.driver },
+        ..base
     };
     let mut lab = Lab::new(spec);
     let start = lab.now;
     let _ = lab.driver.send(&record("t"), lab.now);
     assert!(lab.run_until(Duration::from_secs(10), |l| !l.seen.is_empty()));
     assert!(matches!(lab.seen[0], Seen::ConnectFailed(_, ConnectError::Timeout)), "{:?}", lab.seen);
-    let waited = lab.now - start;
-    assert!(waited.total_millis() >= 2000 && waited.total_millis() < 2200, "{waited}");
-    // The engine tries again after its backoff, and times out again.
-    assert!(lab.run_until(Duration::from_secs(10), |l| l.seen.len() >= 2));
+    let first = lab.now - start;
+    assert!(first.total_millis() >= 1600 && first.total_millis() <= 2500, "{first}");
+    // The engine tries again after its backoff, and times out again, after about 4 s.
+    let again = lab.now;
+    assert!(lab.run_until(Duration::from_secs(20), |l| l.seen.len() >= 2));
     assert!(matches!(lab.seen[1], Seen::ConnectFailed(_, ConnectError::Timeout)), "{:?}", lab.seen);
+    let second = lab.now - again;
+    assert!(second.total_millis() >= 3200 && second.total_millis() <= 6000, "{second}");
 
     // A broker address without a listener answers the SYN with a reset.
     let mut lab = Lab::new(Spec { bootstrap: ("10.0.0.10", 9093), ..Spec::default() });
