@@ -143,7 +143,7 @@ pub const PROPERTIES: &[Property] = &[
     ok_note(
         "metadata.recovery.strategy",
         "rebootstrap",
-        "`rebootstrap` (the default) or `none`; the REBOOTSTRAP_REQUIRED error of Metadata v13 is not acted on yet",
+        "`rebootstrap` (the default) or `none`; with `rebootstrap` a Metadata v13 REBOOTSTRAP_REQUIRED answer sends the next refresh to `bootstrap.servers`",
     ),
     no("metric.reporters", JAVA_CLASS),
     ok_note("metrics.num.samples", "2", "1 to 8 samples"),

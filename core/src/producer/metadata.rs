@@ -401,6 +401,10 @@ pub(crate) struct Metadata<'s> {
     /// Since when metadata is wanted and no broker could be asked (for
     /// `metadata.recovery.rebootstrap.trigger.ms`); cleared by a successful `apply`.
     pub(crate) stuck_since: Option<Instant>,
+    /// A broker answered Metadata with REBOOTSTRAP_REQUIRED (v13+, KIP-1102): the next refresh
+    /// goes to the bootstrap addresses (with `metadata.recovery.strategy=rebootstrap`);
+    /// cleared by a successful `apply`.
+    pub(crate) rebootstrap_required: bool,
     /// Replica sets per partition, for `PartitionInfo` (`replicas.rs`).
     #[cfg(feature = "alloc")]
     replicas: replicas::ReplicaTable,
@@ -428,6 +432,7 @@ impl<'s> Metadata<'s> {
             retry_at: Instant::ZERO,
             failures: 0,
             stuck_since: None,
+            rebootstrap_required: false,
             #[cfg(feature = "alloc")]
             replicas: replicas::ReplicaTable::new(),
         };

@@ -1,8 +1,9 @@
 //! `metadata.recovery.strategy` and `metadata.recovery.rebootstrap.trigger.ms` (KIP-899,
 //! KIP-1102): which broker the engine asks for metadata when it has no connection. The
 //! announced brokers serve while one is available; with `rebootstrap` the bootstrap addresses
-//! serve again once every announced broker is in reconnect backoff, or once no metadata came for
-//! the trigger time; with `none` they never do after the first metadata.
+//! serve again once every announced broker is in reconnect backoff, once no metadata came for
+//! the trigger time, or once a broker answered REBOOTSTRAP_REQUIRED; with `none` they never do
+//! after the first metadata.
 
 use core::time::Duration;
 
@@ -61,4 +62,16 @@ fn rebootstrap_after_the_trigger_without_metadata() {
     // Still no metadata (the broker is reachable, but nothing came) past the trigger.
     p.now = Instant::from_millis(1_500);
     assert_eq!(p.pick_any_node(), Some(-1));
+}
+
+#[test]
+fn rebootstrap_when_a_broker_answers_rebootstrap_required() {
+    for (strategy, expected) in [(true, Some(-1)), (false, Some(5))] {
+        let mut p = producer(strategy, 300_000);
+        p.now = Instant::from_millis(0);
+        assert_eq!(p.pick_any_node(), Some(5));
+        // What a Metadata v13 answer with REBOOTSTRAP_REQUIRED leaves (metadata/tests.rs).
+        p.meta.rebootstrap_required = true;
+        assert_eq!(p.pick_any_node(), expected, "metadata.recovery.strategy rebootstrap: {strategy}");
+    }
 }

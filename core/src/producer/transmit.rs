@@ -455,8 +455,8 @@ impl<P: Partitioner> Producer<'_, P> {
     /// A broker to ask for metadata: one the last metadata announced, chosen at random among
     /// those not in reconnect backoff. The bootstrap addresses serve before the first metadata
     /// and, with `metadata.recovery.strategy=rebootstrap`, when every announced broker is
-    /// unavailable or no metadata came for `metadata.recovery.rebootstrap.trigger.ms` (KIP-899,
-    /// KIP-1102).
+    /// unavailable, no metadata came for `metadata.recovery.rebootstrap.trigger.ms`, or a broker
+    /// answered REBOOTSTRAP_REQUIRED (KIP-899, KIP-1102).
     pub(super) fn pick_any_node(&mut self) -> Option<i32> {
         let now = self.now;
         let usable = |conns: &[Connection], n: i32| {
@@ -470,7 +470,8 @@ impl<P: Partitioner> Producer<'_, P> {
         let recovery = &self.config.connection;
         let bootstrap = !announced
             || (recovery.rebootstrap
-                && (now.saturating_duration_since(stuck_since) >= recovery.rebootstrap_trigger
+                && (self.meta.rebootstrap_required
+                    || now.saturating_duration_since(stuck_since) >= recovery.rebootstrap_trigger
                     || !self.meta.brokers().any(|b| !Metadata::is_bootstrap(b) && usable(&self.conns, b.node_id))));
         let candidates = |b: &&BrokerSlot| Metadata::is_bootstrap(b) == bootstrap;
         let count = self.meta.brokers().filter(candidates).count() as u32;

@@ -25,6 +25,8 @@ impl Metadata<'_> {
 
     fn try_apply(&mut self, resp: &MetadataResponse<'_>, now: Instant) -> Result<MetadataUpdate, MetadataError> {
         if resp.error_code != ErrorCode::None {
+            // KIP-1102: the broker asks the client to go back to `bootstrap.servers`.
+            self.rebootstrap_required |= resp.error_code == ErrorCode::RebootstrapRequired;
             return Err(MetadataError::Response(resp.error_code));
         }
         self.replace_brokers(&resp.brokers)?;
@@ -45,6 +47,7 @@ impl Metadata<'_> {
         }
         self.refreshed_at = Some(now);
         self.stuck_since = None;
+        self.rebootstrap_required = false;
         Ok(update)
     }
 

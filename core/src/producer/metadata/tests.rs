@@ -424,6 +424,10 @@ fn topic_errors() {
     md.begin_refresh(at(4));
     assert_eq!(apply_bytes(&mut md, 13, &v13, at(4)), Err(MetadataError::Response(ErrorCode::RebootstrapRequired)));
     assert!(md.needs_refresh(at(4), MAX_AGE));
+    assert!(md.rebootstrap_required, "the next refresh goes to bootstrap.servers");
+    // A good answer (from the bootstrap address) ends it.
+    refresh(&mut md, &[topic("creating", ID_A, &[part(0, 1, 0)])], at(5));
+    assert!(!md.rebootstrap_required);
 }
 
 #[test]
