@@ -1,0 +1,168 @@
+//! Adaptive partitioning (KIP-794) on the 3-node cluster: unkeyed records favour the
+//! partitions whose broker drains faster, and `partitioner.availability.timeout.ms` skips the
+//! partitions of a broker that holds its batches back. Skipped (with a message) only when
+//! `KPROD_CLUSTER=skip`.
+//!
+//! One broker is made slow with a client quota (`producer_byte_rate`, KIP-13) for this test's
+//! `client.id`: every broker enforces the quota on its own traffic, and node 1 leads 4 of the
+//! topic's 6 partitions (nodes 2 and 3 one each), so node 1 drains each of its partitions at a
+//! quarter of the rate the others get. A broker lets a client burst about
+//! `(quota.window.num - 1) × quota.window.size` (10 s) worth of the quota before it throttles,
+//! so the test sends about 24 such seconds in all: node 1 is throttled (KIP-219, the producer
+//! then holds its batches back for `throttle_time_ms`) long before nodes 2 and 3. Batches of
+//! about two records (`batch.size=2048`) let the partitioner choose often and give it queues
+//! long enough to weigh.
+//!
+//! Three producers at once, each with its own `client.id` (so its own quota and burst):
+//! - `uniform`, adaptive partitioning off (the control): every partition gets about a sixth;
+//! - `adaptive` (Java's defaults): node 1's partitions get clearly fewer than the others;
+//! - `available`, adaptive with `partitioner.availability.timeout.ms`: node 1's partitions
+//!   are skipped while node 1 throttles, so they get clearly fewer as well.
+//!
+//! Per-partition counts come from the delivery reports and are checked against an independent
+//! read-back (kafka-python).
+
+extern crate alloc;
+
+mod std_util;
+
+use alloc::collections::BTreeMap;
+use core::time::Duration;
+use std::process::Command;
+use std::time::Instant;
+
+use kprod_std::{Producer, ProducerConfig, Record};
+use kprod_tests::{describe_output, repo_root, unique_topic, Broker, Cluster};
+
+/// The quota for each producer's `client.id`, per broker, in bytes per second.
+const QUOTA: u64 = 64 * 1024;
+/// Value size of each record.
+const VALUE: usize = 1000;
+/// Records per producer: about 24 seconds of `QUOTA`, so that node 1 (two thirds of the
+/// records without adaptive partitioning) is throttled past its burst and nodes 2 and 3 (a
+/// sixth each) are not.
+const RECORDS: usize = 24 * QUOTA as usize / (VALUE + 70);
+/// Node 1 leads partitions 0-3, node 2 partition 4, node 3 partition 5.
+const ASSIGNMENT: &str = "1,1,1,1,2,3";
+const SLOW: [u32; 4] = [0, 1, 2, 3];
+const FAST: [u32; 2] = [4, 5];
+
+/// Runs `kafka.sh tool CLASS ARGS` against `broker`; panics on failure.
+fn kafka_tool(broker: &Broker, class: &str, args: &[&str]) {
+    let out = Command::new("bash")
+        .arg(repo_root().join("tests/broker/kafka.sh"))
+        .args(["tool", class, "--bootstrap-server", broker.bootstrap()])
+        .args(args)
+        .output()
+        .expect("run kafka.sh tool");
+    assert!(out.status.success(), "{class} {args:?}: {}", describe_output(&out));
+}
+
+/// Sets a `producer_byte_rate` quota of `rate` for `client_id` on every broker.
+fn set_quota(broker: &Broker, client_id: &str, rate: u64) {
+    let config = format!("producer_byte_rate={rate}");
+    kafka_tool(
+        broker,
+        "kafka.admin.ConfigCommand",
+        &["--alter", "--add-config", &config, "--entity-type", "clients", "--entity-name", client_id],
+    );
+}
+
+/// Sends RECORDS unkeyed records with `client_id` (prefixing each value with it) and returns
+/// the records delivered per partition, from the delivery reports.
+fn run(cluster: &Cluster, topic: &str, client_id: &str, props: &[(&str, &str)]) -> BTreeMap<u32, usize> {
+    let mut config = ProducerConfig::new(cluster.bootstrap())
+        .expect("bootstrap")
+        .client_id(client_id)
+        .linger(Duration::from_millis(5))
+        // A small buffer: `send` blocks until batches drain, so the partitioner sees the queues
+        // of the slow broker's partitions grow while it chooses.
+        .buffer_memory(256 * 1024)
+        .max_block(Duration::from_secs(60));
+    // Batches of about two records: the partitioner chooses often (less sampling noise), and the
+    // queues it weighs are long enough to tell a slow partition from a fast one.
+    config = config.set("batch.size", "2048").expect("batch.size");
+    for (k, v) in props {
+        config = config.set(k, v).expect("config");
+    }
+    let producer = Producer::new(config).expect("producer");
+    let started = Instant::now();
+    let value = |i: usize| format!("{client_id}-{i:06}-{}", "x".repeat(VALUE)).into_bytes()[..VALUE].to_vec();
+    let handles: Vec<_> = (0..RECORDS)
+        .map(|i| {
+            let value = value(i);
+            let record = Record { topic, partition: None, key: None, value: Some(value.as_slice()), headers: &[], timestamp: None };
+            producer.send(&record).unwrap_or_else(|e| panic!("{client_id}: send {i}: {e}"))
+        })
+        .collect();
+    producer.flush(Duration::from_secs(60)).expect("flush");
+    let mut counts = BTreeMap::new();
+    for (i, h) in handles.iter().enumerate() {
+        let meta = h.wait(std_util::DELIVERY_WAIT).unwrap_or_else(|e| panic!("{client_id}: delivery {i}: {e}"));
+        *counts.entry(meta.partition).or_insert(0) += 1;
+    }
+    let m = producer.metrics_by_name();
+    let throttle = m.iter().find(|(n, _)| *n == "produce-throttle-time-max").map_or(f64::NAN, |&(_, v)| v);
+    eprintln!("{client_id}: {counts:?} in {:?}, produce-throttle-time-max {throttle}", started.elapsed());
+    producer.close(Duration::from_secs(30)).expect("close");
+    counts
+}
+
+/// The mean per partition of `parts` in `counts`.
+fn mean(counts: &BTreeMap<u32, usize>, parts: &[u32]) -> f64 {
+    parts.iter().map(|p| counts.get(p).copied().unwrap_or(0) as f64).sum::<f64>() / parts.len() as f64
+}
+
+#[test]
+fn unkeyed_records_favour_the_faster_brokers() {
+    let Some(cluster) = Cluster::shared() else {
+        eprintln!("SKIPPED unkeyed_records_favour_the_faster_brokers: KPROD_CLUSTER=skip says no cluster is available");
+        return;
+    };
+    let topic = unique_topic("std-adaptive");
+    let ids = ["uniform", "adaptive", "available"].map(|run| format!("{topic}-{run}"));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            kafka_tool(cluster, "org.apache.kafka.tools.TopicCommand", &[
+                "--create",
+                "--topic",
+                &topic,
+                "--replica-assignment",
+                ASSIGNMENT,
+            ])
+        });
+        for id in &ids {
+            s.spawn(|| set_quota(cluster, id, QUOTA));
+        }
+    });
+    let leaders: Vec<i32> = cluster.describe_topic(&topic).partitions.iter().map(|p| p.leader).collect();
+    assert_eq!(leaders, [1, 1, 1, 1, 2, 3], "leaders of partitions 0-5");
+
+    // The three at once: each has its own quota, so they do not slow one another down.
+    let [uniform, adaptive, available] = std::thread::scope(|s| {
+        let uniform = s.spawn(|| run(cluster, &topic, &ids[0], &[("partitioner.adaptive.partitioning.enable", "false")]));
+        let adaptive = s.spawn(|| run(cluster, &topic, &ids[1], &[]));
+        let available = s.spawn(|| run(cluster, &topic, &ids[2], &[("partitioner.availability.timeout.ms", "100")]));
+        [uniform, adaptive, available].map(|h| h.join().expect("producer thread"))
+    });
+
+    // The independent read-back: every record, on the partition its report named.
+    let read = cluster.read_back(&topic, 3 * RECORDS, Duration::from_secs(60));
+    assert_eq!(read.len(), 3 * RECORDS, "records read back");
+    for (id, reported) in ids.iter().zip([&uniform, &adaptive, &available]) {
+        let mut stored = BTreeMap::new();
+        for r in read.iter().filter(|r| r.value.as_deref().is_some_and(|v| v.starts_with(format!("{id}-").as_bytes()))) {
+            *stored.entry(r.partition as u32).or_insert(0usize) += 1;
+        }
+        assert_eq!(&stored, reported, "{id}: records per partition, read back vs delivery reports");
+        assert_eq!(reported.values().sum::<usize>(), RECORDS, "{id}: every record delivered");
+    }
+
+    let ratio = |c: &BTreeMap<u32, usize>| mean(c, &SLOW) / mean(c, &FAST);
+    let (uniform, adaptive, available) = (ratio(&uniform), ratio(&adaptive), ratio(&available));
+    eprintln!("records per slow partition / per fast partition: uniform {uniform:.2}, adaptive {adaptive:.2}, available {available:.2}");
+    // Measured: uniform about 1.0, adaptive about 0.6, available about 0.5.
+    assert!((0.7..1.4).contains(&uniform), "without adaptive partitioning the split is even: ratio {uniform:.2}");
+    assert!(adaptive < 0.8, "adaptive partitioning favours the faster brokers: ratio {adaptive:.2}");
+    assert!(available < 0.8, "the availability timeout skips the throttled broker's partitions: ratio {available:.2}");
+}
