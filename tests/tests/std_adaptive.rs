@@ -28,11 +28,11 @@ mod std_util;
 
 use alloc::collections::BTreeMap;
 use core::time::Duration;
-use std::process::Command;
 use std::time::Instant;
 
-use kprod_std::{Producer, ProducerConfig, Record};
-use kprod_tests::{describe_output, repo_root, unique_topic, Broker, Cluster};
+use kprod_std::Producer;
+use kprod_tests::{unique_topic, Cluster};
+use std_util::{kafka_tool, set_producer_quota};
 
 /// The quota for each producer's `client.id`, per broker, in bytes per second.
 const QUOTA: u64 = 64 * 1024;
@@ -47,34 +47,11 @@ const ASSIGNMENT: &str = "1,1,1,1,2,3";
 const SLOW: [u32; 4] = [0, 1, 2, 3];
 const FAST: [u32; 2] = [4, 5];
 
-/// Runs `kafka.sh tool CLASS ARGS` against `broker`; panics on failure.
-fn kafka_tool(broker: &Broker, class: &str, args: &[&str]) {
-    let out = Command::new("bash")
-        .arg(repo_root().join("tests/broker/kafka.sh"))
-        .args(["tool", class, "--bootstrap-server", broker.bootstrap()])
-        .args(args)
-        .output()
-        .expect("run kafka.sh tool");
-    assert!(out.status.success(), "{class} {args:?}: {}", describe_output(&out));
-}
-
-/// Sets a `producer_byte_rate` quota of `rate` for `client_id` on every broker.
-fn set_quota(broker: &Broker, client_id: &str, rate: u64) {
-    let config = format!("producer_byte_rate={rate}");
-    kafka_tool(
-        broker,
-        "kafka.admin.ConfigCommand",
-        &["--alter", "--add-config", &config, "--entity-type", "clients", "--entity-name", client_id],
-    );
-}
-
 /// Sends RECORDS unkeyed records with `client_id` (prefixing each value with it) and returns
 /// the records delivered per partition, from the delivery reports.
 fn run(cluster: &Cluster, topic: &str, client_id: &str, props: &[(&str, &str)]) -> BTreeMap<u32, usize> {
-    let mut config = ProducerConfig::new(cluster.bootstrap())
-        .expect("bootstrap")
+    let mut config = std_util::config(cluster)
         .client_id(client_id)
-        .linger(Duration::from_millis(5))
         // A small buffer: `send` blocks until batches drain, so the partitioner sees the queues
         // of the slow broker's partitions grow while it chooses.
         .buffer_memory(256 * 1024)
@@ -87,22 +64,15 @@ fn run(cluster: &Cluster, topic: &str, client_id: &str, props: &[(&str, &str)]) 
     }
     let producer = Producer::new(config).expect("producer");
     let started = Instant::now();
-    let value = |i: usize| format!("{client_id}-{i:06}-{}", "x".repeat(VALUE)).into_bytes()[..VALUE].to_vec();
-    let handles: Vec<_> = (0..RECORDS)
-        .map(|i| {
-            let value = value(i);
-            let record = Record { topic, partition: None, key: None, value: Some(value.as_slice()), headers: &[], timestamp: None };
-            producer.send(&record).unwrap_or_else(|e| panic!("{client_id}: send {i}: {e}"))
-        })
+    let values: Vec<Vec<u8>> = (0..RECORDS)
+        .map(|i| format!("{client_id}-{i:06}-{}", "x".repeat(VALUE)).into_bytes()[..VALUE].to_vec())
         .collect();
-    producer.flush(Duration::from_secs(60)).expect("flush");
     let mut counts = BTreeMap::new();
-    for (i, h) in handles.iter().enumerate() {
-        let meta = h.wait(std_util::DELIVERY_WAIT).unwrap_or_else(|e| panic!("{client_id}: delivery {i}: {e}"));
+    for meta in std_util::send_unkeyed(&producer, topic, &values) {
         *counts.entry(meta.partition).or_insert(0) += 1;
     }
     let m = producer.metrics_by_name();
-    let throttle = m.iter().find(|(n, _)| *n == "produce-throttle-time-max").map_or(f64::NAN, |&(_, v)| v);
+    let throttle = std_util::metric(&m, "produce-throttle-time-max");
     eprintln!("{client_id}: {counts:?} in {:?}, produce-throttle-time-max {throttle}", started.elapsed());
     producer.close(Duration::from_secs(30)).expect("close");
     counts
@@ -123,16 +93,14 @@ fn unkeyed_records_favour_the_faster_brokers() {
     let ids = ["uniform", "adaptive", "available"].map(|run| format!("{topic}-{run}"));
     std::thread::scope(|s| {
         s.spawn(|| {
-            kafka_tool(cluster, "org.apache.kafka.tools.TopicCommand", &[
-                "--create",
-                "--topic",
-                &topic,
-                "--replica-assignment",
-                ASSIGNMENT,
-            ])
+            kafka_tool(
+                cluster,
+                "org.apache.kafka.tools.TopicCommand",
+                &["--create", "--topic", &topic, "--replica-assignment", ASSIGNMENT],
+            )
         });
         for id in &ids {
-            s.spawn(|| set_quota(cluster, id, QUOTA));
+            s.spawn(|| set_producer_quota(cluster, id, QUOTA));
         }
     });
     let leaders: Vec<i32> = cluster.describe_topic(&topic).partitions.iter().map(|p| p.leader).collect();
@@ -140,7 +108,8 @@ fn unkeyed_records_favour_the_faster_brokers() {
 
     // The three at once: each has its own quota, so they do not slow one another down.
     let [uniform, adaptive, available] = std::thread::scope(|s| {
-        let uniform = s.spawn(|| run(cluster, &topic, &ids[0], &[("partitioner.adaptive.partitioning.enable", "false")]));
+        let uniform =
+            s.spawn(|| run(cluster, &topic, &ids[0], &[("partitioner.adaptive.partitioning.enable", "false")]));
         let adaptive = s.spawn(|| run(cluster, &topic, &ids[1], &[]));
         let available = s.spawn(|| run(cluster, &topic, &ids[2], &[("partitioner.availability.timeout.ms", "100")]));
         [uniform, adaptive, available].map(|h| h.join().expect("producer thread"))
@@ -151,7 +120,8 @@ fn unkeyed_records_favour_the_faster_brokers() {
     assert_eq!(read.len(), 3 * RECORDS, "records read back");
     for (id, reported) in ids.iter().zip([&uniform, &adaptive, &available]) {
         let mut stored = BTreeMap::new();
-        for r in read.iter().filter(|r| r.value.as_deref().is_some_and(|v| v.starts_with(format!("{id}-").as_bytes()))) {
+        for r in read.iter().filter(|r| r.value.as_deref().is_some_and(|v| v.starts_with(format!("{id}-").as_bytes())))
+        {
             *stored.entry(r.partition as u32).or_insert(0usize) += 1;
         }
         assert_eq!(&stored, reported, "{id}: records per partition, read back vs delivery reports");
