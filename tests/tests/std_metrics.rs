@@ -10,14 +10,10 @@ use core::time::Duration;
 
 use kprod_std::{Compression, Producer};
 use kprod_tests::{unique_topic, Broker};
-use std_util::{config, send_all, verify, wait_all, Sent};
+use std_util::{config, metric, send_all, verify, wait_all, Sent};
 
 const RECORDS: usize = 3000;
 const VALUE: usize = 200;
-
-fn metric(all: &[(&'static str, f64)], name: &str) -> f64 {
-    all.iter().find(|(n, _)| *n == name).map(|&(_, v)| v).unwrap_or_else(|| panic!("no metric {name}: {all:?}"))
-}
 
 #[test]
 fn java_metrics_match_what_was_sent() {

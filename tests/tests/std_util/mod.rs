@@ -49,6 +49,46 @@ fn set_transaction_version(broker: &Broker, level: u8) {
     std::thread::sleep(Duration::from_secs(2));
 }
 
+/// Runs `kafka.sh tool CLASS --bootstrap-server <broker> ARGS` (a Java main class from the
+/// Kafka jars); panics if it fails.
+pub fn kafka_tool(broker: &Broker, class: &str, args: &[&str]) {
+    let out = std::process::Command::new(repo_root().join("tests/broker/kafka.sh"))
+        .args(["tool", class, "--bootstrap-server", broker.bootstrap()])
+        .args(args)
+        .output()
+        .expect("run kafka.sh tool");
+    assert!(out.status.success(), "{class} {args:?}: {}", describe_output(&out));
+}
+
+/// A client quota (KIP-13) of `rate` bytes per second produced by `client_id`, which every
+/// broker of `broker`'s cluster enforces on its own traffic.
+pub fn set_producer_quota(broker: &Broker, client_id: &str, rate: u64) {
+    let config = format!("producer_byte_rate={rate}");
+    let args = ["--alter", "--add-config", &config, "--entity-type", "clients", "--entity-name", client_id];
+    kafka_tool(broker, "kafka.admin.ConfigCommand", &args);
+}
+
+/// The value of the Java metric `name` in `Producer::metrics_by_name`'s answer; panics if absent.
+pub fn metric(all: &[(&'static str, f64)], name: &str) -> f64 {
+    all.iter().find(|(n, _)| *n == name).map(|&(_, v)| v).unwrap_or_else(|| panic!("no metric {name}: {all:?}"))
+}
+
+/// Sends each of `values` to `topic` with no key and no partition (the partitioner chooses),
+/// flushes, and returns the delivery reports in order; panics on a failure.
+pub fn send_unkeyed(producer: &Producer, topic: &str, values: &[Vec<u8>]) -> Vec<RecordMetadata> {
+    let handles: Vec<DeliveryHandle> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let record =
+                Record { topic, partition: None, key: None, value: Some(v.as_slice()), headers: &[], timestamp: None };
+            producer.send(&record).unwrap_or_else(|e| panic!("send {i}: {e}"))
+        })
+        .collect();
+    producer.flush(DELIVERY_WAIT).expect("flush");
+    wait_all(&handles)
+}
+
 /// A config for the shared broker with a short linger.
 pub fn config(broker: &Broker) -> ProducerConfig {
     ProducerConfig::new(broker.bootstrap()).expect("bootstrap").linger(Duration::from_millis(5))
