@@ -171,10 +171,15 @@ fn a_stale_generation_makes_the_transaction_abortable() {
 ///   the connection re-authenticates, which waits for the answer (an idle wake-up);
 /// - 180223, 227881, 294015: another connection's loss while an InitProducerId was in flight
 ///   asked for it again: the second one bumped the epoch the first answer gave, and the
-///   coordinator fenced the producer (PRODUCER_FENCED) at its first AddPartitionsToTxn.
+///   coordinator fenced the producer (PRODUCER_FENCED) at its first AddPartitionsToTxn;
+/// - 294321 (V1): fenced, then the answer to the first AddPartitionsToTxn was lost and the
+///   application aborted; the abort dropped the partitions and, the transaction not started,
+///   ended with Ok. A partition whose add is unknown is now asked again before EndTxn (as Java
+///   re-enqueues the request): the coordinator answers PRODUCER_FENCED, fatal.
 #[test]
 fn regression_seeds() {
-    let seeds = [79, 287, 993, 2023, 2412, 3671, 208, 3756, 19086, 21472, 59109, 99295, 126465, 180223, 227881, 294015];
+    let seeds =
+        [79, 287, 993, 2023, 2412, 3671, 208, 3756, 19086, 21472, 59109, 99295, 126465, 180223, 227881, 294015, 294321];
     for seed in seeds {
         let (s, v) = sim::run_scenario(Scenario::random(seed), std::env::var_os("KPROD_SIM_TRACE").is_some());
         assert!(s.sc.txn.is_some(), "seed {seed} is a transactional scenario");

@@ -85,7 +85,7 @@ impl<P: Partitioner> Producer<'_, P> {
             RequestKind::InitProducerId => self.on_init_producer_id(f.version, body, now),
             RequestKind::Produce => self.on_produce(i, (f.correlation_id, f.batches), f.version, body, now),
             RequestKind::SaslHandshake | RequestKind::SaslAuthenticate => {
-                return self.on_sasl(i, f.kind, f.version, body, now);
+                return self.on_sasl(i, f.kind, f.version, body, (f.sent, now));
             }
             RequestKind::Txn(req) => self.on_txn_response(req, f.version, body, now),
         };

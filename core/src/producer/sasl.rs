@@ -6,9 +6,9 @@
 //! messages (KIP-152) until it is done. Only then is the connection ready, so no Metadata,
 //! InitProducerId or Produce goes out unauthenticated. When the broker gives a session lifetime
 //! (SaslAuthenticate v1+), the connection re-authenticates at a random point between 85% and
-//! 95% of it (the Java client's window; the seeded RNG picks it): it puts no new request on the
-//! connection, lets the ones in flight be answered, runs SaslHandshake and SaslAuthenticate
-//! again (no ApiVersions), and goes on. Nothing in flight is failed or sent twice.
+//! 95% of it (the Java client's window; the seeded RNG picks it), counted from when its last
+//! SaslAuthenticate was sent: it puts no new request on the connection, lets the ones in flight
+//! be answered, runs SaslHandshake and SaslAuthenticate again (no ApiVersions), and goes on. Nothing in flight is failed or sent twice.
 //!
 //! A failed authentication is fatal for that broker: the connection fails with
 //! [`ConnError::Authentication`] (the broker's message, truncated to a fixed buffer), the engine
@@ -281,7 +281,7 @@ impl<P: Partitioner> Producer<'_, P> {
         kind: RequestKind,
         version: i16,
         body: &[u8],
-        now: Instant,
+        (sent, now): (Instant, Instant),
     ) -> Result<(), ConnError> {
         let undecodable = ConnError::Undecodable { api: kind.api(), version };
         if !cfg!(feature = "sasl") {
@@ -327,7 +327,7 @@ impl<P: Partitioner> Producer<'_, P> {
         };
         match next {
             Some(round) => self.conns[i].sasl.step = Step::Send(round),
-            None => self.authenticated(i, resp.session_lifetime_ms, now),
+            None => self.authenticated(i, resp.session_lifetime_ms, (sent, now)),
         }
         Ok(())
     }
@@ -360,16 +360,23 @@ impl<P: Partitioner> Producer<'_, P> {
     }
 
     /// The exchange succeeded: the connection is ready (again), and re-authenticates at 85-95%
-    /// of the session lifetime if the broker gave one.
-    fn authenticated(&mut self, i: usize, lifetime_ms: i64, now: Instant) {
+    /// of the session lifetime if the broker gave one, counted from `sent`, when the last
+    /// SaslAuthenticate went out. The broker's session starts when it reads that request, never
+    /// earlier, and a request reaching it after the session ended closes the connection (KIP-368;
+    /// with acks=0 what it carried is lost). Java counts from the answer's arrival, so the
+    /// answer's trip back eats into the 5-15% margin that must cover the next request's trip
+    /// there; counted from the send, the margin is whole. Never sooner than half the lifetime
+    /// after the answer, though: an exchange whose round trip takes most of the session would
+    /// otherwise re-authenticate again at once, and nothing else would go out.
+    fn authenticated(&mut self, i: usize, lifetime_ms: i64, (sent, now): (Instant, Instant)) {
         let per_mille = self.rng.between(850, 950);
         let c = &mut self.conns[i];
         c.sasl.step = Step::Idle;
         c.sasl.scram = None;
-        c.sasl.reauth_at = u64::try_from(lifetime_ms)
-            .ok()
-            .filter(|&ms| ms > 0)
-            .map(|ms| now + core::time::Duration::from_millis(ms.saturating_mul(per_mille) / 1000));
+        c.sasl.reauth_at = u64::try_from(lifetime_ms).ok().filter(|&ms| ms > 0).map(|ms| {
+            let at = sent + core::time::Duration::from_millis(ms.saturating_mul(per_mille) / 1000);
+            at.max(now + core::time::Duration::from_millis(ms / 2))
+        });
         c.state = ConnState::Ready;
         if !core::mem::take(&mut c.sasl.reauth) {
             c.failures = 0;

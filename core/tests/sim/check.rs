@@ -306,9 +306,14 @@ fn check_liveness(sim: &Sim, placed: &Placement, v: &mut Vec<String>) {
         }
     }
     let expect_once = sim.sc.config.acks != Acks::None || sim.out.violations.is_empty();
+    // acks=0 has no answer to retry on: a Produce a broker dropped with the link because it
+    // arrived after the SASL session ended is lost (Kafka's acks=0 promises nothing more), and
+    // only a client that knew the next request's latency could avoid it. Such a run may miss
+    // records, never write one twice. With acks 1 or all the engine sends it again.
+    let may_miss = sim.sc.config.acks == Acks::None && sim.out.expired_sessions > 0;
     for a in sim.out.accepted.iter().filter(|_| expect_once) {
         let n = placed.get(&a.planned).map_or(0, Vec::len);
-        if n != 1 {
+        if n != 1 && !(may_miss && n == 0) {
             v.push(format!("fault-free run wrote #{} {n} times", a.planned));
         }
     }

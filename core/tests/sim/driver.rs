@@ -134,6 +134,10 @@ pub struct Outcomes {
     pub idle: Vec<IdleWakeup>,
     /// The fatal error, if one was reported.
     pub fatal: Option<FatalError>,
+    /// Links a broker closed because a request arrived after their SASL session had ended
+    /// (KIP-368): the engine re-authenticates at 85-95% of the session, and the latency can
+    /// still make a request arrive late.
+    pub expired_sessions: u32,
     /// The run was stopped early (a hot loop): only the safety properties are checked.
     pub aborted: bool,
     /// Property violations seen while running.

@@ -39,6 +39,11 @@ impl<T, const N: usize> List<T, N> {
         }
     }
 
+    /// Keeps the items `keep` accepts.
+    pub(crate) fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+        self.items.retain(keep);
+    }
+
     pub(crate) fn clear(&mut self) {
         self.items.clear();
     }

@@ -61,6 +61,11 @@ pub(crate) enum Part {
     New,
     /// In an AddPartitionsToTxn in flight.
     Adding,
+    /// In an AddPartitionsToTxn whose answer was lost: the coordinator may have added it, so it
+    /// is asked again, even while aborting (Java's `TransactionManager` re-enqueues the request
+    /// ahead of EndTxn). Ending without it could leave the transaction open on the coordinator,
+    /// or miss that the producer was fenced.
+    Unknown,
     /// Added: its batches may go.
     Added,
 }
@@ -146,9 +151,25 @@ impl Txn {
             && (self.v2 || self.parts.iter().any(|&(p, s)| p == pi && s == Part::Added))
     }
 
-    /// Partitions waiting to be added (V1), up to `n`.
+    /// Partitions waiting to be added (V1): new ones, and those whose add is unknown.
     pub(crate) fn new_parts(&self) -> impl Iterator<Item = u16> + '_ {
-        self.parts.iter().filter(|&&(_, s)| s == Part::New).map(|&(p, _)| p)
+        self.parts.iter().filter(|&&(_, s)| matches!(s, Part::New | Part::Unknown)).map(|&(p, _)| p)
+    }
+
+    /// The abort drops the partitions no AddPartitionsToTxn named yet (as Java clears its
+    /// `newPartitionsInTransaction`); those whose add is unknown stay, to be asked again.
+    fn drop_new_parts(&mut self) {
+        self.parts.retain(|&(_, s)| s != Part::New);
+        if self.add != Step::Idle && !matches!(self.add, Step::InFlight(_)) && self.new_parts().next().is_none() {
+            self.add = Step::Idle;
+        }
+    }
+
+    /// While aborting, the coordinator refused to add the partitions whose add was unknown
+    /// (not fenced, not retriable: e.g. not authorized): they are not in the transaction.
+    pub(crate) fn drop_unknown_parts(&mut self) {
+        self.parts.retain(|&(_, s)| s != Part::Unknown);
+        self.add = Step::Idle;
     }
 
     /// Partitions in `state`.
@@ -217,7 +238,7 @@ impl Txn {
             again(s);
         }
         if self.add == Step::Wanted(now) {
-            self.parts.iter_mut().filter(|(_, s)| *s == Part::Adding).for_each(|e| e.1 = Part::New);
+            self.parts.iter_mut().filter(|(_, s)| *s == Part::Adding).for_each(|e| e.1 = Part::Unknown);
         }
         if self.coordinator == Some(node) {
             self.coordinator_lost(now);
@@ -371,6 +392,7 @@ impl<P: Partitioner> Producer<'_, P> {
         self.txn.offsets = None;
         self.txn.offsets_step = Step::Idle;
         self.txn.end = Some((false, Step::Wanted(now)));
+        self.txn.drop_new_parts();
         self.fail_unsent_for_abort(now);
         Ok(())
     }

@@ -144,8 +144,12 @@ impl<P: Partitioner> Producer<'_, P> {
         if let (Some((_, OffsetsStage::AddToTxn)), Some(at), true) = (&t.offsets, wanted_at(t.offsets_step), id_ready) {
             return Some((TxnRequest::AddOffsets, coordinator, at));
         }
-        let adding = matches!(t.state, TxnState::InTransaction | TxnState::CommittingTransaction);
-        if let Some(at) = wanted_at(t.add).filter(|_| adding && id_ready && !t.v2 && t.new_parts().next().is_some()) {
+        // While aborting, only adds whose outcome is unknown are left: they go before EndTxn,
+        // with the epoch of the transaction (a bump the abort wants waits for its end).
+        let aborting = t.state == TxnState::AbortingTransaction;
+        let adding = aborting || matches!(t.state, TxnState::InTransaction | TxnState::CommittingTransaction);
+        let may_add = adding && (id_ready || aborting) && !t.v2 && t.new_parts().next().is_some();
+        if let Some(at) = wanted_at(t.add).filter(|_| may_add) {
             return Some((TxnRequest::AddPartitions, coordinator, at));
         }
         let (_, step) = t.end?;
@@ -464,6 +468,9 @@ impl<P: Partitioner> Producer<'_, P> {
             return false;
         };
         self.txn.add = Step::Idle;
+        // A partition not added goes back to the list to add; while aborting, only one whose
+        // add is unknown is on it, and it stays unknown until an answer settles it.
+        let back = if self.txn.state == TxnState::AbortingTransaction { Part::Unknown } else { Part::New };
         let mut worst = ErrorCode::None;
         for topic in r.results.iter() {
             let Some(t) = self.meta.topic(topic.name) else {
@@ -478,7 +485,7 @@ impl<P: Partitioner> Producer<'_, P> {
                     self.txn.set_part(pi, Part::Added);
                     self.txn.started = true;
                 } else {
-                    self.txn.set_part(pi, Part::New);
+                    self.txn.set_part(pi, back);
                     if worst == ErrorCode::None || worst == ErrorCode::OperationNotAttempted {
                         worst = p.error_code;
                     }
@@ -489,7 +496,7 @@ impl<P: Partitioner> Producer<'_, P> {
         let adding: heapless::Vec<u16, MAX_PARTITIONS_PER_REQUEST> =
             self.txn.parts_in(Part::Adding).take(MAX_PARTITIONS_PER_REQUEST).collect();
         for pi in adding {
-            self.txn.set_part(pi, Part::New);
+            self.txn.set_part(pi, back);
         }
         if worst == ErrorCode::None {
             self.txn.failures = 0;
@@ -533,6 +540,11 @@ impl<P: Partitioner> Producer<'_, P> {
                 } else {
                     self.set_fatal(FatalError::Broker(code));
                 }
+            }
+            // The coordinator refused the partitions (not fenced, not retriable): they are not
+            // in the transaction, and the abort goes on without them, as in Java.
+            _ if req == TxnRequest::AddPartitions && self.txn.state == TxnState::AbortingTransaction => {
+                self.txn.drop_unknown_parts();
             }
             code if self.txn.state == TxnState::AbortingTransaction => self.set_fatal(FatalError::Broker(code)),
             code => self.txn.set_abortable(AbortCause::Broker(code)),

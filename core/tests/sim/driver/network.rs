@@ -96,11 +96,21 @@ impl Sim {
                 hook.as_mut().and_then(|h| h(ctx)).or_else(|| random_error(rng, faults, sick, ctx))
             };
             let (auth, violations) = (&mut self.net.links[l].auth, &mut self.cluster.violations);
+            let expired = matches!(auth, crate::sim::sasl::LinkAuth::Authed(Some(end)) if *end <= self.now);
             let (api, reply) =
                 match crate::sim::sasl::intercept(&self.sc.sasl, auth, node, &frame, self.now, violations) {
                     Some(handled) => handled,
                     None => self.cluster.handle_frame(node, &frame, self.now, frame_faults, &mut inject),
                 };
+            if expired
+                && matches!(reply, Reply::Close)
+                && !matches!(api, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
+            {
+                // Not a fault the scenario drew: the latency let a request arrive after the
+                // session the engine had to renew.
+                self.out.expired_sessions += 1;
+                self.log(|| format!("broker {node} closes link {l}: {api:?} after the SASL session ended"));
+            }
             for note in core::mem::take(&mut self.cluster.notes) {
                 self.log(|| note);
             }
