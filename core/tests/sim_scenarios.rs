@@ -592,3 +592,15 @@ fn a_single_record_too_large_for_the_topic_fails_naming_max_message_bytes() {
     let text = f[0].to_string();
     assert!(text.contains("max.message.bytes"), "{text}");
 }
+
+/// Seeds of the random property test where a batch split again and again (a topic's
+/// `max.message.bytes` far below `batch.size`) went on sending parts past its delivery timeout:
+/// the parts still to go must fail with it, within delivery.timeout + request.timeout.
+#[test]
+fn split_parts_end_with_the_batch_delivery_timeout() {
+    for seed in [13000, 59673] {
+        let (s, v) = sim::run_scenario(Scenario::random(seed), std::env::var_os("KPROD_SIM_TRACE").is_some());
+        assert!(s.sc.max_message_bytes.is_some(), "seed {seed} limits the batch size");
+        assert!(v.is_empty(), "seed {seed} violates:\n{}", v.join("\n"));
+    }
+}

@@ -32,6 +32,11 @@ impl<P: Partitioner> Producer<'_, P> {
             self.complete(slot, Outcome::Failed(DeliveryError::Broker(ErrorCode::MessageTooLarge)));
             return;
         }
+        // Past the batch's delivery timeout no part goes out again (see `next_part`).
+        if now >= b.created() + self.config.delivery_timeout {
+            self.complete(slot, Outcome::Failed(DeliveryError::DeliveryTimeout));
+            return;
+        }
         self.ledger.returned(&mut self.acc, slot);
         let scratch: &mut [u8] = &mut self.scratch;
         if !self.acc.split(slot, scratch) {
@@ -47,8 +52,9 @@ impl<P: Partitioner> Producer<'_, P> {
 
     /// Part `done` of a split batch was reported, and `slot` now holds the records after it.
     /// They go next with the sequences after the part's, when it was delivered or refused
-    /// alone as too large; otherwise they end as it did (a delivery timeout, an abort, a
-    /// close, a fatal error: what ended it ends them too).
+    /// alone as too large, unless the batch's delivery timeout has passed (they fail with it);
+    /// otherwise they end as it did (a delivery timeout, an abort, a close, a fatal error: what
+    /// ended it ends them too).
     pub(super) fn next_part(&mut self, slot: u16, done: &BatchSlot) {
         match done.send().outcome {
             Outcome::Delivered { .. } | Outcome::Failed(DeliveryError::Broker(ErrorCode::MessageTooLarge)) => {}
@@ -56,6 +62,13 @@ impl<P: Partitioner> Producer<'_, P> {
                 self.complete(slot, outcome);
                 return;
             }
+        }
+        // The delivery timeout covers the whole batch, as in Java (a split part keeps the
+        // batch's creation time): parts still to go once it has passed fail with it rather than
+        // go out one after the other past it.
+        if self.acc.slot(slot).is_some_and(|b| self.now >= b.created() + self.config.delivery_timeout) {
+            self.complete(slot, Outcome::Failed(DeliveryError::DeliveryTimeout));
+            return;
         }
         let p = done.producer();
         let state = if p.base_sequence >= 0 {
