@@ -17,8 +17,9 @@
 //! - `uniform`, adaptive partitioning off (the control): every partition gets about a sixth;
 //! - `adaptive` (Java's defaults): node 1's partitions get clearly fewer than the others;
 //! - `available`, adaptive with `partitioner.availability.timeout.ms`: node 1's partitions
-//!   are skipped while node 1 throttles, so once it throttles they get almost nothing (fewer
-//!   than with adaptive partitioning alone).
+//!   are skipped while node 1 throttles, so they too get clearly fewer than the others. (How
+//!   much fewer than with adaptive partitioning alone depends on when node 1 starts to throttle,
+//!   which depends on the machine; the simulator checks that part deterministically.)
 //!
 //! Per-partition counts come from the delivery reports and are checked against an independent
 //! read-back (kafka-python).
@@ -153,20 +154,21 @@ fn unkeyed_records_favour_the_faster_brokers() {
         ratio(&available),
         tail(&available)
     );
-    // Measured: uniform 1.02 (tail 0.74), adaptive 0.54-0.59 (tail 0.17-0.19), available
-    // 0.44-0.50 (tail 0.05-0.08) on a helper's runs; a CI run under other load gave adaptive
-    // 0.55 (tail 0.36) and available 0.47 (tail 0.24), so the bounds compare the three
-    // producers, which run side by side, more than they fix levels. The first two thirds
-    // include node 1's burst, which every mode splits evenly.
+    // Measured, uniform / adaptive / available over all records: 1.02 / 0.54-0.59 / 0.44-0.50 on a
+    // helper's runs, 1.02 / 0.55 / 0.47 and 1.02 / 0.51 / 0.46 on CI runs. The last third is printed
+    // but not checked: when node 1 starts to throttle depends on the machine's speed, and CI runs
+    // gave adaptive tails from 0.17 to 0.78 and availability tails from 0.05 to 1.30. The whole run
+    // separates the modes with a wide margin on every machine seen. That the availability timeout
+    // skips a stuck leader's partitions almost entirely, and more than adaptive partitioning alone,
+    // is checked deterministically in the simulator (core/tests/sim_scenarios.rs,
+    // `adaptive_partitioning_favours_the_fast_broker`); here it must favour the fast brokers too.
     let uniform = ratio(&uniform);
     assert!((0.7..1.4).contains(&uniform), "without adaptive partitioning the split is even: ratio {uniform:.2}");
-    let (adaptive, adaptive_tail) = (ratio(&adaptive), tail(&adaptive));
+    let adaptive = ratio(&adaptive);
     assert!(adaptive < 0.75, "adaptive partitioning favours the faster brokers: ratio {adaptive:.2}");
-    assert!(adaptive_tail < 0.5, "adaptive partitioning, node 1 throttled: ratio {adaptive_tail:.2}");
-    let available_tail = tail(&available);
+    let available = ratio(&available);
     assert!(
-        available_tail < 0.35 && available_tail < adaptive_tail,
-        "partitioner.availability.timeout.ms skips node 1's partitions while it throttles: ratio {available_tail:.2} \
-         (adaptive alone: {adaptive_tail:.2})"
+        available < 0.75,
+        "adaptive partitioning with partitioner.availability.timeout.ms favours the faster brokers: ratio {available:.2}"
     );
 }

@@ -459,13 +459,19 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             }
         }
         for slot in expired {
-            let was_sent = self.acc.slot(slot).is_some_and(|b| b.send().attempts > 0);
-            self.complete(slot, Outcome::Failed(DeliveryError::DeliveryTimeout));
-            // A batch that may have reached the broker leaves a sequence gap: bump the epoch
-            // before the partition's next batch (KIP-360), as the Java client does.
-            if was_sent {
-                self.idem.request_bump(now);
-            }
+            self.expire(slot, now);
+        }
+    }
+
+    /// Fails batch `slot` with its delivery timeout. A batch that went out may leave a sequence
+    /// gap (it may or may not have been written): bump the epoch before the partition's next
+    /// batch (KIP-360), as the Java client does, rather than wait for the broker to refuse that
+    /// one as out of order. Split batches whose parts run out of time end here too.
+    pub(super) fn expire(&mut self, slot: u16, now: Instant) {
+        let was_sent = self.acc.slot(slot).is_some_and(|b| b.send().attempts > 0);
+        self.complete(slot, Outcome::Failed(DeliveryError::DeliveryTimeout));
+        if was_sent {
+            self.idem.request_bump(now);
         }
     }
 

@@ -34,7 +34,7 @@ impl<P: Partitioner> Producer<'_, P> {
         }
         // Past the batch's delivery timeout no part goes out again (see `next_part`).
         if now >= b.created() + self.config.delivery_timeout {
-            self.complete(slot, Outcome::Failed(DeliveryError::DeliveryTimeout));
+            self.expire(slot, now);
             return;
         }
         self.ledger.returned(&mut self.acc, slot);
@@ -67,7 +67,7 @@ impl<P: Partitioner> Producer<'_, P> {
         // batch's creation time): parts still to go once it has passed fail with it rather than
         // go out one after the other past it.
         if self.acc.slot(slot).is_some_and(|b| self.now >= b.created() + self.config.delivery_timeout) {
-            self.complete(slot, Outcome::Failed(DeliveryError::DeliveryTimeout));
+            self.expire(slot, self.now);
             return;
         }
         let p = done.producer();
