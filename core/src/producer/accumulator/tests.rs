@@ -28,6 +28,18 @@ fn acc(memory: usize, batch_size: usize, slots: usize, compression: Compression)
     .unwrap()
 }
 
+/// An accumulator over borrowed (no_std-style) storage, with 1 KiB batches: its capacity is fixed.
+fn borrowed<'a>(
+    slots: &'a mut [BatchSlot],
+    queues: &'a mut [PartitionQueue],
+    memory: &'a mut [u8],
+    chunk_map: &'a mut [u32],
+) -> Accumulator<'a> {
+    let config = BatchConfig::new(1024);
+    Accumulator::new(slots.into(), queues.into(), memory.into(), chunk_map.into(), config, Duration::from_millis(5))
+        .unwrap()
+}
+
 fn value(i: usize, len: usize) -> Vec<u8> {
     (0..len).map(|j| b'a' + ((i + j) % 26) as u8).collect()
 }
@@ -96,25 +108,57 @@ fn memory_is_a_hard_bound_and_frees_on_remove() {
 #[test]
 fn fixed_batch_slots_are_a_bound_too() {
     // Borrowed (no_std) storage keeps its capacity: two slots, two batches.
-    let config = BatchConfig::new(1024);
-    let mut slots = [BatchSlot::EMPTY; 2];
-    let mut queues = [PartitionQueue::EMPTY; 10];
+    let (mut slots, mut queues) = ([BatchSlot::EMPTY; 2], [PartitionQueue::EMPTY; 10]);
     let mut memory = vec![0u8; 64 * 1024];
     let mut chunk_map = vec![0u32; chunk_map_words(64 * 1024, 1024)];
-    let mut a = Accumulator::new(
-        (&mut slots[..]).into(),
-        (&mut queues[..]).into(),
-        (&mut memory[..]).into(),
-        (&mut chunk_map[..]).into(),
-        config,
-        Duration::from_millis(5),
-    )
-    .unwrap();
+    let mut a = borrowed(&mut slots, &mut queues, &mut memory, &mut chunk_map);
     a.append(0, &Record::new(0, None, Some(b"x")), 1 << 20, T0).unwrap();
     a.append(1, &Record::new(0, None, Some(b"x")), 1 << 20, T0).unwrap();
     assert_eq!(a.append(2, &Record::new(0, None, Some(b"x")), 1 << 20, T0), Err(AccumulateError::BufferFull));
     assert_eq!(a.append(10, &Record::new(0, None, Some(b"x")), 1 << 20, T0), Err(AccumulateError::UnknownPartition));
     assert!(!a.fit_partitions(11), "borrowed queues cannot grow");
+}
+
+/// An emptied slot is the next one taken, and an append refused for want of memory takes no
+/// slot: two fixed slots serve any number of batches one after the other, and owned slots do
+/// not grow past the batches open at once.
+#[test]
+fn emptied_slots_are_reused_and_a_refused_append_takes_none() {
+    let (mut slots, mut queues) = ([BatchSlot::EMPTY; 2], [PartitionQueue::EMPTY; 10]);
+    let mut memory = vec![0u8; 2 * 1024];
+    let mut chunk_map = vec![0u32; chunk_map_words(2 * 1024, 1024)];
+    let mut a = borrowed(&mut slots, &mut queues, &mut memory, &mut chunk_map);
+    let (small, big) = (value(0, 900), value(1, 1900));
+    for round in 0..100u16 {
+        let p = round % 10;
+        a.append(p, &Record::new(0, None, Some(&small)), 1 << 20, T0).unwrap();
+        a.append((p + 1) % 10, &Record::new(0, None, Some(&small)), 1 << 20, T0).unwrap();
+        let first = a.iter_queue(p).next().unwrap();
+        remove(&mut a, first);
+        // Two chunks wanted, one free: refused, and the emptied slot stays free.
+        assert_eq!(a.append(p, &Record::new(0, None, Some(&big)), 1 << 20, T0), Err(AccumulateError::BufferFull));
+        a.append(p, &Record::new(0, None, Some(&small)), 1 << 20, T0).unwrap();
+        assert_eq!(a.iter_queue(p).next(), Some(first), "round {round}: the emptied slot is taken again");
+        for q in [p, (p + 1) % 10] {
+            let s = a.iter_queue(q).next().unwrap();
+            remove(&mut a, s);
+        }
+        assert!(a.is_empty());
+    }
+
+    let mut owned = acc(64 * 1024, 1024, 0, Compression::None);
+    for round in 0..100 {
+        for p in 0..3u16 {
+            owned.append(p, &Record::new(0, None, Some(&value(round, 900))), 1 << 20, T0).unwrap();
+        }
+        for p in 0..3u16 {
+            let s = owned.iter_queue(p).next().unwrap();
+            remove(&mut owned, s);
+        }
+    }
+    // Capacity grows geometrically; the slots ever taken are the three open at once.
+    assert_eq!(owned.unused, 3, "slots taken over 300 batches, at most 3 open at once");
+    assert!(owned.slots.len() <= 4, "owned slots: {}", owned.slots.len());
 }
 
 /// Owned (std) storage grows its batch slots as batches open, up to one per chunk of the
