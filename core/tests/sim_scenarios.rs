@@ -419,6 +419,37 @@ fn compression_levels_reach_the_wire() {
     }
 }
 
+/// More partitions have a batch ready than one Produce request holds
+/// (`MAX_PARTITIONS_PER_REQUEST`): each request starts where the last one ran out of room, so
+/// every partition gets its turn. Starting at partition 0 every time served partitions 0-127 on
+/// every request while the others waited until the load stopped, past their delivery timeout
+/// (the 10,000-partition benchmark lost records to it).
+#[test]
+fn busy_partitions_beyond_one_request_each_get_their_turn() {
+    const PARTS: usize = 200;
+    let mut sc = Scenario::simple(23, PARTS, 0);
+    sc.caps.partitions = 256;
+    sc.caps.batches = 1024;
+    sc.config.max_in_flight = 1;
+    sc.config.request_timeout = ms(300);
+    sc.config.delivery_timeout = ms(600);
+    // A record to every partition every 10 ms for one second.
+    sc.records = (0..100 * PARTS)
+        .map(|i| Planned {
+            topic: "t0".into(),
+            partition: Some((i % PARTS) as u32),
+            key: None,
+            value: value_for(i, 20),
+            at: at((i / PARTS) as u64 * 10),
+        })
+        .collect();
+    let mut sim = sim(sc);
+    // Every Produce answered 20 ms late: about 50 requests a second, one at a time.
+    sim.response_hook = Some(Box::new(|ctx| (ctx.api == ApiKey::Produce).then_some(Fate::Delay(20_000))));
+    run_clean(&mut sim);
+    assert_eq!(delivered(&sim) as usize, 100 * PARTS, "every record delivered within delivery.timeout.ms");
+}
+
 /// KIP-794 on a cluster where broker 1 answers every Produce 100 ms late: the sticky
 /// partitioner sends null-key records to the partitions of the fast broker more often with
 /// `partitioner.adaptive.partitioning.enable` (the default) than without, and skips the slow

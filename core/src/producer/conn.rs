@@ -201,6 +201,10 @@ pub(crate) struct Connection {
     pub(crate) throttled_until: Instant,
     /// SASL authentication (`producer/sasl.rs`).
     pub(crate) sasl: ConnSasl,
+    /// The partition slot the next Produce request starts picking batches at: the first one the
+    /// last request had no room for, so that when more partitions have batches ready than one
+    /// request holds, every partition gets its turn (the Java client's per-node drain index).
+    pub(crate) drain_from: u16,
     next_correlation: i32,
 }
 
@@ -226,6 +230,7 @@ impl Connection {
         error: None,
         throttled_until: Instant::ZERO,
         sasl: ConnSasl::EMPTY,
+        drain_from: 0,
         next_correlation: 1,
     };
 

@@ -72,7 +72,7 @@
 //! metadata; or from one [`StaticStorage`] value without a heap, whose const parameters are the
 //! capacities (a full table is a typed error). Budget (64-bit, checked by a test): the arena,
 //! plus at most 176 bytes per batch slot, 280 per broker slot, 304 per topic slot, 40 per
-//! partition (slot, queue, in-flight count and sequence), 960 per connection (its in-flight
+//! partition (slot, queue, in-flight count and sequence), 968 per connection (its in-flight
 //! table and SASL state), and one compression scratch of a batch's worst-case compressed size.
 pub(crate) mod accumulator;
 pub mod conn;

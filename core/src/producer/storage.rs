@@ -248,6 +248,6 @@ mod tests {
         let partition =
             size_of::<PartitionSlot>() + size_of::<PartitionQueue>() + size_of::<PartitionSeq>() + size_of::<u8>();
         assert!(partition <= 40, "partition {partition}");
-        assert!(size_of::<Connection>() <= 960, "Connection {}", size_of::<Connection>());
+        assert!(size_of::<Connection>() <= 968, "Connection {}", size_of::<Connection>());
     }
 }

@@ -290,10 +290,15 @@ impl<P: Partitioner> Producer<'_, P> {
             return Ok(None);
         };
         let node = self.conns[i].node;
-        // Pick at most one batch per partition led by this node, within max.request.size.
+        // Pick at most one batch per partition led by this node, within max.request.size and
+        // MAX_PARTITIONS_PER_REQUEST, starting where the last request ran out of room: starting
+        // at partition 0 every time would starve the partitions past what one request holds
+        // (with 10,000 busy partitions, their batches waited past delivery.timeout.ms).
         let mut picked: heapless::Vec<(u16, u16), MAX_PARTITIONS_PER_REQUEST> = heapless::Vec::new();
         let mut size = REQUEST_OVERHEAD;
-        for pi in 0..self.meta.partition_span() as u16 {
+        let span = self.meta.partition_span();
+        let start = usize::from(self.conns[i].drain_from) % span.max(1);
+        for pi in (start..span).chain(0..start).map(|pi| pi as u16) {
             if self.meta.leader(PartitionIdx(pi)) != Some(node) || self.acc.queue(pi).is_none_or(|q| q.is_empty()) {
                 continue;
             }
@@ -301,17 +306,20 @@ impl<P: Partitioner> Producer<'_, P> {
                 continue;
             };
             let len = self.acc.slot(slot).map_or(0, |b| b.len());
-            if !picked.is_empty() && size + len > self.config.max_request_size {
+            if (!picked.is_empty() && size + len > self.config.max_request_size) || picked.is_full() {
+                self.conns[i].drain_from = pi;
                 break;
             }
-            if picked.push((pi, slot)).is_err() {
-                break;
-            }
+            // Not full, so this push cannot fail.
+            let _ = picked.push((pi, slot));
             size += len;
         }
         if picked.is_empty() {
             return Ok(None);
         }
+        // The request lists partitions in slot order (a topic's slots are contiguous, so each
+        // topic is one run below), and seals them in that order.
+        picked.sort_unstable_by_key(|&(pi, _)| pi);
         // Seal in partition order: sequences are assigned in send order.
         for &(pi, slot) in &picked {
             self.seal(pi, slot, producer);
