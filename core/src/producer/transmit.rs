@@ -317,10 +317,9 @@ impl<P: Partitioner> Producer<'_, P> {
         if picked.is_empty() {
             return Ok(None);
         }
-        // The request lists partitions in slot order (a topic's slots are contiguous, so each
-        // topic is one run below), and seals them in that order.
+        // Back to slot order (the pick may have wrapped around): the request groups each
+        // topic's contiguous slots into one run below, and sequences are sealed in send order.
         picked.sort_unstable_by_key(|&(pi, _)| pi);
-        // Seal in partition order: sequences are assigned in send order.
         for &(pi, slot) in &picked {
             self.seal(pi, slot, producer);
         }
