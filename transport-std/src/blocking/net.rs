@@ -16,8 +16,8 @@ use crate::events::LinkDown;
 use crate::pump::Outbox;
 use crate::tls::{Connector, TlsError, TlsLink};
 
-/// How much is read from a socket per `read` call.
-const READ_CHUNK: usize = 64 * 1024;
+/// How much is read from a socket per `read` call (the IO loop's scratch buffer).
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
 /// Where a connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,18 +205,14 @@ impl Conn {
 
     /// Reads everything available (mio is edge-triggered): whether bytes arrived, and the
     /// error that ended the connection if one did (an orderly close is `UnexpectedEof`).
-    pub(crate) fn read_available(&mut self) -> (bool, Option<io::Error>) {
+    /// Plaintext is read through `scratch` (any length; the IO loop's, see `IoLoop::scratch`)
+    /// and only the bytes read are appended to the inbox.
+    pub(crate) fn read_available(&mut self, scratch: &mut [u8]) -> (bool, Option<io::Error>) {
         let mut any = false;
         loop {
-            let len = self.rx.len();
             let r = match &mut self.tls {
                 Some(tls) => tls.read(&mut self.sock, &mut self.rx),
-                None => {
-                    self.rx.resize(len + READ_CHUNK, 0);
-                    let r = self.sock.read(&mut self.rx[len..]);
-                    self.rx.truncate(len + r.as_ref().map_or(0, |n| *n));
-                    r
-                }
+                None => self.sock.read(scratch).inspect(|&n| self.rx.extend_from_slice(&scratch[..n])),
             };
             match r {
                 Ok(0) => return (any, Some(ErrorKind::UnexpectedEof.into())),
