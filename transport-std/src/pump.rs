@@ -15,42 +15,62 @@ use crate::delivery::{Completed, Registry};
 use crate::events::EventBook;
 use crate::state::State;
 
-/// Request bytes queued on one connection and not yet written.
+/// Request bytes queued on one connection and not yet written: `buf[pos..end]`. The bytes of
+/// `buf` past `end` are kept (initialized, unused), so that a buffer swapped with the pump's
+/// frame buffer ([`Outbox::queue_frame`]) can take the next frame without being zeroed again.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     buf: Vec<u8>,
     pos: usize,
+    end: usize,
 }
 
 impl Outbox {
-    /// Queues a request frame.
+    /// Queues a copy of a request frame.
     pub(crate) fn queue(&mut self, frame: &[u8]) {
-        if self.pos == self.buf.len() {
-            self.buf.clear();
+        if self.pos == self.end {
             self.pos = 0;
+            self.end = 0;
         }
+        self.buf.truncate(self.end);
         self.buf.extend_from_slice(frame);
+        self.end = self.buf.len();
+    }
+
+    /// Queues the frame at the start of `tx` (`len` bytes). With nothing unsent, the buffers
+    /// are swapped instead of copied: `tx` gets this outbox's old buffer (any length; the
+    /// engine asks for more room when a frame does not fit), and the frame is written from
+    /// where the engine encoded it.
+    pub(crate) fn queue_frame(&mut self, tx: &mut Vec<u8>, len: usize) {
+        if self.unsent() == 0 && len <= tx.len() {
+            core::mem::swap(&mut self.buf, tx);
+            self.pos = 0;
+            self.end = len;
+        } else {
+            self.queue(&tx[..len]);
+        }
     }
 
     /// Bytes queued and not yet written.
-    pub(crate) fn unsent(&self) -> usize {
-        self.buf.len() - self.pos
+    pub(crate) const fn unsent(&self) -> usize {
+        self.end - self.pos
     }
 
     /// The bytes to write next.
     pub(crate) fn pending(&self) -> &[u8] {
-        &self.buf[self.pos..]
+        &self.buf[self.pos..self.end]
     }
 
-    /// `n` bytes of [`Outbox::pending`] were written. Compacts the buffer when it is empty,
-    /// or when more than 1 MiB and half of it is written.
+    /// `n` bytes of [`Outbox::pending`] were written. Starts over when it is empty, and
+    /// compacts when more than 1 MiB and half of it is written.
     pub(crate) fn advance(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.buf.len());
-        if self.pos == self.buf.len() {
-            self.buf.clear();
+        self.pos = (self.pos + n).min(self.end);
+        if self.pos == self.end {
             self.pos = 0;
-        } else if self.pos > 1 << 20 && self.pos * 2 > self.buf.len() {
-            self.buf.drain(..self.pos);
+            self.end = 0;
+        } else if self.pos > 1 << 20 && self.pos * 2 > self.end {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
             self.pos = 0;
         }
     }
@@ -58,6 +78,7 @@ impl Outbox {
     /// What is left to write, as an owned buffer.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // the tokio driver's lingering close
     pub(crate) fn into_unsent(mut self) -> Vec<u8> {
+        self.buf.truncate(self.end);
         self.buf.drain(..self.pos);
         self.buf
     }
@@ -65,8 +86,9 @@ impl Outbox {
 
 /// A driver's connection table, as the pump needs it.
 pub(crate) trait Sockets {
-    /// Queues `frame` on `conn`; `false` if that connection is not open.
-    fn queue(&mut self, conn: ConnId, frame: &[u8]) -> bool;
+    /// Queues the frame at the start of `tx` (`len` bytes) on `conn` ([`Outbox::queue_frame`]:
+    /// `tx` may come back as another buffer); `false` if that connection is not open.
+    fn queue(&mut self, conn: ConnId, tx: &mut Vec<u8>, len: usize) -> bool;
     /// Bytes queued on every connection and not yet written.
     fn unsent(&self) -> usize;
     /// The engine closed `conn`: let it finish writing for a bounded time, then drop it.
@@ -218,7 +240,7 @@ impl<S: Sockets> Links for DriverLinks<'_, S> {
     }
 
     fn take(&mut self, t: Transmit, _now: Instant) -> bool {
-        self.sockets.queue(t.conn, &self.pump.tx[..t.len])
+        self.sockets.queue(t.conn, &mut self.pump.tx, t.len)
     }
 
     fn setup_timeout(&mut self, _conn: ConnId, timeout: Duration) {
@@ -279,8 +301,8 @@ mod tests {
     }
 
     impl Sockets for FakeSockets {
-        fn queue(&mut self, _conn: ConnId, frame: &[u8]) -> bool {
-            self.frames.push(frame.to_vec());
+        fn queue(&mut self, _conn: ConnId, tx: &mut Vec<u8>, len: usize) -> bool {
+            self.frames.push(tx[..len].to_vec());
             self.open
         }
         fn unsent(&self) -> usize {
@@ -348,5 +370,37 @@ mod tests {
         o.advance((1 << 20) + 10);
         assert_eq!(o.pending(), b"tail");
         assert_eq!(o.into_unsent(), b"tail");
+    }
+
+    #[test]
+    fn an_empty_outbox_takes_the_frame_buffer_and_a_busy_one_copies() {
+        let mut out = Outbox::default();
+        let mut tx = b"frame-1 and stale bytes".to_vec();
+        let first = tx.as_ptr();
+        out.queue_frame(&mut tx, 7);
+        assert_eq!(out.pending(), b"frame-1");
+        // Swapped, not copied: the frame is written from where it was encoded, and the engine's
+        // next frame goes into the outbox's old (empty) buffer.
+        assert_eq!(out.pending().as_ptr(), first);
+        assert!(tx.is_empty());
+        tx.extend_from_slice(b"frame-2 more");
+        out.queue_frame(&mut tx, 7);
+        assert_eq!(out.pending(), b"frame-1frame-2");
+        assert_eq!(tx, b"frame-2 more", "a busy outbox copies and leaves the frame buffer");
+        out.advance(3);
+        assert_eq!(out.unsent(), 11);
+        out.advance(11);
+        assert_eq!(out.unsent(), 0);
+        // Empty again: the next frame swaps in, and what the outbox held (its initialized bytes,
+        // beyond what was written) goes back to the pump without being zeroed.
+        let mut tx2 = b"frame-3".to_vec();
+        out.queue_frame(&mut tx2, 7);
+        assert_eq!(out.pending(), b"frame-3");
+        assert_eq!(tx2.len(), 14);
+        // A copy after a swap keeps only the unsent bytes, then appends.
+        out.queue(b"+4");
+        assert_eq!(out.pending(), b"frame-3+4");
+        out.advance(2);
+        assert_eq!(out.into_unsent(), b"ame-3+4");
     }
 }

@@ -75,9 +75,9 @@ impl Conn {
         matches!(self.phase, Phase::Open(..))
     }
 
-    /// Queues a request frame.
-    pub(super) fn queue(&mut self, frame: &[u8]) {
-        self.out.queue(frame);
+    /// Queues the request frame at the start of `tx` (see [`Outbox::queue_frame`]).
+    pub(super) fn queue(&mut self, tx: &mut Vec<u8>, len: usize) {
+        self.out.queue_frame(tx, len);
     }
 
     /// Bytes queued and not yet written (plus one while TLS records wait).

@@ -55,10 +55,10 @@ impl Inputs {
 struct TokioSockets<'a>(&'a mut Vec<Option<Conn>>);
 
 impl Sockets for TokioSockets<'_> {
-    fn queue(&mut self, conn: ConnId, frame: &[u8]) -> bool {
+    fn queue(&mut self, conn: ConnId, tx: &mut Vec<u8>, len: usize) -> bool {
         match self.0.get_mut(usize::from(conn.0)).and_then(Option::as_mut) {
             Some(c) if c.is_open() => {
-                c.queue(frame);
+                c.queue(tx, len);
                 true
             }
             _ => false,

@@ -304,10 +304,10 @@ struct StdSockets<'a> {
 }
 
 impl Sockets for StdSockets<'_> {
-    fn queue(&mut self, conn: ConnId, frame: &[u8]) -> bool {
+    fn queue(&mut self, conn: ConnId, tx: &mut Vec<u8>, len: usize) -> bool {
         match self.conns.get_mut(usize::from(conn.0)).and_then(Option::as_mut) {
             Some(c) if c.phase == Phase::Open => {
-                c.queue(frame);
+                c.queue(tx, len);
                 true
             }
             _ => false,
