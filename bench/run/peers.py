@@ -28,6 +28,7 @@ import clients as clients_mod  # noqa: E402
 import report  # noqa: E402
 from broker import Broker, broker_pid, process_cpu_seconds  # noqa: E402
 from measure import parse_final_line, run_measured  # noqa: E402
+from payload import PAYLOAD_LINES, write_payload_file  # noqa: E402,F401 - test_runner uses peers.write_payload_file
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 DEFAULT_RECORDS = 2_000_000
@@ -35,8 +36,6 @@ QUICK_RECORDS = 40_000
 # A slow client (kafka-python, ~10-50x slower) sends this share of a scenario's records (100 B,
 # 1 KiB): its runs stay near 10-15 s in a full run.
 SLOW_SHARE = {100: 1 / 5, 1024: 1 / 4}
-# The text payload file of the compression scenarios: lines of exactly 1 KiB.
-PAYLOAD_LINES = 1000
 METRICS = ["records_per_s", "mib_per_s", "cpu_s_per_m", "maxrss_mib", "p50_ms", "p99_ms", "avg_latency_ms",
            "broker_cpu_s_per_m", "wall_s", "cpu_s"]
 
@@ -115,42 +114,6 @@ def record_count(args, client, scenario):
 def topic_names(topic, scenario):
     """The topics a run writes: TOPIC, or TOPIC-0 .. TOPIC-(M-1)."""
     return [f"{topic}-{j}" for j in range(scenario.topics)] if scenario.topics > 1 else [topic]
-
-
-def write_payload_file(path, size=1024, lines=PAYLOAD_LINES, seed=1):
-    """The compression scenarios' values: JSON-like log events of exactly `size` bytes.
-
-    Field names and most values repeat between records and words come from a 64-word
-    vocabulary, as in application logs; ids and numbers vary. Returns the gzip (level 6) ratio
-    of 16 concatenated lines, about what a 16 KiB batch compresses by.
-    """
-    import zlib  # noqa: PLC0415 - only here
-
-    rng = random.Random(seed)
-    words = ("order payment user cart item checkout session token retry timeout cache miss hit latency "
-             "request response service gateway inventory shipping address email notify queue batch commit "
-             "offset partition leader replica broker client server error warning info debug trace span "
-             "region zone cluster node pod container image deploy release version config feature flag "
-             "metric counter gauge histogram sample window bucket shard index query result").split()
-    services = ["checkout", "payments", "inventory", "shipping", "accounts", "search"]
-    levels = ["INFO"] * 6 + ["DEBUG"] * 3 + ["WARN", "ERROR"]
-    out = []
-    for i in range(lines):
-        head = (f'{{"ts":"2026-12-02T{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}.'
-                f'{rng.randrange(1000):03d}Z","level":"{rng.choice(levels)}","service":"{rng.choice(services)}",'
-                f'"host":"web-{rng.randrange(40):02d}","trace_id":"{rng.getrandbits(64):016x}",'
-                f'"user_id":{rng.randrange(10**6)},"duration_ms":{rng.randrange(5000)},"msg":"')
-        tail = '"}'
-        body = []
-        while len(head) + len(" ".join(body)) + len(tail) < size:
-            body.append(rng.choice(words))
-        text = (head + " ".join(body))[: size - len(tail)] + tail
-        assert len(text) == size and "\n" not in text
-        out.append(text)
-    with open(path, "w", encoding="ascii") as f:
-        f.write("\n".join(out) + "\n")
-    sample = "".join(out[:16]).encode()
-    return len(sample) / len(zlib.compress(sample, 6))
 
 
 def machine_info():
