@@ -456,13 +456,16 @@ fn busy_partitions_beyond_one_request_each_get_their_turn() {
 /// With a heap, only `max.request.size` bounds a Produce request, as in the Java client and
 /// librdkafka: 1,000 partitions with a small batch each go out in requests of far more than the
 /// 128 partitions a no_std build's table holds (a 128 cap made the 10,000-partition benchmark
-/// send 128 records a request), and every record arrives exactly once, in order.
+/// send 128 records a request), and every record arrives exactly once, in order. No request is
+/// larger than `max.request.size`, the framing of hundreds of partitions included.
 #[test]
 fn a_produce_request_carries_every_ready_partition_within_max_request_size() {
     const PARTS: usize = 1000;
+    const MAX_REQUEST: usize = 40_000;
     let mut sc = Scenario::simple(29, PARTS, 0);
     sc.caps.partitions = 1024;
     sc.caps.batches = 4096;
+    sc.config.max_request_size = MAX_REQUEST;
     // Five records to every partition, 10 ms apart.
     sc.records = rounds(5, PARTS, 10);
     let mut sim = sim(sc);
@@ -470,6 +473,8 @@ fn a_produce_request_carries_every_ready_partition_within_max_request_size() {
     assert_eq!(delivered(&sim) as usize, 5 * PARTS, "every record delivered");
     let most = sim.cluster.stats.max_request_partitions;
     assert!(most > 128, "the largest Produce request carried {most} partitions");
+    let largest = sim.cluster.stats.max_request_bytes;
+    assert!(largest <= MAX_REQUEST as u64, "a {largest}-byte Produce request (max.request.size {MAX_REQUEST})");
 }
 
 /// One request to 40 topics, answered by topic name (Produce v12) and by topic id (v13): each

@@ -62,6 +62,10 @@ pub(super) fn request_table<T>(_n: usize) -> RequestTable<T> {
     heapless::Vec::new()
 }
 
+/// The bytes a partition's entry in a Produce request takes besides its record batch: index,
+/// the records' length prefix and tagged fields.
+const PARTITION_FRAMING: usize = 10;
+
 /// A frame written into the driver's buffer, to be sent on `conn`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transmit {
@@ -348,6 +352,7 @@ impl<P: Partitioner> Producer<'_, P> {
     fn pick_batches(&mut self, i: usize, now: Instant, settling: bool, picked: &mut RequestTable<(u16, u16)>) {
         let node = self.conns[i].node;
         let mut size = REQUEST_OVERHEAD;
+        let mut last_topic = u16::MAX;
         let span = self.meta.partition_span();
         let start = usize::from(self.conns[i].drain_from) % span.max(1);
         for pi in (start..span).chain(0..start).map(|pi| pi as u16) {
@@ -357,7 +362,11 @@ impl<P: Partitioner> Producer<'_, P> {
             let Some(slot) = self.next_batch(pi, now, settling) else {
                 continue;
             };
-            let len = self.acc.slot(slot).map_or(0, |b| b.len());
+            // The batch and its framing: thousands of partitions' framing would otherwise take
+            // the frame well past max.request.size (and a fixed transmit buffer sized by it).
+            let topic = self.location(pi).0;
+            let topic_framing = if topic == last_topic { 0 } else { self.topic_framing(topic) };
+            let len = self.acc.slot(slot).map_or(0, |b| b.len()) + PARTITION_FRAMING + topic_framing;
             if (!picked.is_empty() && size + len > self.config.max_request_size)
                 || picked.len() >= MAX_PARTITIONS_PER_REQUEST
             {
@@ -367,12 +376,19 @@ impl<P: Partitioner> Producer<'_, P> {
             // Below MAX_PARTITIONS_PER_REQUEST, so this cannot overflow a fixed table.
             picked.extend([(pi, slot)]);
             size += len;
+            last_topic = topic;
         }
         // Back to slot order (the pick may have wrapped around): the request groups each
         // topic's contiguous slots into one run, and sequences are sealed in send order. The
         // picks are two ascending runs (from `start`, then from 0), so a rotation sorts them.
         let wrapped = picked.iter().position(|&(pi, _)| usize::from(pi) < start).unwrap_or(picked.len());
         picked.rotate_left(wrapped);
+    }
+
+    /// The bytes a topic's entry in a Produce request takes besides its partitions: its name
+    /// (or its 16-byte id), the partition array's length and tagged fields.
+    fn topic_framing(&self, topic: u16) -> usize {
+        self.meta.topic_name(TopicIdx(topic)).map_or(0, str::len).max(16) + 8
     }
 
     /// Seals the `picked` batches and sends them in one Produce request on connection `i`.

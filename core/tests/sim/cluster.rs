@@ -208,6 +208,8 @@ pub struct ClusterStats {
     pub producer_ids: u64,
     /// The most partitions one Produce request carried.
     pub max_request_partitions: u64,
+    /// The largest Produce request, in bytes (its body: the frame less size prefix and header).
+    pub max_request_bytes: u64,
 }
 
 /// The cluster.
