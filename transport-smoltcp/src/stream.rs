@@ -48,9 +48,10 @@
 //! # Buffers
 //! - Transmit (`tx`): the engine encodes one whole request frame into it and the driver writes
 //!   it out, possibly over several polls; the next frame waits until it is out. It must hold
-//!   the largest request and at least [`MIN_TX_BUFFER`]: `max.request.size + 2 KiB` covers a
-//!   Produce request to one topic (up to 128 partitions); each further topic in one request
-//!   adds its name's length and ~10 bytes per partition. A frame that does not fit is reported
+//!   the largest request and at least [`MIN_TX_BUFFER`]: `max.request.size + 2 KiB` covers any
+//!   Produce request (the engine counts each partition's and topic's framing within
+//!   `max.request.size`; without `alloc` a request also carries at most 128 partitions). A
+//!   frame that does not fit is reported
 //!   ([`Event::TxBufferTooSmall`]) and its batches fail with `DeliveryTimeout` when their time
 //!   is up.
 //! - Receive (`rx`): split evenly between the `N` streams; each share holds the response being

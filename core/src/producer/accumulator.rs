@@ -482,11 +482,17 @@ impl<'s> Accumulator<'s> {
 
     /// Every occupied batch slot, in slot order.
     pub(crate) fn iter_slots(&self) -> impl Iterator<Item = (u16, &BatchSlot)> + '_ {
-        self.slots[..usize::from(self.high)]
+        self.iter_slots_from(0)
+    }
+
+    /// [`Accumulator::iter_slots`] from slot `from` on.
+    pub(crate) fn iter_slots_from(&self, from: u16) -> impl Iterator<Item = (u16, &BatchSlot)> + '_ {
+        let high = usize::from(self.high);
+        self.slots[usize::from(from).min(high)..high]
             .iter()
-            .enumerate()
-            .filter(|(_, s)| !s.is_empty())
-            .map(|(i, s)| (i as u16, s))
+            .zip(from..)
+            .filter(|(s, _)| !s.is_empty())
+            .map(|(s, i)| (i, s))
     }
 
     /// Appends a record to the partition's open batch, opening a new batch when there is none or

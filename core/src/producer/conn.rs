@@ -146,13 +146,14 @@ pub(crate) struct InFlight {
     pub(crate) correlation_id: i32,
     /// What it was.
     pub(crate) kind: RequestKind,
-    /// The version it was encoded at.
-    pub(crate) version: i16,
+    /// The version it was encoded at. An `i8` (every API's versions are far below 128) keeps
+    /// the entry at 16 bytes with a `u16` batch count.
+    pub(crate) version: i8,
     /// When it was handed to the driver.
     pub(crate) sent: Instant,
     /// Produce: the batches it carries, at most `MAX_PARTITIONS_PER_REQUEST` (0 for other
-    /// requests). A `u8` fits in the entry's padding.
-    pub(crate) batches: u8,
+    /// requests): one per partition slot, so a `u16` holds any count.
+    pub(crate) batches: u16,
 }
 
 /// The versions negotiated on a connection (min of ours and the broker's).

@@ -67,6 +67,11 @@ pub struct Producer<'s, P = DefaultPartitioner> {
     /// the batch's failure is drained ([`super::Links::broker_words`]). Heap only.
     #[cfg(feature = "alloc")]
     pub(super) broker_words: alloc::vec::Vec<(super::BatchId, u32, alloc::string::String)>,
+    /// The batches the Produce request being built carries (partition slot, batch slot),
+    /// reused from request to request so a request allocates nothing for them (`transmit.rs`;
+    /// without a heap they are a table on the stack). Empty between calls.
+    #[cfg(feature = "alloc")]
+    pub(super) picks: alloc::vec::Vec<(u16, u16)>,
 }
 
 impl<'s> Producer<'s, DefaultPartitioner> {
@@ -162,6 +167,8 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             auth: super::sasl::Auth::default(),
             #[cfg(feature = "alloc")]
             broker_words: alloc::vec::Vec::new(),
+            #[cfg(feature = "alloc")]
+            picks: alloc::vec::Vec::new(),
         })
     }
 
@@ -564,11 +571,15 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         now: Instant,
         error: Option<crate::protocol::ErrorCode>,
     ) {
+        let mut from = 0;
         loop {
-            let batch = Ledger::in_requests(&self.acc, &lost);
-            if batch.is_empty() {
+            let batch = Ledger::in_requests(&self.acc, &lost, from);
+            let Some(&last) = batch.last() else {
                 return;
-            }
+            };
+            // Taking a batch out of flight sends nothing, so no slot before `last` is in flight
+            // in a lost request any more.
+            from = last.saturating_add(1);
             for &slot in &batch {
                 self.mark_uncertain(slot);
                 self.retry_batch(slot, now, error);

@@ -72,11 +72,16 @@ impl<'s> Ledger<'s> {
         }
     }
 
-    /// Up to 64 batches in flight in the requests `lost` matches (the caller takes them out of
-    /// flight and asks again until none is left).
-    pub(super) fn in_requests(acc: &Accumulator<'_>, lost: impl Fn((u16, i32)) -> bool) -> heapless::Vec<u16, 64> {
+    /// Up to 64 batches in flight in the requests `lost` matches, from batch slot `from` on (the
+    /// caller takes them out of flight and asks again past the last one until none is left: one
+    /// pass over the slots however many batches a lost request carried).
+    pub(super) fn in_requests(
+        acc: &Accumulator<'_>,
+        lost: impl Fn((u16, i32)) -> bool,
+        from: u16,
+    ) -> heapless::Vec<u16, 64> {
         let mut found = heapless::Vec::new();
-        for (slot, b) in acc.iter_slots() {
+        for (slot, b) in acc.iter_slots_from(from) {
             if b.send().in_flight && lost(b.send().request) && found.push(slot).is_err() {
                 break;
             }

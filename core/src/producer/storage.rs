@@ -249,5 +249,8 @@ mod tests {
             size_of::<PartitionSlot>() + size_of::<PartitionQueue>() + size_of::<PartitionSeq>() + size_of::<u8>();
         assert!(partition <= 40, "partition {partition}");
         assert!(size_of::<Connection>() <= 968, "Connection {}", size_of::<Connection>());
+        // 16 in-flight entries of 16 bytes each (a u16 batch count, an i8 version) are most of it.
+        let in_flight = size_of::<super::super::conn::InFlight>();
+        assert!(in_flight <= 16, "InFlight {in_flight}");
     }
 }

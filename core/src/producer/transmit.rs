@@ -3,7 +3,8 @@
 //!
 //! Per connection, in order: the ApiVersions handshake; a Metadata refresh (one at a time, on
 //! any ready connection); InitProducerId (idempotence); then Produce with at most one batch per
-//! partition per request, in queue order, up to `max.request.size`.
+//! partition per request, in queue order, up to `max.request.size` (and, without a heap, at
+//! most [`MAX_PARTITIONS_PER_REQUEST`] partitions: the request's tables are then on the stack).
 
 use super::accumulator::{BatchSlot, Stage};
 use super::conn::{ConnId, ConnState, Connection, InFlight, RequestKind};
@@ -25,8 +26,45 @@ use crate::time::Instant;
 use crate::wire::SliceSink;
 use crate::wire::{EncodeError, Sink};
 
-/// The most partitions one Produce request carries (the rest go in the next request).
+/// The most partitions one Produce request (or AddPartitionsToTxn request) carries; the rest go
+/// in the next request. Without a heap the request's tables are `heapless::Vec`s on the stack
+/// (no_std has nowhere else to put them), and this bounds them: 128.
+#[cfg(not(feature = "alloc"))]
 pub const MAX_PARTITIONS_PER_REQUEST: usize = 128;
+
+/// The most partitions one Produce request (or AddPartitionsToTxn request) carries. With a heap
+/// the request's tables are `Vec`s and only `max.request.size` bounds a Produce request, as in
+/// the Java client and librdkafka (a 1 MB request holds thousands of small batches). This is
+/// the number of partition slots (`u16` indices), and a request carries at most one batch per
+/// partition, so it never binds.
+#[cfg(feature = "alloc")]
+pub const MAX_PARTITIONS_PER_REQUEST: usize = u16::MAX as usize;
+
+/// A request's table of partitions (see [`MAX_PARTITIONS_PER_REQUEST`]): a `Vec` with a heap, a
+/// fixed-capacity `heapless::Vec` without one. Fill it with `extend` (never past
+/// [`MAX_PARTITIONS_PER_REQUEST`]), which both forms have.
+#[cfg(feature = "alloc")]
+pub(super) type RequestTable<T> = alloc::vec::Vec<T>;
+
+/// A request's table of partitions (see [`MAX_PARTITIONS_PER_REQUEST`]).
+#[cfg(not(feature = "alloc"))]
+pub(super) type RequestTable<T> = heapless::Vec<T, MAX_PARTITIONS_PER_REQUEST>;
+
+/// An empty [`RequestTable`] for `n` entries, allocated once at its size.
+#[cfg(feature = "alloc")]
+pub(super) fn request_table<T>(n: usize) -> RequestTable<T> {
+    alloc::vec::Vec::with_capacity(n)
+}
+
+/// An empty [`RequestTable`] (its capacity is fixed).
+#[cfg(not(feature = "alloc"))]
+pub(super) fn request_table<T>(_n: usize) -> RequestTable<T> {
+    heapless::Vec::new()
+}
+
+/// The bytes a partition's entry in a Produce request takes besides its record batch: index,
+/// the records' length prefix and tagged fields.
+const PARTITION_FRAMING: usize = 10;
 
 /// A frame written into the driver's buffer, to be sent on `conn`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,19 +321,38 @@ impl<P: Partitioner> Producer<'_, P> {
         if self.conns[i].throttled_until > now {
             return Ok(None);
         }
-        let Some(mut version) = self.produce_version(i) else {
+        let Some(version) = self.produce_version(i) else {
             return Ok(None);
         };
         let Some((producer, settling)) = self.idem.produce_mode() else {
             return Ok(None);
         };
+        // With a heap the table of picks is the engine's, reused from request to request (it
+        // holds plain indices, so it can outlive the call); without one it is on the stack.
+        #[cfg(feature = "alloc")]
+        let mut picked = core::mem::take(&mut self.picks);
+        #[cfg(not(feature = "alloc"))]
+        let mut picked = RequestTable::new();
+        picked.clear();
+        self.pick_batches(i, now, settling, &mut picked);
+        let polled =
+            if picked.is_empty() { Ok(None) } else { self.send_picked(i, now, buf, (version, producer), &picked) };
+        #[cfg(feature = "alloc")]
+        {
+            self.picks = picked;
+        }
+        polled
+    }
+
+    /// Picks at most one batch per partition led by connection `i`'s node, within
+    /// `max.request.size` (and [`MAX_PARTITIONS_PER_REQUEST`]), in partition slot order, starting
+    /// where the last request ran out of room: starting at partition 0 every time would starve
+    /// the partitions past what one request holds (with 10,000 busy partitions, their batches
+    /// waited past delivery.timeout.ms). One pass over the partition slots.
+    fn pick_batches(&mut self, i: usize, now: Instant, settling: bool, picked: &mut RequestTable<(u16, u16)>) {
         let node = self.conns[i].node;
-        // Pick at most one batch per partition led by this node, within max.request.size and
-        // MAX_PARTITIONS_PER_REQUEST, starting where the last request ran out of room: starting
-        // at partition 0 every time would starve the partitions past what one request holds
-        // (with 10,000 busy partitions, their batches waited past delivery.timeout.ms).
-        let mut picked: heapless::Vec<(u16, u16), MAX_PARTITIONS_PER_REQUEST> = heapless::Vec::new();
         let mut size = REQUEST_OVERHEAD;
+        let mut last_topic = u16::MAX;
         let span = self.meta.partition_span();
         let start = usize::from(self.conns[i].drain_from) % span.max(1);
         for pi in (start..span).chain(0..start).map(|pi| pi as u16) {
@@ -305,22 +362,45 @@ impl<P: Partitioner> Producer<'_, P> {
             let Some(slot) = self.next_batch(pi, now, settling) else {
                 continue;
             };
-            let len = self.acc.slot(slot).map_or(0, |b| b.len());
-            if (!picked.is_empty() && size + len > self.config.max_request_size) || picked.is_full() {
+            // The batch and its framing: thousands of partitions' framing would otherwise take
+            // the frame well past max.request.size (and a fixed transmit buffer sized by it).
+            let topic = self.location(pi).0;
+            let topic_framing = if topic == last_topic { 0 } else { self.topic_framing(topic) };
+            let len = self.acc.slot(slot).map_or(0, |b| b.len()) + PARTITION_FRAMING + topic_framing;
+            if (!picked.is_empty() && size + len > self.config.max_request_size)
+                || picked.len() >= MAX_PARTITIONS_PER_REQUEST
+            {
                 self.conns[i].drain_from = pi;
                 break;
             }
-            // Not full, so this push cannot fail.
-            let _ = picked.push((pi, slot));
+            // Below MAX_PARTITIONS_PER_REQUEST, so this cannot overflow a fixed table.
+            picked.extend([(pi, slot)]);
             size += len;
-        }
-        if picked.is_empty() {
-            return Ok(None);
+            last_topic = topic;
         }
         // Back to slot order (the pick may have wrapped around): the request groups each
-        // topic's contiguous slots into one run below, and sequences are sealed in send order.
-        picked.sort_unstable_by_key(|&(pi, _)| pi);
-        for &(pi, slot) in &picked {
+        // topic's contiguous slots into one run, and sequences are sealed in send order. The
+        // picks are two ascending runs (from `start`, then from 0), so a rotation sorts them.
+        let wrapped = picked.iter().position(|&(pi, _)| usize::from(pi) < start).unwrap_or(picked.len());
+        picked.rotate_left(wrapped);
+    }
+
+    /// The bytes a topic's entry in a Produce request takes besides its partitions: its name
+    /// (or its 16-byte id), the partition array's length and tagged fields.
+    fn topic_framing(&self, topic: u16) -> usize {
+        self.meta.topic_name(TopicIdx(topic)).map_or(0, str::len).max(16) + 8
+    }
+
+    /// Seals the `picked` batches and sends them in one Produce request on connection `i`.
+    fn send_picked(
+        &mut self,
+        i: usize,
+        now: Instant,
+        buf: &mut [u8],
+        (mut version, producer): (i16, ProducerState),
+        picked: &[(u16, u16)],
+    ) -> Polled {
+        for &(pi, slot) in picked {
             self.seal(pi, slot, producer);
         }
         if picked.iter().any(|&(pi, _)| self.topic_id(self.location(pi).0).is_none()) {
@@ -335,13 +415,13 @@ impl<P: Partitioner> Producer<'_, P> {
         let acks = self.config.acks;
         let timeout = i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX);
         let (sent, corr) = {
-            let mut parts: heapless::Vec<PartitionProduceData<'_>, MAX_PARTITIONS_PER_REQUEST> = heapless::Vec::new();
-            let mut topics: heapless::Vec<TopicProduceData<'_>, MAX_PARTITIONS_PER_REQUEST> = heapless::Vec::new();
-            for &(pi, slot) in &picked {
+            let mut parts: RequestTable<PartitionProduceData<'_>> = request_table(picked.len());
+            let mut topics: RequestTable<TopicProduceData<'_>> = request_table(0);
+            for &(pi, slot) in picked {
                 let partition = self.location(pi).1;
                 let records = self.acc.sealed_bytes(slot).unwrap_or(&[]);
-                // Same capacity as `picked`, so this push cannot fail.
-                let _ = parts.push(PartitionProduceData { index: partition as i32, records });
+                // As many as `picked`, so this cannot overflow a fixed table.
+                parts.extend([PartitionProduceData { index: partition as i32, records }]);
             }
             // `picked` is in partition slot order and a topic's slots are contiguous, so each
             // topic's partitions form one run of `parts`.
@@ -349,11 +429,12 @@ impl<P: Partitioner> Producer<'_, P> {
             while at < picked.len() {
                 let topic = self.location(picked[at].0).0;
                 let n = picked[at..].iter().take_while(|&&(pi, _)| self.location(pi).0 == topic).count();
-                let _ = topics.push(TopicProduceData {
+                // No more topics than partitions, so this cannot overflow a fixed table.
+                topics.extend([TopicProduceData {
                     name: self.meta.topic_name(TopicIdx(topic)).unwrap_or(""),
                     topic_id: self.topic_id(topic),
                     partition_data: &parts[at..at + n],
-                });
+                }]);
                 at += n;
             }
             let req = ProduceRequest {
@@ -371,7 +452,7 @@ impl<P: Partitioner> Producer<'_, P> {
                     // The response handler needs to look for batches it did not mention only
                     // when it answered fewer than this (a scan of every batch slot).
                     if let Some(f) = self.conns[i].in_flight.last_mut().filter(|_| expects_response) {
-                        f.batches = u8::try_from(picked.len()).unwrap_or(u8::MAX);
+                        f.batches = u16::try_from(picked.len()).unwrap_or(u16::MAX);
                     }
                     (Some(t), corr)
                 }
@@ -386,7 +467,7 @@ impl<P: Partitioner> Producer<'_, P> {
         self.metrics.request_sent(SentRequest { bytes, records }, now);
         #[cfg(feature = "alloc")]
         self.detail.request_sent(self.conns[i].node, bytes, now);
-        for &(pi, slot) in &picked {
+        for &(pi, slot) in picked {
             let len = self.acc.sealed_bytes(slot).map_or(0, <[u8]>::len);
             self.metrics.batch_sent(len);
             if acks == Acks::None {
@@ -559,6 +640,8 @@ pub(super) fn write_request<R: Request>(
     };
     let corr = c.next_correlation_id();
     if expects_response {
+        // Our highest version of any API is far below 128, and `version` is at most that.
+        let version = i8::try_from(version).unwrap_or(i8::MAX);
         c.push(InFlight { correlation_id: corr, kind, version, sent: now, batches: 0 });
     } else {
         c.last_active = now;

@@ -320,6 +320,9 @@ impl Cluster {
             }
             topics.push((td.name.to_owned(), td.topic_id, parts));
         }
+        let partitions = topics.iter().map(|t| t.2.len() as u64).sum::<u64>();
+        self.stats.max_request_partitions = self.stats.max_request_partitions.max(partitions);
+        self.stats.max_request_bytes = self.stats.max_request_bytes.max(body.len() as u64);
         if req.acks == 0 {
             return if any_error { Reply::Close } else { Reply::Nothing };
         }

@@ -206,6 +206,10 @@ pub struct ClusterStats {
     pub injected: u64,
     /// InitProducerId answers with a new id.
     pub producer_ids: u64,
+    /// The most partitions one Produce request carried.
+    pub max_request_partitions: u64,
+    /// The largest Produce request, in bytes (its body: the frame less size prefix and header).
+    pub max_request_bytes: u64,
 }
 
 /// The cluster.

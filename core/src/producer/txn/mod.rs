@@ -177,6 +177,13 @@ impl Txn {
         self.parts.iter().filter(move |&&(_, s)| s == state).map(|&(p, _)| p)
     }
 
+    /// Marks the first `n` of [`Txn::new_parts`] as being added: one pass, where a
+    /// [`Txn::set_part`] each would scan the list once per partition.
+    pub(crate) fn mark_adding(&mut self, n: usize) {
+        let new = self.parts.iter_mut().filter(|(_, s)| matches!(s, Part::New | Part::Unknown));
+        new.take(n).for_each(|e| e.1 = Part::Adding);
+    }
+
     pub(crate) fn set_part(&mut self, pi: u16, state: Part) {
         if let Some(e) = self.parts.iter_mut().find(|(p, _)| *p == pi) {
             e.1 = state;

@@ -7,7 +7,9 @@ use crate::partitioner::Partitioner;
 use crate::producer::conn::{ConnState, RequestKind};
 use crate::producer::engine::Producer;
 use crate::producer::metadata::{PartitionIdx, TopicIdx};
-use crate::producer::transmit::{write_request, Transmit, TransmitError, MAX_PARTITIONS_PER_REQUEST};
+use crate::producer::transmit::{
+    request_table, write_request, RequestTable, Transmit, TransmitError, MAX_PARTITIONS_PER_REQUEST,
+};
 use crate::producer::types::FatalError;
 use crate::protocol::add_offsets_to_txn::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 use crate::protocol::add_partitions_to_txn::{
@@ -297,21 +299,22 @@ impl<P: Partitioner> Producer<'_, P> {
         let Some(txn_id) = self.config.transactions.transactional_id.as_deref() else {
             return Ok(None);
         };
-        // Partition slots in order, so each topic's partitions form one run.
-        let mut picked: heapless::Vec<u16, MAX_PARTITIONS_PER_REQUEST> =
-            self.txn.new_parts().take(MAX_PARTITIONS_PER_REQUEST).collect();
+        // Every partition new to the transaction (as the Java client adds them; without a heap,
+        // at most MAX_PARTITIONS_PER_REQUEST), in slot order, so each topic's partitions form
+        // one run.
+        let mut picked: RequestTable<u16> = self.txn.new_parts().take(MAX_PARTITIONS_PER_REQUEST).collect();
         picked.sort_unstable();
-        let mut numbers: heapless::Vec<i32, MAX_PARTITIONS_PER_REQUEST> = heapless::Vec::new();
-        let mut topics: heapless::Vec<AddPartitionsToTxnTopic<'_>, MAX_PARTITIONS_PER_REQUEST> = heapless::Vec::new();
-        for &pi in &picked {
-            let _ = numbers.push(self.location(pi).1 as i32);
-        }
+        let mut numbers: RequestTable<i32> = request_table(picked.len());
+        let mut topics: RequestTable<AddPartitionsToTxnTopic<'_>> = request_table(0);
+        // As many as `picked` (and no more topics than partitions), so neither overflows a
+        // fixed table.
+        numbers.extend(picked.iter().map(|&pi| self.location(pi).1 as i32));
         let mut at = 0;
         while at < picked.len() {
             let topic = self.location(picked[at]).0;
             let n = picked[at..].iter().take_while(|&&pi| self.location(pi).0 == topic).count();
             let name = self.meta.topic_name(TopicIdx(topic)).unwrap_or("");
-            let _ = topics.push(AddPartitionsToTxnTopic { name, partitions: &numbers[at..at + n] });
+            topics.extend([AddPartitionsToTxnTopic { name, partitions: &numbers[at..at + n] }]);
             at += n;
         }
         let r = AddPartitionsToTxnRequest {
@@ -323,9 +326,8 @@ impl<P: Partitioner> Producer<'_, P> {
         let kind = (RequestKind::Txn(TxnRequest::AddPartitions), version);
         let sent = write_request(&mut self.conns[i], i, self.config.client_id, kind, &r, true, now, buf)?;
         if sent.is_some() {
-            for &pi in &picked {
-                self.txn.set_part(pi, Part::Adding);
-            }
+            // `picked` is the first of the new partitions.
+            self.txn.mark_adding(picked.len());
             self.txn.add = Step::InFlight(i as u16);
         }
         Ok(sent.map(|(t, _)| t))
@@ -493,8 +495,7 @@ impl<P: Partitioner> Producer<'_, P> {
             }
         }
         // Partitions the answer did not mention are asked again.
-        let adding: heapless::Vec<u16, MAX_PARTITIONS_PER_REQUEST> =
-            self.txn.parts_in(Part::Adding).take(MAX_PARTITIONS_PER_REQUEST).collect();
+        let adding: RequestTable<u16> = self.txn.parts_in(Part::Adding).take(MAX_PARTITIONS_PER_REQUEST).collect();
         for pi in adding {
             self.txn.set_part(pi, back);
         }
