@@ -969,8 +969,13 @@ impl<'s> Accumulator<'s> {
             return None;
         }
         let want = want.min(free);
-        let (mut run, mut best) = (0, (0, 0));
-        for i in 0..self.chunk_count {
+        let (mut run, mut best, mut i) = (0, (0, 0), 0);
+        while i < self.chunk_count {
+            // A word of used chunks ends any run: skip it whole.
+            if i % 32 == 0 && self.chunk_map[i / 32] == u32::MAX {
+                (run, i) = (0, i + 32);
+                continue;
+            }
             run = if self.chunk_used(i) { 0 } else { run + 1 };
             if run > best.1 {
                 best = (i + 1 - run, run);
@@ -978,6 +983,7 @@ impl<'s> Accumulator<'s> {
                     break;
                 }
             }
+            i += 1;
         }
         let (first, n) = best;
         if n < min {

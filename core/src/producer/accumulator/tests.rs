@@ -421,3 +421,18 @@ fn compressed_batches_stay_within_what_the_scratch_compresses_and_max_batch() {
     let b = *a.slot(a.iter_queue(0).next().unwrap()).unwrap();
     assert!(b.len() <= 5000 && b.len() > 5000 - 120, "{}", b.len());
 }
+
+#[test]
+fn a_compressed_batch_finds_its_run_past_a_word_of_used_chunks() {
+    // 40 chunks of 1 KiB; 33 one-record batches at 1.0 take chunks 0-32 (a whole bitmap word
+    // and one more). At 0.3 the next batch wants 61 + (1024 - 61) / 0.315 = 3,118 bytes: the 4
+    // chunks from 33.
+    let mut a = acc(40 * 1024, 1024, 64, Compression::Lz4);
+    for i in 0..33 {
+        a.append(0, &Record::new(i, None, Some(&value(0, 900))), 1 << 20, ONE, T0).unwrap();
+    }
+    assert_eq!(a.iter_queue(0).count(), 33);
+    a.append(1, &Record::new(0, None, Some(b"x")), 1 << 20, learned(140), T0).unwrap();
+    let b = *a.slot(a.iter_queue(1).next().unwrap()).unwrap();
+    assert_eq!((b.first_chunk, b.chunks), (33, 4));
+}
