@@ -525,14 +525,17 @@ impl<'s> Accumulator<'s> {
 
     /// The uncompressed size (header included) a new batch takes records up to: `batch.size`,
     /// or for a compressed producer as much as compresses to `batch.size` at `ratio`, within
-    /// `limit` and what the compression scratch holds.
+    /// `limit` and what the compression scratch compresses (or `batch.size`, if more).
     fn batch_target(&self, ratio: Ratio, limit: usize) -> usize {
         if self.config.compression == crate::compression::Compression::None {
             return self.config.batch_size;
         }
         let header = record::BATCH_HEADER_LEN;
         let records = ratio.plain_for(self.config.batch_size.saturating_sub(header));
-        records.saturating_add(header).min(limit).min(self.compressible).max(header)
+        // Never below batch.size for want of scratch: a scratch too small for that sends such
+        // batches uncompressed, as before the estimate.
+        let scratch = self.compressible.max(self.config.batch_size);
+        records.saturating_add(header).min(scratch).min(limit).max(header)
     }
 
     /// Tries the queue's tail batch; `Ok(None)` means a new batch is needed (and the tail, if it

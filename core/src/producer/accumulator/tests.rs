@@ -414,6 +414,11 @@ fn compressed_batches_stay_within_what_the_scratch_compresses_and_max_batch() {
     let (_, b) = fill_first_batch(&mut a, 0, learned(140));
     assert!(b.len() <= 6000 && b.len() > 6000 - 120, "{}", b.len());
     assert_eq!(b.chunks, 2);
+    // A scratch below batch.size does not shrink batches below it (they go uncompressed).
+    let mut a = acc(64 * 1024, 4096, 16, Compression::Lz4);
+    a.set_compressible(100);
+    let (_, b) = fill_first_batch(&mut a, 0, learned(140));
+    assert!(b.len() <= 4096 && b.len() > 4096 - 120, "{}", b.len());
     let mut a = acc(64 * 1024, 4096, 16, Compression::Lz4);
     for i in 0..200 {
         a.append(0, &Record::new(i, None, Some(&value(0, 100))), 5000, learned(140), T0).unwrap();
