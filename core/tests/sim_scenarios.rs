@@ -380,6 +380,16 @@ fn spaced_sends_are_delivered_within_linger_and_a_few_round_trips() {
     }
 }
 
+/// Record `i` to partition 0 of `t0` at `at`, with a text-like value (compressible, but not so
+/// trivially that every codec level finds the same): `repeat` times one line.
+fn text_record(i: usize, repeat: usize, at: Instant) -> Planned {
+    // The index first (the checks find records by it), then the text.
+    let mut value = value_for(i, 0);
+    let text = format!("the quick brown fox {} jumps over {} lazy dogs {} ", i * 7919 % 1000, i % 13, i * 31 % 97);
+    value.extend(text.repeat(repeat).into_bytes());
+    Planned { topic: "t0".into(), partition: Some(0), key: None, value, at }
+}
+
 /// KIP-390: `compression.gzip.level` and `compression.zstd.level` reach the encoder. The same
 /// records at the fastest and the smallest level: both deliver everything, and the smallest
 /// level puts fewer bytes on the wire.
@@ -392,27 +402,7 @@ fn compression_levels_reach_the_wire() {
         sc.config.batch_size = 64 * 1024;
         sc.config.linger = ms(50);
         sc.config.set_property(name, level).unwrap();
-        // Text-like values: compressible, but not so trivially that every level finds the same.
-        sc.records = (0..400)
-            .map(|i| Planned {
-                topic: "t0".into(),
-                partition: Some(0),
-                key: None,
-                value: {
-                    // The index first (the checks find records by it), then text-like filler.
-                    let mut v = value_for(i, 0);
-                    let text = format!(
-                        "the quick brown fox {} jumps over {} lazy dogs {} ",
-                        i * 7919 % 1000,
-                        i % 13,
-                        i * 31 % 97
-                    );
-                    v.extend(text.repeat(3).into_bytes());
-                    v
-                },
-                at: at(0),
-            })
-            .collect();
+        sc.records = (0..400).map(|i| text_record(i, 3, at(0))).collect();
         let mut sim = sim(sc);
         run_clean(&mut sim);
         assert_eq!(delivered(&sim), 400);
@@ -693,4 +683,33 @@ fn split_parts_end_with_the_batch_delivery_timeout() {
         assert!(s.sc.max_message_bytes.is_some(), "seed {seed} limits the batch size");
         assert!(v.is_empty(), "seed {seed} violates:\n{}", v.join("\n"));
     }
+}
+
+/// `batch.size` counts estimated compressed bytes, as in Java: once the topic's compression
+/// ratio estimate has learned from sealed batches, a compressed producer's batches hold several
+/// times `batch.size` of records (fewer batches than an uncompressed producer makes of the same
+/// records), yet stay within `batch.size` once compressed.
+#[test]
+fn compressed_batches_hold_batch_size_of_compressed_bytes() {
+    use kprod_core::compression::Compression;
+    const RECORDS: usize = 4000;
+    let run = |codec: Compression| {
+        let mut sc = Scenario::simple(11, 1, 0);
+        sc.config.compression = codec;
+        sc.config.batch_size = 4096;
+        sc.config.linger = ms(5);
+        // Bursts of 100 text-like records every 20 ms: each burst's batches are sealed (and the
+        // estimate learns from them) before the next burst opens new ones.
+        sc.records = (0..RECORDS).map(|i| text_record(i, 10, at((i / 100) as u64 * 20))).collect();
+        let mut sim = sim(sc);
+        run_clean(&mut sim);
+        assert_eq!(delivered(&sim), RECORDS as u32);
+        (sim.cluster.stats.appended, sim.cluster.stats.appended_bytes)
+    };
+    let (plain_batches, _) = run(Compression::None);
+    let (lz4_batches, lz4_bytes) = run(Compression::Lz4);
+    // Uncompressed: about 4096 / 500 = 8 records a batch. Compressed, the records take a
+    // fraction of that, so the batches hold several times more.
+    assert!(lz4_batches * 2 < plain_batches, "lz4 made {lz4_batches} batches, uncompressed {plain_batches}");
+    assert!(lz4_bytes / lz4_batches <= 4096, "{lz4_bytes} compressed bytes in {lz4_batches} batches");
 }

@@ -98,7 +98,11 @@ const SASL_CLASS: &str = "kprod cannot load Java classes; it supports PLAIN, SCR
 /// Every property, sorted by name: the Java client's, then kprod's own and the aliases.
 pub const PROPERTIES: &[Property] = &[
     ok("acks", "all"),
-    ok("batch.size", "16384"),
+    ok_note(
+        "batch.size",
+        "16384",
+        "with compression it counts estimated compressed bytes, as in Java: a batch takes records until its size at the topic's learned compression ratio (plus 5%) would pass it",
+    ),
     ok("bootstrap.servers", "localhost:9092"),
     ok_note(
         "buffer.memory",

@@ -3,7 +3,10 @@
 //! # Memory
 //! All record bytes live in one arena the caller provides (`buffer.memory` bytes), cut into
 //! chunks of `batch.size` bytes. A batch takes one chunk, or several contiguous chunks for a
-//! record larger than `batch.size` (up to `max.request.size`). A bitmap of one bit per chunk,
+//! record larger than `batch.size` (up to `max.request.size`), or, when the producer compresses,
+//! for as many bytes of records as fit `batch.size` once compressed at the topic's estimated
+//! ratio (see [`super::ratio`]: `batch.size` counts estimated compressed bytes, as in Java). When
+//! no run of that many chunks is free, it takes the longest free run that holds the record. A bitmap of one bit per chunk,
 //! also caller-provided, says which chunks are in use. When no chunk is free, `append` fails with
 //! [`AccumulateError::BufferFull`], which a driver waits on (up to `max.block.ms`): memory can
 //! never grow past the arena, so `buffer.memory` is a hard bound by construction.
@@ -23,6 +26,7 @@ use core::time::Duration;
 
 use managed::ManagedSlice;
 
+use super::ratio::Ratio;
 use super::types::{BatchId, Outcome, RecordId, SendError};
 use crate::record::{self, AppendError, BatchBuilder, BatchConfig, BuilderState, ProducerState, Record};
 
@@ -254,6 +258,10 @@ pub(crate) struct Accumulator<'s> {
     chunk_count: usize,
     used_chunks: usize,
     config: BatchConfig,
+    /// The largest batch whose records the engine's compression scratch holds compressed: a
+    /// compressed producer's batches grow to at most this (the Java-like estimate could
+    /// otherwise make batches that are sent uncompressed).
+    compressible: usize,
     linger: Duration,
     next_id: u64,
     batches: usize,
@@ -324,6 +332,7 @@ impl<'s> Accumulator<'s> {
             chunk_count,
             used_chunks: 0,
             config,
+            compressible: usize::MAX,
             linger,
             next_id: 0,
             batches: 0,
@@ -335,6 +344,12 @@ impl<'s> Accumulator<'s> {
             #[cfg(feature = "alloc")]
             trim: trim::Trim::new(chunk_count),
         })
+    }
+
+    /// Caps compressed batches at `len` bytes (header included): the most the engine's
+    /// compression scratch can compress (see [`super::ratio::compressible_len`]).
+    pub(crate) fn set_compressible(&mut self, len: usize) {
+        self.compressible = len;
     }
 
     /// Bytes of the arena taken by batches.
@@ -355,7 +370,7 @@ impl<'s> Accumulator<'s> {
         self.batches == 0
     }
     /// The largest batch the arena can hold at all.
-    const fn max_batch_len(&self) -> usize {
+    pub(crate) const fn max_batch_len(&self) -> usize {
         self.chunk_count * self.chunk_size
     }
 
@@ -496,20 +511,37 @@ impl<'s> Accumulator<'s> {
     }
 
     /// Appends a record to the partition's open batch, opening a new batch when there is none or
-    /// the open one is full. `max_batch` caps the size of a batch built for a single large
-    /// record (`max.request.size` less request overhead).
+    /// the open one is full. `max_batch` caps the size of a batch (`max.request.size` less
+    /// request overhead); `ratio` is the topic's compression ratio estimate, which sizes a
+    /// compressed producer's new batch (an uncompressed one ignores it).
     pub(crate) fn append(
         &mut self,
         partition: u16,
         record: &Record<'_>,
         max_batch: usize,
+        ratio: Ratio,
         now: Instant,
     ) -> Result<RecordId, AccumulateError> {
         let queue = *self.queues.get(usize::from(partition)).ok_or(AccumulateError::UnknownPartition)?;
         if let Some(id) = self.append_to_open(queue.tail, record)? {
             return Ok(id);
         }
-        self.open_batch(partition, record, max_batch, now)
+        self.open_batch(partition, record, (max_batch, ratio), now)
+    }
+
+    /// The uncompressed size (header included) a new batch takes records up to: `batch.size`,
+    /// or for a compressed producer as much as compresses to `batch.size` at `ratio`, within
+    /// `limit` and what the compression scratch compresses (or `batch.size`, if more).
+    fn batch_target(&self, ratio: Ratio, limit: usize) -> usize {
+        if self.config.compression == crate::compression::Compression::None {
+            return self.config.batch_size;
+        }
+        let header = record::BATCH_HEADER_LEN;
+        let records = ratio.plain_for(self.config.batch_size.saturating_sub(header));
+        // Never below batch.size for want of scratch: a scratch too small for that sends such
+        // batches uncompressed, as before the estimate.
+        let scratch = self.compressible.max(self.config.batch_size);
+        records.saturating_add(header).min(scratch).min(limit).max(header)
     }
 
     /// Tries the queue's tail batch; `Ok(None)` means a new batch is needed (and the tail, if it
@@ -547,7 +579,7 @@ impl<'s> Accumulator<'s> {
         &mut self,
         partition: u16,
         record: &Record<'_>,
-        max_batch: usize,
+        (max_batch, ratio): (usize, Ratio),
         now: Instant,
     ) -> Result<RecordId, AccumulateError> {
         let limit = max_batch.min(self.max_batch_len());
@@ -557,11 +589,15 @@ impl<'s> Accumulator<'s> {
             return Err(AccumulateError::RecordTooLarge { needed, limit });
         }
         let chunks = needed.div_ceil(self.chunk_size).max(1);
+        let target = self.batch_target(ratio, limit);
+        let want = target.div_ceil(self.chunk_size).max(chunks);
         let slot = self.free_slot().ok_or(AccumulateError::BufferFull)?;
-        let first_chunk = self.alloc_chunks(chunks).ok_or(AccumulateError::BufferFull)?;
+        let (first_chunk, chunks) = self.alloc_run(chunks, want).ok_or(AccumulateError::BufferFull)?;
         let start = first_chunk * self.chunk_size;
         let buf = &mut self.memory[start..start + chunks * self.chunk_size];
-        let appended = BatchBuilder::new(buf, self.config).map_err(|_| ()).and_then(|mut b| {
+        // The batch's own soft limit: the builder closes it when the next record would pass it.
+        let config = BatchConfig { batch_size: target, ..self.config };
+        let appended = BatchBuilder::new(buf, config).map_err(|_| ()).and_then(|mut b| {
             b.append(record).map_err(|_| ())?;
             Ok(b.into_parts().1)
         });
@@ -926,11 +962,51 @@ impl<'s> Accumulator<'s> {
             }
             found?
         };
+        self.take_chunks(first, n);
+        Some(first)
+    }
+
+    /// The first run of `want` contiguous free chunks, else the longest free run of at least
+    /// `min` (a compressed batch falls back to fewer chunks rather than wait): its first chunk
+    /// and length.
+    fn alloc_run(&mut self, min: usize, want: usize) -> Option<(usize, usize)> {
+        if want <= min {
+            return self.alloc_chunks(min).map(|first| (first, min));
+        }
+        let free = self.chunk_count - self.used_chunks;
+        if free < min {
+            return None;
+        }
+        let want = want.min(free);
+        let (mut run, mut best, mut i) = (0, (0, 0), 0);
+        while i < self.chunk_count {
+            // A word of used chunks ends any run: skip it whole.
+            if i % 32 == 0 && self.chunk_map[i / 32] == u32::MAX {
+                (run, i) = (0, i + 32);
+                continue;
+            }
+            run = if self.chunk_used(i) { 0 } else { run + 1 };
+            if run > best.1 {
+                best = (i + 1 - run, run);
+                if run == want {
+                    break;
+                }
+            }
+            i += 1;
+        }
+        let (first, n) = best;
+        if n < min {
+            return None;
+        }
+        self.take_chunks(first, n);
+        Some((first, n))
+    }
+
+    fn take_chunks(&mut self, first: usize, n: usize) {
         self.set_chunks(first, n, true);
         self.used_chunks += n;
         #[cfg(feature = "alloc")]
         self.trim_taken(first, n);
-        Some(first)
     }
 
     fn free_chunks(&mut self, first: usize, n: usize) {

@@ -123,9 +123,9 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             timestamp_type: TimestampType::CreateTime,
             transactional,
         };
-        #[allow(unused_mut)] // only alloc builds set a release hook
         let mut acc =
             Accumulator::new(batches, queues, memory, chunk_map, batch, config.linger).map_err(NewError::Storage)?;
+        acc.set_compressible(super::ratio::compressible_len(config.compression, scratch.len(), acc.max_batch_len()));
         #[cfg(feature = "alloc")]
         if let Some(release) = release {
             acc.set_release(release);
@@ -324,12 +324,20 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         self.txn_on_send(slot).map_err(SendError::Transaction)?;
         let r = Record { timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers };
         let max_batch = self.config.max_request_size.saturating_sub(REQUEST_OVERHEAD);
-        let id = self.acc.append(slot, &r, max_batch, now).inspect_err(|_| self.metrics.record_refused())?;
+        let ratio = self.ratio_of(slot);
+        let id = self.acc.append(slot, &r, max_batch, ratio, now).inspect_err(|_| self.metrics.record_refused())?;
         self.last_partition = slot;
         let size = r.max_encoded_len().unwrap_or(0);
         if sticky_placed {
+            // As in Java, the sticky partitioner counts the bytes a batch takes: estimated
+            // compressed bytes when the producer compresses.
+            let taken = if self.config.compression == crate::compression::Compression::None {
+                size
+            } else {
+                ratio.estimate(size)
+            };
             if let Some(sticky) = self.meta.sticky_mut(topic) {
-                sticky.on_append(size, self.config.batch_size);
+                sticky.on_append(taken, self.config.batch_size);
             }
         }
         self.metrics.record_accepted(size, self.acc.free_bytes(), now);

@@ -67,6 +67,7 @@ use core::fmt;
 use heapless::String;
 use managed::ManagedSlice;
 
+use super::ratio::Ratio;
 use crate::partitioner::Sticky;
 use crate::protocol::produce::LeaderIdAndEpoch;
 use crate::protocol::{ErrorCode, Node};
@@ -225,6 +226,8 @@ pub(crate) struct TopicSlot {
     /// and so its partitions' sequence numbers, are kept) until the engine uses it again.
     idle: bool,
     sticky: Option<Sticky>,
+    /// Its compression ratio estimate (see [`super::ratio`]).
+    ratio: Ratio,
 }
 
 impl TopicSlot {
@@ -238,6 +241,7 @@ impl TopicSlot {
         last_used: Instant::ZERO,
         idle: false,
         sticky: None,
+        ratio: Ratio::ONE,
     };
 
     /// The topic name.
@@ -646,6 +650,16 @@ impl<'s> Metadata<'s> {
         // Freed slots may let a topic that did not fit fit now.
         let waiting = self.topics().any(|(_, s)| s.state == TopicState::TooManyPartitions);
         self.requested |= waiting;
+    }
+
+    /// The compression ratio estimate of topic `t`.
+    pub(crate) fn ratio(&self, t: TopicIdx) -> Option<Ratio> {
+        self.topic_slot(t).map(|s| s.ratio)
+    }
+
+    /// The compression ratio estimate of topic `t`, to update.
+    pub(crate) fn ratio_mut(&mut self, t: TopicIdx) -> Option<&mut Ratio> {
+        self.topics.get_mut(t.index()).filter(|s| s.is_used()).map(|s| &mut s.ratio)
     }
 
     /// The uniform sticky partitioner state of topic `t`.

@@ -85,6 +85,7 @@ pub(crate) mod metadata;
 pub mod metrics;
 #[cfg(feature = "alloc")]
 mod partition_info;
+mod ratio;
 #[cfg(all(test, feature = "alloc"))]
 mod rebootstrap_tests;
 mod receive;

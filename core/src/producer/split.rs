@@ -45,7 +45,7 @@ impl<P: Partitioner> Producer<'_, P> {
             self.complete(slot, Outcome::Failed(DeliveryError::Broker(ErrorCode::MessageTooLarge)));
             return;
         }
-        let _ = self.acc.seal(slot, b.producer(), b.send().seal_no, scratch);
+        self.seal_part(slot, b.producer(), b.send().seal_no);
         self.acc.schedule_retry(slot, now);
         self.metrics.batch_split();
     }
@@ -76,7 +76,16 @@ impl<P: Partitioner> Producer<'_, P> {
         } else {
             p
         };
+        self.seal_part(slot, state, done.send().seal_no);
+    }
+
+    /// Seals a part of a split batch; its topic's compression ratio estimate learns from it, as
+    /// from any batch sealed (Java closes split parts as other batches).
+    fn seal_part(&mut self, slot: u16, producer: ProducerState, seal_no: u32) {
+        let plain = self.acc.slot(slot).map_or(0, BatchSlot::len);
         let scratch: &mut [u8] = &mut self.scratch;
-        let _ = self.acc.seal(slot, state, done.send().seal_no, scratch);
+        if let Some(sealed) = self.acc.seal(slot, producer, seal_no, scratch) {
+            self.learn_ratio(slot, plain, sealed);
+        }
     }
 }

@@ -108,7 +108,9 @@ impl Storage<'static> {
 /// - `MEMORY`: the record arena, `buffer.memory` bytes;
 /// - `CHUNK_WORDS`: `chunk_map_words(MEMORY, batch_size)` (a const fn);
 /// - `SCRATCH`: compression scratch, `config.compression.max_compressed_len(batch_size)` (0
-///   without compression).
+///   without compression). `batch.size` counts estimated compressed bytes, so a batch of records
+///   that compress well grows past `batch_size` uncompressed, up to what `SCRATCH` can compress
+///   (`max_compressed_len(n)` for batches of `n` bytes; `MEMORY` bounds them too).
 ///
 /// Budget (32-bit): 264 bytes a broker, 296 a topic, 24 a partition, about 900 a connection (its
 /// in-flight table and SASL state) and 176 a batch slot, plus `MEMORY`, `4 * CHUNK_WORDS` and

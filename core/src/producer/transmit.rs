@@ -490,6 +490,7 @@ impl<P: Partitioner> Producer<'_, P> {
         let (state, seal_no) = self.idem.stamp(pi, producer, records);
         let scratch: &mut [u8] = &mut self.scratch;
         if let Some(sealed) = self.acc.seal(slot, state, seal_no, scratch) {
+            self.learn_ratio(slot, plain, sealed);
             let now = self.now;
             self.metrics.batch_sealed(records, (plain, sealed), now.saturating_duration_since(created), now);
             #[cfg(feature = "alloc")]

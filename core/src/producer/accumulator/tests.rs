@@ -9,11 +9,13 @@ use core::time::Duration;
 
 use crate::compression::Compression;
 use crate::producer::accumulator::*;
+use crate::producer::ratio::Ratio;
 use crate::producer::{BatchId, DeliveryError, Outcome, RecordId};
 use crate::record::{BatchConfig, ProducerState, Record, RecordBatch};
 use crate::time::Instant;
 
 const T0: Instant = Instant::from_millis(1_000);
+const ONE: Ratio = Ratio::ONE;
 
 fn acc(memory: usize, batch_size: usize, slots: usize, compression: Compression) -> Accumulator<'static> {
     let config = BatchConfig { compression, ..BatchConfig::new(batch_size) };
@@ -50,7 +52,7 @@ fn records_fill_batches_in_order_and_seal_to_what_went_in() {
     let mut ids = Vec::new();
     for i in 0..40 {
         let v = value(i, 100);
-        ids.push(a.append(1, &Record::new(i as i64, None, Some(&v)), 1 << 20, T0).unwrap());
+        ids.push(a.append(1, &Record::new(i as i64, None, Some(&v)), 1 << 20, ONE, T0).unwrap());
     }
     // 100-byte values: about 8 records fit a 1 KiB batch, so several batches, ids in order.
     let batches: Vec<u16> = a.iter_queue(1).collect();
@@ -95,13 +97,13 @@ fn memory_is_a_hard_bound_and_frees_on_remove() {
     let mut a = acc(4 * 1024, 1024, 16, Compression::None);
     let big = value(0, 900);
     for p in 0..4u16 {
-        a.append(p, &Record::new(0, None, Some(&big)), 1 << 20, T0).unwrap();
+        a.append(p, &Record::new(0, None, Some(&big)), 1 << 20, ONE, T0).unwrap();
     }
     assert_eq!(a.free_bytes(), 0);
-    assert_eq!(a.append(0, &Record::new(0, None, Some(&big)), 1 << 20, T0), Err(AccumulateError::BufferFull));
+    assert_eq!(a.append(0, &Record::new(0, None, Some(&big)), 1 << 20, ONE, T0), Err(AccumulateError::BufferFull));
     let first = a.iter_queue(2).next().unwrap();
     remove(&mut a, first);
-    a.append(0, &Record::new(0, None, Some(&big)), 1 << 20, T0).unwrap();
+    a.append(0, &Record::new(0, None, Some(&big)), 1 << 20, ONE, T0).unwrap();
     assert!(a.used_bytes() <= 4 * 1024);
 }
 
@@ -112,10 +114,13 @@ fn fixed_batch_slots_are_a_bound_too() {
     let mut memory = vec![0u8; 64 * 1024];
     let mut chunk_map = vec![0u32; chunk_map_words(64 * 1024, 1024)];
     let mut a = borrowed(&mut slots, &mut queues, &mut memory, &mut chunk_map);
-    a.append(0, &Record::new(0, None, Some(b"x")), 1 << 20, T0).unwrap();
-    a.append(1, &Record::new(0, None, Some(b"x")), 1 << 20, T0).unwrap();
-    assert_eq!(a.append(2, &Record::new(0, None, Some(b"x")), 1 << 20, T0), Err(AccumulateError::BufferFull));
-    assert_eq!(a.append(10, &Record::new(0, None, Some(b"x")), 1 << 20, T0), Err(AccumulateError::UnknownPartition));
+    a.append(0, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0).unwrap();
+    a.append(1, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0).unwrap();
+    assert_eq!(a.append(2, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0), Err(AccumulateError::BufferFull));
+    assert_eq!(
+        a.append(10, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0),
+        Err(AccumulateError::UnknownPartition)
+    );
     assert!(!a.fit_partitions(11), "borrowed queues cannot grow");
 }
 
@@ -131,13 +136,13 @@ fn emptied_slots_are_reused_and_a_refused_append_takes_none() {
     let (small, big) = (value(0, 900), value(1, 1900));
     for round in 0..100u16 {
         let p = round % 10;
-        a.append(p, &Record::new(0, None, Some(&small)), 1 << 20, T0).unwrap();
-        a.append((p + 1) % 10, &Record::new(0, None, Some(&small)), 1 << 20, T0).unwrap();
+        a.append(p, &Record::new(0, None, Some(&small)), 1 << 20, ONE, T0).unwrap();
+        a.append((p + 1) % 10, &Record::new(0, None, Some(&small)), 1 << 20, ONE, T0).unwrap();
         let first = a.iter_queue(p).next().unwrap();
         remove(&mut a, first);
         // Two chunks wanted, one free: refused, and the emptied slot stays free.
-        assert_eq!(a.append(p, &Record::new(0, None, Some(&big)), 1 << 20, T0), Err(AccumulateError::BufferFull));
-        a.append(p, &Record::new(0, None, Some(&small)), 1 << 20, T0).unwrap();
+        assert_eq!(a.append(p, &Record::new(0, None, Some(&big)), 1 << 20, ONE, T0), Err(AccumulateError::BufferFull));
+        a.append(p, &Record::new(0, None, Some(&small)), 1 << 20, ONE, T0).unwrap();
         assert_eq!(a.iter_queue(p).next(), Some(first), "round {round}: the emptied slot is taken again");
         for q in [p, (p + 1) % 10] {
             let s = a.iter_queue(q).next().unwrap();
@@ -149,7 +154,7 @@ fn emptied_slots_are_reused_and_a_refused_append_takes_none() {
     let mut owned = acc(64 * 1024, 1024, 0, Compression::None);
     for round in 0..100 {
         for p in 0..3u16 {
-            owned.append(p, &Record::new(0, None, Some(&value(round, 900))), 1 << 20, T0).unwrap();
+            owned.append(p, &Record::new(0, None, Some(&value(round, 900))), 1 << 20, ONE, T0).unwrap();
         }
         for p in 0..3u16 {
             let s = owned.iter_queue(p).next().unwrap();
@@ -168,19 +173,19 @@ fn owned_batch_slots_grow_up_to_the_memory_bound() {
     let mut a = acc(64 * 1024, 1024, 2, Compression::None);
     for p in 0..64u16 {
         assert!(a.fit_partitions(usize::from(p) + 1));
-        a.append(p, &Record::new(0, None, Some(b"x")), 1 << 20, T0).unwrap();
+        a.append(p, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0).unwrap();
     }
     assert_eq!(a.batch_count(), 64);
     assert!(a.fit_partitions(65));
-    assert_eq!(a.append(64, &Record::new(0, None, Some(b"x")), 1 << 20, T0), Err(AccumulateError::BufferFull));
+    assert_eq!(a.append(64, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0), Err(AccumulateError::BufferFull));
 }
 
 #[test]
 fn a_large_record_takes_contiguous_chunks_and_too_large_is_typed() {
     let mut a = acc(16 * 1024, 1024, 16, Compression::None);
-    a.append(0, &Record::new(0, None, Some(b"small")), 1 << 20, T0).unwrap();
+    a.append(0, &Record::new(0, None, Some(b"small")), 1 << 20, ONE, T0).unwrap();
     let big = value(3, 5000);
-    let id = a.append(0, &Record::new(0, None, Some(&big)), 1 << 20, T0).unwrap();
+    let id = a.append(0, &Record::new(0, None, Some(&big)), 1 << 20, ONE, T0).unwrap();
     assert_eq!(id.index, 0, "a record larger than batch.size opens its own batch");
     let s = a.iter_queue(0).last().unwrap();
     a.seal(s, ProducerState::NONE, 0, &mut []).unwrap();
@@ -188,10 +193,10 @@ fn a_large_record_takes_contiguous_chunks_and_too_large_is_typed() {
     assert_eq!(parsed.records().unwrap().next().unwrap().unwrap().value, Some(&big[..]));
     // Larger than max_batch, or than the whole arena: refused, typed, nothing allocated.
     let used = a.used_bytes();
-    let err = a.append(1, &Record::new(0, None, Some(&big)), 2000, T0).unwrap_err();
+    let err = a.append(1, &Record::new(0, None, Some(&big)), 2000, ONE, T0).unwrap_err();
     assert!(matches!(err, AccumulateError::RecordTooLarge { limit: 2000, .. }), "{err:?}");
     let huge = value(0, 20_000);
-    let err = a.append(1, &Record::new(0, None, Some(&huge)), 1 << 20, T0).unwrap_err();
+    let err = a.append(1, &Record::new(0, None, Some(&huge)), 1 << 20, ONE, T0).unwrap_err();
     assert!(matches!(err, AccumulateError::RecordTooLarge { limit: 16384, .. }), "{err:?}");
     assert_eq!(a.used_bytes(), used);
 }
@@ -201,7 +206,7 @@ fn close_all_makes_open_batches_sendable_and_seal_compresses() {
     let mut a = acc(64 * 1024, 16 * 1024, 8, Compression::Lz4);
     for i in 0..50 {
         let v = value(i % 3, 200);
-        a.append(0, &Record::new(i as i64, Some(b"k"), Some(&v)), 1 << 20, T0).unwrap();
+        a.append(0, &Record::new(i as i64, Some(b"k"), Some(&v)), 1 << 20, ONE, T0).unwrap();
     }
     let s = a.iter_queue(0).next().unwrap();
     assert_eq!(a.sendable_at(s), Some(T0 + Duration::from_millis(5)));
@@ -215,14 +220,14 @@ fn close_all_makes_open_batches_sendable_and_seal_compresses() {
     assert_eq!(parsed.compression(), Compression::Lz4);
     assert_eq!(parsed.decompress(1 << 20).unwrap().iter().count(), 50);
     // A sealed batch takes no more records: the next one opens a new batch.
-    let id = a.append(0, &Record::new(0, None, Some(b"v")), 1 << 20, T0).unwrap();
+    let id = a.append(0, &Record::new(0, None, Some(b"v")), 1 << 20, ONE, T0).unwrap();
     assert_eq!(id, RecordId { batch: BatchId(1), index: 0 });
 }
 
 #[test]
 fn restamp_changes_producer_state_and_keeps_the_crc_valid() {
     let mut a = acc(8 * 1024, 1024, 4, Compression::None);
-    a.append(0, &Record::new(0, None, Some(b"v")), 1 << 20, T0).unwrap();
+    a.append(0, &Record::new(0, None, Some(b"v")), 1 << 20, ONE, T0).unwrap();
     let s = a.iter_queue(0).next().unwrap();
     a.seal(s, ProducerState { producer_id: 1, producer_epoch: 0, base_sequence: 7 }, 0, &mut []).unwrap();
     let bumped = ProducerState { producer_id: 1, producer_epoch: 1, base_sequence: 0 };
@@ -246,9 +251,9 @@ const DELIVERED: Outcome = Outcome::Delivered { base_offset: 0, log_append_time:
 fn completions_are_reported_in_queue_order_and_queues_move() {
     let mut a = acc(64 * 1024, 128, 16, Compression::None);
     for i in 0..6 {
-        a.append(2, &Record::new(i, None, Some(&value(0, 90))), 1 << 20, T0).unwrap();
+        a.append(2, &Record::new(i, None, Some(&value(0, 90))), 1 << 20, ONE, T0).unwrap();
     }
-    let other = a.append(5, &Record::new(0, None, Some(b"x")), 1 << 20, T0).unwrap();
+    let other = a.append(5, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0).unwrap();
     let before: Vec<u16> = a.iter_queue(2).collect();
     assert_eq!(before.len(), 6);
     a.complete(before[2], DELIVERED).unwrap();
@@ -276,7 +281,7 @@ fn completions_are_reported_in_queue_order_and_queues_move() {
     assert_eq!(core::iter::from_fn(|| a.pop_completed()).count(), 3);
     assert!(a.queue(2).unwrap().is_empty());
     for i in 0..3 {
-        a.append(2, &Record::new(i, None, Some(&value(0, 90))), 1 << 20, T0).unwrap();
+        a.append(2, &Record::new(i, None, Some(&value(0, 90))), 1 << 20, ONE, T0).unwrap();
     }
     assert!(a.move_queue(2, 3));
     assert!(a.queue(2).unwrap().is_empty());
@@ -301,7 +306,7 @@ fn slot_scans_see_every_used_slot_and_nothing_else() {
     let mut used = BTreeSet::new();
     // One batch per partition, so each is the oldest of its partition and can go in any order.
     for p in 0..8u16 {
-        let id = a.append(p, &Record::new(0, None, Some(&v)), 1 << 20, T0).unwrap();
+        let id = a.append(p, &Record::new(0, None, Some(&v)), 1 << 20, ONE, T0).unwrap();
         assert_eq!(id.index, 0);
     }
     let listed = |a: &Accumulator<'_>| a.iter_slots().map(|(s, _)| s).collect::<BTreeSet<u16>>();
@@ -321,7 +326,7 @@ fn slot_scans_see_every_used_slot_and_nothing_else() {
         assert_eq!(listed(&a), used, "after {} removals", n + 1);
         if n == 1 {
             // A new batch takes the lowest free slot: the middle one just freed.
-            let id = a.append(9, &Record::new(0, None, Some(&v)), 1 << 20, T0).unwrap();
+            let id = a.append(9, &Record::new(0, None, Some(&v)), 1 << 20, ONE, T0).unwrap();
             let s = a.iter_queue(9).last().unwrap();
             assert_eq!(a.slot(s).unwrap().id(), id.batch);
             assert_eq!(s, order[1]);
@@ -332,4 +337,107 @@ fn slot_scans_see_every_used_slot_and_nothing_else() {
         }
     }
     assert!(a.iter_slots().next().is_none());
+}
+
+/// The estimate after `batches` batches sealed at a ratio of 0.3, learned from 1.0 as in Java.
+fn learned(batches: usize) -> Ratio {
+    let mut r = ONE;
+    (0..batches).for_each(|_| r.observe(300, 1000));
+    r
+}
+
+/// Appends 100-byte records to partition `p` at `ratio` until a batch closes or memory runs
+/// out; returns the first batch's slot and its metadata.
+fn fill_first_batch(a: &mut Accumulator<'_>, p: u16, ratio: Ratio) -> (u16, BatchSlot) {
+    for i in 0..1000 {
+        if a.append(p, &Record::new(i, None, Some(&value(i as usize, 100))), 1 << 20, ratio, T0).is_err() {
+            break;
+        }
+        if a.iter_queue(p).count() > 1 {
+            break;
+        }
+    }
+    let s = a.iter_queue(p).next().unwrap();
+    (s, *a.slot(s).unwrap())
+}
+
+#[test]
+fn compressed_batches_hold_batch_size_of_estimated_compressed_bytes() {
+    // 140 batches at 0.3 bring the estimate from 1.0 to 0.3 (140 * 0.005 = 0.7).
+    let r = learned(140);
+    // At 0.3 a 4 KiB batch takes 61 + (4096 - 61) / (0.3 * 1.05) = 61 + 12,809 = 12,870 bytes
+    // of records, in 4 chunks; a 100-byte record takes about 108.
+    let mut a = acc(64 * 1024, 4096, 16, Compression::Lz4);
+    let (s, b) = fill_first_batch(&mut a, 0, r);
+    assert!(b.len() <= 12_870 && b.len() > 12_870 - 120, "{}", b.len());
+    assert_eq!(b.chunks, 4);
+    // It is compressed when sealed (the scratch holds it), with all its records.
+    let mut scratch = vec![0u8; Compression::Lz4.max_compressed_len(b.len())];
+    let sealed = a.seal(s, ProducerState::NONE, 0, &mut scratch).unwrap();
+    let parsed = RecordBatch::parse(a.sealed_bytes(s).unwrap()).unwrap();
+    assert_eq!(parsed.compression(), Compression::Lz4);
+    assert_eq!(parsed.record_count() as u32, b.records());
+    assert!(sealed < 4096, "{sealed}");
+
+    // Before it learned (1.0): 61 + (4096 - 61) / 1.05 = 61 + 3,842 = 3,903 bytes, one chunk.
+    let mut a = acc(64 * 1024, 4096, 16, Compression::Lz4);
+    let (_, b) = fill_first_batch(&mut a, 0, ONE);
+    assert!(b.len() <= 3_903 && b.len() > 3_903 - 120, "{}", b.len());
+    assert_eq!(b.chunks, 1);
+
+    // Uncompressed, the estimate changes nothing: batch.size bytes of records.
+    let mut a = acc(64 * 1024, 4096, 16, Compression::None);
+    let (_, b) = fill_first_batch(&mut a, 0, r);
+    assert!(b.len() <= 4096 && b.len() > 4096 - 120, "{}", b.len());
+    assert_eq!(b.chunks, 1);
+}
+
+#[test]
+fn a_compressed_batch_takes_a_shorter_run_when_no_long_one_is_free() {
+    // 5 chunks: two batches at 1.0 take one each, the third wants 4 and gets the 3 left.
+    let mut a = acc(5 * 4096, 4096, 16, Compression::Lz4);
+    a.append(0, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0).unwrap();
+    a.append(1, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0).unwrap();
+    let (_, b) = fill_first_batch(&mut a, 2, learned(140));
+    assert_eq!(b.chunks, 3);
+    assert!(b.len() <= 3 * 4096 && b.len() > 3 * 4096 - 120, "{}", b.len());
+    // The arena is full: buffer.memory stays the bound.
+    assert_eq!(a.free_bytes(), 0);
+    let err = a.append(3, &Record::new(0, None, Some(b"x")), 1 << 20, learned(140), T0);
+    assert_eq!(err, Err(AccumulateError::BufferFull));
+}
+
+#[test]
+fn compressed_batches_stay_within_what_the_scratch_compresses_and_max_batch() {
+    let mut a = acc(64 * 1024, 4096, 16, Compression::Lz4);
+    a.set_compressible(6000);
+    let (_, b) = fill_first_batch(&mut a, 0, learned(140));
+    assert!(b.len() <= 6000 && b.len() > 6000 - 120, "{}", b.len());
+    assert_eq!(b.chunks, 2);
+    // A scratch below batch.size does not shrink batches below it (they go uncompressed).
+    let mut a = acc(64 * 1024, 4096, 16, Compression::Lz4);
+    a.set_compressible(100);
+    let (_, b) = fill_first_batch(&mut a, 0, learned(140));
+    assert!(b.len() <= 4096 && b.len() > 4096 - 120, "{}", b.len());
+    let mut a = acc(64 * 1024, 4096, 16, Compression::Lz4);
+    for i in 0..200 {
+        a.append(0, &Record::new(i, None, Some(&value(0, 100))), 5000, learned(140), T0).unwrap();
+    }
+    let b = *a.slot(a.iter_queue(0).next().unwrap()).unwrap();
+    assert!(b.len() <= 5000 && b.len() > 5000 - 120, "{}", b.len());
+}
+
+#[test]
+fn a_compressed_batch_finds_its_run_past_a_word_of_used_chunks() {
+    // 40 chunks of 1 KiB; 33 one-record batches at 1.0 take chunks 0-32 (a whole bitmap word
+    // and one more). At 0.3 the next batch wants 61 + (1024 - 61) / 0.315 = 3,118 bytes: the 4
+    // chunks from 33.
+    let mut a = acc(40 * 1024, 1024, 64, Compression::Lz4);
+    for i in 0..33 {
+        a.append(0, &Record::new(i, None, Some(&value(0, 900))), 1 << 20, ONE, T0).unwrap();
+    }
+    assert_eq!(a.iter_queue(0).count(), 33);
+    a.append(1, &Record::new(0, None, Some(b"x")), 1 << 20, learned(140), T0).unwrap();
+    let b = *a.slot(a.iter_queue(1).next().unwrap()).unwrap();
+    assert_eq!((b.first_chunk, b.chunks), (33, 4));
 }

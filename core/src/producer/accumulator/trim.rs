@@ -182,7 +182,14 @@ mod tests {
     fn fill(a: &mut Accumulator<'_>, n: usize, tag: u8) -> Vec<u16> {
         for i in 0..n {
             let v = vec![tag.wrapping_add(i as u8); 900];
-            a.append(0, &Record::new(i as i64, None, Some(&v)), 1 << 20, Instant::ZERO).unwrap();
+            a.append(
+                0,
+                &Record::new(i as i64, None, Some(&v)),
+                1 << 20,
+                crate::producer::ratio::Ratio::ONE,
+                Instant::ZERO,
+            )
+            .unwrap();
         }
         a.iter_queue(0).collect()
     }
