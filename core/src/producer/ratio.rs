@@ -7,7 +7,8 @@
 //! The estimate starts at 1.0 and is updated from every batch sealed with compression, with the
 //! observed ratio (compressed bytes of records over their uncompressed bytes, headers left out):
 //! a worse observation raises it by at least 0.05 (to the observation if that is higher), a better
-//! one lowers it by 0.005. So it learns slowly that a topic compresses well and quickly that it
+//! one lowers it by 0.005 but not below the observation (Java's `max(estimate - 0.005,
+//! observed)`). So it learns slowly that a topic compresses well and quickly that it
 //! does not. It lives in thousandths (fixed point, no float in no_std code and exact steps).
 //!
 //! One difference from Java: Java counts the record being appended at its full uncompressed size
@@ -51,8 +52,10 @@ impl Ratio {
             let observed = u16::try_from(c.div_ceil(p)).unwrap_or(u16::MAX);
             self.0 = self.0.saturating_add(Self::DETERIORATE_STEP).max(observed);
         } else if c < e * p {
-            // Never 0: the estimate divides. An observed ratio is never 0 (a codec writes bytes).
-            self.0 = self.0.saturating_sub(Self::IMPROVING_STEP).max(1);
+            // Down by the small step, but never below the observation (rounded up, so the
+            // estimate errs on the side of smaller batches), and never 0: the estimate divides.
+            let observed = u16::try_from(c.div_ceil(p)).unwrap_or(u16::MAX);
+            self.0 = self.0.saturating_sub(Self::IMPROVING_STEP).max(observed).max(1);
         }
     }
 
@@ -148,6 +151,17 @@ mod tests {
         let mut r = Ratio(300);
         r.observe(2, 3);
         assert_eq!(r.thousandths(), 667);
+    }
+
+    #[test]
+    fn a_better_ratio_never_takes_the_estimate_below_the_observation() {
+        // 0.300 observed at 0.302: Java's max(0.302 - 0.005, 0.300) = 0.300, not 0.297.
+        let mut r = Ratio(302);
+        r.observe(300, 1000);
+        assert_eq!(r.thousandths(), 300);
+        // 0.2995 observed (rounded up to 0.300): at 0.300 already, nothing lower.
+        r.observe(2995, 10_000);
+        assert_eq!(r.thousandths(), 300);
     }
 
     #[test]
