@@ -418,8 +418,8 @@ fn compression_levels_reach_the_wire() {
     }
 }
 
-/// More partitions have a batch ready than one Produce request holds (`max.request.size`; in
-/// no_std builds also `MAX_PARTITIONS_PER_REQUEST`): each request starts where the last one ran
+/// More partitions have a batch ready than one Produce request holds (`max.request.size`, and
+/// `PRODUCE_PARTITIONS_PER_REQUEST`): each request starts where the last one ran
 /// out of room, so every partition gets its turn. Starting at partition 0 every time served the
 /// first partitions on every request while the others waited until the load stopped, past their
 /// delivery timeout (the 10,000-partition benchmark lost records to it). 16 KB requests hold
@@ -443,28 +443,33 @@ fn busy_partitions_beyond_one_request_each_get_their_turn() {
     assert_eq!(delivered(&sim) as usize, 100 * PARTS, "every record delivered within delivery.timeout.ms");
 }
 
-/// With a heap, only `max.request.size` bounds a Produce request, as in the Java client and
-/// librdkafka: 1,000 partitions with a small batch each go out in requests of far more than the
-/// 128 partitions a no_std build's table holds (a 128 cap made the 10,000-partition benchmark
-/// send 128 records a request), and every record arrives exactly once, in order. No request is
-/// larger than `max.request.size`, the framing of hundreds of partitions included.
+/// A Produce request holds at most `PRODUCE_PARTITIONS_PER_REQUEST` partitions and never more
+/// than `max.request.size` bytes, the framing of its partitions and topics included (without it,
+/// hundreds of partitions' framing took a request past the limit), and every record of 1,000
+/// busy partitions arrives exactly once, in order. With a large `max.request.size` the partition
+/// cap is what binds.
 #[test]
-fn a_produce_request_carries_every_ready_partition_within_max_request_size() {
+fn a_produce_request_stays_within_max_request_size_and_the_partition_cap() {
     const PARTS: usize = 1000;
-    const MAX_REQUEST: usize = 40_000;
-    let mut sc = Scenario::simple(29, PARTS, 0);
-    sc.caps.partitions = 1024;
-    sc.caps.batches = 4096;
-    sc.config.max_request_size = MAX_REQUEST;
-    // Five records to every partition, 10 ms apart.
-    sc.records = rounds(5, PARTS, 10);
-    let mut sim = sim(sc);
-    run_clean(&mut sim);
-    assert_eq!(delivered(&sim) as usize, 5 * PARTS, "every record delivered");
-    let most = sim.cluster.stats.max_request_partitions;
-    assert!(most > 128, "the largest Produce request carried {most} partitions");
-    let largest = sim.cluster.stats.max_request_bytes;
-    assert!(largest <= MAX_REQUEST as u64, "a {largest}-byte Produce request (max.request.size {MAX_REQUEST})");
+    let cap = kprod_core::producer::PRODUCE_PARTITIONS_PER_REQUEST;
+    for max_request in [12_000usize, 1 << 20] {
+        let mut sc = Scenario::simple(29, PARTS, 0);
+        sc.caps.partitions = 1024;
+        sc.caps.batches = 4096;
+        sc.config.max_request_size = max_request;
+        // Five records to every partition, 10 ms apart.
+        sc.records = rounds(5, PARTS, 10);
+        let mut sim = sim(sc);
+        run_clean(&mut sim);
+        assert_eq!(delivered(&sim) as usize, 5 * PARTS, "every record delivered");
+        let most = sim.cluster.stats.max_request_partitions;
+        assert!(most <= cap as u64, "the largest Produce request carried {most} partitions");
+        let largest = sim.cluster.stats.max_request_bytes;
+        assert!(largest <= max_request as u64, "a {largest}-byte Produce request (max.request.size {max_request})");
+        if max_request > 100_000 {
+            assert_eq!(most, cap as u64, "the partition cap binds under a 1 MiB max.request.size");
+        }
+    }
 }
 
 /// One request to 40 topics, answered by topic name (Produce v12) and by topic id (v13): each

@@ -105,7 +105,7 @@ pub use metadata::{MetadataError, MAX_HOST_LEN};
 pub use partition_info::PartitionInfo;
 pub use receive::MAX_RESPONSE_FRAME;
 pub use storage::{chunk_map_words, Capacities, NewError, StaticStorage, Storage};
-pub use transmit::{Transmit, TransmitError, MAX_PARTITIONS_PER_REQUEST};
+pub use transmit::{Transmit, TransmitError, MAX_PARTITIONS_PER_REQUEST, PRODUCE_PARTITIONS_PER_REQUEST};
 pub use types::{BatchId, Completion, DeliveryError, Event, FatalError, Outcome, ProducerRecord, RecordId, SendError};
 
 /// Makes `slice` at least `len` long, filling with `fill`, when it owns a `Vec` (the `alloc`
