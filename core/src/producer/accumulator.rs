@@ -6,10 +6,11 @@
 //! record larger than `batch.size` (up to `max.request.size`), or, when the producer compresses,
 //! for as many bytes of records as fit `batch.size` once compressed at the topic's estimated
 //! ratio (see [`super::ratio`]: `batch.size` counts estimated compressed bytes, as in Java). When
-//! no run of that many chunks is free, it takes the longest free run that holds the record. A bitmap of one bit per chunk,
-//! also caller-provided, says which chunks are in use. When no chunk is free, `append` fails with
-//! [`AccumulateError::BufferFull`], which a driver waits on (up to `max.block.ms`): memory can
-//! never grow past the arena, so `buffer.memory` is a hard bound by construction.
+//! no run of that many chunks is free, it takes the longest free run that holds the record. A
+//! bitmap of one bit per chunk, also caller-provided, says which chunks are in use. When no chunk
+//! is free, `append` fails with [`AccumulateError::BufferFull`], which a driver waits on (up to
+//! `max.block.ms`): memory can never grow past the arena, so `buffer.memory` is a hard bound by
+//! construction.
 //!
 //! Batch metadata lives in a caller-provided array of [`BatchSlot`]s (one per batch that can
 //! exist at once) and per-partition FIFO queues in an array of [`PartitionQueue`]s, indexed by
