@@ -2,15 +2,18 @@
 //!
 //! # Memory
 //! All record bytes live in one arena the caller provides (`buffer.memory` bytes), cut into
-//! chunks of `batch.size` bytes. A batch takes one chunk, or several contiguous chunks for a
-//! record larger than `batch.size` (up to `max.request.size`), or, when the producer compresses,
-//! for as many bytes of records as fit `batch.size` once compressed at the topic's estimated
-//! ratio (see [`super::ratio`]: `batch.size` counts estimated compressed bytes, as in Java). When
-//! no run of that many chunks is free, it takes the longest free run that holds the record. A
-//! bitmap of one bit per chunk, also caller-provided, says which chunks are in use. When no chunk
-//! is free, `append` fails with [`AccumulateError::BufferFull`], which a driver waits on (up to
-//! `max.block.ms`): memory can never grow past the arena, so `buffer.memory` is a hard bound by
-//! construction.
+//! chunks of at most 1 KiB (never more than `batch.size`, and larger only for arenas of more
+//! than 64 Ki chunks: see [`chunk_map_words`]). A new batch takes as many contiguous chunks as
+//! its first record needs, preferably at the start of a free run long enough for a whole batch
+//! (`batch.size`, or for a compressed producer as many bytes of records as fit `batch.size` once
+//! compressed at the topic's estimated ratio: see [`super::ratio`]). As records come it grows:
+//! into the free chunks right after it when there are, else by moving to a free run twice its
+//! size. A batch that can grow neither way closes. So a batch holds about as much memory as its
+//! records, not `batch.size`: many partitions with a few records each do not exhaust the arena
+//! (Java's `BufferPool` takes `batch.size` per batch). A bitmap of one bit per chunk, also
+//! caller-provided, says which chunks are in use. When no chunk is free, `append` fails with
+//! [`AccumulateError::BufferFull`], which a driver waits on (up to `max.block.ms`): memory can
+//! never grow past the arena, so `buffer.memory` is a hard bound by construction.
 //!
 //! Batch metadata lives in a caller-provided array of [`BatchSlot`]s (one per batch that can
 //! exist at once) and per-partition FIFO queues in an array of [`PartitionQueue`]s, indexed by
@@ -240,9 +243,9 @@ pub(crate) enum AccumulateError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StorageError {
-    /// The arena holds no whole chunk of `batch.size` bytes.
+    /// The arena holds no whole chunk (1 KiB, or `batch.size` if smaller).
     MemoryTooSmall,
-    /// The chunk bitmap has fewer bits than the arena has chunks.
+    /// The chunk bitmap has fewer than two bits per chunk of the arena.
     ChunkMapTooSmall,
     /// More batch slots or queues than a `u16` index can name.
     TooManySlots,
@@ -257,6 +260,10 @@ pub(crate) struct Accumulator<'s> {
     chunk_map: ManagedSlice<'s, u32>,
     chunk_size: usize,
     chunk_count: usize,
+    /// Words of `chunk_map` per bitmap: the first `map_words` say which chunks are in use, the
+    /// next `map_words` which chunks end an open batch (a hint for placing new batches: see
+    /// `alloc_batch`).
+    map_words: usize,
     used_chunks: usize,
     config: BatchConfig,
     /// The largest batch whose records the engine's compression scratch holds compressed: a
@@ -288,20 +295,41 @@ pub(crate) struct Accumulator<'s> {
 /// Number of `u32` words the record arena's chunk bitmap needs for an arena of `memory` bytes
 /// and batches of `batch_size` bytes: the `CHUNK_WORDS` of a [`super::StaticStorage`].
 pub const fn chunk_map_words(memory: usize, batch_size: usize) -> usize {
-    (memory / chunk_size(batch_size)).div_ceil(32)
+    // Two bits per chunk: in use, and last chunk of an open batch (see `Accumulator::open_end`).
+    2 * (memory / chunk_size(memory, batch_size)).div_ceil(32)
 }
 
-/// The chunk size for `batch_size`: never below one header and a small record.
-const fn chunk_size(batch_size: usize) -> usize {
-    if batch_size < record::BATCH_HEADER_LEN + 64 {
-        record::BATCH_HEADER_LEN + 64
+/// The arena's allocation unit: batches start with the chunks their first record needs and grow
+/// a chunk run at a time.
+const GRANULE: usize = 1024;
+/// Free runs a new batch's placement looks at before it settles for the best of them.
+const RUNS_LOOKED_AT: usize = 64;
+/// Arenas with more chunks than this get larger chunks, so the bitmap scans stay short and every
+/// batch slot a `u16` can name still has a chunk.
+const MAX_CHUNKS: usize = 1 << 16;
+
+/// The chunk size for an arena of `memory` bytes and `batch_size`: [`GRANULE`], or `batch_size`
+/// if smaller, or more for an arena of more than [`MAX_CHUNKS`] granules; never below one header
+/// and a small record.
+const fn chunk_size(memory: usize, batch_size: usize) -> usize {
+    let floor = record::BATCH_HEADER_LEN + 64;
+    let mut chunk = memory.div_ceil(MAX_CHUNKS);
+    if chunk < GRANULE {
+        chunk = GRANULE;
+    }
+    if chunk > batch_size {
+        chunk = batch_size;
+    }
+    if chunk < floor {
+        floor
     } else {
-        batch_size
+        chunk
     }
 }
 
 impl<'s> Accumulator<'s> {
-    /// An accumulator over caller storage. `config.batch_size` sets the chunk size.
+    /// An accumulator over caller storage. The arena's length and `config.batch_size` set the
+    /// chunk size.
     pub(crate) fn new(
         mut slots: ManagedSlice<'s, BatchSlot>,
         mut queues: ManagedSlice<'s, PartitionQueue>,
@@ -310,12 +338,12 @@ impl<'s> Accumulator<'s> {
         config: BatchConfig,
         linger: Duration,
     ) -> Result<Self, StorageError> {
-        let chunk_size = chunk_size(config.batch_size);
+        let chunk_size = chunk_size(memory.len(), config.batch_size);
         let chunk_count = memory.len() / chunk_size;
         if chunk_count == 0 {
             return Err(StorageError::MemoryTooSmall);
         }
-        if chunk_map.len() * 32 < chunk_count {
+        if chunk_map.len() < 2 * chunk_count.div_ceil(32) {
             return Err(StorageError::ChunkMapTooSmall);
         }
         if slots.len() >= NIL as usize || queues.len() >= NIL as usize {
@@ -331,6 +359,7 @@ impl<'s> Accumulator<'s> {
             chunk_map,
             chunk_size,
             chunk_count,
+            map_words: chunk_count.div_ceil(32),
             used_chunks: 0,
             config,
             compressible: usize::MAX,
@@ -420,7 +449,9 @@ impl<'s> Accumulator<'s> {
     /// [`Accumulator::pop_completed`]) once every older batch of its partition was. Returns
     /// whether it was in flight, or `None` if it was not pending.
     pub(crate) fn complete(&mut self, slot: u16, outcome: Outcome) -> Option<bool> {
-        let b = self.slot_mut(slot).filter(|b| !b.is_complete() && outcome != Outcome::Pending)?;
+        let b = *self.slot(slot).filter(|b| !b.is_complete() && outcome != Outcome::Pending)?;
+        self.set_open_end(&b, false);
+        let b = &mut self.slots[usize::from(slot)];
         b.send.outcome = outcome;
         // It may wait for an older batch before it is reported: it takes no more records.
         if let Stage::Open(state) = b.stage {
@@ -555,25 +586,86 @@ impl<'s> Accumulator<'s> {
             return Ok(None);
         };
         let range = self.chunk_range(&slot);
+        let cap = range.len();
         // The slot's chunks hold exactly what this builder wrote, so resume cannot fail; a
         // failure would be our bug, and closing the batch keeps every record accounted for.
         let Ok(mut builder) = BatchBuilder::resume(&mut self.memory[range], state) else {
-            self.slots[usize::from(tail)].stage = Stage::Closed(state);
+            self.close(tail, state);
             return Ok(None);
         };
         match builder.append(record) {
             Ok(()) => {
-                let (_, state) = builder.into_parts();
-                let s = &mut self.slots[usize::from(tail)];
-                s.stage = Stage::Open(state);
-                s.records += 1;
-                Ok(Some(RecordId { batch: s.id, index: s.records - 1 }))
+                let state = builder.into_parts().1;
+                return Ok(Some(self.appended(tail, state)));
             }
-            Err(AppendError::Full | AppendError::TooLarge { .. }) => {
-                self.slots[usize::from(tail)].stage = Stage::Closed(state);
-                Ok(None)
+            Err(AppendError::Full) => {
+                // Within the batch's own limit but past its chunks: grow, and try once more.
+                let end = state.len().saturating_add(builder.encoded_len(record));
+                let soft = builder.config().batch_size;
+                if end <= soft && end > cap && self.grow(tail, end, soft, state.len()) {
+                    let range = self.chunk_range(&self.slots[usize::from(tail)]);
+                    if let Ok(mut builder) = BatchBuilder::resume(&mut self.memory[range], state) {
+                        if builder.append(record).is_ok() {
+                            let state = builder.into_parts().1;
+                            return Ok(Some(self.appended(tail, state)));
+                        }
+                    }
+                }
             }
+            Err(AppendError::TooLarge { .. }) => {}
         }
+        self.close(tail, state);
+        Ok(None)
+    }
+
+    /// Closes an open batch whose builder is at `state`.
+    fn close(&mut self, slot: u16, state: BuilderState) {
+        let s = self.slots[usize::from(slot)];
+        self.set_open_end(&s, false);
+        self.slots[usize::from(slot)].stage = Stage::Closed(state);
+    }
+
+    /// Records one more record in an open batch whose builder is now at `state`.
+    fn appended(&mut self, slot: u16, state: BuilderState) -> RecordId {
+        let s = &mut self.slots[usize::from(slot)];
+        s.stage = Stage::Open(state);
+        s.records += 1;
+        RecordId { batch: s.id, index: s.records - 1 }
+    }
+
+    /// Gives an open batch of `len` bytes room for `end` bytes: the free chunks right after it
+    /// (twice its chunks, within `soft`, where they are free), else a free run elsewhere it moves
+    /// to. Returns false, changing nothing, when neither has room.
+    fn grow(&mut self, slot: u16, end: usize, soft: usize, len: usize) -> bool {
+        let s = self.slots[usize::from(slot)];
+        let (first, chunks) = (s.first_chunk as usize, s.chunks as usize);
+        let need = end.div_ceil(self.chunk_size);
+        let want = (chunks * 2).min(soft.div_ceil(self.chunk_size)).max(need);
+        let after = self.free_after(first + chunks, want - chunks);
+        let (to, n) = if chunks + after >= need {
+            self.take_chunks(first + chunks, after);
+            (first, chunks + after)
+        } else {
+            let Some((to, n)) = self.alloc_run(need, want) else {
+                return false;
+            };
+            let cs = self.chunk_size;
+            self.memory.copy_within(first * cs..first * cs + len, to * cs);
+            self.free_chunks(first, chunks);
+            (to, n)
+        };
+        self.set_open_end(&s, false);
+        let s = &mut self.slots[usize::from(slot)];
+        (s.first_chunk, s.chunks) = (to as u32, n as u32);
+        let s = *s;
+        self.set_open_end(&s, true);
+        true
+    }
+
+    /// How many of the (at most `max`) chunks from `from` on are free before a used one.
+    fn free_after(&self, from: usize, max: usize) -> usize {
+        let end = (from + max).min(self.chunk_count);
+        (from..end).take_while(|&i| !self.chunk_used(i)).count()
     }
 
     fn open_batch(
@@ -593,7 +685,7 @@ impl<'s> Accumulator<'s> {
         let target = self.batch_target(ratio, limit);
         let want = target.div_ceil(self.chunk_size).max(chunks);
         let slot = self.free_slot().ok_or(AccumulateError::BufferFull)?;
-        let (first_chunk, chunks) = self.alloc_run(chunks, want).ok_or(AccumulateError::BufferFull)?;
+        let first_chunk = self.alloc_batch(chunks, want).ok_or(AccumulateError::BufferFull)?;
         let start = first_chunk * self.chunk_size;
         let buf = &mut self.memory[start..start + chunks * self.chunk_size];
         // The batch's own soft limit: the builder closes it when the next record would pass it.
@@ -627,6 +719,8 @@ impl<'s> Accumulator<'s> {
         };
         self.batches += 1;
         self.link_tail(partition, slot);
+        let s = self.slots[usize::from(slot)];
+        self.set_open_end(&s, true);
         Ok(RecordId { batch: id, index: 0 })
     }
 
@@ -644,10 +738,10 @@ impl<'s> Accumulator<'s> {
 
     /// Closes every open batch, so all of them are sendable now (`flush`).
     pub(crate) fn close_all(&mut self) {
-        let high = usize::from(self.high);
-        for s in self.slots[..high].iter_mut() {
+        for slot in 0..self.high {
+            let s = self.slots[usize::from(slot)];
             if let Stage::Open(state) = s.stage {
-                s.stage = Stage::Closed(state);
+                self.close(slot, state);
             }
         }
     }
@@ -672,6 +766,7 @@ impl<'s> Accumulator<'s> {
         let builder = BatchBuilder::resume(&mut self.memory[range], state).ok()?;
         // A stored batch always holds at least one record (it is opened with one).
         let len = builder.finish(producer, scratch).ok()?.len();
+        self.set_open_end(&s, false);
         let s = &mut self.slots[usize::from(slot)];
         s.stage = Stage::Sealed { len: len as u32, plain: state.len() as u32 };
         s.send.producer = producer;
@@ -820,6 +915,7 @@ impl<'s> Accumulator<'s> {
     fn remove(&mut self, slot: u16) -> Option<BatchSlot> {
         let s = *self.slot(slot)?;
         self.unlink(s.partition, slot);
+        self.set_open_end(&s, false);
         self.free_chunks(s.first_chunk as usize, s.chunks as usize);
         self.slots[usize::from(slot)] = BatchSlot { next: self.free_head, ..BatchSlot::EMPTY };
         self.free_head = slot;
@@ -942,65 +1038,101 @@ impl<'s> Accumulator<'s> {
         }
     }
 
-    /// First fit of `n` contiguous free chunks. The single-chunk case skips full words.
-    fn alloc_chunks(&mut self, n: usize) -> Option<usize> {
-        if self.used_chunks + n > self.chunk_count {
+    /// The first chunk at or after `from` that is in use (`used`) or free (`!used`), a word at
+    /// a time.
+    fn next_chunk(&self, from: usize, used: bool) -> Option<usize> {
+        let flip = if used { 0 } else { u32::MAX };
+        let mut w = from / 32;
+        if w >= self.map_words {
             return None;
         }
-        let first = if n == 1 {
-            let (w, word) = self.chunk_map.iter().enumerate().find(|(_, w)| **w != u32::MAX)?;
-            let i = w * 32 + word.trailing_ones() as usize;
-            (i < self.chunk_count).then_some(i)?
-        } else {
-            let mut run = 0;
-            let mut found = None;
-            for i in 0..self.chunk_count {
-                run = if self.chunk_used(i) { 0 } else { run + 1 };
-                if run == n {
-                    found = Some(i + 1 - n);
-                    break;
-                }
+        let mut word = (self.chunk_map[w] ^ flip) & (u32::MAX << (from % 32));
+        loop {
+            if word != 0 {
+                let i = w * 32 + word.trailing_zeros() as usize;
+                return (i < self.chunk_count).then_some(i);
             }
-            found?
-        };
+            w += 1;
+            if w >= self.map_words {
+                return None;
+            }
+            word = self.chunk_map[w] ^ flip;
+        }
+    }
+
+    /// The maximal free runs of chunks, lowest first, as (first chunk, length).
+    fn free_runs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let mut at = 0;
+        core::iter::from_fn(move || {
+            let first = self.next_chunk(at, false)?;
+            let end = self.next_chunk(first, true).unwrap_or(self.chunk_count);
+            at = end;
+            Some((first, end - first))
+        })
+    }
+
+    /// A free run for `n` chunks that may grow to `want`: the first run with room for `want`
+    /// (after `want` chunks left free for the open batch right before the run, if
+    /// `leave_room`), as its first chunk past that room, its length from there and `true`; else
+    /// the longest of the first [`RUNS_LOOKED_AT`] runs that holds `n` (or, if none does, the
+    /// first run after them that does), and `false`. So a full arena cut into many small runs
+    /// costs a bounded scan per new batch, and `None` still means no `n` free chunks in a row.
+    fn place(&self, n: usize, want: usize, leave_room: bool) -> Option<(usize, usize, bool)> {
+        let n = n.max(1);
+        if self.chunk_count - self.used_chunks < n {
+            return None;
+        }
+        let mut best = (0, 0);
+        for (k, (first, len)) in self.free_runs().enumerate() {
+            let gap = if leave_room && first > 0 && self.open_end(first - 1) { want } else { 0 };
+            if len >= gap + want {
+                return Some((first + gap, len - gap, true));
+            }
+            if len > best.1 {
+                best = (first, len);
+            }
+            if k + 1 >= RUNS_LOOKED_AT && best.1 >= n {
+                break;
+            }
+        }
+        (best.1 >= n).then_some((best.0, best.1, false))
+    }
+
+    /// Takes the first free run of `want` contiguous chunks, else the longest free run of at
+    /// least `min` that `place` found: its first chunk and length.
+    fn alloc_run(&mut self, min: usize, want: usize) -> Option<(usize, usize)> {
+        let (first, len, roomy) = self.place(min, want.max(min), false)?;
+        let n = if roomy { want.max(min) } else { len };
+        self.take_chunks(first, n);
+        Some((first, n))
+    }
+
+    /// Takes `n` chunks for a new batch that may grow to `want`, leaving room to grow to the
+    /// open batch right before it, if any: in the first free run with room for both to grow to
+    /// `want`, at its start or `want` chunks into it; else in the longest free run `place`
+    /// found, at its start or, after an open batch, halfway. A batch that then finds no room to
+    /// grow moves (see `grow`).
+    fn alloc_batch(&mut self, n: usize, want: usize) -> Option<usize> {
+        let (start, len, roomy) = self.place(n, want.max(n), true)?;
+        let first = if !roomy && start > 0 && self.open_end(start - 1) { start + (len - n) / 2 } else { start };
         self.take_chunks(first, n);
         Some(first)
     }
 
-    /// The first run of `want` contiguous free chunks, else the longest free run of at least
-    /// `min` (a compressed batch falls back to fewer chunks rather than wait): its first chunk
-    /// and length.
-    fn alloc_run(&mut self, min: usize, want: usize) -> Option<(usize, usize)> {
-        if want <= min {
-            return self.alloc_chunks(min).map(|first| (first, min));
+    /// Whether chunk `i` is the last of an open batch (a hint: see `map_words`).
+    fn open_end(&self, i: usize) -> bool {
+        self.chunk_map[self.map_words + i / 32] & (1 << (i % 32)) != 0
+    }
+
+    /// Marks or clears the last chunk of a batch as the end of an open batch.
+    fn set_open_end(&mut self, s: &BatchSlot, open: bool) {
+        if s.chunks == 0 {
+            return;
         }
-        let free = self.chunk_count - self.used_chunks;
-        if free < min {
-            return None;
-        }
-        let want = want.min(free);
-        let (mut run, mut best, mut i) = (0, (0, 0), 0);
-        while i < self.chunk_count {
-            // A word of used chunks ends any run: skip it whole.
-            if i % 32 == 0 && self.chunk_map[i / 32] == u32::MAX {
-                (run, i) = (0, i + 32);
-                continue;
-            }
-            run = if self.chunk_used(i) { 0 } else { run + 1 };
-            if run > best.1 {
-                best = (i + 1 - run, run);
-                if run == want {
-                    break;
-                }
-            }
-            i += 1;
-        }
-        let (first, n) = best;
-        if n < min {
-            return None;
-        }
-        self.take_chunks(first, n);
-        Some((first, n))
+        let i = (s.first_chunk + s.chunks - 1) as usize;
+        let bit = 1u32 << (i % 32);
+        let w = &mut self.chunk_map[self.map_words + i / 32];
+        *w = if open { *w | bit } else { *w & !bit };
     }
 
     fn take_chunks(&mut self, first: usize, n: usize) {

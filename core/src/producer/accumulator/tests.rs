@@ -366,11 +366,11 @@ fn compressed_batches_hold_batch_size_of_estimated_compressed_bytes() {
     // 140 batches at 0.3 bring the estimate from 1.0 to 0.3 (140 * 0.005 = 0.7).
     let r = learned(140);
     // At 0.3 a 4 KiB batch takes 61 + (4096 - 61) / (0.3 * 1.05) = 61 + 12,809 = 12,870 bytes
-    // of records, in 4 chunks; a 100-byte record takes about 108.
+    // of records, grown to 13 chunks of 1 KiB; a 100-byte record takes about 108.
     let mut a = acc(64 * 1024, 4096, 16, Compression::Lz4);
     let (s, b) = fill_first_batch(&mut a, 0, r);
     assert!(b.len() <= 12_870 && b.len() > 12_870 - 120, "{}", b.len());
-    assert_eq!(b.chunks, 4);
+    assert_eq!(b.chunks, 13);
     // It is compressed when sealed (the scratch holds it), with all its records.
     let mut scratch = vec![0u8; Compression::Lz4.max_compressed_len(b.len())];
     let sealed = a.seal(s, ProducerState::NONE, 0, &mut scratch).unwrap();
@@ -379,32 +379,49 @@ fn compressed_batches_hold_batch_size_of_estimated_compressed_bytes() {
     assert_eq!(parsed.record_count() as u32, b.records());
     assert!(sealed < 4096, "{sealed}");
 
-    // Before it learned (1.0): 61 + (4096 - 61) / 1.05 = 61 + 3,842 = 3,903 bytes, one chunk.
+    // Before it learned (1.0): 61 + (4096 - 61) / 1.05 = 61 + 3,842 = 3,903 bytes, 4 chunks.
     let mut a = acc(64 * 1024, 4096, 16, Compression::Lz4);
     let (_, b) = fill_first_batch(&mut a, 0, ONE);
     assert!(b.len() <= 3_903 && b.len() > 3_903 - 120, "{}", b.len());
-    assert_eq!(b.chunks, 1);
+    assert_eq!(b.chunks, 4);
 
     // Uncompressed, the estimate changes nothing: batch.size bytes of records.
     let mut a = acc(64 * 1024, 4096, 16, Compression::None);
     let (_, b) = fill_first_batch(&mut a, 0, r);
     assert!(b.len() <= 4096 && b.len() > 4096 - 120, "{}", b.len());
-    assert_eq!(b.chunks, 1);
+    assert_eq!(b.chunks, 4);
 }
 
 #[test]
 fn a_compressed_batch_takes_a_shorter_run_when_no_long_one_is_free() {
-    // 5 chunks: two batches at 1.0 take one each, the third wants 4 and gets the 3 left.
-    let mut a = acc(5 * 4096, 4096, 16, Compression::Lz4);
+    // 20 chunks of 1 KiB. Batches at 1.0 want 4 chunks: partition 0's first record takes chunk
+    // 0, and partition 1's goes 4 chunks past it (room for partition 0 to grow), at 5. At 0.3
+    // partition 2 wants 13 and no run has room for it and 13 for the open batch before it, so
+    // it goes halfway into the longest run (6..20): at 6 + (14 - 1) / 2 = 12, and grows to the
+    // arena's end; then no run of 9 is free, and it closes at 8 chunks.
+    let mut a = acc(20 * 1024, 4096, 32, Compression::Lz4);
     a.append(0, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0).unwrap();
     a.append(1, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0).unwrap();
+    let at = |a: &Accumulator<'_>, p: u16| {
+        let b = *a.slot(a.iter_queue(p).next().unwrap()).unwrap();
+        (b.first_chunk, b.chunks)
+    };
+    assert_eq!((at(&a, 0), at(&a, 1)), ((0, 1), (5, 1)));
     let (_, b) = fill_first_batch(&mut a, 2, learned(140));
-    assert_eq!(b.chunks, 3);
-    assert!(b.len() <= 3 * 4096 && b.len() > 3 * 4096 - 120, "{}", b.len());
-    // The arena is full: buffer.memory stays the bound.
+    assert_eq!((b.first_chunk, b.chunks), (12, 8));
+    assert!(b.len() <= 8 * 1024 && b.len() > 8 * 1024 - 120, "{}", b.len());
+    // The arena fills, and buffer.memory stays the bound: records go on into new batches until
+    // not one chunk is free.
+    let mut appended = 0;
+    let err = loop {
+        match a.append(3, &Record::new(0, None, Some(b"x")), 1 << 20, learned(140), T0) {
+            Ok(_) => appended += 1,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err, AccumulateError::BufferFull);
+    assert!(appended > 0);
     assert_eq!(a.free_bytes(), 0);
-    let err = a.append(3, &Record::new(0, None, Some(b"x")), 1 << 20, learned(140), T0);
-    assert_eq!(err, Err(AccumulateError::BufferFull));
 }
 
 #[test]
@@ -413,7 +430,7 @@ fn compressed_batches_stay_within_what_the_scratch_compresses_and_max_batch() {
     a.set_compressible(6000);
     let (_, b) = fill_first_batch(&mut a, 0, learned(140));
     assert!(b.len() <= 6000 && b.len() > 6000 - 120, "{}", b.len());
-    assert_eq!(b.chunks, 2);
+    assert_eq!(b.chunks, 6);
     // A scratch below batch.size does not shrink batches below it (they go uncompressed).
     let mut a = acc(64 * 1024, 4096, 16, Compression::Lz4);
     a.set_compressible(100);
@@ -430,14 +447,107 @@ fn compressed_batches_stay_within_what_the_scratch_compresses_and_max_batch() {
 #[test]
 fn a_compressed_batch_finds_its_run_past_a_word_of_used_chunks() {
     // 40 chunks of 1 KiB; 33 one-record batches at 1.0 take chunks 0-32 (a whole bitmap word
-    // and one more). At 0.3 the next batch wants 61 + (1024 - 61) / 0.315 = 3,118 bytes: the 4
-    // chunks from 33.
+    // and one more), and are closed. At 0.3 the next batch wants 61 + (1024 - 61) / 0.315 =
+    // 3,118 bytes, 4 chunks: the run from 33 has them, and its first record takes chunk 33.
     let mut a = acc(40 * 1024, 1024, 64, Compression::Lz4);
     for i in 0..33 {
         a.append(0, &Record::new(i, None, Some(&value(0, 900))), 1 << 20, ONE, T0).unwrap();
     }
     assert_eq!(a.iter_queue(0).count(), 33);
+    a.close_all();
     a.append(1, &Record::new(0, None, Some(b"x")), 1 << 20, learned(140), T0).unwrap();
     let b = *a.slot(a.iter_queue(1).next().unwrap()).unwrap();
-    assert_eq!((b.first_chunk, b.chunks), (33, 4));
+    assert_eq!((b.first_chunk, b.chunks), (33, 1));
+}
+
+/// Seals every batch of partition `p` and returns the values its records read back, in order.
+fn sealed_values(a: &mut Accumulator<'_>, p: u16) -> Vec<Vec<u8>> {
+    let slots: Vec<u16> = a.iter_queue(p).collect();
+    let mut values = Vec::new();
+    for s in slots {
+        a.seal(s, ProducerState::NONE, 0, &mut []).unwrap();
+        for r in RecordBatch::parse(a.sealed_bytes(s).unwrap()).unwrap().records().unwrap() {
+            values.push(r.unwrap().value.unwrap().to_vec());
+        }
+    }
+    values
+}
+
+#[test]
+fn a_batch_starts_with_a_chunk_and_grows_in_place_to_batch_size() {
+    let mut a = acc(64 * 1024, 16 * 1024, 16, Compression::None);
+    let mut sent = Vec::new();
+    let mut sizes = Vec::new();
+    for i in 0..200 {
+        let v = value(i, 100);
+        a.append(0, &Record::new(i as i64, None, Some(&v)), 1 << 20, ONE, T0).unwrap();
+        sent.push(v);
+        let b = *a.slot(a.iter_queue(0).next().unwrap()).unwrap();
+        sizes.push((b.first_chunk, b.chunks));
+    }
+    // One chunk of 1 KiB at first, then 2, 4, 8 and 16 (batch.size), always from chunk 0.
+    assert_eq!(sizes[0], (0, 1));
+    let mut grown: Vec<(u32, u32)> = sizes.clone();
+    grown.dedup();
+    assert_eq!(grown, [(0, 1), (0, 2), (0, 4), (0, 8), (0, 16)]);
+    // The second batch opened after the first filled batch.size.
+    assert_eq!(a.iter_queue(0).count(), 2);
+    let first = *a.slot(a.iter_queue(0).next().unwrap()).unwrap();
+    assert!(first.len() <= 16 * 1024 && first.len() > 16 * 1024 - 120, "{}", first.len());
+    assert_eq!(sealed_values(&mut a, 0), sent);
+}
+
+#[test]
+fn a_batch_with_no_room_after_it_moves_with_its_records() {
+    let mut a = acc(64 * 1024, 4096, 16, Compression::None);
+    a.append(0, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0).unwrap();
+    a.close_all();
+    // Partition 1's batch starts right after the closed one, at chunk 1; chunk 2 is then
+    // taken (as by a batch placed there under memory pressure), so it cannot grow in place.
+    let mut sent = Vec::new();
+    let v = value(0, 100);
+    a.append(1, &Record::new(0, None, Some(&v)), 1 << 20, ONE, T0).unwrap();
+    sent.push(v);
+    assert_eq!(a.slot(a.iter_queue(1).next().unwrap()).unwrap().first_chunk, 1);
+    a.take_chunks(2, 1);
+    for i in 1..30 {
+        let v = value(i, 100);
+        a.append(1, &Record::new(i as i64, None, Some(&v)), 1 << 20, ONE, T0).unwrap();
+        sent.push(v);
+    }
+    let b = *a.slot(a.iter_queue(1).next().unwrap()).unwrap();
+    assert!(b.first_chunk > 2, "moved past the taken chunk: {}", b.first_chunk);
+    assert!(!a.chunk_used(1), "its first chunk was given back");
+    // 30 records of 108 bytes and a header: 3,301 bytes, 4 chunks, one batch.
+    assert_eq!((b.chunks, a.iter_queue(1).count()), (4, 1));
+    assert_eq!(a.used_bytes(), (1 + 1 + 4) * 1024);
+    assert_eq!(sealed_values(&mut a, 1), sent);
+}
+
+#[test]
+fn many_partitions_with_a_record_each_take_a_chunk_each_not_batch_size() {
+    // 64 KiB and 16 KiB batches: the memory of 4 whole batches holds 64 one-record batches.
+    let config = BatchConfig::new(16 * 1024);
+    let mut a = Accumulator::new(
+        vec![BatchSlot::EMPTY; 8].into(),
+        vec![PartitionQueue::EMPTY; 100].into(),
+        vec![0u8; 64 * 1024].into(),
+        vec![0u32; chunk_map_words(64 * 1024, 16 * 1024)].into(),
+        config,
+        Duration::from_millis(5),
+    )
+    .unwrap();
+    for p in 0..64u16 {
+        a.append(p, &Record::new(0, None, Some(&value(p as usize, 100))), 1 << 20, ONE, T0).unwrap();
+    }
+    assert_eq!(a.free_bytes(), 0);
+    assert_eq!(a.append(64, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0), Err(AccumulateError::BufferFull));
+    // Each still takes records into its chunk: 8 of 100 bytes (61 + 8 x 108 = 925 bytes).
+    for p in 0..64u16 {
+        for i in 1..8 {
+            a.append(p, &Record::new(i, None, Some(&value(i as usize, 100))), 1 << 20, ONE, T0).unwrap();
+        }
+        assert_eq!(a.iter_queue(p).count(), 1);
+        assert_eq!(sealed_values(&mut a, p).len(), 8);
+    }
 }
