@@ -443,6 +443,29 @@ fn busy_partitions_beyond_one_request_each_get_their_turn() {
     assert_eq!(delivered(&sim) as usize, 100 * PARTS, "every record delivered within delivery.timeout.ms");
 }
 
+/// Many partitions share a buffer that holds far fewer `batch.size` batches than there are
+/// partitions: 400 partitions, 1 MiB of `buffer.memory` (64 batches of 16 KiB). A batch takes
+/// memory as its records need it (1 KiB chunks), so every partition's batch holds its 8 records
+/// and about one batch per partition is written. When every batch took `batch.size`, the sender
+/// waited on the full buffer after 64 partitions and nearly every batch held one record (the
+/// 10,000-partition benchmark: about one record per batch).
+#[test]
+fn many_partitions_in_a_small_buffer_batch_their_records() {
+    const PARTS: usize = 400;
+    let mut sc = Scenario::simple(37, PARTS, 0);
+    sc.caps.partitions = 512;
+    sc.caps.batches = 1024;
+    sc.config.buffer_memory = 1 << 20;
+    sc.config.linger = ms(20);
+    // 8 records to every partition, all at once.
+    sc.records = rounds(8, PARTS, 0);
+    let mut sim = sim(sc);
+    run_clean(&mut sim);
+    assert_eq!(delivered(&sim) as usize, 8 * PARTS, "every record delivered");
+    let batches = sim.cluster.stats.appended;
+    assert!(batches <= 2 * PARTS as u64, "{batches} batches written for {} records", 8 * PARTS);
+}
+
 /// A Produce request holds at most `PRODUCE_PARTITIONS_PER_REQUEST` partitions and never more
 /// than `max.request.size` bytes, the framing of its partitions and topics included (without it,
 /// hundreds of partitions' framing took a request past the limit), and every record of 1,000
