@@ -265,6 +265,9 @@ pub(crate) struct Accumulator<'s> {
     /// `alloc_batch`).
     map_words: usize,
     used_chunks: usize,
+    /// Partitions the producer knows (the metadata's partition slots in use): a new batch's
+    /// first share of the arena is at most the arena over this (see `open_batch`).
+    partitions: usize,
     config: BatchConfig,
     /// The largest batch whose records the engine's compression scratch holds compressed: a
     /// compressed producer's batches grow to at most this (the Java-like estimate could
@@ -361,6 +364,7 @@ impl<'s> Accumulator<'s> {
             chunk_count,
             map_words: chunk_count.div_ceil(32),
             used_chunks: 0,
+            partitions: 1,
             config,
             compressible: usize::MAX,
             linger,
@@ -684,8 +688,12 @@ impl<'s> Accumulator<'s> {
         let chunks = needed.div_ceil(self.chunk_size).max(1);
         let target = self.batch_target(ratio, limit);
         let want = target.div_ceil(self.chunk_size).max(chunks);
+        // Its first share: the whole batch while every known partition could have one, else the
+        // arena's fair share per partition (and at least what the first record needs). Many
+        // partitions with a few records each then do not take the arena in whole batches.
+        let share = (self.chunk_count / self.partitions).clamp(chunks, want);
         let slot = self.free_slot().ok_or(AccumulateError::BufferFull)?;
-        let first_chunk = self.alloc_batch(chunks, want).ok_or(AccumulateError::BufferFull)?;
+        let (first_chunk, chunks) = self.alloc_batch(chunks, share, want).ok_or(AccumulateError::BufferFull)?;
         let start = first_chunk * self.chunk_size;
         let buf = &mut self.memory[start..start + chunks * self.chunk_size];
         // The batch's own soft limit: the builder closes it when the next record would pass it.
@@ -957,6 +965,12 @@ impl<'s> Accumulator<'s> {
         super::grow_slice(&mut self.slots, n + 1, limit, BatchSlot::EMPTY)
     }
 
+    /// Tells how many partitions the producer knows (at least one is assumed): sizes the first
+    /// share of the arena a new batch takes.
+    pub(crate) fn set_partitions(&mut self, n: usize) {
+        self.partitions = n.max(1);
+    }
+
     /// Makes room for the queues of `n` partition slots (std storage grows; fixed storage
     /// cannot). Returns whether there is room.
     pub(crate) fn fit_partitions(&mut self, n: usize) -> bool {
@@ -1107,16 +1121,18 @@ impl<'s> Accumulator<'s> {
         Some((first, n))
     }
 
-    /// Takes `n` chunks for a new batch that may grow to `want`, leaving room to grow to the
-    /// open batch right before it, if any: in the first free run with room for both to grow to
-    /// `want`, at its start or `want` chunks into it; else in the longest free run `place`
-    /// found, at its start or, after an open batch, halfway. A batch that then finds no room to
-    /// grow moves (see `grow`).
-    fn alloc_batch(&mut self, n: usize, want: usize) -> Option<usize> {
+    /// Takes `share` chunks (at least `n`, fewer if no run has them) for a new batch that may
+    /// grow to `want`, leaving room to grow to the open batch right before it, if any: in the
+    /// first free run with room for both to grow to `want`, at its start or `want` chunks into
+    /// it; else in the longest free run `place` found, at its start or, after an open batch,
+    /// halfway. Returns the first chunk and how many it took. A batch that then finds no room
+    /// to grow moves (see `grow`).
+    fn alloc_batch(&mut self, n: usize, share: usize, want: usize) -> Option<(usize, usize)> {
         let (start, len, roomy) = self.place(n, want.max(n), true)?;
-        let first = if !roomy && start > 0 && self.open_end(start - 1) { start + (len - n) / 2 } else { start };
-        self.take_chunks(first, n);
-        Some(first)
+        let take = share.clamp(n, len.max(n));
+        let first = if !roomy && start > 0 && self.open_end(start - 1) { start + (len - take) / 2 } else { start };
+        self.take_chunks(first, take);
+        Some((first, take))
     }
 
     /// Whether chunk `i` is the last of an open batch (a hint: see `map_words`).

@@ -606,6 +606,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     pub(super) fn fit_partition_state(&mut self) {
         let n = self.meta.partition_capacity();
         self.acc.fit_partitions(n);
+        self.acc.set_partitions(self.meta.partition_span());
         self.ledger.fit(n);
         self.idem.fit(n);
     }

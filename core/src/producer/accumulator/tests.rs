@@ -400,6 +400,8 @@ fn a_compressed_batch_takes_a_shorter_run_when_no_long_one_is_free() {
     // it goes halfway into the longest run (6..20): at 6 + (14 - 1) / 2 = 12, and grows to the
     // arena's end; then no run of 9 is free, and it closes at 8 chunks.
     let mut a = acc(20 * 1024, 4096, 32, Compression::Lz4);
+    // 20 partitions known: a new batch's first share is one chunk.
+    a.set_partitions(20);
     a.append(0, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0).unwrap();
     a.append(1, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0).unwrap();
     let at = |a: &Accumulator<'_>, p: u16| {
@@ -450,6 +452,7 @@ fn a_compressed_batch_finds_its_run_past_a_word_of_used_chunks() {
     // and one more), and are closed. At 0.3 the next batch wants 61 + (1024 - 61) / 0.315 =
     // 3,118 bytes, 4 chunks: the run from 33 has them, and its first record takes chunk 33.
     let mut a = acc(40 * 1024, 1024, 64, Compression::Lz4);
+    a.set_partitions(40);
     for i in 0..33 {
         a.append(0, &Record::new(i, None, Some(&value(0, 900))), 1 << 20, ONE, T0).unwrap();
     }
@@ -474,8 +477,23 @@ fn sealed_values(a: &mut Accumulator<'_>, p: u16) -> Vec<Vec<u8>> {
 }
 
 #[test]
+fn a_batch_takes_batch_size_while_every_known_partition_could_have_one() {
+    // 64 chunks of 1 KiB, batches of 16: with 4 partitions known each can have a whole batch,
+    // so a new batch takes it at once; with 5, the first share is 64 / 5 = 12 chunks.
+    for (partitions, first) in [(1, 16), (4, 16), (5, 12)] {
+        let mut a = acc(64 * 1024, 16 * 1024, 16, Compression::None);
+        a.set_partitions(partitions);
+        a.append(0, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0).unwrap();
+        let b = *a.slot(a.iter_queue(0).next().unwrap()).unwrap();
+        assert_eq!((b.first_chunk, b.chunks), (0, first), "{partitions} partitions");
+    }
+}
+
+#[test]
 fn a_batch_starts_with_a_chunk_and_grows_in_place_to_batch_size() {
     let mut a = acc(64 * 1024, 16 * 1024, 16, Compression::None);
+    // 64 partitions known: a new batch's first share is one chunk.
+    a.set_partitions(64);
     let mut sent = Vec::new();
     let mut sizes = Vec::new();
     for i in 0..200 {
@@ -500,6 +518,7 @@ fn a_batch_starts_with_a_chunk_and_grows_in_place_to_batch_size() {
 #[test]
 fn a_batch_with_no_room_after_it_moves_with_its_records() {
     let mut a = acc(64 * 1024, 4096, 16, Compression::None);
+    a.set_partitions(64);
     a.append(0, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0).unwrap();
     a.close_all();
     // Partition 1's batch starts right after the closed one, at chunk 1; chunk 2 is then
@@ -526,7 +545,8 @@ fn a_batch_with_no_room_after_it_moves_with_its_records() {
 
 #[test]
 fn many_partitions_with_a_record_each_take_a_chunk_each_not_batch_size() {
-    // 64 KiB and 16 KiB batches: the memory of 4 whole batches holds 64 one-record batches.
+    // 64 KiB and 16 KiB batches: the memory of 4 whole batches holds 64 one-record batches of
+    // the 64 partitions known.
     let config = BatchConfig::new(16 * 1024);
     let mut a = Accumulator::new(
         vec![BatchSlot::EMPTY; 8].into(),
@@ -537,6 +557,7 @@ fn many_partitions_with_a_record_each_take_a_chunk_each_not_batch_size() {
         Duration::from_millis(5),
     )
     .unwrap();
+    a.set_partitions(64);
     for p in 0..64u16 {
         a.append(p, &Record::new(0, None, Some(&value(p as usize, 100))), 1 << 20, ONE, T0).unwrap();
     }
