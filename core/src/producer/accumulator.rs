@@ -3,10 +3,13 @@
 //! # Memory
 //! All record bytes live in one arena the caller provides (`buffer.memory` bytes), cut into
 //! chunks of at most 1 KiB (never more than `batch.size`, and larger only for arenas of more
-//! than 64 Ki chunks: see [`chunk_map_words`]). A new batch takes as many contiguous chunks as
-//! its first record needs, preferably at the start of a free run long enough for a whole batch
-//! (`batch.size`, or for a compressed producer as many bytes of records as fit `batch.size` once
-//! compressed at the topic's estimated ratio: see [`super::ratio`]). As records come it grows:
+//! than 64 Ki chunks: see [`chunk_map_words`]). While every known partition could hold a whole
+//! batch (`batch.size`, or for a compressed producer as many bytes of records as fit `batch.size`
+//! once compressed at the topic's estimated ratio: see [`super::ratio`]), a new batch takes a
+//! whole one in a block aligned to its size, so free space never splits into runs shorter than a
+//! batch. Else it takes the arena's fair share per known partition (at least what its first
+//! record needs), preferably at the start of a free run long enough for a whole batch, and as
+//! records come it grows:
 //! into the free chunks right after it when there are, else by moving to a free run twice its
 //! size. A batch that can grow neither way closes. So a batch holds about as much memory as its
 //! records, not `batch.size`: many partitions with a few records each do not exhaust the arena
@@ -1121,13 +1124,25 @@ impl<'s> Accumulator<'s> {
         Some((first, n))
     }
 
-    /// Takes `share` chunks (at least `n`, fewer if no run has them) for a new batch that may
-    /// grow to `want`, leaving room to grow to the open batch right before it, if any: in the
+    /// Takes a whole batch (`share` is `want`) in the first free block aligned to `want`
+    /// chunks: whole batches then never cut the free space into runs shorter than one, and with
+    /// none free the sender waits, as for a `batch.size` chunk. Else takes `share` chunks (at
+    /// least `n`, fewer if no run has them) for a new batch that may grow to `want`, leaving room to grow to the open batch right before it, if any: in the
     /// first free run with room for both to grow to `want`, at its start or `want` chunks into
     /// it; else in the longest free run `place` found, at its start or, after an open batch,
     /// halfway. Returns the first chunk and how many it took. A batch that then finds no room
     /// to grow moves (see `grow`).
     fn alloc_batch(&mut self, n: usize, share: usize, want: usize) -> Option<(usize, usize)> {
+        if share >= want {
+            // A whole batch: in a block aligned to its size, so whole batches never cut the free
+            // space into runs shorter than one (a full arena's batches stay whole).
+            let first = self.free_runs().find_map(|(first, len)| {
+                let at = first.next_multiple_of(want);
+                (at + want <= first + len).then_some(at)
+            })?;
+            self.take_chunks(first, want);
+            return Some((first, want));
+        }
         let (start, len, roomy) = self.place(n, want.max(n), true)?;
         let take = share.clamp(n, len.max(n));
         let first = if !roomy && start > 0 && self.open_end(start - 1) { start + (len - take) / 2 } else { start };

@@ -572,3 +572,26 @@ fn many_partitions_with_a_record_each_take_a_chunk_each_not_batch_size() {
         assert_eq!(sealed_values(&mut a, p).len(), 8);
     }
 }
+
+#[test]
+fn whole_batches_take_blocks_aligned_to_their_size() {
+    // 16 chunks of 1 KiB, batches of 4: with one partition known a new batch takes a whole
+    // batch, in a block at a multiple of 4 chunks. Chunk 5 taken leaves 4 (one chunk) and
+    // 6..16; the aligned block there starts at 8.
+    let mut a = acc(16 * 1024, 4096, 16, Compression::None);
+    a.append(0, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0).unwrap();
+    a.close_all();
+    a.take_chunks(5, 1);
+    a.append(1, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0).unwrap();
+    let at = |a: &Accumulator<'_>, p: u16| {
+        let b = *a.slot(a.iter_queue(p).next().unwrap()).unwrap();
+        (b.first_chunk, b.chunks)
+    };
+    assert_eq!((at(&a, 0), at(&a, 1)), ((0, 4), (8, 4)));
+    // 12..16 is the last aligned block; then no whole batch fits though chunk 4 and 6-7 are
+    // free: the sender waits, as it waited for a batch.size chunk.
+    a.append(2, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0).unwrap();
+    assert_eq!(at(&a, 2), (12, 4));
+    assert_eq!(a.append(3, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0), Err(AccumulateError::BufferFull));
+    assert_eq!(a.free_bytes(), 3 * 1024);
+}
