@@ -54,20 +54,22 @@ class Broker:
         # A consumer of its own each time: kafka-python's consumer keeps every topic it was asked
         # about in its metadata requests, and those bring deleted topics back (even with
         # allow_auto_create_topics=False), so a long-lived one would resurrect every run's topic.
+        # A new consumer per attempt too: one whose metadata saw a topic before CreatePartitions
+        # reached it keeps the old partition count (KeyError for the new ones) until its
+        # metadata.max.age.ms, longer than the deadline.
         tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
         deadline = time.monotonic() + timeout_s
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, client_id="kprod-bench-offsets",
-                                 enable_auto_commit=False, allow_auto_create_topics=False)
-        try:
-            while True:
-                try:
-                    return sum(consumer.end_offsets(tps).values())
-                except Exception:  # noqa: BLE001 - metadata of a new topic may lag; retry until the deadline
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
-        finally:
-            consumer.close()
+        while True:
+            consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, client_id="kprod-bench-offsets",
+                                     enable_auto_commit=False, allow_auto_create_topics=False)
+            try:
+                return sum(consumer.end_offsets(tps).values())
+            except Exception:  # noqa: BLE001 - metadata of a new topic may lag; retry until the deadline
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+            finally:
+                consumer.close()
 
     def delete_topic(self, topic):
         self.delete_topics([topic])

@@ -168,6 +168,21 @@ def prepare_topics(site, scenario, topic, topics):
     return 0
 
 
+def memory_stall_us():
+    """Microseconds all tasks stalled on memory since boot (PSI "full" total), or None without PSI.
+
+    A page cache filling the RAM made every client 2-3x slower on the test machine once, with the
+    load average unchanged; a run's share of stalled time flags such runs."""
+    try:
+        with open("/proc/pressure/memory") as f:
+            for line in f:
+                if line.startswith("full "):
+                    return int(line.split("total=")[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return None
+
+
 def run_one(args, site, env, client, scenario, rep, index, run_id):
     """One client on one scenario: returns the run's record (status, metrics, command)."""
     n = record_count(args, client, scenario)
@@ -186,9 +201,11 @@ def run_one(args, site, env, client, scenario, rep, index, run_id):
         return result
     load_before = os.getloadavg()[0]
     b0 = site.cpu_seconds()
+    m0 = memory_stall_us()
     log = os.path.join(args.logs, f"{topic}-{index:03d}-{client.name}" if scenario.reuse_topic else topic)
     proc = run_measured(argv, client_env(), args.timeout, log)
     b1 = site.cpu_seconds()
+    m1 = memory_stall_us()
     final = parse_final_line(proc.stdout)
     try:
         stored = site.admin.end_offsets_many(topics, scenario.partitions) - before
@@ -207,6 +224,8 @@ def run_one(args, site, env, client, scenario, rep, index, run_id):
         "maxrss_mib": proc.maxrss_kib / 1024, "cpu_s_per_m": cpu / n * 1e6, "stored_records": stored,
         "broker_cpu_s_per_m": None if b0 is None or b1 is None else (b1 - b0) / n * 1e6,
         "load_before": load_before, "final_line": final,
+        "memory_stall_pct": None if m0 is None or m1 is None or proc.wall_s <= 0
+        else round((m1 - m0) / 1e4 / proc.wall_s, 1),
     })
     client.learn_version(proc.stdout)
     if final:
@@ -365,11 +384,17 @@ def make_plan(scenarios, clients, reps, seed):
     return plan
 
 
+def memory_note(r):
+    """A note on the progress line when the run spent 1% or more of its time stalled on memory."""
+    stall = r.get("memory_stall_pct")
+    return f" memory stalls {stall:.0f}% of the run: figures suspect" if stall and stall >= 1 else ""
+
+
 def print_run(i, total, r, client, scenario):
     if r["status"] == "ok":
         print(f"[{i}/{total}] r{r['rep']} {scenario.label:16} {client.label:22} {r['records_per_s']:>12,.0f} rec/s "
               f"{r['cpu_s_per_m']:6.2f} CPU-s/M {r['maxrss_mib']:7.1f} MiB p99 {r['p99_ms']:5d} ms "
-              f"({r['wall_s']:.1f} s)", flush=True)
+              f"({r['wall_s']:.1f} s){memory_note(r)}", flush=True)
     else:
         print(f"[{i}/{total}] r{r['rep']} {scenario.label:16} {client.label:22} FAILED: {'; '.join(r['problems'])}",
               flush=True)
@@ -416,6 +441,13 @@ def main(argv):
     if load_start[0] > 0.5 * (os.cpu_count() or 1):
         print(f"warning: 1-minute load average {load_start[0]:.2f} on {os.cpu_count()} cores: other work is "
               "running, the figures will be noisy", flush=True)
+    s0 = memory_stall_us()
+    time.sleep(1)
+    s1 = memory_stall_us()
+    if s0 is not None and s1 is not None and s1 - s0 >= 10_000:
+        print(f"warning: tasks stalled on memory {(s1 - s0) / 1e4:.0f}% of the last second (/proc/pressure/memory): "
+              "the page cache may be crowding out the clients; as root, `sync; echo 3 > "
+              "/proc/sys/vm/drop_caches` clears it", flush=True)
     startup = []
     first = next(iter(sites.values()))
     for c in runnable:  # also warms the page cache for each client's binary / jars
