@@ -1126,22 +1126,32 @@ impl<'s> Accumulator<'s> {
 
     /// Takes a whole batch (`share` is `want`) in the first free block aligned to `want`
     /// chunks: whole batches then never cut the free space into runs shorter than one, and with
-    /// none free the sender waits, as for a `batch.size` chunk. Else takes `share` chunks (at
-    /// least `n`, fewer if no run has them) for a new batch that may grow to `want`, leaving room to grow to the open batch right before it, if any: in the
-    /// first free run with room for both to grow to `want`, at its start or `want` chunks into
-    /// it; else in the longest free run `place` found, at its start or, after an open batch,
-    /// halfway. Returns the first chunk and how many it took. A batch that then finds no room
-    /// to grow moves (see `grow`).
+    /// none free the sender waits, as for a `batch.size` chunk (a first record that alone needs
+    /// the whole block, past `batch.size`, takes any run that holds it instead). Else takes
+    /// `share` chunks (at least `n`, fewer if no run has them) for a new batch that may grow to
+    /// `want`, leaving room to grow to the open batch right before it, if any: in the first free
+    /// run with room for both to grow to `want`, at its start or `want` chunks into it; else in
+    /// the longest free run `place` found, at its start or, after an open batch, halfway.
+    /// Returns the first chunk and how many it took. A batch that then finds no room to grow
+    /// moves (see `grow`).
     fn alloc_batch(&mut self, n: usize, share: usize, want: usize) -> Option<(usize, usize)> {
         if share >= want {
             // A whole batch: in a block aligned to its size, so whole batches never cut the free
             // space into runs shorter than one (a full arena's batches stay whole).
-            let first = self.free_runs().find_map(|(first, len)| {
+            let aligned = self.free_runs().find_map(|(first, len)| {
                 let at = first.next_multiple_of(want);
                 (at + want <= first + len).then_some(at)
-            })?;
-            self.take_chunks(first, want);
-            return Some((first, want));
+            });
+            return match aligned {
+                Some(first) => {
+                    self.take_chunks(first, want);
+                    Some((first, want))
+                }
+                // A record of a whole batch or more is rare; waiting for an aligned block could
+                // starve it while smaller batches come and go.
+                None if n >= want => self.alloc_run(n, want),
+                None => None,
+            };
         }
         let (start, len, roomy) = self.place(n, want.max(n), true)?;
         let take = share.clamp(n, len.max(n));

@@ -595,3 +595,22 @@ fn whole_batches_take_blocks_aligned_to_their_size() {
     assert_eq!(a.append(3, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0), Err(AccumulateError::BufferFull));
     assert_eq!(a.free_bytes(), 3 * 1024);
 }
+
+#[test]
+fn a_record_of_a_whole_batch_or_more_takes_any_run_that_holds_it() {
+    // 16 chunks of 1 KiB, batches of 4. A 5,500-byte record needs 6 chunks: its batch wants 6,
+    // and with chunks 0 and 7 taken no block aligned to 6 is free (0..6 and 6..12 hold a used
+    // chunk, 12..18 passes the end). It takes the first run that holds it, 1..7, rather than
+    // wait for the arena to empty.
+    let mut a = acc(16 * 1024, 4096, 16, Compression::None);
+    a.take_chunks(0, 1);
+    a.take_chunks(7, 1);
+    let big = value(1, 5500);
+    a.append(0, &Record::new(0, None, Some(&big)), 1 << 20, ONE, T0).unwrap();
+    let b = *a.slot(a.iter_queue(0).next().unwrap()).unwrap();
+    assert_eq!((b.first_chunk, b.chunks), (1, 6));
+    // A batch of batch.size still takes an aligned block: 8..12, the first free one.
+    a.append(1, &Record::new(0, None, Some(b"x")), 1 << 20, ONE, T0).unwrap();
+    let b = *a.slot(a.iter_queue(1).next().unwrap()).unwrap();
+    assert_eq!((b.first_chunk, b.chunks), (8, 4));
+}
