@@ -158,8 +158,16 @@ pub struct Config<'a> {
     pub compression_levels: CompressionLevels,
     /// `retries`: how often a failed batch is retried (bounded by `delivery_timeout` anyway).
     pub retries: u32,
-    /// `batch.size`: the target size of one partition's batch, in bytes.
+    /// `batch.size`: the target size of one partition's batch, in bytes: a batch this full is
+    /// sent without waiting for `linger.ms`.
     pub batch_size: usize,
+    /// `batch.max.size` (KIP-782's name; not a setting of the Java client): how large a batch
+    /// that reached `batch.size` may still grow while it waits to be sent (its partition has
+    /// `max.in.flight.requests.per.connection` requests out), except while its broker throttles
+    /// the producer (KIP-219). `None` is the default,
+    /// [`DEFAULT_BATCH_MAX_SIZE`] or `batch.size` if larger: see
+    /// [`Config::effective_batch_max_size`]. `batch.size` makes batches behave as in Java.
+    pub batch_max_size: Option<usize>,
     /// `linger.ms`: how long a batch may wait for more records.
     pub linger: Duration,
     /// `buffer.memory`: bytes of records the producer may hold before `send` refuses more.
@@ -222,6 +230,7 @@ impl Default for Config<'_> {
             compression_levels: CompressionLevels::default(),
             retries: i32::MAX as u32,
             batch_size: 16 * 1024,
+            batch_max_size: None,
             linger: Duration::from_millis(5),
             buffer_memory: 32 * 1024 * 1024,
             max_block: Duration::from_secs(60),
@@ -312,6 +321,12 @@ impl<'a> ValidConfig<'a> {
     }
 }
 
+/// The default `batch.max.size`: KIP-782's proposed default. With Java's 16 KiB `batch.size`
+/// and 5 requests in flight, a partition has at most 80 KiB unacknowledged, so a producer
+/// faster than that over one round trip queues batch after batch; librdkafka and franz-go send
+/// batches of up to 1 MB.
+pub const DEFAULT_BATCH_MAX_SIZE: usize = 256 * 1024;
+
 /// The most batches the broker deduplicates per partition; more in flight breaks idempotence.
 pub const MAX_IN_FLIGHT_IDEMPOTENT: u32 = 5;
 
@@ -328,6 +343,7 @@ impl<'a> Config<'a> {
             compression_levels,
             retries,
             batch_size,
+            batch_max_size,
             linger,
             buffer_memory,
             max_block,
@@ -358,6 +374,7 @@ impl<'a> Config<'a> {
             compression_levels,
             retries,
             batch_size,
+            batch_max_size,
             linger,
             buffer_memory,
             max_block,
@@ -381,6 +398,14 @@ impl<'a> Config<'a> {
             transactions,
             connection,
         }
+    }
+
+    /// The largest batch a batch that reached `batch.size` may grow to while it waits: the set
+    /// `batch.max.size`, else [`DEFAULT_BATCH_MAX_SIZE`] or `batch.size` if larger (a batch is
+    /// never closed below `batch.size`), within `max.request.size` either way.
+    pub fn effective_batch_max_size(&self) -> usize {
+        let max = self.batch_max_size.unwrap_or(DEFAULT_BATCH_MAX_SIZE.max(self.batch_size));
+        max.min(self.max_request_size).max(self.batch_size)
     }
 
     /// Checks every rule and resolves idempotence.
@@ -417,6 +442,20 @@ impl<'a> Config<'a> {
                 settings: &["socket.connection.setup.timeout.ms", "socket.connection.setup.timeout.max.ms"],
                 rule: "socket.connection.setup.timeout.max.ms must be at least socket.connection.setup.timeout.ms",
             });
+        }
+        if let Some(max) = self.batch_max_size {
+            if max < self.batch_size {
+                return Err(ConfigError::Conflict {
+                    settings: &["batch.max.size", "batch.size"],
+                    rule: "batch.max.size must be at least batch.size",
+                });
+            }
+            if max > self.max_request_size {
+                return Err(ConfigError::Conflict {
+                    settings: &["batch.max.size", "max.request.size"],
+                    rule: "batch.max.size must be at most max.request.size (a batch goes in one request)",
+                });
+            }
         }
         if self.batch_size > self.buffer_memory {
             return Err(ConfigError::Conflict {
@@ -505,6 +544,7 @@ impl<'a> Config<'a> {
             "compression.zstd.level" => self.compression_levels.zstd = parse_int("compression.zstd.level", value)?,
             "retries" => self.retries = parse_num("retries", value)?,
             "batch.size" => self.batch_size = parse_num("batch.size", value)?,
+            "batch.max.size" => self.batch_max_size = Some(parse_num("batch.max.size", value)?),
             "linger.ms" => self.linger = parse_ms("linger.ms", value)?,
             "buffer.memory" => self.buffer_memory = parse_num("buffer.memory", value)?,
             "max.block.ms" => self.max_block = parse_ms("max.block.ms", value)?,
@@ -780,5 +820,29 @@ mod tests {
         assert!(zstd_v7.validate().is_ok());
         let tiny = Config { buffer_memory: 100, ..Config::default() };
         assert_eq!(conflict_settings(tiny), &["batch.size", "buffer.memory"]);
+    }
+
+    #[test]
+    fn batch_max_size_defaults_to_kip_782s_and_is_checked_against_batch_and_request_size() {
+        let default = Config::default();
+        assert_eq!(default.effective_batch_max_size(), 256 * 1024);
+        // The default never conflicts: a larger batch.size raises it, a smaller
+        // max.request.size lowers it (never below batch.size).
+        let big = Config { batch_size: 512 * 1024, ..Config::default() };
+        assert_eq!(big.clone().validate().map(|_| big.effective_batch_max_size()), Ok(512 * 1024));
+        let small = Config { max_request_size: 100_000, ..Config::default() };
+        assert_eq!(small.clone().validate().map(|_| small.effective_batch_max_size()), Ok(100_000));
+        let mut java = Config::default();
+        java.set_property("batch.max.size", "16384").unwrap();
+        assert_eq!(java.clone().validate().map(|_| java.effective_batch_max_size()), Ok(16384));
+        // Set explicitly, it must lie between them.
+        let below = Config { batch_max_size: Some(8192), ..Config::default() };
+        assert_eq!(conflict_settings(below), &["batch.max.size", "batch.size"]);
+        let above = Config { batch_max_size: Some(2 << 20), ..Config::default() };
+        assert_eq!(conflict_settings(above), &["batch.max.size", "max.request.size"]);
+        assert!(matches!(
+            Config::default().set_property("batch.max.size", "-1"),
+            Err(ConfigError::InvalidValue { setting: "batch.max.size", .. })
+        ));
     }
 }

@@ -54,12 +54,14 @@ fn value(i: usize) -> String {
     i.to_string()
 }
 
-/// Small batches and 5 requests in flight: many batches of every partition in flight at once.
+/// Small batches and 5 requests in flight: many batches of every partition in flight at once
+/// (`batch.max.size` too, so batches do not grow while they wait).
 fn order_config(broker: &Broker, acks: Acks, linger_ms: u64) -> ProducerConfig {
     ProducerConfig::new(broker.bootstrap())
         .expect("bootstrap")
         .acks(acks)
         .batch_size(2048)
+        .batch_max_size(2048)
         .linger(Duration::from_millis(linger_ms))
         .max_in_flight(5)
 }

@@ -73,6 +73,10 @@ impl Links for Io<'_, '_, '_> {
         &mut self.net.tx
     }
 
+    fn tx_limit(&self) -> Option<usize> {
+        fixed_len(&self.net.tx)
+    }
+
     fn grow_tx(&mut self, needed: usize) -> bool {
         if grow(&mut self.net.tx, needed) {
             return true;
@@ -286,6 +290,21 @@ fn grow(buf: &mut ManagedSlice<'_, u8>, needed: usize) -> bool {
         }
         _ => false,
     }
+}
+
+/// The length of a buffer that cannot grow (borrowed); `None` for an owned one.
+#[cfg(feature = "alloc")]
+fn fixed_len(buf: &ManagedSlice<'_, u8>) -> Option<usize> {
+    match buf {
+        ManagedSlice::Owned(_) => None,
+        ManagedSlice::Borrowed(b) => Some(b.len()),
+    }
+}
+
+/// Without `alloc` every buffer is borrowed: its length is fixed.
+#[cfg(not(feature = "alloc"))]
+fn fixed_len(buf: &ManagedSlice<'_, u8>) -> Option<usize> {
+    Some(buf.len())
 }
 
 /// Without `alloc` every buffer is borrowed and cannot grow.

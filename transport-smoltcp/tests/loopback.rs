@@ -273,3 +273,19 @@ fn record(topic: &str) -> kprod_core::producer::ProducerRecord<'_> {
         timestamp: 1,
     }
 }
+
+/// Batches that reach `batch.size` grow while they wait (the default `batch.max.size`), but
+/// never into a request the driver's fixed transmit buffer (64 KiB here, below the default
+/// `max.request.size`) cannot hold: no stall, everything delivered once across a reset.
+#[test]
+fn growing_batches_stay_within_a_fixed_transmit_buffer() {
+    let mut spec = Spec::default();
+    spec.config.batch_max_size = None;
+    let mut lab = Lab::new(spec);
+    lab.faults = vec![Fault::Reset { nth: 3 }];
+    send_many(&mut lab, "t", 400, 200);
+    assert!(lab.finish(Duration::from_secs(60)), "not finished: {:?}", lab.seen);
+    assert_eq!(lab.check_delivered_once("t"), 400);
+    assert_eq!(count(&lab, |s| matches!(s, Seen::TxTooSmall { .. })), 0, "{:?}", lab.seen);
+    assert!(lab.cluster.stats.largest_batch > 4096, "batches grew past batch.size: {:?}", lab.cluster.stats);
+}

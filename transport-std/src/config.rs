@@ -289,6 +289,14 @@ impl ProducerConfig {
         self
     }
 
+    /// `batch.max.size` in bytes (KIP-782): how large a batch that reached `batch.size` may
+    /// grow while it waits to be sent (default 256 KiB, or `batch.size` if larger). Set it to
+    /// `batch.size` for the Java client's batches.
+    pub const fn batch_max_size(mut self, bytes: usize) -> Self {
+        self.core.batch_max_size = Some(bytes);
+        self
+    }
+
     /// `buffer.memory` in bytes.
     pub const fn buffer_memory(mut self, bytes: usize) -> Self {
         self.core.buffer_memory = bytes;

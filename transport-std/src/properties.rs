@@ -292,6 +292,15 @@ pub const PROPERTIES: &[Property] = &[
     ignored("heartbeat.interval.ms", "a consumer setting"),
     ignored("session.timeout.ms", "a consumer setting"),
     // kprod's own settings.
+    ext(
+        "batch.max.size",
+        "262144",
+        "KIP-782's name (proposed, not in the Java client): a batch that reached `batch.size` is due at once and \
+         takes more records, up to this size, until it is sent (default 262144, or `batch.size` if larger; at most \
+         `max.request.size`); so a producer faster than 5 requests of `batch.size` per round trip sends fewer, larger \
+         batches (not while the partition's broker throttles the producer). `batch.size` gives the Java client's \
+         batches",
+    ),
     ext("kprod.sasl.oauthbearer.token", "eyJhbGciOiJub25lIn0.e30.", "a static OAUTHBEARER token (compact JWT)"),
     ext("kprod.seed", "42", "seed of the engine's random choices (backoff jitter, sticky partition), for replay"),
     ext("kprod.tcp.nodelay", "true", "TCP_NODELAY on broker sockets (default on)"),

@@ -23,7 +23,9 @@
 //! the metadata cache's partition slot index.
 //!
 //! # Life of a batch
-//! `Open` (takes records) → `Closed` (full, or flushed; takes no more) → `Sealed` (header,
+//! `Open` (takes records; once it reaches `batch.size` it is *ripe*: due at once, yet it takes
+//! records up to `batch.max.size` until the engine drains it, see `Accumulator::ripen`) →
+//! `Closed` (full, or flushed; takes no more) → `Sealed` (header,
 //! producer id/epoch/sequence and CRC written, maybe compressed; its bytes never change again
 //! unless an epoch bump re-stamps them) → removed when its completion was reported. Sealing
 //! happens when the engine drains the batch into a request, so the sequence number is assigned
@@ -83,6 +85,9 @@ pub(crate) struct SendState {
     /// An attempt failed and the batch waits for (or is in) a retry; until it completes, its
     /// partition sends no new batch, so the broker's 5-batch dedup window still covers it.
     pub(crate) retrying: bool,
+    /// Open, it reached `batch.size` and still takes records, up to `batch.max.size`, until it
+    /// is sent: due at once, like a closed batch (see [`Accumulator::sendable_at`]).
+    ripe: bool,
     /// Its place in its partition's sealing order (see `PartitionSeq::sealed`).
     pub(crate) seal_no: u32,
     /// The next batch in the accumulator's completion queue.
@@ -99,6 +104,7 @@ impl SendState {
         outcome: Outcome::Pending,
         uncertain: false,
         retrying: false,
+        ripe: false,
         seal_no: 0,
         report_next: NIL,
     };
@@ -165,7 +171,6 @@ impl BatchSlot {
         self.first
     }
     /// The batch's uncompressed length, header included.
-    #[cfg(feature = "alloc")]
     const fn plain_len(&self) -> usize {
         match self.stage {
             Stage::Free => 0,
@@ -209,11 +214,13 @@ pub(crate) struct PartitionQueue {
     head: u16,
     tail: u16,
     len: u16,
+    /// Its batches do not grow past `batch.size` (see [`Accumulator::hold_growth`]).
+    growth_held: bool,
 }
 
 impl PartitionQueue {
     /// An empty queue.
-    pub(crate) const EMPTY: Self = Self { head: NIL, tail: NIL, len: 0 };
+    pub(crate) const EMPTY: Self = Self { head: NIL, tail: NIL, len: 0, growth_held: false };
     /// Batches queued.
     #[cfg(all(test, feature = "alloc"))]
     const fn len(&self) -> usize {
@@ -276,6 +283,13 @@ pub(crate) struct Accumulator<'s> {
     /// compressed producer's batches grow to at most this (the Java-like estimate could
     /// otherwise make batches that are sent uncompressed).
     compressible: usize,
+    /// `batch.max.size`: how large (in the same bytes as `batch.size`) a batch that reached
+    /// `batch.size` may grow while it waits to be sent; `batch.size` until set.
+    max_size: usize,
+    /// Whether the last `append` made its batch ripe (see [`SendState::ripe`]).
+    ripened: bool,
+    /// Ripe batches grow at most to this (a fixed transmit buffer, less request framing).
+    grow_limit: usize,
     linger: Duration,
     next_id: u64,
     batches: usize,
@@ -370,6 +384,9 @@ impl<'s> Accumulator<'s> {
             partitions: 1,
             config,
             compressible: usize::MAX,
+            max_size: config.batch_size,
+            ripened: false,
+            grow_limit: usize::MAX,
             linger,
             next_id: 0,
             batches: 0,
@@ -387,6 +404,47 @@ impl<'s> Accumulator<'s> {
     /// compression scratch can compress (see [`super::ratio::compressible_len`]).
     pub(crate) fn set_compressible(&mut self, len: usize) {
         self.compressible = len;
+    }
+
+    /// Lets a batch that reached `batch.size` take records up to `len` (`batch.max.size`)
+    /// while it waits to be sent.
+    pub(crate) fn set_max_size(&mut self, len: usize) {
+        self.max_size = len.max(self.config.batch_size);
+    }
+
+    /// Caps how far a ripe batch grows: a request of it alone must fit the driver's fixed
+    /// transmit buffer (`usize::MAX`: no cap).
+    pub(crate) fn set_grow_limit(&mut self, len: usize) {
+        self.grow_limit = len;
+    }
+
+    /// While `held`, the batches of a partition slot stay within `batch.size`: a ripe open
+    /// batch closes, and no batch ripens. For the partitions of a broker that throttles the
+    /// producer (KIP-219): it takes their bytes at its quota however they are batched, so
+    /// growing would only make the next request larger and its throttle longer, and the
+    /// partitions' backlog would leave in bursts that the adaptive partitioner cannot weigh.
+    pub(crate) fn hold_growth(&mut self, partition: u16, held: bool) {
+        let Some(q) = self.queues.get_mut(usize::from(partition)) else {
+            return;
+        };
+        q.growth_held = held;
+        let tail = q.tail;
+        if let Some(s) = self.slot(tail).copied().filter(|_| held) {
+            if let (true, Stage::Open(state)) = (s.send.ripe, s.stage) {
+                self.close(tail, state);
+            }
+        }
+    }
+
+    /// Whether [`Accumulator::hold_growth`] holds a partition slot's batches to `batch.size`.
+    pub(crate) fn growth_held(&self, partition: u16) -> bool {
+        self.queue(partition).is_some_and(|q| q.growth_held)
+    }
+
+    /// Whether the last [`Accumulator::append`] made its batch due at once: it reached
+    /// `batch.size` and now grows towards `batch.max.size` until it is sent.
+    pub(crate) const fn ripened(&self) -> bool {
+        self.ripened
     }
 
     /// Bytes of the arena taken by batches.
@@ -514,6 +572,20 @@ impl<'s> Accumulator<'s> {
         self.queue(partition).map_or(0, |q| u32::from(q.len))
     }
 
+    /// The adaptive partitioner's load of a partition slot: the `batch.size` batches (at the
+    /// topic's compression `ratio`) that its queued batches' bytes make, at least one per
+    /// batch, as Java would have closed one at each `batch.size`. Counting batches alone would
+    /// make a slow broker's partitions look light once their batches grow past `batch.size`
+    /// (`batch.max.size`) while they wait: a few large batches instead of many small ones.
+    pub(crate) fn queue_load(&self, partition: u16, ratio: Ratio) -> u32 {
+        let target = self.batch_target(ratio, usize::MAX).max(1);
+        self.iter_queue(partition)
+            .filter_map(|s| self.slot(s))
+            .filter(|b| !b.is_complete())
+            .map(|b| u32::try_from(b.plain_len().div_ceil(target)).unwrap_or(u32::MAX).max(1))
+            .fold(0, u32::saturating_add)
+    }
+
     /// When the oldest batch of a partition that is not complete was created.
     pub(crate) fn oldest_pending_created(&self, partition: u16) -> Option<Instant> {
         self.iter_queue(partition).filter_map(|s| self.slot(s)).find(|b| !b.is_complete()).map(BatchSlot::created)
@@ -562,7 +634,9 @@ impl<'s> Accumulator<'s> {
         now: Instant,
     ) -> Result<RecordId, AccumulateError> {
         let queue = *self.queues.get(usize::from(partition)).ok_or(AccumulateError::UnknownPartition)?;
-        if let Some(id) = self.append_to_open(queue.tail, record)? {
+        self.ripened = false;
+        let limit = max_batch.min(self.max_batch_len());
+        if let Some(id) = self.append_to_open(queue.tail, record, (limit, ratio))? {
             return Ok(id);
         }
         self.open_batch(partition, record, (max_batch, ratio), now)
@@ -572,11 +646,17 @@ impl<'s> Accumulator<'s> {
     /// or for a compressed producer as much as compresses to `batch.size` at `ratio`, within
     /// `limit` and what the compression scratch compresses (or `batch.size`, if more).
     fn batch_target(&self, ratio: Ratio, limit: usize) -> usize {
+        self.target_of(self.config.batch_size, ratio, limit)
+    }
+
+    /// [`Accumulator::batch_target`] for a batch of `size` bytes (`batch.size` or
+    /// `batch.max.size`) once compressed.
+    fn target_of(&self, size: usize, ratio: Ratio, limit: usize) -> usize {
         if self.config.compression == crate::compression::Compression::None {
-            return self.config.batch_size;
+            return size;
         }
         let header = record::BATCH_HEADER_LEN;
-        let records = ratio.plain_for(self.config.batch_size.saturating_sub(header));
+        let records = ratio.plain_for(size.saturating_sub(header));
         // Never below batch.size for want of scratch: a scratch too small for that sends such
         // batches uncompressed, as before the estimate.
         let scratch = self.compressible.max(self.config.batch_size);
@@ -584,12 +664,18 @@ impl<'s> Accumulator<'s> {
     }
 
     /// Tries the queue's tail batch; `Ok(None)` means a new batch is needed (and the tail, if it
-    /// was open, is now closed).
-    fn append_to_open(&mut self, tail: u16, record: &Record<'_>) -> Result<Option<RecordId>, AccumulateError> {
+    /// was open, is now closed). `limit` and `ratio` size how far a batch past `batch.size` may
+    /// grow (see [`Accumulator::ripen`]).
+    fn append_to_open(
+        &mut self,
+        tail: u16,
+        record: &Record<'_>,
+        (limit, ratio): (usize, Ratio),
+    ) -> Result<Option<RecordId>, AccumulateError> {
         let Some(slot) = self.slots.get(usize::from(tail)).copied() else {
             return Ok(None);
         };
-        let Stage::Open(state) = slot.stage else {
+        let Stage::Open(mut state) = slot.stage else {
             return Ok(None);
         };
         let range = self.chunk_range(&slot);
@@ -606,10 +692,16 @@ impl<'s> Accumulator<'s> {
                 return Ok(Some(self.appended(tail, state)));
             }
             Err(AppendError::Full) => {
-                // Within the batch's own limit but past its chunks: grow, and try once more.
                 let end = state.len().saturating_add(builder.encoded_len(record));
-                let soft = builder.config().batch_size;
-                if end <= soft && end > cap && self.grow(tail, end, soft, state.len()) {
+                // Past the batch's own limit: it may take more while it waits to be sent.
+                if end > state.batch_size() {
+                    if let Some(ripe) = self.ripen(tail, state, (limit, ratio)) {
+                        state = ripe;
+                    }
+                }
+                // Within the batch's limit but maybe past its chunks: grow, and try once more.
+                let soft = state.batch_size();
+                if end <= soft && (end <= cap || self.grow(tail, end, soft, state.len())) {
                     let range = self.chunk_range(&self.slots[usize::from(tail)]);
                     if let Ok(mut builder) = BatchBuilder::resume(&mut self.memory[range], state) {
                         if builder.append(record).is_ok() {
@@ -623,6 +715,30 @@ impl<'s> Accumulator<'s> {
         }
         self.close(tail, state);
         Ok(None)
+    }
+
+    /// Lets an open batch that reached its `batch.size` target take records up to its
+    /// `batch.max.size` target (KIP-782), and makes it due at once, like a closed batch: it
+    /// goes in the next request its leader may take, with whatever came until then. So a
+    /// producer faster than its partition's `max.in.flight.requests.per.connection` requests per
+    /// round trip sends fewer, larger batches instead of queueing `batch.size` ones (Java
+    /// closes it and opens the next). It grows at most to the arena's share per known
+    /// partition, so growing never takes memory that other partitions' batches of that size
+    /// would need, and not while its partition's growth is held (a throttled leader, see
+    /// [`Accumulator::hold_growth`]). Returns the batch's state with the new limit, or `None`
+    /// (no room past `batch.size`, held, or already ripe).
+    fn ripen(&mut self, slot: u16, state: BuilderState, (limit, ratio): (usize, Ratio)) -> Option<BuilderState> {
+        let share = (self.chunk_count / self.partitions).saturating_mul(self.chunk_size);
+        let max = self.target_of(self.max_size, ratio, limit).min(limit).min(share).min(self.grow_limit);
+        if self.growth_held(self.slots[usize::from(slot)].partition) || max <= state.batch_size() {
+            return None;
+        }
+        let state = state.with_batch_size(max);
+        let s = &mut self.slots[usize::from(slot)];
+        s.stage = Stage::Open(state);
+        s.send.ripe = true;
+        self.ripened = true;
+        Some(state)
     }
 
     /// Closes an open batch whose builder is at `state`.
@@ -741,6 +857,7 @@ impl<'s> Accumulator<'s> {
         let s = self.slot(slot)?;
         match s.stage {
             Stage::Free => None,
+            Stage::Open(_) if s.send.ripe => Some(s.created),
             Stage::Open(_) => Some(s.created + self.linger),
             Stage::Closed(_) => Some(s.created),
             Stage::Sealed { .. } => Some(s.send.retry_at),

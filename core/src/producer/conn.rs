@@ -200,6 +200,9 @@ pub(crate) struct Connection {
     /// KIP-219: the broker asked (`throttle_time_ms` of a Produce v6+ response) not to be sent
     /// more Produce requests before this.
     pub(crate) throttled_until: Instant,
+    /// The leader's partitions' batches are held to `batch.size` while it throttles (see
+    /// `Accumulator::hold_growth`), until its next Produce request.
+    pub(crate) growth_held: bool,
     /// SASL authentication (`producer/sasl.rs`).
     pub(crate) sasl: ConnSasl,
     /// The partition slot the next Produce request starts picking batches at: the first one the
@@ -230,6 +233,7 @@ impl Connection {
         want_close: false,
         error: None,
         throttled_until: Instant::ZERO,
+        growth_held: false,
         sasl: ConnSasl::EMPTY,
         drain_from: 0,
         next_correlation: 1,

@@ -36,6 +36,12 @@ pub enum Connecting {
 pub trait Links {
     /// The buffer `poll_transmit` writes the next frame into.
     fn tx_buffer(&mut self) -> &mut [u8];
+    /// The most [`Links::tx_buffer`] will ever hold, if it cannot grow (a no_std driver's
+    /// fixed buffer); `None` if it grows on demand. The engine keeps requests, and batches
+    /// growing past `batch.size`, within it (see [`Producer::set_transmit_limit`]).
+    fn tx_limit(&self) -> Option<usize> {
+        None
+    }
     /// The next frame needs `needed` bytes, more than [`Links::tx_buffer`] has. Grow it and
     /// return `true` to try again, or `false` to end the round (the frame stays in the engine).
     fn grow_tx(&mut self, needed: usize) -> bool;
@@ -123,6 +129,7 @@ impl<P: Partitioner> Producer<'_, P> {
     /// [`super::drain`]), within `budget`. Call it after every input and command, then sleep
     /// until [`Producer::poll_timeout`] or the next input.
     pub fn drain(&mut self, links: &mut impl Links, now: Instant, budget: Budget) -> Drained {
+        self.set_transmit_limit(links.tx_limit());
         let mut done = Drained::default();
         for _ in 0..budget.rounds.max(1) {
             let mut input = self.drain_transmit(links, now, budget, &mut done);

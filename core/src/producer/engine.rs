@@ -11,6 +11,7 @@ use super::idempotence::Idempotence;
 use super::ledger::Ledger;
 use super::metadata::{Metadata, MetadataError, PartitionIdx, TopicIdx, TopicSlot, TopicState};
 use super::metrics::Metrics;
+use super::ratio::Ratio;
 use super::storage::{NewError, Storage};
 use super::types::RecordId;
 use super::types::{Completion, DeliveryError, Event, FatalError, Outcome, ProducerRecord, SendError};
@@ -52,6 +53,10 @@ pub struct Producer<'s, P = DefaultPartitioner> {
     pub(super) txn: super::txn::Txn,
     /// The partition slot of the last record `send` accepted.
     last_partition: u16,
+    /// Whether that record opened a batch or made its batch due (it reached `batch.size`).
+    last_due: bool,
+    /// The driver's fixed transmit buffer, if it cannot grow: see `set_transmit_limit`.
+    pub(super) tx_limit: Option<usize>,
     pub(super) close_deadline: Option<Instant>,
     /// `retry.backoff.ms` .. `retry.backoff.max.ms`, for batches, metadata and producer ids.
     pub(super) retry_backoff: Backoff,
@@ -126,6 +131,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         let mut acc =
             Accumulator::new(batches, queues, memory, chunk_map, batch, config.linger).map_err(NewError::Storage)?;
         acc.set_compressible(super::ratio::compressible_len(config.compression, scratch.len(), acc.max_batch_len()));
+        acc.set_max_size(config.effective_batch_max_size());
         #[cfg(feature = "alloc")]
         if let Some(release) = release {
             acc.set_release(release);
@@ -162,6 +168,8 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             fatal_reported: false,
             txn: super::txn::Txn::new(transactional),
             last_partition: u16::MAX,
+            last_due: false,
+            tx_limit: None,
             close_deadline: None,
             now,
             auth: super::sasl::Auth::default(),
@@ -274,6 +282,34 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         self.ledger.at_limit(self.last_partition)
     }
 
+    /// Whether the last record [`Producer::send`] accepted may have made a batch due earlier
+    /// than the driver's current deadline: it opened a batch (whose linger starts) or filled
+    /// its batch to `batch.size` (due at once; it takes more records until it is sent), and its
+    /// partition is not at its in-flight limit (see [`Producer::last_partition_saturated`]).
+    /// A driver wakes its IO loop when this is true.
+    pub fn last_send_made_due(&self) -> bool {
+        self.last_due && !self.last_partition_saturated()
+    }
+
+    /// Tells the engine its driver's transmit buffer holds at most `limit` bytes and cannot
+    /// grow (`None`: it grows on demand). A Produce request then takes no more batches than fit
+    /// it (the first always goes), and batches that reach `batch.size` grow at most to what
+    /// fits it alone, so growth never makes a request the buffer cannot hold. A record too
+    /// large for the buffer still stalls ([`super::TransmitError::BufferTooSmall`]). The drain
+    /// loop calls this from [`super::drain::Links::tx_limit`].
+    pub fn set_transmit_limit(&mut self, limit: Option<usize>) {
+        if self.tx_limit != limit {
+            self.tx_limit = limit;
+            let framing = REQUEST_OVERHEAD + super::transmit::LONGEST_PARTITION_FRAMING;
+            self.acc.set_grow_limit(limit.map_or(usize::MAX, |l| l.saturating_sub(framing)));
+        }
+    }
+
+    /// The largest Produce request: `max.request.size`, within the transmit limit.
+    pub(super) fn request_limit(&self) -> usize {
+        self.tx_limit.map_or(self.config.max_request_size, |l| l.min(self.config.max_request_size))
+    }
+
     /// Bytes of `buffer.memory` free for new batches.
     pub const fn free_buffer(&self) -> usize {
         self.acc.free_bytes()
@@ -327,6 +363,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         let ratio = self.ratio_of(slot);
         let id = self.acc.append(slot, &r, max_batch, ratio, now).inspect_err(|_| self.metrics.record_refused())?;
         self.last_partition = slot;
+        self.last_due = id.index == 0 || self.acc.ripened();
         let size = r.max_encoded_len().unwrap_or(0);
         if sticky_placed {
             // As in Java, the sticky partitioner counts the bytes a batch takes: estimated
@@ -695,7 +732,7 @@ fn partition_load(
             return None;
         }
     }
-    Some(acc.queue_len(pi.0))
+    Some(acc.queue_load(pi.0, meta.ratio(topic).unwrap_or(Ratio::ONE)))
 }
 
 /// The node of connection slot `conn` (0 if none).

@@ -217,6 +217,27 @@ impl<P: Partitioner> Producer<'_, P> {
         }
     }
 
+    /// Holds (`held`) or releases the growth past `batch.size` of the partitions that
+    /// connection `i`'s broker leads, while it throttles the producer (KIP-219; see
+    /// `Accumulator::hold_growth`). A release also frees partitions whose leader moved while
+    /// they were held, unless their new leader throttles too.
+    pub(super) fn hold_growth(&mut self, i: usize, held: bool) {
+        let node = self.conns[i].node;
+        self.conns[i].growth_held = held;
+        for pi in 0..self.meta.partition_span() as u16 {
+            let leader = self.meta.leader(PartitionIdx(pi));
+            let change = if held {
+                leader == Some(node)
+            } else {
+                let still = |n: i32| self.conns.iter().any(|c| c.node == n && c.growth_held);
+                self.acc.growth_held(pi) && !leader.is_some_and(still)
+            };
+            if change {
+                self.acc.hold_growth(pi, held);
+            }
+        }
+    }
+
     /// A Produce response to request `corr` of connection `i`, which carried `batches` batches.
     fn on_produce(&mut self, i: usize, (corr, batches): (i32, u16), version: i16, body: &[u8], now: Instant) -> bool {
         let Ok(resp) = ProduceResponse::decode(version, body) else {
@@ -229,6 +250,7 @@ impl<P: Partitioner> Producer<'_, P> {
         if version >= 6 && resp.throttle_time_ms > 0 {
             let until = now + core::time::Duration::from_millis(resp.throttle_time_ms as u64);
             self.conns[i].throttled_until = until;
+            self.hold_growth(i, true);
         }
         // Each batch of the request is in flight with it until answered here, so `answered`
         // counts distinct batches, even if a response names a partition twice.

@@ -74,6 +74,9 @@ pub(super) fn request_table<T>(_n: usize) -> RequestTable<T> {
 /// the records' length prefix and tagged fields.
 const PARTITION_FRAMING: usize = 10;
 
+/// A partition's framing with its topic's (a 249-byte name at most: see `topic_framing`).
+pub(super) const LONGEST_PARTITION_FRAMING: usize = PARTITION_FRAMING + 249 + 8;
+
 /// A frame written into the driver's buffer, to be sent on `conn`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transmit {
@@ -329,6 +332,9 @@ impl<P: Partitioner> Producer<'_, P> {
         if self.conns[i].throttled_until > now {
             return Ok(None);
         }
+        if self.conns[i].growth_held {
+            self.hold_growth(i, false);
+        }
         let Some(version) = self.produce_version(i) else {
             return Ok(None);
         };
@@ -375,7 +381,7 @@ impl<P: Partitioner> Producer<'_, P> {
             let topic = self.location(pi).0;
             let topic_framing = if topic == last_topic { 0 } else { self.topic_framing(topic) };
             let len = self.acc.slot(slot).map_or(0, |b| b.len()) + PARTITION_FRAMING + topic_framing;
-            if (!picked.is_empty() && size + len > self.config.max_request_size)
+            if (!picked.is_empty() && size + len > self.request_limit())
                 || picked.len() >= PRODUCE_PARTITIONS_PER_REQUEST.min(MAX_PARTITIONS_PER_REQUEST)
             {
                 self.conns[i].drain_from = pi;

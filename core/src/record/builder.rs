@@ -143,6 +143,16 @@ impl BuilderState {
     pub(crate) const fn of_records(config: BatchConfig, len: usize, count: i32, timestamps: (i64, i64)) -> Self {
         Self { config, len, count, base_timestamp: timestamps.0, max_timestamp: timestamps.1 }
     }
+    /// The same progress with another soft limit ([`BatchConfig::batch_size`]): a batch may
+    /// take records past `batch.size` while it waits to be sent (see `batch.max.size`).
+    pub(crate) const fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.config.batch_size = batch_size;
+        self
+    }
+    /// The soft limit the batch takes records up to.
+    pub(crate) const fn batch_size(&self) -> usize {
+        self.config.batch_size
+    }
     /// Uncompressed bytes written so far, header included.
     pub const fn len(&self) -> usize {
         self.len

@@ -192,6 +192,8 @@ pub struct ClusterStats {
     pub appended: u64,
     /// Bytes of the record batches written, as they came over the wire (compressed).
     pub appended_bytes: u64,
+    /// The largest record batch written, in bytes as it came over the wire.
+    pub largest_batch: u64,
     /// Duplicates answered with the original offset.
     pub duplicates: u64,
     /// MESSAGE_TOO_LARGE answers (a batch over `max_message_bytes`).
@@ -410,6 +412,7 @@ impl Cluster {
         }
         stats.appended += 1;
         stats.appended_bytes += batch.wire_len as u64;
+        stats.largest_batch = stats.largest_batch.max(batch.wire_len as u64);
         Appended { code: ErrorCode::None, base_offset: base, wrote: true }
     }
 }

@@ -225,6 +225,14 @@ impl Scenario {
         if small.chance(100) && sc.config.acks != Acks::None && sc.txn.is_none() {
             sc.max_message_bytes = Some(sc.smallest_limit() + small.range(0, 400) as usize);
         }
+        // Batches past batch.size while they wait (batch.max.size), from a fifth stream: the
+        // default, Java's batches, or four times batch.size.
+        let mut grow = SimRng::new(seed ^ 0x000b_a7c4);
+        sc.config.batch_max_size = match grow.below(3) {
+            0 => None,
+            1 => Some(sc.config.batch_size),
+            _ => Some(sc.config.batch_size * 4),
+        };
         sc
     }
 

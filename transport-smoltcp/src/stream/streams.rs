@@ -188,6 +188,10 @@ impl<C: Connector, K: Clock, const N: usize, F: FnMut(EventOf<'_, C>)> Links for
         self.streams.tx
     }
 
+    fn tx_limit(&self) -> Option<usize> {
+        Some(self.streams.tx.len())
+    }
+
     fn grow_tx(&mut self, needed: usize) -> bool {
         let capacity = self.streams.tx.len();
         self.busy |= report_tx_stall(&mut self.streams.tx_stall, needed, capacity, self.on_event);

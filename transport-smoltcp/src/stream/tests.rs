@@ -88,6 +88,9 @@ pub(super) fn config(acks: Acks, compression: Compression) -> Config<'static> {
         compression,
         linger: Duration::from_millis(2),
         batch_size: 4096,
+        // Java's batches (none grows past batch.size while it waits): the tests place their
+        // faults by request counts and bytes, and want many requests.
+        batch_max_size: Some(4096),
         buffer_memory: 256 * 1024,
         max_request_size: 32 * 1024,
         ..Config::default()
@@ -331,6 +334,7 @@ fn acks_0_requests_expect_no_answer() {
     // answers must be routed past them.
     let config = Config {
         batch_size: 512,
+        batch_max_size: Some(512),
         metadata_max_age: Duration::from_millis(20),
         ..config(Acks::None, Compression::None)
     };

@@ -127,7 +127,14 @@ impl Default for Spec {
             socket_rx: 8 * 1024,
             slot_rx: 4096,
             tx: 64 * 1024,
-            config: Config { linger: Duration::from_millis(2), batch_size: 4096, ..Config::default() },
+            // Java's batches (none grows past batch.size while it waits): the tests place faults
+            // by request counts.
+            config: Config {
+                linger: Duration::from_millis(2),
+                batch_size: 4096,
+                batch_max_size: Some(4096),
+                ..Config::default()
+            },
             connections: 3,
             driver: DriverConfig { port_seed: 17, ..DriverConfig::default() },
             storage: None,

@@ -314,7 +314,7 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
                     st.registry.track(id, rec.timestamp, rec.topic);
                     // See the blocking producer: no wake-up while the partition is at its
                     // in-flight limit (the partition's next response wakes the driver).
-                    let opens_batch = id.index == 0 && !st.engine.last_partition_saturated();
+                    let opens_batch = st.engine.last_send_made_due();
                     // Without a callback, `register` always gives a handle.
                     let handle =
                         st.registry.register(id, rec.timestamp, None).expect("a handle for a send without callback");
@@ -324,8 +324,8 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
             .await;
         let (handle, opens_batch) = handle?;
         if opens_batch {
-            // A new batch may be due earlier than the driver's current deadline (its linger
-            // starts, or the previous batch filled up).
+            // A batch may be due earlier than the driver's current deadline (a new one's
+            // linger starts, or this record filled its batch to batch.size).
             shared.wake.notify_one();
         }
         Ok(DeliveryFuture::new(handle))

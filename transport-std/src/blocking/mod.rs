@@ -194,12 +194,12 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
                     Some(Waiter::Callback(cb)) => st.registry.register(id, rec.timestamp, Some(cb)),
                     Some(Waiter::Handle) | None => st.registry.register(id, rec.timestamp, None),
                 };
-                // A new batch may be due earlier than the IO thread's current deadline (its
-                // linger starts, or the previous batch filled up), unless the partition is at
+                // A batch may be due earlier than the IO thread's current deadline (a new one's
+                // linger starts, or this record filled its batch to batch.size), unless the partition is at
                 // its in-flight limit: then the next response wakes the IO thread, and nothing
                 // of it could go out before that anyway. (A producer faster than its broker
                 // saves a wake-up, two context switches, per batch.)
-                if id.index == 0 && !st.engine.last_partition_saturated() {
+                if st.engine.last_send_made_due() {
                     self.shared.wake_io(st);
                 }
                 Ok(handle)

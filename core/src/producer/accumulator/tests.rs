@@ -614,3 +614,107 @@ fn a_record_of_a_whole_batch_or_more_takes_any_run_that_holds_it() {
     let b = *a.slot(a.iter_queue(1).next().unwrap()).unwrap();
     assert_eq!((b.first_chunk, b.chunks), (8, 4));
 }
+
+/// Appends 100-byte records to partition 1 until a second batch opens; returns the first
+/// batch's slot and how many records it took.
+fn fill_until_second_batch(a: &mut Accumulator<'_>) -> (u16, usize) {
+    let mut n = 0;
+    loop {
+        let v = value(n, 100);
+        let id = a.append(1, &Record::new(n as i64, None, Some(&v)), 1 << 20, ONE, T0).unwrap();
+        if id.batch != BatchId(0) {
+            break;
+        }
+        n += 1;
+    }
+    let first = a.iter_queue(1).next().unwrap();
+    (first, n)
+}
+
+#[test]
+fn a_batch_at_batch_size_is_due_at_once_and_takes_records_up_to_batch_max_size() {
+    let mut a = acc(64 * 1024, 1024, 16, Compression::None);
+    a.set_max_size(4096);
+    let mut n = 0;
+    // Up to batch.size: an open batch that lingers.
+    while a.slot(0).is_none_or(|s| s.len() + 120 < 1024) {
+        let v = value(n, 100);
+        a.append(1, &Record::new(n as i64, None, Some(&v)), 1 << 20, ONE, T0).unwrap();
+        assert!(!a.ripened());
+        n += 1;
+    }
+    let first = a.iter_queue(1).next().unwrap();
+    assert_eq!(a.sendable_at(first), Some(T0 + Duration::from_millis(5)), "lingers below batch.size");
+    // The record past batch.size stays in the batch, which is now due.
+    let v = value(n, 100);
+    let id = a.append(1, &Record::new(n as i64, None, Some(&v)), 1 << 20, ONE, T0).unwrap();
+    assert_eq!(id.batch, BatchId(0));
+    assert!(a.ripened());
+    assert!(matches!(a.slot(first).unwrap().stage(), Stage::Open(_)));
+    assert_eq!(a.sendable_at(first), Some(T0), "due at once past batch.size");
+    // The adaptive partitioner sees the batch.size batches Java would have made of it.
+    assert_eq!(a.queue_load(1, ONE), 2);
+    // It takes records up to batch.max.size, then the next record opens a batch.
+    let (first, more) = fill_until_second_batch(&mut a);
+    let records = n + 1 + more;
+    let len = a.slot(first).unwrap().len();
+    assert!((4096 - 130..=4096).contains(&len), "{len} bytes, {records} records");
+    assert!(matches!(a.slot(first).unwrap().stage(), Stage::Closed(_)));
+    // A closed batch of about 4 batch.size batches' bytes, and the new one.
+    assert_eq!(a.queue_load(1, ONE), 5, "a closed batch of {len} bytes and the new one");
+    let sealed = a.seal(first, ProducerState::NONE, 0, &mut []).unwrap();
+    let parsed = RecordBatch::parse(a.sealed_bytes(first).unwrap()).unwrap();
+    assert_eq!((sealed, parsed.record_count() as usize), (len, records));
+}
+
+#[test]
+fn batches_grow_past_batch_size_at_most_to_the_arenas_share_per_partition() {
+    // 64 chunks of 1 KiB: a partition's share is 16 KiB with four partitions, 4 KiB with 16, and
+    // no more than a 1 KiB batch with 64.
+    for (partitions, largest) in [(4, 16 * 1024), (16, 4096), (64, 1024)] {
+        let mut a = acc(64 * 1024, 1024, 16, Compression::None);
+        a.set_max_size(16 * 1024);
+        a.set_partitions(partitions);
+        let (first, _) = fill_until_second_batch(&mut a);
+        let len = a.slot(first).unwrap().len();
+        assert!((largest - 130..=largest).contains(&len), "{partitions} partitions: the first batch took {len} bytes");
+    }
+}
+
+#[test]
+fn a_throttled_partitions_batches_stay_within_batch_size_while_held() {
+    let mut a = acc(64 * 1024, 1024, 16, Compression::None);
+    a.set_max_size(4096);
+    let mut n = 0;
+    let mut append = |a: &mut Accumulator<'_>, now: Instant| {
+        let v = value(n, 100);
+        n += 1;
+        a.append(1, &Record::new(n as i64, None, Some(&v)), 1 << 20, ONE, now).unwrap()
+    };
+    // A batch ripens past batch.size.
+    while !a.ripened() {
+        append(&mut a, T0);
+    }
+    let first = a.iter_queue(1).next().unwrap();
+    assert!(matches!(a.slot(first).unwrap().stage(), Stage::Open(_)));
+    // Its broker throttles: the ripe batch closes, and the next ones close at batch.size.
+    a.hold_growth(1, true);
+    assert!(matches!(a.slot(first).unwrap().stage(), Stage::Closed(_)));
+    for _ in 0..40 {
+        append(&mut a, T0);
+        assert!(!a.ripened(), "ripened while held");
+    }
+    assert!(a.iter_queue(1).skip(1).all(|s| a.slot(s).unwrap().len() <= 1024), "a batch past batch.size while held");
+    // Another partition is not held.
+    let v = value(0, 100);
+    while !a.ripened() {
+        a.append(2, &Record::new(0, None, Some(&v)), 1 << 20, ONE, T0).unwrap();
+    }
+    // Once the throttle is over, batches ripen again.
+    a.hold_growth(1, false);
+    while !a.ripened() {
+        append(&mut a, T0);
+    }
+    let tail = a.iter_queue(1).last().unwrap();
+    assert!(matches!(a.slot(tail).unwrap().stage(), Stage::Open(_)));
+}

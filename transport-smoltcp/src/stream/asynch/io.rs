@@ -144,6 +144,10 @@ impl<C: AsyncConnector, const N: usize, const D: usize, F: FnMut(AsyncEventOf<'_
         self.io.tx
     }
 
+    fn tx_limit(&self) -> Option<usize> {
+        Some(self.io.tx.len())
+    }
+
     fn grow_tx(&mut self, needed: usize) -> bool {
         let capacity = self.io.tx.len();
         self.busy |= report_tx_stall(&mut self.io.tx_stall, needed, capacity, self.on_event);
