@@ -31,7 +31,8 @@ Subcommands (every one takes --bootstrap HOST:PORT[,HOST:PORT...]):
       Print the group's committed offsets of T as one JSON object
       {"<partition>": offset, ...} (partitions without an offset are left out).
   create-topic --topic T --partitions P --replication-factor R [--config K=V]...
-      Create the topic and wait until every partition has a leader.
+      Create the topic and wait until every partition has a leader that serves
+      it (answers ListOffsets for it).
   describe-topic --topic T
       Print {"topic", "partitions": [{"partition", "leader", "replicas",
       "isr"}, ...]} as one JSON line.
@@ -318,6 +319,30 @@ def _admin(args):
                             **security(args))
 
 
+def _wait_until_served(admin, topic, partitions, timeout_s):
+    """Wait until the leader of every partition of `topic` answers ListOffsets.
+
+    Metadata names a leader (what wait_for_topics waits for) before that broker
+    has created the partition's log: in that window it refuses Produce with
+    NOT_LEADER_OR_FOLLOWER. A test that produces at once without idempotence
+    (acks=1) would then see its first batches retried behind later ones, which
+    reorders them as the Java client would (seen in CI: std_order, partition 1
+    refused for its first ~30 ms). ListOffsets takes the same leader check.
+    """
+    from kafka import OffsetSpec, TopicPartition
+
+    specs = {TopicPartition(topic, p): OffsetSpec.LATEST for p in range(partitions)}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            admin.list_partition_offsets(specs, timeout_ms=2000)
+            return
+        except Exception as exc:  # not yet led, unknown to the leader yet, or timed out
+            if time.monotonic() >= deadline:
+                fail(f"topic {topic!r}: a partition's leader does not serve it after {timeout_s:.0f} s: {exc!r}")
+            time.sleep(0.05)
+
+
 def cmd_create_topic(args):
     configs = {}
     for kv in args.config:
@@ -333,6 +358,7 @@ def cmd_create_topic(args):
             "configs": configs,
         }}, timeout_ms=30000)
         admin.wait_for_topics([args.topic], timeout_ms=30000)
+        _wait_until_served(admin, args.topic, args.partitions, timeout_s=30.0)
     finally:
         admin.close()
     print(f"created topic {args.topic!r}: {args.partitions} partition(s), "
