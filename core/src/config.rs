@@ -163,8 +163,8 @@ pub struct Config<'a> {
     pub batch_size: usize,
     /// `batch.max.size` (KIP-782's name; not a setting of the Java client): how large a batch
     /// that reached `batch.size` may still grow while it waits to be sent (its partition has
-    /// `max.in.flight.requests.per.connection` requests out), except while its broker throttles
-    /// the producer (KIP-219). `None` is the default,
+    /// `max.in.flight.requests.per.connection` requests out, or its broker has a request out and
+    /// its `linger.ms` is not over), except while its broker throttles the producer (KIP-219). `None` is the default,
     /// [`DEFAULT_BATCH_MAX_SIZE`] or `batch.size` if larger: see
     /// [`Config::effective_batch_max_size`]. `batch.size` makes batches behave as in Java.
     pub batch_max_size: Option<usize>,

@@ -817,3 +817,41 @@ fn batches_of_a_throttled_broker_stay_within_batch_size() {
     assert!(free * 2 < java, "unthrottled: {free} batches, Java's: {java}");
     assert!(held * 4 >= java * 3, "throttled: {held} batches, Java's: {java}");
 }
+
+/// A batch that reaches `batch.size` while its leader has a request out waits for the answer
+/// (the broker reads a connection's requests one at a time), or for its `linger.ms` if that
+/// comes first, and takes the records that come meanwhile: at a steady rate the producer sends
+/// about one batch per round trip instead of one per `batch.size`, and no record waits past
+/// its batch's `linger.ms` to be sent.
+#[test]
+fn ripe_batches_wait_for_the_answer_to_the_request_out() {
+    const RECORDS: usize = 3000;
+    let run = |max: Option<usize>| {
+        let mut sc = Scenario::simple(12, 1, 0);
+        sc.config.batch_size = 1024;
+        sc.config.batch_max_size = max;
+        sc.config.linger = ms(5);
+        // A 2 ms round trip; about 120 bytes a record, one every 50 µs: batch.size in under
+        // 0.5 ms, about 4.8 KB per round trip.
+        sc.faults.latency = (1000, 1000);
+        sc.records = records(RECORDS, 1, 0, 0);
+        for (i, p) in sc.records.iter_mut().enumerate() {
+            p.value = value_for(i, 100);
+            p.at = Instant::from_micros(i as u64 * 50);
+        }
+        let mut sim = sim(sc);
+        run_clean(&mut sim);
+        assert_eq!(delivered(&sim), RECORDS as u32);
+        let out = &sim.out;
+        let worst = out.accepted.iter().map(|a| out.completions[&a.id.batch].at - a.at).max().expect("records");
+        (sim.cluster.stats.appended, worst)
+    };
+    // Java's batches: one request per batch.size, up to 5 out at once.
+    let (java, java_worst) = run(Some(1024));
+    let (waited, worst) = run(None);
+    eprintln!("batches: Java's {java} (worst {java_worst:?}), waiting {waited} (worst {worst:?})");
+    assert!(waited * 3 < java, "{waited} batches, Java's {java}");
+    // Sent within linger.ms of its batch's first record, answered a round trip (and the
+    // simulated broker's work) later.
+    assert!(worst <= ms(5) + ms(4), "a record answered {worst:?} after send");
+}

@@ -295,8 +295,9 @@ pub const PROPERTIES: &[Property] = &[
     ext(
         "batch.max.size",
         "262144",
-        "KIP-782's name (proposed, not in the Java client): a batch that reached `batch.size` is due at once and \
-         takes more records, up to this size, until it is sent (default 262144, or `batch.size` if larger; at most \
+        "KIP-782's name (proposed, not in the Java client): a batch that reached `batch.size` is due at once (if its \
+         broker has a request out: at its answer, or at `linger.ms`, whichever is first) and takes more records, up to \
+         this size, until it is sent (default 262144, or `batch.size` if larger; at most \
          `max.request.size`); so a producer faster than 5 requests of `batch.size` per round trip sends fewer, larger \
          batches (not while the partition's broker throttles the producer). `batch.size` gives the Java client's \
          batches",

@@ -23,8 +23,9 @@
 //! the metadata cache's partition slot index.
 //!
 //! # Life of a batch
-//! `Open` (takes records; once it reaches `batch.size` it is *ripe*: due at once, yet it takes
-//! records up to `batch.max.size` until the engine drains it, see `Accumulator::ripen`) →
+//! `Open` (takes records; once it reaches `batch.size` it is *ripe*: due at once, or at its
+//! broker's next answer (`Producer::batch_ready_at`), yet it takes records up to
+//! `batch.max.size` until the engine drains it, see `Accumulator::ripen`) →
 //! `Closed` (full, or flushed; takes no more) → `Sealed` (header,
 //! producer id/epoch/sequence and CRC written, maybe compressed; its bytes never change again
 //! unless an epoch bump re-stamps them) → removed when its completion was reported. Sealing
@@ -201,6 +202,10 @@ impl BatchSlot {
     /// The send bookkeeping.
     pub(crate) const fn send(&self) -> &SendState {
         &self.send
+    }
+    /// Open, past `batch.size`, and still taking records (see [`SendState::ripe`]).
+    pub(crate) const fn is_ripe(&self) -> bool {
+        self.send.ripe && matches!(self.stage, Stage::Open(_))
     }
     /// Whether the batch is complete (delivered or failed) and waits to be reported.
     pub(crate) fn is_complete(&self) -> bool {

@@ -284,8 +284,9 @@ impl<'s, P: Partitioner> Producer<'s, P> {
 
     /// Whether the last record [`Producer::send`] accepted may have made a batch due earlier
     /// than the driver's current deadline: it opened a batch (whose linger starts) or filled
-    /// its batch to `batch.size` (due at once; it takes more records until it is sent), and its
-    /// partition is not at its in-flight limit (see [`Producer::last_partition_saturated`]).
+    /// its batch to `batch.size` while the partition's leader has no request out (due at once;
+    /// it takes more records until it is sent), and its partition is not at its in-flight
+    /// limit (see [`Producer::last_partition_saturated`]).
     /// A driver wakes its IO loop when this is true.
     pub fn last_send_made_due(&self) -> bool {
         self.last_due && !self.last_partition_saturated()
@@ -363,7 +364,9 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         let ratio = self.ratio_of(slot);
         let id = self.acc.append(slot, &r, max_batch, ratio, now).inspect_err(|_| self.metrics.record_refused())?;
         self.last_partition = slot;
-        self.last_due = id.index == 0 || self.acc.ripened();
+        // A batch that ripens while its leader has a request out waits for the answer (see
+        // `batch_ready_at`), which wakes the driver anyway.
+        self.last_due = id.index == 0 || (self.acc.ripened() && !self.leader_busy(slot));
         let size = r.max_encoded_len().unwrap_or(0);
         if sticky_placed {
             // As in Java, the sticky partitioner counts the bytes a batch takes: estimated
