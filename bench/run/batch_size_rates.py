@@ -7,7 +7,11 @@ The "defaults" scenarios of peers.py give each client its own defaults; this var
 default costs. Needs a broker (tests/broker/kafka.sh up) and the binaries bench.sh builds:
 
     bench/run/batch_size_rates.py --kprod-bin target/release/kprod \
-        --rdkafka-bin target/release/rdkafka-perf [--rounds 2] [--sizes 65536,262144]
+        --rdkafka-bin target/release/rdkafka-perf [--rounds 2] [--sizes 65536,262144] \
+        [--kprod-variant LABEL@BIN[:PROP=VALUE,...]]...
+
+`--kprod-variant` adds another kprod binary (an A/B check of a change: the binary before it),
+with its own producer properties if given; `--sizes ""` leaves out the batch.size variants.
 
 Prints one line per run: records/s, client CPU-s per million records, peak RSS, p50 / p99 and the
 broker's CPU-s per million records (BENCHMARKS.md, "A larger default batch.size at the fixed rates").
@@ -33,24 +37,30 @@ def main(argv):
     p.add_argument("--broker-work-dir", default=os.path.join(root, "target", "kafka"))
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--sizes", default="65536,262144", help="kprod batch.size values besides its default")
+    p.add_argument("--kprod-variant", action="append", default=[],
+                   help="LABEL@BIN[:PROP=VALUE,...]: another kprod binary to run on the same command lines")
     p.add_argument("--logs", default=os.path.join(root, "target", "batch-size-rates"))
     args = p.parse_args(argv)
     os.makedirs(args.logs, exist_ok=True)
     admin = Broker(args.bootstrap)
     pid = broker_pid(int(args.bootstrap.rsplit(":", 1)[1]), args.broker_work_dir)
-    variants = [("kprod default", [])] + [(f"kprod batch.size={s}", [f"batch.size={s}"])
-                                         for s in args.sizes.split(",") if s]
-    variants.append(("librdkafka default", None))
+    variants = [("kprod default", [], args.kprod_bin)] + [(f"kprod batch.size={s}", [f"batch.size={s}"], args.kprod_bin)
+                                                        for s in args.sizes.split(",") if s]
+    for v in args.kprod_variant:
+        label, _, rest = v.partition("@")
+        binary, _, props = rest.partition(":")
+        variants.append((label, [x for x in props.split(",") if x], binary))
+    variants.append(("librdkafka default", None, args.rdkafka_bin))
     for rnd in range(1, args.rounds + 1):
         for rec, rate, n in RATES:
-            for i, (label, extra) in enumerate(variants):
+            for i, (label, extra, binary) in enumerate(variants):
                 topic = f"batch-size-rates-{int(time.time())}-{rnd}-{rec}-{i}"
                 admin.create_topics([topic], 1)
                 props = [f"bootstrap.servers={args.bootstrap}", "acks=all", "enable.idempotence=true", "linger.ms=5"]
                 if extra is None:
-                    argv = [args.rdkafka_bin]
+                    argv = [binary]
                 else:
-                    argv = [args.kprod_bin, "perf", "--fresh-payload"]
+                    argv = [binary, "perf", "--fresh-payload"]
                     props += extra
                 argv += ["--topic", topic, "--num-records", str(n), "--record-size", str(rec),
                          "--throughput", str(rate), "--producer-props", *props]
