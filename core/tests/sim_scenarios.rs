@@ -745,6 +745,28 @@ fn compressed_batches_hold_batch_size_of_compressed_bytes() {
     assert!(lz4_bytes / lz4_batches <= 4096, "{lz4_bytes} compressed bytes in {lz4_batches} batches");
 }
 
+/// One partition, 1 KiB `batch.size`, `batch.max.size` `max`, a one-way latency of `latency_us`,
+/// and `n` records of about 120 bytes, one every `gap_us`.
+fn steady(n: usize, gap_us: u64, max: Option<usize>, latency_us: u64) -> Scenario {
+    let mut sc = Scenario::simple(12, 1, 0);
+    sc.config.batch_size = 1024;
+    sc.config.batch_max_size = max;
+    sc.faults.latency = (latency_us, latency_us);
+    sc.records = records(n, 1, 0, 0);
+    for (i, p) in sc.records.iter_mut().enumerate() {
+        p.value = value_for(i, 100);
+        p.at = Instant::from_micros(i as u64 * gap_us);
+    }
+    sc
+}
+
+/// Runs `sim` without faults and checks that all its `n` records were delivered.
+fn run_delivered(mut sim: Sim, n: usize) -> Sim {
+    run_clean(&mut sim);
+    assert_eq!(delivered(&sim), n as u32);
+    sim
+}
+
 /// `batch.max.size` (KIP-782): a producer faster than its partition's requests in flight per
 /// round trip sends fewer, larger batches (each due at once when it reaches `batch.size`, and
 /// taking records until it is sent), within `batch.max.size`; with `batch.max.size` at
@@ -754,20 +776,10 @@ fn compressed_batches_hold_batch_size_of_compressed_bytes() {
 fn batches_past_batch_size_while_waiting_to_be_sent() {
     const RECORDS: usize = 3000;
     let run = |max: Option<usize>| {
-        let mut sc = Scenario::simple(12, 1, 0);
-        sc.config.batch_size = 1024;
-        sc.config.batch_max_size = max;
+        // One record every 20 µs: 6 MB/s, while 1 KiB per 4 ms round trip is 0.25 MB/s.
+        let mut sc = steady(RECORDS, 20, max, 2000);
         sc.config.max_in_flight = 1;
-        sc.faults.latency = (2000, 2000);
-        // About 120 bytes a record, one every 20 µs: 6 MB/s, while 1 KiB per 4 ms round trip is 0.25 MB/s.
-        sc.records = records(RECORDS, 1, 0, 0);
-        for (i, p) in sc.records.iter_mut().enumerate() {
-            p.value = value_for(i, 100);
-            p.at = Instant::from_micros(i as u64 * 20);
-        }
-        let mut sim = sim(sc);
-        run_clean(&mut sim);
-        assert_eq!(delivered(&sim), RECORDS as u32);
+        let sim = run_delivered(sim(sc), RECORDS);
         let last = sim.out.completions.values().map(|c| c.at).max().expect("completions");
         let stats = &sim.cluster.stats;
         (stats.appended, stats.largest_batch, last)
@@ -789,20 +801,10 @@ fn batches_past_batch_size_while_waiting_to_be_sent() {
 fn batches_of_a_throttled_broker_stay_within_batch_size() {
     const RECORDS: usize = 3000;
     let run = |max: Option<usize>, throttle_ms: i32| {
-        let mut sc = Scenario::simple(12, 1, 0);
-        sc.config.batch_size = 1024;
-        sc.config.batch_max_size = max;
-        sc.faults.latency = (2000, 2000);
-        // About 120 bytes a record, one every 100 µs for 300 ms.
-        sc.records = records(RECORDS, 1, 0, 0);
-        for (i, p) in sc.records.iter_mut().enumerate() {
-            p.value = value_for(i, 100);
-            p.at = Instant::from_micros(i as u64 * 100);
-        }
-        let mut sim = sim(sc);
+        // One record every 100 µs for 300 ms.
+        let mut sim = sim(steady(RECORDS, 100, max, 2000));
         sim.cluster.throttle_ms = throttle_ms;
-        run_clean(&mut sim);
-        assert_eq!(delivered(&sim), RECORDS as u32);
+        let sim = run_delivered(sim, RECORDS);
         let stats = &sim.cluster.stats;
         (stats.appended, stats.largest_batch)
     };
@@ -827,21 +829,11 @@ fn batches_of_a_throttled_broker_stay_within_batch_size() {
 fn ripe_batches_wait_for_the_answer_to_the_request_out() {
     const RECORDS: usize = 3000;
     let run = |max: Option<usize>| {
-        let mut sc = Scenario::simple(12, 1, 0);
-        sc.config.batch_size = 1024;
-        sc.config.batch_max_size = max;
+        // A 2 ms round trip; one record every 50 µs: batch.size in under 0.5 ms, about 4.8 KB
+        // per round trip.
+        let mut sc = steady(RECORDS, 50, max, 1000);
         sc.config.linger = ms(5);
-        // A 2 ms round trip; about 120 bytes a record, one every 50 µs: batch.size in under
-        // 0.5 ms, about 4.8 KB per round trip.
-        sc.faults.latency = (1000, 1000);
-        sc.records = records(RECORDS, 1, 0, 0);
-        for (i, p) in sc.records.iter_mut().enumerate() {
-            p.value = value_for(i, 100);
-            p.at = Instant::from_micros(i as u64 * 50);
-        }
-        let mut sim = sim(sc);
-        run_clean(&mut sim);
-        assert_eq!(delivered(&sim), RECORDS as u32);
+        let sim = run_delivered(sim(sc), RECORDS);
         let out = &sim.out;
         let worst = out.accepted.iter().map(|a| out.completions[&a.id.batch].at - a.at).max().expect("records");
         (sim.cluster.stats.appended, worst)
