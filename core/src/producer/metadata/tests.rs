@@ -711,3 +711,23 @@ fn replica_sets_follow_the_accepted_entries() {
     assert_eq!(md.replicas(t, 0).unwrap().replicas, [3]);
     assert_eq!(md.replicas(t, 1), None);
 }
+
+/// `topic` finds every wanted topic by name (the by-name index with a heap follows adds and
+/// removals), and no longer a removed one, whose slot a new topic then takes.
+#[test]
+fn topics_are_found_by_name_across_adds_and_removals() {
+    let mut md = cache(2, 300, 300);
+    let names: Vec<String> = (0..300).map(|i| format!("topic-{i}")).collect();
+    let idx: Vec<TopicIdx> = names.iter().map(|n| md.add_topic(n, at(0)).unwrap()).collect();
+    for (n, &t) in names.iter().zip(&idx) {
+        assert_eq!(md.topic(n), Some(t), "{n}");
+        assert_eq!(md.topic_name(t), Some(n.as_str()));
+    }
+    assert_eq!(md.topic("topic-300"), None);
+    md.remove_topic(idx[7]);
+    assert_eq!(md.topic("topic-7"), None);
+    let other = md.add_topic("other", at(1)).unwrap();
+    assert_eq!((other, md.topic("other")), (idx[7], Some(idx[7])), "the freed slot is reused");
+    assert_eq!(md.add_topic("topic-8", at(2)), Ok(idx[8]), "an existing topic keeps its slot");
+    assert_eq!(md.topics().count(), 300);
+}
