@@ -187,10 +187,13 @@ fn down_refuses_connections_and_up_accepts_again() {
     let t0 = Instant::now();
     loop {
         match TcpStream::connect(p.local_addr()) {
-            Err(e) => {
-                assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
-                break;
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => break,
+            // A connect that races the listener's close can be reset from its backlog (seen in CI): the
+            // listener is going away but has not gone yet, so try again.
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                assert!(t0.elapsed() < Duration::from_secs(10), "still resetting, never refusing, while down")
             }
+            Err(e) => panic!("while down, connect failed with {e}, not refused"),
             Ok(_) => assert!(t0.elapsed() < Duration::from_secs(10), "still accepting while down"),
         }
         std::thread::sleep(Duration::from_millis(20));
