@@ -73,9 +73,47 @@ fn java_metrics_match_what_was_sent() {
     assert_eq!(metric(&m, "buffer-available-bytes"), buffer as f64, "everything delivered, the buffer is free");
     assert!(metric(&m, "connection-count") >= 1.0);
     assert!(metric(&m, "produce-throttle-time-avg").is_nan(), "no throttling on the test broker");
+    // 600 KB through 8 MiB: no send waited for space.
+    assert_eq!(metric(&m, "bufferpool-wait-time-ns-total"), 0.0);
+    assert_eq!(metric(&m, "bufferpool-wait-ratio"), 0.0);
     producer.close(Duration::from_secs(30)).expect("close");
     let read = broker.read_back(&topic, RECORDS, Duration::from_secs(60));
     verify(&read, &records, &metas, 2);
+}
+
+/// A buffer far smaller than what is sent: `send` waits for space, and the waits show in
+/// `bufferpool-wait-time-ns-total` and `bufferpool-wait-ratio`, within the time the sends took.
+#[test]
+fn buffer_waits_are_counted() {
+    let broker = Broker::shared();
+    let topic = unique_topic("std-metrics-wait");
+    broker.create_topic(&topic, 1, 1);
+    let producer = Producer::new(
+        config(broker)
+            .buffer_memory(32 * 1024)
+            .set("batch.size", "16384")
+            .and_then(|c| c.set("metrics.sample.window.ms", "60000"))
+            .expect("config"),
+    )
+    .expect("producer");
+    let value = vec![b'w'; 1000];
+    let n = 2000;
+    let started = std::time::Instant::now();
+    let handles: Vec<_> =
+        (0..n).map(|_| producer.send(&kprod_std::Record::new(&topic).value(&value[..])).expect("send")).collect();
+    let sending = started.elapsed();
+    for h in &handles {
+        h.wait(Duration::from_secs(60)).expect("delivered");
+    }
+    let m = producer.metrics_by_name();
+    let waited = metric(&m, "bufferpool-wait-time-ns-total");
+    // 2 MB through 32 KiB: most sends found the buffer full.
+    assert!(waited > 0.0, "2 MB through a 32 KiB buffer without a wait: {m:?}");
+    assert!(waited <= sending.as_nanos() as f64, "waited {waited} ns, longer than the sends took ({sending:?})");
+    let ratio = metric(&m, "bufferpool-wait-ratio");
+    assert!(ratio > 0.0 && ratio <= 1.0, "bufferpool-wait-ratio {ratio}");
+    assert_eq!(metric(&m, "record-send-total"), n as f64);
+    producer.close(Duration::from_secs(30)).expect("close");
 }
 
 /// The per-topic and per-node metrics and the statistics callback, against what the test sent

@@ -219,7 +219,7 @@ fn backpressure_awaits_and_the_thread_keeps_running() {
     // One thread for everything: the test task, the ticker and the producer's driver. A send
     // that blocked the thread would stop all three.
     let rt = current_thread();
-    let (reported, waited, ticks_while_sending) = rt.block_on(async {
+    let (reported, waited, ticks_while_sending, waited_ns) = rt.block_on(async {
         let producer = AsyncProducer::new(cfg).expect("producer");
         producer.partitions_for(&topic).await.expect("metadata");
         let ticks = Arc::new(AtomicU64::new(0));
@@ -254,11 +254,14 @@ fn backpressure_awaits_and_the_thread_keeps_running() {
         let ticks_while_sending = ticks.load(Ordering::Relaxed) - ticks_before;
         let reported = await_all(futures).await;
         ticker.abort();
+        let waited_ns = std_util::metric(&producer.metrics_by_name(), "bufferpool-wait-time-ns-total");
         producer.close(Duration::from_secs(30)).await.expect("close");
-        (reported, waited, ticks_while_sending)
+        (reported, waited, ticks_while_sending, waited_ns)
     });
     eprintln!("backpressure: {waited} of {} enqueues awaited; {ticks_while_sending} ticks meanwhile", records.len());
     assert!(waited >= 10, "a full buffer makes enqueue await ({waited} did)");
+    // The awaits for space are counted in Java's metric.
+    assert!(waited_ns > 0.0, "bufferpool-wait-time-ns-total {waited_ns} after {waited} awaited enqueues");
     assert!(ticks_while_sending >= 10, "other tasks ran while sends waited ({ticks_while_sending} ticks)");
     // Headers are not sent in this test.
     let records: Vec<Sent> = records.into_iter().map(|s| Sent { headers: vec![], ..s }).collect();

@@ -191,3 +191,11 @@ pub(crate) fn blocked_error(
     };
     Error::Timeout { topic: Some(topic.to_owned()), blocked_on, after, cause }
 }
+
+/// Tells the engine that a `send` waited `waited` for buffer space (Java's `bufferpool-wait-*`
+/// metrics); nothing when it did not wait.
+pub(crate) fn note_space_wait(st: &mut crate::state::State, waited: Duration, now: Instant) {
+    if !waited.is_zero() {
+        st.engine.buffer_waited(waited, now);
+    }
+}

@@ -412,6 +412,14 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         }
     }
 
+    /// A sender waited `waited` for buffer space after [`SendError::BufferFull`] (the driver
+    /// measures it; the engine never waits). Counted in `bufferpool-wait-ratio` and
+    /// `bufferpool-wait-time-ns-total`, as Java's producer counts its appenders' waits.
+    pub fn buffer_waited(&mut self, waited: core::time::Duration, now: Instant) {
+        self.tick(now);
+        self.metrics.buffer_waited(waited, now);
+    }
+
     /// Makes every buffered record sendable now (ignoring `linger.ms`). The driver waits until
     /// [`Producer::pending_batches`] is 0, polling as usual.
     pub fn flush(&mut self, now: Instant) {

@@ -58,6 +58,9 @@ pub struct Metrics {
     pub latency_count: u64,
     /// The largest request latency seen.
     pub latency_max: Duration,
+    /// Time senders spent waiting for buffer space, as the driver reported it
+    /// ([`super::Producer::buffer_waited`]; Java's `bufferpool-wait-time-ns-total`).
+    pub buffer_wait: Duration,
     /// Free `buffer.memory` bytes after the last change.
     pub buffer_free: usize,
     /// The windowed statistics behind [`Metrics::java`].
@@ -82,6 +85,8 @@ struct JavaStats {
     outgoing_bytes: Windowed,
     produce_throttle_time: Windowed,
     requests: Windowed,
+    /// Seconds of buffer waits, so that its rate is the share of time spent waiting.
+    buffer_wait: Windowed,
 }
 
 /// What a request that went out carried, for [`Metrics`].
@@ -115,6 +120,7 @@ impl Metrics {
             latency_total: Duration::ZERO,
             latency_count: 0,
             latency_max: Duration::ZERO,
+            buffer_wait: Duration::ZERO,
             buffer_free: free,
             #[cfg(feature = "alloc")]
             stats: JavaStats::default(),
@@ -159,6 +165,8 @@ impl Metrics {
             ("produce-throttle-time-avg", st.produce_throttle_time.avg(now, s)),
             ("produce-throttle-time-max", st.produce_throttle_time.max(now, s)),
             ("buffer-available-bytes", free as f64),
+            ("bufferpool-wait-ratio", st.buffer_wait.rate(now, s)),
+            ("bufferpool-wait-time-ns-total", self.buffer_wait.as_nanos() as f64),
             ("connection-count", connections as f64),
         ]
     }
@@ -197,6 +205,12 @@ impl Metrics {
     }
     pub(super) fn record_refused(&mut self) {
         self.records_refused += 1;
+    }
+    /// A sender waited `waited` for buffer space (Java's `bufferpool-wait-*`).
+    pub(super) fn buffer_waited(&mut self, waited: Duration, _now: Instant) {
+        self.buffer_wait += waited;
+        #[cfg(feature = "alloc")]
+        self.stats.buffer_wait.record(waited.as_secs_f64(), _now, self.stats.sampling);
     }
     pub(super) fn batch_delivered(&mut self, records: u32) {
         self.records_delivered += u64::from(records);

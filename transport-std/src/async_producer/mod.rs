@@ -24,7 +24,7 @@ use crate::error::Error;
 use crate::hooks::{Interceptors, Partitioner};
 use crate::partition_info::{partition_infos, PartitionInfo};
 use crate::record::{Record, RecordMetadata};
-use crate::send::{blocked_error, partition_info, Prepared};
+use crate::send::{blocked_error, note_space_wait, partition_info, Prepared};
 use crate::serializer::{BytesSerializer, Serializer, StringSerializer};
 use crate::state::{build_engine, lock_state, Clock, State};
 
@@ -346,6 +346,8 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
         // The first attempt (the common case) uses the reading just taken.
         let first = shared.clock.at(start);
         let mut now = first;
+        // Time spent waiting for buffer space, for `bufferpool-wait-*`.
+        let mut space_wait = Duration::ZERO;
         loop {
             // Registered before the attempt, so progress made right after it is not missed.
             let mut progress = pin!(shared.progress.notified());
@@ -356,17 +358,30 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
                     return Err(Error::Closed);
                 }
                 match attempt(&mut st, now) {
-                    Ok(done) => return Ok(done),
+                    Ok(done) => {
+                        note_space_wait(&mut st, space_wait, now);
+                        return Ok(done);
+                    }
                     Err(e) if e.is_retriable() => e,
-                    Err(e) => return Err(Error::from_send(e, || st.cause_since(crate::state::EPOCH))),
+                    Err(e) => {
+                        note_space_wait(&mut st, space_wait, now);
+                        return Err(Error::from_send(e, || st.cause_since(crate::state::EPOCH)));
+                    }
                 }
             };
             shared.wake.notify_one();
-            if StdInstant::now() >= deadline || tokio::time::timeout_at(deadline.into(), progress).await.is_err() {
-                let cause = shared.lock().cause_since(first);
-                return Err(blocked_error(topic, err, start.elapsed(), cause));
+            let waiting = StdInstant::now();
+            let timed_out = waiting >= deadline || tokio::time::timeout_at(deadline.into(), progress).await.is_err();
+            if err == SendError::BufferFull {
+                space_wait += waiting.elapsed();
             }
             now = shared.clock.now();
+            if timed_out {
+                let mut st = shared.lock();
+                note_space_wait(&mut st, space_wait, now);
+                let cause = st.cause_since(first);
+                return Err(blocked_error(topic, err, start.elapsed(), cause));
+            }
         }
     }
 

@@ -26,7 +26,7 @@ use crate::error::Error;
 use crate::hooks::{Interceptors, Partitioner};
 use crate::partition_info::{partition_infos, PartitionInfo};
 use crate::record::{Record, RecordMetadata};
-use crate::send::{blocked_error, partition_info, Prepared};
+use crate::send::{blocked_error, note_space_wait, partition_info, Prepared};
 use crate::serializer::{BytesSerializer, Serializer, StringSerializer};
 use crate::state::{build_engine, State};
 
@@ -222,24 +222,36 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
         let first = self.shared.clock().at(start);
         let mut now = first;
         let mut st = self.shared.lock();
+        // Time spent waiting for buffer space, for `bufferpool-wait-*`.
+        let mut space_wait = Duration::ZERO;
         loop {
             if st.io_stopped {
                 return Err(Error::Closed);
             }
             let err = match attempt(&mut st, now) {
-                Ok(done) => return Ok(done),
+                Ok(done) => {
+                    note_space_wait(&mut st, space_wait, now);
+                    return Ok(done);
+                }
                 Err(e) if e.is_retriable() => e,
-                Err(e) => return Err(Error::from_send(e, || st.cause_since(crate::state::EPOCH))),
+                Err(e) => {
+                    note_space_wait(&mut st, space_wait, now);
+                    return Err(Error::from_send(e, || st.cause_since(crate::state::EPOCH)));
+                }
             };
             self.shared.wake_io(&mut st);
             let (guard, time_left) = if err == SendError::BufferFull {
-                self.shared.wait_for_space(st, deadline)
+                let waiting = StdInstant::now();
+                let waited = self.shared.wait_for_space(st, deadline);
+                space_wait += waiting.elapsed();
+                waited
             } else {
                 self.shared.wait_until(st, deadline)
             };
             st = guard;
             now = self.shared.now();
             if !time_left {
+                note_space_wait(&mut st, space_wait, now);
                 return Err(blocked_error(topic, err, start.elapsed(), st.cause_since(first)));
             }
         }
