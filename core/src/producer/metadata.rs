@@ -46,8 +46,13 @@
 //! The caller applies retry backoff; the cache only keeps one refresh outstanding
 //! ([`Metadata::begin_refresh`], then [`Metadata::apply`] or [`Metadata::refresh_failed`]). An
 //! invalidation that arrives while a refresh is in flight asks for another one afterwards.
-//! Requests always name every wanted topic that is not idle ([`Metadata::request_topics`]),
-//! never null (= all).
+//! A refresh that only topics without metadata ask for (new topics, or topics answered with a
+//! retriable error) names just those: a *partial* refresh, as Java's producer makes them since
+//! KIP-526. Every other refresh names every wanted topic that is not idle
+//! ([`Metadata::request_topics`]), never null (= all). A partial refresh does not count as the
+//! last refresh for `metadata.max.age.ms`. (Without it, a producer that sends to 1,000 new topics
+//! one after another asked for 1, 2, ..., 1,000 topics: half a million topic entries for the
+//! broker to describe, while each `send` waited for its answer.)
 //!
 //! # Leader epochs
 //!
@@ -394,6 +399,8 @@ pub(crate) struct Metadata<'s> {
     span: usize,
     refreshed_at: Option<Instant>,
     in_flight: bool,
+    /// The outstanding refresh is partial (see the module docs).
+    partial_in_flight: bool,
     requested: bool,
     requested_in_flight: bool,
     /// The connection slot the outstanding refresh went out on (`u16::MAX`: none).
@@ -436,6 +443,7 @@ impl<'s> Metadata<'s> {
             span: 0,
             refreshed_at: None,
             in_flight: false,
+            partial_in_flight: false,
             requested: false,
             requested_in_flight: false,
             refresh_conn: u16::MAX,

@@ -182,12 +182,13 @@ impl<P: Partitioner> Producer<'_, P> {
         if self.meta.wanted_topics().next().is_none() {
             return Ok(None);
         }
-        let req = WantedTopics { meta: &self.meta };
+        let partial = self.meta.partial_refresh(now, self.config.metadata_max_age);
+        let req = WantedTopics { meta: &self.meta, partial };
         let kind = (RequestKind::Metadata, version);
         let sent =
             write_request(&mut self.conns[i], i, self.config.client_id, kind, &req, true, now, buf)?.map(|(t, _)| t);
         if sent.is_some() {
-            self.meta.refresh_sent(i as u16, now);
+            self.meta.refresh_sent(i as u16, now, partial);
         }
         Ok(sent)
     }
@@ -685,12 +686,14 @@ pub(super) fn write_request<R: Request>(
 /// any number of topics fits (auto-creation allowed, as the Java producer asks).
 struct WantedTopics<'m, 's> {
     meta: &'m Metadata<'s>,
+    /// Only the topics without metadata ([`Metadata::partial_refresh`]).
+    partial: bool,
 }
 
 impl Encode for WantedTopics<'_, '_> {
     fn write(&self, out: &mut impl Sink, cx: Ctx) -> Result<(), EncodeError> {
-        out.put_array_len(self.meta.wanted_topics().count(), cx.flexible)?;
-        self.meta.request_topics().try_for_each(|t| t.write(out, cx))?;
+        out.put_array_len(self.meta.request_topics(self.partial).count(), cx.flexible)?;
+        self.meta.request_topics(self.partial).try_for_each(|t| t.write(out, cx))?;
         MetadataRequest::new(None).write_after_topics(out, cx)
     }
 }

@@ -15,6 +15,7 @@ impl Metadata<'_> {
     pub(crate) fn apply(&mut self, resp: &MetadataResponse<'_>, now: Instant) -> Result<MetadataUpdate, MetadataError> {
         self.in_flight = false;
         let result = self.try_apply(resp, now);
+        self.partial_in_flight = false;
         self.update_span();
         if result.is_err() {
             self.requested |= self.requested_in_flight;
@@ -29,7 +30,11 @@ impl Metadata<'_> {
             self.rebootstrap_required |= resp.error_code == ErrorCode::RebootstrapRequired;
             return Err(MetadataError::Response(resp.error_code));
         }
-        self.replace_brokers(&resp.brokers)?;
+        if self.partial_in_flight {
+            self.merge_brokers(&resp.brokers)?;
+        } else {
+            self.replace_brokers(&resp.brokers)?;
+        }
         self.partitions.iter_mut().for_each(|p| p.changed = false);
         let mut update = MetadataUpdate::default();
         for topic in &resp.topics {
@@ -45,7 +50,10 @@ impl Metadata<'_> {
         for p in self.partitions.iter_mut().filter(|p| p.topic == RETIRING) {
             *p = PartitionSlot::EMPTY;
         }
-        self.refreshed_at = Some(now);
+        // A partial refresh described only some topics: the others' age runs on.
+        if !self.partial_in_flight {
+            self.refreshed_at = Some(now);
+        }
         self.stuck_since = None;
         self.rebootstrap_required = false;
         Ok(update)
@@ -63,6 +71,24 @@ impl Metadata<'_> {
             // as counted above (a duplicate id reuses its slot).
             let _ = self.upsert_broker(&node);
         }
+        Ok(())
+    }
+
+    /// A partial refresh's brokers: added or updated, none removed. The topics it did not
+    /// describe may still name a broker it left out (one that went away), and a leader must keep
+    /// its address until a full refresh moves it; a change in the broker list asks for that
+    /// full refresh. (On `Err` the brokers before the full one were updated, which is harmless.)
+    fn merge_brokers(&mut self, brokers: &Array<'_, Node<'_>>) -> Result<(), MetadataError> {
+        let announced = self.brokers.iter().filter(|b| b.used && !b.bootstrap).count();
+        let mut known = 0;
+        for node in brokers {
+            known += usize::from(self.brokers.iter().any(|b| b.used && !b.bootstrap && b.node_id == node.node_id));
+            // Invalid entries are skipped, as in a full refresh.
+            if let Err(MetadataError::TooManyBrokers) = self.upsert_broker(&node) {
+                return Err(MetadataError::TooManyBrokers);
+            }
+        }
+        self.requested |= known != announced || known != brokers.len();
         Ok(())
     }
 

@@ -33,18 +33,24 @@ impl Metadata<'_> {
     }
 
     pub(super) fn urgent(&self) -> bool {
-        let topic_urgent = |s: &TopicSlot| match s.state {
-            TopicState::Pending => true,
-            TopicState::Failed(code) => code.is_retriable(),
-            _ => false,
-        };
-        self.requested || self.topic_slots().iter().any(topic_urgent)
+        self.requested || self.topic_slots().iter().any(unresolved)
     }
 
-    /// The topics of the next MetadataRequest: every wanted topic that is not idle, by name. Topic ids are left
-    /// zero: brokers reject ids below v12 and switch to lookup by id from v12.
-    pub(crate) fn request_topics(&self) -> impl Iterator<Item = MetadataRequestTopic<'_>> {
-        self.wanted_topics().map(|(_, s)| MetadataRequestTopic::named(s.name()))
+    /// Whether the refresh due at `now` can be partial: nothing but topics without metadata asks
+    /// for it, and the last full refresh is younger than `max_age` (see the module docs).
+    pub(crate) fn partial_refresh(&self, now: Instant, max_age: Duration) -> bool {
+        !self.requested
+            && self.refreshed_at.is_some_and(|at| now < at + max_age)
+            && self.wanted_topics().any(|(_, s)| unresolved(s))
+    }
+
+    /// The topics of the next MetadataRequest, by name: every wanted topic that is not idle, or
+    /// for a `partial` refresh only those without metadata. Topic ids are left zero: brokers
+    /// reject ids below v12 and switch to lookup by id from v12.
+    pub(crate) fn request_topics(&self, partial: bool) -> impl Iterator<Item = MetadataRequestTopic<'_>> {
+        self.wanted_topics()
+            .filter(move |(_, s)| !partial || unresolved(s))
+            .map(|(_, s)| MetadataRequestTopic::named(s.name()))
     }
 
     /// Records that a MetadataRequest was sent. The reasons for it are kept until
@@ -61,6 +67,7 @@ impl Metadata<'_> {
     /// answer); whatever asked for it asks again. The caller backs off before the next one.
     pub(super) fn refresh_failed(&mut self, _now: Instant) {
         self.in_flight = false;
+        self.partial_in_flight = false;
         self.requested |= self.requested_in_flight;
         self.requested_in_flight = false;
     }
@@ -73,9 +80,11 @@ impl Metadata<'_> {
         self.next_refresh_at(max_age).map(|t| t.max(self.retry_at))
     }
 
-    /// A refresh went out on connection slot `conn` (see [`Metadata::begin_refresh`]).
-    pub(crate) fn refresh_sent(&mut self, conn: u16, now: Instant) {
+    /// A refresh went out on connection slot `conn` (see [`Metadata::begin_refresh`]); `partial`:
+    /// it named only the topics without metadata ([`Metadata::partial_refresh`]).
+    pub(crate) fn refresh_sent(&mut self, conn: u16, now: Instant, partial: bool) {
         self.begin_refresh(now);
+        self.partial_in_flight = partial;
         self.refresh_conn = conn;
     }
 
@@ -140,5 +149,15 @@ impl Metadata<'_> {
     /// Asks for a refresh, e.g. after losing a connection to a leader.
     pub(crate) fn invalidate_all(&mut self) {
         self.requested = true;
+    }
+}
+
+/// A wanted topic without usable metadata that a refresh should ask about: new (`Pending`), or
+/// answered with a retriable error (UNKNOWN_TOPIC_OR_PARTITION while it is being created).
+fn unresolved(s: &TopicSlot) -> bool {
+    match s.state {
+        TopicState::Pending => true,
+        TopicState::Failed(code) => code.is_retriable(),
+        _ => false,
     }
 }

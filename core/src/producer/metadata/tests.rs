@@ -231,7 +231,7 @@ fn first_apply_and_age_based_refresh() {
     assert_eq!(md.partition_count(t), None);
     assert!(md.needs_refresh(at(0), MAX_AGE));
     assert_eq!(md.next_refresh_at(MAX_AGE), Some(Instant::ZERO));
-    let names: Vec<_> = md.request_topics().collect();
+    let names: Vec<_> = md.request_topics(false).collect();
     assert_eq!(names, [MetadataRequestTopic::named("orders")]);
 
     md.begin_refresh(at(10));
@@ -400,7 +400,7 @@ fn topic_errors() {
     assert_eq!(state(creating), TopicState::Pending);
     assert_eq!(md.partition_count(unknown), None);
     assert!(md.needs_refresh(at(1), MAX_AGE));
-    assert_eq!(md.request_topics().count(), 3, "failed topics are still asked for");
+    assert_eq!(md.request_topics(false).count(), 3, "failed topics are still asked for");
 
     // Once only the non-retriable failure is left, refreshes are back to the max age.
     refresh(
@@ -730,4 +730,29 @@ fn topics_are_found_by_name_across_adds_and_removals() {
     assert_eq!((other, md.topic("other")), (idx[7], Some(idx[7])), "the freed slot is reused");
     assert_eq!(md.add_topic("topic-8", at(2)), Ok(idx[8]), "an existing topic keeps its slot");
     assert_eq!(md.topics().count(), 300);
+}
+
+/// A refresh that only new topics ask for names just them (KIP-526) and leaves the age of the
+/// last full refresh alone; an invalidation makes the next refresh full again.
+#[test]
+fn new_topics_get_a_partial_refresh_of_their_own() {
+    const ID_B: [u8; 16] = [0xb; 16];
+    let mut md = cache(4, 4, 16);
+    let a = md.add_topic("a", at(0)).unwrap();
+    assert!(!md.partial_refresh(at(0), MAX_AGE), "the first refresh is full");
+    refresh(&mut md, &[topic("a", ID_A, &[part(0, 1, 5)])], at(1));
+    let b = md.add_topic("b", at(2)).unwrap();
+    assert!(md.partial_refresh(at(2), MAX_AGE));
+    let names: Vec<_> = md.request_topics(true).collect();
+    assert_eq!(names, [MetadataRequestTopic::named("b")]);
+    assert_eq!(md.request_topics(false).count(), 2, "a full refresh names both");
+    md.refresh_sent(0, at(3), true);
+    let _ = apply_bytes(&mut md, 12, &encode(12, &BROKERS, &[topic("b", ID_B, &[part(0, 2, 5)])]), at(4)).unwrap();
+    assert_eq!(md.topic_slot(b).unwrap().state(), TopicState::Known);
+    assert_eq!(leader(&md, a, 0), Some(1), "a partial answer leaves the other topics alone");
+    assert_eq!(md.next_refresh_at(MAX_AGE), Some(at(1) + MAX_AGE), "the age runs from the last full refresh");
+    assert!(!md.partial_refresh(at(1) + MAX_AGE, MAX_AGE), "due by age: full");
+    md.add_topic("c", at(5)).unwrap();
+    md.invalidate_all();
+    assert!(!md.partial_refresh(at(5), MAX_AGE), "an invalidation asks about every topic");
 }
