@@ -45,3 +45,17 @@ ensure_tools() {
     fi
   fi
 }
+
+# Adds port ranges ("a-b,c-d") to the kernel's reserved ports, so that no outgoing connection
+# takes one as its ephemeral port while a test broker is to listen there. Needs root; without
+# it, says so and goes on.
+reserve_ports() {
+  local f=/proc/sys/net/ipv4/ip_local_reserved_ports
+  if [[ -w "$f" ]]; then
+    local have
+    have="$(cat "$f")"
+    [[ ",$have," == *",$1,"* ]] && return 0
+    echo "${have:+$have,}$1" >"$f" && return 0
+  fi
+  echo "note: cannot reserve ports $1 (not root?): a test broker may find one taken" >&2
+}

@@ -101,7 +101,12 @@ CH="${KPROD_CLUSTER_HOST:-127.0.0.1}"
 export KPROD_CLUSTER_BOOTSTRAP="$CH:$CLUSTER_PORT,$CH:$((CLUSTER_PORT + 1)),$CH:$((CLUSTER_PORT + 2))"
 export KPROD_SECURE_PORT="${KPROD_SECURE_PORT:-29592}"
 # tests/tests/std_rebootstrap.rs: two brokers of its own, on PORT and PORT+2 (controllers +1, +3).
-export KPROD_REBOOTSTRAP_PORT="${KPROD_REBOOTSTRAP_PORT:-59092}"
+# Below the kernel's ephemeral range (32768-60999 by default): at 59092 a client's own outgoing
+# connection once held PORT+2 when the test started its broker there ("Address already in use").
+export KPROD_REBOOTSTRAP_PORT="${KPROD_REBOOTSTRAP_PORT:-28092}"
+# The QEMU and reliability brokers listen inside the ephemeral range: keep the kernel from
+# handing those ports to outgoing connections (root only; elsewhere a clash stays possible).
+reserve_ports 39096-39197,49092-49297
 
 phase "install tools" ensure_tools --rust-targets
 phase "kafka jars" bash "$KAFKA" fetch

@@ -6,7 +6,8 @@
 //! delivered there (read back by kafka-python), while a producer with
 //! `metadata.recovery.strategy=none` keeps trying node 1 and fails them at its delivery timeout.
 //!
-//! Its brokers use `KPROD_REBOOTSTRAP_PORT` (default 59092) to +3. `KPROD_REBOOTSTRAP=skip` skips it.
+//! Its brokers use `KPROD_REBOOTSTRAP_PORT` (default 28092, below the kernel's ephemeral ports) to +3.
+//! `KPROD_REBOOTSTRAP=skip` skips it.
 
 extern crate alloc;
 
@@ -61,7 +62,7 @@ fn the_cluster_is_replaced_at_the_bootstrap_address() {
         eprintln!("skipped: KPROD_REBOOTSTRAP=skip");
         return;
     }
-    let port: u16 = std::env::var("KPROD_REBOOTSTRAP_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(59092);
+    let port: u16 = std::env::var("KPROD_REBOOTSTRAP_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(28092);
     for p in [port, port + 2] {
         let taken = std::net::TcpStream::connect(("127.0.0.1", p)).is_ok();
         assert!(!taken, "port {p} is taken: this test needs its own brokers there");
