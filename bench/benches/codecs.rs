@@ -5,7 +5,7 @@
 //! `cargo bench -p kprod-bench --bench codecs [-- FILTER...]` (a case runs when its name contains
 //! one of the filters, e.g. `gzip`, `zstd`, `lz4`, `64KiB`).
 //!
-//! - Input: batches of 16 KiB (Kafka's default `batch.size`) and 64 KiB (lz4's frame block; about
+//! - Input (`KPROD_CODEC_SIZES` lists other sizes in KiB): batches of 16 KiB (Kafka's default `batch.size`) and 64 KiB (lz4's frame block; about
 //!   what a 16 KiB `batch.size` holds when it counts compressed bytes, as the Java client does),
 //!   each the concatenation of lines picked at random (seeded), as `--payload-file` picks them.
 //!   A pool of 4 MiB of such batches is compressed round after round.
@@ -26,7 +26,8 @@ use std::process::Command;
 
 use kprod_core::compression::Compression;
 
-const BATCH_SIZES: [usize; 2] = [16 * 1024, 64 * 1024];
+/// Batch sizes in KiB unless `KPROD_CODEC_SIZES` lists others (e.g. `16,64,256,1024`).
+const BATCH_SIZES_KIB: [usize; 2] = [16, 64];
 const POOL_BYTES: usize = 4 << 20;
 const MIN_ROUND_CPU_S: f64 = 0.25;
 
@@ -129,7 +130,12 @@ fn kprod(codec: Compression, level: Option<i32>) -> impl FnMut(&[u8], &mut [u8])
 }
 
 fn gzip_cases(cases: &mut Vec<Case>) {
-    for level in [1, 6, 9] {
+    // Levels 1, 6 and 9 unless `KPROD_CODEC_GZIP_LEVELS` lists others (e.g. `2,3,4,5`).
+    let levels: Vec<i32> = std::env::var("KPROD_CODEC_GZIP_LEVELS").map_or_else(
+        |_| vec![1, 6, 9],
+        |s| s.split(',').map(|l| l.trim().parse().expect("KPROD_CODEC_GZIP_LEVELS: 1-9, comma-separated")).collect(),
+    );
+    for level in levels {
         cases.push(case(format!("gzip-{level} kprod"), check_gzip, kprod(Compression::Gzip, Some(level))));
         let flags = miniz_oxide::deflate::core::create_comp_flags_from_zip_params(level, -15, 0);
         let mut miniz = Box::new(miniz_oxide::deflate::core::CompressorOxide::new(flags));
@@ -245,7 +251,13 @@ fn main() {
         lines.len()
     );
     println!("{:<48} {:>7} {:>10} {:>7}", "case", "batch", "MB/CPU-s", "ratio");
-    for size in BATCH_SIZES {
+    let sizes: Vec<usize> = match std::env::var("KPROD_CODEC_SIZES") {
+        Ok(s) => {
+            s.split(',').map(|k| k.trim().parse::<usize>().expect("KPROD_CODEC_SIZES: KiB, comma-separated")).collect()
+        }
+        Err(_) => BATCH_SIZES_KIB.to_vec(),
+    };
+    for size in sizes.into_iter().map(|k| k * 1024) {
         let pool = batches(&lines, size);
         let mut cases = Vec::new();
         gzip_cases(&mut cases);
