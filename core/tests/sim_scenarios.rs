@@ -418,6 +418,51 @@ fn compression_levels_reach_the_wire() {
     }
 }
 
+/// Compression jobs (a driver compresses closed batches outside the engine, kprod-std's IO
+/// thread and a sender waiting for buffer space) change nothing on the wire: with every result
+/// handed back at once the frames are byte for byte those of the seal's own compression; handed
+/// back later, after the engine's timeout (the seal compressed meanwhile; the late result is
+/// dropped), or never, every record is still delivered once. A 16 KiB buffer under 600 records at once closes batches
+/// (the sender waits for space), so there are jobs to take.
+#[test]
+fn compression_jobs_leave_the_wire_as_the_seal_writes_it() {
+    use kprod_core::compression::Compression;
+    use sim::scenario::JobMode;
+    for codec in Compression::ALL.into_iter().filter(|c| *c != Compression::None && c.can_compress()) {
+        let run = |jobs: JobMode| {
+            let mut sc = Scenario::simple(11, 1, 0);
+            sc.config.compression = codec;
+            sc.config.batch_size = 2048;
+            // Java's batches: each closes at batch.size instead of growing while it waits.
+            sc.config.batch_max_size = Some(2048);
+            sc.config.buffer_memory = 16 * 1024;
+            sc.config.linger = ms(20);
+            sc.records = (0..600).map(|i| text_record(i, 2, at(0))).collect();
+            sc.jobs = jobs;
+            let mut sim = sim(sc);
+            run_clean(&mut sim);
+            assert_eq!(delivered(&sim), 600, "{codec:?} {jobs:?}");
+            (sim.out.wire, sim.out.jobs_taken, sim.out.jobs_finished, sim.out.jobs_dropped)
+        };
+        let (wire, taken, ..) = run(JobMode::Off);
+        assert_eq!(taken, 0);
+        let (wire_jobs, taken, finished, _) = run(JobMode::AtOnce);
+        assert!(taken > 5, "{codec:?}: {taken} jobs");
+        assert_eq!(finished, taken, "{codec:?}: every result taken back");
+        assert_eq!(wire_jobs, wire, "{codec:?}: the frames differ with compression jobs");
+        let (_, taken, finished, _) = run(JobMode::Later(3000));
+        assert!(taken > 5 && finished > 0, "{codec:?}: {taken} jobs, {finished} back");
+        // Past the engine's one-second timeout: sealed without them, the results are dropped.
+        let (_, taken, finished, dropped) = run(JobMode::Later(1_500_000));
+        assert!(
+            taken > 5 && finished == 0 && dropped > 0,
+            "{codec:?}: {taken} jobs, {finished} back, {dropped} dropped"
+        );
+        let (_, taken, finished, dropped) = run(JobMode::Lost);
+        assert!(taken > 5 && finished + dropped == 0, "{codec:?}: {taken} jobs, {finished} back");
+    }
+}
+
 /// More partitions have a batch ready than one Produce request holds (`max.request.size`, and
 /// `PRODUCE_PARTITIONS_PER_REQUEST`): each request starts where the last one ran
 /// out of room, so every partition gets its turn. Starting at partition 0 every time served the

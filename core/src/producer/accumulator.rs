@@ -26,7 +26,8 @@
 //! `Open` (takes records; once it reaches `batch.size` it is *ripe*: due at once, or at its
 //! broker's next answer (`Producer::batch_ready_at`), yet it takes records up to
 //! `batch.max.size` until the engine drains it, see `Accumulator::ripen`) →
-//! `Closed` (full, or flushed; takes no more) → `Sealed` (header,
+//! `Closed` (full, or flushed; takes no more; a driver may compress its records ahead, see
+//! [`jobs`]) → `Sealed` (header,
 //! producer id/epoch/sequence and CRC written, maybe compressed; its bytes never change again
 //! unless an epoch bump re-stamps them) → removed when its completion was reported. Sealing
 //! happens when the engine drains the batch into a request, so the sequence number is assigned
@@ -93,6 +94,9 @@ pub(crate) struct SendState {
     pub(crate) seal_no: u32,
     /// The next batch in the accumulator's completion queue.
     report_next: u16,
+    /// A closed batch's compression done ahead of its seal, off the engine (see [`jobs`]).
+    /// Here rather than in the slot: it fits this struct's padding.
+    pre: jobs::Pre,
 }
 
 impl SendState {
@@ -108,6 +112,7 @@ impl SendState {
         ripe: false,
         seal_no: 0,
         report_next: NIL,
+        pre: jobs::Pre::NONE,
     };
 }
 
@@ -293,6 +298,8 @@ pub(crate) struct Accumulator<'s> {
     max_size: usize,
     /// Whether the last `append` made its batch ripe (see [`SendState::ripe`]).
     ripened: bool,
+    /// Whether a batch closed since the last look for compression jobs found none (see [`jobs`]).
+    jobs_hint: bool,
     /// Ripe batches grow at most to this (a fixed transmit buffer, less request framing).
     grow_limit: usize,
     linger: Duration,
@@ -391,6 +398,7 @@ impl<'s> Accumulator<'s> {
             compressible: usize::MAX,
             max_size: config.batch_size,
             ripened: false,
+            jobs_hint: false,
             grow_limit: usize::MAX,
             linger,
             next_id: 0,
@@ -751,6 +759,7 @@ impl<'s> Accumulator<'s> {
         let s = self.slots[usize::from(slot)];
         self.set_open_end(&s, false);
         self.slots[usize::from(slot)].stage = Stage::Closed(state);
+        self.jobs_hint = true;
     }
 
     /// Records one more record in an open batch whose builder is now at `state`.
@@ -897,10 +906,21 @@ impl<'s> Accumulator<'s> {
         };
         let range = self.chunk_range(&s);
         let builder = BatchBuilder::resume(&mut self.memory[range], state).ok()?;
-        // A stored batch always holds at least one record (it is opened with one).
-        let len = builder.finish(producer, scratch).ok()?.len();
+        // A stored batch always holds at least one record (it is opened with one). Its records
+        // may already be compressed (a compression job's result).
+        let finished = match s.send.pre {
+            jobs::Pre::PLAIN => builder.finish_precompressed(producer, None),
+            pre if pre.done().is_some() => builder.finish_precompressed(producer, pre.done()),
+            _ => builder.finish(producer, scratch),
+        };
+        let len = finished.ok()?.len();
         self.set_open_end(&s, false);
         let s = &mut self.slots[usize::from(slot)];
+        if s.send.pre == jobs::Pre::OUT {
+            // The job's due time (see `jobs`): a sealed batch's retry_at is its backoff.
+            s.send.retry_at = Instant::ZERO;
+        }
+        s.send.pre = jobs::Pre::NONE;
         s.stage = Stage::Sealed { len: len as u32, plain: state.len() as u32 };
         s.send.producer = producer;
         s.send.seal_no = seal_no;
@@ -1339,6 +1359,7 @@ impl From<AccumulateError> for SendError {
     }
 }
 
+pub(crate) mod jobs;
 #[cfg(all(test, feature = "alloc"))]
 mod tests;
 #[cfg(feature = "alloc")]

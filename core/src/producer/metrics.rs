@@ -44,6 +44,9 @@ pub struct Metrics {
     pub retries: u64,
     /// Batches split in two because the broker refused them as too large (MESSAGE_TOO_LARGE).
     pub batches_split: u64,
+    /// Batches compressed outside the engine, by a driver's compression job
+    /// ([`super::Producer::take_compression_job`]), whose result the batch took.
+    pub batches_compressed_ahead: u64,
     /// Produce requests sent.
     pub requests: u64,
     /// Error responses (per partition) from brokers.
@@ -113,6 +116,7 @@ impl Metrics {
             batch_bytes_sent: 0,
             retries: 0,
             batches_split: 0,
+            batches_compressed_ahead: 0,
             requests: 0,
             errors: 0,
             request_timeouts: 0,

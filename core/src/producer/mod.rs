@@ -21,6 +21,7 @@
 //! | the next deadline, by the same predicates `poll_transmit` uses | `Producer::poll_timeout` | `deadline.rs` |
 //! | SASL on each connection (handshake, rounds, re-authentication, failures), nonce entropy, OAUTHBEARER tokens | `Producer::send_handshake` and friends | `sasl.rs` |
 //! | the drain loop every driver runs | [`Producer::drain`], [`Links`] | `drain.rs` |
+//! | compression jobs: closed batches compressed outside the engine (optional for a driver) | [`Producer::take_compression_job`], [`CompressionJob`] | `jobs.rs`, `accumulator/jobs.rs` |
 //!
 //! Imports run one way: `types` and `conn` name the vocabulary; `accumulator`, `metadata`,
 //! `idempotence` and `ledger` build on it; `engine` and its `impl` files use all of them.
@@ -41,7 +42,9 @@
 //!   [`Producer::send_offsets_to_transaction`], [`Producer::commit_transaction`],
 //!   [`Producer::abort_transaction`], whose results [`Producer::poll_txn`] gives;
 //! - outputs: [`Producer::poll_transmit`], [`Producer::poll_event`], [`Producer::poll_timeout`],
-//!   and [`Producer::drain`], which runs the first two in order into a driver's [`Links`].
+//!   and [`Producer::drain`], which runs the first two in order into a driver's [`Links`];
+//! - optional: [`Producer::take_compression_job`] and [`Producer::finish_compression_job`], a
+//!   closed batch's compression outside the engine (kprod-std: off its lock, on two threads).
 //!
 //! # Drain order
 //! After every input or command: `poll_transmit` until it returns `Ok(None)` (send each frame
@@ -80,6 +83,7 @@ mod deadline;
 pub mod drain;
 mod engine;
 mod idempotence;
+mod jobs;
 mod ledger;
 pub(crate) mod metadata;
 pub mod metrics;
@@ -100,6 +104,7 @@ pub use accumulator::StorageError;
 pub use conn::{ConnError, ConnId};
 pub use drain::{Budget, Connecting, Drained, Links};
 pub use engine::Producer;
+pub use jobs::CompressionJob;
 pub use metadata::{MetadataError, MAX_HOST_LEN};
 #[cfg(feature = "alloc")]
 pub use partition_info::PartitionInfo;

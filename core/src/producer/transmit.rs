@@ -331,6 +331,8 @@ impl<P: Partitioner> Producer<'_, P> {
     pub(super) fn batch_ready_at(&self, slot: u16) -> Option<Instant> {
         let b = self.acc.slot(slot).filter(|b| !b.send().in_flight && !b.is_complete())?;
         let retry = if matches!(b.stage(), Stage::Sealed { .. }) { b.send().retry_at } else { Instant::ZERO };
+        // A compression job out on it: its result, or the seal compresses it at the timeout.
+        let retry = b.job_due().map_or(retry, |t| retry.max(t));
         let linger = match self.close_deadline {
             Some(_) => Instant::ZERO,
             None if b.is_ripe() && self.leader_busy(b.partition()) => b.created() + self.config.linger,

@@ -363,19 +363,50 @@ impl<B: AsMut<[u8]>> BatchBuilder<B> {
                 _ => codec = Compression::None,
             }
         }
-        let b = &mut buf[..end];
+        self.write_header(end, codec, producer);
+        Ok(FinishedBatch { buf: self.buf, len: end, compression: codec })
+    }
+
+    /// Seals a batch whose records the caller already compressed in place with the configured
+    /// codec (`Some(n)`: the compressed records are the `n` bytes after the header, and `n` is
+    /// smaller than the plain records), or found not worth compressing (`None`: sealed plain,
+    /// codec none). So compression can run elsewhere (another thread, without the lock that
+    /// guards the buffer: the producer's compression jobs), and the result is copied in after.
+    pub fn finish_precompressed(
+        mut self,
+        producer: ProducerState,
+        compressed: Option<usize>,
+    ) -> Result<FinishedBatch<B>, EmptyBatch<B>> {
+        if self.count == 0 {
+            return Err(EmptyBatch(self.buf));
+        }
+        let plain = self.len - BATCH_HEADER_LEN;
+        let (end, codec) = match compressed {
+            Some(n) if n < plain && self.config.compression != Compression::None => {
+                (BATCH_HEADER_LEN + n, self.config.compression)
+            }
+            _ => (self.len, Compression::None),
+        };
+        self.write_header(end, codec, producer);
+        Ok(FinishedBatch { buf: self.buf, len: end, compression: codec })
+    }
+
+    /// Writes the header of a batch that ends at `end`, its records written with `codec`.
+    fn write_header(&mut self, end: usize, codec: Compression, producer: ProducerState) {
+        let (attributes, count) = (self.config.attributes(codec), self.count);
+        let (base, max) = (self.base_timestamp, self.max_timestamp);
+        let b = &mut self.buf.as_mut()[..end];
         put(b, 0, 0i64.to_be_bytes());
         // Appends keep `end` within MAX_BATCH_LEN, so the Length fits an i32.
         put(b, offset::LENGTH, ((end - LOG_OVERHEAD) as i32).to_be_bytes());
         put(b, offset::PARTITION_LEADER_EPOCH, (-1i32).to_be_bytes());
         b[offset::MAGIC] = MAGIC as u8;
-        put(b, offset::ATTRIBUTES, self.config.attributes(codec).to_be_bytes());
-        put(b, offset::LAST_OFFSET_DELTA, (self.count - 1).to_be_bytes());
-        put(b, offset::BASE_TIMESTAMP, self.base_timestamp.to_be_bytes());
-        put(b, offset::MAX_TIMESTAMP, self.max_timestamp.to_be_bytes());
-        put(b, offset::RECORD_COUNT, self.count.to_be_bytes());
+        put(b, offset::ATTRIBUTES, attributes.to_be_bytes());
+        put(b, offset::LAST_OFFSET_DELTA, (count - 1).to_be_bytes());
+        put(b, offset::BASE_TIMESTAMP, base.to_be_bytes());
+        put(b, offset::MAX_TIMESTAMP, max.to_be_bytes());
+        put(b, offset::RECORD_COUNT, count.to_be_bytes());
         stamp(b, producer);
-        Ok(FinishedBatch { buf: self.buf, len: end, compression: codec })
     }
 
     /// [`BatchBuilder::finish`] with a reusable `Vec` as scratch, grown as needed.

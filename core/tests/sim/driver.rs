@@ -13,7 +13,7 @@ use alloc::collections::BTreeMap;
 
 use kprod_core::config::Config;
 use kprod_core::producer::conn::ConnId;
-use kprod_core::producer::{BatchId, RecordId};
+use kprod_core::producer::{BatchId, CompressionJob, RecordId};
 use kprod_core::producer::{
     DeliveryError, Event, FatalError, Producer, ProducerRecord, SendError, Storage, Transmit, TransmitError,
 };
@@ -144,6 +144,14 @@ pub struct Outcomes {
     pub violations: Vec<String>,
     /// When the run ended.
     pub ended: Instant,
+    /// Compression jobs taken, results the engine took back, and results it dropped (their
+    /// batch was sealed meanwhile).
+    pub jobs_taken: u64,
+    pub jobs_finished: u64,
+    pub jobs_dropped: u64,
+    /// A digest (FNV-1a) of every frame transmitted, in order: two runs that wrote the same
+    /// bytes have the same digest.
+    pub wire: u64,
 }
 
 /// Most steps one run may take before it counts as stuck.
@@ -205,6 +213,8 @@ pub struct Sim {
     pub(super) outputs: u64,
     /// The transactional application (`txn.rs`), in a transactional run.
     pub txn_app: Option<super::txn::TxnApp>,
+    /// Compression jobs taken and not handed back yet: when each goes back, and its result.
+    pub(super) jobs_out: Vec<(Instant, CompressionJob, Option<Vec<u8>>)>,
 }
 
 impl Sim {
@@ -254,6 +264,7 @@ impl Sim {
             woken_at: None,
             outputs: 0,
             txn_app: sc_txn_app,
+            jobs_out: Vec::new(),
         }
     }
 
@@ -310,13 +321,18 @@ impl Sim {
             // The IO loop runs only when it would wake: a network event or its timer. A wake-up
             // for the application alone (a record due) leaves it asleep; `send_due` wakes it
             // by the drivers' rule.
-            let io_due = [self.net.next_time(), self.io_timer()].into_iter().flatten().any(|t| t <= self.now);
+            let io_due =
+                [self.net.next_time(), self.io_timer(), self.jobs_due()].into_iter().flatten().any(|t| t <= self.now);
             if !io_due {
                 continue;
             }
             let timer_alone = self.timer_alone();
             self.woken_at = Some(self.now);
-            if let Some(ev) = self.net.pop_due(self.now) {
+            if self.jobs_due().is_some_and(|t| t <= self.now) {
+                // A helper hands a result back and wakes the IO loop, as kprod-std's do.
+                self.finish_due_jobs();
+                self.drain();
+            } else if let Some(ev) = self.net.pop_due(self.now) {
                 self.process(ev);
                 self.drain();
             } else {
@@ -329,7 +345,7 @@ impl Sim {
     }
 
     fn next_wake(&self) -> Option<Instant> {
-        [self.net.next_time(), self.io_timer(), self.app_wake()].into_iter().flatten().min()
+        [self.net.next_time(), self.io_timer(), self.app_wake(), self.jobs_due()].into_iter().flatten().min()
     }
 
     /// When the application acts next on its own (not counting a blocked `send` retried after

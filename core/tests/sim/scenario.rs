@@ -128,6 +128,22 @@ pub struct Scenario {
     pub sasl: Option<super::sasl::SimSasl>,
     /// A transactional run (`txn.rs`).
     pub txn: Option<super::txn::TxnPlan>,
+    /// Whether and how the driver takes compression jobs (`Producer::take_compression_job`).
+    pub jobs: JobMode,
+}
+
+/// How the simulated driver handles compression jobs: it takes every job the engine offers
+/// after each drain, as kprod-std's IO thread does between rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobMode {
+    /// Takes none: the seal compresses (every driver before jobs, and the no_std ones).
+    Off,
+    /// Hands each result back at once.
+    AtOnce,
+    /// Hands each result back this many µs later (a helper thread that takes a while).
+    Later(u64),
+    /// Never hands them back (a helper that died): the engine's timeout must take over.
+    Lost,
 }
 
 const fn ms(n: u64) -> Duration {
@@ -170,6 +186,7 @@ impl Scenario {
             close_timeout: ms(5000),
             sasl: None,
             txn: None,
+            jobs: JobMode::Off,
         }
     }
 
@@ -233,6 +250,20 @@ impl Scenario {
             1 => Some(sc.config.batch_size),
             _ => Some(sc.config.batch_size * 4),
         };
+        // Compression jobs, for compressed producers (a sixth stream).
+        let mut jobs = SimRng::new(seed ^ 0x0006_0b5e);
+        if sc.config.compression != Compression::None {
+            sc.jobs = match jobs.below(10) {
+                0..=3 => JobMode::Off,
+                4..=6 => JobMode::AtOnce,
+                7 | 8 => JobMode::Later(jobs.range(10, 3000)),
+                _ => JobMode::Lost,
+            };
+            // A job never handed back is a fault (kprod-std's helpers always hand theirs
+            // back): its batch waits for the engine's timeout, which a short
+            // delivery.timeout.ms may not outlast. Safety is still checked.
+            sc.expect.all_delivered &= sc.jobs != JobMode::Lost;
+        }
         sc
     }
 

@@ -18,11 +18,12 @@ use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
 use kprod_core::producer::conn::ConnId;
+use kprod_core::producer::CompressionJob;
 use kprod_core::time::Instant;
 use mio::{Events, Poll, Token};
 
 use super::net::{Conn, ConnectStatus, Phase, READ_CHUNK};
-use super::shared::Shared;
+use super::shared::{JobBuffers, Shared};
 use crate::events::{LinkDown, CONN_LOG};
 use crate::pump::{wait_until, Pump, Sockets};
 use crate::state::State;
@@ -73,6 +74,9 @@ pub(crate) struct IoLoop {
     /// inbox: zeroed once here, where sizing each inbox up by `READ_CHUNK` zeroed 64 KiB per
     /// read (5% of the CPU at 1 KiB records, most reads bringing one small Produce response).
     scratch: Box<[u8]>,
+    /// Buffers of the compression jobs this thread runs, and the job the last round took.
+    jobs: JobBuffers,
+    job: Option<CompressionJob>,
 }
 
 impl IoLoop {
@@ -94,6 +98,8 @@ impl IoLoop {
             inputs: Inputs::default(),
             pump: Pump::new(max_request),
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+            jobs: JobBuffers::default(),
+            job: None,
         }
     }
 
@@ -110,7 +116,13 @@ impl IoLoop {
             if exit {
                 break;
             }
-            let timeout = if self.inputs.is_empty() { timeout } else { Some(Duration::ZERO) };
+            // A compression job the round took, run without the lock; then a round at once
+            // (its batch may go, and there may be more).
+            let compressed = self.job.take().map(|job| {
+                let n = self.jobs.compress(job);
+                self.jobs.finish(&mut self.shared.lock(), job, n);
+            });
+            let timeout = if self.inputs.is_empty() && compressed.is_none() { timeout } else { Some(Duration::ZERO) };
             self.wait(timeout);
         }
         self.linger();
@@ -132,7 +144,9 @@ impl IoLoop {
         if (had_inputs || round.progressed) && st.wake_waiters() {
             shared.progress.notify_all();
         }
-        st.io_sleeping = !round.exit;
+        // A compression job for the time between rounds (none once closing ends the loop).
+        self.job = if round.exit { None } else { self.jobs.take(st, now) };
+        st.io_sleeping = !round.exit && self.job.is_none();
         drop(guard);
         (round.exit, self.timeout(round.deadline, now))
     }

@@ -240,6 +240,21 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
                 }
             };
             self.shared.wake_io(&mut st);
+            if err == SendError::BufferFull && StdInstant::now() < deadline {
+                // Rather than sleep, compress a batch the IO thread would compress next: the
+                // space comes back sooner, on two cores. One sender helps at a time, with the
+                // producer's one set of helper buffers (others wait as before).
+                if let Ok(mut bufs) = self.shared.helper_jobs.try_lock() {
+                    let helping = StdInstant::now();
+                    let (guard, ran) = self.shared.run_compression_job(st, &mut bufs);
+                    st = guard;
+                    if ran {
+                        space_wait += helping.elapsed();
+                        now = self.shared.now();
+                        continue;
+                    }
+                }
+            }
             let (guard, time_left) = if err == SendError::BufferFull {
                 let waiting = StdInstant::now();
                 let waited = self.shared.wait_for_space(st, deadline);

@@ -13,13 +13,48 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Instant as StdInstant;
 
-use kprod_core::producer::Producer as Engine;
+use kprod_core::producer::{CompressionJob, Producer as Engine};
 use kprod_core::time::Instant;
 
 use crate::config::ProducerConfig;
 use crate::delivery::Listener;
 use crate::error::Error;
 use crate::state::{lock_state, Clock, State};
+
+/// A compression job's records and result, reused from job to job. Compression jobs
+/// (`Producer::take_compression_job`) take a closed batch's compression out of the engine: its
+/// records are copied out under the lock, compressed without it, and the result is copied back
+/// under it. So compression never holds the lock, and runs on two threads: the IO thread
+/// between rounds, and a sender that waits for buffer space instead of sleeping.
+#[derive(Default)]
+pub(crate) struct JobBuffers {
+    input: Vec<u8>,
+    output: Vec<u8>,
+}
+
+impl JobBuffers {
+    /// Takes a job, if there is one, and copies its records (under the lock).
+    pub(crate) fn take(&mut self, state: &mut State, now: Instant) -> Option<CompressionJob> {
+        let (job, records) = state.engine.take_compression_job(now)?;
+        self.input.clear();
+        self.input.extend_from_slice(records);
+        Some(job)
+    }
+
+    /// Compresses the job's records (without the lock); the compressed length, if it worked.
+    pub(crate) fn compress(&mut self, job: CompressionJob) -> Option<usize> {
+        let need = job.max_output_len(self.input.len());
+        if self.output.len() < need {
+            self.output.resize(need, 0);
+        }
+        job.compress(&self.input, &mut self.output)
+    }
+
+    /// Hands the result back (under the lock).
+    pub(crate) fn finish(&self, state: &mut State, job: CompressionJob, compressed: Option<usize>) {
+        state.engine.finish_compression_job(job, compressed.map(|n| &self.output[..n]));
+    }
+}
 
 /// Shared between the `Producer` handle(s) and the IO thread.
 pub(crate) struct Shared {
@@ -28,6 +63,9 @@ pub(crate) struct Shared {
     pub(crate) waker: mio::Waker,
     /// The delivery listener, once set (`Producer::set_delivery_listener`).
     pub(crate) listener: OnceLock<Listener>,
+    /// The buffers of the sender that helps with compression (see [`JobBuffers`]): one at a
+    /// time, so threads that block in `send` do not each keep a batch's worth of them.
+    pub(crate) helper_jobs: Mutex<JobBuffers>,
     clock: Clock,
 }
 
@@ -38,6 +76,7 @@ impl Shared {
             progress: Condvar::new(),
             waker,
             listener: OnceLock::new(),
+            helper_jobs: Mutex::new(JobBuffers::default()),
             clock: Clock::new(start),
         }
     }
@@ -70,6 +109,25 @@ impl Shared {
                 log::error!("kprod: cannot wake the IO thread: {e}");
             }
         }
+    }
+
+    /// Runs one compression job if the engine has one (see [`JobBuffers`]): takes it under the
+    /// lock, compresses without it, and hands the result back under it again, waking the IO
+    /// thread (the batch may now go). Returns the guard and whether a job ran.
+    pub(crate) fn run_compression_job<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        bufs: &mut JobBuffers,
+    ) -> (MutexGuard<'a, State>, bool) {
+        let Some(job) = bufs.take(&mut state, self.now()) else {
+            return (state, false);
+        };
+        drop(state);
+        let n = bufs.compress(job);
+        let mut state = self.lock();
+        bufs.finish(&mut state, job, n);
+        self.wake_io(&mut state);
+        (state, true)
     }
 
     /// Waits on `progress` until `deadline`; returns the guard and whether time is left.

@@ -3,6 +3,7 @@
 //! recorded, connects opened.
 
 use super::*;
+use crate::sim::scenario::JobMode;
 
 impl Sim {
     pub(in crate::sim) fn drain(&mut self) {
@@ -57,8 +58,52 @@ impl Sim {
                 break;
             }
         }
+        self.take_jobs();
         self.timer = self.producer.poll_timeout();
         self.check_memory();
+    }
+
+    /// Takes every compression job the engine offers (kprod-std's IO thread takes one between
+    /// rounds, a blocked sender more), per the scenario's [`JobMode`].
+    fn take_jobs(&mut self) {
+        if self.sc.jobs == JobMode::Off {
+            return;
+        }
+        while let Some((job, records)) = self.producer.take_compression_job(self.now) {
+            self.out.jobs_taken += 1;
+            let records = records.to_vec();
+            let mut out = vec![0; job.max_output_len(records.len())];
+            let result = job.compress(&records, &mut out).map(|n| out[..n].to_vec());
+            match self.sc.jobs {
+                JobMode::Off | JobMode::Lost => {}
+                JobMode::AtOnce => self.finish_job(job, result),
+                JobMode::Later(us) => {
+                    self.jobs_out.push((self.now + core::time::Duration::from_micros(us), job, result));
+                }
+            }
+        }
+    }
+
+    fn finish_job(&mut self, job: CompressionJob, result: Option<Vec<u8>>) {
+        let took = self.producer.finish_compression_job(job, result.as_deref());
+        self.out.jobs_finished += u64::from(took);
+        self.out.jobs_dropped += u64::from(!took);
+        self.log(|| format!("compression job {job:?} back: {}", if took { "taken" } else { "dropped" }));
+    }
+
+    /// When the next job taken goes back.
+    pub(in crate::sim) fn jobs_due(&self) -> Option<Instant> {
+        self.jobs_out.iter().map(|j| j.0).min()
+    }
+
+    /// Hands back the jobs due now.
+    pub(in crate::sim) fn finish_due_jobs(&mut self) {
+        let now = self.now;
+        let (due, later): (Vec<_>, Vec<_>) = self.jobs_out.drain(..).partition(|j| j.0 <= now);
+        self.jobs_out = later;
+        for (_, job, result) in due {
+            self.finish_job(job, result);
+        }
     }
 
     pub(super) fn check_memory(&mut self) {
@@ -71,6 +116,11 @@ impl Sim {
 
     pub(super) fn on_transmit(&mut self, t: Transmit) {
         let frame = self.tx[..t.len].to_vec();
+        let mut wire = if self.out.wire == 0 { 0xcbf2_9ce4_8422_2325 } else { self.out.wire };
+        for &b in &frame {
+            wire = (wire ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.out.wire = wire;
         let whole = matches!(split_frame(&frame, usize::MAX), Ok(Some((_, used))) if used == frame.len());
         if !whole {
             self.violation(format!("transmit on {:?} is not exactly one frame ({} bytes)", t.conn, t.len));
