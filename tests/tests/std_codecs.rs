@@ -96,7 +96,7 @@ fn zstd() {
 /// Compression jobs (kprod-std compresses closed batches outside its lock: on the IO thread
 /// between rounds, and in a `send` that waits for buffer space): a 64 KiB buffer under 4,000
 /// records from one thread fills, batches close at `batch.size` (Java's batches, so they do not
-/// grow while they wait), and most are compressed ahead of their seal. Every codec; each
+/// grow while they wait), and batches are compressed ahead of their seal. Every codec; each
 /// record is read back and compared field by field.
 #[test]
 fn batches_compressed_outside_the_lock_read_back() {
@@ -120,8 +120,11 @@ fn batches_compressed_outside_the_lock_read_back() {
         reported.extend(wait_all(&handles));
         let m = producer.metrics();
         assert_eq!(m.records_delivered, N as u64);
+        // How many depends on timing (the IO thread seals inline a batch it sends before a job
+        // took it: 15 of 51 for snappy in a debug build under CI's load, 50 of 50 for gzip
+        // locally); without the jobs there are none.
         assert!(
-            m.batches_compressed_ahead * 2 > m.batches_sent,
+            m.batches_compressed_ahead > 0,
             "{compression:?}: {} of {} batches compressed ahead",
             m.batches_compressed_ahead,
             m.batches_sent
