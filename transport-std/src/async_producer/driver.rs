@@ -20,15 +20,17 @@ use std::sync::Arc;
 
 use kprod_core::time::Instant;
 use tokio::io::AsyncWriteExt;
+use tokio::task::JoinHandle;
 use tokio::time::{Instant as TokioInstant, Sleep};
 
 use kprod_core::producer::conn::ConnId;
+use kprod_core::producer::CompressionJob;
 
 use super::conn::Conn;
 use super::AsyncShared;
 use crate::events::{LinkDown, CONN_LOG};
 use crate::pump::{wait_until, Pump, Sockets};
-use crate::state::State;
+use crate::state::{JobBuffers, State};
 use crate::tls::Connector;
 
 /// How long a closed connection may take to write what it still had queued.
@@ -90,6 +92,9 @@ impl Sockets for TokioSockets<'_> {
     }
 }
 
+/// A compression job's buffers back from the blocking pool, with the compressed length.
+type Compressed = (JobBuffers, Option<usize>);
+
 /// The driver task's state.
 pub(super) struct Driver {
     shared: Arc<AsyncShared>,
@@ -98,6 +103,10 @@ pub(super) struct Driver {
     inputs: Inputs,
     pump: Pump,
     timer: Pin<Box<Sleep>>,
+    /// Buffers of the compression jobs the driver runs (`None` while one runs on the blocking
+    /// pool), and the job running there.
+    jobs: Option<JobBuffers>,
+    job: Option<(CompressionJob, JoinHandle<Compressed>)>,
     /// Marks the driver stopped and fails what still waits, however the task ends: returned,
     /// panicked, or dropped unpolled or mid-await by a runtime shutting down.
     _stop: StopGuard,
@@ -115,6 +124,8 @@ impl Driver {
             inputs: Inputs::default(),
             pump: Pump::new(max_request),
             timer: Box::pin(tokio::time::sleep(IDLE)),
+            jobs: Some(JobBuffers::default()),
+            job: None,
         }
     }
 
@@ -147,6 +158,22 @@ impl Driver {
         shared.clock.resync_wall();
         let had_inputs = self.apply_inputs(st, now);
         let round = self.pump.round(&mut TokioSockets(&mut self.conns), st, now);
+        // A compression job: compressed without the lock, on the blocking pool (it takes
+        // milliseconds), while the driver goes on; its result ends the next wait.
+        if !round.exit {
+            if let Some(mut bufs) = self.jobs.take() {
+                match bufs.take(st, now) {
+                    Some(job) => {
+                        let task = tokio::task::spawn_blocking(move || {
+                            let n = bufs.compress(job);
+                            (bufs, n)
+                        });
+                        self.job = Some((job, task));
+                    }
+                    None => self.jobs = Some(bufs),
+                }
+            }
+        }
         drop(guard);
         if had_inputs || round.progressed {
             shared.progress.notify_waiters();
@@ -162,6 +189,28 @@ impl Driver {
             self.pump.book.link_down(st, id, &peer, down, now);
         }
         any
+    }
+
+    /// Whether the compression job on the blocking pool is done; if so, hands its result
+    /// back. A failed task (a panic, or a runtime shutting down) loses the result: the batch
+    /// waits out the engine's job timeout and the seal compresses it.
+    fn poll_job(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some((job, task)) = self.job.as_mut() else {
+            return false;
+        };
+        let Poll::Ready(done) = Pin::new(task).poll(cx) else {
+            return false;
+        };
+        let job = *job;
+        self.job = None;
+        self.jobs = Some(match done {
+            Ok((bufs, n)) => {
+                bufs.finish(&mut self.shared.lock(), job, n);
+                bufs
+            }
+            Err(_) => JobBuffers::default(),
+        });
+        true
     }
 
     /// Step 2: resolve completions outside the lock, then tell `flush` waiters.
@@ -211,6 +260,7 @@ impl Driver {
                 ready |= self.timer.as_mut().poll(cx).is_ready();
             }
             ready |= self.poll_conns(cx);
+            ready |= self.poll_job(cx);
             if ready {
                 Poll::Ready(())
             } else {

@@ -7,7 +7,8 @@
 //!    to per-connection outboxes, connects are queued, closes done, completions taken out of
 //!    the registry), then `poll_timeout`;
 //! 2. without the lock: resolve completions and run callbacks, start queued connects (DNS
-//!    is blocking, so it must not hold the lock), write outboxes;
+//!    is blocking, so it must not hold the lock), write outboxes, then run the compression job
+//!    the round took, if any (`JobBuffers`; the next round then comes at once);
 //! 3. wait for readiness until the engine's deadline (or a connect's), exactly: the engine
 //!    acts on every deadline it names.
 
@@ -23,10 +24,10 @@ use kprod_core::time::Instant;
 use mio::{Events, Poll, Token};
 
 use super::net::{Conn, ConnectStatus, Phase, READ_CHUNK};
-use super::shared::{JobBuffers, Shared};
+use super::shared::Shared;
 use crate::events::{LinkDown, CONN_LOG};
 use crate::pump::{wait_until, Pump, Sockets};
-use crate::state::State;
+use crate::state::{JobBuffers, State};
 use crate::tls::Connector;
 
 /// The waker's token; sockets get tokens counting up from 0.

@@ -13,48 +13,13 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Instant as StdInstant;
 
-use kprod_core::producer::{CompressionJob, Producer as Engine};
+use kprod_core::producer::Producer as Engine;
 use kprod_core::time::Instant;
 
 use crate::config::ProducerConfig;
 use crate::delivery::Listener;
 use crate::error::Error;
-use crate::state::{lock_state, Clock, State};
-
-/// A compression job's records and result, reused from job to job. Compression jobs
-/// (`Producer::take_compression_job`) take a closed batch's compression out of the engine: its
-/// records are copied out under the lock, compressed without it, and the result is copied back
-/// under it. So compression never holds the lock, and runs on two threads: the IO thread
-/// between rounds, and a sender that waits for buffer space instead of sleeping.
-#[derive(Default)]
-pub(crate) struct JobBuffers {
-    input: Vec<u8>,
-    output: Vec<u8>,
-}
-
-impl JobBuffers {
-    /// Takes a job, if there is one, and copies its records (under the lock).
-    pub(crate) fn take(&mut self, state: &mut State, now: Instant) -> Option<CompressionJob> {
-        let (job, records) = state.engine.take_compression_job(now)?;
-        self.input.clear();
-        self.input.extend_from_slice(records);
-        Some(job)
-    }
-
-    /// Compresses the job's records (without the lock); the compressed length, if it worked.
-    pub(crate) fn compress(&mut self, job: CompressionJob) -> Option<usize> {
-        let need = job.max_output_len(self.input.len());
-        if self.output.len() < need {
-            self.output.resize(need, 0);
-        }
-        job.compress(&self.input, &mut self.output)
-    }
-
-    /// Hands the result back (under the lock).
-    pub(crate) fn finish(&self, state: &mut State, job: CompressionJob, compressed: Option<usize>) {
-        state.engine.finish_compression_job(job, compressed.map(|n| &self.output[..n]));
-    }
-}
+use crate::state::{lock_state, Clock, JobBuffers, State};
 
 /// Shared between the `Producer` handle(s) and the IO thread.
 pub(crate) struct Shared {
