@@ -65,9 +65,8 @@ pub(super) fn compress(level: Option<i32>, input: &[u8], out: &mut [u8]) -> Resu
 std::thread_local! {
     /// A libdeflate compressor per thread (the IO thread, and a sender that runs compression
     /// jobs) for the last level used, reused for every batch: allocating one (its hash tables)
-    /// per batch would cost more than
-    /// compressing a small batch. libdeflate compresses each call afresh, so the output is the
-    /// same as with a new compressor.
+    /// per batch would cost more than compressing a small batch. libdeflate compresses each call
+    /// afresh, so the output is the same as with a new compressor.
     static LIBDEFLATE: core::cell::RefCell<Option<(i32, libdeflater::Compressor)>> =
         const { core::cell::RefCell::new(None) };
 }
@@ -101,8 +100,8 @@ pub(super) fn compress(level: Option<i32>, input: &[u8], out: &mut [u8]) -> Resu
 #[cfg(all(feature = "std", not(feature = "libdeflate")))]
 std::thread_local! {
     /// A deflate state per thread (the IO thread, or a sender running compression jobs), reset
-    /// and reused for every batch
-    /// rather than allocated (about 300 KiB over five allocations) per batch.
+    /// and reused for every batch rather than allocated (about 300 KiB over five allocations)
+    /// per batch.
     static COMPRESSOR: core::cell::RefCell<Option<alloc::boxed::Box<miniz_oxide::deflate::core::CompressorOxide>>> =
         const { core::cell::RefCell::new(None) };
 }

@@ -25,10 +25,10 @@ pub(super) fn max_compressed_len(n: usize) -> usize {
 
 std::thread_local! {
     /// A compression context per thread (the IO thread, or a sender running compression jobs),
-    /// reused for every batch with
-    /// the same level: creating one per batch (`ZSTD_createCCtx` and its tables) cost about a
-    /// fifth of compressing a 16 KiB batch (BENCHMARKS.md, "Record batch encode"). `compress2`
-    /// starts every frame afresh, so the output is the same as with a new context.
+    /// reused for every batch with the same level: creating one per batch (`ZSTD_createCCtx` and
+    /// its tables) cost about a fifth of compressing a 16 KiB batch (BENCHMARKS.md, "Record batch
+    /// encode"). `compress2` starts every frame afresh, so the output is the same as with a new
+    /// context.
     static COMPRESSOR: RefCell<Option<(i32, Compressor<'static>)>> = const { RefCell::new(None) };
 }
 

@@ -908,9 +908,9 @@ impl<'s> Accumulator<'s> {
         let builder = BatchBuilder::resume(&mut self.memory[range], state).ok()?;
         // A stored batch always holds at least one record (it is opened with one). Its records
         // may already be compressed (a compression job's result).
-        let finished = match s.send.pre {
-            jobs::Pre::PLAIN => builder.finish_precompressed(producer, None),
-            pre if pre.done().is_some() => builder.finish_precompressed(producer, pre.done()),
+        let finished = match (s.send.pre, s.send.pre.done()) {
+            (jobs::Pre::PLAIN, _) => builder.finish_precompressed(producer, None),
+            (_, Some(n)) => builder.finish_precompressed(producer, Some(n)),
             _ => builder.finish(producer, scratch),
         };
         let len = finished.ok()?.len();

@@ -45,9 +45,10 @@ impl<P: Partitioner> Producer<'_, P> {
     /// waits for buffer space, outside its lock, so compression runs on two threads and never
     /// under the lock.
     pub fn take_compression_job(&mut self, now: Instant) -> Option<(CompressionJob, &[u8])> {
+        // Every IO round asks: the common answer (no closed batch since the last look) first.
+        let slot = self.acc.job_candidate()?;
         let (codec, level) =
             (self.config.compression, self.config.compression_levels.for_codec(self.config.compression));
-        let slot = self.acc.job_candidate()?;
         let (id, records) = self.acc.start_job(slot, now)?;
         Some((CompressionJob { slot, id, codec, level }, records))
     }

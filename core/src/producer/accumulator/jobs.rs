@@ -114,7 +114,9 @@ impl Accumulator<'_> {
         let Stage::Closed(state) = s.stage else {
             return false;
         };
-        if s.id != id || s.send.pre != Pre::OUT {
+        // Completed meanwhile (expired, or failed with its transaction) but not yet reported:
+        // it will never be sent.
+        if s.id != id || s.send.pre != Pre::OUT || s.send.outcome != Outcome::Pending {
             return false;
         }
         let plain = state.len() - BATCH_HEADER_LEN;

@@ -718,3 +718,45 @@ fn a_throttled_partitions_batches_stay_within_batch_size_while_held() {
     let tail = a.iter_queue(1).last().unwrap();
     assert!(matches!(a.slot(tail).unwrap().stage(), Stage::Open(_)));
 }
+
+/// A compression job: handed out once, its result sealed in place as the seal's own
+/// compression would be, and the batch waits for it until the timeout; a result for a batch
+/// that completed meanwhile (here: expired) is dropped.
+#[test]
+fn compression_job_results_seal_in_place_and_late_ones_are_dropped() {
+    let fill = |a: &mut Accumulator<'_>| {
+        for i in 0..50 {
+            let v = value(i % 3, 200);
+            a.append(0, &Record::new(i as i64, Some(b"k"), Some(&v)), 1 << 20, ONE, T0).unwrap();
+        }
+        a.close_all();
+        a.iter_queue(0).next().unwrap()
+    };
+    let mut scratch = vec![0u8; 32 * 1024];
+    // The seal's own compression, for comparison.
+    let mut inline = acc(64 * 1024, 16 * 1024, 8, Compression::Lz4);
+    let s = fill(&mut inline);
+    inline.seal(s, ProducerState::NONE, 0, &mut scratch).unwrap();
+    let expected = inline.sealed_bytes(s).unwrap().to_vec();
+
+    let mut a = acc(64 * 1024, 16 * 1024, 8, Compression::Lz4);
+    let s = fill(&mut a);
+    assert_eq!(a.job_candidate(), Some(s));
+    let (id, records) = a.start_job(s, T0).unwrap();
+    let mut out = vec![0u8; Compression::Lz4.max_compressed_len(records.len())];
+    let n = Compression::Lz4.compress_with_level(None, records, &mut out).unwrap();
+    assert_eq!(a.job_candidate(), None, "a batch goes out as a job once");
+    assert_eq!(a.slot(s).unwrap().job_due(), Some(T0 + jobs::JOB_TIMEOUT));
+    assert!(!a.finish_job(s, BatchId(id.0 + 1), Some(&out[..n])), "another batch's result");
+    assert!(a.finish_job(s, id, Some(&out[..n])));
+    assert_eq!(a.slot(s).unwrap().job_due(), None);
+    a.seal(s, ProducerState::NONE, 0, &mut scratch).unwrap();
+    assert_eq!(a.sealed_bytes(s).unwrap(), &expected[..], "sealed as the seal compresses");
+    assert!(!a.finish_job(s, id, Some(&out[..n])), "sealed: a second result is dropped");
+
+    let mut a = acc(64 * 1024, 16 * 1024, 8, Compression::Lz4);
+    let s = fill(&mut a);
+    let (id, _) = a.start_job(s, T0).unwrap();
+    a.complete(s, Outcome::Failed(DeliveryError::DeliveryTimeout)).unwrap();
+    assert!(!a.finish_job(s, id, Some(&out[..n])), "completed meanwhile: dropped");
+}
