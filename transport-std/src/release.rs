@@ -1,7 +1,9 @@
 //! Gives the engine's empty arena memory back to the operating system: the release hook of
 //! [`kprod_core::producer::Storage::with_release`], so `buffer.memory` is a bound and not an
 //! allocation. The core calls it at batch completion with whole chunks that hold no batch,
-//! once more than 1/32 of the arena is free and was written (never per record).
+//! once more than 1/32 of the arena is free and was written (never per record). The same call
+//! keeps the zeroes of a compression job's output buffer out of the resident set
+//! ([`grow_zeroed`]).
 //!
 //! This is the crate's one `unsafe` block: `madvise` has no safe wrapper in std, and the core
 //! (`no_std`, `forbid(unsafe_code)`) cannot make the call itself.
@@ -44,21 +46,35 @@ pub(crate) fn release(bytes: &mut [u8]) {
     }
 }
 
+/// Grows `buf` to `len` bytes, the new ones zero, without keeping those zeroes resident: the
+/// whole pages the growth wrote are given back at once ([`release`]), so they read as zero and
+/// are mapped again only where something writes them. For a buffer sized for a worst case
+/// that is rarely written in full (a compression job's output: the codec's bound, about its
+/// input's size, of which a result fills a few times less).
+pub(crate) fn grow_zeroed(buf: &mut Vec<u8>, len: usize) {
+    let had = buf.len();
+    if had < len {
+        buf.resize(len, 0);
+        release(&mut buf[had..]);
+    }
+}
+
+/// Resident pages of a buffer, from mincore.
+#[cfg(test)]
+fn resident_pages(buf: &[u8]) -> usize {
+    let page = page_size();
+    let start = (buf.as_ptr() as usize).next_multiple_of(page);
+    let end = (buf.as_ptr() as usize + buf.len()) / page * page;
+    let mut vec = vec![0u8; (end - start) / page];
+    // SAFETY: the range lies inside `buf`, page-aligned; `vec` has one byte per page.
+    let rc = unsafe { libc::mincore(start as *mut libc::c_void, end - start, vec.as_mut_ptr()) };
+    assert_eq!(rc, 0, "mincore");
+    vec.iter().filter(|&&b| b & 1 != 0).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Resident pages of a buffer, from mincore.
-    fn resident_pages(buf: &[u8]) -> usize {
-        let page = page_size();
-        let start = (buf.as_ptr() as usize).next_multiple_of(page);
-        let end = (buf.as_ptr() as usize + buf.len()) / page * page;
-        let mut vec = vec![0u8; (end - start) / page];
-        // SAFETY: the range lies inside `buf`, page-aligned; `vec` has one byte per page.
-        let rc = unsafe { libc::mincore(start as *mut libc::c_void, end - start, vec.as_mut_ptr()) };
-        assert_eq!(rc, 0, "mincore");
-        vec.iter().filter(|&&b| b & 1 != 0).count()
-    }
 
     #[test]
     fn released_pages_leave_the_resident_set_and_read_as_zero() {
@@ -74,5 +90,22 @@ mod tests {
         assert_eq!(resident_pages(b), 64 - 39, "pages resident after the release");
         assert!(b[page..page * 40].iter().all(|&x| x == 0), "discarded pages read as zero");
         assert!(b[..page].iter().all(|&x| x == 0x5A) && b[page * 40..].iter().all(|&x| x == 0x5A));
+    }
+
+    #[test]
+    fn a_zeroed_growth_stays_out_of_the_resident_set_until_written() {
+        let page = page_size();
+        let mut buf = Vec::new();
+        grow_zeroed(&mut buf, 64 * page);
+        assert_eq!(buf.len(), 64 * page);
+        // At most the partial pages at either end of the growth stay. (Reading maps the
+        // zero page, which mincore counts: contents are checked last.)
+        assert!(resident_pages(&buf) <= 2, "{} of 64 pages resident after the growth", resident_pages(&buf));
+        buf[..8 * page].fill(1);
+        assert!(resident_pages(&buf) <= 8 + 2, "{} pages resident after writing 8", resident_pages(&buf));
+        // Growing again keeps what was written, and the new pages stay out too.
+        grow_zeroed(&mut buf, 128 * page);
+        assert!(resident_pages(&buf) <= 8 + 4, "{} pages resident after the second growth", resident_pages(&buf));
+        assert!(buf[..8 * page].iter().all(|&x| x == 1) && buf[8 * page..].iter().all(|&x| x == 0));
     }
 }
