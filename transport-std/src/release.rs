@@ -50,7 +50,8 @@ pub(crate) fn release(bytes: &mut [u8]) {
 /// whole pages the growth wrote are given back at once ([`release`]), so they read as zero and
 /// are mapped again only where something writes them. For a buffer sized for a worst case
 /// that is rarely written in full (a compression job's output: the codec's bound, about its
-/// input's size, of which a result fills a few times less).
+/// input's size, of which a result fills a few times less), and whose bytes are written before
+/// they are read, as [`release`] asks.
 pub(crate) fn grow_zeroed(buf: &mut Vec<u8>, len: usize) {
     let had = buf.len();
     if had < len {
