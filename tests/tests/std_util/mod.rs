@@ -9,7 +9,7 @@ use alloc::collections::BTreeMap;
 use core::time::Duration;
 
 use kprod_core::partitioner::key_partition;
-use kprod_std::{Acks, DeliveryHandle, Header, Producer, ProducerConfig, Record, RecordMetadata};
+use kprod_std::{Acks, Compression, DeliveryHandle, Header, Metrics, Producer, ProducerConfig, Record, RecordMetadata};
 use kprod_tests::{describe_output, repo_root, Broker, ConsumedRecord};
 
 /// How long a test waits for one delivery.
@@ -92,6 +92,35 @@ pub fn send_unkeyed(producer: &Producer, topic: &str, values: &[Vec<u8>]) -> Vec
 /// A config for the shared broker with a short linger.
 pub fn config(broker: &Broker) -> ProducerConfig {
     ProducerConfig::new(broker.bootstrap()).expect("bootstrap").linger(Duration::from_millis(5))
+}
+
+/// The compression-job tests' producer (std_codecs, std_tokio): 4 KiB batches that do not grow
+/// while they wait (Java's batches), a 64 KiB buffer and one request in flight. A request holds
+/// at most one batch per partition, so once the buffer is full most of it is closed batches
+/// that cannot go yet, and the wait for space takes one as a compression job.
+pub fn jobs_config(broker: &Broker, compression: Compression) -> ProducerConfig {
+    config(broker)
+        .compression(compression)
+        .linger(Duration::from_millis(50))
+        .set("batch.size", "4096")
+        .and_then(|c| c.set("batch.max.size", "4096"))
+        .and_then(|c| c.set("buffer.memory", "65536"))
+        .and_then(|c| c.set("max.in.flight.requests.per.connection", "1"))
+        .expect("settings")
+}
+
+/// A compression-job test's check of one run of [`jobs_config`]: if the buffer filled (a send
+/// waited for space), batches were compressed ahead of their seal (none are without the jobs).
+/// Returns whether it filled.
+pub fn compressed_ahead_if_filled(label: &str, m: &Metrics) -> bool {
+    let (ahead, filled) = (m.batches_compressed_ahead, m.buffer_wait > Duration::ZERO);
+    eprintln!("{label}: {ahead} of {} batches compressed ahead, buffer filled: {filled}", m.batches_sent);
+    assert!(
+        !filled || ahead > 0,
+        "{label}: the buffer filled, yet none of {} batches compressed ahead",
+        m.batches_sent
+    );
+    filled
 }
 
 /// One record as a test sent it.
