@@ -92,14 +92,23 @@ pub struct Sticky {
 }
 
 impl Sticky {
-    /// The partition for the next null-key record. `load(p)` is `None` when partition `p` is
-    /// unavailable (no known leader, or its leader is stuck), else the number of batches queued
-    /// for it. A new partition is drawn with a weight of `max_queue + 1 - queue`, as the Java
-    /// client's adaptive partitioner does (`partitioner.adaptive.partitioning.enable`; a load of
-    /// 0 everywhere is the uniform choice). When no partition is available, any is chosen (the
-    /// record then waits for metadata like any other).
-    pub fn partition(&mut self, num_partitions: u32, rng: &mut Rng, load: impl Fn(u32) -> Option<u32>) -> u32 {
-        if let Some(p) = self.current.filter(|&p| p < num_partitions && load(p).is_some()) {
+    /// The partition for the next null-key record. `available(p)` says whether partition `p`
+    /// can take records (a known leader that is not stuck); `load(p)` is `None` when it cannot,
+    /// else the number of batches queued for it. Only a new choice asks for loads: the sticky
+    /// partition is kept while it is available, checked on every record, so `available` must be
+    /// cheap, while `load` may walk the partition's queue. A new partition is drawn with a
+    /// weight of `max_queue + 1 - queue`, as the Java client's adaptive partitioner does
+    /// (`partitioner.adaptive.partitioning.enable`; a load of 0 everywhere is the uniform
+    /// choice). When no partition is available, any is chosen (the record then waits for
+    /// metadata like any other).
+    pub fn partition(
+        &mut self,
+        num_partitions: u32,
+        rng: &mut Rng,
+        available: impl Fn(u32) -> bool,
+        load: impl Fn(u32) -> Option<u32>,
+    ) -> u32 {
+        if let Some(p) = self.current.filter(|&p| p < num_partitions && available(p)) {
             return p;
         }
         let p = pick_weighted(num_partitions, rng, &load);
@@ -121,12 +130,20 @@ impl Sticky {
 /// A partition drawn among the available ones, each weighted by how much shorter its queue is
 /// than the longest (all partitions, uniformly, when none is available).
 fn pick_weighted(n: u32, rng: &mut Rng, load: &impl Fn(u32) -> Option<u32>) -> u32 {
-    let max = (0..n).filter_map(load).max();
+    // One pass for the longest queue, the available partitions and their queues' sum, which
+    // give the weights' total (each weight is max + 1 - queue); a second to draw. `load` may
+    // walk a queue, so it is asked at most twice per partition.
+    let (mut max, mut available, mut queued) = (None, 0u64, 0u64);
+    for q in (0..n).filter_map(load) {
+        max = max.max(Some(q));
+        available += 1;
+        queued += u64::from(q);
+    }
     let Some(max) = max else {
         return rng.below(n);
     };
     let weight = |p: u32| load(p).map_or(0, |q| u64::from(max - q.min(max)) + 1);
-    let total: u64 = (0..n).map(weight).sum();
+    let total = available * (u64::from(max) + 1) - queued;
     // total >= 1: at least one partition is available, and each available one weighs >= 1.
     let mut r = rng.between(0, total - 1);
     for p in 0..n {
@@ -154,14 +171,14 @@ mod tests {
     fn sticky_stays_then_moves_and_spreads() {
         let mut rng = Rng::new(7);
         let mut s = Sticky::default();
-        let first = s.partition(6, &mut rng, |_| Some(0));
+        let first = s.partition(6, &mut rng, |_| true, |_| Some(0));
         for _ in 0..9 {
-            assert_eq!(s.partition(6, &mut rng, |_| Some(0)), first);
+            assert_eq!(s.partition(6, &mut rng, |_| true, |_| Some(0)), first);
             s.on_append(100, 1000);
         }
         let mut counts = [0u32; 6];
         for _ in 0..6000 {
-            let p = s.partition(6, &mut rng, |_| Some(0));
+            let p = s.partition(6, &mut rng, |_| true, |_| Some(0));
             counts[p as usize] += 1;
             s.on_append(1000, 1000);
         }
@@ -169,16 +186,43 @@ mod tests {
     }
 
     #[test]
+    fn sticky_asks_loads_only_for_a_new_choice() {
+        // A load may walk a queue of thousands of batches: asked on every record, it cost a
+        // full-speed producer a third of its CPU. Keeping the sticky partition asks only
+        // whether it is still available; a new choice asks each partition's load at most twice.
+        let mut rng = Rng::new(5);
+        let mut s = Sticky::default();
+        let (asked, checked) = (core::cell::Cell::new(0u32), core::cell::Cell::new(0u32));
+        let available = |_| {
+            checked.set(checked.get() + 1);
+            true
+        };
+        let load = |p: u32| {
+            asked.set(asked.get() + 1);
+            Some(p % 3)
+        };
+        let first = s.partition(4, &mut rng, available, load);
+        assert!(asked.get() <= 8, "{} loads asked for one choice of 4 partitions", asked.get());
+        let after_choice = asked.get();
+        for _ in 0..100 {
+            assert_eq!(s.partition(4, &mut rng, available, load), first);
+            s.on_append(1, 1000);
+        }
+        assert_eq!(asked.get(), after_choice, "no load asked while the sticky partition stays");
+        assert_eq!(checked.get(), 100, "its availability checked once per record");
+    }
+
+    #[test]
     fn sticky_avoids_partitions_without_leader() {
         let mut rng = Rng::new(3);
         let mut s = Sticky::default();
         for _ in 0..200 {
-            let p = s.partition(5, &mut rng, |p| (p == 1 || p == 3).then_some(0));
+            let p = s.partition(5, &mut rng, |p| p == 1 || p == 3, |p| (p == 1 || p == 3).then_some(0));
             assert!(p == 1 || p == 3);
             s.on_append(10, 10);
         }
         // A sticky choice whose leader disappears is abandoned at once.
-        let p = s.partition(5, &mut rng, |p| (p == 3).then_some(0));
+        let p = s.partition(5, &mut rng, |p| p == 3, |p| (p == 3).then_some(0));
         assert_eq!(p, 3);
     }
 
@@ -190,7 +234,7 @@ mod tests {
         let queues = [0u32, 9, 4];
         let mut counts = [0u32; 3];
         for _ in 0..17_000 {
-            counts[s.partition(3, &mut rng, |p| Some(queues[p as usize])) as usize] += 1;
+            counts[s.partition(3, &mut rng, |_| true, |p| Some(queues[p as usize])) as usize] += 1;
             s.on_append(10, 10);
         }
         let expected = [10_000u32, 1_000, 6_000];

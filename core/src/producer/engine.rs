@@ -403,7 +403,16 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             None => {
                 let mut sticky = self.meta.sticky_mut(topic).map(|s| *s).unwrap_or_default();
                 let (meta, acc, config) = (&self.meta, &self.acc, &self.config);
-                let p = sticky.partition(count, &mut self.rng, |p| partition_load(meta, acc, config, (topic, p), now));
+                let available = |p| partition_available(meta, acc, config, (topic, p), now).is_some();
+                // The load (queued batches; 0 for all without
+                // `partitioner.adaptive.partitioning.enable`, which makes the choice uniform)
+                // walks the partition's queue: asked only when a new sticky partition is drawn.
+                let load = |p| {
+                    let pi = partition_available(meta, acc, config, (topic, p), now)?;
+                    let adaptive = config.partitioner.adaptive;
+                    Some(if adaptive { acc.queue_load(pi.0, meta.ratio(topic).unwrap_or(Ratio::ONE)) } else { 0 })
+                };
+                let p = sticky.partition(count, &mut self.rng, available, load);
                 if let Some(s) = self.meta.sticky_mut(topic) {
                     *s = sticky;
                 }
@@ -720,30 +729,27 @@ impl<'s, P: Partitioner> Producer<'s, P> {
     }
 }
 
-/// The sticky partitioner's view of a partition: `None` if it is unavailable (no known
-/// leader, or with `partitioner.availability.timeout.ms` its oldest batch has waited past
-/// linger for longer than that), else its queued batches (0 for all without
-/// `partitioner.adaptive.partitioning.enable`, which makes the choice uniform).
-fn partition_load(
+/// A partition's slot if the sticky partitioner may choose it: its leader is known and, with
+/// `partitioner.availability.timeout.ms` and the adaptive partitioner, its oldest batch has
+/// not waited past linger for longer than that. Asked on every null-key record, so it never
+/// walks the queue past its oldest batch that is not complete (and only with that timeout).
+fn partition_available(
     meta: &Metadata<'_>,
     acc: &Accumulator<'_>,
     config: &Config<'_>,
     (topic, p): (TopicIdx, u32),
     now: Instant,
-) -> Option<u32> {
+) -> Option<PartitionIdx> {
     let pi = meta.partition(topic, p)?;
     meta.leader(pi)?;
     let policy = config.partitioner;
-    if !policy.adaptive {
-        return Some(0);
-    }
-    if !policy.availability_timeout.is_zero() {
+    if policy.adaptive && !policy.availability_timeout.is_zero() {
         let waiting = acc.oldest_pending_created(pi.0).map(|t| t + config.linger);
         if waiting.is_some_and(|t| now.saturating_duration_since(t) > policy.availability_timeout) {
             return None;
         }
     }
-    Some(acc.queue_load(pi.0, meta.ratio(topic).unwrap_or(Ratio::ONE)))
+    Some(pi)
 }
 
 /// The node of connection slot `conn` (0 if none).

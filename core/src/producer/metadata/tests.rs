@@ -638,9 +638,9 @@ fn old_versions_and_sticky() {
     }
     let mut rng = Rng::new(1);
     let sticky = md.sticky_mut(t).unwrap();
-    let p = sticky.partition(2, &mut rng, |_| Some(0));
+    let p = sticky.partition(2, &mut rng, |_| true, |_| Some(0));
     assert!(p < 2);
-    assert_eq!(md.sticky_mut(t).unwrap().partition(2, &mut rng, |_| Some(0)), p, "state is kept");
+    assert_eq!(md.sticky_mut(t).unwrap().partition(2, &mut rng, |_| true, |_| Some(0)), p, "state is kept");
 }
 
 #[test]
