@@ -187,8 +187,8 @@ mod tests {
 
     #[test]
     fn sticky_asks_loads_only_for_a_new_choice() {
-        // A load may walk a queue of thousands of batches: asked on every record, it cost a
-        // full-speed producer a third of its CPU. Keeping the sticky partition asks only
+        // A load may walk a queue of thousands of batches: asked on every record, it took 40%
+        // of a full-speed producer's profile (BENCHMARKS.md). Keeping the sticky partition asks only
         // whether it is still available; a new choice asks each partition's load at most twice.
         let mut rng = Rng::new(5);
         let mut s = Sticky::default();
