@@ -165,7 +165,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-#[cfg(feature = "alloc")]
+// Unit tests run on a host, which always has a heap: some format their `Debug` output or
+// collect into a `Vec` even when the crate is built without `alloc`.
+#[cfg(any(feature = "alloc", test))]
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;

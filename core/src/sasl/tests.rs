@@ -10,6 +10,7 @@ fn sasl(mechanism: Option<Mechanism>, jaas: &str) -> SaslConfig<'_> {
     SaslConfig { enabled: true, mechanism, jaas: Some(JaasConfig::parse(jaas).unwrap()), ..SaslConfig::default() }
 }
 
+#[cfg(feature = "sasl")]
 fn invalid_setting(c: &SaslConfig<'_>) -> &'static str {
     match c.validate() {
         Err(ConfigError::InvalidValue { setting, .. }) => setting,
@@ -26,6 +27,8 @@ fn mechanisms_by_java_name() {
     assert_eq!(Mechanism::from_name("GSSAPI"), None);
 }
 
+// Needs the `sasl` feature: without it every SASL_* security.protocol is refused.
+#[cfg(feature = "sasl")]
 #[test]
 fn settings_are_checked_and_name_the_setting() {
     assert!(sasl(Some(Mechanism::Plain), PLAIN).validate().is_ok());
@@ -69,6 +72,8 @@ fn messages_are_bounded_at_a_char_boundary() {
     assert_eq!(odd.as_str().len(), MESSAGE_CAPACITY - 1);
 }
 
+// Needs the `sasl` feature: without it every SASL_* security.protocol is refused.
+#[cfg(feature = "sasl")]
 #[test]
 fn a_whole_config_prints_no_secret() {
     use crate::config::Config;
@@ -88,6 +93,8 @@ fn a_whole_config_prints_no_secret() {
     assert_eq!(c.linger, core::time::Duration::from_millis(7));
 }
 
+// Needs the `sasl` feature: without it every SASL_* security.protocol is refused.
+#[cfg(feature = "sasl")]
 #[test]
 fn sasl_properties_by_java_name() {
     use crate::config::{Config, ConfigError};
