@@ -118,8 +118,8 @@ start_brokers
 phase "cargo build (tests)" cargo test --workspace --no-run
 phase "brokers ready" wait_brokers
 phase "cargo test" cargo test --workspace
-# The core's unit tests in the two builds firmware uses: no features, and heap + SASL +
-# transactions without std (the workspace run above has std and the C codecs).
+# The core's unit tests without features (the example firmware's build) and with a heap, SASL
+# and transactions but no std (the workspace run above has std and the C codecs).
 phase "core unit tests, no features" cargo test -p kprod-core --no-default-features --lib
 phase "core unit tests, no std" cargo test -p kprod-core --no-default-features --features alloc,sasl,transactions --lib
 phase "thumbv7em core build" cargo build -p kprod-core -p kprod-smoltcp --no-default-features --features kprod-smoltcp/embedded-io --target thumbv7em-none-eabihf
