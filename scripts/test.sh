@@ -118,10 +118,12 @@ start_brokers
 phase "cargo build (tests)" cargo test --workspace --no-run
 phase "brokers ready" wait_brokers
 phase "cargo test" cargo test --workspace
-# The core's unit tests without features (the example firmware's build) and with a heap, SASL
-# and transactions but no std (the workspace run above has std and the C codecs).
-phase "core unit tests, no features" cargo test -p kprod-core --no-default-features --lib
-phase "core unit tests, no std" cargo test -p kprod-core --no-default-features --features alloc,sasl,transactions --lib
+# The core's tests without features (the example firmware's build: unit tests, the engine on
+# borrowed storage, byte vectors) and with a heap, SASL and transactions but no std (also the
+# simulator on 2,000 seeds: software CRC-32C, miniz gzip, no snappy or zstd); the workspace
+# run above has std and the C codecs.
+phase "core tests, no features" cargo test -p kprod-core --no-default-features --tests
+phase "core tests, no std" env KPROD_SIM_SEEDS=2000 cargo test -p kprod-core --no-default-features --features alloc,sasl,transactions --tests
 phase "thumbv7em core build" cargo build -p kprod-core -p kprod-smoltcp --no-default-features --features kprod-smoltcp/embedded-io --target thumbv7em-none-eabihf
 phase "thumbv7em embassy build" cargo build -p kprod-core -p kprod-smoltcp --no-default-features --features kprod-smoltcp/embedded-io-async,kprod-smoltcp/embassy-time --target thumbv7em-none-eabihf
 phase "firmware size" bash scripts/firmware-size.sh

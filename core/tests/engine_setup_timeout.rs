@@ -3,6 +3,7 @@
 //! attempt, stays within 20% jitter of that term, never exceeds the maximum, and starts over
 //! once a connection came up. The jitter comes from the seeded generator: the same seed gives
 //! the same timeouts.
+#![cfg(feature = "alloc")] // Storage::with_capacity
 
 use core::time::Duration;
 

@@ -4,6 +4,7 @@
 //! complete exactly once, and the faults the coordinator path must survive: a lost EndTxn
 //! response (the commit is resent and completes once), NOT_COORDINATOR (the coordinator is
 //! looked up again), CONCURRENT_TRANSACTIONS (retried), and PRODUCER_FENCED (fatal, typed).
+#![cfg(all(feature = "alloc", feature = "transactions"))]
 
 use kprod_core::config::Config;
 use kprod_core::producer::txn::{

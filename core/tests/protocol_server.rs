@@ -3,7 +3,7 @@
 //! field values Java reads, our response encoders write every Java response byte for byte, both
 //! round-trip with kprod's client side at every version, and hostile request bytes never panic a
 //! decoder.
-#![cfg(feature = "std")]
+#![cfg(feature = "alloc")]
 
 extern crate alloc;
 

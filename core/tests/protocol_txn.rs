@@ -2,6 +2,7 @@
 //! `tests/vectors/protocol/txn/vectors.txt`. Every request kprod sends encodes to the Java bytes
 //! and decodes back (the broker side); every response decodes to the values `TxnGen.java` set and
 //! encodes back to the same bytes.
+#![cfg(feature = "alloc")] // encodes into Vec sinks
 
 use kprod_core::protocol::add_offsets_to_txn::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 use kprod_core::protocol::add_partitions_to_txn::*;

@@ -1,6 +1,6 @@
 //! Hostile batches: truncation, corrupted CRCs, lying lengths and counts, garbage records,
 //! corrupted compressed payloads. Decoding fails cleanly and never panics.
-#![cfg(feature = "std")]
+#![cfg(feature = "alloc")]
 
 use kprod_core::compression::Compression;
 use kprod_core::record::{crc32c, BatchBuilder, BatchConfig, BatchError, Header, ProducerState, Record, RecordBatch};

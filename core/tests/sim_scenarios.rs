@@ -5,7 +5,7 @@
 //!
 //! `KPROD_SIM_TRACE=1 cargo test -p kprod-core --test sim_scenarios <name> -- --nocapture`
 //! prints a trace of every step.
-#![cfg(feature = "std")]
+#![cfg(feature = "alloc")]
 
 extern crate alloc;
 
@@ -709,7 +709,11 @@ fn big_records(n: usize, len: usize) -> Vec<Planned> {
 fn batches_refused_as_too_large_are_split_and_delivered_in_order() {
     // Every codec, with and without idempotence, with more batches in flight behind the
     // refused one: all records arrive once, in order (the checks), and the batches were split.
+    // (Every codec this build has: the no-std test build lacks snappy and zstd.)
     for (seed, compression) in kprod_core::compression::Compression::ALL.into_iter().enumerate() {
+        if !compression.can_compress() {
+            continue;
+        }
         for idempotent in [true, false] {
             let mut sc = Scenario::simple(seed as u64, 1, 0);
             sc.config.compression = compression;

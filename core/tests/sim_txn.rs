@@ -5,7 +5,7 @@
 //!
 //! `KPROD_SIM_TRACE=1 cargo test -p kprod-core --test sim_txn <name> -- --nocapture` prints a
 //! trace of every step.
-#![cfg(feature = "std")]
+#![cfg(feature = "alloc")]
 
 extern crate alloc;
 

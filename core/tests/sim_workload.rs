@@ -4,7 +4,7 @@
 //! arena is full and about 2,000 batches are queued while the simulated broker answers, the
 //! state a `kprod perf` run at full speed is in. The test itself checks that every record is
 //! delivered; `KPROD_SIM_WORKLOAD_RECORDS` sets the record count (default 5,000; the figures in BENCHMARKS.md use 40,000).
-#![cfg(feature = "std")]
+#![cfg(feature = "alloc")]
 
 extern crate alloc;
 

@@ -328,7 +328,9 @@ fn random_config(rng: &mut SimRng, extra: &mut SimRng, seed: u64) -> Config<'sta
     let batch_size = rng.pick(&[128, 256, 512, 1024, 16 * 1024]);
     let linger = ms(rng.pick(&[0, 0, 1, 5, 20]));
     let request_timeout = ms(rng.range(300, 3000));
-    let compression = rng.pick(&Compression::ALL);
+    // A codec this build cannot compress (the no-std test build lacks snappy and zstd) gives
+    // way to none without another draw: builds with every codec replay their seeds unchanged.
+    let compression = Some(rng.pick(&Compression::ALL)).filter(|c| c.can_compress()).unwrap_or(Compression::None);
     let zstd = compression == Compression::Zstd;
     Config {
         acks,
