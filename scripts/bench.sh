@@ -9,7 +9,9 @@
 # transactions committed every 100 ms (txn). Writes bench/results/peers.json,
 # bench/results/peers.svg and the peers section of BENCHMARKS.md. A full run (17 scenarios, 6
 # clients, 2 repetitions, 200 runs) took 86 min on 2 quiet cores (2026-12-03), about 40 of them in
-# the 10,000-partition scenario; --scenarios reruns a part.
+# the 10,000-partition scenario; --scenarios reruns a part. The scale scenarios' topic sets are
+# shared by their runs: each set's first run is preceded by an unmeasured warm-up run of the same
+# client (the first writer into new topics runs far slower, whichever client it is).
 #
 #   scripts/bench.sh [--quick] [--clients kprod,java,rdkafka,franz-go,confluent,kafka-python]
 #                    [--scenarios all|GROUP|KEY,...] [--records N] [--reps N] [--seed N]

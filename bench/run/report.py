@@ -223,7 +223,7 @@ def _scenario_row(s):
     if s.get("txn_ms"):
         extra.append(f"transactions, commit every {s['txn_ms']} ms")
     if s.get("reuse_topic"):
-        extra.append("one topic set for all runs")
+        extra.append("one topic set for all runs, after an unmeasured warm-up run")
     return (f"| {s['label']} | `{s['key']}` | {s.get('group', 'base')} | {where} | {topics} | {values} | "
             f"acks={s['acks']} | {rate} | {'; '.join(extra) or '-'} |")
 

@@ -150,6 +150,11 @@ class RecordCountTest(unittest.TestCase):
         self.assertEqual(peers.record_count(args, fast, _scenario("rate-1KiB")), 500_000)
         self.assertEqual(peers.record_count(args, slow, _scenario("rate-100B")), 400_000)
 
+    def test_each_reused_topic_set_is_warmed_before_its_first_run_only(self):
+        scale, topics, base = (_scenario(k) for k in ("scale-10k-partitions", "scale-1k-topics", "100B-acks1"))
+        plan = [(1, base, "a"), (1, topics, "b"), (1, scale, "a"), (1, topics, "a"), (2, scale, "b"), (2, base, "b")]
+        self.assertEqual(peers.warm_ups(plan), {1, 2})
+
     def test_topic_names(self):
         self.assertEqual(peers.topic_names("t", _scenario("scale-1k-topics"))[:2], ["t-0", "t-1"])
         self.assertEqual(len(peers.topic_names("t", _scenario("scale-1k-topics"))), 1000)
