@@ -11,7 +11,7 @@
 //! and drain), so a script replays there as it ran here. The `engine_sasl` target's scripts
 //! start with a byte that picks the mechanism, and the simulated brokers authenticate
 //! (`sim/sasl.rs`); they go to `fuzz/corpus/engine_sasl/session-*`.
-#![cfg(feature = "alloc")]
+#![cfg(all(feature = "alloc", feature = "sasl"))] // the engine_sasl scripts authenticate
 
 extern crate alloc;
 

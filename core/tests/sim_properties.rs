@@ -6,7 +6,7 @@
 //! - `KPROD_SIM_SEED=S` replays seed S alone with a trace (add `-- --nocapture`).
 //!
 //! A longer run: `KPROD_SIM_SEEDS=1000000 cargo test --release -p kprod-core --test sim_properties`.
-#![cfg(feature = "alloc")]
+#![cfg(all(feature = "alloc", feature = "sasl", feature = "transactions"))] // seeds draw SASL and transactions
 
 extern crate alloc;
 

@@ -5,7 +5,7 @@
 //!
 //! `KPROD_SIM_TRACE=1 cargo test -p kprod-core --test sim_sasl <name> -- --nocapture`
 //! prints a trace of every step.
-#![cfg(feature = "alloc")]
+#![cfg(all(feature = "alloc", feature = "sasl"))]
 
 extern crate alloc;
 

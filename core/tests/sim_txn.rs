@@ -5,7 +5,7 @@
 //!
 //! `KPROD_SIM_TRACE=1 cargo test -p kprod-core --test sim_txn <name> -- --nocapture` prints a
 //! trace of every step.
-#![cfg(feature = "alloc")]
+#![cfg(all(feature = "alloc", feature = "transactions"))]
 
 extern crate alloc;
 
@@ -176,6 +176,8 @@ fn a_stale_generation_makes_the_transaction_abortable() {
 ///   application aborted; the abort dropped the partitions and, the transaction not started,
 ///   ended with Ok. A partition whose add is unknown is now asked again before EndTxn (as Java
 ///   re-enqueues the request): the coordinator answers PRODUCER_FENCED, fatal.
+// Random scenarios: some of these seeds also draw SASL.
+#[cfg(feature = "sasl")]
 #[test]
 fn regression_seeds() {
     let seeds =
