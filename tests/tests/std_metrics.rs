@@ -116,6 +116,77 @@ fn buffer_waits_are_counted() {
     producer.close(Duration::from_secs(30)).expect("close");
 }
 
+/// A `send` waiting for buffer space when the producer closes ends with `Error::Closed`, and its
+/// wait still counts in `bufferpool-wait-time-ns-total`, as Java's `BufferPool` records a wait
+/// before it throws for the close. A broker quota of 1 KiB/s holds the producer back, so its
+/// 16 KiB buffer stays full and the sending thread blocks. The send ends by one of two paths,
+/// whichever the close's timing gives it: the closing engine refuses its next attempt, or it
+/// finds the IO thread already stopped; both count the wait (here mostly the first).
+#[test]
+fn a_buffer_wait_that_ends_in_close_is_counted() {
+    use alloc::sync::Arc;
+    use core::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Instant;
+
+    let broker = Broker::shared();
+    let topic = unique_topic("std-metrics-close-wait");
+    let client_id = format!("{topic}-client");
+    broker.create_topic(&topic, 1, 1);
+    std_util::set_producer_quota(broker, &client_id, 1024);
+    let producer = Arc::new(
+        Producer::new(
+            config(broker)
+                .client_id(&client_id)
+                .buffer_memory(16 * 1024)
+                .set("batch.size", "4096")
+                .and_then(|c| c.set("max.block.ms", "120000"))
+                .expect("config"),
+        )
+        .expect("producer"),
+    );
+    let sent = Arc::new(AtomicU64::new(0));
+    let sender = {
+        let (producer, sent, topic) = (Arc::clone(&producer), Arc::clone(&sent), topic.clone());
+        std::thread::spawn(move || {
+            let value = vec![b'c'; 1000];
+            loop {
+                match producer.send(&kprod_std::Record::new(&topic).value(&value[..])) {
+                    Ok(_) => sent.fetch_add(1, Ordering::Relaxed),
+                    Err(e) => return e,
+                };
+            }
+        })
+    };
+    // Blocked: the buffer cannot take another record and no send returned for 300 ms.
+    let give_up = Instant::now() + Duration::from_secs(60);
+    let (mut last, mut since) = (sent.load(Ordering::Relaxed), Instant::now());
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let now_sent = sent.load(Ordering::Relaxed);
+        if now_sent != last {
+            (last, since) = (now_sent, Instant::now());
+        }
+        let free = metric(&producer.metrics_by_name(), "buffer-available-bytes");
+        if free < 1100.0 && since.elapsed() >= Duration::from_millis(300) {
+            break;
+        }
+        assert!(Instant::now() < give_up, "the sender never blocked on a full buffer ({last} sent, {free} bytes free)");
+    }
+    let before = metric(&producer.metrics_by_name(), "bufferpool-wait-time-ns-total");
+    let blocked = Duration::from_millis(500);
+    std::thread::sleep(blocked);
+    // A zero timeout: what is buffered fails now (the quota would hold it back for long).
+    let _ = producer.close(Duration::ZERO);
+    let err = sender.join().expect("the sending thread");
+    assert_eq!(err, kprod_std::Error::Closed, "the blocked send ends with the close");
+    let after = metric(&producer.metrics_by_name(), "bufferpool-wait-time-ns-total");
+    assert!(
+        after - before >= blocked.as_nanos() as f64,
+        "a send blocked for over {blocked:?} until the close added {} ns to bufferpool-wait-time-ns-total",
+        after - before
+    );
+}
+
 /// The per-topic and per-node metrics and the statistics callback, against what the test sent
 /// to two topics (no compression, so the bytes are bounded by the records' sizes).
 #[test]

@@ -355,6 +355,8 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
             let err = {
                 let mut st = shared.lock();
                 if st.io_stopped {
+                    // As in the blocking producer: a wait for space that ends in the close counts.
+                    note_space_wait(&mut st, space_wait, now);
                     return Err(Error::Closed);
                 }
                 match attempt(&mut st, now) {

@@ -226,6 +226,9 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
         let mut space_wait = Duration::ZERO;
         loop {
             if st.io_stopped {
+                // A send that waited for space and then met the close counts its wait, as
+                // Java's `BufferPool` records the wait before it throws.
+                note_space_wait(&mut st, space_wait, now);
                 return Err(Error::Closed);
             }
             let err = match attempt(&mut st, now) {
