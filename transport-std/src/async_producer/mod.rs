@@ -348,26 +348,21 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
         let mut now = first;
         // Time spent waiting for buffer space, for `bufferpool-wait-*`.
         let mut space_wait = Duration::ZERO;
-        loop {
+        let (mut st, result) = loop {
             // Registered before the attempt, so progress made right after it is not missed.
             let mut progress = pin!(shared.progress.notified());
             progress.as_mut().enable();
             let err = {
                 let mut st = shared.lock();
                 if st.io_stopped {
-                    // As in the blocking producer: a wait for space that ends in the close counts.
-                    note_space_wait(&mut st, space_wait, now);
-                    return Err(Error::Closed);
+                    break (st, Err(Error::Closed));
                 }
                 match attempt(&mut st, now) {
-                    Ok(done) => {
-                        note_space_wait(&mut st, space_wait, now);
-                        return Ok(done);
-                    }
+                    Ok(done) => break (st, Ok(done)),
                     Err(e) if e.is_retriable() => e,
                     Err(e) => {
-                        note_space_wait(&mut st, space_wait, now);
-                        return Err(Error::from_send(e, || st.cause_since(crate::state::EPOCH)));
+                        let e = Error::from_send(e, || st.cause_since(crate::state::EPOCH));
+                        break (st, Err(e));
                     }
                 }
             };
@@ -379,12 +374,14 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
             }
             now = shared.clock.now();
             if timed_out {
-                let mut st = shared.lock();
-                note_space_wait(&mut st, space_wait, now);
+                let st = shared.lock();
                 let cause = st.cause_since(first);
-                return Err(blocked_error(topic, err, start.elapsed(), cause));
+                break (st, Err(blocked_error(topic, err, start.elapsed(), cause)));
             }
-        }
+        };
+        // Every exit counts the time spent waiting for space, as in the blocking producer.
+        note_space_wait(&mut st, space_wait, now);
+        result
     }
 
     /// Makes every buffered record sendable now (ignoring `linger.ms`) and resolves when all

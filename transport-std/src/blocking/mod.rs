@@ -224,23 +224,14 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
         let mut st = self.shared.lock();
         // Time spent waiting for buffer space, for `bufferpool-wait-*`.
         let mut space_wait = Duration::ZERO;
-        loop {
+        let result = loop {
             if st.io_stopped {
-                // A send that waited for space and then met the close counts its wait, as
-                // Java's `BufferPool` records the wait before it throws.
-                note_space_wait(&mut st, space_wait, now);
-                return Err(Error::Closed);
+                break Err(Error::Closed);
             }
             let err = match attempt(&mut st, now) {
-                Ok(done) => {
-                    note_space_wait(&mut st, space_wait, now);
-                    return Ok(done);
-                }
+                Ok(done) => break Ok(done),
                 Err(e) if e.is_retriable() => e,
-                Err(e) => {
-                    note_space_wait(&mut st, space_wait, now);
-                    return Err(Error::from_send(e, || st.cause_since(crate::state::EPOCH)));
-                }
+                Err(e) => break Err(Error::from_send(e, || st.cause_since(crate::state::EPOCH))),
             };
             self.shared.wake_io(&mut st);
             if err == SendError::BufferFull && StdInstant::now() < deadline {
@@ -269,10 +260,13 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
             st = guard;
             now = self.shared.now();
             if !time_left {
-                note_space_wait(&mut st, space_wait, now);
-                return Err(blocked_error(topic, err, start.elapsed(), st.cause_since(first)));
+                break Err(blocked_error(topic, err, start.elapsed(), st.cause_since(first)));
             }
-        }
+        };
+        // Every exit counts the time spent waiting for space, a close's included (Java's
+        // `BufferPool` records a wait before it throws).
+        note_space_wait(&mut st, space_wait, now);
+        result
     }
 
     /// Makes every buffered record sendable now and waits until all records sent before this
