@@ -1,7 +1,7 @@
 //! What both drivers (the blocking IO thread and the tokio task) do with the engine's outputs,
 //! whatever their sockets: the core's drain loop
 //! ([`Producer::drain`](kprod_core::producer::Producer::drain)) over [`DriverLinks`], which
-//! queue request frames in per-connection [`Outbox`]es (up to a cap of unsent bytes), queue the
+//! queue request frames in per-connection [`Outbox`]es (one frame at a time each), queue the
 //! connects the engine asks for (started outside the lock), close connections, and take
 //! completions out of the registry (resolved outside the lock).
 
@@ -91,6 +91,8 @@ pub(crate) trait Sockets {
     fn queue(&mut self, conn: ConnId, tx: &mut Vec<u8>, len: usize) -> bool;
     /// Bytes queued on every connection and not yet written.
     fn unsent(&self) -> usize;
+    /// Bytes queued on `conn` and not yet written (0 if it is not open).
+    fn unsent_on(&self, conn: ConnId) -> usize;
     /// The engine closed `conn`: let it finish writing for a bounded time, then drop it.
     fn close(&mut self, conn: ConnId);
     /// `host:port` of `conn`, while the driver has it.
@@ -124,7 +126,9 @@ pub(crate) struct Pump {
     pub(crate) book: EventBook,
     /// At most this many unsent bytes over all connections before the drain pauses.
     out_limit: usize,
-    /// The last drain stopped at `out_limit`: written bytes are news for the engine.
+    /// The last drain stopped at `out_limit`, or left a request for a connection still writing
+    /// its last frame ([`Drained::backlog`](kprod_core::producer::Drained::backlog)): written
+    /// bytes are news for the engine.
     pub(crate) throttled: bool,
     /// Connections the engine dropped during the drain for what their broker sent: the broker
     /// and why (recorded once the drain is over).
@@ -211,9 +215,9 @@ pub(crate) fn wait_until(deadline: Option<Instant>, now: Instant) -> Option<Dura
 
 /// The drain loop's view of a driver: the pump's frame buffer, the driver's connection table,
 /// and the completion registry.
-/// - a frame goes to its connection's [`Outbox`] (`take`), while fewer than the pump's cap of
-///   bytes wait unsent over all connections (`can_take`); the frame buffer grows to the
-///   largest frame (`grow_tx`);
+/// - a frame goes to its connection's [`Outbox`] (`take`) once that connection has written its
+///   last frame (`can_take_on`), while fewer than the pump's cap of bytes wait unsent over all
+///   connections (`can_take`); the frame buffer grows to the largest frame (`grow_tx`);
 /// - a connect is queued, to start outside the lock ([`Connecting::Pending`]: the driver
 ///   answers with `handle_connected` or `handle_disconnected` later);
 /// - completions go through the [`EventBook`] into the pump's `completed`; a connection the
@@ -237,6 +241,13 @@ impl<S: Sockets> Links for DriverLinks<'_, S> {
 
     fn can_take(&self) -> bool {
         self.sockets.unsent() < self.pump.out_limit
+    }
+
+    /// A connection takes its next frame once it has written the last (the Java client's
+    /// rule): more would be a copy of batches the engine holds anyway, waiting behind bytes
+    /// the broker is not reading yet.
+    fn can_take_on(&self, conn: ConnId) -> bool {
+        self.sockets.unsent_on(conn) == 0
     }
 
     fn take(&mut self, t: Transmit, _now: Instant) -> bool {
@@ -306,6 +317,9 @@ mod tests {
             self.open
         }
         fn unsent(&self) -> usize {
+            0
+        }
+        fn unsent_on(&self, _conn: ConnId) -> usize {
             0
         }
         fn close(&mut self, conn: ConnId) {

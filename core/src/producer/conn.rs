@@ -209,6 +209,9 @@ pub(crate) struct Connection {
     /// last request had no room for, so that when more partitions have batches ready than one
     /// request holds, every partition gets its turn (the Java client's per-node drain index).
     pub(crate) drain_from: u16,
+    /// During a [`super::drain`] round: the driver's link to it still holds bytes of an
+    /// earlier frame ([`super::Links::can_take_on`]), so no frame goes to it in this round.
+    pub(crate) link_busy: bool,
     next_correlation: i32,
 }
 
@@ -236,6 +239,7 @@ impl Connection {
         growth_held: false,
         sasl: ConnSasl::EMPTY,
         drain_from: 0,
+        link_busy: false,
         next_correlation: 1,
     };
 

@@ -14,7 +14,7 @@
 //! Written once here, no_std, for the blocking and tokio drivers, the smoltcp driver and the
 //! embedded-io drivers: only the links differ.
 
-use super::conn::{ConnError, ConnId};
+use super::conn::{ConnError, ConnId, ConnState};
 use super::engine::Producer;
 use super::transmit::{Transmit, TransmitError};
 use super::types::{Completion, Event, FatalError};
@@ -48,6 +48,18 @@ pub trait Links {
     /// Whether another frame can be taken now (room in the output queues). `false` ends the
     /// transmit part of the round: [`Drained::backlog`].
     fn can_take(&self) -> bool;
+    /// Whether connection `conn` can take a frame now, as [`Links::can_take`] asks for all of
+    /// them. A driver that queues frames says no while `conn` still holds bytes it has not
+    /// written, as the Java client sends a connection's next request only once the last is
+    /// written: that connection's requests wait in the engine (whole, and growing while they
+    /// wait) instead of in a copy behind the unwritten bytes, and the other connections go on,
+    /// so one slow broker does not hold up the rest. When a connection passed over has a
+    /// Produce request ready, or nothing in flight whose answer would bring the next drain, the
+    /// drain ends with [`Drained::backlog`]: call again once that link has written.
+    fn can_take_on(&self, conn: ConnId) -> bool {
+        let _ = conn;
+        true
+    }
     /// Takes the frame the engine wrote at the start of [`Links::tx_buffer`] (`t.len` bytes)
     /// for `t.conn`. Returns `false` if that connection has no open link: the engine is told
     /// it is disconnected.
@@ -144,12 +156,39 @@ impl<P: Partitioner> Producer<'_, P> {
 
     /// Step 1. Returns whether the engine was told something (a frame without a link).
     fn drain_transmit(&mut self, links: &mut impl Links, now: Instant, budget: Budget, done: &mut Drained) -> bool {
+        let input = self.drain_frames(links, now, budget, done);
+        // Only this loop passes busy links over: a `poll_transmit` outside it sees them all.
+        self.conns.iter_mut().for_each(|c| c.link_busy = false);
+        input
+    }
+
+    /// Marks the ready connections whose link cannot take a frame now
+    /// ([`Links::can_take_on`]).
+    fn mark_busy_links(&mut self, links: &impl Links) {
+        for (i, c) in self.conns.iter_mut().enumerate() {
+            // Connection slots are counted in `u16` (`ConnId`).
+            c.link_busy = c.state == ConnState::Ready && !links.can_take_on(ConnId(i as u16));
+        }
+    }
+
+    /// Whether a connection passed over for its busy link has a Produce request ready, or
+    /// nothing in flight: then no answer comes to call the drain again for what else it may
+    /// have (a metadata refresh, a re-authentication; with acks=0 a request is not in flight).
+    fn busy_link_waited_on(&self, now: Instant) -> bool {
+        (0..self.conns.len()).any(|i| {
+            let c = &self.conns[i];
+            c.link_busy && (c.in_flight.is_empty() || self.produce_ready_on(i, now))
+        })
+    }
+
+    fn drain_frames(&mut self, links: &mut impl Links, now: Instant, budget: Budget, done: &mut Drained) -> bool {
         let mut input = false;
         loop {
             if done.frames >= budget.frames || !links.can_take() {
                 done.backlog = true;
                 return input;
             }
+            self.mark_busy_links(links);
             match self.poll_transmit(now, links.tx_buffer()) {
                 Ok(Some(t)) => {
                     done.frames += 1;
@@ -158,7 +197,10 @@ impl<P: Partitioner> Producer<'_, P> {
                         input = true;
                     }
                 }
-                Ok(None) => return input,
+                Ok(None) => {
+                    done.backlog |= self.busy_link_waited_on(now);
+                    return input;
+                }
                 Err(TransmitError::BufferTooSmall { needed }) => {
                     if !links.grow_tx(needed) || links.tx_buffer().len() < needed {
                         done.tx_too_small = Some(needed);

@@ -127,7 +127,7 @@ impl<P: Partitioner> Producer<'_, P> {
             let c = &self.conns[i];
             let polled = match c.state {
                 ConnState::Handshake if c.in_flight.is_empty() => self.send_handshake(i, now, buf)?,
-                ConnState::Ready => self.send_on_ready(i, now, buf)?,
+                ConnState::Ready if !c.link_busy => self.send_on_ready(i, now, buf)?,
                 _ => None,
             };
             if polled.is_some() {
@@ -376,6 +376,25 @@ impl<P: Partitioner> Producer<'_, P> {
             self.picks = picked;
         }
         polled
+    }
+
+    /// Whether connection `i` would carry a Produce request now were its link free
+    /// ([`super::Links::can_take_on`]): what [`Self::send_produce`] checks before it picks, and
+    /// a partition its node leads with a batch ready. Its other requests (metadata,
+    /// transactions) wait for the next input, which the request its link holds brings.
+    pub(super) fn produce_ready_on(&self, i: usize, now: Instant) -> bool {
+        let c = &self.conns[i];
+        if !c.can_send(self.config.max_in_flight) || c.throttled_until > now || self.produce_version(i).is_none() {
+            return false;
+        }
+        let Some((_, settling)) = self.idem.produce_mode() else {
+            return false;
+        };
+        (0..self.meta.partition_span()).map(|pi| pi as u16).any(|pi| {
+            self.meta.leader(PartitionIdx(pi)) == Some(c.node)
+                && self.acc.queue(pi).is_some_and(|q| !q.is_empty())
+                && self.next_batch(pi, now, settling).is_some()
+        })
     }
 
     /// Picks at most one batch per partition led by connection `i`'s node, within

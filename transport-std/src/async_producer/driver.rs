@@ -71,6 +71,10 @@ impl Sockets for TokioSockets<'_> {
         self.0.iter().flatten().map(Conn::unsent).sum()
     }
 
+    fn unsent_on(&self, conn: ConnId) -> usize {
+        self.0.get(usize::from(conn.0)).and_then(Option::as_ref).map_or(0, Conn::unsent)
+    }
+
     fn close(&mut self, conn: ConnId) {
         if let Some(c) = self.0.get_mut(usize::from(conn.0)).and_then(Option::take) {
             log::debug!(target: CONN_LOG, "kprod: closing connection to {}", c.peer);

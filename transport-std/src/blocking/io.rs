@@ -113,7 +113,7 @@ impl IoLoop {
             let (exit, timeout) = self.engine_round();
             self.dispatch();
             self.connect_queued();
-            self.flush_all();
+            let emptied = self.flush_all();
             if exit {
                 break;
             }
@@ -123,7 +123,11 @@ impl IoLoop {
                 let n = self.jobs.compress(job);
                 self.jobs.finish(&mut self.shared.lock(), job, n);
             });
-            let timeout = if self.inputs.is_empty() && compressed.is_none() { timeout } else { Some(Duration::ZERO) };
+            // A connection the round passed over for its unwritten bytes (the engine may have a
+            // request for it) that is now written takes that request at once: no readiness
+            // event follows a write that did not fill the socket.
+            let again = compressed.is_some() || (emptied && self.pump.throttled);
+            let timeout = if self.inputs.is_empty() && !again { timeout } else { Some(Duration::ZERO) };
             self.wait(timeout);
         }
         self.linger();
@@ -230,11 +234,15 @@ impl IoLoop {
         }
     }
 
-    fn flush_all(&mut self) {
+    /// Writes what the open connections hold, until their sockets would block; returns whether
+    /// one of them wrote everything it held.
+    fn flush_all(&mut self) -> bool {
+        let mut emptied = false;
         for c in self.conns.iter_mut().flatten() {
             if c.unsent() > 0 && c.phase == Phase::Open {
-                if let Err(e) = c.flush() {
-                    self.inputs.lost.push((c.id, Some(c.token), c.peer.clone(), LinkDown::Lost(e)));
+                match c.flush() {
+                    Ok(()) => emptied |= c.unsent() == 0,
+                    Err(e) => self.inputs.lost.push((c.id, Some(c.token), c.peer.clone(), LinkDown::Lost(e))),
                 }
             }
         }
@@ -247,6 +255,7 @@ impl IoLoop {
             }
             keep
         });
+        emptied
     }
 
     /// Step 3: waits for readiness and turns it into inputs.
@@ -331,6 +340,10 @@ impl Sockets for StdSockets<'_> {
 
     fn unsent(&self) -> usize {
         self.conns.iter().flatten().map(Conn::unsent).sum()
+    }
+
+    fn unsent_on(&self, conn: ConnId) -> usize {
+        self.conns.get(usize::from(conn.0)).and_then(Option::as_ref).map_or(0, Conn::unsent)
     }
 
     fn close(&mut self, conn: ConnId) {
