@@ -3,8 +3,9 @@
 //!
 //! 1. `poll_transmit` while the links can take a frame: each frame goes to its connection's
 //!    link; a frame for a connection without one is answered with `handle_disconnected` (its
-//!    requests are retried). A transmit buffer too small is grown by the links, or ends the
-//!    round ([`Drained::tx_too_small`]).
+//!    requests are retried); a connection whose link is still writing its last frame is passed
+//!    over ([`Links::can_take_on`]). A transmit buffer too small is grown by the links, or ends
+//!    the round ([`Drained::tx_too_small`]).
 //! 2. `poll_event` until none: connects go to [`Links::connect`] (answered at once or later),
 //!    closes to [`Links::close`], completions to [`Links::completed`] with their topic named,
 //!    connection errors to [`Links::connection_failed`] and the fatal error to [`Links::fatal`].
