@@ -1,8 +1,8 @@
 //! `Links::can_take_on`: a connection whose link still holds unwritten bytes gets no frame in
 //! the drain, while the other connections do (one slow broker does not hold up the rest), and
 //! the drain reports a backlog only when the connection passed over has a Produce request
-//! ready. Two brokers answered here with the crate's own response encoders; the engine is
-//! driven only through its public drain loop.
+//! ready or nothing in flight (acks=0). Two brokers answered here with the crate's own response
+//! encoders; the engine is driven only through its public drain loop.
 #![cfg(feature = "alloc")] // Storage::with_capacity
 
 use core::time::Duration;

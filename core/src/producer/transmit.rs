@@ -355,10 +355,7 @@ impl<P: Partitioner> Producer<'_, P> {
         if self.conns[i].growth_held {
             self.hold_growth(i, false);
         }
-        let Some(version) = self.produce_version(i) else {
-            return Ok(None);
-        };
-        let Some((producer, settling)) = self.idem.produce_mode() else {
+        let Some((version, producer, settling)) = self.produce_gate(i) else {
             return Ok(None);
         };
         // With a heap the table of picks is the engine's, reused from request to request (it
@@ -378,16 +375,25 @@ impl<P: Partitioner> Producer<'_, P> {
         polled
     }
 
+    /// The Produce version connection `i` speaks, the producer state its request carries and
+    /// whether an epoch bump is settling; `None` while either holds Produce requests back.
+    fn produce_gate(&self, i: usize) -> Option<(i16, ProducerState, bool)> {
+        let version = self.produce_version(i)?;
+        let (producer, settling) = self.idem.produce_mode()?;
+        Some((version, producer, settling))
+    }
+
     /// Whether connection `i` would carry a Produce request now were its link free
-    /// ([`super::Links::can_take_on`]): what [`Self::send_produce`] checks before it picks, and
-    /// a partition its node leads with a batch ready. Its other requests (metadata,
-    /// transactions) wait for the next input, which the request its link holds brings.
+    /// ([`super::Links::can_take_on`]): [`Self::send_produce`]'s checks before it picks (room
+    /// in flight, no throttle, [`Self::produce_gate`]), and a partition its node leads with a
+    /// batch ready. Its other requests (metadata, transactions) wait for the next input, which
+    /// the request its link holds brings.
     pub(super) fn produce_ready_on(&self, i: usize, now: Instant) -> bool {
         let c = &self.conns[i];
-        if !c.can_send(self.config.max_in_flight) || c.throttled_until > now || self.produce_version(i).is_none() {
+        if !c.can_send(self.config.max_in_flight) || c.throttled_until > now {
             return false;
         }
-        let Some((_, settling)) = self.idem.produce_mode() else {
+        let Some((_, _, settling)) = self.produce_gate(i) else {
             return false;
         };
         (0..self.meta.partition_span()).map(|pi| pi as u16).any(|pi| {
