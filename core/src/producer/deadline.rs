@@ -223,8 +223,6 @@ impl<P: Partitioner> Producer<'_, P> {
     }
 
     fn leads_queued_partition(&self, node: i32) -> bool {
-        (0..self.meta.partition_span() as u16).any(|pi| {
-            self.acc.queue(pi).is_some_and(|q| !q.is_empty()) && self.meta.leader(PartitionIdx(pi)) == Some(node)
-        })
+        (0..self.meta.partition_span() as u16).any(|pi| self.queued_on(pi, node))
     }
 }

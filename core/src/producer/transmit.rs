@@ -396,11 +396,21 @@ impl<P: Partitioner> Producer<'_, P> {
         let Some((_, _, settling)) = self.produce_gate(i) else {
             return false;
         };
-        (0..self.meta.partition_span()).map(|pi| pi as u16).any(|pi| {
-            self.meta.leader(PartitionIdx(pi)) == Some(c.node)
-                && self.acc.queue(pi).is_some_and(|q| !q.is_empty())
-                && self.next_batch(pi, now, settling).is_some()
-        })
+        (0..self.meta.partition_span()).any(|pi| self.ready_batch_on(pi as u16, c.node, now, settling).is_some())
+    }
+
+    /// Whether partition slot `pi` is led by `node` and has batches queued.
+    pub(super) fn queued_on(&self, pi: u16, node: i32) -> bool {
+        self.meta.leader(PartitionIdx(pi)) == Some(node) && self.acc.queue(pi).is_some_and(|q| !q.is_empty())
+    }
+
+    /// The batch of partition slot `pi` that goes next in a Produce request to `node` now, if
+    /// `node` leads it and one is ready ([`Self::next_batch`]).
+    fn ready_batch_on(&self, pi: u16, node: i32, now: Instant, settling: bool) -> Option<u16> {
+        if !self.queued_on(pi, node) {
+            return None;
+        }
+        self.next_batch(pi, now, settling)
     }
 
     /// Picks at most one batch per partition led by connection `i`'s node, within
@@ -415,10 +425,7 @@ impl<P: Partitioner> Producer<'_, P> {
         let span = self.meta.partition_span();
         let start = usize::from(self.conns[i].drain_from) % span.max(1);
         for pi in (start..span).chain(0..start).map(|pi| pi as u16) {
-            if self.meta.leader(PartitionIdx(pi)) != Some(node) || self.acc.queue(pi).is_none_or(|q| q.is_empty()) {
-                continue;
-            }
-            let Some(slot) = self.next_batch(pi, now, settling) else {
+            let Some(slot) = self.ready_batch_on(pi, node, now, settling) else {
                 continue;
             };
             // The batch and its framing: thousands of partitions' framing would otherwise take
