@@ -8,17 +8,18 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use super::window::{Sampling, Windowed};
+use super::window::{HeapWindowed, Sampling};
 use crate::time::Instant;
 
-/// One topic's statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+/// One topic's statistics. Their samples are allocated at each statistic's first value, so a
+/// topic without errors or retries keeps none for them (see `window::SampleStore`).
+#[derive(Debug, Clone, PartialEq, Default)]
 struct TopicStats {
-    records: Windowed,
-    bytes: Windowed,
-    compression: Windowed,
-    errors: Windowed,
-    retries: Windowed,
+    records: HeapWindowed,
+    bytes: HeapWindowed,
+    compression: HeapWindowed,
+    errors: HeapWindowed,
+    retries: HeapWindowed,
     records_total: u64,
     bytes_total: u64,
     errors_total: u64,
@@ -26,11 +27,11 @@ struct TopicStats {
 }
 
 /// One broker's statistics (Produce requests to it).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 struct NodeStats {
-    requests: Windowed,
-    outgoing: Windowed,
-    latency: Windowed,
+    requests: HeapWindowed,
+    outgoing: HeapWindowed,
+    latency: HeapWindowed,
     requests_total: u64,
     outgoing_total: u64,
 }

@@ -26,8 +26,9 @@ impl Default for Sampling {
     }
 }
 
+/// One sample of a [`Windowed`] statistic (its fields are private).
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Sample {
+pub struct Sample {
     start: Instant,
     count: u64,
     sum: f64,
@@ -38,12 +39,35 @@ impl Sample {
     const EMPTY: Self = Self { start: Instant::ZERO, count: 0, sum: 0.0, max: f64::NEG_INFINITY };
 }
 
+/// Where a [`Windowed`] statistic keeps its samples: a fixed array of [`MAX_SAMPLES`] (the
+/// producer-wide statistics, one set per producer), or with `alloc` a `Vec` that holds nothing
+/// until the first value and then `metrics.num.samples` samples (the per-topic and per-node
+/// ones, a set per topic: at 1,000 topics the arrays took ~1.4 MiB, mostly for statistics such
+/// as errors and retries that never see a value).
+pub trait SampleStore: AsRef<[Sample]> + AsMut<[Sample]> {
+    /// Makes room for `n` samples (at most [`MAX_SAMPLES`]) before the first value.
+    fn make_room(&mut self, n: usize);
+}
+
+impl SampleStore for [Sample; MAX_SAMPLES] {
+    fn make_room(&mut self, _n: usize) {}
+}
+
+#[cfg(feature = "alloc")]
+impl SampleStore for alloc::vec::Vec<Sample> {
+    fn make_room(&mut self, n: usize) {
+        if self.len() < n {
+            self.resize(n, Sample::EMPTY);
+        }
+    }
+}
+
 /// One statistic: count, sum and maximum per sample. Reads give Java's `Rate` (sum per
 /// second), `Avg` and `Max`; with nothing recorded in the covered time, `Avg` and `Max` are
 /// NaN, as in Java.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Windowed {
-    samples: [Sample; MAX_SAMPLES],
+pub struct Windowed<S = [Sample; MAX_SAMPLES]> {
+    samples: S,
     current: usize,
     /// The first value's time: a rate over less than the covered time uses the time since then.
     first: Option<Instant>,
@@ -60,19 +84,39 @@ impl Windowed {
     pub const fn new() -> Self {
         Self { samples: [Sample::EMPTY; MAX_SAMPLES], current: 0, first: None }
     }
+}
+
+/// A statistic whose samples are allocated at its first value (see [`SampleStore`]).
+#[cfg(feature = "alloc")]
+pub type HeapWindowed = Windowed<alloc::vec::Vec<Sample>>;
+
+#[cfg(feature = "alloc")]
+impl Default for HeapWindowed {
+    fn default() -> Self {
+        Self { samples: alloc::vec::Vec::new(), current: 0, first: None }
+    }
+}
+
+impl<S: SampleStore> Windowed<S> {
+    /// How many samples `s` keeps here: `metrics.num.samples`, bounded by the store.
+    fn kept(&self, s: Sampling) -> usize {
+        s.samples.clamp(1, self.samples.as_ref().len().max(1))
+    }
 
     /// Records `value` at `now`.
     pub fn record(&mut self, value: f64, now: Instant, s: Sampling) {
-        let n = s.samples.clamp(1, MAX_SAMPLES);
+        self.samples.make_room(s.samples.clamp(1, MAX_SAMPLES));
+        let n = self.kept(s);
+        let samples = self.samples.as_mut();
         if self.first.is_none() {
             self.first = Some(now);
-            self.samples[0] = Sample { start: now, ..Sample::EMPTY };
+            samples[0] = Sample { start: now, ..Sample::EMPTY };
             self.current = 0;
-        } else if now >= self.samples[self.current].start + s.window {
+        } else if now >= samples[self.current].start + s.window {
             self.current = (self.current + 1) % n;
-            self.samples[self.current] = Sample { start: now, ..Sample::EMPTY };
+            samples[self.current] = Sample { start: now, ..Sample::EMPTY };
         }
-        let c = &mut self.samples[self.current];
+        let c = &mut samples[self.current];
         c.count += 1;
         c.sum += value;
         c.max = c.max.max(value);
@@ -80,10 +124,10 @@ impl Windowed {
 
     /// The live samples at `now`: started, and not older than `samples × window`.
     fn live(&self, now: Instant, s: Sampling) -> impl Iterator<Item = &Sample> {
-        let n = s.samples.clamp(1, MAX_SAMPLES);
+        let n = self.kept(s);
         let span = s.window * n as u32;
         let recorded = self.first.is_some();
-        self.samples[..n]
+        self.samples.as_ref()[..n.min(self.samples.as_ref().len())]
             .iter()
             .filter(move |x| recorded && x.count > 0 && now.saturating_duration_since(x.start) < span)
     }
@@ -91,7 +135,7 @@ impl Windowed {
     /// The sum of the live samples per second (Java's `Rate`): over the time since the oldest
     /// live sample started, but at least `samples - 1` whole windows, as Java counts it.
     pub fn rate(&self, now: Instant, s: Sampling) -> f64 {
-        let n = s.samples.clamp(1, MAX_SAMPLES);
+        let n = self.kept(s);
         let (sum, oldest) = self.live(now, s).fold((0.0, None::<Instant>), |(sum, old), x| {
             (sum + x.sum, Some(old.map_or(x.start, |o: Instant| o.min(x.start))))
         });
@@ -162,5 +206,31 @@ mod tests {
         w.record(4.0, at(2300), S);
         assert_eq!(w.avg(at(2400), S), 3.0);
         assert!(w.avg(at(9000), S).is_nan(), "everything aged out");
+    }
+
+    /// The heap store keeps nothing before the first value, then `metrics.num.samples`
+    /// samples, and reads as the array store does.
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn heap_store_allocates_at_first_value_and_reads_the_same() {
+        let mut heap = HeapWindowed::default();
+        assert_eq!(heap.samples.capacity(), 0);
+        assert!(heap.avg(at(5), S).is_nan());
+        assert!(heap.max(at(5), S).is_nan());
+        assert_eq!(heap.rate(at(5), S), 0.0);
+        let mut array = Windowed::new();
+        let values = [(10.0, 0), (30.0, 500), (2.0, 1200), (4.0, 2300), (7.0, 2900), (1.0, 5200)];
+        for (i, &(v, t)) in values.iter().enumerate() {
+            heap.record(v, at(t), S);
+            array.record(v, at(t), S);
+            assert_eq!(heap.samples.len(), S.samples);
+            for read in [t, t + 100, t + 700, t + 1500] {
+                let (h, a) =
+                    ((heap.avg(at(read), S), heap.max(at(read), S)), (array.avg(at(read), S), array.max(at(read), S)));
+                assert!(h.0 == a.0 || (h.0.is_nan() && a.0.is_nan()), "avg after value {i} at {read}");
+                assert!(h.1 == a.1 || (h.1.is_nan() && a.1.is_nan()), "max after value {i} at {read}");
+                assert_eq!(heap.rate(at(read), S), array.rate(at(read), S), "rate after value {i} at {read}");
+            }
+        }
     }
 }
