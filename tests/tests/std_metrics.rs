@@ -129,10 +129,7 @@ fn a_buffer_wait_that_ends_in_close_is_counted() {
     use std::time::Instant;
 
     let broker = Broker::shared();
-    let topic = unique_topic("std-metrics-close-wait");
-    let client_id = format!("{topic}-client");
-    broker.create_topic(&topic, 1, 1);
-    std_util::set_producer_quota(broker, &client_id, 1024);
+    let (topic, client_id) = std_util::quota_topic(broker, "std-metrics-close-wait", 1, 1024);
     let producer = Arc::new(
         Producer::new(
             config(broker)

@@ -11,7 +11,7 @@ use core::time::Duration;
 use std::time::Instant;
 
 use kprod_std::Producer;
-use kprod_tests::{unique_topic, Broker};
+use kprod_tests::Broker;
 use std_util::metric;
 
 /// The quota, bytes per second.
@@ -28,10 +28,7 @@ const BURST_SECS: u64 = 11;
 #[test]
 fn producer_keeps_to_a_broker_quota() {
     let broker = Broker::shared();
-    let topic = unique_topic("std-throttle");
-    let client_id = format!("{topic}-client");
-    broker.create_topic(&topic, 2, 1);
-    std_util::set_producer_quota(broker, &client_id, QUOTA);
+    let (topic, client_id) = std_util::quota_topic(broker, "std-throttle", 2, QUOTA);
 
     let producer = Producer::new(
         std_util::config(broker)

@@ -10,7 +10,7 @@ use core::time::Duration;
 
 use kprod_core::partitioner::key_partition;
 use kprod_std::{Acks, Compression, DeliveryHandle, Header, Metrics, Producer, ProducerConfig, Record, RecordMetadata};
-use kprod_tests::{describe_output, repo_root, Broker, ConsumedRecord};
+use kprod_tests::{describe_output, repo_root, unique_topic, Broker, ConsumedRecord};
 
 /// How long a test waits for one delivery.
 pub const DELIVERY_WAIT: Duration = Duration::from_secs(60);
@@ -66,6 +66,16 @@ pub fn set_producer_quota(broker: &Broker, client_id: &str, rate: u64) {
     let config = format!("producer_byte_rate={rate}");
     let args = ["--alter", "--add-config", &config, "--entity-type", "clients", "--entity-name", client_id];
     kafka_tool(broker, "kafka.admin.ConfigCommand", &args);
+}
+
+/// A new topic of `partitions` named after `prefix`, and a client id of its own whose
+/// produce quota is `rate` bytes per second: `(topic, client_id)`.
+pub fn quota_topic(broker: &Broker, prefix: &str, partitions: i32, rate: u64) -> (String, String) {
+    let topic = unique_topic(prefix);
+    let client_id = format!("{topic}-client");
+    broker.create_topic(&topic, partitions, 1);
+    set_producer_quota(broker, &client_id, rate);
+    (topic, client_id)
 }
 
 /// The value of the Java metric `name` in `Producer::metrics_by_name`'s answer; panics if absent.
