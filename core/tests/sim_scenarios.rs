@@ -511,6 +511,54 @@ fn many_partitions_in_a_small_buffer_batch_their_records() {
     assert!(batches <= 2 * PARTS as u64, "{batches} batches written for {} records", 8 * PARTS);
 }
 
+/// A sender that outruns its broker with many partitions in a small buffer: 400 partitions in
+/// 1 MiB (a share of 2 KiB each, about 50 of these records), 40,000 records due at once in a
+/// pseudo-random partition order, and a broker that writes one batch at a time at 1 ms each.
+/// While the sender waits for memory, batches still filling wait as long as their leader has
+/// requests out, so the memory it waits for comes from full batches: 45 records a batch, all
+/// delivered in 0.9 s of virtual time. Sending every batch once its linger passed (before)
+/// wrote 2 records a batch and took 16 s: each answer freed a few batches' memory, new
+/// batches took it with a record each, and those went at their linger while the sender
+/// waited again (with 10,000 partitions on a real broker: 13 records a batch, where
+/// librdkafka writes 30).
+#[test]
+fn a_crowded_buffer_sends_its_fullest_batches_first() {
+    const PARTS: usize = 400;
+    const ROUNDS: usize = 100;
+    let mut sc = Scenario::simple(41, PARTS, 0);
+    sc.caps.partitions = 512;
+    sc.caps.batches = 2048;
+    sc.config.buffer_memory = 1 << 20;
+    // Records to partitions in a fixed pseudo-random order, as keys spread them.
+    let mut x = 0x2545_f491_u32;
+    sc.records = rounds(ROUNDS, PARTS, 0);
+    for r in &mut sc.records {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        r.partition = Some(x % PARTS as u32);
+    }
+    let mut sim = sim(sc);
+    // The broker writes one batch at a time, 1 ms each: its answers come when it has written
+    // every batch before them.
+    let (mut busy_until, mut seen) = (0u64, 0u64);
+    sim.response_hook = Some(Box::new(move |ctx| {
+        if ctx.api != ApiKey::Produce {
+            return None;
+        }
+        let now = ctx.now.as_micros();
+        busy_until = busy_until.max(now) + 1_000 * (ctx.appended - seen);
+        seen = ctx.appended;
+        Some(Fate::Delay(busy_until - now))
+    }));
+    run_clean(&mut sim);
+    assert_eq!(delivered(&sim) as usize, ROUNDS * PARTS, "every record delivered");
+    let batches = sim.cluster.stats.appended;
+    let per_batch = (ROUNDS * PARTS) as u64 / batches;
+    assert!(per_batch >= 30, "{batches} batches written, {per_batch} records a batch");
+    assert!(sim.now < at(3_000), "the last record delivered at {:?}", sim.now);
+}
+
 /// A Produce request holds at most `PRODUCE_PARTITIONS_PER_REQUEST` partitions and never more
 /// than `max.request.size` bytes, the framing of its partitions and topics included (without it,
 /// hundreds of partitions' framing took a request past the limit), and every record of 1,000

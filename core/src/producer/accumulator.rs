@@ -16,7 +16,10 @@
 //! (Java's `BufferPool` takes `batch.size` per batch). A bitmap of one bit per chunk, also
 //! caller-provided, says which chunks are in use. When no chunk is free, `append` fails with
 //! [`AccumulateError::BufferFull`], which a driver waits on (up to `max.block.ms`): memory can
-//! never grow past the arena, so `buffer.memory` is a hard bound by construction.
+//! never grow past the arena, so `buffer.memory` is a hard bound by construction. While senders
+//! wait for memory (and [`PRESSED_FOR`] after), open batches below `batch.size` do not go at
+//! their `linger.ms` while their leader has a request out ([`Accumulator::pressed_at`]): the
+//! memory a sender waits for then comes back from full batches.
 //!
 //! Batch metadata lives in a caller-provided array of [`BatchSlot`]s (one per batch that can
 //! exist at once) and per-partition FIFO queues in an array of [`PartitionQueue`]s, indexed by
@@ -208,6 +211,10 @@ impl BatchSlot {
     pub(crate) const fn send(&self) -> &SendState {
         &self.send
     }
+    /// Open, below `batch.size`: still filling (neither ripe nor closed).
+    pub(crate) const fn is_filling(&self) -> bool {
+        !self.send.ripe && matches!(self.stage, Stage::Open(_))
+    }
     /// Open, past `batch.size`, and still taking records (see [`SendState::ripe`]).
     pub(crate) const fn is_ripe(&self) -> bool {
         self.send.ripe && matches!(self.stage, Stage::Open(_))
@@ -298,6 +305,8 @@ pub(crate) struct Accumulator<'s> {
     max_size: usize,
     /// Whether the last `append` made its batch ripe (see [`SendState::ripe`]).
     ripened: bool,
+    /// See [`Accumulator::pressed_at`].
+    pressed_at: Option<Instant>,
     /// Whether a batch closed since the last look for compression jobs found none (see [`jobs`]).
     jobs_hint: bool,
     /// Ripe batches grow at most to this (a fixed transmit buffer, less request framing).
@@ -336,6 +345,9 @@ pub const fn chunk_map_words(memory: usize, batch_size: usize) -> usize {
 const GRANULE: usize = 1024;
 /// Free runs a new batch's placement looks at before it settles for the best of them.
 const RUNS_LOOKED_AT: usize = 64;
+/// How long after a sender last found no memory the arena counts as pressed
+/// ([`Accumulator::pressed_at`]).
+pub(crate) const PRESSED_FOR: Duration = Duration::from_secs(1);
 /// Arenas with more chunks than this get larger chunks, so the bitmap scans stay short and every
 /// batch slot a `u16` can name still has a chunk.
 const MAX_CHUNKS: usize = 1 << 16;
@@ -398,6 +410,7 @@ impl<'s> Accumulator<'s> {
             compressible: usize::MAX,
             max_size: config.batch_size,
             ripened: false,
+            pressed_at: None,
             jobs_hint: false,
             grow_limit: usize::MAX,
             linger,
@@ -468,6 +481,12 @@ impl<'s> Accumulator<'s> {
     /// Bytes of the arena free for new batches.
     pub(crate) const fn free_bytes(&self) -> usize {
         (self.chunk_count - self.used_chunks) * self.chunk_size
+    }
+    /// When a new batch last found no memory ([`AccumulateError::BufferFull`]): the sender
+    /// waits for memory, and until [`PRESSED_FOR`] after this the batches sent are what it waits
+    /// for (see [`super::Producer::batch_ready_at`]).
+    pub(crate) const fn pressed_at(&self) -> Option<Instant> {
+        self.pressed_at
     }
     /// Batches held (open, closed or sealed).
     pub(crate) const fn batch_count(&self) -> usize {
@@ -825,8 +844,12 @@ impl<'s> Accumulator<'s> {
         // arena's fair share per partition (and at least what the first record needs). Many
         // partitions with a few records each then do not take the arena in whole batches.
         let share = (self.chunk_count / self.partitions).clamp(chunks, want);
-        let slot = self.free_slot().ok_or(AccumulateError::BufferFull)?;
-        let (first_chunk, chunks) = self.alloc_batch(chunks, share, want).ok_or(AccumulateError::BufferFull)?;
+        let Some((slot, (first_chunk, chunks))) =
+            self.free_slot().and_then(|slot| Some((slot, self.alloc_batch(chunks, share, want)?)))
+        else {
+            self.pressed_at = Some(now);
+            return Err(AccumulateError::BufferFull);
+        };
         let start = first_chunk * self.chunk_size;
         let buf = &mut self.memory[start..start + chunks * self.chunk_size];
         // The batch's own soft limit: the builder closes it when the next record would pass it.

@@ -6,7 +6,7 @@
 //! partition per request, in queue order, up to `max.request.size` and at most
 //! [`PRODUCE_PARTITIONS_PER_REQUEST`] partitions (measured better than no cap, see there).
 
-use super::accumulator::{BatchSlot, Stage};
+use super::accumulator::{BatchSlot, Stage, PRESSED_FOR};
 use super::conn::{ConnId, ConnState, Connection, InFlight, RequestKind};
 use super::engine::{Producer, REQUEST_OVERHEAD};
 use super::idempotence::DEDUP_WINDOW;
@@ -336,9 +336,33 @@ impl<P: Partitioner> Producer<'_, P> {
         let linger = match self.close_deadline {
             Some(_) => Instant::ZERO,
             None if b.is_ripe() && self.leader_busy(b.partition()) => b.created() + self.config.linger,
-            None => self.acc.sendable_at(slot)?,
+            None => {
+                let at = self.acc.sendable_at(slot)?;
+                match self.acc.pressed_at() {
+                    Some(p) if b.is_filling() && self.leader_busy(b.partition()) => {
+                        at.max((b.created() + self.pressed_hold()).min(p + PRESSED_FOR))
+                    }
+                    _ => at,
+                }
+            }
         };
         Some(retry.max(linger))
+    }
+
+    /// How long a batch still filling may wait while the sender waits for memory and its leader
+    /// has a request out: a quarter of `delivery.timeout.ms` (30 s by default), at least
+    /// `linger.ms`.
+    ///
+    /// While a sender finds no memory (and for [`PRESSED_FOR`] after), the batches sent are
+    /// what it waits for: full ones then go first, and batches with room keep taking records
+    /// until they fill or this passes, so each batch the broker writes carries more records.
+    /// With many partitions in `buffer.memory` (each batch's share a few KiB) sending every
+    /// batch once its `linger.ms` passed sent the partitions' records in batches of a few, and
+    /// a broker that spends about 1 ms of CPU per batch (10,000 partitions) was the limit. A
+    /// leader with nothing out takes every batch whose linger passed, so the producer always
+    /// progresses; `flush` and `close` send everything at once.
+    fn pressed_hold(&self) -> core::time::Duration {
+        self.config.linger.max(self.config.delivery_timeout / 4)
     }
 
     /// Whether the leader of partition slot `pi` has a request out on its connection.

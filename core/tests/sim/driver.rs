@@ -48,6 +48,9 @@ pub struct ResponseCtx {
     pub api: ApiKey,
     /// How many requests of this API the cluster answered before this one.
     pub nth: u64,
+    /// Batches the cluster has appended so far, this request's included: a hook can charge a
+    /// cost per batch, as a real broker's CPU is.
+    pub appended: u64,
 }
 
 /// What happens to a response.

@@ -151,7 +151,13 @@ impl Sim {
             self.check_metadata_rate();
         }
         let nth = self.answered.entry(api.code()).or_insert(0);
-        let ctx = ResponseCtx { now: self.now, node: self.net.links[l].node, api, nth: *nth };
+        let ctx = ResponseCtx {
+            now: self.now,
+            node: self.net.links[l].node,
+            api,
+            nth: *nth,
+            appended: self.cluster.stats.appended,
+        };
         *nth += 1;
         self.net.links[l].requests += 1;
         let bytes = match reply {
