@@ -133,7 +133,11 @@ pub const PROPERTIES: &[Property] = &[
         "org.apache.kafka.common.serialization.StringSerializer",
         "String, ByteArray, ByteBuffer and Bytes serializers; the Rust API takes serializers by type",
     ),
-    ok("linger.ms", "5"),
+    ok_note(
+        "linger.ms",
+        "5",
+        "while a `send` waits for buffer memory (and for 1 s after), a batch below `batch.size` whose broker has a request out waits past `linger.ms` until it fills, that broker has nothing out, or a quarter of `delivery.timeout.ms` has passed, so the memory the sender waits for comes back from full batches (with many partitions in a full buffer, batches of one or two records otherwise)",
+    ),
     ok("max.block.ms", "60000"),
     ok("max.in.flight.requests.per.connection", "5"),
     ok("max.request.size", "1048576"),
