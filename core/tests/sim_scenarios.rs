@@ -21,6 +21,7 @@ use kprod_core::time::Instant;
 use sim::broker::Injected;
 use sim::cluster::Versions;
 use sim::net::ClusterEvent;
+use sim::rng::SimRng;
 use sim::scenario::value_for;
 use sim::{run_sim, Fate, Planned, Scenario, Sim};
 
@@ -530,13 +531,10 @@ fn a_crowded_buffer_sends_its_fullest_batches_first() {
     sc.caps.batches = 2048;
     sc.config.buffer_memory = 1 << 20;
     // Records to partitions in a fixed pseudo-random order, as keys spread them.
-    let mut x = 0x2545_f491_u32;
+    let mut rng = SimRng::new(41);
     sc.records = rounds(ROUNDS, PARTS, 0);
     for r in &mut sc.records {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        r.partition = Some(x % PARTS as u32);
+        r.partition = Some(rng.below(PARTS as u64) as u32);
     }
     let mut sim = sim(sc);
     // The broker writes one batch at a time, 1 ms each: its answers come when it has written
