@@ -183,6 +183,38 @@ def memory_stall_us():
     return None
 
 
+def meminfo(field):
+    """A /proc/meminfo field in KiB, or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
+def drop_page_cache(below=None):
+    """As root: writes back dirty pages and drops the page cache (`sync; echo 3 >
+    /proc/sys/vm/drop_caches`), so the clients do not wait on the kernel reclaiming it; with
+    `below` (a fraction), only when less than that share of the RAM is free. Returns the GiB then
+    free, or None when nothing was dropped (not root, enough free, or the kernel refused). The
+    brokers' logs fill the page cache within minutes (16 of 24 GiB 10 minutes after a drop), and
+    a page cache filling the RAM stalled every task 7-18% of the time in runs of 2026-12-05/06
+    (the 10,000-partition and 1,000-topic runs most), whichever client ran."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None
+    total, free = meminfo("MemTotal"), meminfo("MemFree")
+    if below is not None and (total is None or free is None or free >= below * total):
+        return None
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+    except OSError:
+        return None
+    free = meminfo("MemFree")
+    return None if free is None else free / (1 << 20)
+
+
 def run_one(args, site, env, client, scenario, rep, index, run_id):
     """One client on one scenario: returns the run's record (status, metrics, command)."""
     n = record_count(args, client, scenario)
@@ -455,6 +487,9 @@ def main(argv):
     if load_start[0] > 0.5 * (os.cpu_count() or 1):
         print(f"warning: 1-minute load average {load_start[0]:.2f} on {os.cpu_count()} cores: other work is "
               "running, the figures will be noisy", flush=True)
+    free = drop_page_cache()
+    if free is not None:
+        print(f"bench.sh: dropped the page cache (root): {free:.1f} GiB free", flush=True)
     s0 = memory_stall_us()
     time.sleep(1)
     s1 = memory_stall_us()
@@ -468,9 +503,12 @@ def main(argv):
         startup.append(startup_cost(args, first, c, run_id))
         time.sleep(args.pause / 2)
     runs = []
+    drops = 0
     try:
         warm_up = warm_ups(plan)
         for i, (rep, s, c) in enumerate(plan, 1):
+            # Before every run, not only the first: see drop_page_cache.
+            drops += drop_page_cache(below=0.25) is not None
             if i - 1 in warm_up:
                 w = run_one(args, sites[s.broker], env, c, s, 0, 0, run_id)
                 print(f"bench.sh: {s.label}: unmeasured warm-up run by {c.label} on the new topic set: "
@@ -494,6 +532,7 @@ def main(argv):
         "schema": 1,
         "started_utc": started.isoformat(timespec="seconds"),
         "duration_s": round(time.monotonic() - t0, 1),
+        "page_cache_drops": drops,
         "quick": args.quick,
         "reps": args.reps,
         "seed": args.seed,

@@ -300,9 +300,19 @@ def _definitions():
   scenarios measure the latency a user sees.
 - **broker CPU-s / M records**: the broker JVM's user + system CPU during the run (`/proc/PID/stat`),
   per million records: what each client's batching costs the broker.
+- **the page cache**: as root, dropped before the runs and before any run with less than a
+  quarter of the RAM free (the brokers' logs fill it within minutes), so the kernel reclaiming
+  it does not stall the runs; a run whose tasks still stalled on memory 1% or more of its time
+  (`/proc/pressure/memory`) is flagged in the progress output and the raw figures.
 - Every run is checked: exit code 0, the final line reports every record, and the topic's end
   offset on the broker equals the record count. Runs that fail a check are left out of the medians.
 """
+
+
+def _drops(data):
+    """How often the page cache was dropped between runs (see Method), when it was."""
+    n = data.get("page_cache_drops")
+    return f"; the page cache was dropped before {n} of the runs" if n else ""
 
 
 def _commands(data):
@@ -337,7 +347,7 @@ _Written by `scripts/bench.sh` (`bench/run/peers.py`); rerun it rather than edit
 run's raw figures: `{json_rel}`._
 {quick}
 Measured {data['started_utc'].replace('T', ' ').replace('+00:00', ' UTC')}: {data['reps']} repetition(s) of the whole
-matrix in shuffled order (seed {data['seed']}), medians shown; the run took {data['duration_s'] / 60:.1f} min.
+matrix in shuffled order (seed {data['seed']}), medians shown; the run took {data['duration_s'] / 60:.1f} min{_drops(data)}.
 {skipped_text}
 ![records/s, CPU per million records, peak RSS and p99 latency per scenario and client]({svg_rel})
 

@@ -322,6 +322,10 @@ class RenderTest(unittest.TestCase):
         self.assertIn("kprod p99 ÷ best peer's, fixed rate", md)
         self.assertIn("goal <= 0.6", md)  # SASL's CPU goal
         self.assertIn("3.2x", md)
+        self.assertNotIn("page cache was dropped before", md)
+        data["page_cache_drops"] = 7
+        md = report.render_markdown(data, "x.svg", "x.json")
+        self.assertIn("the run took 1.0 min; the page cache was dropped before 7 of the runs.", md)
 
 
 class BenchmarksMdTest(unittest.TestCase):
