@@ -225,8 +225,8 @@ log.retention.ms=-1
 # Index files of 256 KiB instead of Kafka's 10 MiB. Each is preallocated sparse and mapped, and a
 # page fault in a mapping reads around it as far as the disk's read-ahead (8 MiB on the test
 # machine's virtio disk): with 10 MiB, a 10,000-partition topic's index files took 23.6 GB of page
-# cache (their holes, read as zeros) during one 300,000-record run, the broker spent 250 CPU-s per
-# million records reclaiming it, and every task waited on memory. With 256 KiB: 2.5 GB, 39 CPU-s/M
+# cache (their holes, read as zeros) during one 300,000-record run, the broker used 250 CPU-s per
+# million records, and every task waited on memory. With 256 KiB: 2.5 GB, 39 CPU-s/M
 # in the same run. A segment now rolls after about 90 MB of records instead of at 1 GiB.
 log.index.size.max.bytes=262144
 group.initial.rebalance.delay.ms=0
