@@ -116,21 +116,26 @@ def topic_names(topic, scenario):
     return [f"{topic}-{j}" for j in range(scenario.topics)] if scenario.topics > 1 else [topic]
 
 
+def meminfo(field):
+    """A /proc/meminfo field in KiB, or None."""
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
 def machine_info():
-    model, mem_kib = "unknown", 0
+    model = "unknown"
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
                 if line.startswith("model name"):
                     model = line.split(":", 1)[1].strip()
                     break
-        with open("/proc/meminfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    mem_kib = int(line.split()[1])
-                    break
     except OSError:
         pass
+    mem_kib = meminfo("MemTotal") or 0
     return {"cpu": model, "nproc": os.cpu_count(), "ram_gib": round(mem_kib / 2**20, 1),
             "kernel": platform.release(), "python": platform.python_version()}
 
@@ -181,15 +186,6 @@ def memory_stall_us():
     except (OSError, IndexError, ValueError):
         return None
     return None
-
-
-def meminfo(field):
-    """A /proc/meminfo field in KiB, or None."""
-    try:
-        with open("/proc/meminfo") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
-    except (OSError, StopIteration, ValueError, IndexError):
-        return None
 
 
 def drop_page_cache(below=None):
