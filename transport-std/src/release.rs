@@ -1,7 +1,8 @@
 //! Gives the engine's empty arena memory back to the operating system: the release hook of
 //! [`kprod_core::producer::Storage::with_release`], so `buffer.memory` is a bound and not an
-//! allocation. The core calls it at batch completion with whole chunks that hold no batch,
-//! once more than 1/32 of the arena is free and was written (never per record). The same call
+//! allocation. The core calls it at batch completion (never per record) with memory that holds
+//! no batch: the pages past a completed batch's records that an earlier batch wrote, and whole
+//! chunks once more than 1/32 of the arena is free and was written. The same call
 //! keeps the zeroes of a compression job's output buffer out of the resident set
 //! ([`grow_zeroed`]).
 //!
@@ -12,7 +13,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The page size, read once.
-fn page_size() -> usize {
+pub(crate) fn page_size() -> usize {
     static PAGE: AtomicUsize = AtomicUsize::new(0);
     match PAGE.load(Ordering::Relaxed) {
         0 => {

@@ -165,7 +165,7 @@ pub(crate) fn build_engine(config: &ProducerConfig) -> Result<Engine<'static>, E
     let storage = Storage::with_capacity(valid.config(), config.capacities);
     // Arena pages whose batches are gone go back to the operating system.
     #[cfg(target_os = "linux")]
-    let storage = storage.with_release(crate::release::release);
+    let storage = storage.with_release(crate::release::release, crate::release::page_size());
     let resolved = config.resolved_bootstrap()?;
     let bootstrap: Vec<(&str, u16)> = resolved.iter().map(|(h, p)| (h.as_str(), *p)).collect();
     let sasl = valid.config().sasl.enabled;

@@ -807,7 +807,7 @@ impl<'s> Accumulator<'s> {
             };
             let cs = self.chunk_size;
             self.memory.copy_within(first * cs..first * cs + len, to * cs);
-            self.free_chunks(first, chunks);
+            self.free_chunks(first, chunks, len);
             (to, n)
         };
         self.set_open_end(&s, false);
@@ -861,7 +861,7 @@ impl<'s> Accumulator<'s> {
         let Ok(state) = appended else {
             // `needed` is an upper bound of the record's size, so this is our bug; give the
             // memory back and refuse the record rather than lose it.
-            self.free_chunks(first_chunk, chunks);
+            self.free_chunks(first_chunk, chunks, chunks * self.chunk_size);
             return Err(AccumulateError::RecordTooLarge { needed, limit });
         };
         let id = BatchId(self.next_id);
@@ -1092,7 +1092,10 @@ impl<'s> Accumulator<'s> {
         let s = *self.slot(slot)?;
         self.unlink(s.partition, slot);
         self.set_open_end(&s, false);
-        self.free_chunks(s.first_chunk as usize, s.chunks as usize);
+        // The bytes its records were written to: its plain length (sealed ones are no longer),
+        // or all of its memory once split (the later parts' records lay behind the first).
+        let written = if s.first > 0 || s.rest > 0 { s.chunks as usize * self.chunk_size } else { s.plain_len() };
+        self.free_chunks(s.first_chunk as usize, s.chunks as usize, written.max(s.len()));
         self.slots[usize::from(slot)] = BatchSlot { next: self.free_head, ..BatchSlot::EMPTY };
         self.free_head = slot;
         self.batches -= 1;
@@ -1348,11 +1351,14 @@ impl<'s> Accumulator<'s> {
         self.trim_taken(first, n);
     }
 
-    fn free_chunks(&mut self, first: usize, n: usize) {
+    /// Frees chunks `first..first + n`, of which a batch wrote the first `written` bytes.
+    fn free_chunks(&mut self, first: usize, n: usize, written: usize) {
         self.set_chunks(first, n, false);
         self.used_chunks -= n;
         #[cfg(feature = "alloc")]
-        self.trim_freed(n);
+        self.trim_freed(first, n, written.div_ceil(self.chunk_size).min(n));
+        #[cfg(not(feature = "alloc"))]
+        let _ = written;
     }
 }
 

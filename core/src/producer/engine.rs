@@ -133,8 +133,8 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         acc.set_compressible(super::ratio::compressible_len(config.compression, scratch.len(), acc.max_batch_len()));
         acc.set_max_size(config.effective_batch_max_size());
         #[cfg(feature = "alloc")]
-        if let Some(release) = release {
-            acc.set_release(release);
+        if let Some((release, page_size)) = release {
+            acc.set_release(release, page_size);
         }
         let meta = Metadata::new(brokers, topics, partitions, bootstrap).map_err(NewError::Metadata)?;
         let mut conns = connections;

@@ -38,7 +38,7 @@ pub struct Storage<'s> {
     pub(super) scratch: ManagedSlice<'s, u8>,
     /// Gives the arena's empty memory back ([`Storage::with_release`]).
     #[cfg(feature = "alloc")]
-    pub(super) release: Option<super::accumulator::trim::Release>,
+    pub(super) release: Option<(super::accumulator::trim::Release, usize)>,
 }
 
 pub use super::accumulator::chunk_map_words;
@@ -89,14 +89,16 @@ impl Storage<'static> {
     }
 
     /// Lets the engine give the arena's memory back while no batch is in it: `release` is
-    /// called with whole chunks that hold no batch (at batch completion, never per record, and
-    /// only once more than 1/32 of the arena is free and was written), and may discard their
-    /// bytes, as `madvise(MADV_DONTNEED)` does. The arena is allocated zeroed, so pages no
-    /// batch wrote are never mapped; with this, pages whose batches are gone do not stay
-    /// mapped either: `buffer.memory` is a bound, not an allocation. kprod-std passes one.
+    /// called with memory that holds no batch (at batch completion, never per record: the
+    /// pages of `page_size` bytes past a completed batch's records that an earlier batch
+    /// wrote, and whole chunks once more than 1/32 of the arena is free and was written), and
+    /// may discard their bytes, as `madvise(MADV_DONTNEED)` does. The arena is allocated
+    /// zeroed, so pages no batch wrote are never mapped; with this, pages whose batches are
+    /// gone do not stay mapped either: `buffer.memory` is a bound, not an allocation.
+    /// kprod-std passes one.
     #[must_use]
-    pub fn with_release(mut self, release: fn(&mut [u8])) -> Self {
-        self.release = Some(release);
+    pub fn with_release(mut self, release: fn(&mut [u8]), page_size: usize) -> Self {
+        self.release = Some((release, page_size));
         self
     }
 }
