@@ -237,17 +237,7 @@ mod tests {
     /// One batch of `records` records of 900 bytes, closed, delivered and removed: the chunks
     /// its records were written to.
     fn one_batch(a: &mut Accumulator<'_>, records: usize) -> usize {
-        for i in 0..records {
-            let v = vec![i as u8; 900];
-            let r = a.append(
-                0,
-                &Record::new(0, None, Some(&v)),
-                1 << 20,
-                crate::producer::ratio::Ratio::ONE,
-                Instant::ZERO,
-            );
-            r.unwrap();
-        }
+        fill(a, records, 0);
         a.close_all();
         let slots: Vec<u16> = a.iter_queue(0).collect();
         assert_eq!(slots.len(), 1, "one batch");
@@ -265,7 +255,7 @@ mod tests {
         RELEASED.with(|r| *r.borrow_mut() = (0, 0, 0));
     }
 
-    /// One batch per record (900-byte values in 1 KiB batches), `n` of them.
+    /// `n` records of 900 bytes (one batch each in 1 KiB batches): the queue's batches.
     fn fill(a: &mut Accumulator<'_>, n: usize, tag: u8) -> Vec<u16> {
         for i in 0..n {
             let v = vec![tag.wrapping_add(i as u8); 900];
