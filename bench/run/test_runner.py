@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # peers imports broker (kafka-python); these tests never talk to a broker.
 sys.modules.setdefault("broker", types.SimpleNamespace(Broker=None, broker_pid=None, process_cpu_seconds=None))
 
+import ab  # noqa: E402
 import clients  # noqa: E402
 import measure  # noqa: E402
 import peers  # noqa: E402
@@ -365,3 +366,17 @@ class AxisTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AlternatedOrderTest(unittest.TestCase):
+    def test_no_build_always_runs_first(self):
+        builds = [("a", "/a"), ("b", "/b"), ("c", "/c")]
+        firsts = [ab.round_order(builds, rnd)[0][0] for rnd in range(1, 5)]
+        self.assertEqual(firsts, ["a", "c", "a", "c"])
+        self.assertEqual(ab.round_order(builds, 2), [("c", "/c"), ("b", "/b"), ("a", "/a")])
+        self.assertEqual(builds, [("a", "/a"), ("b", "/b"), ("c", "/c")], "the given list is left alone")
+
+    def test_a_round_is_won_on_records_per_second_or_at_a_fixed_rate_on_cpu(self):
+        got = {"a": {"rps": 100.0, "cpu": 1.0}, "b": {"rps": 120.0, "cpu": 1.5}}
+        self.assertEqual(ab.round_best(got, fixed_rate=False), "b")
+        self.assertEqual(ab.round_best(got, fixed_rate=True), "a")
