@@ -9,9 +9,10 @@ scripts/bench.sh runs it), in the given order in odd rounds and reversed in even
 place in a round biases it, and a fixed order hands that bias to one build (BENCHMARKS.md, "The
 pressed hold in alternated order": the first run of each pair lost 9 of 10 rounds in one series
 and won 9 of 12 in another, whichever build it was). Warm-up runs of the first build come first
-(`--warm-ups`, default 1). Prints one line per run, then per build the medians of records/s, client and broker
-CPU-s per million records, peak RSS and p99, and in how many rounds it had the most records/s
-(at a fixed rate: the least client CPU).
+(`--warm-ups`, default 1). Prints one line per run, then per build the medians of records/s,
+client and broker CPU-s per million records, peak RSS and p99, and in how many rounds it had the
+most records/s (at a fixed rate: the least client CPU). `--prop` settings come after the
+scenario's, so they override them.
 
 Needs the single broker (tests/broker/kafka.sh up) and scenarios with letter payloads on it
 (base, keyed, latency, scale). Topics of `reuse_topic` scenarios are created once (named after
@@ -67,7 +68,8 @@ def main(argv):
     p.add_argument("--records", type=int,
                    help=f"records per run (default: {DEFAULT_RECORDS:,} x the scenario's share, or "
                         f"{RATE_SECONDS} s at a fixed rate)")
-    p.add_argument("--prop", action="append", default=[], help="KEY=VALUE added to every run's properties")
+    p.add_argument("--prop", action="append", default=[],
+                   help="KEY=VALUE for every run, after the scenario's properties (so it overrides them)")
     p.add_argument("--bootstrap", default="127.0.0.1:9092")
     p.add_argument("--broker-work-dir", default=os.path.join(ROOT, "target", "kafka"))
     p.add_argument("--logs", default=os.path.join(ROOT, "target", "bench-ab"))
