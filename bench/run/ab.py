@@ -20,6 +20,7 @@ the scenario, so a later series reuses them); others get a fresh topic per run.
 """
 import argparse
 import os
+import re
 import statistics
 import sys
 import time
@@ -36,8 +37,9 @@ RATE_SECONDS = 15
 
 def parse_build(text):
     label, sep, binary = text.partition("@")
-    if not sep or not label or not binary:
-        raise argparse.ArgumentTypeError(f"{text!r}: want LABEL@BINARY")
+    if not sep or not binary or not re.fullmatch(r"[A-Za-z0-9._-]+", label):
+        raise argparse.ArgumentTypeError(f"{text!r}: want LABEL@BINARY, LABEL of letters, digits, '.', '_', '-' "
+                                         "(it goes into topic names)")
     if not os.access(binary, os.X_OK):
         raise argparse.ArgumentTypeError(f"{binary}: not an executable")
     return label, os.path.abspath(binary)
@@ -83,6 +85,8 @@ def main(argv):
     if scenario.broker != "single" or scenario.payload != "letters":
         p.error(f"{scenario.key} needs the {scenario.broker} broker or a payload file; this tool runs "
                 "letter payloads on the single broker")
+    if any("=" not in kv for kv in args.prop):
+        p.error("--prop wants KEY=VALUE")
     records = args.records or int(scenario.rate * RATE_SECONDS if scenario.rate > 0
                                   else DEFAULT_RECORDS * scenario.records)
     os.makedirs(args.logs, exist_ok=True)
@@ -99,7 +103,9 @@ def main(argv):
 
     def run(label, binary, tag):
         client = clients_mod.kprod({"kprod": binary, "root": ROOT})
-        topic = shared if scenario.reuse_topic else f"ab-{scenario.key}-{int(time.time())}-{tag}"
+        # A fresh topic per run, named after its build too: the builds of a round may start in the
+        # same second, and a deleted topic's name is not free at once.
+        topic = shared if scenario.reuse_topic else f"ab-{scenario.key}-{int(time.time())}-{tag}-{label}"
         if not scenario.reuse_topic:
             admin.create_topics(topics_of(topic), scenario.partitions, scenario.replication)
         cmd = client.command(args.bootstrap, scenario, topic, records)
