@@ -99,7 +99,11 @@ def main(argv):
         return [f"{topic}-{j}" for j in range(scenario.topics)] if scenario.topics > 1 else [topic]
 
     if scenario.reuse_topic:
-        admin.create_topics(topics_of(shared), scenario.partitions, scenario.replication)
+        from kafka.errors import TopicAlreadyExistsError  # kafka-python, as broker.py (not in the unit tests)
+        try:
+            admin.create_topics(topics_of(shared), scenario.partitions, scenario.replication)
+        except TopicAlreadyExistsError:
+            print(f"{shared}: the topic(s) of an earlier series, reused", flush=True)
 
     def run(label, binary, tag):
         client = clients_mod.kprod({"kprod": binary, "root": ROOT})
