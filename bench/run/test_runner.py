@@ -364,10 +364,6 @@ class AxisTest(unittest.TestCase):
             self.assertAlmostEqual(report._nice_max(v), want, msg=str(v))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class AlternatedOrderTest(unittest.TestCase):
     def test_no_build_always_runs_first(self):
         builds = [("a", "/a"), ("b", "/b"), ("c", "/c")]
@@ -380,3 +376,7 @@ class AlternatedOrderTest(unittest.TestCase):
         got = {"a": {"rps": 100.0, "cpu": 1.0}, "b": {"rps": 120.0, "cpu": 1.5}}
         self.assertEqual(ab.round_best(got, fixed_rate=False), "b")
         self.assertEqual(ab.round_best(got, fixed_rate=True), "a")
+
+
+if __name__ == "__main__":
+    unittest.main()
