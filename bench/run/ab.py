@@ -27,12 +27,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clients as clients_mod  # noqa: E402
+import peers  # noqa: E402
 from broker import Broker, broker_pid, process_cpu_seconds  # noqa: E402
 from measure import parse_final_line, run_measured  # noqa: E402
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-DEFAULT_RECORDS = 2_000_000  # peers.py's --records default
-RATE_SECONDS = 15
+ROOT = peers.ROOT
 
 
 def parse_build(text):
@@ -68,8 +67,8 @@ def main(argv):
                    help="runs of the first build before the rounds (a fresh 10,000-partition topic takes two: "
                         "the broker creates each partition's files on its first write)")
     p.add_argument("--records", type=int,
-                   help=f"records per run (default: {DEFAULT_RECORDS:,} x the scenario's share, or "
-                        f"{RATE_SECONDS} s at a fixed rate)")
+                   help=f"records per run (default: {peers.DEFAULT_RECORDS:,} x the scenario's share, or "
+                        f"{clients_mod.RATE_SECONDS} s at a fixed rate)")
     p.add_argument("--prop", action="append", default=[],
                    help="KEY=VALUE for every run, after the scenario's properties (so it overrides them)")
     p.add_argument("--bootstrap", default="127.0.0.1:9092")
@@ -87,21 +86,19 @@ def main(argv):
                 "letter payloads on the single broker")
     if any("=" not in kv for kv in args.prop):
         p.error("--prop wants KEY=VALUE")
-    records = args.records or int(scenario.rate * RATE_SECONDS if scenario.rate > 0
-                                  else DEFAULT_RECORDS * scenario.records)
+    # The bench's own count at its defaults, for kprod (not one of its slow clients).
+    bench = argparse.Namespace(records=peers.DEFAULT_RECORDS, rate_seconds=clients_mod.RATE_SECONDS)
+    records = args.records or peers.record_count(bench, argparse.Namespace(slow=False), scenario)
     os.makedirs(args.logs, exist_ok=True)
     admin = Broker(args.bootstrap)
     pid = broker_pid(int(args.bootstrap.rsplit(":", 1)[1]), args.broker_work_dir)
     extra = dict(kv.split("=", 1) for kv in args.prop)
     shared = f"ab-{scenario.key}"
 
-    def topics_of(topic):
-        return [f"{topic}-{j}" for j in range(scenario.topics)] if scenario.topics > 1 else [topic]
-
     if scenario.reuse_topic:
         from kafka.errors import TopicAlreadyExistsError  # kafka-python, as broker.py (not in the unit tests)
         try:
-            admin.create_topics(topics_of(shared), scenario.partitions, scenario.replication)
+            admin.create_topics(peers.topic_names(shared, scenario), scenario.partitions, scenario.replication)
         except TopicAlreadyExistsError:
             print(f"{shared}: the topic(s) of an earlier series, reused", flush=True)
 
@@ -111,14 +108,14 @@ def main(argv):
         # same second, and a deleted topic's name is not free at once.
         topic = shared if scenario.reuse_topic else f"ab-{scenario.key}-{int(time.time())}-{tag}-{label}"
         if not scenario.reuse_topic:
-            admin.create_topics(topics_of(topic), scenario.partitions, scenario.replication)
+            admin.create_topics(peers.topic_names(topic, scenario), scenario.partitions, scenario.replication)
         cmd = client.command(args.bootstrap, scenario, topic, records)
         cmd += [f"{k}={v}" for k, v in extra.items()]
         b0 = process_cpu_seconds(pid) if pid else None
         proc = run_measured(cmd, dict(os.environ), 600, os.path.join(args.logs, f"{scenario.key}-{tag}-{label}"))
         b1 = process_cpu_seconds(pid) if pid else None
         if not scenario.reuse_topic:
-            admin.delete_topics(topics_of(topic))
+            admin.delete_topics(peers.topic_names(topic, scenario))
         final = parse_final_line(proc.stdout)
         if proc.exit_code != 0 or final is None:
             why = "timed out" if proc.timed_out else f"exit {proc.exit_code}"
