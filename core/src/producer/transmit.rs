@@ -339,7 +339,7 @@ impl<P: Partitioner> Producer<'_, P> {
             None => {
                 let at = self.acc.sendable_at(slot)?;
                 match self.acc.pressed_at() {
-                    Some(p) if b.is_filling() && self.leader_busy(b.partition()) => {
+                    Some(p) if b.is_filling() && self.waits_behind(slot, b.partition(), b.created()) => {
                         at.max((b.created() + self.pressed_hold()).min(p + PRESSED_FOR))
                     }
                     _ => at,
@@ -349,20 +349,41 @@ impl<P: Partitioner> Producer<'_, P> {
         Some(retry.max(linger))
     }
 
-    /// How long a batch still filling may wait while the sender waits for memory and its leader
-    /// has a request out: a quarter of `delivery.timeout.ms` (30 s by default), at least
-    /// `linger.ms`.
+    /// How long at most a batch still filling may wait while the sender waits for memory: a
+    /// quarter of `delivery.timeout.ms` (30 s by default), at least `linger.ms`. It waits only
+    /// while something that was queued before it opened is unanswered: a request its leader
+    /// had out then, or an earlier batch of its partition ([`Producer::waits_behind`]); this
+    /// bound covers an answer that never comes.
     ///
     /// While a sender finds no memory (and for [`PRESSED_FOR`] after), the batches sent are
     /// what it waits for: full ones then go first, and batches with room keep taking records
-    /// until they fill or this passes, so each batch the broker writes carries more records.
-    /// With many partitions in `buffer.memory` (each batch's share a few KiB) sending every
-    /// batch once its `linger.ms` passed sent the partitions' records in batches of a few, and
-    /// a broker that spends about 1 ms of CPU per batch (10,000 partitions) was the limit. A
-    /// leader with nothing out takes every batch whose linger passed, so the producer always
-    /// progresses; `flush` and `close` send everything at once.
+    /// until they fill or their leader answers, so each batch the broker writes carries more
+    /// records. With many partitions in `buffer.memory` (each batch's share a few KiB) sending
+    /// every batch once its `linger.ms` passed sent the partitions' records in batches of a
+    /// few, and a broker that spends about 1 ms of CPU per batch (10,000 partitions) was the
+    /// limit. A batch with nothing ahead of it goes once its linger passed, so the producer
+    /// always progresses, and a quiet partition next to a busy one waits at most for the
+    /// requests that were out when its batch opened (waiting for its leader to have nothing out
+    /// could last as long as a busy partition kept the leader busy); `flush` and `close` send
+    /// everything at once.
     fn pressed_hold(&self) -> core::time::Duration {
         self.config.linger.max(self.config.delivery_timeout / 4)
+    }
+
+    /// Whether batch `slot` (of partition slot `pi`, opened at `opened`) has something ahead of
+    /// it that was already queued when it opened: a request its leader sent by then and has not
+    /// answered (the oldest of a connection is the first of its `in_flight`), or an earlier
+    /// batch of its own partition out in a request.
+    fn waits_behind(&self, slot: u16, pi: u16, opened: Instant) -> bool {
+        let leader_busy = self.meta.leader(PartitionIdx(pi)).is_some_and(|node| {
+            self.conns.iter().any(|c| c.node == node && c.in_flight.first().is_some_and(|f| f.sent <= opened))
+        });
+        leader_busy
+            || self
+                .acc
+                .iter_queue(pi)
+                .take_while(|&s| s != slot)
+                .any(|s| self.acc.slot(s).is_some_and(|b| b.send().in_flight))
     }
 
     /// Whether the leader of partition slot `pi` has a request out on its connection.

@@ -171,12 +171,27 @@ fn many_partitions_in_a_small_buffer_batch_their_records() {
     assert!(batches <= 2 * PARTS as u64, "{batches} batches written for {} records", 8 * PARTS);
 }
 
+/// The broker writes one batch at a time, 1 ms each: its Produce answers come when it has
+/// written every batch before them.
+fn one_batch_a_millisecond(sim: &mut Sim) {
+    let (mut busy_until, mut seen) = (0u64, 0u64);
+    sim.response_hook = Some(Box::new(move |ctx| {
+        if ctx.api != ApiKey::Produce {
+            return None;
+        }
+        let now = ctx.now.as_micros();
+        busy_until = busy_until.max(now) + 1_000 * (ctx.appended - seen);
+        seen = ctx.appended;
+        Some(Fate::Delay(busy_until - now))
+    }));
+}
+
 /// A sender that outruns its broker with many partitions in a small buffer: 400 partitions in
 /// 1 MiB (a share of 2 KiB each, about 50 of these records), 40,000 records due at once in a
 /// pseudo-random partition order, and a broker that writes one batch at a time at 1 ms each.
-/// While the sender waits for memory, batches still filling wait as long as their leader has
-/// requests out, so the memory it waits for comes from full batches: 45 records a batch, all
-/// delivered in 0.9 s of virtual time. Sending every batch once its linger passed (before)
+/// While the sender waits for memory, batches still filling wait for the answers to the
+/// requests their leader had out when they opened, so the memory it waits for comes from full
+/// batches: 45 records a batch, all delivered in 0.9 s of virtual time. Sending every batch once its linger passed (before)
 /// wrote 2 records a batch and took 16 s: each answer freed a few batches' memory, new
 /// batches took it with a record each, and those went at their linger while the sender
 /// waited again (with 10,000 partitions on a real broker: 13 records a batch, where
@@ -196,18 +211,7 @@ fn a_crowded_buffer_sends_its_fullest_batches_first() {
         r.partition = Some(rng.below(PARTS as u64) as u32);
     }
     let mut sim = sim(sc);
-    // The broker writes one batch at a time, 1 ms each: its answers come when it has written
-    // every batch before them.
-    let (mut busy_until, mut seen) = (0u64, 0u64);
-    sim.response_hook = Some(Box::new(move |ctx| {
-        if ctx.api != ApiKey::Produce {
-            return None;
-        }
-        let now = ctx.now.as_micros();
-        busy_until = busy_until.max(now) + 1_000 * (ctx.appended - seen);
-        seen = ctx.appended;
-        Some(Fate::Delay(busy_until - now))
-    }));
+    one_batch_a_millisecond(&mut sim);
     run_clean(&mut sim);
     assert_eq!(delivered(&sim) as usize, ROUNDS * PARTS, "every record delivered");
     let batches = sim.cluster.stats.appended;
@@ -410,4 +414,54 @@ fn ripe_batches_wait_for_the_answer_to_the_request_out() {
     // Sent within linger.ms of its batch's first record, answered a round trip (and the
     // simulated broker's work) later.
     assert!(worst <= ms(5) + ms(4), "a record answered {worst:?} after send");
+}
+
+/// A quiet partition next to one that outruns the broker: partition 0 takes 1 KiB records at
+/// 20 MB/s into a 256 KiB buffer while the broker writes one 16 KiB batch a millisecond
+/// (16 MB/s), so the sender waits for memory the whole run; partition 1 takes one record every
+/// 100 ms. Every record of partition 1 must still be delivered soon after it was sent (11 ms
+/// at worst here): a batch with room that waits while the sender waits for memory (so the
+/// broker gets fuller ones) waits only for the answers to the requests that were out when it
+/// opened. Waiting until its leader had nothing out kept the quiet partition's records 3.7 s
+/// here, and up to a quarter of `delivery.timeout.ms` in a longer run, because the busy
+/// partition kept its leader busy (Java sends every batch at once while its buffer is
+/// exhausted).
+#[test]
+fn a_quiet_partition_is_not_held_while_a_busy_one_fills_the_buffer() {
+    let mut sc = Scenario::simple(43, 2, 0);
+    sc.config.buffer_memory = 256 * 1024;
+    // Java's batches, so the broker's cost per batch is a cost per 16 KiB.
+    sc.config.batch_max_size = Some(16 * 1024);
+    sc.config.delivery_timeout = Duration::from_secs(120);
+    sc.config.request_timeout = Duration::from_secs(30);
+    sc.config.max_block = Duration::from_secs(60);
+    sc.close_timeout = Duration::from_secs(60);
+    // 3 s of records: one to partition 0 every 50 µs, one to partition 1 every 100 ms.
+    sc.records = (0..60_000usize)
+        .map(|i| {
+            let quiet = i % 2_000 == 1_000;
+            Planned {
+                topic: "t0".into(),
+                partition: Some(u32::from(quiet)),
+                key: None,
+                value: value_for(i, if quiet { 100 } else { 1_000 }),
+                at: Instant::from_micros(i as u64 * 50),
+            }
+        })
+        .collect();
+    let mut sim = sim(sc);
+    one_batch_a_millisecond(&mut sim);
+    run_clean(&mut sim);
+    assert_eq!(delivered(&sim), 60_000, "every record delivered");
+    let mut quiet = 0;
+    let mut worst = Duration::ZERO;
+    for a in &sim.out.accepted {
+        let c = sim.out.completions.get(&a.id.batch).expect("completed");
+        if c.partition == 1 {
+            quiet += 1;
+            worst = worst.max(c.at.saturating_duration_since(a.at));
+        }
+    }
+    assert_eq!(quiet, 30, "partition 1's records");
+    assert!(worst < ms(100), "a record of the quiet partition waited {worst:?} for its answer");
 }
