@@ -191,11 +191,11 @@ fn one_batch_a_millisecond(sim: &mut Sim) {
 /// pseudo-random partition order, and a broker that writes one batch at a time at 1 ms each.
 /// While the sender waits for memory, batches still filling wait for the answers to the
 /// requests their leader had out when they opened, so the memory it waits for comes from full
-/// batches: 45 records a batch, all delivered in 0.9 s of virtual time. Sending every batch once its linger passed (before)
-/// wrote 2 records a batch and took 16 s: each answer freed a few batches' memory, new
-/// batches took it with a record each, and those went at their linger while the sender
-/// waited again (with 10,000 partitions on a real broker: 13 records a batch, where
-/// librdkafka writes 30).
+/// batches: 45 records a batch, all delivered in 0.9 s of virtual time. Sending every batch
+/// once its linger passed (before) wrote 2 records a batch and took 16 s: each answer freed a
+/// few batches' memory, new batches took it with a record each, and those went at their
+/// linger while the sender waited again (with 10,000 partitions on a real broker: 13 records
+/// a batch, where librdkafka writes 30).
 #[test]
 fn a_crowded_buffer_sends_its_fullest_batches_first() {
     const PARTS: usize = 400;
