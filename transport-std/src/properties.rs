@@ -136,7 +136,7 @@ pub const PROPERTIES: &[Property] = &[
     ok_note(
         "linger.ms",
         "5",
-        "while a `send` waits for buffer memory (and for 1 s after), a batch below `batch.size` whose broker had a request out when it opened waits past `linger.ms` until it fills, that broker has answered the requests that were out then, or a quarter of `delivery.timeout.ms` has passed, so the memory the sender waits for comes back from full batches (with many partitions in a full buffer, batches of one or two records otherwise)",
+        "while a `send` waits for buffer memory (and for 1 s after), a batch below `batch.size` waits past `linger.ms` while a request its broker sent before it opened, or an earlier batch of its partition, is unanswered, until it fills or a quarter of `delivery.timeout.ms` has passed, so the memory the sender waits for comes back from full batches (with many partitions in a full buffer, batches of one or two records otherwise)",
     ),
     ok("max.block.ms", "60000"),
     ok("max.in.flight.requests.per.connection", "5"),

@@ -18,9 +18,9 @@
 //! [`AccumulateError::BufferFull`], which a driver waits on (up to `max.block.ms`): memory can
 //! never grow past the arena, so `buffer.memory` is a hard bound by construction. While senders
 //! wait for memory (and [`PRESSED_FOR`] after), open batches below `batch.size` do not go at
-//! their `linger.ms` while their leader has a request out that was sent before they opened
-//! ([`Accumulator::pressed_at`]): the memory a sender waits for then comes back from full
-//! batches.
+//! their `linger.ms` while a request their leader sent before they opened, or an earlier batch
+//! of their partition, is unanswered ([`Accumulator::pressed_at`]): the memory a sender waits
+//! for then comes back from full batches.
 //!
 //! Batch metadata lives in a caller-provided array of [`BatchSlot`]s (one per batch that can
 //! exist at once) and per-partition FIFO queues in an array of [`PartitionQueue`]s, indexed by
