@@ -32,6 +32,11 @@ impl<'s> Ledger<'s> {
         self.counts.get(usize::from(pi)).is_some_and(|&n| n >= self.limit)
     }
 
+    /// Whether partition slot `pi` has a batch in flight.
+    pub(super) fn in_flight(&self, pi: u16) -> bool {
+        self.counts.get(usize::from(pi)).is_some_and(|&n| n > 0)
+    }
+
     /// Whether any batch is in flight.
     pub(super) fn any(&self) -> bool {
         self.counts.iter().any(|&n| n > 0)

@@ -339,7 +339,7 @@ impl<P: Partitioner> Producer<'_, P> {
             None => {
                 let at = self.acc.sendable_at(slot)?;
                 match self.acc.pressed_at() {
-                    Some(p) if b.is_filling() && self.waits_behind(slot, b.partition(), b.created()) => {
+                    Some(p) if b.is_filling() && self.waits_behind(b.partition(), b.created()) => {
                         at.max((b.created() + self.pressed_hold()).min(p + PRESSED_FOR))
                     }
                     _ => at,
@@ -370,27 +370,23 @@ impl<P: Partitioner> Producer<'_, P> {
         self.config.linger.max(self.config.delivery_timeout / 4)
     }
 
-    /// Whether batch `slot` (of partition slot `pi`, opened at `opened`) has something ahead of
-    /// it that was already queued when it opened: a request its leader sent by then and has not
-    /// answered (the oldest of a connection is the first of its `in_flight`), or an earlier
-    /// batch of its own partition out in a request.
-    fn waits_behind(&self, slot: u16, pi: u16, opened: Instant) -> bool {
-        let leader_busy = self.meta.leader(PartitionIdx(pi)).is_some_and(|node| {
-            self.conns.iter().any(|c| c.node == node && c.in_flight.first().is_some_and(|f| f.sent <= opened))
-        });
-        leader_busy
-            || self
-                .acc
-                .iter_queue(pi)
-                .take_while(|&s| s != slot)
-                .any(|s| self.acc.slot(s).is_some_and(|b| b.send().in_flight))
+    /// Whether a batch of partition slot `pi` still filling, opened at `opened`, has something
+    /// ahead of it that was already queued when it opened: a request its leader sent by then
+    /// and has not answered (the oldest of a connection is the first of its `in_flight`), or an
+    /// earlier batch of its own partition in flight (a filling batch is never in flight itself,
+    /// so any the ledger counts is earlier).
+    fn waits_behind(&self, pi: u16, opened: Instant) -> bool {
+        self.ledger.in_flight(pi) || self.leader_conn(pi, |c| c.in_flight.first().is_some_and(|f| f.sent <= opened))
     }
 
     /// Whether the leader of partition slot `pi` has a request out on its connection.
     pub(super) fn leader_busy(&self, pi: u16) -> bool {
-        self.meta
-            .leader(PartitionIdx(pi))
-            .is_some_and(|node| self.conns.iter().any(|c| c.node == node && !c.in_flight.is_empty()))
+        self.leader_conn(pi, |c| !c.in_flight.is_empty())
+    }
+
+    /// Whether a connection to the leader of partition slot `pi` satisfies `test`.
+    fn leader_conn(&self, pi: u16, test: impl Fn(&Connection) -> bool) -> bool {
+        self.meta.leader(PartitionIdx(pi)).is_some_and(|node| self.conns.iter().any(|c| c.node == node && test(c)))
     }
 
     fn send_produce(&mut self, i: usize, now: Instant, buf: &mut [u8]) -> Polled {
