@@ -92,6 +92,11 @@ pub struct Sticky {
 }
 
 impl Sticky {
+    /// The partition records go to now, if one was chosen (see [`Sticky::partition`]).
+    pub const fn current(&self) -> Option<u32> {
+        self.current
+    }
+
     /// The partition for the next null-key record. `available(p)` says whether partition `p`
     /// can take records (a known leader that is not stuck); `load(p)` is `None` when it cannot,
     /// else the number of batches queued for it. Only a new choice asks for loads: the sticky
@@ -111,7 +116,8 @@ impl Sticky {
         if let Some(p) = self.current.filter(|&p| p < num_partitions && available(p)) {
             return p;
         }
-        let p = pick_weighted(num_partitions, rng, &load);
+        // One partition is the only choice: its load (which may walk its queue) cannot change it.
+        let p = if num_partitions <= 1 { 0 } else { pick_weighted(num_partitions, rng, &load) };
         self.current = Some(p);
         self.appended = 0;
         p

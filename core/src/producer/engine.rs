@@ -55,6 +55,9 @@ pub struct Producer<'s, P = DefaultPartitioner> {
     last_partition: u16,
     /// Whether that record opened a batch or made its batch due (it reached `batch.size`).
     last_due: bool,
+    /// The topic slot `send` last found by name: the next record's topic is most often the same,
+    /// and comparing one name costs less than searching the topics by name.
+    last_topic: Option<TopicIdx>,
     /// The driver's fixed transmit buffer, if it cannot grow: see `set_transmit_limit`.
     pub(super) tx_limit: Option<usize>,
     pub(super) close_deadline: Option<Instant>,
@@ -169,6 +172,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             txn: super::txn::Txn::new(transactional),
             last_partition: u16::MAX,
             last_due: false,
+            last_topic: None,
             tx_limit: None,
             close_deadline: None,
             now,
@@ -342,10 +346,12 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         if let Some(e) = self.refused_everywhere() {
             return Err(e);
         }
-        let Some(topic) = self.meta.topic(record.topic) else {
+        let same = self.last_topic.filter(|&t| self.meta.topic_name(t) == Some(record.topic));
+        let Some(topic) = same.or_else(|| self.meta.topic(record.topic)) else {
             self.meta.add_topic(record.topic, now).map_err(SendError::Metadata)?;
             return Err(SendError::MetadataPending);
         };
+        self.last_topic = Some(topic);
         self.meta.touch(topic, now);
         let count = match self.meta.topic_slot(topic).map(TopicSlot::state) {
             Some(TopicState::Known) => self.meta.partition_count(topic).unwrap_or(0),
@@ -361,7 +367,7 @@ impl<'s, P: Partitioner> Producer<'s, P> {
         self.txn_on_send(slot).map_err(SendError::Transaction)?;
         let r = Record { timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers };
         let max_batch = self.config.max_request_size.saturating_sub(REQUEST_OVERHEAD);
-        let ratio = self.ratio_of(slot);
+        let ratio = self.ratio_of(topic);
         let id = self.acc.append(slot, &r, max_batch, ratio, now).inspect_err(|_| self.metrics.record_refused())?;
         self.last_partition = slot;
         // A batch that ripens while its leader has a request out waits for the answer (see
@@ -401,6 +407,13 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             Some(p) if p < count => Ok((p, false)),
             Some(p) => Err(SendError::InvalidPartition { partition: p, count }),
             None => {
+                // Most records go to the sticky partition, still available: [`Sticky::partition`]
+                // keeps it then, so this looks without copying the state out and back.
+                let kept = self.meta.sticky(topic).and_then(|s| s.current()).filter(|&p| p < count);
+                let still = |p| partition_available(&self.meta, &self.acc, &self.config, (topic, p), now).is_some();
+                if let Some(p) = kept.filter(|&p| still(p)) {
+                    return Ok((p, true));
+                }
                 let mut sticky = self.meta.sticky_mut(topic).map(|s| *s).unwrap_or_default();
                 let (meta, acc, config) = (&self.meta, &self.acc, &self.config);
                 let available = |p| partition_available(meta, acc, config, (topic, p), now).is_some();

@@ -684,6 +684,11 @@ impl<'s> Metadata<'s> {
         self.topics.get_mut(t.index()).filter(|s| s.is_used()).map(|s| &mut s.ratio)
     }
 
+    /// The uniform sticky partitioner state of topic `t`, if it has one.
+    pub(crate) fn sticky(&self, t: TopicIdx) -> Option<Sticky> {
+        self.topic_slot(t).and_then(|s| s.sticky)
+    }
+
     /// The uniform sticky partitioner state of topic `t`.
     pub(crate) fn sticky_mut(&mut self, t: TopicIdx) -> Option<&mut Sticky> {
         let s = self.topics.get_mut(t.index()).filter(|s| s.is_used())?;

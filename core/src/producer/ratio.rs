@@ -16,7 +16,7 @@
 //! estimated compressed size would pass `batch.size`.
 
 use super::engine::Producer;
-use super::metadata::PartitionIdx;
+use super::metadata::{PartitionIdx, TopicIdx};
 use crate::compression::Compression;
 use crate::partitioner::Partitioner;
 use crate::record::BATCH_HEADER_LEN;
@@ -96,9 +96,13 @@ pub(crate) fn compressible_len(codec: Compression, scratch: usize, limit: usize)
 }
 
 impl<P: Partitioner> Producer<'_, P> {
-    /// The compression ratio estimate of partition slot `pi`'s topic (1.0 when unknown).
-    pub(super) fn ratio_of(&self, pi: u16) -> Ratio {
-        self.meta.partition_location(PartitionIdx(pi)).and_then(|(t, _)| self.meta.ratio(t)).unwrap_or(Ratio::ONE)
+    /// The compression ratio estimate of topic `t` (1.0 when unknown), for sizing its batches. A
+    /// producer that does not compress never reads it: 1.0 without looking it up.
+    pub(super) fn ratio_of(&self, t: TopicIdx) -> Ratio {
+        if self.config.compression == Compression::None {
+            return Ratio::ONE;
+        }
+        self.meta.ratio(t).unwrap_or(Ratio::ONE)
     }
 
     /// Batch `slot` was just sealed from `plain` bytes to `sealed` bytes (headers included):

@@ -57,6 +57,7 @@ impl Record<'_> {
     /// An upper bound of [`Record::encoded_len`] over all deltas a batch can give it (offset
     /// delta up to `i32::MAX`, timestamp delta of any `i64`); `None` as there. Cheap, and enough
     /// for an accumulator to choose a buffer before a batch exists.
+    #[inline]
     pub fn max_encoded_len(&self) -> Option<usize> {
         self.encoded_len(i32::MAX, i64::MIN)
     }

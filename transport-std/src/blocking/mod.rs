@@ -215,10 +215,10 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
         topic: &str,
         mut attempt: impl FnMut(&mut State, Instant) -> Result<T, SendError>,
     ) -> Result<T, Error> {
-        // One clock reading serves the first attempt (the common case): its engine instant, the
-        // record's timestamp and the deadline.
+        // One clock reading serves the first attempt (the common case): its engine instant and
+        // the record's timestamp; the deadline counts from it, worked out only if it must wait.
         let start = StdInstant::now();
-        let deadline = start + self.block_limit();
+        let mut wait_until = None;
         let first = self.shared.clock().at(start);
         let mut now = first;
         let mut st = self.shared.lock();
@@ -234,6 +234,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
                 Err(e) => break Err(Error::from_send(e, || st.cause_since(crate::state::EPOCH))),
             };
             self.shared.wake_io(&mut st);
+            let deadline = *wait_until.get_or_insert_with(|| start + self.block_limit());
             if err == SendError::BufferFull && StdInstant::now() < deadline {
                 // Rather than sleep, compress a batch the IO thread would compress next: the
                 // space comes back sooner, on two cores. One sender helps at a time, with the
