@@ -336,6 +336,13 @@ impl Batches {
     fn remove(&mut self, batch: BatchId) -> Option<BatchEntry> {
         let entry = self.entries.remove(&batch)?;
         self.order.remove(&batch);
+        // A hash map keeps the room of its largest size: past a peak (a full buffer of small
+        // batches, 10,000 partitions) give most of it back, as the tree did node by node.
+        // Halving each time it is a quarter full keeps the rehashing to a constant per removal.
+        let capacity = self.entries.capacity();
+        if capacity > KEPT_ENTRIES && self.entries.len() < capacity / 4 {
+            self.entries.shrink_to(self.entries.len() * 2);
+        }
         Some(entry)
     }
 
@@ -357,6 +364,9 @@ impl Batches {
         self.entries.is_empty()
     }
 }
+
+/// Room for this many batches' entries stays however few are waiting.
+const KEPT_ENTRIES: usize = 64;
 
 /// Every accepted record's waiter, by batch (batch ids only grow, so the first is the oldest
 /// incomplete batch: `flush` waits until it is past its mark).
@@ -525,6 +535,22 @@ mod tests {
             assert_eq!(order, model.into_values().collect::<Vec<_>>(), "all of them, oldest first");
             assert!(batches.is_empty() && batches.oldest().is_none());
         }
+    }
+
+    #[test]
+    fn the_entries_give_back_their_room_after_a_peak() {
+        let mut batches = Batches::default();
+        for b in 0..10_000 {
+            batches.entry(BatchId(b));
+        }
+        let peak = batches.entries.capacity();
+        assert!(peak >= 10_000);
+        for b in 0..9_990 {
+            assert!(batches.remove(BatchId(b)).is_some());
+        }
+        assert!(batches.entries.capacity() <= 4 * KEPT_ENTRIES, "{} of {peak} kept", batches.entries.capacity());
+        assert_eq!(batches.oldest(), Some(BatchId(9_990)));
+        assert!((9_990..10_000).all(|b| batches.get_mut(BatchId(b)).is_some()));
     }
 
     fn id(batch: u64, index: u32) -> RecordId {
