@@ -346,10 +346,14 @@ impl Batches {
         Some(entry)
     }
 
-    /// Takes every entry out, oldest first.
+    /// Takes every entry out, oldest first (every entry has its id in `order`; were one
+    /// missing, its waiters would still come out, last).
     fn take_all(&mut self) -> Vec<BatchEntry> {
         let mut entries = core::mem::take(&mut self.entries);
-        core::mem::take(&mut self.order).into_iter().filter_map(|id| entries.remove(&id)).collect()
+        let mut all: Vec<BatchEntry> =
+            core::mem::take(&mut self.order).into_iter().filter_map(|id| entries.remove(&id)).collect();
+        all.extend(entries.into_values());
+        all
     }
 
     fn oldest(&self) -> Option<BatchId> {
