@@ -92,11 +92,6 @@ pub struct Sticky {
 }
 
 impl Sticky {
-    /// The partition records go to now, if one was chosen (see [`Sticky::partition`]).
-    pub const fn current(&self) -> Option<u32> {
-        self.current
-    }
-
     /// The partition for the next null-key record. `available(p)` says whether partition `p`
     /// can take records (a known leader that is not stuck); `load(p)` is `None` when it cannot,
     /// else the number of batches queued for it. Only a new choice asks for loads: the sticky

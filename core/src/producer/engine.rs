@@ -407,14 +407,8 @@ impl<'s, P: Partitioner> Producer<'s, P> {
             Some(p) if p < count => Ok((p, false)),
             Some(p) => Err(SendError::InvalidPartition { partition: p, count }),
             None => {
-                // Most records go to the sticky partition, still available: [`Sticky::partition`]
-                // keeps it then, so this looks without copying the state out and back.
-                let kept = self.meta.sticky(topic).and_then(|s| s.current()).filter(|&p| p < count);
-                let still = |p| partition_available(&self.meta, &self.acc, &self.config, (topic, p), now).is_some();
-                if let Some(p) = kept.filter(|&p| still(p)) {
-                    return Ok((p, true));
-                }
-                let mut sticky = self.meta.sticky_mut(topic).map(|s| *s).unwrap_or_default();
+                let mut sticky = self.meta.sticky(topic).unwrap_or_default();
+                let before = sticky;
                 let (meta, acc, config) = (&self.meta, &self.acc, &self.config);
                 let available = |p| partition_available(meta, acc, config, (topic, p), now).is_some();
                 // The load (queued batches; 0 for all without
@@ -426,8 +420,11 @@ impl<'s, P: Partitioner> Producer<'s, P> {
                     Some(if adaptive { acc.queue_load(pi.0, meta.ratio(topic).unwrap_or(Ratio::ONE)) } else { 0 })
                 };
                 let p = sticky.partition(count, &mut self.rng, available, load);
-                if let Some(s) = self.meta.sticky_mut(topic) {
-                    *s = sticky;
+                // Most records keep the sticky partition, which leaves the state as it was.
+                if sticky != before {
+                    if let Some(s) = self.meta.sticky_mut(topic) {
+                        *s = sticky;
+                    }
                 }
                 Ok((p, true))
             }
