@@ -14,9 +14,15 @@ client and broker CPU-s per million records, peak RSS and p99, and in how many r
 most records/s (at a fixed rate: the least client CPU). `--prop` settings come after the
 scenario's, so they override them.
 
-Needs the single broker (tests/broker/kafka.sh up) and scenarios with letter payloads on it
-(base, keyed, latency, scale). Topics of `reuse_topic` scenarios are created once (named after
-the scenario, so a later series reuses them); others get a fresh topic per run.
+Runs on the one plaintext broker at --bootstrap (default 127.0.0.1:9092, tests/broker/kafka.sh
+up), whichever site the scenario has in scripts/bench.sh: the single broker's scenarios and the
+scale ones (bench.sh gives those a broker of their own, 127.0.0.1:27092 with KPROD_SCALE_PORT's
+default; pass `--bootstrap 127.0.0.1:27092` to measure on that one, or start a broker for the
+series: `KPROD_KAFKA_HEAP=1g tests/broker/kafka.sh up --port 27092 --controller-port 27093`), with
+letter payloads (base, keyed, latency, scale). An A/B of a base scenario on a broker that holds
+a scale scenario's topics sees a broker 2-3x costlier per record. Topics of `reuse_topic`
+scenarios are created once (named after the scenario, so a later series reuses them); others get
+a fresh topic per run.
 """
 import argparse
 import os
@@ -32,6 +38,8 @@ from broker import Broker, broker_pid, process_cpu_seconds  # noqa: E402
 from measure import parse_final_line, run_measured  # noqa: E402
 
 ROOT = peers.ROOT
+# bench.sh's sites of one plaintext broker each: --bootstrap serves either.
+SINGLE_BROKER_SITES = ("single", "scale")
 
 
 def parse_build(text):
@@ -71,7 +79,9 @@ def main(argv):
                         f"{clients_mod.RATE_SECONDS} s at a fixed rate)")
     p.add_argument("--prop", action="append", default=[],
                    help="KEY=VALUE for every run, after the scenario's properties (so it overrides them)")
-    p.add_argument("--bootstrap", default="127.0.0.1:9092")
+    p.add_argument("--bootstrap", default="127.0.0.1:9092",
+                   help="a plaintext single broker, for any scenario (scale too: bench.sh's scale broker is "
+                        "127.0.0.1:27092)")
     p.add_argument("--broker-work-dir", default=os.path.join(ROOT, "target", "kafka"))
     p.add_argument("--logs", default=os.path.join(ROOT, "target", "bench-ab"))
     args = p.parse_args(argv)
@@ -81,9 +91,9 @@ def main(argv):
     if scenario is None:
         p.error(f"unknown scenario {args.scenario!r}; one of: "
                 + ", ".join(s.key for s in clients_mod.SCENARIOS))
-    if scenario.broker != "single" or scenario.payload != "letters":
+    if scenario.broker not in SINGLE_BROKER_SITES or scenario.payload != "letters":
         p.error(f"{scenario.key} needs the {scenario.broker} broker or a payload file; this tool runs "
-                "letter payloads on the single broker")
+                "letter payloads on one plaintext broker")
     if any("=" not in kv for kv in args.prop):
         p.error("--prop wants KEY=VALUE")
     # The bench's own count at its defaults, for kprod (not one of its slow clients).
@@ -131,7 +141,7 @@ def main(argv):
 
     won = "least client CPU" if scenario.rate > 0 else "most records/s"
 
-    print(f"{scenario.label}: {records:,} records a run, {args.rounds} rounds", flush=True)
+    print(f"{scenario.label}: {records:,} records a run, {args.rounds} rounds, broker {args.bootstrap}", flush=True)
     for i in range(args.warm_ups):
         run(*args.builds[0], f"warm-up{i + 1}" if args.warm_ups > 1 else "warm-up")
     results = {label: [] for label, _ in args.builds}

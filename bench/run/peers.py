@@ -6,6 +6,8 @@ acks=all, keyed records over 12 partitions, fixed-rate latency, gzip/lz4/zstd, a
 cluster, 10,000 partitions and 1,000 topics, SASL_SSL, transactions) on fresh topics, in a
 shuffled order, for --reps repetitions; the medians go to bench/results/peers.json,
 bench/results/peers.svg and the peers section of BENCHMARKS.md.
+Broker sites: --bootstrap (single), --scale-bootstrap (the scale scenarios' own broker),
+--cluster-bootstrap, --secure-*; a scenario whose site is not given is skipped.
 CPU and peak RSS of each client come from wait4 (see measure.py); records/s and latency from
 its ProducerPerformance final line; after each run the broker's end offset must equal the
 record count (see broker.py). Needs kafka-python: run it with the venv of tests/broker/kafka.sh.
@@ -52,6 +54,9 @@ def parse_args(argv):
     p.add_argument("--rate-seconds", type=float,
                    help=f"length of a fixed-rate run (default {clients_mod.RATE_SECONDS} s; --quick "
                         f"{clients_mod.QUICK_RATE_SECONDS} s)")
+    p.add_argument("--scale-bootstrap",
+                   help="the scale scenarios' own single broker (10,000 partitions, 1,000 topics), apart from "
+                        "--bootstrap so that their topics do not slow the other scenarios' broker")
     p.add_argument("--cluster-bootstrap", help="the 3-node cluster (cluster scenarios)")
     p.add_argument("--secure-bootstrap", help="the secured broker's SASL_SSL listener (sasl scenarios)")
     p.add_argument("--secure-admin", help="the secured broker's PLAINTEXT listener (topics, offsets)")
@@ -61,7 +66,8 @@ def parse_args(argv):
                         "take a quarter; kafka-python a fifth and a sixteenth")
     p.add_argument("--reps", type=int, help="repetitions of the matrix; medians are reported (default 2)")
     p.add_argument("--seed", type=int, default=None, help="seed of the run order (default: time)")
-    p.add_argument("--bootstrap", default="127.0.0.1:9092")
+    p.add_argument("--bootstrap", default="127.0.0.1:9092",
+                   help="the single broker (every scenario but the scale, cluster and sasl ones; start-up runs)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds before a client run is killed")
     p.add_argument("--pause", type=float, default=2.0, help="seconds of rest between runs")
     p.add_argument("--results", help="directory for peers.json and peers.svg "
@@ -374,7 +380,7 @@ def goals(summary, scenarios=None):
 
 def usable_scenarios(args):
     """The selected scenarios whose broker was given; and why the others are skipped."""
-    have = {"single": args.bootstrap, "cluster": args.cluster_bootstrap,
+    have = {"single": args.bootstrap, "scale": args.scale_bootstrap, "cluster": args.cluster_bootstrap,
             "secure": args.secure_bootstrap and args.secure_admin and args.secure_ca}
     keep = [s for s in args.scenarios if have[s.broker]]
     skipped = [f"{s.key}: no {s.broker} broker given (--{s.broker}-bootstrap)" for s in args.scenarios
@@ -389,6 +395,9 @@ def open_sites(args, scenarios):
     if "single" in kinds:
         port = args.bootstrap.rsplit(":", 1)[-1]
         sites["single"] = Site("single", args.bootstrap, args.bootstrap, [broker_pid(port, args.kafka_work)])
+    if "scale" in kinds:
+        port = args.scale_bootstrap.rsplit(":", 1)[-1]
+        sites["scale"] = Site("scale", args.scale_bootstrap, args.scale_bootstrap, [broker_pid(port, args.kafka_work)])
     if "cluster" in kinds:
         ports = [b.rsplit(":", 1)[-1] for b in args.cluster_bootstrap.split(",")]
         sites["cluster"] = Site("cluster", args.cluster_bootstrap, args.cluster_bootstrap,

@@ -136,6 +136,34 @@ class ScenarioSelectionTest(unittest.TestCase):
                          {"base", "keyed", "latency", "compression", "cluster", "scale", "sasl", "txn"})
 
 
+class BrokerSiteTest(unittest.TestCase):
+    """The scale scenarios run on a broker of their own."""
+
+    def _args(self, **kw):
+        base = {"scenarios": clients.select("all"), "bootstrap": "127.0.0.1:9092", "scale_bootstrap": None,
+                "cluster_bootstrap": None, "secure_bootstrap": None, "secure_admin": None, "secure_ca": None}
+        return types.SimpleNamespace(**(base | kw))
+
+    def test_only_the_scale_scenarios_run_on_the_scale_site(self):
+        self.assertEqual({s.key for s in clients.SCENARIOS if s.broker == "scale"},
+                         {s.key for s in clients.select("scale")})
+        self.assertEqual({s.broker for s in clients.select("base,keyed,latency,compression,txn")}, {"single"})
+        self.assertEqual({s.replication for s in clients.select("scale")}, {1})
+
+    def test_scale_scenarios_are_skipped_without_their_bootstrap(self):
+        keep, skipped = peers.usable_scenarios(self._args())
+        self.assertFalse({s.key for s in keep} & {"scale-10k-partitions", "scale-1k-topics"})
+        self.assertIn("100B-acks1", {s.key for s in keep})
+        self.assertIn("scale-10k-partitions: no scale broker given (--scale-bootstrap)", skipped)
+        keep, skipped = peers.usable_scenarios(self._args(scale_bootstrap="127.0.0.1:27092"))
+        self.assertTrue({"scale-10k-partitions", "scale-1k-topics"} <= {s.key for s in keep})
+        self.assertFalse([w for w in skipped if w.startswith("scale-")])
+
+    def test_ab_takes_scale_scenarios_on_its_one_broker(self):
+        self.assertTrue({s.broker for s in clients.select("base,keyed,latency,scale")} <= set(ab.SINGLE_BROKER_SITES))
+        self.assertNotIn("cluster", ab.SINGLE_BROKER_SITES)
+
+
 class RecordCountTest(unittest.TestCase):
     def _args(self, **kw):
         return types.SimpleNamespace(**({"records": 1_000_000, "rate_seconds": 10} | kw))
