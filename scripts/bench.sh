@@ -15,7 +15,11 @@
 # own (a broker holding the 10,000-partition topic spends 2-3x the CPU per record under load, which
 # slowed the other scenarios' runs shuffled after the first scale run). Their topic sets are
 # shared by their runs: each set's first run is preceded by an unmeasured warm-up run of the same
-# client (the first writer into new topics runs far slower, whichever client it is).
+# client (the first writer into new topics runs far slower, whichever client it is). Before the
+# matrix, every broker the scenarios use gets two unmeasured warm-up runs on a scratch topic, 8 s
+# each (1 KiB acks=all at 100,000/s, then 100 B acks=1 at 400,000/s; peers.py --warm-up-seconds):
+# the first runs on a fresh broker JVM are slow. Their figures are in peers.json
+# ("broker_warm_up") only.
 #
 #   scripts/bench.sh [--quick] [--clients kprod,java,rdkafka,franz-go,confluent,kafka-python]
 #                    [--scenarios all|GROUP|KEY,...] [--records N] [--reps N] [--seed N]

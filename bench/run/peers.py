@@ -7,13 +7,15 @@ cluster, 10,000 partitions and 1,000 topics, SASL_SSL, transactions) on fresh to
 shuffled order, for --reps repetitions; the medians go to bench/results/peers.json,
 bench/results/peers.svg and the peers section of BENCHMARKS.md.
 Broker sites: --bootstrap (single), --scale-bootstrap (the scale scenarios' own broker),
---cluster-bootstrap, --secure-*; a scenario whose site is not given is skipped.
+--cluster-bootstrap, --secure-*; a scenario whose site is not given is skipped. Before the
+matrix, each site the scenarios use gets two unmeasured warm-up runs (--warm-up-seconds).
 CPU and peak RSS of each client come from wait4 (see measure.py); records/s and latency from
 its ProducerPerformance final line; after each run the broker's end offset must equal the
 record count (see broker.py). Needs kafka-python: run it with the venv of tests/broker/kafka.sh.
 """
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -35,6 +37,10 @@ from payload import PAYLOAD_LINES, write_payload_file  # noqa: E402,F401 - test_
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 DEFAULT_RECORDS = 2_000_000
 QUICK_RECORDS = 40_000
+# The unmeasured warm-up runs of each broker site before the matrix (see warm_up_plan): record
+# size, acks, records/s; each runs WARM_UP_SECONDS (--warm-up-seconds).
+WARM_UP_PHASES = ((1024, "all", 100_000), (100, "1", 400_000))
+WARM_UP_SECONDS = 8
 # A slow client (kafka-python, ~10-50x slower) sends this share of a scenario's records (100 B,
 # 1 KiB): its runs stay near 10-15 s in a full run.
 SLOW_SHARE = {100: 1 / 5, 1024: 1 / 4}
@@ -68,6 +74,11 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=None, help="seed of the run order (default: time)")
     p.add_argument("--bootstrap", default="127.0.0.1:9092",
                    help="the single broker (every scenario but the scale, cluster and sasl ones; start-up runs)")
+    p.add_argument("--warm-up-seconds", type=float, default=WARM_UP_SECONDS,
+                   help="length of each of the two unmeasured warm-up runs on each broker site before the matrix "
+                        "(1 KiB acks=all at 100,000/s, then 100 B acks=1 at 400,000/s; a slow client sends a "
+                        f"quarter and a fifth), so that no measured run meets a cold broker JVM (default "
+                        f"{WARM_UP_SECONDS} s, also with --quick; 0: none)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds before a client run is killed")
     p.add_argument("--pause", type=float, default=2.0, help="seconds of rest between runs")
     p.add_argument("--results", help="directory for peers.json and peers.svg "
@@ -94,8 +105,8 @@ def parse_args(argv):
     a.rate_seconds = a.rate_seconds or (clients_mod.QUICK_RATE_SECONDS if a.quick else clients_mod.RATE_SECONDS)
     a.records = a.records or (QUICK_RECORDS if a.quick else DEFAULT_RECORDS)
     a.reps = a.reps or (1 if a.quick else 2)
-    if a.records < 16 or a.reps < 1:
-        p.error("--records must be at least 16 and --reps at least 1")
+    if a.records < 16 or a.reps < 1 or a.warm_up_seconds < 0:
+        p.error("--records must be at least 16, --reps at least 1 and --warm-up-seconds at least 0")
     if a.results is None:
         a.results = os.path.join(ROOT, "target", "bench-quick") if a.quick else os.path.join(ROOT, "bench", "results")
     if a.benchmarks_md is None and not a.quick:
@@ -217,9 +228,10 @@ def drop_page_cache(below=None):
     return None if free is None else free / (1 << 20)
 
 
-def run_one(args, site, env, client, scenario, rep, index, run_id):
-    """One client on one scenario: returns the run's record (status, metrics, command)."""
-    n = record_count(args, client, scenario)
+def run_one(args, site, env, client, scenario, rep, index, run_id, n=None):
+    """One client on one scenario: returns the run's record (status, metrics, command). n: records
+    (default: record_count)."""
+    n = n or record_count(args, client, scenario)
     if scenario.reuse_topic:
         topic = f"kprod-bench-{run_id}-{scenario.key}"
     else:
@@ -435,6 +447,48 @@ def warm_ups(plan):
     return set(first.values())
 
 
+def warm_up_plan(scenarios, clients, seconds):
+    """[(site, client, scenario, records)]: the unmeasured warm-up runs of each broker site the
+    scenarios use, sites in the order they first appear, before the matrix. A freshly started
+    broker JVM is slow until its JIT has compiled the produce path, and partly anew per record
+    size and acks (kprod's 1 KiB runs at positions 5 and 12 of a series ran ~120k records/s,
+    ~600k in its second repetition; Java's likewise). Measured on a fresh broker (2 cores, kprod,
+    the broker's CPU per million records, second by second; 2026-12-06): 1 KiB acks=all at
+    100,000/s cost 10.8-12.9 CPU-s/M in its first second, ~3 after 5-7 s, ~1.7-2 once warm;
+    100 B acks=all at 400,000/s 2.85 in its first second, ~0.6-0.9 after 8 s, ~0.35 once warm; a
+    1 KiB run after 20 s of 100 B still began at 6.8-8.3, a 100 B run after 20 s of 1 KiB at 1.2.
+    After 8 s of each of WARM_UP_PHASES (1 KiB acks=all, then 100 B acks=1), a 100 B acks=all
+    run's first two seconds cost 0.72 and 1.35 (then 0.35-0.5) and a 1 KiB acks=1 run's 2.6 (then
+    1.6-2.2): most of the cold cost is gone. Fixed rates, so that the runs last `seconds`
+    whichever client and do not flood the disk with dirty pages (100 and 40 MB/s; at full speed
+    1 KiB runs slowed 3x once a few GB were written, the writeback throttling the broker).
+
+    The client: the first given client that is not slow and runs one of the site's scenarios
+    (kprod by default), else a slow one with its share of the records. The scenario: the site's
+    first (its security, partitions and replication), on a fresh topic (one partition where that
+    scenario shares a topic set: 10,000 partitions and 1,000 topics are the scale scenarios' own
+    business, warmed by warm_ups), with the phase's record size, acks and rate."""
+    plan = []
+    if seconds <= 0:
+        return plan
+    by_speed = [c for c in clients if not c.slow] + [c for c in clients if c.slow]
+    for site in dict.fromkeys(s.broker for s in scenarios):
+        mine = [s for s in scenarios if s.broker == site]
+        pick = next(((c, s) for c in by_speed for s in mine if s.key not in c.unsupported), None)
+        if pick is None:
+            continue
+        c, s = pick
+        for size, acks, rate in WARM_UP_PHASES:
+            name = f"{'1KiB' if size == 1024 else f'{size}B'}-acks{acks}"
+            warm = dataclasses.replace(s, key=f"warm-up-{site}-{name}", label=f"warm-up {name}", group="warm-up",
+                                       record_size=size, acks=acks, partitions=1 if s.reuse_topic else s.partitions,
+                                       topics=1, keys=0, rate=rate, compression="none", payload="letters",
+                                       defaults=False, txn_ms=0, records=1.0, reuse_topic=False)
+            n = rate * seconds * (SLOW_SHARE[size] if c.slow else 1)
+            plan.append((site, c, warm, max(1, int(n))))
+    return plan
+
+
 def memory_note(r):
     """A note on the progress line when the run spent 1% or more of its time stalled on memory."""
     stall = r.get("memory_stall_pct")
@@ -509,7 +563,24 @@ def main(argv):
         time.sleep(args.pause / 2)
     runs = []
     drops = 0
+    broker_warm_up = {}
     try:
+        # Unmeasured: their figures go to peers.json's "broker_warm_up" only.
+        for site, c, s, n in warm_up_plan(scenarios, runnable, args.warm_up_seconds):
+            drop_page_cache(below=0.25)  # not counted in page_cache_drops: that counts measured runs
+            w = run_one(args, sites[site], env, c, s, 0, 0, run_id, n)
+            broker_warm_up.setdefault(site, []).append({
+                "client": c.name, "records": n, "record_size": s.record_size, "acks": s.acks, "rate": s.rate,
+                "partitions": s.partitions, "records_per_s": w.get("records_per_s"), "wall_s": w.get("wall_s"),
+                "broker_cpu_s_per_m": w.get("broker_cpu_s_per_m"), "status": w["status"],
+                "problems": w["problems"]})
+            broker = w.get("broker_cpu_s_per_m")
+            print(f"bench.sh: warm-up of the {site} broker ({sites[site].bootstrap}), unmeasured: {c.label}, "
+                  f"{n:,} x {s.record_size} B acks={s.acks} at {s.rate:,.0f}/s on a scratch topic: "
+                  f"{w.get('records_per_s') or 0:,.0f} rec/s ({w.get('wall_s') or 0:.1f} s"
+                  f"{'' if broker is None else f', broker {broker:.2f} CPU-s/M'}, {w['status']}"
+                  f"{': ' + '; '.join(w['problems']) if w['problems'] else ''})", flush=True)
+            time.sleep(args.pause)
         warm_up = warm_ups(plan)
         for i, (rep, s, c) in enumerate(plan, 1):
             # Before every run, not only the first: see drop_page_cache.
@@ -543,6 +614,7 @@ def main(argv):
         "seed": args.seed,
         "bootstrap": args.bootstrap,
         "bootstraps": {k: v.bootstrap for k, v in sites.items()},
+        "broker_warm_up": broker_warm_up,
         "scenarios_skipped": skipped,
         "rate_seconds": args.rate_seconds,
         "payload_gzip_ratio": env.get("payload_gzip_ratio"),

@@ -288,7 +288,28 @@ def _settings(data):
 """
 
 
-def _definitions():
+def _size(record_size):
+    return "1 KiB" if record_size == 1024 else f"{record_size} B"
+
+
+def _warm_ups(data):
+    """The broker warm-up runs of the Method text (older JSON has none)."""
+    sites = data.get("broker_warm_up") or {}
+    if not sites:
+        return ("before the matrix every broker the scenarios use can get unmeasured runs on a scratch "
+                "topic (`--warm-up-seconds`); this run had none")
+    labels = {c["name"]: c["label"] for c in _clients(data)}
+    first = next(iter(sites.values()))
+    phases = ", then ".join(f"{w['records']:,} x {_size(w['record_size'])} with acks={w['acks']} at {w['rate']:,.0f}/s"
+                            for w in first)
+    done = "; ".join(f"{site} by {labels.get(runs[0]['client'], runs[0]['client'])}: " + " and ".join(
+        f"{w['records_per_s'] or 0:,.0f} records/s in {w['wall_s'] or 0:.1f} s"
+        f"{'' if w['status'] == 'ok' else ' (failed)'}" for w in runs) for site, runs in sites.items())
+    return (f"before the matrix every broker the scenarios use gets unmeasured runs on a scratch topic, deleted "
+            f"afterwards: {phases} (a slow client sends its share; {done})")
+
+
+def _definitions(data):
     return """- **records/s**, **MB/s** (MB = 2^20 bytes of values, as ProducerPerformance prints): from each
   client's final line; the clock runs from before the first send until every record is
   acknowledged (close or flush).
@@ -308,9 +329,15 @@ def _definitions():
   quarter of the RAM free (the brokers' logs fill it within minutes), so the kernel reclaiming
   it does not stall the runs; a run whose tasks still stalled on memory 1% or more of its time
   (`/proc/pressure/memory`) is flagged in the progress output and the raw figures.
+- **warm-ups**: the first runs on a freshly started broker are slow (a cold JVM: its CPU per
+  record was ~6x the warm figure in the first second of a run, and partly so again in the first
+  run of another record size), so WARM_UP. They count in no result (raw figures:
+  `broker_warm_up`). The first run on each shared topic set (10,000 partitions, 1,000 topics) is
+  preceded by an unmeasured run of the same client, as the first writer into new topics runs far
+  slower, whichever client it is.
 - Every run is checked: exit code 0, the final line reports every record, and the topic's end
   offset on the broker equals the record count. Runs that fail a check are left out of the medians.
-"""
+""".replace("WARM_UP", _warm_ups(data))
 
 
 def _drops(data):
@@ -368,7 +395,7 @@ in the CPU and RSS figures above:
 
 ### Method
 
-{_definitions()}
+{_definitions(data)}
 ### Settings
 
 {_settings(data)}

@@ -137,7 +137,7 @@ class ScenarioSelectionTest(unittest.TestCase):
 
 
 class BrokerSiteTest(unittest.TestCase):
-    """The scale scenarios run on a broker of their own."""
+    """The scale scenarios run on a broker of their own; every site gets two warm-up runs."""
 
     def _args(self, **kw):
         base = {"scenarios": clients.select("all"), "bootstrap": "127.0.0.1:9092", "scale_bootstrap": None,
@@ -162,6 +162,56 @@ class BrokerSiteTest(unittest.TestCase):
     def test_ab_takes_scale_scenarios_on_its_one_broker(self):
         self.assertTrue({s.broker for s in clients.select("base,keyed,latency,scale")} <= set(ab.SINGLE_BROKER_SITES))
         self.assertNotIn("cluster", ab.SINGLE_BROKER_SITES)
+
+    def test_two_warm_up_runs_per_site_in_order_of_first_use(self):
+        with tempfile.TemporaryDirectory() as d:
+            paths = _paths(d)
+            cs = [clients.kafka_python(paths), clients.confluent(paths), clients.kprod(paths)]
+        scenarios = clients.select("scale,100B-acks1,cluster-100B")
+        plan = peers.warm_up_plan(scenarios, cs, 8)
+        self.assertEqual([site for site, *_ in plan], ["single", "single", "cluster", "cluster", "scale", "scale"])
+        for site, c, s, n in plan:
+            self.assertEqual(c.name, "confluent", "the first fast client")
+            self.assertEqual((s.broker, s.topics, s.keys, s.reuse_topic, s.compression, s.txn_ms),
+                             (site, 1, 0, False, "none", 0))
+            self.assertTrue(s.key.startswith("warm-up-"))
+            self.assertEqual(n, s.rate * 8)
+        self.assertEqual([(s.record_size, s.acks, s.rate, n) for _, _, s, n in plan[:2]],
+                         [(1024, "all", 100_000, 800_000), (100, "1", 400_000, 3_200_000)])
+        by_site = {site: s for site, _, s, _ in plan}
+        self.assertEqual(by_site["scale"].partitions, 1, "not the 10,000-partition topic")
+        self.assertEqual((by_site["cluster"].partitions, by_site["cluster"].replication), (6, 3))
+
+    def test_warm_up_client_runs_the_site_and_a_slow_one_sends_its_share(self):
+        with tempfile.TemporaryDirectory() as d:
+            paths = _paths(d)
+            confluent, slow = clients.confluent(paths), clients.kafka_python(paths)
+        plan = peers.warm_up_plan(clients.select("sasl"), [confluent, slow], 10)
+        self.assertEqual([(site, c.name, n) for site, c, _, n in plan],
+                         [("secure", "kafka-python", 250_000), ("secure", "kafka-python", 800_000)])
+        s, n = plan[0][2], plan[0][3]
+        argv = slow.command("b:1", s, "T", n, {"ca": "/ca.pem"})
+        self.assertEqual(self._props(argv)["security.protocol"], "SASL_SSL")
+        self.assertEqual(argv[argv.index("--throughput") + 1], "100000")
+        self.assertEqual(peers.warm_up_plan(clients.select("sasl"), [confluent], 8), [])
+        self.assertEqual(peers.warm_up_plan(clients.select("all"), [confluent, slow], 0), [])
+
+    @staticmethod
+    def _props(argv):
+        at = argv.index("--producer-props")
+        return dict(a.split("=", 1) for a in argv[at + 1:])
+
+    def test_the_warm_up_is_not_a_result_but_is_in_the_method(self):
+        run = {"client": "kprod", "records": 800_000, "record_size": 1024, "acks": "all", "rate": 100_000,
+               "records_per_s": 99_990.0, "wall_s": 8.4, "status": "ok"}
+        data = {"clients": [{"name": "kprod", "label": "kprod"}],
+                "broker_warm_up": {"single": [run, run | {"record_size": 100, "acks": "1", "status": "failed"}]}}
+        text = " ".join(report._definitions(data).split())
+        self.assertIn("gets unmeasured runs on a scratch topic, deleted afterwards: 800,000 x 1 KiB with acks=all "
+                      "at 100,000/s, then 800,000 x 100 B with acks=1 at 100,000/s (a slow client sends its share; "
+                      "single by kprod: 99,990 records/s in 8.4 s and 99,990 records/s in 8.4 s (failed)). They "
+                      "count in no result", text)
+        self.assertIn("this run had none", report._definitions({"clients": []}))
 
 
 class RecordCountTest(unittest.TestCase):
