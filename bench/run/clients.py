@@ -73,8 +73,8 @@ SCENARIOS = [
     Scenario("cluster-1KiB", "3 brokers RF 3, 1 KiB", 1024, "all", group="cluster", broker="cluster", partitions=6,
              records=0.25),
     # The scale scenarios run on a broker of their own: a broker that holds the 10,000-partition
-    # topic spends 2-3x the CPU per record under load, which slowed every other scenario's runs
-    # shuffled after the first scale run.
+    # topic spent 2-3x the CPU per record under load in A/Bs, a cost the other scenarios' runs
+    # no longer share (BENCHMARKS.md, seed 75).
     Scenario("scale-10k-partitions", "10,000 partitions, 100 B", 100, "all", group="scale", broker="scale",
              partitions=10_000, keys=100_000, records=0.5, reuse_topic=True),
     Scenario("scale-1k-topics", "1,000 topics, 100 B", 100, "all", group="scale", broker="scale", topics=1000,

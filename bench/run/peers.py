@@ -69,7 +69,8 @@ def parse_args(argv):
     p.add_argument("--secure-ca", help="the test CA (PEM) the secured broker's certificate chains to")
     p.add_argument("--records", type=int,
                    help=f"100-byte records per run of a fast client (default {DEFAULT_RECORDS}); 1 KiB runs "
-                        "take a quarter; kafka-python a fifth and a sixteenth")
+                        "take a quarter, the scale scenarios' runs a half; kafka-python a fifth of that at 100 B and a "
+                        "quarter at 1 KiB")
     p.add_argument("--reps", type=int, help="repetitions of the matrix; medians are reported (default 2)")
     p.add_argument("--seed", type=int, default=None, help="seed of the run order (default: time)")
     p.add_argument("--bootstrap", default="127.0.0.1:9092",
