@@ -8,7 +8,7 @@
 //! (truncated, as Kafka's tool measures whole milliseconds), the averages and maxima with
 //! the decimals Kafka prints.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -17,11 +17,11 @@ use serde::Serialize;
 const MAX_LATENCY_US: u64 = 3_600_000_000;
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// The statistics of one run.
+/// The statistics of one run. Times are microseconds since the run started (the harness's
+/// [`Clock`](super::clock::Clock)).
 #[derive(Debug)]
 pub(crate) struct Stats {
-    start: Instant,
-    interval: Duration,
+    interval_us: u64,
     record_size: u64,
     hist: Histogram<u64>,
     count: u64,
@@ -35,15 +35,15 @@ pub(crate) struct Stats {
 /// The records of the current progress window.
 #[derive(Debug, Clone, Copy)]
 struct Window {
-    start: Instant,
+    start_us: u64,
     count: u64,
     total_us: u64,
     max_us: u64,
 }
 
 impl Window {
-    const fn new(start: Instant) -> Self {
-        Self { start, count: 0, total_us: 0, max_us: 0 }
+    const fn new(start_us: u64) -> Self {
+        Self { start_us, count: 0, total_us: 0, max_us: 0 }
     }
 }
 
@@ -135,29 +135,28 @@ impl Summary {
 }
 
 impl Stats {
-    /// Statistics of a run starting at `start`, with a progress line every `interval`, for
+    /// Statistics of a run starting now (at 0 µs), with a progress line every `interval`, for
     /// records of `record_size` bytes.
-    pub(crate) fn new(start: Instant, interval: Duration, record_size: u64) -> Self {
+    pub(crate) fn new(interval: Duration, record_size: u64) -> Self {
         // The bounds are constants that hdrhistogram accepts (low >= 1, high >= 2 * low,
         // 3 significant digits), so this cannot fail.
         let hist = Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds");
         Self {
-            start,
-            interval,
+            interval_us: u64::try_from(interval.as_micros()).unwrap_or(u64::MAX),
             record_size,
             hist,
             count: 0,
             total_us: 0,
             max_us: 0,
-            window: Window::new(start),
+            window: Window::new(0),
             errors: 0,
             first_error: None,
         }
     }
 
-    /// A record delivered at `now`, `latency_us` after its send. Returns the progress line
+    /// A record delivered at `now_us`, `latency_us` after its send. Returns the progress line
     /// when the window is over.
-    pub(crate) fn record(&mut self, latency_us: u64, now: Instant) -> Option<Progress> {
+    pub(crate) fn record(&mut self, latency_us: u64, now_us: u64) -> Option<Progress> {
         let latency_us = latency_us.min(MAX_LATENCY_US);
         self.hist.saturating_record(latency_us);
         self.count += 1;
@@ -167,10 +166,11 @@ impl Stats {
         w.count += 1;
         w.total_us += latency_us;
         w.max_us = w.max_us.max(latency_us);
-        if now.saturating_duration_since(w.start) < self.interval {
+        let window_us = now_us.saturating_sub(w.start_us);
+        if window_us < self.interval_us {
             return None;
         }
-        let secs = now.saturating_duration_since(w.start).as_secs_f64();
+        let secs = window_us as f64 / 1e6;
         let progress = Progress {
             kind: "progress",
             records: w.count,
@@ -178,9 +178,9 @@ impl Stats {
             mb_per_sec: (w.count * self.record_size) as f64 / secs / MIB,
             avg_latency_ms: w.total_us as f64 / w.count as f64 / 1000.0,
             max_latency_ms: w.max_us as f64 / 1000.0,
-            elapsed_s: now.saturating_duration_since(self.start).as_secs_f64(),
+            elapsed_s: now_us as f64 / 1e6,
         };
-        *w = Window::new(now);
+        *w = Window::new(now_us);
         Some(progress)
     }
 
@@ -197,9 +197,9 @@ impl Stats {
         (self.errors, self.first_error.as_deref())
     }
 
-    /// The whole run, ended at `now`. CPU times and the stopping error are left empty.
-    pub(crate) fn summary(&self, now: Instant) -> Summary {
-        let secs = now.saturating_duration_since(self.start).as_secs_f64();
+    /// The whole run, ended at `now_us`. CPU times and the stopping error are left empty.
+    pub(crate) fn summary(&self, now_us: u64) -> Summary {
+        let secs = now_us as f64 / 1e6;
         // HDR answers with the top of the value's bucket (within 0.1%); no percentile is
         // above the largest latency seen.
         let pct = |q: f64| self.hist.value_at_quantile(q).min(self.max_us) as f64 / 1000.0;
@@ -233,9 +233,8 @@ mod tests {
 
     #[test]
     fn windows_cover_the_records_since_the_last_line() {
-        let t0 = Instant::now();
-        let at = |ms: u64| t0 + Duration::from_millis(ms);
-        let mut s = Stats::new(t0, Duration::from_secs(5), 100);
+        let at = |ms: u64| ms * MS;
+        let mut s = Stats::new(Duration::from_secs(5), 100);
         assert_eq!(s.record(2 * MS, at(1000)), None);
         assert_eq!(s.record(4 * MS, at(4999)), None);
         let p = s.record(9 * MS, at(5000)).expect("the window is over");
@@ -250,15 +249,14 @@ mod tests {
 
     #[test]
     fn the_summary_has_kafkas_shape_and_percentiles() {
-        let t0 = Instant::now();
-        let mut s = Stats::new(t0, Duration::from_secs(3600), 1024 * 1024);
+        let mut s = Stats::new(Duration::from_secs(3600), 1024 * 1024);
         // 1000 latencies: 1.5 ms, 2.5 ms, ..., 1000.5 ms.
         for i in 1..=1000u64 {
-            s.record(i * MS + 500, t0);
+            s.record(i * MS + 500, 0);
         }
         s.error(&"boom");
         s.error(&"second");
-        let sum = s.summary(t0 + Duration::from_secs(2));
+        let sum = s.summary(2_000 * MS);
         assert_eq!((sum.records, sum.errors), (1000, 2));
         assert_eq!(s.errors(), (2, Some("boom")));
         assert_eq!(sum.records_per_sec, 500.0);
@@ -283,9 +281,8 @@ mod tests {
 
     #[test]
     fn an_empty_run_prints_nan_like_kafka() {
-        let t0 = Instant::now();
-        let s = Stats::new(t0, Duration::from_secs(5), 10);
-        let sum = s.summary(t0 + Duration::from_secs(1));
+        let s = Stats::new(Duration::from_secs(5), 10);
+        let sum = s.summary(1_000 * MS);
         assert_eq!(
             sum.text(),
             "0 records sent, 0.000000 records/sec (0.00 MB/sec), NaN ms avg latency, 0.00 ms max latency, 0 ms 50th, 0 ms 95th, 0 ms 99th, 0 ms 99.9th."

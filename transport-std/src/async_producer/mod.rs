@@ -238,7 +238,7 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
             state: Mutex::new(State::new(engine)),
             wake: Notify::new(),
             progress: Notify::new(),
-            clock: Clock::new(StdInstant::now()),
+            clock: Clock::new(),
         });
         let driver = driver::Driver::new(
             Arc::clone(&shared),
@@ -341,10 +341,10 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
         mut attempt: impl FnMut(&mut State, Instant) -> Result<T, SendError>,
     ) -> Result<T, Error> {
         let shared = &*self.inner.shared;
-        let start = StdInstant::now();
-        let deadline = deadline_after(start, self.inner.max_block);
-        // The first attempt (the common case) uses the reading just taken.
-        let first = shared.clock.at(start);
+        // One clock reading serves the first attempt (the common case); the deadline counts
+        // from it, worked out only if the send must wait.
+        let first = shared.clock.now();
+        let mut deadline = None;
         let mut now = first;
         // Time spent waiting for buffer space, for `bufferpool-wait-*`.
         let mut space_wait = Duration::ZERO;
@@ -367,6 +367,8 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
                 }
             };
             shared.wake.notify_one();
+            let deadline =
+                *deadline.get_or_insert_with(|| deadline_after(shared.clock.std_at(first), self.inner.max_block));
             let waiting = StdInstant::now();
             let timed_out = waiting >= deadline || tokio::time::timeout_at(deadline.into(), progress).await.is_err();
             if err == SendError::BufferFull {
@@ -376,7 +378,8 @@ impl<K: ?Sized, V: ?Sized> AsyncProducer<K, V> {
             if timed_out {
                 let st = shared.lock();
                 let cause = st.cause_since(first);
-                break (st, Err(blocked_error(topic, err, start.elapsed(), cause)));
+                let waited = shared.clock.std_at(first).elapsed();
+                break (st, Err(blocked_error(topic, err, waited, cause)));
             }
         };
         // Every exit counts the time spent waiting for space, as in the blocking producer.

@@ -88,7 +88,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
         let poll = Poll::new().map_err(|e| Error::Io(format!("cannot create a poller: {e}")))?;
         let waker =
             mio::Waker::new(poll.registry(), WAKER).map_err(|e| Error::Io(format!("cannot create a waker: {e}")))?;
-        let shared = Arc::new(Shared::new(engine, waker, StdInstant::now()));
+        let shared = Arc::new(Shared::new(engine, waker));
         let interceptors: Interceptors = config.hooks.interceptors.clone().into();
         shared.lock().registry.set_interceptors(Arc::clone(&interceptors));
         let io = IoLoop::new(
@@ -217,9 +217,8 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
     ) -> Result<T, Error> {
         // One clock reading serves the first attempt (the common case): its engine instant and
         // the record's timestamp; the deadline counts from it, worked out only if it must wait.
-        let start = StdInstant::now();
+        let first = self.shared.now();
         let mut wait_until = None;
-        let first = self.shared.clock().at(start);
         let mut now = first;
         let mut st = self.shared.lock();
         // Time spent waiting for buffer space, for `bufferpool-wait-*`.
@@ -234,7 +233,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
                 Err(e) => break Err(Error::from_send(e, || st.cause_since(crate::state::EPOCH))),
             };
             self.shared.wake_io(&mut st);
-            let deadline = *wait_until.get_or_insert_with(|| start + self.block_limit());
+            let deadline = *wait_until.get_or_insert_with(|| self.shared.std_at(first) + self.block_limit());
             if err == SendError::BufferFull && StdInstant::now() < deadline {
                 // Rather than sleep, compress a batch the IO thread would compress next: the
                 // space comes back sooner, on two cores. One sender helps at a time, with the
@@ -261,7 +260,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
             st = guard;
             now = self.shared.now();
             if !time_left {
-                break Err(blocked_error(topic, err, start.elapsed(), st.cause_since(first)));
+                break Err(blocked_error(topic, err, self.shared.std_at(first).elapsed(), st.cause_since(first)));
             }
         };
         // Every exit counts the time spent waiting for space, a close's included (Java's

@@ -35,14 +35,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(engine: Engine<'static>, waker: mio::Waker, start: StdInstant) -> Self {
+    pub(crate) fn new(engine: Engine<'static>, waker: mio::Waker) -> Self {
         Self {
             state: Mutex::new(State::new(engine)),
             progress: Condvar::new(),
             waker,
             listener: OnceLock::new(),
             helper_jobs: Mutex::new(JobBuffers::default()),
-            clock: Clock::new(start),
+            clock: Clock::new(),
         }
     }
 
