@@ -210,10 +210,12 @@ pub(crate) fn supply_oauth_token(engine: &mut Engine<'static>, now: Instant) {
 ///
 /// Every send reads it. On Linux it reads `CLOCK_MONOTONIC` (the clock of std's `Instant`
 /// there) as integer nanoseconds: std's `Instant` arithmetic (`duration_since`, `as_micros`)
-/// cost about 60 instructions a reading more, a fortieth of a record's whole cost at 100 B.
+/// cost about 60 instructions a reading more, 2% of a record's whole cost at 100 B (callgrind).
 /// It has cache lines of its own (the alignment), away from the state lock's word that both
 /// threads write, and the IO thread writes it only when the wall clock moved against the
-/// monotonic one ([`Clock::resync_wall`]): the sending thread's reads stay in its cache.
+/// monotonic one ([`Clock::resync_wall`]), not every round: what the sending thread reads for
+/// every record is not taken from its cache by every round (a design choice; wall-clock A/Bs
+/// here cannot resolve its effect, see BENCHMARKS.md).
 #[derive(Debug)]
 #[repr(align(128))]
 pub(crate) struct Clock {
