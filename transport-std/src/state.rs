@@ -191,8 +191,7 @@ pub(crate) fn supply_oauth_token(engine: &mut Engine<'static>, now: Instant) {
         return;
     }
     let Some(jaas) = engine.config().sasl.jaas else { return };
-    let unix_ms =
-        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let unix_ms = u64::try_from(wall_clock_us() / 1000).unwrap_or(0);
     let mut buf = vec![0u8; 4096];
     match kprod_core::sasl::oauthbearer::unsecured_token(&jaas, unix_ms, &mut buf) {
         Ok(n) => match core::str::from_utf8(&buf[..n]) {
