@@ -8,12 +8,12 @@
 # 10,000-partition topic and 1,000 topics (scale), SASL_SSL with SCRAM-SHA-512 (sasl), and
 # transactions committed every 100 ms (txn). Writes bench/results/peers.json,
 # bench/results/peers.svg and the peers section of BENCHMARKS.md. A full run (17 scenarios, 6
-# clients, 2 repetitions, 200 runs) took 54-65 min on 2 cores in the last five runs (2026-12-06; 61
-# min with the broker warm-ups, seed 75); --scenarios reruns a part. As root it drops the page
-# cache before the runs and whenever less than a quarter of the RAM is free (bench/run/peers.py:
-# drop_page_cache). The scale scenarios run on a broker of their
-# own: a broker holding the 10,000-partition topic spent 2-3x the CPU per record under load in
-# A/Bs, a cost the other scenarios' runs no longer share (BENCHMARKS.md, seed 75). Their topic sets are
+# clients, 2 repetitions, 200 runs) took 54-65 min on 2 cores in the last six runs (60-61 min
+# with the broker warm-ups, seeds 75 and 81); --scenarios reruns a part. As root it drops the
+# page cache before the runs and whenever less than a quarter of the RAM is free
+# (bench/run/peers.py: drop_page_cache). The scale scenarios run on a broker of their own: a
+# broker holding the 10,000-partition topic spent 2-3x the CPU per record under load in A/Bs, a
+# cost the other scenarios' runs no longer share (BENCHMARKS.md, seed 75). Their topic sets are
 # shared by their runs: each set's first run is preceded by an unmeasured warm-up run of the same
 # client (the first writer into new topics runs far slower, whichever client it is). Before the
 # matrix, every broker the scenarios use gets two unmeasured warm-up runs on a scratch topic, 8 s

@@ -8,11 +8,13 @@ default costs. Needs a broker (tests/broker/kafka.sh up) and the binaries bench.
 
     bench/run/batch_size_rates.py --kprod-bin target/release/kprod \
         --rdkafka-bin target/release/rdkafka-perf [--rounds 2] [--sizes 65536,262144] \
-        [--kprod-variant LABEL@BIN[:PROP=VALUE,...]]...
+        [--kprod-variant LABEL@BIN[:PROP=VALUE,...]]... [--rdkafka-sizes 16384]
 
 `--kprod-variant` adds another kprod binary (an A/B check of a change: the binary before it),
 with its own producer properties if given; `--sizes ""` leaves out the batch.size variants. Every
-other round runs the variants in reverse order, so no variant always runs first.
+other round runs the variants in reverse order, so no variant always runs first. `--rdkafka-sizes`
+adds librdkafka runs with those `batch.size` values (its default is 1,000,000): kprod and librdkafka
+compared at the same batch size.
 
 Prints one line per run: records/s, client CPU-s per million records, peak RSS, p50 / p99 and the
 broker's CPU-s per million records (BENCHMARKS.md, "A larger default batch.size at the fixed rates").
@@ -40,33 +42,36 @@ def main(argv):
     p.add_argument("--sizes", default="65536,262144", help="kprod batch.size values besides its default")
     p.add_argument("--kprod-variant", action="append", default=[],
                    help="LABEL@BIN[:PROP=VALUE,...]: another kprod binary to run on the same command lines")
+    p.add_argument("--rdkafka-sizes", default="", help="librdkafka batch.size values besides its default")
     p.add_argument("--logs", default=os.path.join(root, "target", "batch-size-rates"))
     args = p.parse_args(argv)
     os.makedirs(args.logs, exist_ok=True)
     admin = Broker(args.bootstrap)
     pid = broker_pid(int(args.bootstrap.rsplit(":", 1)[1]), args.broker_work_dir)
-    variants = [("kprod default", [], args.kprod_bin)] + [(f"kprod batch.size={s}", [f"batch.size={s}"], args.kprod_bin)
-                                                        for s in args.sizes.split(",") if s]
+    # (label, extra producer properties, binary, whether it is kprod)
+    variants = [("kprod default", [], args.kprod_bin, True)]
+    variants += [(f"kprod batch.size={s}", [f"batch.size={s}"], args.kprod_bin, True)
+                 for s in args.sizes.split(",") if s]
     for v in args.kprod_variant:
         label, _, rest = v.partition("@")
         binary, _, props = rest.partition(":")
-        variants.append((label, [x for x in props.split(",") if x], binary))
-    variants.append(("librdkafka default", None, args.rdkafka_bin))
+        variants.append((label, [x for x in props.split(",") if x], binary, True))
+    variants.append(("librdkafka default", [], args.rdkafka_bin, False))
+    variants += [(f"librdkafka batch.size={s}", [f"batch.size={s}"], args.rdkafka_bin, False)
+                 for s in args.rdkafka_sizes.split(",") if s]
     for rnd in range(1, args.rounds + 1):
         for rec, rate, n in RATES:
             # Every other round in reverse order: the first run after the other scenario's runs
             # is at a disadvantage (in a fixed order it lost 9 of 10 rounds whichever binary it
             # was: BENCHMARKS.md, "The pressed hold in alternated order").
             order = list(enumerate(variants))
-            for i, (label, extra, binary) in order if rnd % 2 else reversed(order):
+            for i, (label, extra, binary, is_kprod) in order if rnd % 2 else reversed(order):
                 topic = f"batch-size-rates-{int(time.time())}-{rnd}-{rec}-{i}"
                 admin.create_topics([topic], 1)
                 props = [f"bootstrap.servers={args.bootstrap}", "acks=all", "enable.idempotence=true", "linger.ms=5"]
-                if extra is None:
-                    argv = [binary]
-                else:
-                    argv = [binary, "perf", "--fresh-payload"]
-                    props += extra
+                # rdkafka-perf always draws fresh payloads.
+                argv = [binary, "perf", "--fresh-payload"] if is_kprod else [binary]
+                props += extra
                 argv += ["--topic", topic, "--num-records", str(n), "--record-size", str(rec),
                          "--throughput", str(rate), "--producer-props", *props]
                 b0 = process_cpu_seconds(pid) if pid else None
