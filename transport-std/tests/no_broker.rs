@@ -67,6 +67,16 @@ fn a_broker_that_answers_garbage_is_named() {
     common::assert_garbage(&assert_metadata_timeout(&server), &server);
 }
 
+/// A broker that sends part of a frame and hangs up, 50 ms later or at once, is named as the
+/// cause: a short read ends a read round (`Conn::read_available`), and the hang-up is still seen.
+#[test]
+fn a_broker_that_hangs_up_mid_frame_is_named() {
+    for delay in [Duration::from_millis(50), Duration::ZERO] {
+        let server = common::hang_up_server(delay);
+        common::assert_hung_up(&assert_metadata_timeout(&server), &server);
+    }
+}
+
 #[test]
 fn ipv6_bootstrap_times_out() {
     let err = assert_metadata_timeout("[::1]:1");

@@ -23,7 +23,7 @@ use kprod_core::producer::CompressionJob;
 use kprod_core::time::Instant;
 use mio::{Events, Poll, Token};
 
-use super::net::{Conn, ConnectStatus, Phase, READ_CHUNK};
+use super::net::{closing, Conn, ConnectStatus, Phase, READ_CHUNK};
 use super::shared::Shared;
 use crate::events::{LinkDown, CONN_LOG};
 use crate::pump::{wait_until, Pump, Sockets};
@@ -283,7 +283,7 @@ impl IoLoop {
                     }
                     continue;
                 }
-                let (got, err) = c.read_available(&mut self.scratch);
+                let (got, err) = c.read_available(&mut self.scratch, closing(ev));
                 if got {
                     self.inputs.readable.push(c.id);
                 }

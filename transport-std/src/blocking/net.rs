@@ -19,6 +19,16 @@ use crate::tls::{Connector, TlsError, TlsLink};
 /// How much is read from a socket per `read` call (the IO loop's scratch buffer).
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
+/// Whether a short plaintext read means the socket's receive queue is empty and a new
+/// readiness event follows new bytes (see [`Conn::read_available`]): Linux's TCP and epoll.
+const SHORT_READ_EMPTIES: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
+/// Whether a readiness event says the peer closed or the socket failed: then a read round goes
+/// on to the end or the error, however short its reads (see [`Conn::read_available`]).
+pub(crate) fn closing(event: &mio::event::Event) -> bool {
+    event.is_read_closed() || event.is_error()
+}
+
 /// Where a connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -206,8 +216,14 @@ impl Conn {
     /// Reads everything available (mio is edge-triggered): whether bytes arrived, and the
     /// error that ended the connection if one did (an orderly close is `UnexpectedEof`).
     /// Plaintext is read through `scratch` (any length; the IO loop's, see `IoLoop::scratch`)
-    /// and only the bytes read are appended to the inbox.
-    pub(crate) fn read_available(&mut self, scratch: &mut [u8]) -> (bool, Option<io::Error>) {
+    /// and only the bytes read are appended to the inbox. `closing`: the readiness event also
+    /// said the peer closed or the socket failed, so the read must go on to the end or error.
+    ///
+    /// On Linux a plaintext read shorter than `scratch` stops there: TCP returns less than asked
+    /// only once its receive queue is empty, and bytes that arrive after it raise a new
+    /// edge-triggered event (tokio relies on the same). That saves the read that would only
+    /// return `WouldBlock`, one syscall per response.
+    pub(crate) fn read_available(&mut self, scratch: &mut [u8], closing: bool) -> (bool, Option<io::Error>) {
         let mut any = false;
         loop {
             let r = match &mut self.tls {
@@ -216,6 +232,9 @@ impl Conn {
             };
             match r {
                 Ok(0) => return (any, Some(ErrorKind::UnexpectedEof.into())),
+                Ok(n) if SHORT_READ_EMPTIES && self.tls.is_none() && !closing && n < scratch.len() => {
+                    return (true, None);
+                }
                 Ok(_) => any = true,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return (any, None),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -258,4 +277,85 @@ fn in_progress(e: &io::Error) -> bool {
 #[cfg(not(unix))]
 fn in_progress(e: &io::Error) -> bool {
     e.kind() == ErrorKind::WouldBlock
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    use mio::{Events, Poll};
+
+    use super::*;
+
+    /// A plaintext connection to a local server, open, and the server's end of it.
+    fn connected(poll: &Poll) -> (Conn, std::net::TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let connector = Connector { socket: SocketOptions::default(), tls: None };
+        let (id, token) = (ConnId(0), Token(0));
+        let setup = Duration::from_secs(5);
+        let mut conn =
+            Conn::connect(id, token, ("127.0.0.1", port), setup, &connector, poll.registry()).expect("connect started");
+        let (server, _) = listener.accept().expect("accept");
+        let deadline = StdInstant::now() + setup;
+        while !matches!(conn.check_connect(&connector.socket, poll.registry(), false), ConnectStatus::Connected) {
+            assert!(StdInstant::now() < deadline, "connected in time");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        (conn, server)
+    }
+
+    /// The readiness events of `token` within a second, merged into what a read round sees.
+    fn wait_readable(poll: &mut Poll, token: Token) -> bool {
+        let mut events = Events::with_capacity(8);
+        let deadline = StdInstant::now() + Duration::from_secs(1);
+        loop {
+            poll.poll(&mut events, Some(Duration::from_millis(100))).expect("poll");
+            let mut seen = None;
+            for ev in events.iter().filter(|ev| ev.token() == token && ev.is_readable()) {
+                seen = Some(seen.unwrap_or(false) || closing(ev));
+            }
+            if let Some(closing) = seen {
+                return closing;
+            }
+            assert!(StdInstant::now() < deadline, "no readiness event");
+        }
+    }
+
+    #[test]
+    fn a_hang_up_behind_the_bytes_ends_the_read_round_with_eof() {
+        let mut poll = Poll::new().expect("poll");
+        let (mut conn, mut server) = connected(&poll);
+        server.write_all(&[1, 2, 3]).expect("write");
+        drop(server);
+        // Bytes and FIN both arrived before the event is taken: one event says both.
+        std::thread::sleep(Duration::from_millis(50));
+        let closing = wait_readable(&mut poll, conn.token);
+        assert!(closing, "the event says the peer closed");
+        let mut scratch = vec![0u8; READ_CHUNK];
+        let (got, err) = conn.read_available(&mut scratch, closing);
+        assert!(got);
+        assert_eq!(err.map(|e| e.kind()), Some(ErrorKind::UnexpectedEof));
+        assert_eq!(conn.rx, [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_short_read_ends_the_read_round_and_later_bytes_raise_a_new_event() {
+        let mut poll = Poll::new().expect("poll");
+        let (mut conn, mut server) = connected(&poll);
+        let mut scratch = vec![0u8; READ_CHUNK];
+        server.write_all(&[1, 2]).expect("write");
+        assert!(!wait_readable(&mut poll, conn.token));
+        assert!(matches!(conn.read_available(&mut scratch, false), (true, None)));
+        server.write_all(&[3]).expect("write");
+        assert!(!wait_readable(&mut poll, conn.token), "a new event for the new byte");
+        assert!(matches!(conn.read_available(&mut scratch, false), (true, None)));
+        drop(server);
+        let closing = wait_readable(&mut poll, conn.token);
+        let (got, err) = conn.read_available(&mut scratch, closing);
+        assert!(!got);
+        assert_eq!(err.map(|e| e.kind()), Some(ErrorKind::UnexpectedEof));
+        assert_eq!(conn.rx, [1, 2, 3]);
+    }
 }

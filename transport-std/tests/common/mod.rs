@@ -36,6 +36,31 @@ fn answer_garbage(mut stream: TcpStream) {
     }
 }
 
+/// Starts a server on `127.0.0.1` that answers a connection's first request with two bytes of
+/// a frame length and hangs up `delay` later (a FIN after the bytes, or, with no delay, right
+/// behind them); returns its `host:port`. Its threads end with the process.
+pub fn hang_up_server(delay: Duration) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a local port");
+    let addr = listener.local_addr().expect("local address");
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64 * 1024];
+                if matches!(stream.read(&mut buf), Ok(n) if n > 0) && stream.write_all(&[0, 0]).is_ok() {
+                    std::thread::sleep(delay);
+                }
+            });
+        }
+    });
+    addr.to_string()
+}
+
+/// Checks that `err` names a connection to `server` that the broker closed.
+pub fn assert_hung_up(err: &Error, server: &str) {
+    let expected = ConnectionError::Lost { broker: server.to_owned(), reason: "closed by the broker".into() };
+    assert_eq!(err.connection_error(), Some(&expected), "{err}");
+}
+
 /// CPU time of this process, from /proc (Linux).
 pub fn process_cpu() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
