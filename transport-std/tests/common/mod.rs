@@ -13,17 +13,24 @@ use kprod_std::{ConnError, ConnectionError, Error};
 /// what the producer accepts.
 pub const GARBAGE_LENGTH: [u8; 4] = [0x7f, 0xff, 0xff, 0xff];
 
-/// Starts a server on `127.0.0.1` that answers every request with a 4-byte frame length of
-/// 2147483647 and nothing else; returns its `host:port`. Its threads end with the process.
-pub fn garbage_server() -> String {
+/// Starts a server on `127.0.0.1` whose every connection `answer` serves on a thread of its
+/// own; returns its `host:port`. Its threads end with the process.
+fn serve(answer: impl Fn(TcpStream) + Clone + Send + 'static) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a local port");
     let addr = listener.local_addr().expect("local address");
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || answer_garbage(stream));
+            let answer = answer.clone();
+            std::thread::spawn(move || answer(stream));
         }
     });
     addr.to_string()
+}
+
+/// Starts a server on `127.0.0.1` that answers every request with a 4-byte frame length of
+/// 2147483647 and nothing else; returns its `host:port`.
+pub fn garbage_server() -> String {
+    serve(answer_garbage)
 }
 
 fn answer_garbage(mut stream: TcpStream) {
@@ -38,21 +45,14 @@ fn answer_garbage(mut stream: TcpStream) {
 
 /// Starts a server on `127.0.0.1` that answers a connection's first request with two bytes of
 /// a frame length and hangs up `delay` later (a FIN after the bytes, or, with no delay, right
-/// behind them); returns its `host:port`. Its threads end with the process.
+/// behind them); returns its `host:port`.
 pub fn hang_up_server(delay: Duration) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a local port");
-    let addr = listener.local_addr().expect("local address");
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 64 * 1024];
-                if matches!(stream.read(&mut buf), Ok(n) if n > 0) && stream.write_all(&[0, 0]).is_ok() {
-                    std::thread::sleep(delay);
-                }
-            });
+    serve(move |mut stream| {
+        let mut buf = [0u8; 64 * 1024];
+        if matches!(stream.read(&mut buf), Ok(n) if n > 0) && stream.write_all(&[0, 0]).is_ok() {
+            std::thread::sleep(delay);
         }
-    });
-    addr.to_string()
+    })
 }
 
 /// Checks that `err` names a connection to `server` that the broker closed.
