@@ -15,6 +15,12 @@ use crate::delivery::{Completed, Registry};
 use crate::events::EventBook;
 use crate::state::State;
 
+/// Whether a short plaintext read means the socket's receive queue is empty and a new
+/// readiness event follows new bytes: Linux's TCP and epoll. Both drivers then end a read
+/// round at a short read instead of reading again only to get `WouldBlock` (the blocking
+/// driver's `Conn::read_available`, the tokio driver's `read_plain`).
+pub(crate) const SHORT_READ_EMPTIES: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
 /// Request bytes queued on one connection and not yet written: `buf[pos..end]`. The bytes of
 /// `buf` past `end` are kept (initialized, unused), so that a buffer swapped with the pump's
 /// frame buffer ([`Outbox::queue_frame`]) can take the next frame without being zeroed again.

@@ -15,11 +15,12 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 
 use kprod_core::producer::conn::ConnId;
+use tokio::io::Interest;
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::config::SocketOptions;
 use crate::events::LinkDown;
-use crate::pump::Outbox;
+use crate::pump::{Outbox, SHORT_READ_EMPTIES};
 use crate::tls::{Connector, TlsError, TlsLink};
 
 /// How much room a read asks for at least.
@@ -153,7 +154,7 @@ fn read_available(
         rx.reserve(READ_CHUNK);
         let read = match tls.as_deref_mut() {
             Some(tls) => tls.read(&mut TryIo(stream), rx),
-            None => stream.try_read_buf(rx),
+            None => read_plain(stream, rx),
         };
         match read {
             Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
@@ -166,6 +167,31 @@ fn read_available(
         }
     }
     Ok(())
+}
+
+/// One plaintext read into the spare room of `rx`. A read shorter than that room on Linux
+/// ([`SHORT_READ_EMPTIES`]: TCP's receive queue is empty then) also clears tokio's read
+/// readiness, by answering `try_io` with `WouldBlock` once the bytes are in, so the next poll
+/// waits for the next edge instead of making a read that would only return `WouldBlock`: one
+/// `recvfrom` per response instead of two. tokio's own `AsyncRead` for `TcpStream` clears
+/// readiness after a short read the same way; `try_read_buf` clears it only on `WouldBlock`.
+/// tokio clears it only if no readiness event came in since it was observed, and never clears
+/// a peer's close, so bytes or a hang-up after this read still wake the task.
+fn read_plain(stream: &TcpStream, rx: &mut Vec<u8>) -> io::Result<usize> {
+    let room = rx.capacity() - rx.len();
+    let mut got = 0;
+    let read = stream.try_io(Interest::READABLE, || {
+        got = stream.try_read_buf(rx)?;
+        if SHORT_READ_EMPTIES && got > 0 && got < room {
+            Err(ErrorKind::WouldBlock.into())
+        } else {
+            Ok(got)
+        }
+    });
+    match read {
+        Err(e) if e.kind() == ErrorKind::WouldBlock && got > 0 => Ok(got),
+        read => read,
+    }
 }
 
 /// Writes `out[*pos..]` until done or the socket would block; whether anything was written.
@@ -299,4 +325,106 @@ async fn open(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpStream> {
         sock.set_recv_buffer_size(u32::try_from(n).unwrap_or(u32::MAX))?;
     }
     sock.connect(addr).await
+}
+
+#[cfg(test)]
+mod tests {
+    use core::future::poll_fn;
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A current-thread runtime with tokio's IO and timer drivers.
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+    }
+
+    /// A plaintext connection to a local server, and the server's end of it.
+    async fn connected() -> (TcpStream, std::net::TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let client = TcpStream::connect(addr).await.expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        (client, server)
+    }
+
+    /// Waits (at most a second) until the socket is readable.
+    async fn readable(stream: &TcpStream) {
+        tokio::time::timeout(Duration::from_secs(1), stream.readable())
+            .await
+            .expect("a readiness event within a second")
+            .expect("readable");
+    }
+
+    /// One read round of the driver: whether bytes arrived, and how it ended.
+    async fn read_round(stream: &TcpStream, rx: &mut Vec<u8>) -> (bool, io::Result<()>) {
+        let mut got = false;
+        let end = poll_fn(|cx| Poll::Ready(read_available(stream, None, rx, cx, &mut got))).await;
+        (got, end)
+    }
+
+    /// Whether tokio still holds read readiness for the socket (a poll that registers no waker
+    /// worth keeping: the test only looks).
+    async fn still_ready(stream: &TcpStream) -> bool {
+        poll_fn(|cx| Poll::Ready(stream.poll_read_ready(cx).is_ready())).await
+    }
+
+    #[test]
+    fn a_short_read_clears_the_readiness_and_later_bytes_raise_it_again() {
+        runtime().block_on(async {
+            let (client, mut server) = connected().await;
+            server.write_all(&[1, 2, 3]).expect("write");
+            readable(&client).await;
+            let mut rx = Vec::with_capacity(READ_CHUNK);
+            assert_eq!(read_plain(&client, &mut rx).expect("read"), 3);
+            assert_eq!(rx, [1, 2, 3]);
+            // Where a short read empties the queue, the read that would only say WouldBlock
+            // is not needed: readiness is already cleared.
+            assert_eq!(still_ready(&client).await, !SHORT_READ_EMPTIES);
+            server.write_all(&[4, 5]).expect("write");
+            readable(&client).await;
+            let (got, end) = read_round(&client, &mut rx).await;
+            assert!(got);
+            end.expect("still open");
+            assert_eq!(rx, [1, 2, 3, 4, 5]);
+        });
+    }
+
+    #[test]
+    fn a_hang_up_behind_the_bytes_ends_the_read_round_with_eof() {
+        runtime().block_on(async {
+            let (client, mut server) = connected().await;
+            server.write_all(&[1, 2, 3]).expect("write");
+            drop(server);
+            // Bytes and FIN both arrived before the read: the short read must not end the
+            // round (tokio keeps a close in the readiness when it clears the rest).
+            std::thread::sleep(Duration::from_millis(50));
+            readable(&client).await;
+            let mut rx = Vec::new();
+            let (got, end) = read_round(&client, &mut rx).await;
+            assert!(got);
+            assert_eq!(end.map_err(|e| e.kind()), Err(ErrorKind::UnexpectedEof));
+            assert_eq!(rx, [1, 2, 3]);
+        });
+    }
+
+    #[test]
+    fn a_hang_up_after_a_short_read_wakes_the_task() {
+        runtime().block_on(async {
+            let (client, mut server) = connected().await;
+            server.write_all(&[1, 2, 3]).expect("write");
+            readable(&client).await;
+            let mut rx = Vec::new();
+            let (got, end) = read_round(&client, &mut rx).await;
+            assert!(got);
+            end.expect("still open");
+            drop(server);
+            readable(&client).await;
+            let (got, end) = read_round(&client, &mut rx).await;
+            assert!(!got);
+            assert_eq!(end.map_err(|e| e.kind()), Err(ErrorKind::UnexpectedEof));
+            assert_eq!(rx, [1, 2, 3]);
+        });
+    }
 }

@@ -13,15 +13,11 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::SocketOptions;
 use crate::events::LinkDown;
-use crate::pump::Outbox;
+use crate::pump::{Outbox, SHORT_READ_EMPTIES};
 use crate::tls::{Connector, TlsError, TlsLink};
 
 /// How much is read from a socket per `read` call (the IO loop's scratch buffer).
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
-
-/// Whether a short plaintext read means the socket's receive queue is empty and a new
-/// readiness event follows new bytes (see [`Conn::read_available`]): Linux's TCP and epoll.
-const SHORT_READ_EMPTIES: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
 /// Whether a readiness event says the peer closed or the socket failed: then a read round goes
 /// on to the end or the error, however short its reads (see [`Conn::read_available`]).
