@@ -12,11 +12,15 @@
 //! - **A batch's tail.** A batch takes more chunks than its records fill (a whole `batch.size`
 //!   block while every partition could have one), and a block's chunks stay resident as far as
 //!   the largest batch that used it wrote. So when a batch is freed, the whole pages past its
-//!   records that an earlier batch wrote are released, in one call: a block then keeps what its
-//!   last batch wrote. Without this, many partitions at a moderate rate (batches of a few
-//!   records) kept the pages that earlier, larger batches wrote: 3 of the 26 MiB peak RSS at
-//!   1,000 topics and 200,000 records/s. Batches that fill their chunks (one busy partition)
-//!   have no tail, so they make no call.
+//!   records that an earlier batch wrote are released, in one call, once they hold at least as
+//!   many written chunks as the batch's records: a block then keeps past its last batch's
+//!   records at most as much as they fill. Without this, many partitions at a moderate rate
+//!   (batches of a few records) kept the pages that earlier, larger batches wrote: 3 of the 26
+//!   MiB peak RSS at 1,000 topics and 200,000 records/s. The floor is for batches whose size
+//!   only wavers (one partition at a fixed rate): releasing every page a batch left that its
+//!   predecessor wrote cost an `madvise` and the page faults that wrote them again every second
+//!   batch, about 9% of the CPU at 50,000 records/s of 1 KiB (BENCHMARKS.md, issue 15).
+//!   Batches that fill their chunks (one busy partition) have no tail, so they make no call.
 //! - **A drained arena.** When the arena is mostly empty (at most 1/8 of it holds batches) and
 //!   more than a slack of free chunks are resident (1/32 of the arena, at least 4 chunks), free
 //!   resident chunks are released from the top of the arena down (chunks are taken lowest
@@ -111,7 +115,7 @@ impl Accumulator<'_> {
         for i in first..tail_at {
             self.trim.set_resident(i, true);
         }
-        self.release_tail(release, tail_at, end);
+        self.release_tail(release, tail_at, end, written);
         self.trim.resident_free += (first..end).filter(|&i| self.trim.is_resident(i)).count();
         if self.trim.resident_free <= self.trim.slack || self.used_chunks > self.chunk_count / 8 {
             return;
@@ -144,12 +148,13 @@ impl Accumulator<'_> {
     }
 
     /// Releases the whole pages of free chunks `start..end` (a freed batch's chunks past its
-    /// records) if a resident chunk lies wholly in them: those chunks are no longer resident.
-    /// Chunks partly in a page shared with others (its records, the next batch) stay resident,
-    /// so a later, shorter batch in the same place releases them, and do not cause a call
-    /// alone: once their part in the released pages is gone they would cause one after every
-    /// batch. No call when nothing would be released.
-    fn release_tail(&mut self, release: Release, start: usize, end: usize) {
+    /// records, which were `written` chunks) if at least `written` resident chunks (and at
+    /// least one) lie wholly in them: those chunks are no longer resident. Chunks partly in a
+    /// page shared with others (its records, the next batch) stay resident, so a later, shorter
+    /// batch in the same place releases them, and do not cause a call alone: once their part in
+    /// the released pages is gone they would cause one after every batch. No call when nothing
+    /// would be released.
+    fn release_tail(&mut self, release: Release, start: usize, end: usize, written: usize) {
         let (cs, (skew, page)) = (self.chunk_size, self.trim.pages);
         let (from, to) = (start * cs, end * cs);
         // The page boundaries at or after `from` and at or before `to`, as arena offsets.
@@ -159,7 +164,7 @@ impl Accumulator<'_> {
             return;
         }
         let inner = first.div_ceil(cs)..last / cs;
-        if !inner.clone().any(|i| self.trim.is_resident(i)) {
+        if inner.clone().filter(|&i| self.trim.is_resident(i)).count() < written.max(1) {
             return;
         }
         for i in inner {
@@ -330,7 +335,7 @@ mod tests {
     }
 
     #[test]
-    fn a_block_keeps_what_its_last_batch_wrote() {
+    fn a_block_keeps_at_most_twice_what_its_last_batch_wrote() {
         // 16 KiB batches in a 1 MiB arena: one partition takes whole, aligned 16-chunk blocks,
         // lowest first, so every batch here reuses block 0. Pages of one byte: every chunk
         // boundary is a page boundary.
@@ -348,12 +353,29 @@ mod tests {
         // Another small one finds nothing past it to release.
         one_batch(&mut a, 1);
         assert_eq!(released(), ((16 - small) * CHUNK, 1));
-        // A batch of 5 chunks, then one of 3: the 2 chunks between go.
+        let before = released();
+        // A big batch again, then one of 5 chunks: the big one wrote more than 5 chunks past
+        // it, so the block's pages past it go.
+        let big = one_batch(&mut a, 12);
         let five = one_batch(&mut a, 5);
+        assert!(big - five >= five, "{big} then {five} chunks");
+        assert_eq!(released(), (before.0 + (16 - five) * CHUNK, before.1 + 1));
+        assert_eq!(a.resident_chunks(), five);
+        // Then one of 3: the 2 chunks between are fewer than its own 3, so they stay (a size
+        // that only wavers makes no calls).
         let three = one_batch(&mut a, 3);
-        assert!(five > three, "{five} then {three} chunks");
-        assert_eq!(released(), ((16 - small) * CHUNK + (16 - three) * CHUNK, 2));
-        assert_eq!(a.resident_chunks(), three);
+        assert!(five > three && five - three < three, "{five} then {three} chunks");
+        assert_eq!(released(), (before.0 + (16 - five) * CHUNK, before.1 + 1));
+        assert_eq!(a.resident_chunks(), five);
+        // A size that wavers around 3 and 5 chunks makes no call at all.
+        for i in 0..10 {
+            one_batch(&mut a, if i % 2 == 0 { 5 } else { 3 });
+        }
+        assert_eq!(released().1, before.1 + 1);
+        // One of a single chunk: the 4 past it are at least its own, so they go.
+        one_batch(&mut a, 1);
+        assert_eq!(released(), (before.0 + (16 - five) * CHUNK + (16 - small) * CHUNK, before.1 + 2));
+        assert_eq!(a.resident_chunks(), small);
     }
 
     #[test]
