@@ -19,7 +19,7 @@
 //!   MiB peak RSS at 1,000 topics and 200,000 records/s. The floor is for batches whose size
 //!   only wavers (one partition at a fixed rate): releasing every page a batch left that its
 //!   predecessor wrote cost an `madvise` and the page faults that wrote them again every second
-//!   batch, about 9% of the CPU at 50,000 records/s of 1 KiB (BENCHMARKS.md, issue 15).
+//!   batch: about 6% of the CPU at 50,000 records/s of 1 KiB (BENCHMARKS.md, issue 15).
 //!   Batches that fill their chunks (one busy partition) have no tail, so they make no call.
 //! - **A drained arena.** When the arena is mostly empty (at most 1/8 of it holds batches) and
 //!   more than a slack of free chunks are resident (1/32 of the arena, at least 4 chunks), free
