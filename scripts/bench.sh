@@ -8,8 +8,9 @@
 # 10,000-partition topic and 1,000 topics (scale), SASL_SSL with SCRAM-SHA-512 (sasl), and
 # transactions committed every 100 ms (txn). Writes bench/results/peers.json,
 # bench/results/peers.svg and the peers section of BENCHMARKS.md. A full run (17 scenarios, 6
-# clients, 2 repetitions, 200 runs) took 54-65 min on 2 cores in the last six runs (60-61 min
-# with the broker warm-ups, seeds 75 and 81); --scenarios reruns a part. As root it drops the
+# clients, 2 repetitions, 200 runs) took 54-65 min on 2 cores in the last seven runs (60-63 min
+# with the broker warm-ups, seeds 75, 81 and 85); the fixed-rate scenarios' two more rounds
+# (--rate-reps) add 24 runs of about 16 s each; --scenarios reruns a part. As root it drops the
 # page cache before the runs and whenever less than a quarter of the RAM is free
 # (bench/run/peers.py: drop_page_cache). The scale scenarios run on a broker of their own: a
 # broker holding the 10,000-partition topic spent 2-3x the CPU per record under load in A/Bs, a
@@ -22,8 +23,8 @@
 # ("broker_warm_up") only.
 #
 #   scripts/bench.sh [--quick] [--clients kprod,java,rdkafka,franz-go,confluent,kafka-python]
-#                    [--scenarios all|GROUP|KEY,...] [--records N] [--reps N] [--seed N]
-#                    [--rate-seconds S] [--pause S] [--timeout S]
+#                    [--scenarios all|GROUP|KEY,...] [--records N] [--reps N] [--rate-reps N]
+#                    [--seed N] [--rate-seconds S] [--pause S] [--timeout S]
 #
 #   --quick      smoke run: 40,000 records (1 KiB: 10,000), 3 s at fixed rates, 1 repetition;
 #                writes under target/bench-quick/ and leaves BENCHMARKS.md alone
@@ -34,6 +35,9 @@
 #                take N/4, the scale scenarios N/2, kafka-python a fifth or a quarter of that);
 #                fixed-rate runs send rate x --rate-seconds (default 15)
 #   --reps N     repetitions of the whole matrix, shuffled, medians reported (default 2)
+#   --rate-reps N  repetitions of the fixed-rate scenarios (default 4; --quick: --reps): their
+#                CPU goal turns on tenths of a CPU-second per million records, which one run on
+#                a loaded machine moved by a quarter (BENCHMARKS.md, seed 85)
 # Everything else: `bench/run/peers.py --help`.
 #
 # Installs what is missing (Java, Maven, the Kafka jars, the Python venv, GNU time, cmake and the

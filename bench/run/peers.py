@@ -72,6 +72,11 @@ def parse_args(argv):
                         "take a quarter, the scale scenarios' runs a half; kafka-python a fifth of that at 100 B and a "
                         "quarter at 1 KiB")
     p.add_argument("--reps", type=int, help="repetitions of the matrix; medians are reported (default 2)")
+    p.add_argument("--rate-reps", type=int,
+                   help="repetitions of the fixed-rate (latency) scenarios, at least --reps: the rounds past --reps "
+                        "run those scenarios alone, shuffled. Their CPU goal turns on a few tenths of a CPU-second "
+                        "per million records, which one run on a loaded machine moves by a quarter (default 4; "
+                        "--quick: --reps)")
     p.add_argument("--seed", type=int, default=None, help="seed of the run order (default: time)")
     p.add_argument("--bootstrap", default="127.0.0.1:9092",
                    help="the single broker (every scenario but the scale, cluster and sasl ones; start-up runs)")
@@ -106,6 +111,7 @@ def parse_args(argv):
     a.rate_seconds = a.rate_seconds or (clients_mod.QUICK_RATE_SECONDS if a.quick else clients_mod.RATE_SECONDS)
     a.records = a.records or (QUICK_RECORDS if a.quick else DEFAULT_RECORDS)
     a.reps = a.reps or (1 if a.quick else 2)
+    a.rate_reps = max(a.rate_reps or (a.reps if a.quick else 4), a.reps)
     if a.records < 16 or a.reps < 1 or a.warm_up_seconds < 0:
         p.error("--records must be at least 16, --reps at least 1 and --warm-up-seconds at least 0")
     if a.results is None:
@@ -422,13 +428,16 @@ def open_sites(args, scenarios):
     return sites
 
 
-def make_plan(scenarios, clients, reps, seed):
+def make_plan(scenarios, clients, reps, seed, rate_reps=0):
     """(rep, scenario, client) cells, shuffled within each repetition; a client's unsupported
-    scenarios are left out (they show as skipped, with the reason)."""
+    scenarios are left out (they show as skipped, with the reason). The fixed-rate scenarios
+    (group `latency`) repeat `rate_reps` times if that is more: the rounds past `reps` hold
+    only them."""
     plan = []
     rng = random.Random(seed)
-    for rep in range(1, reps + 1):
-        cells = [(s, c) for s in scenarios for c in clients if s.key not in c.unsupported]
+    for rep in range(1, max(reps, rate_reps) + 1):
+        cells = [(s, c) for s in scenarios for c in clients
+                 if s.key not in c.unsupported and (rep <= reps or s.group == "latency")]
         rng.shuffle(cells)
         plan += [(rep, s, c) for s, c in cells]
     return plan
@@ -539,8 +548,9 @@ def main(argv):
         print(f"text payloads: {env['payload']} ({PAYLOAD_LINES} lines of 1 KiB; gzip -6 of 16 lines: "
               f"{ratio:.1f}x)", flush=True)
         env["payload_gzip_ratio"] = ratio
-    plan = make_plan(scenarios, runnable, args.reps, args.seed)
-    print(f"{len(runnable)} client(s), {len(scenarios)} scenarios, {args.reps} repetition(s): {len(plan)} runs; "
+    plan = make_plan(scenarios, runnable, args.reps, args.seed, args.rate_reps)
+    print(f"{len(runnable)} client(s), {len(scenarios)} scenarios, {args.reps} repetition(s) "
+          f"(fixed rates: {args.rate_reps}): {len(plan)} runs; "
           f"order seed {args.seed}; broker pids {', '.join(f'{k} {v.pids}' for k, v in sites.items())}; "
           f"logs in {args.logs}", flush=True)
     load_start = os.getloadavg()
@@ -612,6 +622,7 @@ def main(argv):
         "page_cache_drops": drops,
         "quick": args.quick,
         "reps": args.reps,
+        "rate_reps": args.rate_reps,
         "seed": args.seed,
         "bootstrap": args.bootstrap,
         "bootstraps": {k: v.bootstrap for k, v in sites.items()},

@@ -156,7 +156,7 @@ def render_svg(data):
                        f'font-weight="bold" font-size="{label_size}">{html.escape(s["label"])}</text>')
         out.append(f'<line x1="{left}" x2="{width - right}" y1="{plot_bottom}" y2="{plot_bottom}" stroke="#444"/>')
     out.append(f'<text x="{left}" y="{height - 12}" fill="#666" font-size="11">Medians of {data["reps"]} '
-               'repetition(s); CPU and RSS of the client process from wait4 (start-up included); '
+               f'repetition(s){_rate_reps(data)}; CPU and RSS of the client process from wait4 (start-up included); '
                'bench/results/peers.json has every run.</text>')
     out.append("</svg>\n")
     return "\n".join(out)
@@ -346,6 +346,14 @@ def _drops(data):
     return f"; the page cache was dropped before {n} of the runs" if n else ""
 
 
+def _rate_reps(data):
+    """The fixed-rate scenarios' repetitions, when the run had them and they ran more often than
+    the matrix."""
+    n = data.get("rate_reps") or 0
+    rated = any(s.get("group") == "latency" for s in data.get("scenarios", []))
+    return f" (the fixed-rate scenarios: {n})" if rated and n > data["reps"] else ""
+
+
 def _commands(data):
     lines = []
     for c in _clients(data):
@@ -378,7 +386,8 @@ _Written by `scripts/bench.sh` (`bench/run/peers.py`); rerun it rather than edit
 run's raw figures: `{json_rel}`._
 {quick}
 Measured {data['started_utc'].replace('T', ' ').replace('+00:00', ' UTC')}: {data['reps']} repetition(s) of the whole
-matrix in shuffled order (seed {data['seed']}), medians shown; the run took {data['duration_s'] / 60:.1f} min{_drops(data)}.
+matrix{_rate_reps(data)} in shuffled order (seed {data['seed']}), medians shown;
+the run took {data['duration_s'] / 60:.1f} min{_drops(data)}.
 {skipped_text}
 ![records/s, CPU per million records, peak RSS and p99 latency per scenario and client]({svg_rel})
 

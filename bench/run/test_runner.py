@@ -6,6 +6,7 @@ The kafka-python imports of broker.py are not needed here: only measure, report 
 summary of peers are exercised, peers with a stub for the broker module.
 """
 
+import collections
 import os
 import sys
 import tempfile
@@ -317,6 +318,22 @@ class CommandTest(unittest.TestCase):
         self.assertEqual(summary["sasl-100B"]["confluent"]["status"], "skipped")
 
 
+class PlanTest(unittest.TestCase):
+    def test_fixed_rate_scenarios_take_the_extra_rounds_alone(self):
+        with tempfile.TemporaryDirectory() as d:
+            cs = [clients.kprod(_paths(d)), clients.rdkafka(_paths(d))]
+        scenarios = clients.select("base,latency")
+        plan = peers.make_plan(scenarios, cs, 2, 7, 4)
+        count = collections.Counter((s.key, c.name) for _, s, c in plan)
+        for s in scenarios:
+            want = 4 if s.group == "latency" else 2
+            self.assertEqual({count[(s.key, c.name)] for c in cs}, {want}, s.key)
+        self.assertEqual({s.group for rep, s, _ in plan if rep > 2}, {"latency"})
+        self.assertEqual([rep for rep, _, _ in plan], sorted(rep for rep, _, _ in plan))
+        # Fewer rate rounds than --reps, or none, change nothing.
+        self.assertEqual(peers.make_plan(scenarios, cs, 2, 7, 1), peers.make_plan(scenarios, cs, 2, 7))
+
+
 class PayloadFileTest(unittest.TestCase):
     def test_lines_of_exactly_1_kib_that_compress(self):
         with tempfile.TemporaryDirectory() as d:
@@ -402,6 +419,14 @@ class RenderTest(unittest.TestCase):
         self.assertIn("goal <= 0.6", md)  # SASL's CPU goal
         self.assertIn("3.2x", md)
         self.assertNotIn("page cache was dropped before", md)
+        self.assertIn("2 repetition(s) of the whole\nmatrix in shuffled order", md)
+        data["rate_reps"] = 4
+        self.assertIn("2 repetition(s) of the whole\nmatrix (the fixed-rate scenarios: 4) in shuffled order",
+                      report.render_markdown(data, "x.svg", "x.json"))
+        self.assertIn("Medians of 2 repetition(s) (the fixed-rate scenarios: 4);", report.render_svg(data))
+        # A run without the fixed-rate scenarios does not mention them.
+        no_rates = [s for s in data["scenarios"] if s["group"] != "latency"]
+        self.assertEqual(report._rate_reps(data | {"scenarios": no_rates}), "")
         data["page_cache_drops"] = 7
         md = report.render_markdown(data, "x.svg", "x.json")
         self.assertIn("the run took 1.0 min; the page cache was dropped before 7 of the runs.", md)
