@@ -431,13 +431,13 @@ def open_sites(args, scenarios):
 def make_plan(scenarios, clients, reps, seed, rate_reps=0):
     """(rep, scenario, client) cells, shuffled within each repetition; a client's unsupported
     scenarios are left out (they show as skipped, with the reason). The fixed-rate scenarios
-    (group `latency`) repeat `rate_reps` times if that is more: the rounds past `reps` hold
-    only them."""
+    (a `rate`) repeat `rate_reps` times if that is more: the rounds past `reps` hold only
+    them."""
     plan = []
     rng = random.Random(seed)
     for rep in range(1, max(reps, rate_reps) + 1):
         cells = [(s, c) for s in scenarios for c in clients
-                 if s.key not in c.unsupported and (rep <= reps or s.group == "latency")]
+                 if s.key not in c.unsupported and (rep <= reps or s.rate > 0)]
         rng.shuffle(cells)
         plan += [(rep, s, c) for s, c in cells]
     return plan

@@ -350,7 +350,7 @@ def _rate_reps(data):
     """The fixed-rate scenarios' repetitions, when the run had them and they ran more often than
     the matrix."""
     n = data.get("rate_reps") or 0
-    rated = any(s.get("group") == "latency" for s in data.get("scenarios", []))
+    rated = any(s.get("rate", -1) > 0 for s in data.get("scenarios", []))
     return f" (the fixed-rate scenarios: {n})" if rated and n > data["reps"] else ""
 
 
