@@ -28,7 +28,8 @@ class Broker:
         self.create_topics([topic], partitions, replication)
 
     def create_topics(self, topics, partitions, replication=1):
-        """Create the topics (in requests of at most 100) and wait until metadata lists them all.
+        """Create the topics (in requests of at most 100) and wait until metadata lists all their
+        partitions, each with a leader.
 
         A KRaft controller refuses an operation of more than 10,000 records ("Unable to perform
         excessively large batch operation"): a topic of more partitions is created with
@@ -43,7 +44,32 @@ class Broker:
                            MAX_PARTITIONS_PER_REQUEST):
             count = min(total, partitions)
             self.admin.create_partitions({t: NewPartitions(count) for t in topics}, timeout_ms=timeout)
-        self.admin.wait_for_topics(topics, timeout_ms=timeout)
+        self.wait_for_partitions(topics, partitions, timeout)
+
+    def wait_for_partitions(self, topics, partitions, timeout_ms, poll_s=0.1):
+        """Wait until the broker's metadata lists all `partitions` of every topic, each with a leader.
+
+        Not kafka-python's `wait_for_topics`: that checks the partitions the metadata lists, not how
+        many, and after CreatePartitions a broker's metadata can list the old count for a while. A
+        client under test that started then would write to those partitions only, until its next
+        metadata refresh (minutes).
+        """
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            try:
+                described = self.admin.describe_topics(topics=list(topics))
+            except Exception as e:  # noqa: BLE001 - a new topic's metadata may lag; retry until the deadline
+                described, failure = [], e
+            else:
+                failure = None
+            pending = partitions_not_ready(described, topics, partitions)
+            if not pending:
+                return
+            if time.monotonic() >= deadline:
+                sample = ", ".join(f"{t}: {why}" for t, why in list(pending.items())[:5])
+                more = f" (describe_topics: {failure})" if failure else ""
+                raise TimeoutError(f"{len(pending)} topic(s) not ready after {timeout_ms} ms: {sample}{more}")
+            time.sleep(poll_s)
 
     def end_offsets(self, topic, partitions, timeout_s=30.0):
         """Sum of the partitions' end offsets: the records the broker holds (the topic is new)."""
@@ -84,6 +110,27 @@ class Broker:
         if left:
             self.delete_topics(left)
         return left
+
+
+def partitions_not_ready(described, topics, partitions):
+    """The topics of `describe_topics`' answer that lack one of their `partitions` partitions, or
+    a leader for one, or have an error: {topic: why}. Empty when every topic is ready."""
+    by_name = {t.get("name"): t for t in described}
+    pending = {}
+    for name in topics:
+        topic = by_name.get(name)
+        if topic is None:
+            pending[name] = "not listed"
+        elif topic.get("error_code", 0) != 0:
+            pending[name] = f"error code {topic['error_code']}"
+        else:
+            listed = topic.get("partitions") or []
+            ready = {p.get("partition_index") for p in listed
+                     if p.get("error_code", 0) == 0 and p.get("leader_id", -1) >= 0}
+            missing = sum(1 for i in range(partitions) if i not in ready)
+            if missing:
+                pending[name] = f"{missing} of {partitions} partitions not listed or without a leader"
+    return pending
 
 
 def broker_pid(port, work_dir):
