@@ -8,9 +8,9 @@
 # 10,000-partition topic and 1,000 topics (scale), SASL_SSL with SCRAM-SHA-512 (sasl), and
 # transactions committed every 100 ms (txn). Writes bench/results/peers.json,
 # bench/results/peers.svg and the peers section of BENCHMARKS.md. A full run (17 scenarios, 6
-# clients, 2 repetitions, 200 runs) took 54-65 min on 2 cores in the last seven runs (60-63 min
-# with the broker warm-ups, seeds 75, 81 and 85); the fixed-rate scenarios' two more rounds
-# (--rate-reps) add 24 runs of about 16 s each; --scenarios reruns a part. As root it drops the
+# clients, 2 repetitions and 4 of the fixed rates, 224 runs) took 64 min on 2 cores (seed 87);
+# before --rate-reps, 200 runs took 54-65 min in seven runs (60-63 min with the broker warm-ups,
+# seeds 75, 81 and 85); --scenarios reruns a part. As root it drops the
 # page cache before the runs and whenever less than a quarter of the RAM is free
 # (bench/run/peers.py: drop_page_cache). The scale scenarios run on a broker of their own: a
 # broker holding the 10,000-partition topic spent 2-3x the CPU per record under load in A/Bs, a
