@@ -175,13 +175,21 @@ fn a_stale_generation_makes_the_transaction_abortable() {
 /// - 294321 (V1): fenced, then the answer to the first AddPartitionsToTxn was lost and the
 ///   application aborted; the abort dropped the partitions and, the transaction not started,
 ///   ended with Ok. A partition whose add is unknown is now asked again before EndTxn (as Java
-///   re-enqueues the request): the coordinator answers PRODUCER_FENCED, fatal.
+///   re-enqueues the request): the coordinator answers PRODUCER_FENCED, fatal;
+/// - 7387835 (V1, one request in flight a connection): the answer to a TxnOffsetCommit an abort
+///   had dropped came late, after the next transaction's AddOffsetsToTxn, while that
+///   transaction's own TxnOffsetCommit waited behind it on the group coordinator's connection.
+///   It passed for the new call's answer: `send_offsets_to_transaction` succeeded, its offsets
+///   were never sent, and the transaction committed without them. Only the answer to the
+///   current call's request (its connection and correlation id) counts now.
 // Random scenarios: some of these seeds also draw SASL.
 #[cfg(feature = "sasl")]
 #[test]
 fn regression_seeds() {
-    let seeds =
-        [79, 287, 993, 2023, 2412, 3671, 208, 3756, 19086, 21472, 59109, 99295, 126465, 180223, 227881, 294015, 294321];
+    let seeds = [
+        79, 287, 993, 2023, 2412, 3671, 208, 3756, 19086, 21472, 59109, 99295, 126465, 180223, 227881, 294015, 294321,
+        7387835,
+    ];
     for seed in seeds {
         let (s, v) = sim::run_scenario(Scenario::random(seed), std::env::var_os("KPROD_SIM_TRACE").is_some());
         assert!(s.sc.txn.is_some(), "seed {seed} is a transactional scenario");

@@ -88,7 +88,7 @@ impl<P: Partitioner> Producer<'_, P> {
             RequestKind::SaslHandshake | RequestKind::SaslAuthenticate => {
                 return self.on_sasl(i, f.kind, version, body, (f.sent, now));
             }
-            RequestKind::Txn(req) => self.on_txn_response(req, version, body, now),
+            RequestKind::Txn(req) => self.on_txn_response((i as u16, f.correlation_id), req, version, body, now),
         };
         if decoded {
             Ok(())

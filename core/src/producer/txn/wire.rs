@@ -265,8 +265,11 @@ impl<P: Partitioner> Producer<'_, P> {
                 write_request(&mut self.conns[i], i, client_id, (RequestKind::Txn(req), version), &r, true, now, buf)?
             }
         };
-        if sent.is_some() {
+        if let Some((_, corr)) = sent {
             self.txn_sent(req, i as u16);
+            if matches!(req, TxnRequest::AddOffsets | TxnRequest::TxnOffsetCommit) {
+                self.txn.offsets_request = Some((i as u16, corr));
+            }
         }
         Ok(sent.map(|(t, _)| t))
     }
@@ -335,18 +338,26 @@ impl<P: Partitioner> Producer<'_, P> {
 
     // ---- answers ----
 
-    /// A transaction response on connection `i`. `false`: it does not decode.
-    pub(crate) fn on_txn_response(&mut self, req: TxnRequest, version: i16, body: &[u8], now: Instant) -> bool {
+    /// A transaction response to request `corr` on connection slot `conn`. `false`: it does
+    /// not decode.
+    pub(crate) fn on_txn_response(
+        &mut self,
+        (conn, corr): (u16, i32),
+        req: TxnRequest,
+        version: i16,
+        body: &[u8],
+        now: Instant,
+    ) -> bool {
         if !self.txn.enabled() {
             return false;
         }
-        // Offsets an abort dropped: their late answer (even a refusal) changes nothing.
-        let dropped = matches!(req, TxnRequest::AddOffsets | TxnRequest::TxnOffsetCommit) && self.txn.offsets.is_none();
-        if dropped {
-            if matches!(self.txn.offsets_step, Step::InFlight(_)) {
-                self.txn.offsets_step = Step::Idle;
+        if matches!(req, TxnRequest::AddOffsets | TxnRequest::TxnOffsetCommit) {
+            // Only the current call's request counts. Offsets an abort dropped, or an earlier
+            // call's: their late answer (even a refusal) changes nothing.
+            if self.txn.offsets_request != Some((conn, corr)) {
+                return true;
             }
-            return true;
+            self.txn.offsets_request = None;
         }
         match req {
             TxnRequest::FindTxnCoordinator | TxnRequest::FindGroupCoordinator => {
