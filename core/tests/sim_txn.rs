@@ -176,7 +176,7 @@ fn a_stale_generation_makes_the_transaction_abortable() {
 ///   application aborted; the abort dropped the partitions and, the transaction not started,
 ///   ended with Ok. A partition whose add is unknown is now asked again before EndTxn (as Java
 ///   re-enqueues the request): the coordinator answers PRODUCER_FENCED, fatal;
-/// - 7387835 (V1, one request in flight a connection): the answer to a TxnOffsetCommit an abort
+/// - 7387835 (V1, one request in flight per connection): the answer to a TxnOffsetCommit an abort
 ///   had dropped came late, after the next transaction's AddOffsetsToTxn, while that
 ///   transaction's own TxnOffsetCommit waited behind it on the group coordinator's connection.
 ///   It passed for the new call's answer: `send_offsets_to_transaction` succeeded, its offsets
