@@ -146,6 +146,43 @@ fn a_stale_generation_makes_the_transaction_abortable() {
     }
 }
 
+/// The late answer of a TxnOffsetCommit an abort dropped arrives while the next transaction's
+/// own TxnOffsetCommit is in flight behind it on the same connection (several requests in
+/// flight): only the answer to the current call's request counts. The next call's offsets are
+/// refused (a stale generation), so taking the old answer for theirs would commit the next
+/// transaction as if its offsets were in.
+#[test]
+fn a_late_offsets_answer_does_not_pass_for_the_next_calls() {
+    for v2 in [false, true] {
+        let mut sc = scenario(6, v2, 8, &[true]);
+        sc.brokers = 3;
+        // Partition 0 is led by broker 0; the group coordinator is broker 2.
+        sc.records.iter_mut().for_each(|r| r.partition = Some(0));
+        sc.config.delivery_timeout = core::time::Duration::from_millis(1500);
+        let plan = sc.txn.as_mut().expect("transactional");
+        plan.coordinator = (1, 2);
+        plan.txns[0].offsets = Some(false);
+        plan.txns[1].offsets = Some(true);
+        sc.expect.all_delivered = false;
+        let mut s = sim(sc);
+        // The first transaction's records time out (broker 0 drops every Produce for 2 s) while
+        // its offsets wait: the group lookup and the TxnOffsetCommit are each answered 0.9 s
+        // late (inside request.timeout.ms, 1 s), so that answer is still on its way when the
+        // application has aborted and sent the next transaction's offsets.
+        s.response_hook = Some(Box::new(|ctx| match ctx.api {
+            ApiKey::Produce if ctx.node == 0 && ctx.now < Instant::from_millis(2000) => Some(Fate::Lose),
+            ApiKey::FindCoordinator if ctx.nth == 1 => Some(Fate::Delay(900_000)),
+            ApiKey::TxnOffsetCommit if ctx.nth == 0 => Some(Fate::Delay(900_000)),
+            _ => None,
+        }));
+        run_clean(&mut s);
+        assert_eq!(outcomes(&s), [Outcome::Aborted, Outcome::Aborted], "v2={v2}");
+        let c = s.cluster.txn.as_ref().expect("coordinator");
+        assert!(c.committed.is_empty(), "v2={v2}: no offsets commit: {:?}", c.committed);
+        assert_eq!(s.answered[&ApiKey::TxnOffsetCommit.code()], 2, "v2={v2}: both calls sent their offsets");
+    }
+}
+
 /// Seeds of `sim_properties` that showed engine bugs, fixed in `core/src/producer/txn/`:
 /// - 79: after an abort that left a sequence gap (V1), AddPartitionsToTxn for the next
 ///   transaction went out with the old epoch while the InitProducerId bump was in flight, and
