@@ -9,6 +9,10 @@
 
 extern crate alloc;
 
+use alloc::rc::Rc;
+use core::cell::Cell;
+use core::time::Duration;
+
 mod sim;
 
 use kprod_core::producer::txn::TxnError;
@@ -158,7 +162,7 @@ fn a_late_offsets_answer_does_not_pass_for_the_next_calls() {
         sc.brokers = 3;
         // Partition 0 is led by broker 0; the group coordinator is broker 2.
         sc.records.iter_mut().for_each(|r| r.partition = Some(0));
-        sc.config.delivery_timeout = core::time::Duration::from_millis(1500);
+        sc.config.delivery_timeout = Duration::from_millis(1500);
         let plan = sc.txn.as_mut().expect("transactional");
         plan.coordinator = (1, 2);
         plan.txns[0].offsets = Some(false);
@@ -169,13 +173,27 @@ fn a_late_offsets_answer_does_not_pass_for_the_next_calls() {
         // its offsets wait: the group lookup and the TxnOffsetCommit are each answered 0.9 s
         // late (inside request.timeout.ms, 1 s), so that answer is still on its way when the
         // application has aborted and sent the next transaction's offsets.
-        s.response_hook = Some(Box::new(|ctx| match ctx.api {
+        let late = Duration::from_millis(900);
+        let commits = Rc::new(Cell::new([None; 2]));
+        let seen = Rc::clone(&commits);
+        s.response_hook = Some(Box::new(move |ctx| match ctx.api {
             ApiKey::Produce if ctx.node == 0 && ctx.now < Instant::from_millis(2000) => Some(Fate::Lose),
-            ApiKey::FindCoordinator if ctx.nth == 1 => Some(Fate::Delay(900_000)),
-            ApiKey::TxnOffsetCommit if ctx.nth == 0 => Some(Fate::Delay(900_000)),
+            ApiKey::FindCoordinator if ctx.nth == 1 => Some(Fate::Delay(late.as_micros() as u64)),
+            ApiKey::TxnOffsetCommit => {
+                let mut at = seen.get();
+                if let Some(slot) = at.get_mut(ctx.nth as usize) {
+                    *slot = Some(ctx.now);
+                }
+                seen.set(at);
+                (ctx.nth == 0).then_some(Fate::Delay(late.as_micros() as u64))
+            }
             _ => None,
         }));
         run_clean(&mut s);
+        // The case under test happened: the coordinator had the second TxnOffsetCommit before
+        // the first one's late answer left it.
+        let [Some(first), Some(second)] = commits.get() else { panic!("v2={v2}: two TxnOffsetCommits") };
+        assert!(second < first + late, "v2={v2}: the second went at {second:?}, after the first's answer");
         assert_eq!(outcomes(&s), [Outcome::Aborted, Outcome::Aborted], "v2={v2}");
         let c = s.cluster.txn.as_ref().expect("coordinator");
         assert!(c.committed.is_empty(), "v2={v2}: no offsets commit: {:?}", c.committed);
