@@ -98,12 +98,12 @@ pub(crate) struct Txn {
     pub(crate) add: Step,
     pub(crate) offsets: Option<(Offsets, OffsetsStage)>,
     pub(crate) offsets_step: Step,
-    /// The offsets request of the current `send_offsets_to_transaction` call (AddOffsetsToTxn or
-    /// TxnOffsetCommit) in flight: its connection slot and correlation id. Only its answer
-    /// counts. A request an abort dropped may still be in flight, and its late answer must not
-    /// pass for the next call's (sim seed 7387835: it completed the next transaction's offsets
-    /// before they were sent, and the transaction committed without them).
-    pub(crate) offsets_request: Option<(u16, i32)>,
+    /// The correlation id of the last offsets request sent (AddOffsetsToTxn or TxnOffsetCommit).
+    /// An offsets answer counts only while `offsets_step` is in flight on its connection and it
+    /// answers this request: one an abort dropped may still be in flight, and its late answer
+    /// must not pass for the next call's (sim seed 7387835: it completed the next transaction's
+    /// offsets before they were sent, and the transaction committed without them).
+    pub(crate) offsets_corr: i32,
     /// EndTxn: commit (`true`) or abort, and where it stands.
     pub(crate) end: Option<(bool, Step)>,
     /// Something of this transaction may have reached the broker, so EndTxn must go.
@@ -129,7 +129,7 @@ impl Txn {
             add: Step::Idle,
             offsets: None,
             offsets_step: Step::Idle,
-            offsets_request: None,
+            offsets_corr: 0,
             end: None,
             started: false,
             abortable: None,
@@ -210,7 +210,6 @@ impl Txn {
             self.state = TxnState::AbortableError;
             self.offsets = None;
             self.offsets_step = Step::Idle;
-            self.offsets_request = None;
             self.end = None;
             self.finish(Err(TxnError::Abortable(cause)));
         }
@@ -231,7 +230,6 @@ impl Txn {
         self.add = Step::Idle;
         self.offsets = None;
         self.offsets_step = Step::Idle;
-        self.offsets_request = None;
         self.end = None;
         self.started = false;
         self.abortable = None;
@@ -250,9 +248,6 @@ impl Txn {
         again(&mut self.find_group);
         again(&mut self.add);
         again(&mut self.offsets_step);
-        if matches!(self.offsets_request, Some((c, _)) if c == conn) {
-            self.offsets_request = None;
-        }
         if let Some((_, s)) = &mut self.end {
             again(s);
         }
@@ -380,7 +375,6 @@ impl<P: Partitioner> Producer<'_, P> {
         let stage = if self.txn.v2 { OffsetsStage::Commit } else { OffsetsStage::AddToTxn };
         self.txn.offsets = Some((stored, stage));
         self.txn.offsets_step = Step::Wanted(now);
-        self.txn.offsets_request = None;
         self.txn.group_coordinator = None;
         self.txn.find_group = if stage == OffsetsStage::Commit { Step::Wanted(now) } else { Step::Idle };
         self.txn.op = Some(TxnOp::SendOffsets);
@@ -411,7 +405,6 @@ impl<P: Partitioner> Producer<'_, P> {
         self.txn.op = Some(TxnOp::AbortTransaction);
         self.txn.offsets = None;
         self.txn.offsets_step = Step::Idle;
-        self.txn.offsets_request = None;
         self.txn.end = Some((false, Step::Wanted(now)));
         self.txn.drop_new_parts();
         self.fail_unsent_for_abort(now);

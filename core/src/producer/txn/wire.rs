@@ -268,7 +268,7 @@ impl<P: Partitioner> Producer<'_, P> {
         if let Some((_, corr)) = sent {
             self.txn_sent(req, i as u16);
             if matches!(req, TxnRequest::AddOffsets | TxnRequest::TxnOffsetCommit) {
-                self.txn.offsets_request = Some((i as u16, corr));
+                self.txn.offsets_corr = corr;
             }
         }
         Ok(sent.map(|(t, _)| t))
@@ -354,10 +354,9 @@ impl<P: Partitioner> Producer<'_, P> {
         if matches!(req, TxnRequest::AddOffsets | TxnRequest::TxnOffsetCommit) {
             // Only the current call's request counts. Offsets an abort dropped, or an earlier
             // call's: their late answer (even a refusal) changes nothing.
-            if self.txn.offsets_request != Some((conn, corr)) {
+            if self.txn.offsets_step != Step::InFlight(conn) || self.txn.offsets_corr != corr {
                 return true;
             }
-            self.txn.offsets_request = None;
         }
         match req {
             TxnRequest::FindTxnCoordinator | TxnRequest::FindGroupCoordinator => {
