@@ -7,10 +7,12 @@
 # topic, which the broker of tests/broker/kafka.sh up on 127.0.0.1:9092 creates with one partition),
 # records the scheduler system-wide for 3 s from 1 s into the run (`perf sched record -a`), and
 # sums the IO thread's time on the CPU per wake-up: woken by the sending thread (a batch to
-# send) or by anything else (the broker's answer through loopback, a timer). Needs `perf` and
-# root (or perf_event_paranoid <= 0); RECORDS must last past 4 s at RATE.
+# send) or by anything else (the broker's answer through loopback, a timer). A wake-up from an
+# interrupt names the task it interrupted, so a timer that fires while the sending thread runs
+# counts as the sending thread's: the split is close, not exact. Needs `perf` and root (or
+# perf_event_paranoid <= 0); RECORDS must last past 4 s at RATE.
 set -euo pipefail
-[ $# -eq 4 ] || { sed -n 4,11p "$0"; exit 2; }
+[ $# -eq 4 ] || { sed -n 4,13p "$0"; exit 2; }
 bin=$1 size=$2 rate=$3 records=$4
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
