@@ -25,12 +25,15 @@ sleep 1
 perf sched record -a -o "$work/sched.data" sleep 3 >/dev/null 2>&1
 wait "$pid"
 tail -1 "$work/perf.out"
-# timehist -w: a wake-up line names the waker (column 3) and the woken task; a switch-out line
-# has 6 columns, the last the time on the CPU since the task was switched in.
-perf sched timehist -i "$work/sched.data" -w 2>/dev/null | grep kprod | awk '
-  /awakened: kprod-io-/ { waker = ($3 ~ /^kprod-/) ? "the sending thread" : "anything else (answers, timers)"; next }
-  $3 ~ /^kprod-io-/ && NF == 6 { k = waker ? waker : "anything else (answers, timers)"; n[k]++; t[k] += $6; waker = "" }
-  $3 ~ /^kprod-[^i]/ && NF == 6 { sn++; st += $6 }
+# timehist -w: a wake-up line names the waker (column 3) and the woken task, as comm[tid/pid], or
+# comm[pid] for the main thread, which is `kprod perf`'s sending thread; a switch-out line has 6
+# columns, the last the time on the CPU since the task was switched in.
+perf sched timehist -i "$work/sched.data" -w 2>/dev/null | awk -v main="[$pid]" -v io="/$pid]" '
+  function is_main(task) { return substr(task, length(task) - length(main) + 1) == main }
+  function is_io(task) { return task ~ /^kprod-io-/ && index(task, io) > 0 }
+  $4 == "awakened:" && is_io($5) { waker = is_main($3) ? "the sending thread" : "anything else (answers, timers)"; next }
+  NF == 6 && is_io($3) { k = waker ? waker : "anything else (answers, timers)"; n[k]++; t[k] += $6; waker = "" }
+  NF == 6 && is_main($3) { sn++; st += $6 }
   END {
     for (k in n) printf "IO thread woken by %s: %d times, %.1f ms on the CPU, %.1f us each\n", k, n[k], t[k], 1000 * t[k] / n[k]
     printf "sending thread: %d switches, %.1f ms on the CPU\n", sn, st
