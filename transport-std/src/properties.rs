@@ -115,7 +115,11 @@ pub const PROPERTIES: &[Property] = &[
         "`use_all_dns_ips` (the default) tries every address of a name in turn",
     ),
     ok("client.id", "app-1"),
-    ok("compression.gzip.level", "9"),
+    ok_note(
+        "compression.gzip.level",
+        "9",
+        "default 6, as Java's; with libdeflate (the default under std), 5 costs about two thirds of the CPU for about 6% more bytes (BENCHMARKS.md, \"gzip's bytes on the broker\")",
+    ),
     ok_note("compression.lz4.level", "9", "checked, but the lz4 encoder (lz4_flex) has one level"),
     ok("compression.type", "lz4"),
     ok("compression.zstd.level", "3"),
