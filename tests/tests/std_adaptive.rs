@@ -40,9 +40,9 @@ use alloc::collections::BTreeMap;
 use core::time::Duration;
 use std::time::Instant;
 
-use kprod_std::{DeliveryHandle, Producer, Record};
+use kprod_std::Producer;
 use kprod_tests::{unique_topic, Cluster};
-use std_util::{kafka_tool, set_producer_quota};
+use std_util::{kafka_tool, set_producer_quota, Sent};
 
 /// The quota for each producer's `client.id`, per broker, in bytes per second.
 const QUOTA: u64 = 64 * 1024;
@@ -78,17 +78,18 @@ fn run(cluster: &Cluster, topic: &str, client_id: &str, props: &[(&str, &str)]) 
         config = config.set(k, v).expect("config");
     }
     let producer = Producer::new(config).expect("producer");
-    let burst: Vec<DeliveryHandle> = (0..BURST)
-        .map(|i| {
-            let value = vec![b'b'; VALUE];
-            let partition = Some(SLOW[i % SLOW.len()]);
-            let record =
-                Record { topic, partition, key: None, value: Some(value.as_slice()), headers: &[], timestamp: None };
-            producer.send(&record).unwrap_or_else(|e| panic!("{client_id}: burst record {i}: {e}"))
+    let burst: Vec<Sent> = (0..BURST)
+        .map(|i| Sent {
+            partition: Some(SLOW[i % SLOW.len()]),
+            key: None,
+            value: Some(vec![b'b'; VALUE]),
+            headers: Vec::new(),
+            timestamp: None,
         })
         .collect();
-    producer.flush(Duration::from_secs(60)).expect("flush the burst");
-    std_util::wait_all(&burst);
+    let handles = std_util::send_all(&producer, topic, &burst);
+    producer.flush(std_util::DELIVERY_WAIT).expect("flush the burst");
+    std_util::wait_all(&handles);
     let started = Instant::now();
     let values: Vec<Vec<u8>> = (0..RECORDS)
         .map(|i| format!("{client_id}-{i:06}-{}", "x".repeat(VALUE)).into_bytes()[..VALUE].to_vec())
