@@ -155,20 +155,18 @@ fn unkeyed_records_favour_the_faster_brokers() {
     // The independent read-back: every record, on the partition its report named.
     let read = cluster.read_back(&topic, 4 * (BURST + RECORDS), Duration::from_secs(60));
     assert_eq!(read.len(), 4 * (BURST + RECORDS), "records read back");
-    let burst: Vec<u32> = read
-        .iter()
-        .filter(|r| r.value.as_deref().is_some_and(|v| v.starts_with(b"b")))
-        .map(|r| r.partition as u32)
-        .collect();
+    // The partitions of the records read back whose values start with `prefix`, in the order read.
+    let stored_partitions = |prefix: &[u8]| -> Vec<u32> {
+        read.iter()
+            .filter(|r| r.value.as_deref().is_some_and(|v| v.starts_with(prefix)))
+            .map(|r| r.partition as u32)
+            .collect()
+    };
+    let burst = stored_partitions(b"b");
     assert_eq!(burst.len(), 4 * BURST, "burst records read back");
     assert!(burst.iter().all(|p| SLOW.contains(p)), "burst records on node 1's partitions only");
     for (id, sent) in ids.iter().zip([&uniform, &adaptive, &available, &growing]) {
-        let prefix = format!("{id}-");
-        let stored: Vec<u32> = read
-            .iter()
-            .filter(|r| r.value.as_deref().is_some_and(|v| v.starts_with(prefix.as_bytes())))
-            .map(|r| r.partition as u32)
-            .collect();
+        let stored = stored_partitions(format!("{id}-").as_bytes());
         assert_eq!(count(&stored), count(sent), "{id}: records per partition, read back vs delivery reports");
         assert_eq!(sent.len(), RECORDS, "{id}: every record delivered");
     }
